@@ -1,0 +1,77 @@
+/*
+ * queue_file: the on-disk encoding of one queued message, one file per
+ * message under DATA_DIR/queue/. Layout:
+ *
+ *   "MOATQ 1\n"
+ *   envelope lines "key value\n" (values percent-encoded: %XX for bytes
+ *   < 0x21, '%' and 0x7f), one "rcpt ..." line per recipient
+ *   "\n"
+ *   the message bytes (CRLF lines, exactly as accepted, Received: first)
+ *   trailer: "\nMOATEND " 16 hex digits of the message length "\n"
+ *
+ * A file without a valid trailer was never acknowledged (the 250 follows
+ * the fsync of the whole file) and is discarded by recovery. Delivery
+ * progress is kept in a separate file QID.done: one line per recipient index
+ * that reached its final state.
+ */
+#ifndef MOAT_QUEUE_FILE_H
+#define MOAT_QUEUE_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+#include "lib/buf.h"
+
+#define QUEUE_ID_MAX 32
+#define QUEUE_TRAILER_LEN 25 /* "\nMOATEND " + 16 hex + "\n" */
+
+struct queue_rcpt {
+	char *address; /* as given in RCPT TO (without <>) */
+	char *notify;  /* DSN NOTIFY= value or NULL */
+	char *orcpt;   /* DSN ORCPT= value or NULL */
+};
+
+struct queue_envelope {
+	char qid[QUEUE_ID_MAX];
+	char *mail_from;  /* "" for the null sender <> */
+	char *body;       /* "7BIT", "8BITMIME" or NULL */
+	char *ret;        /* DSN RET= FULL|HDRS or NULL */
+	char *envid;      /* DSN ENVID= or NULL */
+	bool smtputf8;
+	char *auth_user;  /* authenticated user or NULL */
+	char *client_ip;
+	char *helo;
+	time_t arrival;
+	struct queue_rcpt *rcpts;
+	size_t rcpt_count;
+};
+
+/* Unique queue id: 20 characters [0-9A-Z], time-ordered. */
+void queue_id_new(char out[QUEUE_ID_MAX]);
+bool queue_id_valid(const char *qid);
+
+/* Appends the header (magic, envelope lines, blank line) to out. */
+void queue_envelope_encode(const struct queue_envelope *env, struct buf *out);
+/* Parses a header from data. Returns 1 and *header_len_r on success, 0 when
+ * more data is needed, -1 on malformed input with *error_r (static). */
+int queue_envelope_decode(const char *data, size_t len,
+			  struct queue_envelope *env_r, size_t *header_len_r,
+			  const char **error_r);
+void queue_envelope_free(struct queue_envelope *env);
+void queue_envelope_add_rcpt(struct queue_envelope *env, const char *address,
+			     const char *notify, const char *orcpt);
+/* The 25-byte trailer for a message of data_len bytes. */
+void queue_trailer_format(size_t data_len, char out[QUEUE_TRAILER_LEN + 1]);
+
+/*
+ * Opens and validates a complete queue file: envelope parsed, trailer
+ * present and consistent. On success returns 0 with *fd_r open (O_RDONLY),
+ * the message at [*data_offset_r, *data_offset_r + *data_len_r). Returns -1
+ * with *error_r (static) when incomplete or malformed.
+ */
+int queue_file_open(const char *path, struct queue_envelope *env_r, int *fd_r,
+		    off_t *data_offset_r, size_t *data_len_r,
+		    const char **error_r);
+
+#endif

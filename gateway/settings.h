@@ -1,0 +1,68 @@
+/*
+ * settings: every static setting of moat.conf, declared once in
+ * moat_setting_defs[] (settings.c) with its default, bounds and help text.
+ * Run-time objects (domains, users, aliases) live in the database instead.
+ */
+#ifndef MOAT_SETTINGS_H
+#define MOAT_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "lib/config.h"
+
+struct moat_settings {
+	/* process */
+	char *data_dir;   /* absolute; holds moat.db, mail/, queue/, tls/ */
+	char *hostname;   /* "" = gethostname() */
+	char *user;       /* drop to this user when started as root */
+	char *log_level;  /* debug|info|warn|error */
+
+	/* listeners ("ip:port" items; empty list = service off) */
+	struct str_list smtp_listen;       /* MX, port 25 */
+	struct str_list submission_listen; /* 587, STARTTLS + AUTH */
+	struct str_list smtps_listen;      /* 465, implicit TLS */
+	struct str_list imap_listen;
+	struct str_list imaps_listen;
+	struct str_list pop3_listen;
+	struct str_list pop3s_listen;
+	struct str_list web_listen;
+
+	/* TLS ("" = self-signed under data_dir/tls/) */
+	char *tls_cert;
+	char *tls_key;
+
+	/* DNS ("ip" or "ip@port" items; empty = /etc/resolv.conf) */
+	struct str_list dns_servers;
+
+	/* SMTP limits */
+	unsigned long long smtp_max_message_size;
+	long long smtp_max_recipients;
+	long long smtp_max_line_length;     /* data line, octets without CRLF */
+	long long smtp_max_errors;          /* then 421 */
+	long long smtp_max_commands_before_mail; /* NOOP/RSET/VRFY/HELO... */
+	long long smtp_max_connections;
+	long long smtp_max_connections_per_ip;
+	unsigned int smtp_command_timeout;
+	unsigned int smtp_data_timeout;
+	unsigned int smtp_shutdown_timeout;
+	bool smtp_require_tls_for_auth;
+	char *smtp_banner;                   /* text after "220 hostname" */
+
+	/* queue */
+	unsigned int queue_scan_interval;
+	long long queue_delivery_batch;
+};
+
+extern const struct setting_def moat_setting_defs[];
+extern const size_t moat_setting_defs_count;
+
+/* Defaults + file; fills hostname when empty. 0, or -1 with *error_r
+ * allocated as "file:line: message". */
+int moat_settings_load(const char *path, struct moat_settings *settings,
+		       char **error_r);
+void moat_settings_free(struct moat_settings *settings);
+/* Writes a commented default moat.conf for the given data dir with the
+ * developer (loopback) ports. Returns 0 or -1 (errno). */
+int moat_settings_write_dev_default(const char *path, const char *data_dir);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * dns: the one resolver for the whole program (libunbound). Asynchronous
+ * lookups complete on the caller's libevent base; upstream servers come from
+ * the configuration ("127.0.0.1@5353" forms), else /etc/resolv.conf.
+ * ".test" is made resolvable (local-zone transparent) so test zones work.
+ */
+#ifndef MOAT_DNS_H
+#define MOAT_DNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct dns;
+struct str_list;
+
+enum dns_status {
+	DNS_OK,       /* answer present (count may be 0 for NODATA) */
+	DNS_NXDOMAIN,
+	DNS_TEMPFAIL, /* SERVFAIL, timeout, network */
+	DNS_PERMFAIL, /* malformed answer, refused */
+};
+
+struct dns_answer {
+	enum dns_status status;
+	int rrtype;
+	size_t count;
+	/* Raw RDATA of each record and its length (unbound's layout). */
+	char **data;
+	int *len;
+	/* For MX: preference and exchange host name per record (count items). */
+	uint16_t *mx_pref;
+	char **mx_host;
+	/* For TXT: each record's character-strings joined (count items). */
+	char **txt;
+	/* For A/AAAA: textual addresses (count items). */
+	char **addr;
+};
+
+typedef void dns_callback_fn(const struct dns_answer *answer, void *context);
+
+/* servers: list of "ip" or "ip@port"; empty list means resolv.conf. */
+struct dns *dns_new(struct event_base *base, const struct str_list *servers,
+		    char **error_r);
+void dns_free(struct dns **dns);
+/* rrtype: 1 A, 28 AAAA, 15 MX, 16 TXT, 12 PTR. Returns 0 or -1. The callback
+ * always runs later on the event loop, never from within dns_lookup(). */
+int dns_lookup(struct dns *dns, const char *name, int rrtype,
+	       dns_callback_fn *callback, void *context);
+/* Blocking lookup for tools and start-up; answer freed by dns_answer_free. */
+int dns_lookup_sync(struct dns *dns, const char *name, int rrtype,
+		    struct dns_answer **answer_r);
+void dns_answer_free(struct dns_answer **answer);
+
+#endif
