@@ -1,0 +1,7 @@
+/* moatctl: placeholder until moatctl lands. */
+int main(void);
+int
+main(void)
+{
+	return 1;
+}

@@ -1,0 +1,7 @@
+/* moatd: placeholder until master.c lands. */
+int main(void);
+int
+main(void)
+{
+	return 1;
+}
