@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "lib/config.h"
 
 struct moat_settings {
@@ -61,6 +62,8 @@ extern const size_t moat_setting_defs_count;
 int moat_settings_load(const char *path, struct moat_settings *settings,
 		       char **error_r);
 void moat_settings_free(struct moat_settings *settings);
+/* Prints every setting, its default and its help text. */
+void moat_settings_print_help(FILE *out);
 /* Writes a commented default moat.conf for the given data dir with the
  * developer (loopback) ports. Returns 0 or -1 (errno). */
 int moat_settings_write_dev_default(const char *path, const char *data_dir);

@@ -1,0 +1,358 @@
+/*
+ * settings: the table of every moat.conf setting. Each row names the
+ * setting, its type, its default (parsed like a file value), its bounds,
+ * its validator and one line of help; `moatd --help-settings` prints the
+ * table and docs/configuration.md is generated from it. Every field of
+ * struct moat_settings has exactly one row (tests/unit/gateway checks the
+ * defaults). Callers: the master (load, reload), moatd_main (help, the
+ * developer default file), tests and the config fuzzer.
+ */
+#include "gateway/settings.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/netaddr.h"
+#include "lib/xalloc.h"
+
+static int
+validate_data_dir(const void *field, const char **error_r)
+{
+	const char *dir = *(char *const *)field;
+
+	if (dir == NULL || dir[0] != '/') {
+		*error_r = "must be an absolute path";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_listen(const void *field, const char **error_r)
+{
+	const struct str_list *list = field;
+	struct netaddr addr;
+
+	for (size_t i = 0; i < list->count; i++)
+		if (netaddr_parse(list->items[i], &addr, error_r) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+validate_log_level(const void *field, const char **error_r)
+{
+	enum log_level level;
+
+	if (log_level_parse(*(char *const *)field, &level) < 0) {
+		*error_r = "expected debug, info, warn or error";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_dns_servers(const void *field, const char **error_r)
+{
+	const struct str_list *list = field;
+
+	for (size_t i = 0; i < list->count; i++) {
+		const char *s = list->items[i];
+		if (strspn(s, "0123456789abcdefABCDEF.:@") != strlen(s)) {
+			*error_r = "expected IP or IP@port items";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+#define S(field) offsetof(struct moat_settings, field)
+
+const struct setting_def moat_setting_defs[] = {
+	{"data_dir", SETTING_PATH, "/var/lib/moat", S(data_dir), 0, 0,
+	 validate_data_dir, "directory for databases, queue, mail and TLS files"},
+	{"hostname", SETTING_STRING, "", S(hostname), 0, 0, NULL,
+	 "name in the SMTP greeting and Received: headers (empty: the system's)"},
+	{"user", SETTING_STRING, "moat", S(user), 0, 0, NULL,
+	 "unprivileged user the services run as when moatd starts as root"},
+	{"log_level", SETTING_STRING, "info", S(log_level), 0, 0,
+	 validate_log_level, "debug, info, warn or error"},
+	{"smtp.listen", SETTING_LIST, "0.0.0.0:25", S(smtp_listen), 0, 0,
+	 validate_listen, "MX listeners (ip:port, comma separated; empty: off)"},
+	{"submission.listen", SETTING_LIST, "0.0.0.0:587", S(submission_listen),
+	 0, 0, validate_listen, "submission listeners (STARTTLS, AUTH)"},
+	{"smtps.listen", SETTING_LIST, "0.0.0.0:465", S(smtps_listen), 0, 0,
+	 validate_listen, "submission listeners with implicit TLS"},
+	{"imap.listen", SETTING_LIST, "0.0.0.0:143", S(imap_listen), 0, 0,
+	 validate_listen, "IMAP listeners (not served yet)"},
+	{"imaps.listen", SETTING_LIST, "0.0.0.0:993", S(imaps_listen), 0, 0,
+	 validate_listen, "IMAP listeners with implicit TLS (not served yet)"},
+	{"pop3.listen", SETTING_LIST, "0.0.0.0:110", S(pop3_listen), 0, 0,
+	 validate_listen, "POP3 listeners (not served yet)"},
+	{"pop3s.listen", SETTING_LIST, "0.0.0.0:995", S(pop3s_listen), 0, 0,
+	 validate_listen, "POP3 listeners with implicit TLS (not served yet)"},
+	{"web.listen", SETTING_LIST, "0.0.0.0:8443", S(web_listen), 0, 0,
+	 validate_listen, "web console listeners (not served yet)"},
+	{"tls.cert", SETTING_PATH, "", S(tls_cert), 0, 0, NULL,
+	 "PEM certificate chain (empty: self-signed under data_dir/tls)"},
+	{"tls.key", SETTING_PATH, "", S(tls_key), 0, 0, NULL,
+	 "PEM private key for tls.cert"},
+	{"dns.servers", SETTING_LIST, "", S(dns_servers), 0, 0,
+	 validate_dns_servers,
+	 "upstream DNS servers, IP or IP@port (empty: /etc/resolv.conf)"},
+	{"smtp.max_message_size", SETTING_SIZE, "50M",
+	 S(smtp_max_message_size), 1024, 4LL * 1024 * 1024 * 1024, NULL,
+	 "largest message accepted, enforced while streaming"},
+	{"smtp.max_recipients", SETTING_INT, "100", S(smtp_max_recipients), 1,
+	 100000, NULL, "recipients per message"},
+	{"smtp.max_line_length", SETTING_INT, "998", S(smtp_max_line_length),
+	 78, 1000000, NULL, "longest message line in octets, without CRLF"},
+	{"smtp.max_errors", SETTING_INT, "10", S(smtp_max_errors), 1, 1000,
+	 NULL, "errors per session before 421"},
+	{"smtp.max_commands_before_mail", SETTING_INT, "50",
+	 S(smtp_max_commands_before_mail), 1, 100000, NULL,
+	 "NOOP/RSET/VRFY/HELP/HELO/EHLO before a MAIL, then 421"},
+	{"smtp.max_connections", SETTING_INT, "1000", S(smtp_max_connections),
+	 1, 1000000, NULL, "concurrent SMTP connections in all"},
+	{"smtp.max_connections_per_ip", SETTING_INT, "20",
+	 S(smtp_max_connections_per_ip), 1, 1000000, NULL,
+	 "concurrent SMTP connections per client IP"},
+	{"smtp.command_timeout", SETTING_DURATION, "5m",
+	 S(smtp_command_timeout), 1, 86400, NULL,
+	 "idle time allowed while waiting for a command"},
+	{"smtp.data_timeout", SETTING_DURATION, "10m", S(smtp_data_timeout), 1,
+	 86400, NULL, "idle time allowed while receiving message data"},
+	{"smtp.shutdown_timeout", SETTING_DURATION, "30s",
+	 S(smtp_shutdown_timeout), 0, 3600, NULL,
+	 "how long SIGTERM waits for transactions in flight"},
+	{"smtp.require_tls_for_auth", SETTING_BOOL, "yes",
+	 S(smtp_require_tls_for_auth), 0, 0, NULL,
+	 "offer AUTH only on TLS connections"},
+	{"smtp.banner", SETTING_STRING, "ESMTP Moat", S(smtp_banner), 0, 0,
+	 NULL, "text after the host name in the 220 greeting"},
+	{"queue.scan_interval", SETTING_DURATION, "60s",
+	 S(queue_scan_interval), 1, 86400, NULL,
+	 "how often the queue rescans its directory"},
+	{"queue.delivery_batch", SETTING_INT, "64", S(queue_delivery_batch), 1,
+	 10000, NULL, "messages delivered per store transaction (one flush)"},
+};
+const size_t moat_setting_defs_count =
+	sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);
+
+int
+moat_settings_load(const char *path, struct moat_settings *settings,
+		   char **error_r)
+{
+	if (config_load(moat_setting_defs, moat_setting_defs_count, settings,
+			path, error_r) < 0)
+		return -1;
+	if (settings->hostname[0] == '\0') {
+		char name[256];
+
+		if (gethostname(name, sizeof(name)) < 0 || name[0] == '\0')
+			snprintf(name, sizeof(name), "localhost");
+		name[sizeof(name) - 1] = '\0';
+		free(settings->hostname);
+		settings->hostname = xstrdup(name);
+	}
+	return 0;
+}
+
+void
+moat_settings_free(struct moat_settings *settings)
+{
+	config_free(moat_setting_defs, moat_setting_defs_count, settings);
+}
+
+static const char *
+settings_type_name(enum setting_type type)
+{
+	switch (type) {
+	case SETTING_STRING:
+		return "string";
+	case SETTING_PATH:
+		return "path";
+	case SETTING_INT:
+		return "integer";
+	case SETTING_SIZE:
+		return "size";
+	case SETTING_DURATION:
+		return "duration";
+	case SETTING_BOOL:
+		return "yes/no";
+	case SETTING_LIST:
+		return "list";
+	}
+	return "?";
+}
+
+void
+moat_settings_print_help(FILE *out)
+{
+	for (size_t i = 0; i < moat_setting_defs_count; i++) {
+		const struct setting_def *d = &moat_setting_defs[i];
+
+		fprintf(out, "%s = %s\n    %s (%s", d->name,
+			d->default_value[0] != '\0' ? d->default_value
+						    : "\"\"",
+			d->help, settings_type_name(d->type));
+		if (d->min != 0 || d->max != 0) {
+			fprintf(out, ", min %lld", d->min);
+			if (d->max != 0)
+				fprintf(out, ", max %lld", d->max);
+		}
+		fprintf(out, ")\n");
+	}
+}
+
+/* Appends value, double-quoted with escapes when it needs it. */
+static void
+settings_append_value(struct buf *text, const char *value)
+{
+	if (value[0] != '\0' && strpbrk(value, " \t#\"\\") == NULL) {
+		buf_append_str(text, value);
+		return;
+	}
+	buf_append_char(text, '"');
+	for (const char *p = value; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_append_char(text, '\\');
+		buf_append_char(text, *p);
+	}
+	buf_append_char(text, '"');
+}
+
+static void
+settings_append(struct buf *text, const char *name, const char *value)
+{
+	buf_printf(text, "%s = ", name);
+	settings_append_value(text, value);
+	buf_append_char(text, '\n');
+}
+
+/* Every setting the developer file does not set, as commented defaults. */
+static void
+settings_append_commented_defaults(struct buf *text)
+{
+	static const char *const explicit[] = {
+		"data_dir",	     "hostname",	  "user",
+		"log_level",	     "smtp.listen",	  "submission.listen",
+		"smtps.listen",	     "imap.listen",	  "imaps.listen",
+		"pop3.listen",	     "pop3s.listen",	  "web.listen",
+	};
+
+	buf_append_str(text, "\n# Other settings, at their defaults. "
+			     "Uncomment a line to change it.\n");
+	for (size_t i = 0; i < moat_setting_defs_count; i++) {
+		const struct setting_def *d = &moat_setting_defs[i];
+		bool skip = false;
+
+		for (size_t j = 0; j < sizeof(explicit) / sizeof(explicit[0]);
+		     j++)
+			if (strcmp(explicit[j], d->name) == 0)
+				skip = true;
+		if (skip)
+			continue;
+		buf_printf(text, "\n# %s\n#", d->help);
+		settings_append(text, d->name, d->default_value);
+	}
+}
+
+static int
+settings_write_file(const char *path, const struct buf *text)
+{
+	char tmp[PATH_MAX];
+	size_t off = 0;
+	int fd, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	/* The umask must not widen or narrow the documented mode. */
+	if (fchmod(fd, 0640) < 0)
+		goto fail;
+	while (off < text->len) {
+		ssize_t n = write(fd, text->data + off, text->len - off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) < 0)
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		goto fail;
+	return 0;
+fail:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	errno = saved;
+	return -1;
+}
+
+int
+moat_settings_write_dev_default(const char *path, const char *data_dir)
+{
+	struct passwd *pw = NULL;
+	const char *user = "moat";
+	struct buf text;
+	int ret;
+
+	if (geteuid() != 0) {
+		pw = getpwuid(geteuid());
+		if (pw != NULL && pw->pw_name != NULL)
+			user = pw->pw_name;
+	}
+	buf_init(&text);
+	buf_append_str(&text,
+		       "# Moat developer configuration, written by "
+		       "`moatd --write-dev-config`.\n"
+		       "# Syntax: one \"name = value\" per line; '#' starts a "
+		       "comment.\n"
+		       "# Every setting and its default: moatd "
+		       "--help-settings\n\n");
+	buf_append_str(&text, "# Databases, queue, mail and TLS files.\n");
+	settings_append(&text, "data_dir", data_dir);
+	settings_append(&text, "hostname", "localhost");
+	buf_append_str(&text, "# The services run as this user when moatd "
+			      "starts as root.\n");
+	settings_append(&text, "user", user);
+	settings_append(&text, "log_level", "info");
+	buf_append_str(&text,
+		       "\n# Loopback ports, so no privileges are needed.\n");
+	settings_append(&text, "smtp.listen", "127.0.0.1:2525");
+	settings_append(&text, "submission.listen", "127.0.0.1:2587");
+	settings_append(&text, "smtps.listen", "127.0.0.1:2465");
+	settings_append(&text, "imap.listen", "127.0.0.1:2143");
+	settings_append(&text, "imaps.listen", "127.0.0.1:2993");
+	settings_append(&text, "pop3.listen", "127.0.0.1:2110");
+	settings_append(&text, "pop3s.listen", "127.0.0.1:2995");
+	settings_append(&text, "web.listen", "127.0.0.1:8443");
+	settings_append_commented_defaults(&text);
+	ret = settings_write_file(path, &text);
+	buf_free(&text);
+	return ret;
+}

@@ -1,0 +1,14 @@
+/*
+ * store_private: what every store backend embeds as its first member, so
+ * that store.c can dispatch through the backend's table of operations.
+ */
+#ifndef MOAT_STORE_PRIVATE_H
+#define MOAT_STORE_PRIVATE_H
+
+#include "mailstore/store.h"
+
+struct store {
+	const struct store_backend *backend;
+};
+
+#endif
