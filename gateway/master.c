@@ -202,8 +202,14 @@ child_main(struct master *m, size_t index, pid_t master_pid)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	log_set_process(def->name);
 
+	/* The master's loop is not ours: give it its own epoll instance (so
+	 * freeing it cannot touch the master's) and free it, which also
+	 * releases libevent's process-wide signal handling for our loop. */
 	if (m->control != NULL)
 		close(master_control_fd(m->control));
+	(void)event_reinit(m->base);
+	event_base_free(m->base);
+	m->base = NULL;
 	if (m->pid_fd >= 0)
 		close(m->pid_fd);
 

@@ -1,7 +1,483 @@
-/* moatctl: placeholder until moatctl lands. */
-int main(void);
-int
-main(void)
+/*
+ * moatctl: the administrator's command line. Domains, users and aliases
+ * are edited directly in the database (the daemon sees changes at once:
+ * every lookup reads the database); status asks the running master over
+ * its control socket; queue list reads the spool directory.
+ *
+ * Exit status: 0 ok, 1 the operation failed, 2 usage or configuration error.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway/master_prepare.h"
+#include "gateway/queue_file.h"
+#include "gateway/settings.h"
+#include "lib/password.h"
+#include "lib/version.h"
+#include "lib/xalloc.h"
+#include "mailstore/directory.h"
+#include "mailstore/store.h"
+
+#define DEFAULT_CONFIG "/etc/moat/moat.conf"
+#define PASSWORD_MIN 8
+
+struct ctl {
+	struct moat_settings settings;
+	struct directory *dir;
+	bool force;
+};
+
+static void
+usage(FILE *out)
 {
+	fprintf(out,
+		"usage: moatctl [-c FILE] [--force] COMMAND [ARGS]\n"
+		"\n"
+		"  domain add|del DOMAIN      domain list\n"
+		"  user add ADDRESS [PASSWORD]    user passwd ADDRESS [PASSWORD]\n"
+		"  user del ADDRESS           user list\n"
+		"  alias add ADDRESS TARGET   alias del ADDRESS [TARGET]   "
+		"alias list\n"
+		"  queue list                 messages waiting in the queue\n"
+		"  status                     the running daemon and its "
+		"services\n"
+		"\n"
+		"-c FILE: configuration (default %s or $MOAT_CONFIG).\n"
+		"A password not given is asked twice on a terminal, else read "
+		"from\nstandard input. --force accepts passwords shorter than "
+		"%d.\n"
+		"Exit status: 0 ok, 1 failed, 2 usage or configuration error.\n",
+		DEFAULT_CONFIG, PASSWORD_MIN);
+}
+
+static int
+fail(char *error)
+{
+	fprintf(stderr, "moatctl: %s\n", error);
+	free(error);
 	return 1;
+}
+
+static int
+read_password(const char *prompt, char **password_r)
+{
+	char line[1024];
+	struct termios old, quiet;
+	bool tty = isatty(STDIN_FILENO);
+	size_t len;
+
+	if (tty) {
+		fprintf(stderr, "%s", prompt);
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+	}
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		line[0] = '\0';
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &old);
+		fprintf(stderr, "\n");
+	}
+	len = strcspn(line, "\r\n");
+	line[len] = '\0';
+	*password_r = xstrdup(line);
+	explicit_bzero(line, sizeof(line));
+	return 0;
+}
+
+static int
+obtain_password(struct ctl *ctl, const char *given, char **hash_r)
+{
+	char *password = NULL, *again = NULL;
+	int ret;
+
+	if (given != NULL) {
+		password = xstrdup(given);
+	} else {
+		read_password("Password: ", &password);
+		if (isatty(STDIN_FILENO)) {
+			read_password("Again: ", &again);
+			if (strcmp(password, again) != 0) {
+				free(password);
+				free(again);
+				return fail(xstrdup("passwords differ"));
+			}
+			free(again);
+		}
+	}
+	if (password[0] == '\0') {
+		free(password);
+		return fail(xstrdup("empty password"));
+	}
+	if (strlen(password) < PASSWORD_MIN && !ctl->force) {
+		free(password);
+		return fail(xasprintf("password shorter than %d characters "
+				      "(use --force to accept it)",
+				      PASSWORD_MIN));
+	}
+	ret = password_hash(password, hash_r) < 0
+		      ? fail(xstrdup("password hashing failed"))
+		      : 0;
+	explicit_bzero(password, strlen(password));
+	free(password);
+	return ret;
+}
+
+static int
+print_list(int ret, struct str_list *list, char *error)
+{
+	if (ret < 0)
+		return fail(error);
+	for (size_t i = 0; i < list->count; i++)
+		printf("%s\n", list->items[i]);
+	str_list_free(list);
+	return 0;
+}
+
+static int
+cmd_domain(struct ctl *ctl, int argc, char **argv)
+{
+	struct str_list list = {0};
+	char *error = NULL;
+
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return print_list(directory_domain_list(ctl->dir, &list, &error),
+				  &list, error);
+	if (argc != 2)
+		return -1;
+	if (strcmp(argv[0], "add") == 0)
+		return directory_domain_add(ctl->dir, argv[1], &error) < 0
+			       ? fail(error)
+			       : 0;
+	if (strcmp(argv[0], "del") == 0)
+		return directory_domain_del(ctl->dir, argv[1], &error) < 0
+			       ? fail(error)
+			       : 0;
+	return -1;
+}
+
+static int
+store_action(struct ctl *ctl, const char *user, bool create)
+{
+	struct store *store = NULL;
+	char *error = NULL;
+	int ret;
+
+	if (store_open(ctl->settings.data_dir, &store, &error) < 0)
+		return fail(error);
+	ret = create ? store_user_create(store, user, &error)
+		     : store_user_delete(store, user, &error);
+	store_close(&store);
+	return ret < 0 ? fail(error) : 0;
+}
+
+static int
+cmd_user(struct ctl *ctl, int argc, char **argv)
+{
+	struct str_list list = {0};
+	char *error = NULL, *hash = NULL, *canonical = NULL, *old = NULL;
+	int ret;
+
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return print_list(directory_user_list(ctl->dir, &list, &error),
+				  &list, error);
+	if (argc < 2)
+		return -1;
+	if (strcmp(argv[0], "add") == 0 && argc <= 3) {
+		/* Check first, so no password is asked for in vain. */
+		if (directory_user_credentials(ctl->dir, argv[1], &canonical,
+					       &old) == 1) {
+			free(old);
+			return fail(xasprintf("user %s exists", canonical));
+		}
+		if (obtain_password(ctl, argc == 3 ? argv[2] : NULL, &hash) != 0)
+			return 1;
+		ret = directory_user_add(ctl->dir, argv[1], hash, &error);
+		free(hash);
+		if (ret < 0)
+			return fail(error);
+		directory_user_credentials(ctl->dir, argv[1], &canonical, &old);
+		free(old);
+		ret = store_action(ctl, canonical != NULL ? canonical : argv[1],
+				   true);
+		free(canonical);
+		return ret;
+	}
+	if (strcmp(argv[0], "passwd") == 0 && argc <= 3) {
+		if (directory_user_credentials(ctl->dir, argv[1], &canonical,
+					       &old) != 1)
+			return fail(xasprintf("no such user %s", argv[1]));
+		free(canonical);
+		free(old);
+		if (obtain_password(ctl, argc == 3 ? argv[2] : NULL, &hash) != 0)
+			return 1;
+		ret = directory_user_set_password(ctl->dir, argv[1], hash,
+						  &error);
+		free(hash);
+		return ret < 0 ? fail(error) : 0;
+	}
+	if (strcmp(argv[0], "del") == 0 && argc == 2) {
+		if (directory_user_credentials(ctl->dir, argv[1], &canonical,
+					       &old) != 1)
+			return fail(xasprintf("no such user %s", argv[1]));
+		free(old);
+		ret = directory_user_del(ctl->dir, canonical, &error);
+		if (ret == 0)
+			ret = store_action(ctl, canonical, false);
+		else
+			ret = fail(error);
+		free(canonical);
+		return ret;
+	}
+	return -1;
+}
+
+static int
+cmd_alias(struct ctl *ctl, int argc, char **argv)
+{
+	struct str_list list = {0};
+	char *error = NULL;
+
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return print_list(directory_alias_list(ctl->dir, &list, &error),
+				  &list, error);
+	if (strcmp(argv[0], "add") == 0 && argc == 3)
+		return directory_alias_add(ctl->dir, argv[1], argv[2], &error) <
+				       0
+			       ? fail(error)
+			       : 0;
+	if (strcmp(argv[0], "del") == 0 && (argc == 2 || argc == 3))
+		return directory_alias_del(ctl->dir, argv[1],
+					   argc == 3 ? argv[2] : NULL,
+					   &error) < 0
+			       ? fail(error)
+			       : 0;
+	return -1;
+}
+
+/* Lists the queue files of one directory; returns how many. */
+static size_t
+queue_list_dir(const char *dir, const char *state, bool print)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		struct queue_envelope env;
+		const char *error;
+		char *path;
+		off_t offset;
+		size_t len;
+		int fd;
+
+		if (!queue_id_valid(de->d_name))
+			continue;
+		n++;
+		if (!print)
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		if (queue_file_open(path, &env, &fd, &offset, &len, &error) <
+		    0) {
+			printf("%s  %-8s  (%s)\n", de->d_name, "partial", error);
+		} else {
+			char when[32];
+			struct tm tm;
+
+			gmtime_r(&env.arrival, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			printf("%s  %-8s  %8zu  %s  <%s>", de->d_name, state, len,
+			       when, env.mail_from);
+			for (size_t i = 0; i < env.rcpt_count; i++)
+				printf(" %s", env.rcpts[i].address);
+			printf("\n");
+			close(fd);
+			queue_envelope_free(&env);
+		}
+		free(path);
+	}
+	closedir(d);
+	return n;
+}
+
+static int
+cmd_queue(struct ctl *ctl, int argc, char **argv)
+{
+	char *active, *deferred;
+
+	if (argc != 1 || strcmp(argv[0], "list") != 0)
+		return -1;
+	active = xasprintf("%s/queue", ctl->settings.data_dir);
+	deferred = xasprintf("%s/queue/deferred", ctl->settings.data_dir);
+	queue_list_dir(active, "active", true);
+	queue_list_dir(deferred, "deferred", true);
+	free(active);
+	free(deferred);
+	return 0;
+}
+
+static int
+cmd_status(struct ctl *ctl)
+{
+	struct sockaddr_un sun;
+	char *path = xasprintf("%s/moatd.sock", ctl->settings.data_dir);
+	char *active, *deferred;
+	char reply[4096];
+	ssize_t n;
+	int fd, ret = 0;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "moatctl: moatd is not running (%s: %s)\n",
+			path, strerror(errno));
+		ret = 1;
+	} else if (write(fd, "status\n", 7) != 7) {
+		ret = fail(xasprintf("%s: %s", path, strerror(errno)));
+	} else {
+		while ((n = read(fd, reply, sizeof(reply))) > 0)
+			fwrite(reply, 1, (size_t)n, stdout);
+	}
+	if (fd >= 0)
+		close(fd);
+	active = xasprintf("%s/queue", ctl->settings.data_dir);
+	deferred = xasprintf("%s/queue/deferred", ctl->settings.data_dir);
+	printf("queue active=%zu deferred=%zu\n",
+	       queue_list_dir(active, "active", false),
+	       queue_list_dir(deferred, "deferred", false));
+	free(active);
+	free(deferred);
+	free(path);
+	return ret;
+}
+
+/*
+ * Makes sure data_dir exists and, when run as root, belongs to the daemon's
+ * user, then becomes that user: every file moatctl creates is then the
+ * daemon's to write.
+ */
+static int
+become_run_user(const struct moat_settings *settings)
+{
+	struct run_user user;
+	char *error = NULL;
+	int ret = 0;
+
+	if (mkdir(settings->data_dir, 0750) < 0 && errno != EEXIST) {
+		fprintf(stderr, "moatctl: %s: %s\n", settings->data_dir,
+			strerror(errno));
+		return -1;
+	}
+	if (master_run_user_lookup(settings, &user, &error) < 0) {
+		fail(error);
+		return -1;
+	}
+	if (user.drop && (lchown(settings->data_dir, user.uid, user.gid) < 0 ||
+			  master_run_user_switch(&user) < 0)) {
+		fprintf(stderr, "moatctl: cannot become user %s: %s\n",
+			user.name, strerror(errno));
+		ret = -1;
+	}
+	master_run_user_free(&user);
+	return ret;
+}
+
+int main(int argc, char **argv);
+
+int
+main(int argc, char **argv)
+{
+	const char *config = getenv("MOAT_CONFIG");
+	struct ctl ctl;
+	char *error = NULL;
+	int i = 1, ret;
+
+	memset(&ctl, 0, sizeof(ctl));
+	if (config == NULL || config[0] == '\0')
+		config = DEFAULT_CONFIG;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			config = argv[++i];
+		} else if (strcmp(argv[i], "--force") == 0) {
+			ctl.force = true;
+		} else if (strcmp(argv[i], "-h") == 0 ||
+			   strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "-V") == 0 ||
+			   strcmp(argv[i], "--version") == 0) {
+			printf("moatctl %s\n", MOAT_VERSION);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	/* --force may also follow the command's arguments. */
+	for (int j = i; j < argc; j++) {
+		if (strcmp(argv[j], "--force") == 0) {
+			ctl.force = true;
+			memmove(&argv[j], &argv[j + 1],
+				(size_t)(argc - j) * sizeof(*argv));
+			argc--;
+			j--;
+		}
+	}
+	if (i >= argc || strcmp(argv[i], "help") == 0) {
+		usage(i >= argc ? stderr : stdout);
+		return i >= argc ? 2 : 0;
+	}
+	if (moat_settings_load(config, &ctl.settings, &error) < 0) {
+		fprintf(stderr, "moatctl: %s\n", error);
+		free(error);
+		moat_settings_free(&ctl.settings);
+		return 2;
+	}
+	if (strcmp(argv[i], "status") == 0 && argc - i == 1) {
+		ret = cmd_status(&ctl);
+		moat_settings_free(&ctl.settings);
+		return ret;
+	}
+	if (become_run_user(&ctl.settings) < 0) {
+		moat_settings_free(&ctl.settings);
+		return 1;
+	}
+	if (directory_open(ctl.settings.data_dir, &ctl.dir, &error) < 0) {
+		ret = fail(error);
+		moat_settings_free(&ctl.settings);
+		return ret;
+	}
+	if (strcmp(argv[i], "domain") == 0 && argc - i >= 2)
+		ret = cmd_domain(&ctl, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "user") == 0 && argc - i >= 2)
+		ret = cmd_user(&ctl, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "alias") == 0 && argc - i >= 2)
+		ret = cmd_alias(&ctl, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "queue") == 0 && argc - i >= 2)
+		ret = cmd_queue(&ctl, argc - i - 1, argv + i + 1);
+	else
+		ret = -1;
+	directory_close(&ctl.dir);
+	moat_settings_free(&ctl.settings);
+	if (ret < 0) {
+		usage(stderr);
+		return 2;
+	}
+	return ret;
 }

@@ -7,7 +7,7 @@
  *   < 0x21, '%' and 0x7f), one "rcpt ..." line per recipient
  *   "\n"
  *   the message bytes (CRLF lines, exactly as accepted, Received: first)
- *   trailer: "\nMOATEND " 16 hex digits of the message length "\n"
+ *   trailer: "\nMOATEND " and 16 hex digits of the message length "\n"
  *
  * A file without a valid trailer was never acknowledged (the 250 follows
  * the fsync of the whole file) and is discarded by recovery. Delivery
@@ -24,7 +24,7 @@
 #include "lib/buf.h"
 
 #define QUEUE_ID_MAX 32
-#define QUEUE_TRAILER_LEN 25 /* "\nMOATEND " + 16 hex + "\n" */
+#define QUEUE_TRAILER_LEN 26 /* "\nMOATEND " (9) + 16 hex + "\n" */
 
 struct queue_rcpt {
 	char *address; /* as given in RCPT TO (without <>) */

@@ -17,8 +17,7 @@
 
 static const char buf_empty[1] = "";
 
-static void __attribute__((noreturn))
-buf_overflow(void)
+static void __attribute__((noreturn)) buf_overflow(void)
 {
 	/* Same policy as xalloc: a size that cannot be represented is fatal. */
 	(void)xcalloc(SIZE_MAX, 2);

@@ -50,7 +50,7 @@ str_list_add(struct str_list *list, const char *item)
 {
 	/* Keeps items NULL-terminated for callers that iterate to NULL. */
 	list->items =
-		xreallocarray(list->items, list->count + 2, sizeof(char *));
+	    xreallocarray(list->items, list->count + 2, sizeof(char *));
 	list->items[list->count++] = xstrdup(item);
 	list->items[list->count] = NULL;
 }
@@ -217,13 +217,13 @@ config_check_unsigned(const struct setting_def *def, unsigned long long v,
 	if (!config_has_bounds(def))
 		return 0;
 	if (def->min > 0 && v < (unsigned long long)def->min) {
-		*msg_r = xasprintf("%s: value %s below minimum %lld",
-				   def->name, text, def->min);
+		*msg_r = xasprintf("%s: value %s below minimum %lld", def->name,
+				   text, def->min);
 		return -1;
 	}
 	if (def->max > 0 && v > (unsigned long long)def->max) {
-		*msg_r = xasprintf("%s: value %s above maximum %lld",
-				   def->name, text, def->max);
+		*msg_r = xasprintf("%s: value %s above maximum %lld", def->name,
+				   text, def->max);
 		return -1;
 	}
 	return 0;
@@ -316,9 +316,10 @@ config_set(const struct setting_def *def, void *settings, const char *value,
 		unsigned int v;
 
 		if (config_parse_duration(value, &v) < 0) {
-			*msg_r = xasprintf("%s: invalid duration '%s' (use e.g. "
-					   "30s, 5m, 2h, 1d)",
-					   def->name, shown);
+			*msg_r =
+			    xasprintf("%s: invalid duration '%s' (use e.g. "
+				      "30s, 5m, 2h, 1d)",
+				      def->name, shown);
 			return -1;
 		}
 		if (config_check_unsigned(def, v, shown, msg_r) < 0)
@@ -499,9 +500,9 @@ config_parse_value(const char *p, const char *end, struct buf *value,
 
 /* Applies the lines of text on top of the current values. */
 static int
-config_apply_text(const struct setting_def *defs, size_t ndefs,
-		  void *settings, const char *text, size_t len,
-		  const char *filename, char **error_r)
+config_apply_text(const struct setting_def *defs, size_t ndefs, void *settings,
+		  const char *text, size_t len, const char *filename,
+		  char **error_r)
 {
 	unsigned int *seen_line;
 	struct buf value = {0};
@@ -525,8 +526,7 @@ config_apply_text(const struct setting_def *defs, size_t ndefs,
 		if ((size_t)(lend - line) > CONFIG_LINE_MAX) {
 			*error_r = xasprintf("%s:%u: line too long (more than "
 					     "%d bytes)",
-					     filename, lineno,
-					     CONFIG_LINE_MAX);
+					     filename, lineno, CONFIG_LINE_MAX);
 			goto out;
 		}
 		if (memchr(line, '\0', (size_t)(lend - line)) != NULL) {
@@ -547,8 +547,8 @@ config_apply_text(const struct setting_def *defs, size_t ndefs,
 		while (line < lend && config_is_blank((unsigned char)*line))
 			line++;
 		if (line == lend || *line != '=') {
-			*error_r = xasprintf("%s:%u: missing '='", filename,
-					     lineno);
+			*error_r =
+			    xasprintf("%s:%u: missing '='", filename, lineno);
 			goto out;
 		}
 		line++;
@@ -598,8 +598,8 @@ config_apply_text(const struct setting_def *defs, size_t ndefs,
 
 		if (config_set(&defs[i], settings, buf_cstr(&value), &smsg) <
 		    0) {
-			*error_r = xasprintf("%s:%u: %s", filename, lineno,
-					     smsg);
+			*error_r =
+			    xasprintf("%s:%u: %s", filename, lineno, smsg);
 			free(smsg);
 			goto out;
 		}
@@ -612,9 +612,9 @@ out:
 }
 
 int
-config_parse_text(const struct setting_def *defs, size_t ndefs,
-		  void *settings, const char *text, size_t len,
-		  const char *filename, char **error_r)
+config_parse_text(const struct setting_def *defs, size_t ndefs, void *settings,
+		  const char *text, size_t len, const char *filename,
+		  char **error_r)
 {
 	if (config_defaults(defs, ndefs, settings, error_r) < 0)
 		return -1;

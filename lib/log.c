@@ -34,8 +34,8 @@ enum log_prio {
 
 static const char *const log_prio_names[] = {"debug", "info", "warn", "error",
 					     "fatal"};
-static const int log_prio_syslog[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING,
-				      LOG_ERR, LOG_CRIT};
+static const int log_prio_syslog[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR,
+				      LOG_CRIT};
 
 static char log_process[64] = "moat";
 static char log_ident[80] = "moat/moat";
@@ -84,9 +84,9 @@ log_level_parse(const char *name, enum log_level *level_r)
 		const char *name;
 		enum log_level level;
 	} names[] = {
-		{"debug", LOG_LEVEL_DEBUG},  {"info", LOG_LEVEL_INFO},
-		{"warn", LOG_LEVEL_WARN},    {"warning", LOG_LEVEL_WARN},
-		{"error", LOG_LEVEL_ERROR},
+	    {"debug", LOG_LEVEL_DEBUG}, {"info", LOG_LEVEL_INFO},
+	    {"warn", LOG_LEVEL_WARN},	{"warning", LOG_LEVEL_WARN},
+	    {"error", LOG_LEVEL_ERROR},
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -114,7 +114,7 @@ log_write_all(int fd, const char *p, size_t len)
 	}
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 log_emit(enum log_prio prio, bool with_errno, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
@@ -167,8 +167,8 @@ log_emit(enum log_prio prio, bool with_errno, const char *fmt, va_list ap)
 			     errstr);
 		if (n > 0)
 			len += (size_t)n < sizeof(line) - len - 2
-				       ? (size_t)n
-				       : sizeof(line) - len - 3;
+				   ? (size_t)n
+				   : sizeof(line) - len - 3;
 	}
 	line[len] = '\0';
 

@@ -118,8 +118,8 @@ netaddr_ip(const struct sockaddr *sa, char *out, size_t outsz)
 	if (sa->sa_family == AF_INET)
 		src = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
 	else if (sa->sa_family == AF_INET6)
-		src = &((const struct sockaddr_in6 *)(const void *)sa)
-			       ->sin6_addr;
+		src =
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 	else if (sa->sa_family == AF_UNIX) {
 		snprintf(out, outsz, "unix");
 		return out;
@@ -135,10 +135,10 @@ netaddr_port(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
 		return ntohs(
-			((const struct sockaddr_in *)(const void *)sa)->sin_port);
+		    ((const struct sockaddr_in *)(const void *)sa)->sin_port);
 	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)(const void *)sa)
-				     ->sin6_port);
+		return ntohs(
+		    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
 	return -1;
 }
 

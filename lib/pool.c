@@ -16,7 +16,7 @@
 
 #include "lib/xalloc.h"
 
-#define POOL_ALIGN alignof(max_align_t)
+#define POOL_ALIGN     alignof(max_align_t)
 #define POOL_MIN_BLOCK 256
 
 struct pool_block {

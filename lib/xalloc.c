@@ -11,8 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void __attribute__((noreturn))
-xalloc_die(const char *what, size_t size)
+static void __attribute__((noreturn)) xalloc_die(const char *what, size_t size)
 {
 	char msg[128];
 	int n;
@@ -28,8 +27,7 @@ xalloc_die(const char *what, size_t size)
 	abort();
 }
 
-static void __attribute__((noreturn))
-xalloc_overflow(size_t nmemb, size_t size)
+static void __attribute__((noreturn)) xalloc_overflow(size_t nmemb, size_t size)
 {
 	char msg[128];
 	int n;

@@ -1,0 +1,595 @@
+/*
+ * queue_service: the queue process. It learns of new messages from smtpd's
+ * datagrams (one queue id each) and from rescans of DATA_DIR/queue, and
+ * delivers them locally in batches: one store transaction (and so one
+ * flush of message files and one index commit) for up to
+ * queue.delivery_batch messages. Only after that commit is a queue file
+ * removed, and every store delivery carries the key "QID/RCPT-INDEX/USER",
+ * so a crash at any point neither loses a message nor delivers it twice.
+ *
+ * Recipients outside our domains (remote delivery comes with the relay
+ * work) move the message to DATA_DIR/queue/deferred/ with a QID.done file
+ * listing the recipients already handled. A recipient whose user vanished
+ * since RCPT is logged as failed (bounces come with the relay work).
+ *
+ * Rescans only take files older than QUEUE_SCAN_MIN_AGE seconds: younger
+ * ones are either notified by smtpd or still being written.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway/queue_file.h"
+#include "gateway/service.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "mailstore/directory.h"
+#include "mailstore/store.h"
+
+#define QUEUE_SCAN_MIN_AGE 30
+#define QUEUE_CORRUPT_AGE 600
+#define QUEUE_RETRY_MIN 5
+#define QUEUE_RETRY_MAX 300
+
+struct pending {
+	char qid[QUEUE_ID_MAX];
+	time_t not_before;
+	unsigned int failures;
+};
+
+struct queue_service {
+	const struct moat_settings *settings;
+	struct event_base *base;
+	struct directory *dir;
+	struct store *store;
+	char *queue_dir;
+	struct pending *pending;
+	size_t count, cap;
+	struct event *notify_event;
+	struct event *scan_timer;
+	struct event *work_event;
+	struct event *retry_timer;
+	bool stopping;
+};
+
+/* One message of a batch, between open and the end of the commit. */
+struct batch_item {
+	struct pending entry;
+	struct queue_envelope env;
+	int fd;
+	off_t offset;
+	size_t len;
+	bool *done;       /* per recipient: reached its final state */
+	bool remote_left; /* some recipient waits for remote delivery */
+	char *prefix;
+};
+
+static void
+pending_add(struct queue_service *qs, const char *qid, time_t not_before,
+	    unsigned int failures)
+{
+	struct pending *p;
+
+	if (qs->count == qs->cap) {
+		qs->cap = qs->cap == 0 ? 256 : qs->cap * 2;
+		qs->pending = xreallocarray(qs->pending, qs->cap,
+					    sizeof(*qs->pending));
+	}
+	p = &qs->pending[qs->count++];
+	memcpy(p->qid, qid, QUEUE_ID_MAX);
+	p->not_before = not_before;
+	p->failures = failures;
+}
+
+static void
+queue_kick(struct queue_service *qs)
+{
+	if (!qs->stopping)
+		event_active(qs->work_event, 0, 0);
+}
+
+static char *
+queue_path(struct queue_service *qs, const char *name)
+{
+	return xasprintf("%s/%s", qs->queue_dir, name);
+}
+
+static int
+compare_qid(const void *a, const void *b)
+{
+	return strcmp(((const struct pending *)a)->qid,
+		      ((const struct pending *)b)->qid);
+}
+
+static void
+queue_scan(struct queue_service *qs, bool all)
+{
+	struct pending *sorted;
+	DIR *d = opendir(qs->queue_dir);
+	struct dirent *de;
+	time_t now = time(NULL);
+	size_t added = 0, known = qs->count;
+
+	if (d == NULL) {
+		log_warn("event=scan dir=%s", qs->queue_dir);
+		return;
+	}
+	sorted = xcalloc(known + 1, sizeof(*sorted));
+	memcpy(sorted, qs->pending, known * sizeof(*sorted));
+	qsort(sorted, known, sizeof(*sorted), compare_qid);
+	while ((de = readdir(d)) != NULL) {
+		struct pending key;
+		struct stat st;
+
+		if (!queue_id_valid(de->d_name))
+			continue;
+		memset(&key, 0, sizeof(key));
+		memcpy(key.qid, de->d_name, 21);
+		if (bsearch(&key, sorted, known, sizeof(*sorted),
+			    compare_qid) != NULL)
+			continue;
+		if (!all && (fstatat(dirfd(d), de->d_name, &st, 0) < 0 ||
+			     now - st.st_mtime < QUEUE_SCAN_MIN_AGE))
+			continue;
+		pending_add(qs, de->d_name, 0, 0);
+		added++;
+	}
+	closedir(d);
+	free(sorted);
+	if (added > 0) {
+		log_info("event=scan found=%zu", added);
+		queue_kick(qs);
+	}
+}
+
+static void
+on_scan_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	queue_scan(arg, false);
+}
+
+static void
+on_notify(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_service *qs = arg;
+	char qid[64];
+	ssize_t n;
+	bool any = false;
+
+	(void)what;
+	while ((n = recv(fd, qid, sizeof(qid) - 1, MSG_DONTWAIT)) > 0) {
+		qid[n] = '\0';
+		if (queue_id_valid(qid)) {
+			pending_add(qs, qid, 0, 0);
+			any = true;
+		}
+	}
+	if (any)
+		queue_kick(qs);
+}
+
+/* Reads QID.done (one recipient index per line) into done[]. */
+static void
+done_load(struct queue_service *qs, const char *qid, bool *done,
+	  size_t count)
+{
+	char *name = xasprintf("%s.done", qid);
+	char *path = queue_path(qs, name);
+	FILE *f = fopen(path, "re");
+	char line[32];
+
+	free(name);
+	free(path);
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *end;
+		unsigned long i = strtoul(line, &end, 10);
+		if (end != line && i < count)
+			done[i] = true;
+	}
+	fclose(f);
+}
+
+/* Rewrites QID.done durably (tmp, fsync, rename). */
+static int
+done_save(const char *dir, const char *qid, const bool *done, size_t count)
+{
+	char *path = xasprintf("%s/%s.done", dir, qid);
+	char *tmp = xasprintf("%s/%s.done.tmp", dir, qid);
+	struct buf text;
+	int fd, ret = -1;
+
+	buf_init(&text);
+	for (size_t i = 0; i < count; i++)
+		if (done[i])
+			buf_printf(&text, "%zu\n", i);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (write(fd, text.data != NULL ? text.data : "", text.len) ==
+			    (ssize_t)text.len &&
+		    fsync(fd) == 0 && rename(tmp, path) == 0)
+			ret = 0;
+		close(fd);
+	}
+	if (ret < 0)
+		(void)unlink(tmp);
+	buf_free(&text);
+	free(path);
+	free(tmp);
+	return ret;
+}
+
+static int
+sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = fsync(fd);
+	close(fd);
+	return ret;
+}
+
+/* Opens one queue file. 1 ok, 0 skip (gone or still being written), -1
+ * corrupt (moved aside). */
+static int
+item_open(struct queue_service *qs, struct batch_item *item)
+{
+	char *path = queue_path(qs, item->entry.qid);
+	const char *error = NULL;
+	struct stat st;
+	int ret = 1;
+
+	if (queue_file_open(path, &item->env, &item->fd, &item->offset,
+			    &item->len, &error) < 0) {
+		ret = 0;
+		if (stat(path, &st) == 0 &&
+		    time(NULL) - st.st_mtime > QUEUE_CORRUPT_AGE) {
+			char *aside = xasprintf("%s/corrupt/%s", qs->queue_dir,
+						item->entry.qid);
+			log_errorx("qid=%s event=corrupt reason=\"%s\" "
+				   "action=moved path=%s",
+				   item->entry.qid, error, aside);
+			(void)rename(path, aside);
+			free(aside);
+			ret = -1;
+		}
+		free(path);
+		return ret;
+	}
+	free(path);
+	item->done = xcalloc(item->env.rcpt_count + 1, sizeof(bool));
+	done_load(qs, item->entry.qid, item->done, item->env.rcpt_count);
+	item->prefix = xasprintf("Return-Path: <%s>\r\n", item->env.mail_from);
+	return 1;
+}
+
+static void
+item_free(struct batch_item *item)
+{
+	if (item->fd >= 0)
+		close(item->fd);
+	queue_envelope_free(&item->env);
+	free(item->done);
+	free(item->prefix);
+	memset(item, 0, sizeof(*item));
+	item->fd = -1;
+}
+
+/* Delivers every local recipient of item in the open transaction. */
+static int
+item_deliver(struct queue_service *qs, struct batch_item *item,
+	     char **error_r)
+{
+	for (size_t i = 0; i < item->env.rcpt_count; i++) {
+		const char *rcpt = item->env.rcpts[i].address;
+		struct str_list users = {0};
+		enum directory_result r;
+
+		if (item->done[i])
+			continue;
+		r = directory_resolve(qs->dir, rcpt, &users, NULL);
+		if (r == DIRECTORY_ERROR) {
+			*error_r = xstrdup("directory lookup failed");
+			str_list_free(&users);
+			return -1;
+		}
+		if (r == DIRECTORY_NOT_LOCAL) {
+			item->remote_left = true;
+			str_list_free(&users);
+			continue;
+		}
+		if (r == DIRECTORY_UNKNOWN_USER) {
+			log_warnx("qid=%s to=<%s> status=failed reason=\"user "
+				  "unknown at delivery\"",
+				  item->entry.qid, rcpt);
+			item->done[i] = true;
+			str_list_free(&users);
+			continue;
+		}
+		for (size_t u = 0; u < users.count; u++) {
+			struct store_delivery d;
+			char *key = xasprintf("%s/%zu/%s", item->entry.qid, i,
+					      users.items[u]);
+			uint32_t uid = 0;
+			int rc;
+
+			memset(&d, 0, sizeof(d));
+			d.user = users.items[u];
+			d.mailbox = "INBOX";
+			d.key = key;
+			d.prefix = item->prefix;
+			d.prefix_len = strlen(item->prefix);
+			d.fd = item->fd;
+			d.offset = item->offset;
+			d.size = item->len;
+			d.internal_date = item->env.arrival;
+			rc = store_deliver(qs->store, &d, &uid, error_r);
+			free(key);
+			if (rc < 0) {
+				str_list_free(&users);
+				return -1;
+			}
+			log_info("qid=%s to=<%s> user=%s mailbox=INBOX uid=%u "
+				 "size=%zu status=%s",
+				 item->entry.qid, rcpt, users.items[u], uid,
+				 item->len, rc == 1 ? "sent" : "duplicate");
+		}
+		item->done[i] = true;
+		str_list_free(&users);
+	}
+	return 0;
+}
+
+/* After the store commit: drop finished files, set deferred ones aside. */
+static void
+item_finish(struct queue_service *qs, struct batch_item *item)
+{
+	char *path = queue_path(qs, item->entry.qid);
+	char *done_name = xasprintf("%s.done", item->entry.qid);
+	char *done_path = queue_path(qs, done_name);
+
+	if (!item->remote_left) {
+		(void)unlink(path);
+		(void)unlink(done_path);
+	} else {
+		char *deferred = xasprintf("%s/deferred", qs->queue_dir);
+		char *to = xasprintf("%s/%s", deferred, item->entry.qid);
+		char *to_done = xasprintf("%s/%s.done", deferred,
+					  item->entry.qid);
+
+		if (done_save(deferred, item->entry.qid, item->done,
+			      item->env.rcpt_count) == 0 &&
+		    rename(path, to) == 0) {
+			(void)unlink(done_path);
+			(void)sync_dir(deferred);
+			log_info("qid=%s status=deferred reason=\"remote "
+				 "delivery not available yet\" path=%s",
+				 item->entry.qid, to);
+		} else {
+			log_error("qid=%s event=defer path=%s", item->entry.qid,
+				  to);
+			(void)unlink(to_done);
+		}
+		free(deferred);
+		free(to);
+		free(to_done);
+	}
+	free(path);
+	free(done_name);
+	free(done_path);
+}
+
+static void
+schedule_retry(struct queue_service *qs, struct batch_item *items, size_t n,
+	       bool split)
+{
+	time_t now = time(NULL);
+	struct timeval tv = {QUEUE_RETRY_MIN, 0};
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned int failures = items[i].entry.failures + 1;
+		unsigned int delay = QUEUE_RETRY_MIN;
+
+		/* A failed batch is retried message by message at once, so
+		 * that one bad message does not hold the others back. */
+		if (split) {
+			pending_add(qs, items[i].entry.qid, 0,
+				    items[i].entry.failures);
+			continue;
+		}
+		for (unsigned int f = 1; f < failures && delay < QUEUE_RETRY_MAX;
+		     f++)
+			delay *= 2;
+		if (delay > QUEUE_RETRY_MAX)
+			delay = QUEUE_RETRY_MAX;
+		pending_add(qs, items[i].entry.qid, now + delay, failures);
+	}
+	if (!split)
+		evtimer_add(qs->retry_timer, &tv);
+}
+
+/* Takes up to max due entries out of the pending list. */
+static size_t
+take_due(struct queue_service *qs, struct pending *out, size_t max)
+{
+	time_t now = time(NULL);
+	size_t n = 0, keep = 0;
+
+	for (size_t i = 0; i < qs->count; i++) {
+		if (n < max && qs->pending[i].not_before <= now)
+			out[n++] = qs->pending[i];
+		else
+			qs->pending[keep++] = qs->pending[i];
+	}
+	qs->count = keep;
+	return n;
+}
+
+static void
+queue_work_batch(struct queue_service *qs, size_t max)
+{
+	struct pending *due = xcalloc(max, sizeof(*due));
+	struct batch_item *items = xcalloc(max, sizeof(*items));
+	size_t ndue = take_due(qs, due, max), nitems = 0;
+	char *error = NULL;
+	int failed = 0;
+
+	for (size_t i = 0; i < ndue; i++) {
+		struct batch_item *item = &items[nitems];
+
+		item->fd = -1;
+		item->entry = due[i];
+		/* The same message may be pending twice (notify + scan). */
+		for (size_t j = 0; j < nitems; j++)
+			if (strcmp(items[j].entry.qid, due[i].qid) == 0)
+				goto next;
+		if (item_open(qs, item) == 1)
+			nitems++;
+		else
+			item_free(item);
+next:;
+	}
+	if (nitems == 0)
+		goto out;
+	if (store_begin(qs->store, &error) < 0) {
+		failed = 1;
+	} else {
+		for (size_t i = 0; i < nitems && !failed; i++)
+			if (item_deliver(qs, &items[i], &error) < 0)
+				failed = 1;
+		if (failed)
+			store_rollback(qs->store);
+		else if (store_commit(qs->store, &error) < 0)
+			failed = 1;
+	}
+	if (failed) {
+		log_errorx("event=delivery status=deferred messages=%zu "
+			   "error=\"%s\"",
+			   nitems, error != NULL ? error : "unknown");
+		schedule_retry(qs, items, nitems, nitems > 1);
+	} else {
+		for (size_t i = 0; i < nitems; i++)
+			item_finish(qs, &items[i]);
+		(void)sync_dir(qs->queue_dir);
+	}
+out:
+	for (size_t i = 0; i < nitems; i++)
+		item_free(&items[i]);
+	free(error);
+	free(items);
+	free(due);
+}
+
+static void
+on_work(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_service *qs = arg;
+	size_t max = (size_t)qs->settings->queue_delivery_batch;
+
+	(void)fd;
+	(void)what;
+	if (qs->stopping)
+		return;
+	/* Drain fresh notifications first so they join this batch. */
+	on_notify(event_get_fd(qs->notify_event), EV_READ, qs);
+	queue_work_batch(qs, max);
+	/* Yield to the loop between batches; continue if more is due. */
+	for (size_t i = 0; i < qs->count; i++) {
+		if (qs->pending[i].not_before <= time(NULL)) {
+			queue_kick(qs);
+			break;
+		}
+	}
+}
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	queue_kick(arg);
+}
+
+static void
+on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct queue_service *qs = arg;
+
+	(void)sig;
+	(void)what;
+	qs->stopping = true;
+	event_base_loopbreak(qs->base);
+}
+
+int
+queue_run(struct service_context *ctx)
+{
+	struct queue_service qs;
+	struct timeval scan = {0, 0};
+	struct event *sigterm, *sigint;
+	char *error = NULL;
+	char *sub;
+
+	memset(&qs, 0, sizeof(qs));
+	qs.settings = ctx->settings;
+	qs.queue_dir = xasprintf("%s/queue", ctx->settings->data_dir);
+	for (int i = 0; i < 2; i++) {
+		sub = xasprintf("%s/%s", qs.queue_dir,
+				i == 0 ? "deferred" : "corrupt");
+		if (mkdir(sub, 0750) < 0 && errno != EEXIST)
+			log_warn("event=mkdir path=%s", sub);
+		free(sub);
+	}
+	if (directory_open(ctx->settings->data_dir, &qs.dir, &error) < 0 ||
+	    store_open(ctx->settings->data_dir, &qs.store, &error) < 0) {
+		log_errorx("event=start error=\"%s\"", error);
+		free(error);
+		directory_close(&qs.dir);
+		free(qs.queue_dir);
+		return 1;
+	}
+	qs.base = event_base_new();
+	qs.notify_event = event_new(qs.base, ctx->queue_notify_fd,
+				    EV_READ | EV_PERSIST, on_notify, &qs);
+	qs.scan_timer = event_new(qs.base, -1, EV_PERSIST, on_scan_timer, &qs);
+	qs.work_event = event_new(qs.base, -1, 0, on_work, &qs);
+	qs.retry_timer = evtimer_new(qs.base, on_retry, &qs);
+	sigterm = evsignal_new(qs.base, SIGTERM, on_stop, &qs);
+	sigint = evsignal_new(qs.base, SIGINT, on_stop, &qs);
+	event_add(qs.notify_event, NULL);
+	scan.tv_sec = ctx->settings->queue_scan_interval;
+	event_add(qs.scan_timer, &scan);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	/* Everything already on disk at start is ours to deliver. */
+	queue_scan(&qs, true);
+	event_base_dispatch(qs.base);
+	event_free(sigterm);
+	event_free(sigint);
+	event_free(qs.notify_event);
+	event_free(qs.scan_timer);
+	event_free(qs.work_event);
+	event_free(qs.retry_timer);
+	event_base_free(qs.base);
+	store_close(&qs.store);
+	directory_close(&qs.dir);
+	free(qs.pending);
+	free(qs.queue_dir);
+	return 0;
+}
