@@ -108,6 +108,13 @@ struct master {
 	time_t started;
 };
 
+/*
+ * Signals reach the loop through a self-pipe rather than libevent's signal
+ * events: libevent keeps process-wide signal state that forked children
+ * would inherit and trip over.
+ */
+static int signal_pipe[2] = {-1, -1};
+
 static const struct str_list *
 listener_list(const struct moat_settings *settings, size_t i)
 {
@@ -202,14 +209,12 @@ child_main(struct master *m, size_t index, pid_t master_pid)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	log_set_process(def->name);
 
-	/* The master's loop is not ours: give it its own epoll instance (so
-	 * freeing it cannot touch the master's) and free it, which also
-	 * releases libevent's process-wide signal handling for our loop. */
+	/* The master's loop is not ours: never touch it (its epoll instance
+	 * is shared with the master); only close what we inherited. */
 	if (m->control != NULL)
 		close(master_control_fd(m->control));
-	(void)event_reinit(m->base);
-	event_base_free(m->base);
-	m->base = NULL;
+	close(signal_pipe[0]);
+	close(signal_pipe[1]);
 	if (m->pid_fd >= 0)
 		close(m->pid_fd);
 
@@ -446,6 +451,62 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 	signal_children(m, SIGTERM);
 }
 
+
+static void
+signal_to_pipe(int sig)
+{
+	unsigned char byte = (unsigned char)sig;
+	int saved = errno;
+
+	(void)!write(signal_pipe[1], &byte, 1);
+	errno = saved;
+}
+
+static void
+on_signal_pipe(evutil_socket_t fd, short what, void *arg)
+{
+	unsigned char sigs[64];
+	ssize_t n;
+
+	(void)what;
+	while ((n = read(fd, sigs, sizeof(sigs))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			switch (sigs[i]) {
+			case SIGCHLD:
+				on_sigchld(SIGCHLD, 0, arg);
+				break;
+			case SIGTERM:
+			case SIGINT:
+				on_sigterm(sigs[i], 0, arg);
+				break;
+			case SIGHUP:
+				on_sighup(SIGHUP, 0, arg);
+				break;
+			}
+		}
+	}
+}
+
+static int
+master_signals_init(struct master *m, struct event **event_r)
+{
+	static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+	struct sigaction sa;
+
+	if (pipe2(signal_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = signal_to_pipe;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], &sa, NULL) < 0)
+			return -1;
+	*event_r = event_new(m->base, signal_pipe[0], EV_READ | EV_PERSIST,
+			     on_signal_pipe, m);
+	return event_add(*event_r, NULL);
+}
+
 static void
 control_handler(const char *command, struct buf *reply, void *context)
 {
@@ -582,7 +643,7 @@ int
 master_run(const struct master_options *options)
 {
 	struct master m;
-	struct event *sig_events[5];
+	struct event *sig_event = NULL;
 	enum log_level level = LOG_LEVEL_INFO;
 	char *error = NULL;
 	int rc = 0;
@@ -618,13 +679,8 @@ master_run(const struct master_options *options)
 		event_base_free(m.base);
 		return 1;
 	}
-	sig_events[0] = evsignal_new(m.base, SIGCHLD, on_sigchld, &m);
-	sig_events[1] = evsignal_new(m.base, SIGTERM, on_sigterm, &m);
-	sig_events[2] = evsignal_new(m.base, SIGINT, on_sigterm, &m);
-	sig_events[3] = evsignal_new(m.base, SIGHUP, on_sighup, &m);
-	sig_events[4] = NULL;
-	for (size_t i = 0; sig_events[i] != NULL; i++)
-		evsignal_add(sig_events[i], NULL);
+	if (master_signals_init(&m, &sig_event) < 0)
+		log_fatal("event=signals");
 	for (size_t i = 0; i < SERVICE_COUNT; i++) {
 		m.children[i].restart_timer =
 			evtimer_new(m.base, child_restart_timer, &m);
@@ -636,8 +692,7 @@ master_run(const struct master_options *options)
 		 m.settings.data_dir, m.settings.hostname);
 	event_base_dispatch(m.base);
 	log_info("event=stopped");
-	for (size_t i = 0; sig_events[i] != NULL; i++)
-		event_free(sig_events[i]);
+	event_free(sig_event);
 	close(m.notify_fds[0]);
 	close(m.notify_fds[1]);
 	master_teardown(&m);
