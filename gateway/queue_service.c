@@ -125,7 +125,8 @@ queue_scan(struct queue_service *qs, bool all)
 		return;
 	}
 	sorted = xcalloc(known + 1, sizeof(*sorted));
-	memcpy(sorted, qs->pending, known * sizeof(*sorted));
+	if (known > 0)
+		memcpy(sorted, qs->pending, known * sizeof(*sorted));
 	qsort(sorted, known, sizeof(*sorted), compare_qid);
 	while ((de = readdir(d)) != NULL) {
 		struct pending key;
