@@ -299,20 +299,27 @@ item_deliver(struct queue_service *qs, struct batch_item *item,
 {
 	for (size_t i = 0; i < item->env.rcpt_count; i++) {
 		const char *rcpt = item->env.rcpts[i].address;
-		struct str_list users = {0};
+		struct str_list users = {0}, foreign = {0};
 		enum directory_result r;
 
 		if (item->done[i])
 			continue;
-		r = directory_resolve(qs->dir, rcpt, &users, NULL);
+		r = directory_resolve(qs->dir, rcpt, &users, &foreign);
 		if (r == DIRECTORY_ERROR) {
 			*error_r = xstrdup("directory lookup failed");
 			str_list_free(&users);
+			str_list_free(&foreign);
 			return -1;
 		}
+		/* An alias with foreign targets waits for remote delivery;
+		 * its local users are delivered now (the delivery keys make
+		 * the later retry of this recipient harmless). */
+		if (foreign.count > 0)
+			item->remote_left = true;
 		if (r == DIRECTORY_NOT_LOCAL) {
 			item->remote_left = true;
 			str_list_free(&users);
+			str_list_free(&foreign);
 			continue;
 		}
 		if (r == DIRECTORY_UNKNOWN_USER) {
@@ -321,6 +328,7 @@ item_deliver(struct queue_service *qs, struct batch_item *item,
 				  item->entry.qid, rcpt);
 			item->done[i] = true;
 			str_list_free(&users);
+			str_list_free(&foreign);
 			continue;
 		}
 		for (size_t u = 0; u < users.count; u++) {
@@ -344,6 +352,7 @@ item_deliver(struct queue_service *qs, struct batch_item *item,
 			free(key);
 			if (rc < 0) {
 				str_list_free(&users);
+				str_list_free(&foreign);
 				return -1;
 			}
 			log_info("qid=%s to=<%s> user=%s mailbox=INBOX uid=%u "
@@ -351,8 +360,10 @@ item_deliver(struct queue_service *qs, struct batch_item *item,
 				 item->entry.qid, rcpt, users.items[u], uid,
 				 item->len, rc == 1 ? "sent" : "duplicate");
 		}
-		item->done[i] = true;
+		if (foreign.count == 0)
+			item->done[i] = true;
 		str_list_free(&users);
+		str_list_free(&foreign);
 	}
 	return 0;
 }

@@ -289,7 +289,7 @@ session_close_after_flush(struct smtp_session *s)
 	bufferevent_set_timeouts(s->bev, NULL, &close_tv);
 	if (bufferevent_get_underlying(s->bev) != NULL) {
 		s->close_timer =
-			evtimer_new(s->server->base, session_close_poll, s);
+		    evtimer_new(s->server->base, session_close_poll, s);
 		evtimer_add(s->close_timer, &close_poll_tv);
 	}
 }

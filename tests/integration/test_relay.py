@@ -70,3 +70,20 @@ def test_unknown_local_user(moat):
         assert code == 550 and b"5.1.1" in text
         code, _ = c.rcpt("demo@example.test")
         assert code == 250
+
+
+def test_alias_to_foreign_address_is_kept_not_lost(moat):
+    import os
+    import time
+    moat.ctl("alias", "add", "fwd@example.test", "friend@foreign.example")
+    moat.ctl("alias", "add", "fwd@example.test", "demo@example.test")
+    with smtplib.SMTP("127.0.0.1", moat.smtp_port) as c:
+        assert c.sendmail("a@remote.example", ["fwd@example.test"],
+                          b"Subject: fwd\r\n\r\nforward me\r\n") == {}
+    assert len(moat.wait_messages("demo@example.test", 1)) == 1
+    deferred = moat.data + "/queue/deferred"
+    deadline = time.time() + 15
+    while time.time() < deadline and not [
+            n for n in os.listdir(deferred) if len(n) == 20]:
+        time.sleep(0.1)
+    assert [n for n in os.listdir(deferred) if len(n) == 20]
