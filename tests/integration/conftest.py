@@ -6,6 +6,9 @@ import pytest
 
 from moat_harness import Moat, PASSWORD
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:")
+
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
@@ -29,10 +32,17 @@ def moat_factory(request):
 
     yield make
     failed = getattr(request.node, "rep_call", None)
+    reports = []
     for m in instances:
-        if failed is not None and failed.failed:
-            print("\n===== moatd log (%s) =====\n%s" % (m.top, m.log()))
+        m.stop()
+        log = m.log()
+        # Under ASan/UBSan a report in the daemon's log fails the test.
+        if any(s in log for s in SANITIZER_MARKS):
+            reports.append(m.top)
+        if (failed is not None and failed.failed) or reports:
+            print("\n===== moatd log (%s) =====\n%s" % (m.top, log))
         m.cleanup()
+    assert not reports, "sanitizer report in the moatd log"
 
 
 @pytest.fixture
