@@ -24,7 +24,7 @@ case "$data_dir" in /*) ;; *) data_dir="$repo/$data_dir" ;; esac
 build_packages=(build-essential cmake pkg-config libevent-dev libssl-dev
 	libunbound-dev libsqlite3-dev libsodium-dev libcmocka-dev openssl
 	ca-certificates)
-test_packages=(python3 python3-pytest swaks)
+test_packages=(python3 python3-pytest python3-dnslib swaks)
 fuzz_packages=(clang libclang-rt-14-dev)
 
 say() { printf '\033[1mdev.sh:\033[0m %s\n' "$*" >&2; }

@@ -7,12 +7,14 @@
  * Exit status: 0 ok, 1 the operation failed, 2 usage or configuration error.
  */
 #include <dirent.h>
+#include <event2/event.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,6 +25,7 @@
 #include "gateway/master_prepare.h"
 #include "gateway/queue_file.h"
 #include "gateway/settings.h"
+#include "lib/dns.h"
 #include "lib/password.h"
 #include "lib/version.h"
 #include "lib/xalloc.h"
@@ -52,6 +55,8 @@ usage(FILE *out)
 		"  queue list                 messages waiting in the queue\n"
 		"  status                     the running daemon and its "
 		"services\n"
+		"  dns mx|a|aaaa|txt NAME     look NAME up with moatd's "
+		"resolver\n"
 		"\n"
 		"-c FILE: configuration (default %s or $MOAT_CONFIG).\n"
 		"A password not given is asked twice on a terminal, else read "
@@ -330,6 +335,61 @@ cmd_queue(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
+/* Looks a name up through lib/dns, configured as moatd's resolver is. */
+static int
+cmd_dns(struct ctl *ctl, const char *type, const char *name)
+{
+	static const struct {
+		const char *name;
+		int rrtype;
+	} types[] = {{"mx", 15}, {"a", 1}, {"aaaa", 28}, {"txt", 16}};
+	struct event_base *base = event_base_new();
+	struct dns_answer *answer = NULL;
+	struct dns *dns;
+	char *error = NULL;
+	int rrtype = -1, ret = 0;
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcasecmp(type, types[i].name) == 0)
+			rrtype = types[i].rrtype;
+	if (rrtype < 0) {
+		event_base_free(base);
+		return -1;
+	}
+	dns = dns_new(base, &ctl->settings.dns_servers, &error);
+	if (dns == NULL) {
+		event_base_free(base);
+		return fail(error);
+	}
+	(void)dns_lookup_sync(dns, name, rrtype, &answer);
+	switch (answer->status) {
+	case DNS_OK:
+		for (size_t i = 0; i < answer->count; i++) {
+			if (rrtype == 15)
+				printf("%u %s\n", answer->mx_pref[i],
+				       answer->mx_host[i]);
+			else if (rrtype == 16)
+				printf("\"%s\"\n", answer->txt[i]);
+			else
+				printf("%s\n", answer->addr[i]);
+		}
+		break;
+	case DNS_NXDOMAIN:
+		ret = fail(xasprintf("%s: no such domain (NXDOMAIN)", name));
+		break;
+	default:
+		ret = fail(xasprintf("%s: lookup failed (%s)", name,
+				     answer->status == DNS_TEMPFAIL
+					     ? "temporary failure"
+					     : "permanent failure"));
+		break;
+	}
+	dns_answer_free(&answer);
+	dns_free(&dns);
+	event_base_free(base);
+	return ret;
+}
+
 static int
 cmd_status(struct ctl *ctl)
 {
@@ -452,6 +512,15 @@ main(int argc, char **argv)
 	if (strcmp(argv[i], "status") == 0 && argc - i == 1) {
 		ret = cmd_status(&ctl);
 		moat_settings_free(&ctl.settings);
+		return ret;
+	}
+	if (strcmp(argv[i], "dns") == 0 && argc - i == 3) {
+		ret = cmd_dns(&ctl, argv[i + 1], argv[i + 2]);
+		moat_settings_free(&ctl.settings);
+		if (ret < 0) {
+			usage(stderr);
+			return 2;
+		}
 		return ret;
 	}
 	if (become_run_user(&ctl.settings) < 0) {

@@ -52,4 +52,10 @@ int dns_lookup_sync(struct dns *dns, const char *name, int rrtype,
 		    struct dns_answer **answer_r);
 void dns_answer_free(struct dns_answer **answer);
 
+/* RDATA parsers, exposed for tests: 0, or -1 on malformed data. */
+int dns_parse_mx_rdata(const unsigned char *data, size_t len,
+		       uint16_t *pref_r, char **host_r);
+int dns_parse_txt_rdata(const unsigned char *data, size_t len,
+			char **text_r);
+
 #endif
