@@ -40,8 +40,8 @@
 #include "lib/xalloc.h"
 
 #define RESTART_BACKOFF_MAX 60
-#define CHILD_GOOD_RUN 60
-#define LISTEN_BACKLOG 511
+#define CHILD_GOOD_RUN	    60
+#define LISTEN_BACKLOG	    511
 
 struct service_def {
 	const char *name;
@@ -51,11 +51,11 @@ struct service_def {
 };
 
 static const enum listener_kind smtpd_kinds[] = {
-	LISTENER_SMTP, LISTENER_SUBMISSION, LISTENER_SMTPS};
+    LISTENER_SMTP, LISTENER_SUBMISSION, LISTENER_SMTPS};
 
 static const struct service_def services[] = {
-	{"smtpd", smtpd_kinds, 3, smtpd_run},
-	{"queue", NULL, 0, queue_run},
+    {"smtpd", smtpd_kinds, 3, smtpd_run},
+    {"queue", NULL, 0, queue_run},
 };
 #define SERVICE_COUNT (sizeof(services) / sizeof(services[0]))
 
@@ -65,18 +65,18 @@ static const struct {
 	const char *setting;
 	size_t offset;
 } listener_settings[] = {
-	{LISTENER_SMTP, "smtp.listen", offsetof(struct moat_settings, smtp_listen)},
-	{LISTENER_SUBMISSION, "submission.listen",
-	 offsetof(struct moat_settings, submission_listen)},
-	{LISTENER_SMTPS, "smtps.listen",
-	 offsetof(struct moat_settings, smtps_listen)},
-	{LISTENER_IMAP, "imap.listen", offsetof(struct moat_settings, imap_listen)},
-	{LISTENER_IMAPS, "imaps.listen",
-	 offsetof(struct moat_settings, imaps_listen)},
-	{LISTENER_POP3, "pop3.listen", offsetof(struct moat_settings, pop3_listen)},
-	{LISTENER_POP3S, "pop3s.listen",
-	 offsetof(struct moat_settings, pop3s_listen)},
-	{LISTENER_WEB, "web.listen", offsetof(struct moat_settings, web_listen)},
+    {LISTENER_SMTP, "smtp.listen", offsetof(struct moat_settings, smtp_listen)},
+    {LISTENER_SUBMISSION, "submission.listen",
+     offsetof(struct moat_settings, submission_listen)},
+    {LISTENER_SMTPS, "smtps.listen",
+     offsetof(struct moat_settings, smtps_listen)},
+    {LISTENER_IMAP, "imap.listen", offsetof(struct moat_settings, imap_listen)},
+    {LISTENER_IMAPS, "imaps.listen",
+     offsetof(struct moat_settings, imaps_listen)},
+    {LISTENER_POP3, "pop3.listen", offsetof(struct moat_settings, pop3_listen)},
+    {LISTENER_POP3S, "pop3s.listen",
+     offsetof(struct moat_settings, pop3s_listen)},
+    {LISTENER_WEB, "web.listen", offsetof(struct moat_settings, web_listen)},
 };
 #define LISTENER_SETTING_COUNT                                                 \
 	(sizeof(listener_settings) / sizeof(listener_settings[0]))
@@ -138,7 +138,8 @@ master_bind_listeners(struct master *m, char **error_r)
 	for (size_t i = 0; i < LISTENER_SETTING_COUNT; i++) {
 		const struct str_list *list = listener_list(&m->settings, i);
 
-		if (list->count > 0 && !kind_is_served(listener_settings[i].kind)) {
+		if (list->count > 0 &&
+		    !kind_is_served(listener_settings[i].kind)) {
 			log_info("event=listener_skipped setting=%s "
 				 "note=\"service not available yet\"",
 				 listener_settings[i].setting);
@@ -150,27 +151,28 @@ master_bind_listeners(struct master *m, char **error_r)
 			int fd;
 
 			if (netaddr_parse(list->items[j], &addr, &error) < 0) {
-				*error_r = xasprintf("%s = %s: %s",
-						     listener_settings[i].setting,
-						     list->items[j], error);
+				*error_r = xasprintf(
+				    "%s = %s: %s", listener_settings[i].setting,
+				    list->items[j], error);
 				return -1;
 			}
 			fd = netaddr_listen(&addr, LISTEN_BACKLOG);
 			if (fd < 0) {
-				*error_r = xasprintf("cannot listen on %s (%s): %s",
-						     list->items[j],
-						     listener_settings[i].setting,
-						     strerror(errno));
+				*error_r =
+				    xasprintf("cannot listen on %s (%s): %s",
+					      list->items[j],
+					      listener_settings[i].setting,
+					      strerror(errno));
 				return -1;
 			}
-			m->listeners = xreallocarray(m->listeners,
-						     m->listener_count + 1,
-						     sizeof(*m->listeners));
+			m->listeners =
+			    xreallocarray(m->listeners, m->listener_count + 1,
+					  sizeof(*m->listeners));
 			m->listeners[m->listener_count].kind =
-				listener_settings[i].kind;
+			    listener_settings[i].kind;
 			m->listeners[m->listener_count].fd = fd;
 			m->listeners[m->listener_count].address =
-				xstrdup(list->items[j]);
+			    xstrdup(list->items[j]);
 			m->listener_count++;
 			log_info("event=listen setting=%s address=%s",
 				 listener_settings[i].setting, list->items[j]);
@@ -427,11 +429,11 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 	/* Listeners, data dir and user stay as bound at start. */
 	for (size_t i = 0; i < LISTENER_SETTING_COUNT; i++) {
 		struct str_list *lf =
-			(struct str_list *)((char *)&fresh +
-					    listener_settings[i].offset);
+		    (struct str_list *)((char *)&fresh +
+					listener_settings[i].offset);
 		struct str_list *lm =
-			(struct str_list *)((char *)&m->settings +
-					    listener_settings[i].offset);
+		    (struct str_list *)((char *)&m->settings +
+					listener_settings[i].offset);
 		struct str_list tmp = *lf;
 		*lf = *lm;
 		*lm = tmp;
@@ -450,7 +452,6 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 		m->children[i].restart_now = true;
 	signal_children(m, SIGTERM);
 }
-
 
 static void
 signal_to_pipe(int sig)
@@ -539,7 +540,8 @@ control_handler(const char *command, struct buf *reply, void *context)
 		raise(SIGHUP);
 		buf_append_str(reply, "reloading\n");
 	} else {
-		buf_append_str(reply, "error: unknown command (status, reload)\n");
+		buf_append_str(reply,
+			       "error: unknown command (status, reload)\n");
 	}
 }
 
@@ -588,8 +590,8 @@ master_setup(struct master *m, const struct master_options *options,
 		log_warnx("event=recover removed=%d note=\"unacknowledged "
 			  "partial messages discarded\"",
 			  removed);
-	if (master_prepare_tls(&m->settings, &m->user, &cert, &key,
-			       error_r) < 0)
+	if (master_prepare_tls(&m->settings, &m->user, &cert, &key, error_r) <
+	    0)
 		return -1;
 	m->tls_ctx = tls_server_ctx_new(cert, key, error_r);
 	free(cert);
@@ -683,13 +685,13 @@ master_run(const struct master_options *options)
 		log_fatal("event=signals");
 	for (size_t i = 0; i < SERVICE_COUNT; i++) {
 		m.children[i].restart_timer =
-			evtimer_new(m.base, child_restart_timer, &m);
+		    evtimer_new(m.base, child_restart_timer, &m);
 		child_start(&m, i);
 	}
 	log_info("event=started version=%s pid=%ld user=%s data_dir=%s "
 		 "hostname=%s",
-		 MOAT_VERSION, (long)getpid(), m.user.name,
-		 m.settings.data_dir, m.settings.hostname);
+		 MOAT_VERSION, (long)getpid(), m.user.name, m.settings.data_dir,
+		 m.settings.hostname);
 	event_base_dispatch(m.base);
 	log_info("event=stopped");
 	event_free(sig_event);

@@ -75,8 +75,7 @@ control_client_read(struct bufferevent *bev, void *arg)
 	bufferevent_disable(bev, EV_READ);
 	bufferevent_setcb(bev, NULL, control_client_written,
 			  control_client_event, control);
-	bufferevent_write(bev, reply.data != NULL ? reply.data : "",
-			  reply.len);
+	bufferevent_write(bev, reply.data != NULL ? reply.data : "", reply.len);
 	buf_free(&reply);
 }
 
@@ -95,8 +94,8 @@ control_accept(struct evconnlistener *listener, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	bufferevent_setcb(bev, control_client_read, NULL,
-			  control_client_event, arg);
+	bufferevent_setcb(bev, control_client_read, NULL, control_client_event,
+			  arg);
 	bufferevent_set_timeouts(bev, &timeout, &timeout);
 	bufferevent_enable(bev, EV_READ);
 }
@@ -124,10 +123,10 @@ master_control_new(struct event_base *base, const char *path, gid_t gid,
 	}
 	(void)unlink(path);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    chmod(path, 0660) < 0 || (geteuid() == 0 && chown(path, 0, gid) < 0) ||
-	    listen(fd, 16) < 0) {
-		*error_r = xasprintf("control socket %s: %s", path,
-				     strerror(errno));
+	    chmod(path, 0660) < 0 ||
+	    (geteuid() == 0 && chown(path, 0, gid) < 0) || listen(fd, 16) < 0) {
+		*error_r =
+		    xasprintf("control socket %s: %s", path, strerror(errno));
 		close(fd);
 		return NULL;
 	}
@@ -136,8 +135,8 @@ master_control_new(struct event_base *base, const char *path, gid_t gid,
 	control->handler = handler;
 	control->context = context;
 	control->listener = evconnlistener_new(
-		base, control_accept, control,
-		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	    base, control_accept, control,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (control->listener == NULL) {
 		*error_r = xstrdup("evconnlistener_new failed");
 		close(fd);

@@ -12,7 +12,7 @@
 #include "gateway/settings.h"
 
 struct run_user {
-	bool drop;  /* started as root: children switch to uid/gid */
+	bool drop; /* started as root: children switch to uid/gid */
 	uid_t uid;
 	gid_t gid;
 	char *name;
@@ -35,7 +35,7 @@ int master_recover_queue(const struct moat_settings *settings);
 /* Certificate and key paths in use (configured or DATA_DIR/tls/...),
  * generating the self-signed pair on first start. 0 or -1 (*error_r). */
 int master_prepare_tls(const struct moat_settings *settings,
-		       const struct run_user *user, char **cert_r,
-		       char **key_r, char **error_r);
+		       const struct run_user *user, char **cert_r, char **key_r,
+		       char **error_r);
 
 #endif

@@ -33,7 +33,7 @@
 #include "mailstore/store.h"
 
 #define DEFAULT_CONFIG "/etc/moat/moat.conf"
-#define PASSWORD_MIN 8
+#define PASSWORD_MIN   8
 
 struct ctl {
 	struct moat_settings settings;
@@ -44,26 +44,27 @@ struct ctl {
 static void
 usage(FILE *out)
 {
-	fprintf(out,
-		"usage: moatctl [-c FILE] [--force] COMMAND [ARGS]\n"
-		"\n"
-		"  domain add|del DOMAIN      domain list\n"
-		"  user add ADDRESS [PASSWORD]    user passwd ADDRESS [PASSWORD]\n"
-		"  user del ADDRESS           user list\n"
-		"  alias add ADDRESS TARGET   alias del ADDRESS [TARGET]   "
-		"alias list\n"
-		"  queue list                 messages waiting in the queue\n"
-		"  status                     the running daemon and its "
-		"services\n"
-		"  dns mx|a|aaaa|txt NAME     look NAME up with moatd's "
-		"resolver\n"
-		"\n"
-		"-c FILE: configuration (default %s or $MOAT_CONFIG).\n"
-		"A password not given is asked twice on a terminal, else read "
-		"from\nstandard input. --force accepts passwords shorter than "
-		"%d.\n"
-		"Exit status: 0 ok, 1 failed, 2 usage or configuration error.\n",
-		DEFAULT_CONFIG, PASSWORD_MIN);
+	fprintf(
+	    out,
+	    "usage: moatctl [-c FILE] [--force] COMMAND [ARGS]\n"
+	    "\n"
+	    "  domain add|del DOMAIN      domain list\n"
+	    "  user add ADDRESS [PASSWORD]    user passwd ADDRESS [PASSWORD]\n"
+	    "  user del ADDRESS           user list\n"
+	    "  alias add ADDRESS TARGET   alias del ADDRESS [TARGET]   "
+	    "alias list\n"
+	    "  queue list                 messages waiting in the queue\n"
+	    "  status                     the running daemon and its "
+	    "services\n"
+	    "  dns mx|a|aaaa|txt NAME     look NAME up with moatd's "
+	    "resolver\n"
+	    "\n"
+	    "-c FILE: configuration (default %s or $MOAT_CONFIG).\n"
+	    "A password not given is asked twice on a terminal, else read "
+	    "from\nstandard input. --force accepts passwords shorter than "
+	    "%d.\n"
+	    "Exit status: 0 ok, 1 failed, 2 usage or configuration error.\n",
+	    DEFAULT_CONFIG, PASSWORD_MIN);
 }
 
 static int
@@ -133,8 +134,8 @@ obtain_password(struct ctl *ctl, const char *given, char **hash_r)
 				      PASSWORD_MIN));
 	}
 	ret = password_hash(password, hash_r) < 0
-		      ? fail(xstrdup("password hashing failed"))
-		      : 0;
+		  ? fail(xstrdup("password hashing failed"))
+		  : 0;
 	explicit_bzero(password, strlen(password));
 	free(password);
 	return ret;
@@ -158,18 +159,19 @@ cmd_domain(struct ctl *ctl, int argc, char **argv)
 	char *error = NULL;
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return print_list(directory_domain_list(ctl->dir, &list, &error),
-				  &list, error);
+		return print_list(
+		    directory_domain_list(ctl->dir, &list, &error), &list,
+		    error);
 	if (argc != 2)
 		return -1;
 	if (strcmp(argv[0], "add") == 0)
 		return directory_domain_add(ctl->dir, argv[1], &error) < 0
-			       ? fail(error)
-			       : 0;
+			   ? fail(error)
+			   : 0;
 	if (strcmp(argv[0], "del") == 0)
 		return directory_domain_del(ctl->dir, argv[1], &error) < 0
-			       ? fail(error)
-			       : 0;
+			   ? fail(error)
+			   : 0;
 	return -1;
 }
 
@@ -207,7 +209,8 @@ cmd_user(struct ctl *ctl, int argc, char **argv)
 			free(old);
 			return fail(xasprintf("user %s exists", canonical));
 		}
-		if (obtain_password(ctl, argc == 3 ? argv[2] : NULL, &hash) != 0)
+		if (obtain_password(ctl, argc == 3 ? argv[2] : NULL, &hash) !=
+		    0)
 			return 1;
 		ret = directory_user_add(ctl->dir, argv[1], hash, &error);
 		free(hash);
@@ -226,7 +229,8 @@ cmd_user(struct ctl *ctl, int argc, char **argv)
 			return fail(xasprintf("no such user %s", argv[1]));
 		free(canonical);
 		free(old);
-		if (obtain_password(ctl, argc == 3 ? argv[2] : NULL, &hash) != 0)
+		if (obtain_password(ctl, argc == 3 ? argv[2] : NULL, &hash) !=
+		    0)
 			return 1;
 		ret = directory_user_set_password(ctl->dir, argv[1], hash,
 						  &error);
@@ -260,15 +264,15 @@ cmd_alias(struct ctl *ctl, int argc, char **argv)
 				  &list, error);
 	if (strcmp(argv[0], "add") == 0 && argc == 3)
 		return directory_alias_add(ctl->dir, argv[1], argv[2], &error) <
-				       0
-			       ? fail(error)
-			       : 0;
+			       0
+			   ? fail(error)
+			   : 0;
 	if (strcmp(argv[0], "del") == 0 && (argc == 2 || argc == 3))
 		return directory_alias_del(ctl->dir, argv[1],
 					   argc == 3 ? argv[2] : NULL,
 					   &error) < 0
-			       ? fail(error)
-			       : 0;
+			   ? fail(error)
+			   : 0;
 	return -1;
 }
 
@@ -298,15 +302,16 @@ queue_list_dir(const char *dir, const char *state, bool print)
 		path = xasprintf("%s/%s", dir, de->d_name);
 		if (queue_file_open(path, &env, &fd, &offset, &len, &error) <
 		    0) {
-			printf("%s  %-8s  (%s)\n", de->d_name, "partial", error);
+			printf("%s  %-8s  (%s)\n", de->d_name, "partial",
+			       error);
 		} else {
 			char when[32];
 			struct tm tm;
 
 			gmtime_r(&env.arrival, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-			printf("%s  %-8s  %8zu  %s  <%s>", de->d_name, state, len,
-			       when, env.mail_from);
+			printf("%s  %-8s  %8zu  %s  <%s>", de->d_name, state,
+			       len, when, env.mail_from);
 			for (size_t i = 0; i < env.rcpt_count; i++)
 				printf(" %s", env.rcpts[i].address);
 			printf("\n");
@@ -380,8 +385,8 @@ cmd_dns(struct ctl *ctl, const char *type, const char *name)
 	default:
 		ret = fail(xasprintf("%s: lookup failed (%s)", name,
 				     answer->status == DNS_TEMPFAIL
-					     ? "temporary failure"
-					     : "permanent failure"));
+					 ? "temporary failure"
+					 : "permanent failure"));
 		break;
 	}
 	dns_answer_free(&answer);

@@ -18,26 +18,27 @@
 static void
 usage(FILE *out)
 {
-	fprintf(out,
-		"usage: moatd [-c FILE] [-f] [--check-config]\n"
-		"\n"
-		"Moat mail gateway daemon.\n"
-		"\n"
-		"  -c, --config FILE   configuration file (default %s,\n"
-		"                      or $MOAT_CONFIG when set)\n"
-		"  -f, --foreground    stay in the foreground, log to stderr\n"
-		"      --check-config  validate the configuration and exit\n"
-		"                      (non-zero, with file:line, on error)\n"
-		"      --help-settings list every setting with its default\n"
-		"      --write-dev-config DATA_DIR\n"
-		"                      write a developer configuration (loopback\n"
-		"                      ports, data under DATA_DIR) to the -c FILE\n"
-		"  -V, --version       print the version\n"
-		"  -h, --help          this text\n"
-		"\n"
-		"Signals: SIGHUP reloads the configuration, SIGTERM stops "
-		"after\nin-flight transactions.\n",
-		DEFAULT_CONFIG);
+	fprintf(
+	    out,
+	    "usage: moatd [-c FILE] [-f] [--check-config]\n"
+	    "\n"
+	    "Moat mail gateway daemon.\n"
+	    "\n"
+	    "  -c, --config FILE   configuration file (default %s,\n"
+	    "                      or $MOAT_CONFIG when set)\n"
+	    "  -f, --foreground    stay in the foreground, log to stderr\n"
+	    "      --check-config  validate the configuration and exit\n"
+	    "                      (non-zero, with file:line, on error)\n"
+	    "      --help-settings list every setting with its default\n"
+	    "      --write-dev-config DATA_DIR\n"
+	    "                      write a developer configuration (loopback\n"
+	    "                      ports, data under DATA_DIR) to the -c FILE\n"
+	    "  -V, --version       print the version\n"
+	    "  -h, --help          this text\n"
+	    "\n"
+	    "Signals: SIGHUP reloads the configuration, SIGTERM stops "
+	    "after\nin-flight transactions.\n",
+	    DEFAULT_CONFIG);
 }
 
 int main(int argc, char **argv);
@@ -46,14 +47,14 @@ int
 main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"foreground", no_argument, NULL, 'f'},
-		{"check-config", no_argument, NULL, 'C'},
-		{"help-settings", no_argument, NULL, 'S'},
-		{"write-dev-config", required_argument, NULL, 'W'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"check-config", no_argument, NULL, 'C'},
+	    {"help-settings", no_argument, NULL, 'S'},
+	    {"write-dev-config", required_argument, NULL, 'W'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct master_options options;
 	bool check_only = false;
@@ -107,8 +108,8 @@ main(int argc, char **argv)
 		int rc = 0;
 
 		memset(&settings, 0, sizeof(settings));
-		if (moat_settings_load(options.config_path, &settings,
-				       &error) < 0) {
+		if (moat_settings_load(options.config_path, &settings, &error) <
+		    0) {
 			fprintf(stderr, "%s\n", error);
 			free(error);
 			rc = 1;

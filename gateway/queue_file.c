@@ -20,9 +20,9 @@
 
 #include "lib/xalloc.h"
 
-#define QUEUE_MAGIC "MOATQ 1\n"
+#define QUEUE_MAGIC	 "MOATQ 1\n"
 #define QUEUE_HEADER_MAX (1024 * 1024)
-#define QUEUE_RCPT_MAX 100000
+#define QUEUE_RCPT_MAX	 100000
 
 static const char base36[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
@@ -188,8 +188,8 @@ queue_envelope_add_rcpt(struct queue_envelope *env, const char *address,
 {
 	struct queue_rcpt *r;
 
-	env->rcpts = xreallocarray(env->rcpts, env->rcpt_count + 1,
-				   sizeof(*env->rcpts));
+	env->rcpts =
+	    xreallocarray(env->rcpts, env->rcpt_count + 1, sizeof(*env->rcpts));
 	r = &env->rcpts[env->rcpt_count++];
 	r->address = xstrdup(address);
 	r->notify = notify != NULL ? xstrdup(notify) : NULL;
@@ -239,7 +239,8 @@ parse_rcpt(struct queue_envelope *env, const char *s, size_t len)
 	addr = decode_value(s, (size_t)(sp1 - s));
 	notify = decode_value(sp1 + 1, (size_t)(sp2 - sp1 - 1));
 	orcpt = decode_value(sp2 + 1, len - (size_t)(sp2 + 1 - s));
-	if (addr == NULL || notify == NULL || orcpt == NULL || addr[0] == '\0') {
+	if (addr == NULL || notify == NULL || orcpt == NULL ||
+	    addr[0] == '\0') {
 		free(addr);
 		free(notify);
 		free(orcpt);
@@ -387,8 +388,8 @@ read_full(int fd, char *buf, size_t len, off_t offset)
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(fd, buf + done, len - done,
-				  offset + (off_t)done);
+		ssize_t n =
+		    pread(fd, buf + done, len - done, offset + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -432,15 +433,16 @@ queue_file_open(const char *path, struct queue_envelope *env_r, int *fd_r,
 
 		errno = 0;
 		v = strtoull(trailer + 9, &end, 16);
-		if (errno != 0 || *end != '\0' || end != trailer + QUEUE_TRAILER_LEN - 1) {
+		if (errno != 0 || *end != '\0' ||
+		    end != trailer + QUEUE_TRAILER_LEN - 1) {
 			*error_r = "bad trailer";
 			goto fail;
 		}
 		data_len = (size_t)v;
 	}
 	head_len = (size_t)st.st_size < QUEUE_HEADER_MAX + 64
-			   ? (size_t)st.st_size
-			   : QUEUE_HEADER_MAX + 64;
+		       ? (size_t)st.st_size
+		       : QUEUE_HEADER_MAX + 64;
 	head = xmalloc(head_len + 1);
 	if (read_full(fd, head, head_len, 0) < 0) {
 		*error_r = "read error";

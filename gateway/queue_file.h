@@ -23,7 +23,7 @@
 #include <time.h>
 #include "lib/buf.h"
 
-#define QUEUE_ID_MAX 32
+#define QUEUE_ID_MAX	  32
 #define QUEUE_TRAILER_LEN 26 /* "\nMOATEND " (9) + 16 hex + "\n" */
 
 struct queue_rcpt {
@@ -34,12 +34,12 @@ struct queue_rcpt {
 
 struct queue_envelope {
 	char qid[QUEUE_ID_MAX];
-	char *mail_from;  /* "" for the null sender <> */
-	char *body;       /* "7BIT", "8BITMIME" or NULL */
-	char *ret;        /* DSN RET= FULL|HDRS or NULL */
-	char *envid;      /* DSN ENVID= or NULL */
+	char *mail_from; /* "" for the null sender <> */
+	char *body;	 /* "7BIT", "8BITMIME" or NULL */
+	char *ret;	 /* DSN RET= FULL|HDRS or NULL */
+	char *envid;	 /* DSN ENVID= or NULL */
 	bool smtputf8;
-	char *auth_user;  /* authenticated user or NULL */
+	char *auth_user; /* authenticated user or NULL */
 	char *client_ip;
 	char *helo;
 	time_t arrival;

@@ -32,14 +32,15 @@
 #include "gateway/service.h"
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/fileio.h"
 #include "lib/xalloc.h"
 #include "mailstore/directory.h"
 #include "mailstore/store.h"
 
 #define QUEUE_SCAN_MIN_AGE 30
-#define QUEUE_CORRUPT_AGE 600
-#define QUEUE_RETRY_MIN 5
-#define QUEUE_RETRY_MAX 300
+#define QUEUE_CORRUPT_AGE  600
+#define QUEUE_RETRY_MIN	   5
+#define QUEUE_RETRY_MAX	   300
 
 struct pending {
 	char qid[QUEUE_ID_MAX];
@@ -69,7 +70,7 @@ struct batch_item {
 	int fd;
 	off_t offset;
 	size_t len;
-	bool *done;       /* per recipient: reached its final state */
+	bool *done;	  /* per recipient: reached its final state */
 	bool remote_left; /* some recipient waits for remote delivery */
 	char *prefix;
 };
@@ -82,8 +83,8 @@ pending_add(struct queue_service *qs, const char *qid, time_t not_before,
 
 	if (qs->count == qs->cap) {
 		qs->cap = qs->cap == 0 ? 256 : qs->cap * 2;
-		qs->pending = xreallocarray(qs->pending, qs->cap,
-					    sizeof(*qs->pending));
+		qs->pending =
+		    xreallocarray(qs->pending, qs->cap, sizeof(*qs->pending));
 	}
 	p = &qs->pending[qs->count++];
 	memcpy(p->qid, qid, QUEUE_ID_MAX);
@@ -183,8 +184,7 @@ on_notify(evutil_socket_t fd, short what, void *arg)
 
 /* Reads QID.done (one recipient index per line) into done[]. */
 static void
-done_load(struct queue_service *qs, const char *qid, bool *done,
-	  size_t count)
+done_load(struct queue_service *qs, const char *qid, bool *done, size_t count)
 {
 	char *name = xasprintf("%s.done", qid);
 	char *path = queue_path(qs, name);
@@ -219,8 +219,7 @@ done_save(const char *dir, const char *qid, const bool *done, size_t count)
 			buf_printf(&text, "%zu\n", i);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd >= 0) {
-		if (write(fd, text.data != NULL ? text.data : "", text.len) ==
-			    (ssize_t)text.len &&
+		if (fileio_write_all(fd, buf_cstr(&text), text.len) == 0 &&
 		    fsync(fd) == 0 && rename(tmp, path) == 0)
 			ret = 0;
 		close(fd);
@@ -230,19 +229,6 @@ done_save(const char *dir, const char *qid, const bool *done, size_t count)
 	buf_free(&text);
 	free(path);
 	free(tmp);
-	return ret;
-}
-
-static int
-sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int ret;
-
-	if (fd < 0)
-		return -1;
-	ret = fsync(fd);
-	close(fd);
 	return ret;
 }
 
@@ -294,8 +280,7 @@ item_free(struct batch_item *item)
 
 /* Delivers every local recipient of item in the open transaction. */
 static int
-item_deliver(struct queue_service *qs, struct batch_item *item,
-	     char **error_r)
+item_deliver(struct queue_service *qs, struct batch_item *item, char **error_r)
 {
 	for (size_t i = 0; i < item->env.rcpt_count; i++) {
 		const char *rcpt = item->env.rcpts[i].address;
@@ -382,14 +367,14 @@ item_finish(struct queue_service *qs, struct batch_item *item)
 	} else {
 		char *deferred = xasprintf("%s/deferred", qs->queue_dir);
 		char *to = xasprintf("%s/%s", deferred, item->entry.qid);
-		char *to_done = xasprintf("%s/%s.done", deferred,
-					  item->entry.qid);
+		char *to_done =
+		    xasprintf("%s/%s.done", deferred, item->entry.qid);
 
 		if (done_save(deferred, item->entry.qid, item->done,
 			      item->env.rcpt_count) == 0 &&
 		    rename(path, to) == 0) {
 			(void)unlink(done_path);
-			(void)sync_dir(deferred);
+			(void)fileio_sync_dir(deferred);
 			log_info("qid=%s status=deferred reason=\"remote "
 				 "delivery not available yet\" path=%s",
 				 item->entry.qid, to);
@@ -425,8 +410,8 @@ schedule_retry(struct queue_service *qs, struct batch_item *items, size_t n,
 				    items[i].entry.failures);
 			continue;
 		}
-		for (unsigned int f = 1; f < failures && delay < QUEUE_RETRY_MAX;
-		     f++)
+		for (unsigned int f = 1;
+		     f < failures && delay < QUEUE_RETRY_MAX; f++)
 			delay *= 2;
 		if (delay > QUEUE_RETRY_MAX)
 			delay = QUEUE_RETRY_MAX;
@@ -475,7 +460,7 @@ queue_work_batch(struct queue_service *qs, size_t max)
 			nitems++;
 		else
 			item_free(item);
-next:;
+	next:;
 	}
 	if (nitems == 0)
 		goto out;
@@ -498,7 +483,7 @@ next:;
 	} else {
 		for (size_t i = 0; i < nitems; i++)
 			item_finish(qs, &items[i]);
-		(void)sync_dir(qs->queue_dir);
+		(void)fileio_sync_dir(qs->queue_dir);
 	}
 out:
 	for (size_t i = 0; i < nitems; i++)

@@ -15,9 +15,9 @@
 #include "gateway/settings.h"
 
 enum listener_kind {
-	LISTENER_SMTP,       /* MX, plain with STARTTLS */
+	LISTENER_SMTP,	     /* MX, plain with STARTTLS */
 	LISTENER_SUBMISSION, /* 587, STARTTLS, AUTH */
-	LISTENER_SMTPS,      /* 465, implicit TLS, AUTH */
+	LISTENER_SMTPS,	     /* 465, implicit TLS, AUTH */
 	LISTENER_IMAP,
 	LISTENER_IMAPS,
 	LISTENER_POP3,
@@ -27,14 +27,14 @@ enum listener_kind {
 
 struct service_listener {
 	enum listener_kind kind;
-	int fd;         /* bound, listening, non-blocking */
-	char *address;  /* as configured, for logs */
+	int fd;	       /* bound, listening, non-blocking */
+	char *address; /* as configured, for logs */
 };
 
 struct service_context {
 	const struct moat_settings *settings;
 	const char *config_path;
-	SSL_CTX *tls_ctx;                 /* server context, shared */
+	SSL_CTX *tls_ctx;		    /* server context, shared */
 	struct service_listener *listeners; /* only this service's kinds */
 	size_t listener_count;
 	/*

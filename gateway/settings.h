@@ -13,15 +13,15 @@
 
 struct moat_settings {
 	/* process */
-	char *data_dir;   /* absolute; holds moat.db, mail/, queue/, tls/ */
-	char *hostname;   /* "" = gethostname() */
-	char *user;       /* drop to this user when started as root */
-	char *log_level;  /* debug|info|warn|error */
+	char *data_dir;	 /* absolute; holds moat.db, mail/, queue/, tls/ */
+	char *hostname;	 /* "" = gethostname() */
+	char *user;	 /* drop to this user when started as root */
+	char *log_level; /* debug|info|warn|error */
 
 	/* listeners ("ip:port" items; empty list = service off) */
-	struct str_list smtp_listen;       /* MX, port 25 */
+	struct str_list smtp_listen;	   /* MX, port 25 */
 	struct str_list submission_listen; /* 587, STARTTLS + AUTH */
-	struct str_list smtps_listen;      /* 465, implicit TLS */
+	struct str_list smtps_listen;	   /* 465, implicit TLS */
 	struct str_list imap_listen;
 	struct str_list imaps_listen;
 	struct str_list pop3_listen;
@@ -38,8 +38,8 @@ struct moat_settings {
 	/* SMTP limits */
 	unsigned long long smtp_max_message_size;
 	long long smtp_max_recipients;
-	long long smtp_max_line_length;     /* data line, octets without CRLF */
-	long long smtp_max_errors;          /* then 421 */
+	long long smtp_max_line_length; /* data line, octets without CRLF */
+	long long smtp_max_errors;	/* then 421 */
 	long long smtp_max_commands_before_mail; /* NOOP/RSET/VRFY/HELO... */
 	long long smtp_max_connections;
 	long long smtp_max_connections_per_ip;
@@ -47,7 +47,7 @@ struct moat_settings {
 	unsigned int smtp_data_timeout;
 	unsigned int smtp_shutdown_timeout;
 	bool smtp_require_tls_for_auth;
-	char *smtp_banner;                   /* text after "220 hostname" */
+	char *smtp_banner; /* text after "220 hostname" */
 
 	/* queue */
 	unsigned int queue_scan_interval;

@@ -17,13 +17,13 @@
 #include <stddef.h>
 
 enum setting_type {
-	SETTING_STRING,   /* char *, "" allowed */
-	SETTING_PATH,     /* char *, must be absolute unless empty */
-	SETTING_INT,      /* long long, within [min, max] */
-	SETTING_SIZE,     /* unsigned long long bytes: 10, 10k, 10M, 1G */
+	SETTING_STRING,	  /* char *, "" allowed */
+	SETTING_PATH,	  /* char *, must be absolute unless empty */
+	SETTING_INT,	  /* long long, within [min, max] */
+	SETTING_SIZE,	  /* unsigned long long bytes: 10, 10k, 10M, 1G */
 	SETTING_DURATION, /* unsigned int seconds: 30, 30s, 5m, 2h, 1d */
-	SETTING_BOOL,     /* bool: yes/no, true/false, on/off, 1/0 */
-	SETTING_LIST,     /* struct str_list: items split on commas/spaces */
+	SETTING_BOOL,	  /* bool: yes/no, true/false, on/off, 1/0 */
+	SETTING_LIST,	  /* struct str_list: items split on commas/spaces */
 };
 
 struct str_list {
@@ -38,8 +38,8 @@ struct setting_def {
 	const char *name;
 	enum setting_type type;
 	const char *default_value; /* parsed like a value from the file */
-	size_t offset;             /* offsetof(settings struct, field) */
-	long long min, max;        /* for INT, SIZE, DURATION; 0,0 = unbounded */
+	size_t offset;		   /* offsetof(settings struct, field) */
+	long long min, max; /* for INT, SIZE, DURATION; 0,0 = unbounded */
 	setting_validate_fn *validate; /* optional */
 	const char *help;
 };

@@ -41,8 +41,8 @@ db_user_version(sqlite3 *db, int *version_r)
 }
 
 int
-db_open(const char *path, const struct db_migration *migrations,
-	size_t count, sqlite3 **db_r, char **error_r)
+db_open(const char *path, const struct db_migration *migrations, size_t count,
+	sqlite3 **db_r, char **error_r)
 {
 	sqlite3 *db = NULL;
 	char *error = NULL;
@@ -50,11 +50,11 @@ db_open(const char *path, const struct db_migration *migrations,
 
 	if (sqlite3_open_v2(path, &db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				    SQLITE_OPEN_NOMUTEX,
+				SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
-		*error_r = xasprintf("%s: %s", path,
-				     db != NULL ? sqlite3_errmsg(db)
-						: "cannot open");
+		*error_r =
+		    xasprintf("%s: %s", path,
+			      db != NULL ? sqlite3_errmsg(db) : "cannot open");
 		sqlite3_close(db);
 		return -1;
 	}
@@ -64,8 +64,8 @@ db_open(const char *path, const struct db_migration *migrations,
 		    "PRAGMA foreign_keys=ON;",
 		    &error) < 0 ||
 	    db_user_version(db, &version) < 0) {
-		*error_r = xasprintf("%s: %s", path,
-				     error != NULL ? error : sqlite3_errmsg(db));
+		*error_r = xasprintf(
+		    "%s: %s", path, error != NULL ? error : sqlite3_errmsg(db));
 		free(error);
 		sqlite3_close(db);
 		return -1;

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 struct db_migration {
-	int version;     /* 1, 2, 3, ... in order */
+	int version;	 /* 1, 2, 3, ... in order */
 	const char *sql; /* one or more statements */
 };
 

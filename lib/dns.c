@@ -41,8 +41,7 @@ dns_on_readable(evutil_socket_t fd, short what, void *arg)
 }
 
 struct dns *
-dns_new(struct event_base *base, const struct str_list *servers,
-	char **error_r)
+dns_new(struct event_base *base, const struct str_list *servers, char **error_r)
 {
 	struct dns *dns = xcalloc(1, sizeof(*dns));
 	int rc = 0;
@@ -58,8 +57,8 @@ dns_new(struct event_base *base, const struct str_list *servers,
 			rc = ub_ctx_set_fwd(dns->ctx, servers->items[i]);
 		/* A forwarder on loopback may serve any zone, even .test. */
 		if (rc == 0)
-			rc = ub_ctx_set_option(dns->ctx, "do-not-query-localhost:",
-					       "no");
+			rc = ub_ctx_set_option(dns->ctx,
+					       "do-not-query-localhost:", "no");
 	} else {
 		rc = ub_ctx_resolvconf(dns->ctx, NULL);
 	}
@@ -200,10 +199,9 @@ dns_answer_from(struct ub_result *result, int err, int rrtype)
 		a->mx_pref = xcalloc(a->count + 1, sizeof(*a->mx_pref));
 		a->mx_host = xcalloc(a->count + 1, sizeof(*a->mx_host));
 		for (size_t i = 0; i < a->count; i++)
-			if (dns_parse_mx_rdata((unsigned char *)a->data[i],
-					       (size_t)a->len[i],
-					       &a->mx_pref[i],
-					       &a->mx_host[i]) < 0)
+			if (dns_parse_mx_rdata(
+				(unsigned char *)a->data[i], (size_t)a->len[i],
+				&a->mx_pref[i], &a->mx_host[i]) < 0)
 				a->status = DNS_PERMFAIL;
 	} else if (rrtype == 16) {
 		a->txt = xcalloc(a->count + 1, sizeof(*a->txt));
@@ -221,8 +219,8 @@ dns_answer_from(struct ub_result *result, int err, int rrtype)
 			char text[INET6_ADDRSTRLEN];
 
 			if (a->len[i] != want ||
-			    inet_ntop(family, a->data[i], text,
-				      sizeof(text)) == NULL) {
+			    inet_ntop(family, a->data[i], text, sizeof(text)) ==
+				NULL) {
 				a->status = DNS_PERMFAIL;
 				a->addr[i] = xstrdup("");
 			} else {
@@ -238,7 +236,7 @@ dns_on_result(void *arg, int err, struct ub_result *result)
 {
 	struct dns_query *q = arg;
 	struct dns_answer *a =
-		dns_answer_from(result, err, result != NULL ? result->qtype : 0);
+	    dns_answer_from(result, err, result != NULL ? result->qtype : 0);
 
 	q->callback(a, q->context);
 	dns_answer_free(&a);

@@ -15,7 +15,7 @@ struct dns;
 struct str_list;
 
 enum dns_status {
-	DNS_OK,       /* answer present (count may be 0 for NODATA) */
+	DNS_OK, /* answer present (count may be 0 for NODATA) */
 	DNS_NXDOMAIN,
 	DNS_TEMPFAIL, /* SERVFAIL, timeout, network */
 	DNS_PERMFAIL, /* malformed answer, refused */
@@ -28,7 +28,8 @@ struct dns_answer {
 	/* Raw RDATA of each record and its length (unbound's layout). */
 	char **data;
 	int *len;
-	/* For MX: preference and exchange host name per record (count items). */
+	/* For MX: preference and exchange host name per record (count items).
+	 */
 	uint16_t *mx_pref;
 	char **mx_host;
 	/* For TXT: each record's character-strings joined (count items). */
@@ -53,9 +54,8 @@ int dns_lookup_sync(struct dns *dns, const char *name, int rrtype,
 void dns_answer_free(struct dns_answer **answer);
 
 /* RDATA parsers, exposed for tests: 0, or -1 on malformed data. */
-int dns_parse_mx_rdata(const unsigned char *data, size_t len,
-		       uint16_t *pref_r, char **host_r);
-int dns_parse_txt_rdata(const unsigned char *data, size_t len,
-			char **text_r);
+int dns_parse_mx_rdata(const unsigned char *data, size_t len, uint16_t *pref_r,
+		       char **host_r);
+int dns_parse_txt_rdata(const unsigned char *data, size_t len, char **text_r);
 
 #endif

@@ -37,8 +37,8 @@ tls_error(const char *what)
 
 /* Writes PEM produced by emit() to path atomically with mode. */
 static int
-write_pem(const char *path, mode_t mode,
-	  int (*emit)(FILE *f, void *object), void *object, char **error_r)
+write_pem(const char *path, mode_t mode, int (*emit)(FILE *f, void *object),
+	  void *object, char **error_r)
 {
 	char *tmp = xasprintf("%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -100,8 +100,8 @@ make_certificate(EVP_PKEY *key, const char *hostname)
 		goto fail;
 	serial[0] &= 0x7f;
 	bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	if (bn == NULL || BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) ==
-				  NULL) {
+	if (bn == NULL ||
+	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL) {
 		BN_free(bn);
 		goto fail;
 	}
@@ -169,8 +169,7 @@ tls_ensure_self_signed(const char *cert_path, const char *key_path,
 }
 
 SSL_CTX *
-tls_server_ctx_new(const char *cert_path, const char *key_path,
-		   char **error_r)
+tls_server_ctx_new(const char *cert_path, const char *key_path, char **error_r)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
@@ -180,8 +179,8 @@ tls_server_ctx_new(const char *cert_path, const char *key_path,
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-					 SSL_OP_NO_RENEGOTIATION |
-					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+				     SSL_OP_NO_RENEGOTIATION |
+				     SSL_OP_CIPHER_SERVER_PREFERENCE);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
 		char *what = xasprintf("certificate %s", cert_path);
 		*error_r = tls_error(what);

@@ -20,7 +20,8 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* Formatted allocation; never NULL. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+char *xvasprintf(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
 
 /* Frees *pp and sets it to NULL. */
 #define x_free(pp)                                                             \

@@ -22,19 +22,19 @@ struct directory {
 };
 
 static const struct db_migration directory_migrations[] = {
-	{1, "CREATE TABLE domains ("
-	    "  name TEXT PRIMARY KEY COLLATE NOCASE,"
-	    "  created INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
-	    "CREATE TABLE users ("
-	    "  address TEXT PRIMARY KEY COLLATE NOCASE,"
-	    "  domain TEXT NOT NULL COLLATE NOCASE REFERENCES domains(name),"
-	    "  password_hash TEXT NOT NULL,"
-	    "  created INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
-	    "CREATE INDEX users_domain ON users(domain);"
-	    "CREATE TABLE aliases ("
-	    "  address TEXT NOT NULL COLLATE NOCASE,"
-	    "  target TEXT NOT NULL COLLATE NOCASE,"
-	    "  PRIMARY KEY (address, target));"},
+    {1, "CREATE TABLE domains ("
+	"  name TEXT PRIMARY KEY COLLATE NOCASE,"
+	"  created INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
+	"CREATE TABLE users ("
+	"  address TEXT PRIMARY KEY COLLATE NOCASE,"
+	"  domain TEXT NOT NULL COLLATE NOCASE REFERENCES domains(name),"
+	"  password_hash TEXT NOT NULL,"
+	"  created INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
+	"CREATE INDEX users_domain ON users(domain);"
+	"CREATE TABLE aliases ("
+	"  address TEXT NOT NULL COLLATE NOCASE,"
+	"  target TEXT NOT NULL COLLATE NOCASE,"
+	"  PRIMARY KEY (address, target));"},
 };
 
 int
@@ -46,7 +46,7 @@ directory_open(const char *data_dir, struct directory **dir_r, char **error_r)
 
 	ret = db_open(path, directory_migrations,
 		      sizeof(directory_migrations) /
-			      sizeof(directory_migrations[0]),
+			  sizeof(directory_migrations[0]),
 		      &dir->db, error_r);
 	free(path);
 	if (ret < 0) {
@@ -109,8 +109,7 @@ address_valid(const char *address, const char **domain_r)
 		    c == '"' || c == '<' || c == '>')
 			return false;
 	}
-	if (strstr(address, "..") != NULL || address[0] == '.' ||
-	    at[-1] == '.')
+	if (strstr(address, "..") != NULL || address[0] == '.' || at[-1] == '.')
 		return false;
 	if (domain_r != NULL)
 		*domain_r = at + 1;
@@ -130,8 +129,8 @@ prepare(struct directory *dir, const char *sql)
 /* Runs a query with text parameters; 1 row, 0 none, -1 error. With col
  * >= 0 the text of that column is returned in *text_r. */
 static int
-query_text(struct directory *dir, const char *sql, const char *a,
-	   const char *b, int col, char **text_r)
+query_text(struct directory *dir, const char *sql, const char *a, const char *b,
+	   int col, char **text_r)
 {
 	sqlite3_stmt *stmt = prepare(dir, sql);
 	int rc;
@@ -151,8 +150,8 @@ query_text(struct directory *dir, const char *sql, const char *a,
 }
 
 static int
-exec_text(struct directory *dir, const char *sql, const char *a,
-	  const char *b, const char *c, char **error_r)
+exec_text(struct directory *dir, const char *sql, const char *a, const char *b,
+	  const char *c, char **error_r)
 {
 	sqlite3_stmt *stmt = prepare(dir, sql);
 	int rc;
@@ -208,7 +207,8 @@ alias_targets(struct directory *dir, const char *address,
 	      struct str_list *targets_r)
 {
 	sqlite3_stmt *stmt = prepare(
-		dir, "SELECT target FROM aliases WHERE address = ? ORDER BY target");
+	    dir,
+	    "SELECT target FROM aliases WHERE address = ? ORDER BY target");
 	int rc;
 
 	if (stmt == NULL)
@@ -300,7 +300,7 @@ directory_user_credentials(struct directory *dir, const char *login,
 			   char **canonical_r, char **hash_r)
 {
 	sqlite3_stmt *stmt = prepare(
-		dir, "SELECT address, password_hash FROM users WHERE address = ?");
+	    dir, "SELECT address, password_hash FROM users WHERE address = ?");
 	int rc;
 
 	if (stmt == NULL)
@@ -308,7 +308,8 @@ directory_user_credentials(struct directory *dir, const char *login,
 	sqlite3_bind_text(stmt, 1, login, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
-		*canonical_r = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+		*canonical_r =
+		    xstrdup((const char *)sqlite3_column_text(stmt, 0));
 		*hash_r = xstrdup((const char *)sqlite3_column_text(stmt, 1));
 	}
 	sqlite3_finalize(stmt);
@@ -325,14 +326,14 @@ directory_user_owns_address(struct directory *dir, const char *user,
 	if (strcasecmp(user, address) == 0)
 		return true;
 	if (directory_resolve(dir, address, &users, NULL) == DIRECTORY_LOCAL)
-		owns = users.count == 1 && strcasecmp(users.items[0], user) == 0;
+		owns =
+		    users.count == 1 && strcasecmp(users.items[0], user) == 0;
 	str_list_free(&users);
 	return owns;
 }
 
 int
-directory_domain_add(struct directory *dir, const char *domain,
-		     char **error_r)
+directory_domain_add(struct directory *dir, const char *domain, char **error_r)
 {
 	if (!domain_valid(domain)) {
 		*error_r = xasprintf("invalid domain name '%s'", domain);
@@ -344,8 +345,8 @@ directory_domain_add(struct directory *dir, const char *domain,
 	}
 	return exec_text(dir, "INSERT INTO domains(name) VALUES (lower(?))",
 			 domain, NULL, NULL, error_r) < 0
-		       ? -1
-		       : 0;
+		   ? -1
+		   : 0;
 }
 
 static int
@@ -365,8 +366,7 @@ count_where(struct directory *dir, const char *sql, const char *arg)
 }
 
 int
-directory_domain_del(struct directory *dir, const char *domain,
-		     char **error_r)
+directory_domain_del(struct directory *dir, const char *domain, char **error_r)
 {
 	int users;
 
@@ -383,8 +383,8 @@ directory_domain_del(struct directory *dir, const char *domain,
 	}
 	return exec_text(dir, "DELETE FROM domains WHERE name = ?", domain,
 			 NULL, NULL, error_r) < 0
-		       ? -1
-		       : 0;
+		   ? -1
+		   : 0;
 }
 
 static int
@@ -399,7 +399,8 @@ list_column(struct directory *dir, const char *sql, struct str_list *list_r,
 		return -1;
 	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		str_list_add(list_r, (const char *)sqlite3_column_text(stmt, 0));
+		str_list_add(list_r,
+			     (const char *)sqlite3_column_text(stmt, 0));
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE) {
 		*error_r = xstrdup(sqlite3_errmsg(dir->db));
@@ -418,8 +419,7 @@ directory_domain_list(struct directory *dir, struct str_list *domains_r,
 
 /* Checks syntax and that the domain is ours; -1 with *error_r. */
 static int
-check_local_address(struct directory *dir, const char *address,
-		    char **error_r)
+check_local_address(struct directory *dir, const char *address, char **error_r)
 {
 	const char *domain;
 
@@ -457,17 +457,17 @@ directory_user_add(struct directory *dir, const char *address,
 			 "VALUES (substr(?1, 1, instr(?1, '@')) || lower(?2), "
 			 "lower(?2), ?3)",
 			 address, domain, password_hash, error_r) < 0
-		       ? -1
-		       : 0;
+		   ? -1
+		   : 0;
 }
 
 int
 directory_user_set_password(struct directory *dir, const char *address,
 			    const char *password_hash, char **error_r)
 {
-	int n = exec_text(dir,
-			  "UPDATE users SET password_hash = ?2 WHERE address = ?1",
-			  address, password_hash, NULL, error_r);
+	int n = exec_text(
+	    dir, "UPDATE users SET password_hash = ?2 WHERE address = ?1",
+	    address, password_hash, NULL, error_r);
 
 	if (n == 0) {
 		*error_r = xasprintf("no such user %s", address);
@@ -477,8 +477,7 @@ directory_user_set_password(struct directory *dir, const char *address,
 }
 
 int
-directory_user_del(struct directory *dir, const char *address,
-		   char **error_r)
+directory_user_del(struct directory *dir, const char *address, char **error_r)
 {
 	int n = exec_text(dir, "DELETE FROM users WHERE address = ?", address,
 			  NULL, NULL, error_r);
@@ -494,8 +493,9 @@ int
 directory_user_list(struct directory *dir, struct str_list *users_r,
 		    char **error_r)
 {
-	return list_column(dir, "SELECT address FROM users ORDER BY domain, "
-				"address",
+	return list_column(dir,
+			   "SELECT address FROM users ORDER BY domain, "
+			   "address",
 			   users_r, error_r);
 }
 
@@ -518,8 +518,8 @@ directory_alias_add(struct directory *dir, const char *address,
 	return exec_text(dir,
 			 "INSERT INTO aliases(address, target) VALUES (?, ?)",
 			 address, target, NULL, error_r) < 0
-		       ? -1
-		       : 0;
+		   ? -1
+		   : 0;
 }
 
 int
@@ -527,12 +527,12 @@ directory_alias_del(struct directory *dir, const char *address,
 		    const char *target, char **error_r)
 {
 	int n = target != NULL
-			? exec_text(dir,
-				    "DELETE FROM aliases WHERE address = ? AND "
-				    "target = ?",
-				    address, target, NULL, error_r)
-			: exec_text(dir, "DELETE FROM aliases WHERE address = ?",
-				    address, NULL, NULL, error_r);
+		    ? exec_text(dir,
+				"DELETE FROM aliases WHERE address = ? AND "
+				"target = ?",
+				address, target, NULL, error_r)
+		    : exec_text(dir, "DELETE FROM aliases WHERE address = ?",
+				address, NULL, NULL, error_r);
 
 	if (n == 0) {
 		*error_r = xasprintf("no such alias %s%s%s", address,

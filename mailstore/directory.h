@@ -18,9 +18,9 @@
 struct directory;
 
 enum directory_result {
-	DIRECTORY_LOCAL,        /* resolved to local users (users_r filled) */
+	DIRECTORY_LOCAL,	/* resolved to local users (users_r filled) */
 	DIRECTORY_UNKNOWN_USER, /* our domain, no such user or alias */
-	DIRECTORY_NOT_LOCAL,    /* not one of our domains */
+	DIRECTORY_NOT_LOCAL,	/* not one of our domains */
 	DIRECTORY_ERROR,
 };
 

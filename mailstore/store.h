@@ -31,7 +31,7 @@ struct store_delivery {
 	const char *key;     /* delivery key for idempotence */
 	const char *prefix;  /* bytes to write first (e.g. Return-Path:) */
 	size_t prefix_len;
-	int fd;              /* message source: size bytes at offset in fd */
+	int fd; /* message source: size bytes at offset in fd */
 	off_t offset;
 	size_t size;
 	time_t internal_date;
@@ -70,7 +70,8 @@ extern const struct store_backend store_backend_embedded;
 /* Opens the embedded backend. 0, or -1 with *error_r allocated. */
 int store_open(const char *data_dir, struct store **store_r, char **error_r);
 void store_close(struct store **store);
-/* Creates INBOX, Drafts, Sent, Junk, Trash and Archive for user (idempotent). */
+/* Creates INBOX, Drafts, Sent, Junk, Trash and Archive for user (idempotent).
+ */
 int store_user_create(struct store *store, const char *user, char **error_r);
 /* Removes the user's mailboxes and files. */
 int store_user_delete(struct store *store, const char *user, char **error_r);
@@ -85,7 +86,6 @@ void store_rollback(struct store *store);
 int store_list(struct store *store, const char *user, const char *mailbox,
 	       struct store_message_info **messages_r, size_t *count_r,
 	       char **error_r);
-void store_message_info_free(struct store_message_info *messages,
-			     size_t count);
+void store_message_info_free(struct store_message_info *messages, size_t count);
 
 #endif

@@ -28,6 +28,7 @@
 
 #include "lib/config.h"
 #include "lib/db.h"
+#include "lib/fileio.h"
 #include "lib/xalloc.h"
 
 struct store_embedded {
@@ -36,41 +37,41 @@ struct store_embedded {
 	char *mail_dir;
 	sqlite3 *db;
 	bool in_txn;
-	int *fds;            /* files written in this transaction */
+	int *fds;	       /* files written in this transaction */
 	struct str_list paths; /* their final paths */
 	struct str_list dirs;  /* directories to fsync */
 	size_t nfds;
 };
 
 static const char *const special_mailboxes[][2] = {
-	{"INBOX", ""},       {"Drafts", "\\Drafts"}, {"Sent", "\\Sent"},
-	{"Junk", "\\Junk"},  {"Trash", "\\Trash"},   {"Archive", "\\Archive"},
+    {"INBOX", ""},	{"Drafts", "\\Drafts"}, {"Sent", "\\Sent"},
+    {"Junk", "\\Junk"}, {"Trash", "\\Trash"},	{"Archive", "\\Archive"},
 };
 
 static const struct db_migration store_migrations[] = {
-	{1, "CREATE TABLE mailboxes ("
-	    "  id INTEGER PRIMARY KEY,"
-	    "  user TEXT NOT NULL COLLATE NOCASE,"
-	    "  name TEXT NOT NULL,"
-	    "  uidvalidity INTEGER NOT NULL,"
-	    "  uidnext INTEGER NOT NULL DEFAULT 1,"
-	    "  highestmodseq INTEGER NOT NULL DEFAULT 1,"
-	    "  special_use TEXT NOT NULL DEFAULT '',"
-	    "  subscribed INTEGER NOT NULL DEFAULT 1,"
-	    "  UNIQUE (user, name));"
-	    "CREATE TABLE messages ("
-	    "  id INTEGER PRIMARY KEY,"
-	    "  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id)"
-	    "    ON DELETE CASCADE,"
-	    "  uid INTEGER NOT NULL,"
-	    "  modseq INTEGER NOT NULL,"
-	    "  flags TEXT NOT NULL DEFAULT '',"
-	    "  internal_date INTEGER NOT NULL,"
-	    "  size INTEGER NOT NULL,"
-	    "  file TEXT NOT NULL,"
-	    "  delivery_key TEXT UNIQUE,"
-	    "  saved_date INTEGER NOT NULL,"
-	    "  UNIQUE (mailbox_id, uid));"},
+    {1, "CREATE TABLE mailboxes ("
+	"  id INTEGER PRIMARY KEY,"
+	"  user TEXT NOT NULL COLLATE NOCASE,"
+	"  name TEXT NOT NULL,"
+	"  uidvalidity INTEGER NOT NULL,"
+	"  uidnext INTEGER NOT NULL DEFAULT 1,"
+	"  highestmodseq INTEGER NOT NULL DEFAULT 1,"
+	"  special_use TEXT NOT NULL DEFAULT '',"
+	"  subscribed INTEGER NOT NULL DEFAULT 1,"
+	"  UNIQUE (user, name));"
+	"CREATE TABLE messages ("
+	"  id INTEGER PRIMARY KEY,"
+	"  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id)"
+	"    ON DELETE CASCADE,"
+	"  uid INTEGER NOT NULL,"
+	"  modseq INTEGER NOT NULL,"
+	"  flags TEXT NOT NULL DEFAULT '',"
+	"  internal_date INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  file TEXT NOT NULL,"
+	"  delivery_key TEXT UNIQUE,"
+	"  saved_date INTEGER NOT NULL,"
+	"  UNIQUE (mailbox_id, uid));"},
 };
 
 static struct store_embedded *
@@ -107,8 +108,8 @@ user_dir(struct store_embedded *se, const char *user)
 	for (char *p = domain; *p != '\0'; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
-	dir = xasprintf("%s/%s/%.*s", se->mail_dir, domain,
-			(int)(at - user), user);
+	dir = xasprintf("%s/%s/%.*s", se->mail_dir, domain, (int)(at - user),
+			user);
 	free(domain);
 	return dir;
 }
@@ -200,7 +201,8 @@ embedded_user_create(struct store *store, const char *user, char **error_r)
 	int rc = SQLITE_DONE;
 
 	if (dir == NULL) {
-		*error_r = xasprintf("unsafe user name for the store: %s", user);
+		*error_r =
+		    xasprintf("unsafe user name for the store: %s", user);
 		return -1;
 	}
 	tmp = xasprintf("%s/tmp", dir);
@@ -219,8 +221,8 @@ embedded_user_create(struct store *store, const char *user, char **error_r)
 		*error_r = xstrdup(sqlite3_errmsg(se->db));
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof(special_mailboxes) /
-				       sizeof(special_mailboxes[0]);
+	for (size_t i = 0;
+	     i < sizeof(special_mailboxes) / sizeof(special_mailboxes[0]);
 	     i++) {
 		sqlite3_reset(stmt);
 		sqlite3_bind_text(stmt, 1, user, -1, SQLITE_STATIC);
@@ -242,8 +244,7 @@ embedded_user_create(struct store *store, const char *user, char **error_r)
 }
 
 static int
-remove_entry(const char *path, const struct stat *st, int flag,
-	     struct FTW *ftw)
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
 	(void)flag;
@@ -260,7 +261,8 @@ embedded_user_delete(struct store *store, const char *user, char **error_r)
 	int rc;
 
 	if (dir == NULL) {
-		*error_r = xasprintf("unsafe user name for the store: %s", user);
+		*error_r =
+		    xasprintf("unsafe user name for the store: %s", user);
 		return -1;
 	}
 	if (sqlite3_prepare_v2(se->db, "DELETE FROM mailboxes WHERE user = ?",
@@ -359,24 +361,6 @@ mailbox_get(struct store_embedded *se, const char *user, const char *name,
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int
-write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Writes prefix + source bytes to fd. */
 static int
 copy_message(int fd, const struct store_delivery *d)
@@ -384,11 +368,12 @@ copy_message(int fd, const struct store_delivery *d)
 	char chunk[65536];
 	size_t done = 0;
 
-	if (d->prefix_len > 0 && write_all(fd, d->prefix, d->prefix_len) < 0)
+	if (d->prefix_len > 0 &&
+	    fileio_write_all(fd, d->prefix, d->prefix_len) < 0)
 		return -1;
 	while (done < d->size) {
 		size_t want = d->size - done < sizeof(chunk) ? d->size - done
-							    : sizeof(chunk);
+							     : sizeof(chunk);
 		ssize_t n = pread(d->fd, chunk, want, d->offset + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -397,7 +382,7 @@ copy_message(int fd, const struct store_delivery *d)
 				errno = EIO; /* source shorter than promised */
 			return -1;
 		}
-		if (write_all(fd, chunk, (size_t)n) < 0)
+		if (fileio_write_all(fd, chunk, (size_t)n) < 0)
 			return -1;
 		done += (size_t)n;
 	}
@@ -446,8 +431,8 @@ embedded_deliver(struct store *store, const struct store_delivery *d,
 	}
 	udir = user_dir(se, d->user);
 	if (udir == NULL) {
-		*error_r = xasprintf("unsafe user name for the store: %s",
-				     d->user);
+		*error_r =
+		    xasprintf("unsafe user name for the store: %s", d->user);
 		return -1;
 	}
 	mdir = xasprintf("%s/%lld", udir, (long long)mbox_id);
@@ -523,19 +508,6 @@ out:
 }
 
 static int
-sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int ret;
-
-	if (fd < 0)
-		return -1;
-	ret = fsync(fd);
-	close(fd);
-	return ret;
-}
-
-static int
 embedded_commit(struct store *store, char **error_r)
 {
 	struct store_embedded *se = embedded(store);
@@ -549,7 +521,7 @@ embedded_commit(struct store *store, char **error_r)
 		if (fdatasync(se->fds[i]) < 0)
 			ret = -1;
 	for (size_t i = 0; i < se->dirs.count && ret == 0; i++)
-		if (sync_dir(se->dirs.items[i]) < 0)
+		if (fileio_sync_dir(se->dirs.items[i]) < 0)
 			ret = -1;
 	if (ret < 0) {
 		*error_r = xasprintf("flushing messages: %s", strerror(errno));
@@ -577,7 +549,8 @@ embedded_list(struct store *store, const char *user, const char *mailbox,
 	int rc;
 
 	if (udir == NULL) {
-		*error_r = xasprintf("unsafe user name for the store: %s", user);
+		*error_r =
+		    xasprintf("unsafe user name for the store: %s", user);
 		return -1;
 	}
 	if (sqlite3_prepare_v2(se->db,
@@ -620,14 +593,14 @@ embedded_list(struct store *store, const char *user, const char *mailbox,
 }
 
 const struct store_backend store_backend_embedded = {
-	.name = "embedded",
-	.open = embedded_open,
-	.close = embedded_close,
-	.user_create = embedded_user_create,
-	.user_delete = embedded_user_delete,
-	.begin = embedded_begin,
-	.deliver = embedded_deliver,
-	.commit = embedded_commit,
-	.rollback = embedded_rollback,
-	.list = embedded_list,
+    .name = "embedded",
+    .open = embedded_open,
+    .close = embedded_close,
+    .user_create = embedded_user_create,
+    .user_delete = embedded_user_delete,
+    .begin = embedded_begin,
+    .deliver = embedded_deliver,
+    .commit = embedded_commit,
+    .rollback = embedded_rollback,
+    .list = embedded_list,
 };

@@ -17,9 +17,9 @@ enum policy_verdict {
 
 struct policy_answer {
 	enum policy_verdict action; /* ACCEPT, REJECT, TEMPFAIL or DISCARD */
-	int code;                   /* SMTP reply code, 0 = the default */
-	const char *enhanced;       /* "5.7.1", NULL = the default */
-	const char *text;           /* reply text, NULL = the default */
+	int code;		    /* SMTP reply code, 0 = the default */
+	const char *enhanced;	    /* "5.7.1", NULL = the default */
+	const char *text;	    /* reply text, NULL = the default */
 };
 
 /* Maps a chain verdict (and its optional reply) to the final answer. */

@@ -21,7 +21,7 @@ static void
 test_queue_id_unique_and_valid(void **state)
 {
 	enum { N = 100000 };
-	char (*ids)[QUEUE_ID_MAX] = xcalloc(N, QUEUE_ID_MAX);
+	char(*ids)[QUEUE_ID_MAX] = xcalloc(N, QUEUE_ID_MAX);
 
 	(void)state;
 	for (int i = 0; i < N; i++) {
@@ -49,16 +49,14 @@ round_trip(const struct queue_envelope *in)
 	buf_init(&b);
 	queue_envelope_encode(in, &b);
 	buf_append_str(&b, "message bytes");
-	assert_int_equal(queue_envelope_decode(b.data, b.len, &out,
-					       &header_len, &error),
-			 1);
+	assert_int_equal(
+	    queue_envelope_decode(b.data, b.len, &out, &header_len, &error), 1);
 	assert_string_equal(b.data + header_len, "message bytes");
 	assert_string_equal(out.qid, in->qid);
 	assert_string_equal(out.mail_from, in->mail_from);
 	assert_int_equal(out.rcpt_count, in->rcpt_count);
 	for (size_t i = 0; i < in->rcpt_count; i++) {
-		assert_string_equal(out.rcpts[i].address,
-				    in->rcpts[i].address);
+		assert_string_equal(out.rcpts[i].address, in->rcpts[i].address);
 		if (in->rcpts[i].notify == NULL)
 			assert_null(out.rcpts[i].notify);
 		else
@@ -113,7 +111,8 @@ test_envelope_round_trips(void **state)
 	env.auth_user = xstrdup("demo@example.test");
 	env.arrival = 1;
 	queue_envelope_add_rcpt(&env, "j\xc3\xb6rg@example.test",
-				"SUCCESS,DELAY", "rfc822;j\xc3\xb6rg@example.test");
+				"SUCCESS,DELAY",
+				"rfc822;j\xc3\xb6rg@example.test");
 	queue_envelope_add_rcpt(&env, "\"quoted local\"@example.test", "NEVER",
 				NULL);
 	round_trip(&env);
@@ -124,17 +123,19 @@ static void
 test_envelope_rejects_broken_headers(void **state)
 {
 	static const char *const bad[] = {
-		"XMOATQ 1\nqid 0HOEVX3OU5A00AVE0000\n\n",
-		"MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a@b\n\n", /* no rcpt */
-		"MOATQ 1\nfrom a@b\nrcpt c@d - -\n\n",              /* no qid */
-		"MOATQ 1\nqid bad\nfrom a@b\nrcpt c@d - -\n\n",
-		"MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a@b\nrcpt c@d\n\n",
-		"MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a%0@b\nrcpt c@d - -\n\n",
-		"MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a%00b\nrcpt c@d - -\n\n",
-		"MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a\nfrom b\nrcpt c@d - -\n\n",
-		"MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a\narrival 12x\nrcpt c@d - -\n\n",
-		"MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a\nrcpt  - -\n\n",
-		"MOATQ 1\nnoval\n\n",
+	    "XMOATQ 1\nqid 0HOEVX3OU5A00AVE0000\n\n",
+	    "MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a@b\n\n", /* no rcpt */
+	    "MOATQ 1\nfrom a@b\nrcpt c@d - -\n\n",	       /* no qid */
+	    "MOATQ 1\nqid bad\nfrom a@b\nrcpt c@d - -\n\n",
+	    "MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a@b\nrcpt c@d\n\n",
+	    "MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a%0@b\nrcpt c@d - -\n\n",
+	    "MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a%00b\nrcpt c@d - -\n\n",
+	    "MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a\nfrom b\nrcpt c@d - "
+	    "-\n\n",
+	    "MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a\narrival 12x\nrcpt c@d "
+	    "- -\n\n",
+	    "MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a\nrcpt  - -\n\n",
+	    "MOATQ 1\nnoval\n\n",
 	};
 
 	(void)state;
@@ -144,15 +145,16 @@ test_envelope_rejects_broken_headers(void **state)
 		size_t header_len;
 
 		assert_int_equal(queue_envelope_decode(bad[i], strlen(bad[i]),
-						       &env, &header_len, &error),
+						       &env, &header_len,
+						       &error),
 				 -1);
 		assert_non_null(error);
 	}
 }
 
 static char *
-write_queue_file(const char *dir, const char *message, size_t len,
-		 bool trailer, long adjust)
+write_queue_file(const char *dir, const char *message, size_t len, bool trailer,
+		 long adjust)
 {
 	struct queue_envelope env;
 	struct buf b;
@@ -196,9 +198,8 @@ test_queue_file_trailer(void **state)
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	path = write_queue_file(dir, msg, strlen(msg), true, 0);
-	assert_int_equal(queue_file_open(path, &env, &fd, &offset, &len,
-					 &error),
-			 0);
+	assert_int_equal(
+	    queue_file_open(path, &env, &fd, &offset, &len, &error), 0);
 	assert_int_equal(len, strlen(msg));
 	assert_int_equal(pread(fd, got, len, offset), (ssize_t)len);
 	assert_memory_equal(got, msg, len);
@@ -209,16 +210,14 @@ test_queue_file_trailer(void **state)
 
 	/* Cut short by a crash: no trailer. */
 	path = write_queue_file(dir, msg, strlen(msg), false, 0);
-	assert_int_equal(queue_file_open(path, &env, &fd, &offset, &len,
-					 &error),
-			 -1);
+	assert_int_equal(
+	    queue_file_open(path, &env, &fd, &offset, &len, &error), -1);
 	unlink(path);
 	free(path);
 	/* A trailer whose length does not match the file. */
 	path = write_queue_file(dir, msg, strlen(msg), true, 1);
-	assert_int_equal(queue_file_open(path, &env, &fd, &offset, &len,
-					 &error),
-			 -1);
+	assert_int_equal(
+	    queue_file_open(path, &env, &fd, &offset, &len, &error), -1);
 	unlink(path);
 	free(path);
 	rmdir(dir);
@@ -230,10 +229,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_queue_id_unique_and_valid),
-		cmocka_unit_test(test_envelope_round_trips),
-		cmocka_unit_test(test_envelope_rejects_broken_headers),
-		cmocka_unit_test(test_queue_file_trailer),
+	    cmocka_unit_test(test_queue_id_unique_and_valid),
+	    cmocka_unit_test(test_envelope_round_trips),
+	    cmocka_unit_test(test_envelope_rejects_broken_headers),
+	    cmocka_unit_test(test_queue_file_trailer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,12 +32,10 @@ setup(void **state)
 	assert_int_equal(directory_open(f->dir, &f->d, &error), 0);
 	assert_int_equal(directory_domain_add(f->d, "example.test", &error), 0);
 	assert_int_equal(directory_domain_add(f->d, "Other.Test", &error), 0);
-	assert_int_equal(directory_user_add(f->d, "demo@example.test", "h1",
-					    &error),
-			 0);
-	assert_int_equal(directory_user_add(f->d, "Bob@EXAMPLE.test", "h2",
-					    &error),
-			 0);
+	assert_int_equal(
+	    directory_user_add(f->d, "demo@example.test", "h1", &error), 0);
+	assert_int_equal(
+	    directory_user_add(f->d, "Bob@EXAMPLE.test", "h2", &error), 0);
 	*state = f;
 	return 0;
 }
@@ -60,8 +58,8 @@ static enum directory_result
 resolve(struct directory *d, const char *address, char *out, size_t outsz)
 {
 	struct str_list users = {0}, foreign = {0};
-	enum directory_result r = directory_resolve(d, address, &users,
-						    &foreign);
+	enum directory_result r =
+	    directory_resolve(d, address, &users, &foreign);
 	size_t o = 0;
 
 	out[0] = '\0';
@@ -82,24 +80,20 @@ test_admin_errors(void **state)
 	struct fixture *f = *state;
 	char *error = NULL;
 
-	assert_int_equal(directory_user_add(f->d, "x@nowhere.example", "h",
-					    &error),
-			 -1);
+	assert_int_equal(
+	    directory_user_add(f->d, "x@nowhere.example", "h", &error), -1);
 	assert_non_null(strstr(error, "unknown domain nowhere.example"));
 	x_free(&error);
-	assert_int_equal(directory_user_add(f->d, "DEMO@example.test", "h",
-					    &error),
-			 -1);
+	assert_int_equal(
+	    directory_user_add(f->d, "DEMO@example.test", "h", &error), -1);
 	assert_non_null(strstr(error, "exists"));
 	x_free(&error);
-	assert_int_equal(directory_user_add(f->d, "a..b@example.test", "h",
-					    &error),
-			 -1);
+	assert_int_equal(
+	    directory_user_add(f->d, "a..b@example.test", "h", &error), -1);
 	assert_non_null(strstr(error, "invalid address"));
 	x_free(&error);
-	assert_int_equal(directory_user_add(f->d, "../x@example.test", "h",
-					    &error),
-			 -1);
+	assert_int_equal(
+	    directory_user_add(f->d, "../x@example.test", "h", &error), -1);
 	x_free(&error);
 	assert_int_equal(directory_domain_add(f->d, "bad domain", &error), -1);
 	x_free(&error);
@@ -130,27 +124,25 @@ test_resolve_table(void **state)
 		enum directory_result want;
 		const char *users;
 	} cases[] = {
-		{"user", "demo@example.test", DIRECTORY_LOCAL,
-		 "demo@example.test"},
-		{"case", "DEMO@Example.TEST", DIRECTORY_LOCAL,
-		 "demo@example.test"},
-		{"stored case", "bob@example.test", DIRECTORY_LOCAL,
-		 "Bob@example.test"},
-		{"detail", "demo+list@example.test", DIRECTORY_LOCAL,
-		 "demo@example.test"},
-		{"alias", "info@example.test", DIRECTORY_LOCAL,
-		 "demo@example.test"},
-		{"chain", "all@example.test", DIRECTORY_LOCAL,
-		 "Bob@example.test,demo@example.test"},
-		{"detail of alias", "info+x@example.test", DIRECTORY_LOCAL,
-		 "demo@example.test"},
-		{"loop", "loop1@example.test", DIRECTORY_UNKNOWN_USER, ""},
-		{"foreign target", "fwd@example.test", DIRECTORY_LOCAL,
-		 "remote:friend@remote.example"},
-		{"unknown", "nobody@example.test", DIRECTORY_UNKNOWN_USER, ""},
-		{"not local", "demo@remote.example", DIRECTORY_NOT_LOCAL, ""},
-		{"garbage", "no-at-sign", DIRECTORY_UNKNOWN_USER, ""},
-		{"plus only", "+@example.test", DIRECTORY_UNKNOWN_USER, ""},
+	    {"user", "demo@example.test", DIRECTORY_LOCAL, "demo@example.test"},
+	    {"case", "DEMO@Example.TEST", DIRECTORY_LOCAL, "demo@example.test"},
+	    {"stored case", "bob@example.test", DIRECTORY_LOCAL,
+	     "Bob@example.test"},
+	    {"detail", "demo+list@example.test", DIRECTORY_LOCAL,
+	     "demo@example.test"},
+	    {"alias", "info@example.test", DIRECTORY_LOCAL,
+	     "demo@example.test"},
+	    {"chain", "all@example.test", DIRECTORY_LOCAL,
+	     "Bob@example.test,demo@example.test"},
+	    {"detail of alias", "info+x@example.test", DIRECTORY_LOCAL,
+	     "demo@example.test"},
+	    {"loop", "loop1@example.test", DIRECTORY_UNKNOWN_USER, ""},
+	    {"foreign target", "fwd@example.test", DIRECTORY_LOCAL,
+	     "remote:friend@remote.example"},
+	    {"unknown", "nobody@example.test", DIRECTORY_UNKNOWN_USER, ""},
+	    {"not local", "demo@remote.example", DIRECTORY_NOT_LOCAL, ""},
+	    {"garbage", "no-at-sign", DIRECTORY_UNKNOWN_USER, ""},
+	    {"plus only", "+@example.test", DIRECTORY_UNKNOWN_USER, ""},
 	};
 
 	assert_int_equal(directory_alias_add(f->d, "info@example.test",
@@ -173,7 +165,7 @@ test_resolve_table(void **state)
 			 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		enum directory_result r =
-			resolve(f->d, cases[i].address, got, sizeof(got));
+		    resolve(f->d, cases[i].address, got, sizeof(got));
 		if (r != cases[i].want || strcmp(got, cases[i].users) != 0)
 			fail_msg("%s: %s -> %d '%s', want %d '%s'",
 				 cases[i].name, cases[i].address, r, got,
@@ -215,9 +207,9 @@ test_credentials(void **state)
 	assert_string_equal(hash, "h2");
 	free(canonical);
 	free(hash);
-	assert_int_equal(directory_user_set_password(f->d, "bob@example.test",
-						     "h3", &error),
-			 0);
+	assert_int_equal(
+	    directory_user_set_password(f->d, "bob@example.test", "h3", &error),
+	    0);
 	assert_int_equal(directory_user_credentials(f->d, "bob@example.test",
 						    &canonical, &hash),
 			 1);
@@ -235,14 +227,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_admin_errors, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_resolve_table, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_owns_address, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_credentials, setup,
-						teardown),
+	    cmocka_unit_test_setup_teardown(test_admin_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resolve_table, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_owns_address, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_credentials, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,9 +44,8 @@ setup(void **state)
 	assert_int_equal(write(f->fd, message, strlen(message)),
 			 (ssize_t)strlen(message));
 	assert_int_equal(store_open(f->dir, &f->store, &error), 0);
-	assert_int_equal(store_user_create(f->store, "demo@example.test",
-					   &error),
-			 0);
+	assert_int_equal(
+	    store_user_create(f->store, "demo@example.test", &error), 0);
 	*state = f;
 	return 0;
 }
@@ -125,7 +124,7 @@ test_deliver_and_list(void **state)
 	assert_true(list[1].modseq > list[0].modseq);
 	assert_int_equal(list[0].size,
 			 strlen("Return-Path: <a@b.example>\r\n") +
-				 strlen(message));
+			     strlen(message));
 	assert_int_equal(list[0].internal_date, 1700000000);
 	read_file(list[0].path, got, sizeof(got));
 	assert_string_equal(got, "Return-Path: <a@b.example>\r\n"
@@ -214,10 +213,9 @@ static void
 test_unsafe_users_refused(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const bad[] = {"../evil@example.test",
-					  "a/b@example.test",
-					  "x@../example.test", ".hidden@x.test",
-					  "no-at-sign"};
+	static const char *const bad[] = {
+	    "../evil@example.test", "a/b@example.test", "x@../example.test",
+	    ".hidden@x.test", "no-at-sign"};
 	char *error = NULL;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -233,16 +231,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_deliver_and_list, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_idempotent_by_key, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_uids_survive_reopen, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_unsafe_users_refused,
-						setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_and_list, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_idempotent_by_key, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_uids_survive_reopen, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_unsafe_users_refused, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
