@@ -785,6 +785,27 @@ rcpt_reject(struct smtp_session *s, const char *safe, const char *reason)
 	(void)session_error(s);
 }
 
+/*
+ * RFC 5321 4.5.1: a bare <postmaster> must reach the postmaster. It means
+ * the postmaster of our primary domain: the host name when that is one of
+ * our domains, else the first domain in the directory.
+ */
+static void
+postmaster_address(struct smtp_session *s, char *out, size_t outsz)
+{
+	struct str_list domains = {0};
+	char *error = NULL;
+	const char *domain = s->server->hostname;
+
+	if (!directory_domain_is_local(s->server->dir, domain) &&
+	    directory_domain_list(s->server->dir, &domains, &error) == 0 &&
+	    domains.count > 0)
+		domain = domains.items[0];
+	snprintf(out, outsz, "postmaster@%s", domain);
+	str_list_free(&domains);
+	free(error);
+}
+
 static void
 cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 {
@@ -807,8 +828,7 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	if (strchr(cmd->path, '@') == NULL) /* bare <postmaster> */
-		snprintf(lookup, sizeof(lookup), "postmaster@%s",
-			 s->server->hostname);
+		postmaster_address(s, lookup, sizeof(lookup));
 	else
 		snprintf(lookup, sizeof(lookup), "%s", cmd->path);
 	res = directory_resolve(s->server->dir, lookup, &users, &foreign);
@@ -825,7 +845,7 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		rcpt_reject(s, safe, "user_unknown");
 		return;
 	case DIRECTORY_NOT_LOCAL:
-		if (s->auth_user != NULL || strchr(cmd->path, '@') == NULL)
+		if (s->auth_user != NULL)
 			break;
 		session_reply(s, "554 5.7.1 <%s>: Relay access denied",
 			      cmd->path);
@@ -848,7 +868,7 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		s->rcpt_alloc = n;
 	}
 	r = &s->rcpts[s->rcpt_count++];
-	r->address = pool_strdup(s->tx_pool, cmd->path);
+	r->address = pool_strdup(s->tx_pool, lookup);
 	r->notify =
 	    cmd->notify != NULL ? pool_strdup(s->tx_pool, cmd->notify) : NULL;
 	r->orcpt =

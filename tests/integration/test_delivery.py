@@ -92,3 +92,16 @@ def test_uids_increase_and_index_is_ready_for_imap(moat):
     assert uids == [1, 2, 3, 4, 5]
     assert uidnext == 6 and validity > 0
     assert names == ["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"]
+
+
+def test_bare_postmaster_reaches_the_postmaster(moat):
+    moat.ctl("alias", "add", "postmaster@example.test", "demo@example.test")
+    with smtplib.SMTP("127.0.0.1", moat.smtp_port) as c:
+        c.ehlo("client.example")
+        c.mail("a@remote.example")
+        code, _ = c.rcpt("postmaster")
+        assert code == 250
+        code, _ = c.data(b"Subject: to the postmaster\r\n\r\nhello\r\n")
+        assert code == 250
+    msgs = moat.wait_messages("demo@example.test", 1)
+    assert len(msgs) == 1 and b"to the postmaster" in msgs[0]
