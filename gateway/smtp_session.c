@@ -3,7 +3,8 @@
  * PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, STARTTLS, AUTH,
  * CHUNKING and DSN). Called by smtp_server.c on accept; runs entirely on the
  * event loop, handing password checks to smtp_auth and fsyncs to
- * spool_commit and resuming in their callbacks.
+ * spool_commit and resuming in their callbacks. The AUTH dialogue lives in
+ * smtp_session_auth.c; the state both share is in smtp_session_private.h.
  *
  * Invariants:
  * - Input is processed in order, one command at a time; while an auth check
@@ -34,7 +35,7 @@
  *   end the data (no SMTP smuggling); such messages are then rejected for
  *   their bare LF/CR anyway.
  */
-#include "gateway/smtp_session.h"
+#include "gateway/smtp_session_private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,72 +70,7 @@
 #define SESSION_OUTPUT_MAX  (256 * 1024)
 #define SESSION_INPUT_HIGH  (128 * 1024)
 #define SESSION_WRITE_CHUNK (64 * 1024)
-#define SESSION_HELO_MAX    255
 
-enum session_state {
-	SESSION_COMMAND,
-	SESSION_DATA,
-	SESSION_BDAT,	    /* reading a chunk */
-	SESSION_AUTH_PLAIN, /* waiting for the PLAIN response line */
-	SESSION_AUTH_LOGIN_USER,
-	SESSION_AUTH_LOGIN_PASS,
-	SESSION_WAIT,	 /* auth check, auth delay or commit in flight */
-	SESSION_CLOSING, /* flushing the last reply */
-};
-
-struct session_rcpt {
-	char *address;
-	char *notify;
-	char *orcpt;
-};
-
-struct smtp_session {
-	struct smtp_session *prev, *next;
-	struct smtp_server *server;
-	struct bufferevent *bev;
-	enum listener_kind kind;
-	enum session_state state;
-	char id[24];
-	char ip[64];
-	char helo[SESSION_HELO_MAX + 1];
-	bool have_helo, esmtp, tls, dead, async_pending, skip_line;
-	char *auth_user;
-	char auth_login[SMTP_AUTH_FIELD_MAX + 1];
-	struct event *delay_timer;
-	struct event *close_timer;
-	unsigned int close_polls;
-
-	/* counters */
-	unsigned long commands, messages, rcpts_total, errors;
-	long long commands_before_mail;
-
-	/* transaction (strings in tx_pool) */
-	struct pool *tx_pool;
-	bool in_tx;
-	char *mail_from;
-	enum smtp_body body;
-	bool smtputf8;
-	char *ret, *envid;
-	struct session_rcpt *rcpts;
-	size_t rcpt_count, rcpt_alloc;
-
-	/* message being received */
-	char qid[QUEUE_ID_MAX];
-	char *path;
-	int fd;
-	struct buf wbuf;
-	size_t header_len; /* envelope bytes at the start of the file */
-	size_t data_len;   /* bytes after the envelope (Received + message) */
-	size_t body_len;   /* message bytes as received (size limit) */
-	size_t line_len;
-	bool bol, cr_pending, dot_pending, dot_cr_pending;
-	bool bad_eol, has_nul, line_too_long, too_big, io_error;
-	bool bdat_used, bdat_last, bdat_reject;
-	const char *bdat_reply;
-	unsigned long long bdat_remaining;
-};
-
-static void session_process(struct smtp_session *s);
 static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_write_cb(struct bufferevent *bev, void *arg);
 static void session_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -142,10 +78,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg);
 /* ------------------------------------------------------------------ */
 /* replies and life cycle */
 
-static void session_reply(struct smtp_session *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
+void
 session_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
@@ -191,7 +124,7 @@ session_tx_reset(struct smtp_session *s)
 	s->bdat_remaining = 0;
 }
 
-static void
+void
 session_free(struct smtp_session *s)
 {
 	struct smtp_server *srv = s->server;
@@ -303,7 +236,7 @@ session_set_timeout(struct smtp_session *s, unsigned int seconds)
 }
 
 /* Counts a failed command; true when the session was closed for it. */
-static bool
+bool
 session_error(struct smtp_session *s)
 {
 	s->errors++;
@@ -956,211 +889,6 @@ session_bdat_chunk_end(struct smtp_session *s)
 	session_message_end(s);
 }
 
-/* AUTH */
-
-static void session_auth_result(int result, const char *canonical,
-				void *context);
-
-static void
-auth_start_verify(struct smtp_session *s, const char *login,
-		  const char *password)
-{
-	s->state = SESSION_WAIT;
-	s->async_pending = true;
-	snprintf(s->auth_login, sizeof(s->auth_login), "%s", login);
-	smtp_auth_verify(s->server->auth, login, password, session_auth_result,
-			 s);
-}
-
-static void
-auth_delay_done(evutil_socket_t fd, short what, void *arg)
-{
-	struct smtp_session *s = arg;
-
-	(void)fd;
-	(void)what;
-	session_reply(s, "535 5.7.8 Authentication credentials invalid");
-	s->state = SESSION_COMMAND;
-	if (session_error(s))
-		return;
-	session_process(s);
-}
-
-static void
-session_auth_result(int result, const char *canonical, void *context)
-{
-	struct smtp_session *s = context;
-	char safe[128];
-
-	s->async_pending = false;
-	if (s->dead) {
-		session_free(s);
-		return;
-	}
-	log_sanitize(s->auth_login, strlen(s->auth_login), safe, sizeof(safe));
-	if (result == 1) {
-		s->auth_user = xstrdup(canonical);
-		log_info("session=%s event=auth result=ok user=%s", s->id,
-			 s->auth_user);
-		session_reply(s, "235 2.7.0 Authentication successful");
-	} else if (result == 0) {
-		struct timeval tv = {1, 0};
-
-		log_info("session=%s event=auth result=fail user=%s ip=%s",
-			 s->id, safe, s->ip);
-		if (s->delay_timer == NULL)
-			s->delay_timer =
-			    evtimer_new(s->server->base, auth_delay_done, s);
-		evtimer_add(s->delay_timer, &tv);
-		return; /* stays in SESSION_WAIT until the timer */
-	} else {
-		log_info("session=%s event=auth result=error user=%s", s->id,
-			 safe);
-		session_reply(s, "454 4.7.0 Temporary authentication failure");
-	}
-	explicit_bzero(s->auth_login, sizeof(s->auth_login));
-	s->state = SESSION_COMMAND;
-	session_process(s);
-}
-
-static void
-auth_plain_response(struct smtp_session *s, const char *b64)
-{
-	char login[SMTP_AUTH_FIELD_MAX + 1], pass[SMTP_AUTH_FIELD_MAX + 1];
-
-	s->state = SESSION_COMMAND;
-	if (smtp_auth_plain_decode(b64, login, pass) < 0) {
-		session_reply(s, "501 5.5.2 Cannot decode response");
-		(void)session_error(s);
-		return;
-	}
-	auth_start_verify(s, login, pass);
-	explicit_bzero(pass, sizeof(pass));
-}
-
-static void
-cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	const char *mech = cmd->auth_mechanism;
-	const char *init = cmd->auth_initial;
-
-	if (s->kind == LISTENER_SMTP) {
-		session_reply(s, "503 5.5.1 Error: authentication not enabled");
-		(void)session_error(s);
-		return;
-	}
-	if (!s->have_helo || !s->esmtp) {
-		session_reply(s, "503 5.5.1 Error: send EHLO first");
-		(void)session_error(s);
-		return;
-	}
-	if (s->auth_user != NULL) {
-		session_reply(s, "503 5.5.1 Error: already authenticated");
-		(void)session_error(s);
-		return;
-	}
-	if (s->in_tx) {
-		session_reply(s, "503 5.5.1 Error: MAIL transaction in "
-				 "progress");
-		(void)session_error(s);
-		return;
-	}
-	if (!s->tls && s->server->set->smtp_require_tls_for_auth) {
-		session_reply(s, "538 5.7.11 Encryption required for "
-				 "requested authentication mechanism");
-		(void)session_error(s);
-		return;
-	}
-	if (strcmp(mech, "PLAIN") == 0) {
-		if (init[0] == '\0') {
-			s->state = SESSION_AUTH_PLAIN;
-			session_reply(s, "334 ");
-			return;
-		}
-		auth_plain_response(s, init);
-		return;
-	}
-	if (strcmp(mech, "LOGIN") == 0) {
-		if (init[0] != '\0' && strcmp(init, "=") != 0) {
-			long n = smtp_auth_base64_decode(init, strlen(init),
-							 s->auth_login,
-							 sizeof(s->auth_login));
-			if (n <= 0 ||
-			    memchr(s->auth_login, '\0', (size_t)n) != NULL) {
-				session_reply(s, "501 5.5.2 Cannot decode "
-						 "response");
-				(void)session_error(s);
-				return;
-			}
-			s->state = SESSION_AUTH_LOGIN_PASS;
-			session_reply(s, "334 UGFzc3dvcmQ6");
-			return;
-		}
-		s->state = SESSION_AUTH_LOGIN_USER;
-		session_reply(s, "334 VXNlcm5hbWU6");
-		return;
-	}
-	session_reply(s, "504 5.5.4 Unrecognized authentication type");
-	(void)session_error(s);
-}
-
-/* A line while in one of the AUTH continuation states. */
-static void
-session_auth_line(struct smtp_session *s, const char *line, size_t len)
-{
-	char pass[SMTP_AUTH_FIELD_MAX + 1];
-	long n;
-
-	if (len == 1 && line[0] == '*') {
-		s->state = SESSION_COMMAND;
-		session_reply(s, "501 5.7.0 Authentication aborted");
-		(void)session_error(s);
-		return;
-	}
-	if (memchr(line, '\0', len) != NULL) {
-		s->state = SESSION_COMMAND;
-		session_reply(s, "501 5.5.2 Cannot decode response");
-		(void)session_error(s);
-		return;
-	}
-	switch (s->state) {
-	case SESSION_AUTH_PLAIN:
-		auth_plain_response(s, line);
-		return;
-	case SESSION_AUTH_LOGIN_USER:
-		n = smtp_auth_base64_decode(line, len, s->auth_login,
-					    sizeof(s->auth_login));
-		if (n <= 0 || memchr(s->auth_login, '\0', (size_t)n) != NULL) {
-			s->state = SESSION_COMMAND;
-			session_reply(s, "501 5.5.2 Cannot decode response");
-			(void)session_error(s);
-			return;
-		}
-		s->state = SESSION_AUTH_LOGIN_PASS;
-		session_reply(s, "334 UGFzc3dvcmQ6");
-		return;
-	case SESSION_AUTH_LOGIN_PASS: {
-		char login[SMTP_AUTH_FIELD_MAX + 1];
-
-		n = smtp_auth_base64_decode(line, len, pass, sizeof(pass));
-		if (n <= 0 || memchr(pass, '\0', (size_t)n) != NULL) {
-			explicit_bzero(pass, sizeof(pass));
-			s->state = SESSION_COMMAND;
-			session_reply(s, "501 5.5.2 Cannot decode response");
-			(void)session_error(s);
-			return;
-		}
-		memcpy(login, s->auth_login, sizeof(login));
-		auth_start_verify(s, login, pass);
-		explicit_bzero(pass, sizeof(pass));
-		return;
-	}
-	default:
-		return;
-	}
-}
-
-/* STARTTLS: reply, drop pipelined clear text, wrap the connection. */
 static void
 cmd_starttls(struct smtp_session *s)
 {
@@ -1287,7 +1015,7 @@ session_command(struct smtp_session *s, const char *line, size_t len)
 		cmd_starttls(s);
 		return false;
 	case SMTP_VERB_AUTH:
-		cmd_auth(s, &cmd);
+		smtp_session_auth_command(s, &cmd);
 		break;
 	case SMTP_VERB_UNKNOWN:
 		break;
@@ -1355,12 +1083,12 @@ session_input_line(struct smtp_session *s, struct evbuffer *in)
 		}
 		return session_command(s, line, n);
 	}
-	session_auth_line(s, line, n);
+	smtp_session_auth_line(s, line, n);
 	explicit_bzero(line, n);
 	return s->state != SESSION_WAIT && s->state != SESSION_CLOSING;
 }
 
-static void
+void
 session_process(struct smtp_session *s)
 {
 	struct evbuffer *in;

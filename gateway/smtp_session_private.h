@@ -1,0 +1,100 @@
+/*
+ * smtp_session_private: the session state shared by the files that make up
+ * one SMTP session (smtp_session.c: connection, commands, DATA/BDAT;
+ * smtp_session_auth.c: the AUTH dialogue). Not for use outside them.
+ */
+#ifndef MOAT_SMTP_SESSION_PRIVATE_H
+#define MOAT_SMTP_SESSION_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gateway/queue_file.h"
+#include "gateway/service.h"
+#include "gateway/smtp_auth.h"
+#include "gateway/smtp_command.h"
+#include "gateway/smtp_session.h"
+#include "lib/buf.h"
+
+#define SESSION_HELO_MAX 255
+
+enum session_state {
+	SESSION_COMMAND,
+	SESSION_DATA,
+	SESSION_BDAT,	    /* reading a chunk */
+	SESSION_AUTH_PLAIN, /* waiting for the PLAIN response line */
+	SESSION_AUTH_LOGIN_USER,
+	SESSION_AUTH_LOGIN_PASS,
+	SESSION_WAIT,	 /* auth check, auth delay or commit in flight */
+	SESSION_CLOSING, /* flushing the last reply */
+};
+
+struct session_rcpt {
+	char *address;
+	char *notify;
+	char *orcpt;
+};
+
+struct smtp_session {
+	struct smtp_session *prev, *next;
+	struct smtp_server *server;
+	struct bufferevent *bev;
+	enum listener_kind kind;
+	enum session_state state;
+	char id[24];
+	char ip[64];
+	char helo[SESSION_HELO_MAX + 1];
+	bool have_helo, esmtp, tls, dead, async_pending, skip_line;
+	char *auth_user;
+	char auth_login[SMTP_AUTH_FIELD_MAX + 1];
+	struct event *delay_timer;
+	struct event *close_timer;
+	unsigned int close_polls;
+
+	/* counters */
+	unsigned long commands, messages, rcpts_total, errors;
+	long long commands_before_mail;
+
+	/* transaction (strings in tx_pool) */
+	struct pool *tx_pool;
+	bool in_tx;
+	char *mail_from;
+	enum smtp_body body;
+	bool smtputf8;
+	char *ret, *envid;
+	struct session_rcpt *rcpts;
+	size_t rcpt_count, rcpt_alloc;
+
+	/* message being received */
+	char qid[QUEUE_ID_MAX];
+	char *path;
+	int fd;
+	struct buf wbuf;
+	size_t header_len; /* envelope bytes at the start of the file */
+	size_t data_len;   /* bytes after the envelope (Received + message) */
+	size_t body_len;   /* message bytes as received (size limit) */
+	size_t line_len;
+	bool bol, cr_pending, dot_pending, dot_cr_pending;
+	bool bad_eol, has_nul, line_too_long, too_big, io_error;
+	bool bdat_used, bdat_last, bdat_reject;
+	const char *bdat_reply;
+	unsigned long long bdat_remaining;
+};
+
+/* Queues one reply line (CRLF added). */
+void session_reply(struct smtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Counts an error; true when the session was closed for too many. */
+bool session_error(struct smtp_session *s);
+void session_free(struct smtp_session *s);
+/* Runs the commands waiting in the input buffer. */
+void session_process(struct smtp_session *s);
+
+/* smtp_session_auth.c */
+void smtp_session_auth_command(struct smtp_session *s,
+			       const struct smtp_command *cmd);
+/* One line of an AUTH exchange in progress. */
+void smtp_session_auth_line(struct smtp_session *s, const char *line,
+			    size_t len);
+
+#endif
