@@ -23,8 +23,15 @@ case "$data_dir" in /*) ;; *) data_dir="$repo/$data_dir" ;; esac
 
 build_packages=(build-essential cmake pkg-config libevent-dev libssl-dev
 	libunbound-dev libsqlite3-dev libsodium-dev libcmocka-dev openssl
-	ca-certificates)
-test_packages=(python3 python3-pytest python3-dnslib swaks)
+	ca-certificates libspf2-dev libopendkim-dev libopendmarc-dev publicsuffix
+	libclamav-dev libgmime-3.0-dev libmagic-dev libpcre2-dev libarchive-dev
+	libmilter-dev)
+[ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] &&
+	build_packages+=(libhyperscan-dev)
+# Real peers and clients the integration tests drive (no mocks).
+test_packages=(python3 python3-pytest python3-dnslib python3-yaml swaks
+	python3-dkim python3-spf python3-nacl python3-aiosmtpd postfix isync
+	fetchmail mutt clamav clamav-testfiles opendkim-tools)
 fuzz_packages=(clang libclang-rt-14-dev)
 
 say() { printf '\033[1mdev.sh:\033[0m %s\n' "$*" >&2; }
@@ -41,6 +48,9 @@ install_packages() {
 	local sudo=()
 	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
 	"${sudo[@]}" apt-get update -qq
+	# postfix is installed for its smtp-sink/smtp-source test tools only.
+	echo "postfix postfix/main_mailer_type select No configuration" |
+		"${sudo[@]}" debconf-set-selections
 	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
 		--no-install-recommends "${missing[@]}" >/dev/null
 }
