@@ -29,7 +29,7 @@ build_packages=(build-essential cmake pkg-config libevent-dev libssl-dev
 [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] &&
 	build_packages+=(libhyperscan-dev)
 # Real peers and clients the integration tests drive (no mocks).
-test_packages=(python3 python3-pytest python3-dnslib python3-yaml swaks
+test_packages=(python3 python3-pytest python3-dnslib python3-yaml swaks libnet-ssleay-perl
 	python3-dkim python3-spf python3-nacl python3-aiosmtpd postfix isync
 	fetchmail mutt clamav clamav-testfiles opendkim-tools)
 fuzz_packages=(clang libclang-rt-14-dev)
