@@ -8,7 +8,11 @@
 
 #include "filters/filter.h"
 
+/* Spam scoring, DNS blocklists and greylisting (issue 6). */
+extern const struct filter filter_spam;
+
 const struct filter *const filter_registry[] = {
+    &filter_spam,
     NULL,
 };
 

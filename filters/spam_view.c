@@ -14,8 +14,7 @@
 #include "rules/bayes.h"
 
 static void
-spam_view_append_capped(struct buf *b, const void *data, size_t len,
-			size_t max)
+spam_view_append_capped(struct buf *b, const void *data, size_t len, size_t max)
 {
 	if (max != 0 && b->len >= max)
 		return;
@@ -34,8 +33,7 @@ spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	memset(view, 0, sizeof(*view));
 	buf_init(&view->body);
 	buf_init(&view->rawbody);
-	view->headers =
-	    xcalloc(mime->header_count + 1, sizeof(*view->headers));
+	view->headers = xcalloc(mime->header_count + 1, sizeof(*view->headers));
 	for (i = 0; i < mime->header_count; i++) {
 		view->headers[i].name = mime->headers[i].name;
 		view->headers[i].value = mime->headers[i].value;
@@ -48,8 +46,8 @@ spam_view_init(struct spam_view *view, const struct mime_message *mime,
 		buf_append_char(&view->body, '\n');
 	}
 	if (mime->text != NULL)
-		spam_view_append_capped(&view->body, mime->text,
-					mime->text_len, max_text);
+		spam_view_append_capped(&view->body, mime->text, mime->text_len,
+					max_text);
 	for (i = 0; i < mime->part_count; i++) {
 		const struct mime_part *p = &mime->parts[i];
 
@@ -93,8 +91,8 @@ spam_view_key(const struct spam_view *view)
 	for (i = 0; i < view->msg.header_count; i++) {
 		const struct spam_header *h = &view->msg.headers[i];
 
-		if (strcasecmp(h->name, "Message-Id") == 0 && h->value != NULL &&
-		    h->value[0] != '\0')
+		if (strcasecmp(h->name, "Message-Id") == 0 &&
+		    h->value != NULL && h->value[0] != '\0')
 			return bayes_hash(h->value, strlen(h->value), 1);
 	}
 	return bayes_hash(view->msg.body, view->msg.body_len, 2);
