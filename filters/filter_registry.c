@@ -8,7 +8,11 @@
 
 #include "filters/filter.h"
 
+/* The filter chain and sender authentication. */
+extern const struct filter filter_spf;
+
 const struct filter *const filter_registry[] = {
+    &filter_spf,
     NULL,
 };
 

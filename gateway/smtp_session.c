@@ -591,8 +591,27 @@ session_message_decide(struct smtp_session *s,
 		s->fd = nfd;
 		s->data_len = nlen;
 	}
-	policy_decide(fres->verdict, fres->code, fres->enhanced, fres->text,
-		      &ans);
+	{
+		const struct moat_settings *set = s->server->set;
+		struct policy_config pcfg = {&set->policy_reject_symbols,
+					     &set->policy_tempfail_symbols,
+					     set->policy_reject_score};
+		struct policy_input pin;
+		const char **names = pool_alloc(
+		    s->tx_pool, sizeof(*names) * (fres->symbol_count + 1));
+
+		for (size_t i = 0; i < fres->symbol_count; i++)
+			names[i] = fres->symbols[i].name;
+		memset(&pin, 0, sizeof(pin));
+		pin.verdict = fres->verdict;
+		pin.code = fres->code;
+		pin.enhanced = fres->enhanced;
+		pin.text = fres->text;
+		pin.symbols = names;
+		pin.symbol_count = fres->symbol_count;
+		pin.score = fres->score;
+		policy_decide(&pcfg, &pin, &ans);
+	}
 
 	switch (ans.action) {
 	case POLICY_REJECT:
@@ -607,8 +626,9 @@ session_message_decide(struct smtp_session *s,
 						    : "Message rejected";
 
 		log_info("session=%s qid=%s event=reject reason=policy "
-			 "action=%s code=%d",
-			 s->id, s->qid, temp ? "tempfail" : "reject", code);
+			 "action=%s rule=%s code=%d",
+			 s->id, s->qid, temp ? "tempfail" : "reject", ans.rule,
+			 code);
 		session_reply(s, "%d %s %s", code, enh, text);
 		session_tx_reset(s);
 		s->state = SESSION_COMMAND;
@@ -704,6 +724,8 @@ cmd_helo(struct smtp_session *s, const struct smtp_command *cmd, bool ehlo)
 	session_reply(s, "250-8BITMIME");
 	session_reply(s, "250-SMTPUTF8");
 	session_reply(s, "250-ENHANCEDSTATUSCODES");
+	if (smtp_session_xclient_allowed(s))
+		session_reply(s, "250-XCLIENT NAME ADDR HELO");
 	if (!s->tls && s->server->ctx->tls_ctx != NULL &&
 	    s->kind != LISTENER_SMTPS)
 		session_reply(s, "250-STARTTLS");
@@ -1084,6 +1106,9 @@ session_command(struct smtp_session *s, const char *line, size_t len)
 	case SMTP_VERB_AUTH:
 		smtp_session_auth_command(s, &cmd);
 		break;
+	case SMTP_VERB_XCLIENT:
+		smtp_session_xclient(s, &cmd);
+		break;
 	case SMTP_VERB_UNKNOWN:
 		break;
 	}
@@ -1339,6 +1364,7 @@ smtp_session_new(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 	s->tx_pool = pool_new(4096);
 	buf_init(&s->wbuf);
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
+	snprintf(s->peer_ip, sizeof(s->peer_ip), "%s", ip);
 	snprintf(s->id, sizeof(s->id), "%05lX%05X",
 		 (unsigned long)time(NULL) & 0xfffff,
 		 (unsigned int)(srv->session_counter++ & 0xfffff));

@@ -29,7 +29,7 @@ struct smtp_server {
 	struct spool_committer *committer;
 	struct auth_pool *auth;
 	struct auth_throttle *throttle; /* failed logins per client IP */
-	struct filter_chain *chain; /* NULL or empty: no filters */
+	struct filter_chain *chain;	/* NULL or empty: no filters */
 	char hostname[256];
 	char *queue_dir; /* DATA_DIR/queue */
 	int queue_dir_fd;

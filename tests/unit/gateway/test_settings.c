@@ -53,12 +53,15 @@ static const struct default_case default_cases[] = {
     {"smtp.banner", "ESMTP Moat"},
     {"queue.scan_interval", "60"},
     {"queue.delivery_batch", "64"},
-    {"filters", ""},
+    {"filters", "spf"},
     {"filter.", "0"},
     {"filters.threads", "0"},
     {"filters.authserv_id", ""},
     {"filters.message_log", "yes"},
     {"smtp.xclient_trusted", ""},
+    {"policy.reject_symbols", ""},
+    {"policy.tempfail_symbols", ""},
+    {"policy.reject_score", "0"},
 };
 
 static const struct setting_def *
