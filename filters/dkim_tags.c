@@ -45,9 +45,10 @@ dkim_tags_parse(const char *text, size_t len, struct dkim_tags *tags_r,
 			pos++;
 		if (pos == len)
 			break;
-		if (text[pos] == ';') { /* empty tag-spec */
-			pos++;
-			continue;
+		if (text[pos] == ';') {
+			/* an empty tag-spec ("a=1;;b=2", "; a=1") */
+			*error_r = "empty tag";
+			return -1;
 		}
 		name_start = pos;
 		if (!isalpha((unsigned char)text[pos])) {
