@@ -2,7 +2,7 @@
  * smtp_session: the SMTP state machine of one connection (RFC 5321 with
  * PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, STARTTLS, AUTH,
  * CHUNKING and DSN). Called by smtp_server.c on accept; runs entirely on the
- * event loop, handing password checks to smtp_auth and fsyncs to
+ * event loop, handing password checks to auth_pool and fsyncs to
  * spool_commit and resuming in their callbacks. The AUTH dialogue lives in
  * smtp_session_auth.c; the state both share is in smtp_session_private.h.
  *
@@ -56,7 +56,6 @@
 #include "filters/filter_chain.h"
 #include "gateway/queue_file.h"
 #include "gateway/smtp_address.h"
-#include "gateway/smtp_auth.h"
 #include "gateway/smtp_command.h"
 #include "gateway/spool_commit.h"
 #include "lib/buf.h"

@@ -16,7 +16,8 @@
 struct event_base;
 struct directory;
 struct spool_committer;
-struct smtp_auth_pool;
+struct auth_pool;
+struct auth_throttle;
 struct smtp_session;
 
 struct smtp_server {
@@ -25,7 +26,8 @@ struct smtp_server {
 	const struct moat_settings *set;
 	struct directory *dir;
 	struct spool_committer *committer;
-	struct smtp_auth_pool *auth;
+	struct auth_pool *auth;
+	struct auth_throttle *throttle; /* failed logins per client IP */
 	char hostname[256];
 	char *queue_dir; /* DATA_DIR/queue */
 	int queue_dir_fd;
