@@ -20,6 +20,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "gateway/relay_verify.h"
 #include "gateway/service.h"
 #include "gateway/smtp_auth.h"
 #include "gateway/smtp_session.h"
@@ -129,6 +130,13 @@ smtp_server_setup(struct smtp_run *run, struct service_context *ctx)
 		free(error_alloc);
 		return -1;
 	}
+	srv->relay = relay_verify_new(srv->base, set, &error_alloc);
+	if (srv->relay == NULL) {
+		log_errorx("event=setup_failed what=relay error=\"%s\"",
+			   error_alloc);
+		free(error_alloc);
+		return -1;
+	}
 	srv->queue_dir = xasprintf("%s/queue", set->data_dir);
 	if (mkdir(srv->queue_dir, 0700) < 0 && errno != EEXIST) {
 		log_error("event=setup_failed what=mkdir path=%s",
@@ -221,6 +229,7 @@ smtp_server_teardown(struct smtp_run *run)
 		event_free(run->stop_timer);
 	if (srv->dir != NULL)
 		directory_close(&srv->dir);
+	relay_verify_free(&srv->relay);
 	if (srv->queue_dir_fd >= 0)
 		close(srv->queue_dir_fd);
 	free(srv->queue_dir);

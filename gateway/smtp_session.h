@@ -17,6 +17,7 @@ struct event_base;
 struct directory;
 struct spool_committer;
 struct smtp_auth_pool;
+struct relay_verify;
 struct smtp_session;
 
 struct smtp_server {
@@ -26,6 +27,7 @@ struct smtp_server {
 	struct directory *dir;
 	struct spool_committer *committer;
 	struct smtp_auth_pool *auth;
+	struct relay_verify *relay; /* relay domains, RCPT probes */
 	char hostname[256];
 	char *queue_dir; /* DATA_DIR/queue */
 	int queue_dir_fd;
