@@ -43,6 +43,7 @@ struct smtp_session {
 	enum session_state state;
 	char id[24];
 	char ip[64];
+	char client_name[256]; /* verified or XCLIENT NAME; "" = unknown */
 	char helo[SESSION_HELO_MAX + 1];
 	bool have_helo, esmtp, tls, dead, async_pending, skip_line;
 	char *auth_user;
