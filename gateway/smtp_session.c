@@ -490,7 +490,6 @@ static void
 session_message_end(struct smtp_session *s)
 {
 	struct filter_envelope fenv;
-	char trailer[QUEUE_TRAILER_LEN + 1];
 	const char **rcpts;
 	const char *reject = NULL;
 	size_t i;
@@ -519,16 +518,8 @@ session_message_end(struct smtp_session *s)
 		(void)session_error(s);
 		return;
 	}
-	queue_trailer_format(s->data_len, trailer);
-	buf_append(&s->wbuf, trailer, QUEUE_TRAILER_LEN);
-	session_flush_wbuf(s);
-	if (s->io_error) {
-		session_reply(s, "451 4.3.0 Error: queue file write error");
-		session_tx_reset(s);
-		s->state = SESSION_COMMAND;
-		return;
-	}
-
+	/* No trailer yet: until the policy step accepts the message the
+	 * file is incomplete, so the queue never picks it up. */
 	if (filter_chain_count(s->server->chain) == 0) {
 		struct filter_chain_result none;
 
@@ -572,25 +563,6 @@ session_message_decide(struct smtp_session *s,
 {
 	struct policy_answer ans;
 
-	if (fres->add_len > 0 || fres->cut_count > 0) {
-		int nfd;
-		size_t nlen;
-
-		if (spool_edit_apply(s->path, s->fd, s->header_len, s->data_len,
-				     fres, &nfd, &nlen) < 0) {
-			log_error("session=%s qid=%s event=spool_edit_failed",
-				  s->id, s->qid);
-			session_reply(
-			    s, "451 4.3.0 Error: queue file write error");
-			session_tx_reset(s);
-			s->state = SESSION_COMMAND;
-			if (resume)
-				session_process(s);
-			return;
-		}
-		s->fd = nfd;
-		s->data_len = nlen;
-	}
 	{
 		const struct moat_settings *set = s->server->set;
 		struct policy_config pcfg = {&set->policy_reject_symbols,
@@ -648,6 +620,36 @@ session_message_decide(struct smtp_session *s,
 		return;
 	default:
 		break;
+	}
+	/* Accepted: header edits (they rewrite the file with its trailer),
+	 * else the trailer; then the durable commit. */
+	if (fres->add_len > 0 || fres->cut_count > 0) {
+		int nfd;
+		size_t nlen;
+
+		if (spool_edit_apply(s->path, s->fd, s->header_len, s->data_len,
+				     fres, &nfd, &nlen) < 0) {
+			log_error("session=%s qid=%s event=spool_edit_failed",
+				  s->id, s->qid);
+			s->io_error = true;
+		} else {
+			s->fd = nfd;
+			s->data_len = nlen;
+		}
+	} else {
+		char trailer[QUEUE_TRAILER_LEN + 1];
+
+		queue_trailer_format(s->data_len, trailer);
+		buf_append(&s->wbuf, trailer, QUEUE_TRAILER_LEN);
+		session_flush_wbuf(s);
+	}
+	if (s->io_error) {
+		session_reply(s, "451 4.3.0 Error: queue file write error");
+		session_tx_reset(s);
+		s->state = SESSION_COMMAND;
+		if (resume)
+			session_process(s);
+		return;
 	}
 	s->state = SESSION_WAIT;
 	s->async_pending = true;
