@@ -393,9 +393,12 @@ clamav_set_found(struct clamav_result *r, const char *name, size_t len)
 				 : '_';
 	}
 	r->name[n] = '\0';
-	r->status = strncmp(r->name, "Heuristics.Encrypted", 20) == 0
-			? CLAMAV_ENCRYPTED
-			: CLAMAV_INFECTED;
+	if (strncmp(r->name, "Heuristics.Encrypted", 20) == 0)
+		r->status = CLAMAV_ENCRYPTED;
+	else if (strncmp(r->name, "Heuristics.", 11) == 0)
+		r->status = CLAMAV_HEURISTIC;
+	else
+		r->status = CLAMAV_INFECTED;
 }
 
 /* --- libclamav ---------------------------------------------------------- */

@@ -48,6 +48,9 @@ enum clamav_status {
 	CLAMAV_CLEAN,
 	CLAMAV_INFECTED,  /* name holds the signature name */
 	CLAMAV_ENCRYPTED, /* an encrypted archive or document (name set) */
+	/* Another libclamav heuristic ("Heuristics.*", e.g. phishing
+	 * heuristics with the official database): a hint, not a signature. */
+	CLAMAV_HEURISTIC,
 };
 
 struct clamav_result {

@@ -7,9 +7,11 @@
  * filter.clamav.action, rejects with 554 5.7.0 (the default) or
  * quarantines. An encrypted archive or document adds CLAMAV_ENCRYPTED and
  * does what filter.clamav.encrypted says (symbol, reject, quarantine, or
- * ignore: not even looked for). A scan that cannot be done returns -1, so
- * the chain's on_error (tempfail by default) applies: mail is never passed
- * unscanned silently.
+ * ignore: not even looked for). Other libclamav heuristics (Heuristics.*,
+ * such as its phishing checks) add CLAMAV_HEURISTIC and only score unless
+ * filter.clamav.heuristics says otherwise. A scan that cannot be done returns
+ * -1, so the chain's on_error (tempfail by default) applies: mail is never
+ * passed unscanned silently.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -34,6 +36,7 @@ struct clamav_filter_settings {
 	char *tmpdir;
 	char *action;
 	char *encrypted;
+	char *heuristics;
 };
 
 static int
@@ -68,6 +71,19 @@ clamav_filter_validate_encrypted(const void *field, const char **error_r)
 	if (strcmp(v, "symbol") != 0 && strcmp(v, "reject") != 0 &&
 	    strcmp(v, "quarantine") != 0 && strcmp(v, "ignore") != 0) {
 		*error_r = "must be symbol, reject, quarantine or ignore";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+clamav_filter_validate_heuristics(const void *field, const char **error_r)
+{
+	const char *v = *(char *const *)field;
+
+	if (strcmp(v, "symbol") != 0 && strcmp(v, "reject") != 0 &&
+	    strcmp(v, "quarantine") != 0) {
+		*error_r = "must be symbol, reject or quarantine";
 		return -1;
 	}
 	return 0;
@@ -109,6 +125,10 @@ static const struct setting_def clamav_filter_defs[] = {
      clamav_filter_validate_encrypted,
      "on an encrypted archive or document: symbol (CLAMAV_ENCRYPTED only), "
      "reject, quarantine, or ignore"},
+    {"heuristics", SETTING_STRING, "symbol", C(heuristics), 0, 0,
+     clamav_filter_validate_heuristics,
+     "on another libclamav heuristic (Heuristics.*, e.g. phishing): symbol "
+     "(CLAMAV_HEURISTIC only), reject or quarantine"},
 };
 #undef C
 
@@ -228,6 +248,16 @@ clamav_filter_run(void *state, struct filter_context *ctx,
 			    ctx, clamav_filter_verdict(f->set->encrypted), 554,
 			    "5.7.0",
 			    "Encrypted archive or document not accepted");
+		break;
+	case CLAMAV_HEURISTIC:
+		filter_add_symbol(ctx, "CLAMAV_HEURISTIC", 3.0, r.name);
+		if (strcmp(f->set->heuristics, "symbol") != 0) {
+			snprintf(text, sizeof(text), "Message refused: %s",
+				 r.name);
+			filter_set_verdict(
+			    ctx, clamav_filter_verdict(f->set->heuristics), 554,
+			    "5.7.0", text);
+		}
 		break;
 	}
 	return 0;
