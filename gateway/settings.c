@@ -157,6 +157,8 @@ const struct setting_def moat_setting_defs[] = {
      86400, NULL, "idle time allowed after login (IDLE included; RFC: 30m+)"},
     {"imap.login_timeout", SETTING_DURATION, "60s", S(imap_login_timeout), 1,
      3600, NULL, "time allowed before a successful login"},
+    {"imap.write_timeout", SETTING_DURATION, "60s", S(imap_write_timeout), 1,
+     3600, NULL, "time a client may leave output unread before it is dropped"},
     {"imap.max_command_size", SETTING_SIZE, "64k", S(imap_max_command_size),
      1024, 16 * 1024 * 1024, NULL,
      "largest command with its literals (APPEND: smtp.max_message_size)"},

@@ -60,6 +60,7 @@ struct moat_settings {
 	long long imap_max_connections_per_ip;
 	unsigned int imap_idle_timeout;	 /* authenticated, incl. IDLE */
 	unsigned int imap_login_timeout; /* before authentication */
+	unsigned int imap_write_timeout; /* a client that stops reading */
 	unsigned long long
 	    imap_max_command_size; /* line + literals, not APPEND */
 };

@@ -60,6 +60,7 @@ static const struct default_case default_cases[] = {
     {"imap.max_connections_per_ip", "100"},
     {"imap.idle_timeout", "1800"},
     {"imap.login_timeout", "60"},
+    {"imap.write_timeout", "60"},
     {"imap.max_command_size", "65536"},
 };
 
