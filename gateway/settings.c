@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "filters/filter_chain.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
@@ -69,6 +70,39 @@ validate_dns_servers(const void *field, const char **error_r)
 		const char *s = list->items[i];
 		if (strspn(s, "0123456789abcdefABCDEF.:@") != strlen(s)) {
 			*error_r = "expected IP or IP@port items";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+validate_authserv_id(const void *field, const char **error_r)
+{
+	const char *s = *(char *const *)field;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c <= ' ' || c >= 0x7f || strchr("()<>@,;:\\\"/[]?=", c)) {
+			*error_r = "expected a host name or token";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+validate_xclient_trusted(const void *field, const char **error_r)
+{
+	const struct str_list *list = field;
+
+	for (size_t i = 0; i < list->count; i++) {
+		const char *s = list->items[i];
+
+		if (s[0] == '\0' ||
+		    strspn(s, "0123456789abcdefABCDEF.:") != strlen(s)) {
+			*error_r = "expected IP addresses";
 			return -1;
 		}
 	}
@@ -162,6 +196,22 @@ const struct setting_def moat_setting_defs[] = {
     {"imap.max_command_size", SETTING_SIZE, "64k", S(imap_max_command_size),
      1024, 16 * 1024 * 1024, NULL,
      "largest command with its literals (APPEND: smtp.max_message_size)"},
+    /* filter chain */
+    {"filters", SETTING_LIST, "", S(filters), 0, 0, NULL,
+     "filters run on each message after DATA, in this order"},
+    {"filter.", SETTING_MAP, "", S(filter_settings), 0, 0, NULL,
+     "filter.NAME.KEY: a setting of filter NAME; every filter takes "
+     "timeout (duration, default 10s) and on_error (tempfail or accept)"},
+    {"filters.threads", SETTING_INT, "0", S(filters_threads), 0, 256, NULL,
+     "worker threads running the filters (0: one per CPU)"},
+    {"filters.authserv_id", SETTING_STRING, "", S(authserv_id), 0, 0,
+     validate_authserv_id,
+     "authserv-id of the Authentication-Results header (empty: hostname)"},
+    {"filters.message_log", SETTING_BOOL, "yes", S(filters_message_log), 0, 0,
+     NULL, "record each message's filter results in data_dir/messagelog.db"},
+    {"smtp.xclient_trusted", SETTING_LIST, "", S(smtp_xclient_trusted), 0, 0,
+     validate_xclient_trusted,
+     "client IPs allowed to use XCLIENT (tests only; empty: nobody)"},
 };
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);
@@ -182,7 +232,35 @@ moat_settings_load(const char *path, struct moat_settings *settings,
 		free(settings->hostname);
 		settings->hostname = xstrdup(name);
 	}
+	if (settings->authserv_id[0] == '\0') {
+		free(settings->authserv_id);
+		settings->authserv_id = xstrdup(settings->hostname);
+	}
+	if (moat_settings_check_filters(settings, error_r) < 0)
+		return -1;
 	return 0;
+}
+
+int
+moat_settings_check_filters(const struct moat_settings *settings,
+			    char **error_r)
+{
+	struct filter_chain_config cfg;
+
+	moat_settings_filter_config(settings, &cfg);
+	return filter_chain_check(&cfg, error_r);
+}
+
+void
+moat_settings_filter_config(const struct moat_settings *settings,
+			    struct filter_chain_config *config_r)
+{
+	memset(config_r, 0, sizeof(*config_r));
+	config_r->names = &settings->filters;
+	config_r->map = &settings->filter_settings;
+	config_r->dns_servers = &settings->dns_servers;
+	config_r->threads = (unsigned int)settings->filters_threads;
+	config_r->authserv_id = settings->authserv_id;
 }
 
 void
@@ -209,6 +287,8 @@ settings_type_name(enum setting_type type)
 		return "yes/no";
 	case SETTING_LIST:
 		return "list";
+	case SETTING_MAP:
+		return "NAME.KEY lines";
 	}
 	return "?";
 }
@@ -219,6 +299,12 @@ moat_settings_print_help(FILE *out)
 	for (size_t i = 0; i < moat_setting_defs_count; i++) {
 		const struct setting_def *d = &moat_setting_defs[i];
 
+		if (d->type == SETTING_MAP) {
+			fprintf(out, "%sNAME.KEY = VALUE\n    %s\n", d->name,
+				d->help);
+			filter_chain_print_settings(out);
+			continue;
+		}
 		fprintf(out, "%s = %s\n    %s (%s", d->name,
 			d->default_value[0] != '\0' ? d->default_value : "\"\"",
 			d->help, settings_type_name(d->type));
@@ -276,7 +362,7 @@ settings_append_commented_defaults(struct buf *text)
 		     j++)
 			if (strcmp(explicit[j], d -> name) == 0)
 				skip = true;
-		if (skip)
+		if (skip || d->type == SETTING_MAP)
 			continue;
 		buf_printf(text, "\n# %s\n#", d->help);
 		settings_append(text, d->name, d->default_value);

@@ -63,6 +63,13 @@ struct moat_settings {
 	unsigned int imap_write_timeout; /* a client that stops reading */
 	unsigned long long
 	    imap_max_command_size; /* line + literals, not APPEND */
+	/* filter chain (filters/filter.h, filters/filter_chain.h) */
+	struct str_list filters;	   /* names, in order */
+	struct config_map filter_settings; /* "filter.NAME.KEY" lines */
+	long long filters_threads;	   /* 0 = one per CPU */
+	char *authserv_id;		   /* "" = hostname */
+	bool filters_message_log;
+	struct str_list smtp_xclient_trusted; /* XCLIENT peers (tests) */
 };
 
 extern const struct setting_def moat_setting_defs[];
@@ -73,6 +80,14 @@ extern const size_t moat_setting_defs_count;
 int moat_settings_load(const char *path, struct moat_settings *settings,
 		       char **error_r);
 void moat_settings_free(struct moat_settings *settings);
+struct filter_chain_config;
+/* The filter chain's view of the settings (pointers into settings; the
+ * message log path is left NULL for the caller). */
+void moat_settings_filter_config(const struct moat_settings *settings,
+				 struct filter_chain_config *config_r);
+/* filter_chain_check() on the settings (moat_settings_load() calls it). */
+int moat_settings_check_filters(const struct moat_settings *settings,
+				char **error_r);
 /* Prints every setting, its default and its help text. */
 void moat_settings_print_help(FILE *out);
 /* Writes a commented default moat.conf for the given data dir with the

@@ -20,8 +20,10 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "filters/filter_chain.h"
 #include "gateway/service.h"
-#include "gateway/smtp_auth.h"
+#include "mailstore/auth_pool.h"
+#include "mailstore/auth_throttle.h"
 #include "gateway/smtp_session.h"
 #include "gateway/spool_commit.h"
 #include "lib/log.h"
@@ -129,6 +131,7 @@ smtp_server_setup(struct smtp_run *run, struct service_context *ctx)
 		free(error_alloc);
 		return -1;
 	}
+	srv->throttle = auth_throttle_new(NULL);
 	srv->queue_dir = xasprintf("%s/queue", set->data_dir);
 	if (mkdir(srv->queue_dir, 0700) < 0 && errno != EEXIST) {
 		log_error("event=setup_failed what=mkdir path=%s",
@@ -149,13 +152,30 @@ smtp_server_setup(struct smtp_run *run, struct service_context *ctx)
 			   error);
 		return -1;
 	}
-	srv->auth = smtp_auth_pool_new(srv->base, set->data_dir, &error_alloc);
+	srv->auth = auth_pool_new(srv->base, set->data_dir, &error_alloc);
 	if (srv->auth == NULL) {
 		log_errorx("event=setup_failed what=auth_pool error=\"%s\"",
 			   error_alloc);
 		free(error_alloc);
 		return -1;
 	}
+	{
+		struct filter_chain_config fcfg;
+		char *logpath = xasprintf("%s/messagelog.db", set->data_dir);
+
+		moat_settings_filter_config(set, &fcfg);
+		fcfg.message_log = set->filters_message_log ? logpath : NULL;
+		srv->chain = filter_chain_new(srv->base, &fcfg, &error_alloc);
+		free(logpath);
+		if (srv->chain == NULL) {
+			log_errorx("event=setup_failed what=filters "
+				   "error=\"%s\"",
+				   error_alloc);
+			free(error_alloc);
+			return -1;
+		}
+	}
+	srv->throttle = auth_throttle_new(NULL);
 
 	run->listeners =
 	    xcalloc(ctx->listener_count + 1, sizeof(*run->listeners));
@@ -206,7 +226,9 @@ smtp_server_teardown(struct smtp_run *run)
 	/* Threads first: the committer may still be fsyncing a session's
 	 * fd. Their completions are dropped (the loop no longer runs). */
 	spool_committer_free(&srv->committer);
-	smtp_auth_pool_free(&srv->auth);
+	auth_pool_free(&srv->auth);
+	auth_throttle_free(&srv->throttle);
+	filter_chain_free(&srv->chain);
 	smtp_session_free_all(srv);
 	for (i = 0; i < run->listener_count; i++) {
 		if (run->listeners[i].evl != NULL)

@@ -2,7 +2,7 @@
  * smtp_session: the SMTP state machine of one connection (RFC 5321 with
  * PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, STARTTLS, AUTH,
  * CHUNKING and DSN). Called by smtp_server.c on accept; runs entirely on the
- * event loop, handing password checks to smtp_auth and fsyncs to
+ * event loop, handing password checks to auth_pool and fsyncs to
  * spool_commit and resuming in their callbacks. The AUTH dialogue lives in
  * smtp_session_auth.c; the state both share is in smtp_session_private.h.
  *
@@ -56,9 +56,9 @@
 #include "filters/filter_chain.h"
 #include "gateway/queue_file.h"
 #include "gateway/smtp_address.h"
-#include "gateway/smtp_auth.h"
 #include "gateway/smtp_command.h"
 #include "gateway/spool_commit.h"
+#include "gateway/spool_edit.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
@@ -467,15 +467,29 @@ data_feed(struct smtp_session *s, const unsigned char *p, size_t n,
 }
 
 static void session_commit_done(int status, void *context);
+static void session_message_decide(struct smtp_session *s,
+				   const struct filter_chain_result *fres,
+				   bool resume);
 
-/* The end of DATA or BDAT LAST: check, trailer, filters, policy, commit. */
+/* The filter chain's answer, on the loop. */
+static void
+session_filters_done(const struct filter_chain_result *result, void *context)
+{
+	struct smtp_session *s = context;
+
+	s->async_pending = false;
+	if (s->dead) {
+		session_free(s); /* the client left: it will retry */
+		return;
+	}
+	session_message_decide(s, result, true);
+}
+
+/* The end of DATA or BDAT LAST: check, trailer, then the filter chain. */
 static void
 session_message_end(struct smtp_session *s)
 {
 	struct filter_envelope fenv;
-	struct filter_message fmsg;
-	struct filter_chain_result fres;
-	struct policy_answer ans;
 	char trailer[QUEUE_TRAILER_LEN + 1];
 	const char **rcpts;
 	const char *reject = NULL;
@@ -515,21 +529,70 @@ session_message_end(struct smtp_session *s)
 		return;
 	}
 
-	rcpts = pool_alloc(s->tx_pool, sizeof(*rcpts) * s->rcpt_count);
+	if (filter_chain_count(s->server->chain) == 0) {
+		struct filter_chain_result none;
+
+		memset(&none, 0, sizeof(none));
+		none.verdict = POLICY_CONTINUE;
+		session_message_decide(s, &none, false);
+		return;
+	}
+	rcpts = pool_alloc(s->tx_pool, sizeof(*rcpts) * (s->rcpt_count + 1));
 	for (i = 0; i < s->rcpt_count; i++)
 		rcpts[i] = s->rcpts[i].address;
+	memset(&fenv, 0, sizeof(fenv));
+	fenv.session_id = s->id;
 	fenv.qid = s->qid;
 	fenv.client_ip = s->ip;
+	fenv.client_name = s->client_name[0] != '\0' ? s->client_name : NULL;
 	fenv.helo = s->helo;
 	fenv.mail_from = s->mail_from;
 	fenv.auth_user = s->auth_user;
 	fenv.rcpts = rcpts;
 	fenv.rcpt_count = s->rcpt_count;
-	fmsg.fd = s->fd;
-	fmsg.offset = (off_t)s->header_len;
-	fmsg.len = s->data_len;
-	filter_chain_run(&fenv, &fmsg, &fres);
-	policy_decide(fres.verdict, fres.code, fres.enhanced, fres.text, &ans);
+	fenv.submission =
+	    s->kind == LISTENER_SUBMISSION || s->kind == LISTENER_SMTPS;
+	fenv.tls = s->tls;
+	fenv.local_hostname = s->server->hostname;
+	s->state = SESSION_WAIT;
+	s->async_pending = true;
+	filter_chain_submit(s->server->chain, &fenv, s->fd,
+			    (off_t)s->header_len, s->data_len,
+			    session_filters_done, s);
+}
+
+/*
+ * Applies the chain's header edits to the spool file, asks the policy step
+ * and answers or commits. resume: called from a callback, so the commands
+ * waiting behind DATA are processed afterwards.
+ */
+static void
+session_message_decide(struct smtp_session *s,
+		       const struct filter_chain_result *fres, bool resume)
+{
+	struct policy_answer ans;
+
+	if (fres->add_len > 0 || fres->cut_count > 0) {
+		int nfd;
+		size_t nlen;
+
+		if (spool_edit_apply(s->path, s->fd, s->header_len, s->data_len,
+				     fres, &nfd, &nlen) < 0) {
+			log_error("session=%s qid=%s event=spool_edit_failed",
+				  s->id, s->qid);
+			session_reply(
+			    s, "451 4.3.0 Error: queue file write error");
+			session_tx_reset(s);
+			s->state = SESSION_COMMAND;
+			if (resume)
+				session_process(s);
+			return;
+		}
+		s->fd = nfd;
+		s->data_len = nlen;
+	}
+	policy_decide(fres->verdict, fres->code, fres->enhanced, fres->text,
+		      &ans);
 
 	switch (ans.action) {
 	case POLICY_REJECT:
@@ -549,6 +612,8 @@ session_message_end(struct smtp_session *s)
 		session_reply(s, "%d %s %s", code, enh, text);
 		session_tx_reset(s);
 		s->state = SESSION_COMMAND;
+		if (resume)
+			session_process(s);
 		return;
 	}
 	case POLICY_DISCARD:
@@ -558,6 +623,8 @@ session_message_end(struct smtp_session *s)
 		s->messages++;
 		session_tx_reset(s);
 		s->state = SESSION_COMMAND;
+		if (resume)
+			session_process(s);
 		return;
 	default:
 		break;

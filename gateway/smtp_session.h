@@ -16,7 +16,9 @@
 struct event_base;
 struct directory;
 struct spool_committer;
-struct smtp_auth_pool;
+struct auth_pool;
+struct auth_throttle;
+struct filter_chain;
 struct smtp_session;
 
 struct smtp_server {
@@ -25,7 +27,9 @@ struct smtp_server {
 	const struct moat_settings *set;
 	struct directory *dir;
 	struct spool_committer *committer;
-	struct smtp_auth_pool *auth;
+	struct auth_pool *auth;
+	struct auth_throttle *throttle; /* failed logins per client IP */
+	struct filter_chain *chain; /* NULL or empty: no filters */
 	char hostname[256];
 	char *queue_dir; /* DATA_DIR/queue */
 	int queue_dir_fd;

@@ -1,8 +1,9 @@
 /*
  * smtp_session_auth: the AUTH dialogue of an SMTP session (RFC 4954):
  * PLAIN with an initial response or a continuation, LOGIN in two steps.
- * Password checks run in smtp_auth's worker threads; a failure is answered
- * after a delay, and the session waits (SESSION_WAIT) meanwhile. Called by
+ * Password checks run in auth_pool's worker threads, after the client
+ * address's penalty (auth_throttle); a failure is answered after a growing
+ * delay, and the session waits (SESSION_WAIT) meanwhile. Called by
  * smtp_session.c only.
  */
 #include "gateway/smtp_session_private.h"
@@ -12,9 +13,10 @@
 
 #include <event2/event.h>
 
-#include "gateway/smtp_auth.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mailstore/auth_pool.h"
+#include "mailstore/auth_throttle.h"
 #include "mailstore/directory.h"
 
 static void session_auth_result(int result, const char *canonical,
@@ -27,8 +29,10 @@ auth_start_verify(struct smtp_session *s, const char *login,
 	s->state = SESSION_WAIT;
 	s->async_pending = true;
 	snprintf(s->auth_login, sizeof(s->auth_login), "%s", login);
-	smtp_auth_verify(s->server->auth, login, password, session_auth_result,
-			 s);
+	auth_pool_verify(s->server->auth, login, password,
+			 auth_throttle_wait_ms(s->server->throttle, s->ip,
+					       auth_throttle_now_ms()),
+			 session_auth_result, s);
 }
 
 static void
@@ -59,14 +63,19 @@ session_auth_result(int result, const char *canonical, void *context)
 	log_sanitize(s->auth_login, strlen(s->auth_login), safe, sizeof(safe));
 	if (result == 1) {
 		s->auth_user = xstrdup(canonical);
+		auth_throttle_success(s->server->throttle, s->ip);
 		log_info("session=%s event=auth result=ok user=%s", s->id,
 			 s->auth_user);
 		session_reply(s, "235 2.7.0 Authentication successful");
 	} else if (result == 0) {
-		struct timeval tv = {1, 0};
+		unsigned int ms = auth_throttle_failure(
+		    s->server->throttle, s->ip, auth_throttle_now_ms());
+		struct timeval tv = {(time_t)(ms / 1000),
+				     (suseconds_t)(ms % 1000) * 1000};
 
-		log_info("session=%s event=auth result=fail user=%s ip=%s",
-			 s->id, safe, s->ip);
+		log_info("session=%s event=auth result=fail user=%s ip=%s "
+			 "delay_ms=%u",
+			 s->id, safe, s->ip, ms);
 		if (s->delay_timer == NULL)
 			s->delay_timer =
 			    evtimer_new(s->server->base, auth_delay_done, s);
@@ -85,10 +94,10 @@ session_auth_result(int result, const char *canonical, void *context)
 static void
 auth_plain_response(struct smtp_session *s, const char *b64)
 {
-	char login[SMTP_AUTH_FIELD_MAX + 1], pass[SMTP_AUTH_FIELD_MAX + 1];
+	char login[SASL_FIELD_MAX + 1], pass[SASL_FIELD_MAX + 1];
 
 	s->state = SESSION_COMMAND;
-	if (smtp_auth_plain_decode(b64, login, pass) < 0) {
+	if (sasl_plain_decode(b64, login, pass) < 0) {
 		session_reply(s, "501 5.5.2 Cannot decode response");
 		(void)session_error(s);
 		return;
@@ -142,22 +151,19 @@ smtp_session_auth_command(struct smtp_session *s,
 	}
 	if (strcmp(mech, "LOGIN") == 0) {
 		if (init[0] != '\0' && strcmp(init, "=") != 0) {
-			long n = smtp_auth_base64_decode(init, strlen(init),
-							 s->auth_login,
-							 sizeof(s->auth_login));
-			if (n <= 0 ||
-			    memchr(s->auth_login, '\0', (size_t)n) != NULL) {
+			if (sasl_login_decode(init, strlen(init),
+					      s->auth_login) < 0) {
 				session_reply(s, "501 5.5.2 Cannot decode "
 						 "response");
 				(void)session_error(s);
 				return;
 			}
 			s->state = SESSION_AUTH_LOGIN_PASS;
-			session_reply(s, "334 UGFzc3dvcmQ6");
+			session_reply(s, "334 " SASL_LOGIN_PASS_CHALLENGE);
 			return;
 		}
 		s->state = SESSION_AUTH_LOGIN_USER;
-		session_reply(s, "334 VXNlcm5hbWU6");
+		session_reply(s, "334 " SASL_LOGIN_USER_CHALLENGE);
 		return;
 	}
 	session_reply(s, "504 5.5.4 Unrecognized authentication type");
@@ -168,8 +174,7 @@ smtp_session_auth_command(struct smtp_session *s,
 void
 smtp_session_auth_line(struct smtp_session *s, const char *line, size_t len)
 {
-	char pass[SMTP_AUTH_FIELD_MAX + 1];
-	long n;
+	char pass[SASL_FIELD_MAX + 1];
 
 	if (len == 1 && line[0] == '*') {
 		s->state = SESSION_COMMAND;
@@ -188,23 +193,19 @@ smtp_session_auth_line(struct smtp_session *s, const char *line, size_t len)
 		auth_plain_response(s, line);
 		return;
 	case SESSION_AUTH_LOGIN_USER:
-		n = smtp_auth_base64_decode(line, len, s->auth_login,
-					    sizeof(s->auth_login));
-		if (n <= 0 || memchr(s->auth_login, '\0', (size_t)n) != NULL) {
+		if (sasl_login_decode(line, len, s->auth_login) < 0) {
 			s->state = SESSION_COMMAND;
 			session_reply(s, "501 5.5.2 Cannot decode response");
 			(void)session_error(s);
 			return;
 		}
 		s->state = SESSION_AUTH_LOGIN_PASS;
-		session_reply(s, "334 UGFzc3dvcmQ6");
+		session_reply(s, "334 " SASL_LOGIN_PASS_CHALLENGE);
 		return;
 	case SESSION_AUTH_LOGIN_PASS: {
-		char login[SMTP_AUTH_FIELD_MAX + 1];
+		char login[SASL_FIELD_MAX + 1];
 
-		n = smtp_auth_base64_decode(line, len, pass, sizeof(pass));
-		if (n <= 0 || memchr(pass, '\0', (size_t)n) != NULL) {
-			explicit_bzero(pass, sizeof(pass));
+		if (sasl_login_decode(line, len, pass) < 0) {
 			s->state = SESSION_COMMAND;
 			session_reply(s, "501 5.5.2 Cannot decode response");
 			(void)session_error(s);

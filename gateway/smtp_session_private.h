@@ -11,10 +11,10 @@
 
 #include "gateway/queue_file.h"
 #include "gateway/service.h"
-#include "gateway/smtp_auth.h"
 #include "gateway/smtp_command.h"
 #include "gateway/smtp_session.h"
 #include "lib/buf.h"
+#include "mailstore/sasl.h"
 
 #define SESSION_HELO_MAX 255
 
@@ -43,10 +43,11 @@ struct smtp_session {
 	enum session_state state;
 	char id[24];
 	char ip[64];
+	char client_name[256]; /* verified or XCLIENT NAME; "" = unknown */
 	char helo[SESSION_HELO_MAX + 1];
 	bool have_helo, esmtp, tls, dead, async_pending, skip_line;
 	char *auth_user;
-	char auth_login[SMTP_AUTH_FIELD_MAX + 1];
+	char auth_login[SASL_FIELD_MAX + 1];
 	struct event *delay_timer;
 	struct event *close_timer;
 	unsigned int close_polls;

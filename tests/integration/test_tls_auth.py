@@ -76,6 +76,9 @@ def test_wrong_password_refused(moat):
             c.login("nobody@example.test", PASSWORD)
     assert "correct horse" not in moat.log()
     assert "wrong password" not in moat.log()
+    # the per-IP throttle: the second failure from 127.0.0.1 waits longer
+    assert "delay_ms=1000" in moat.log()
+    assert "delay_ms=2000" in moat.log()
 
 
 def test_sender_must_belong_to_user(moat):

@@ -62,6 +62,12 @@ static const struct default_case default_cases[] = {
     {"imap.login_timeout", "60"},
     {"imap.write_timeout", "60"},
     {"imap.max_command_size", "65536"},
+    {"filters", ""},
+    {"filter.", "0"},
+    {"filters.threads", "0"},
+    {"filters.authserv_id", ""},
+    {"filters.message_log", "yes"},
+    {"smtp.xclient_trusted", ""},
 };
 
 static const struct setting_def *
@@ -110,6 +116,9 @@ repr(const struct moat_settings *s, const char *name, char *out, size_t sz)
 						i > 0 ? "," : "", l->items[i]);
 		break;
 	}
+	case SETTING_MAP:
+		snprintf(out, sz, "%zu", ((const struct config_map *)f)->count);
+		break;
 	}
 }
 
@@ -307,7 +316,10 @@ test_settings_help(void **state)
 	moat_settings_print_help(out);
 	fclose(out);
 	for (size_t i = 0; i < moat_setting_defs_count; i++) {
-		char *want = xasprintf("%s = ", moat_setting_defs[i].name);
+		char *want = xasprintf(moat_setting_defs[i].type == SETTING_MAP
+					   ? "%sNAME.KEY = "
+					   : "%s = ",
+				       moat_setting_defs[i].name);
 
 		if (strstr(text, want) == NULL)
 			fail_msg("help lacks %s", moat_setting_defs[i].name);

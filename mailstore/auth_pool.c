@@ -1,19 +1,20 @@
 /*
- * smtp_auth: the password check behind AUTH PLAIN and AUTH LOGIN. A fixed
- * pool of SMTP_AUTH_WORKERS threads takes requests from one queue; each
- * worker owns its own struct directory (one SQLite connection per thread),
- * looks the login up and runs password_verify(). Results go to a done list
- * and the loop is woken with event_active() (evthread_use_pthreads() makes
- * that safe); the callbacks run on the loop. Passwords live only in the
- * request and are wiped with explicit_bzero() before it is freed; nothing
- * here logs them. Callers (smtp_session) add the 1-second failure delay.
+ * auth_pool: the password check behind SMTP AUTH, IMAP LOGIN/AUTHENTICATE
+ * and POP3 PASS/AUTH. A fixed pool of AUTH_POOL_WORKERS threads takes requests
+ * from one queue; each worker owns its own struct directory (one SQLite
+ * connection per thread), looks the login up and runs password_verify().
+ * Results go to a done list and the loop is woken with event_active()
+ * (evthread_use_pthreads() makes that safe); the callbacks run on the loop.
+ * Passwords live only in the request and are wiped with explicit_bzero() before
+ * it is freed; nothing here logs them. Callers add the failure delay
+ * (auth_throttle).
  */
-#include "gateway/smtp_auth.h"
+#include "mailstore/auth_pool.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/time.h>
 
 #include <event2/event.h>
 
@@ -24,29 +25,34 @@
 
 struct auth_request {
 	struct auth_request *next;
+	struct auth_request *dprev, *dnext; /* delayed list */
+	struct auth_pool *pool;
+	struct event *timer;
 	char *login;
 	char *password;
 	char *canonical;
 	int result;
-	smtp_auth_cb *cb;
+	auth_pool_cb *cb;
 	void *context;
 };
 
-struct smtp_auth_pool {
-	pthread_t threads[SMTP_AUTH_WORKERS];
+struct auth_pool {
+	pthread_t threads[AUTH_POOL_WORKERS];
 	size_t thread_count;
-	struct directory *dirs[SMTP_AUTH_WORKERS];
+	struct directory *dirs[AUTH_POOL_WORKERS];
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct auth_request *queue, **queue_tail;
 	struct auth_request *done, **done_tail;
 	struct event *done_event;
+	struct auth_request *delayed; /* waiting for their timer (loop) */
+	struct event_base *base;
 	bool stop;
 	size_t next_worker;
 };
 
 struct worker_arg {
-	struct smtp_auth_pool *pool;
+	struct auth_pool *pool;
 	struct directory *dir;
 };
 
@@ -57,6 +63,8 @@ request_free(struct auth_request *r)
 		explicit_bzero(r->password, strlen(r->password));
 		free(r->password);
 	}
+	if (r->timer != NULL)
+		event_free(r->timer);
 	free(r->login);
 	free(r->canonical);
 	free(r);
@@ -95,7 +103,7 @@ static void *
 worker_main(void *arg)
 {
 	struct worker_arg *wa = arg;
-	struct smtp_auth_pool *p = wa->pool;
+	struct auth_pool *p = wa->pool;
 	struct directory *dir = wa->dir;
 	struct auth_request *r;
 
@@ -127,7 +135,7 @@ worker_main(void *arg)
 static void
 auth_done(evutil_socket_t fd, short what, void *arg)
 {
-	struct smtp_auth_pool *p = arg;
+	struct auth_pool *p = arg;
 	struct auth_request *list, *next;
 
 	(void)fd;
@@ -144,23 +152,23 @@ auth_done(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-struct smtp_auth_pool *
-smtp_auth_pool_new(struct event_base *base, const char *data_dir,
-		   char **error_r)
+struct auth_pool *
+auth_pool_new(struct event_base *base, const char *data_dir, char **error_r)
 {
-	struct smtp_auth_pool *p = xcalloc(1, sizeof(*p));
+	struct auth_pool *p = xcalloc(1, sizeof(*p));
 	size_t i;
 
 	p->queue_tail = &p->queue;
 	p->done_tail = &p->done;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
+	p->base = base;
 	p->done_event = event_new(base, -1, 0, auth_done, p);
-	for (i = 0; i < SMTP_AUTH_WORKERS; i++) {
+	for (i = 0; i < AUTH_POOL_WORKERS; i++) {
 		struct worker_arg *wa;
 
 		if (directory_open(data_dir, &p->dirs[i], error_r) < 0) {
-			smtp_auth_pool_free(&p);
+			auth_pool_free(&p);
 			return NULL;
 		}
 		wa = xmalloc(sizeof(*wa));
@@ -170,7 +178,7 @@ smtp_auth_pool_new(struct event_base *base, const char *data_dir,
 		    0) {
 			free(wa);
 			*error_r = xstrdup("cannot start auth worker thread");
-			smtp_auth_pool_free(&p);
+			auth_pool_free(&p);
 			return NULL;
 		}
 		p->thread_count++;
@@ -179,9 +187,9 @@ smtp_auth_pool_new(struct event_base *base, const char *data_dir,
 }
 
 void
-smtp_auth_pool_free(struct smtp_auth_pool **pool)
+auth_pool_free(struct auth_pool **pool)
 {
-	struct smtp_auth_pool *p = *pool;
+	struct auth_pool *p = *pool;
 	struct auth_request *r, *next;
 	size_t i;
 
@@ -193,9 +201,13 @@ smtp_auth_pool_free(struct smtp_auth_pool **pool)
 	pthread_mutex_unlock(&p->lock);
 	for (i = 0; i < p->thread_count; i++)
 		pthread_join(p->threads[i], NULL);
-	for (i = 0; i < SMTP_AUTH_WORKERS; i++) {
+	for (i = 0; i < AUTH_POOL_WORKERS; i++) {
 		if (p->dirs[i] != NULL)
 			directory_close(&p->dirs[i]);
+	}
+	for (r = p->delayed; r != NULL; r = next) {
+		next = r->dnext;
+		request_free(r);
 	}
 	for (r = p->queue; r != NULL; r = next) {
 		next = r->next;
@@ -213,16 +225,9 @@ smtp_auth_pool_free(struct smtp_auth_pool **pool)
 	*pool = NULL;
 }
 
-void
-smtp_auth_verify(struct smtp_auth_pool *p, const char *login,
-		 const char *password, smtp_auth_cb *cb, void *context)
+static void
+request_enqueue(struct auth_pool *p, struct auth_request *r)
 {
-	struct auth_request *r = xcalloc(1, sizeof(*r));
-
-	r->login = xstrdup(login);
-	r->password = xstrdup(password);
-	r->cb = cb;
-	r->context = context;
 	pthread_mutex_lock(&p->lock);
 	*p->queue_tail = r;
 	p->queue_tail = &r->next;
@@ -230,85 +235,46 @@ smtp_auth_verify(struct smtp_auth_pool *p, const char *login,
 	pthread_mutex_unlock(&p->lock);
 }
 
-static int
-b64_value(unsigned char c)
+static void
+delay_done(evutil_socket_t fd, short what, void *arg)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	struct auth_request *r = arg;
+	struct auth_pool *p = r->pool;
+
+	(void)fd;
+	(void)what;
+	if (r->dprev != NULL)
+		r->dprev->dnext = r->dnext;
+	else
+		p->delayed = r->dnext;
+	if (r->dnext != NULL)
+		r->dnext->dprev = r->dprev;
+	r->dprev = r->dnext = NULL;
+	request_enqueue(p, r);
 }
 
-long
-smtp_auth_base64_decode(const char *in, size_t len, char *out, size_t outsz)
+void
+auth_pool_verify(struct auth_pool *p, const char *login, const char *password,
+		 unsigned int delay_ms, auth_pool_cb *cb, void *context)
 {
-	size_t i, o = 0;
-	int v[4], j, pad;
+	struct auth_request *r = xcalloc(1, sizeof(*r));
 
-	if (len % 4 != 0 || outsz == 0)
-		return -1;
-	for (i = 0; i < len; i += 4) {
-		pad = 0;
-		for (j = 0; j < 4; j++) {
-			unsigned char c = (unsigned char)in[i + (size_t)j];
-			if (c == '=' && i + 4 == len && j >= 2) {
-				v[j] = 0;
-				pad++;
-			} else if (pad > 0 || (v[j] = b64_value(c)) < 0) {
-				return -1;
-			}
-		}
-		if (o + 3 - (size_t)pad >= outsz)
-			return -1;
-		out[o++] = (char)((v[0] << 2) | (v[1] >> 4));
-		if (pad < 2)
-			out[o++] = (char)(((v[1] & 0xf) << 4) | (v[2] >> 2));
-		if (pad < 1)
-			out[o++] = (char)(((v[2] & 0x3) << 6) | v[3]);
+	r->pool = p;
+	r->login = xstrdup(login);
+	r->password = xstrdup(password);
+	r->cb = cb;
+	r->context = context;
+	if (delay_ms > 0) {
+		struct timeval tv = {(time_t)(delay_ms / 1000),
+				     (suseconds_t)(delay_ms % 1000) * 1000};
+
+		r->timer = evtimer_new(p->base, delay_done, r);
+		r->dnext = p->delayed;
+		if (p->delayed != NULL)
+			p->delayed->dprev = r;
+		p->delayed = r;
+		evtimer_add(r->timer, &tv);
+		return;
 	}
-	out[o] = '\0';
-	return (long)o;
-}
-
-int
-smtp_auth_plain_decode(const char *b64, char *login, char *password)
-{
-	char buf[3 * SMTP_AUTH_FIELD_MAX + 8];
-	const char *authz, *authc, *pass, *end;
-	long n;
-	size_t alen, plen;
-
-	n = smtp_auth_base64_decode(b64, strlen(b64), buf, sizeof(buf));
-	if (n < 0)
-		return -1;
-	end = buf + n;
-	authz = buf;
-	authc = memchr(authz, '\0', (size_t)(end - authz));
-	if (authc == NULL || authc + 1 >= end)
-		return -1;
-	authc++;
-	pass = memchr(authc, '\0', (size_t)(end - authc));
-	if (pass == NULL)
-		return -1;
-	pass++;
-	alen = strlen(authc);
-	plen = (size_t)(end - pass);
-	if (alen == 0 || alen > SMTP_AUTH_FIELD_MAX || plen == 0 ||
-	    plen > SMTP_AUTH_FIELD_MAX || memchr(pass, '\0', plen) != NULL ||
-	    (authz[0] != '\0' && strcasecmp(authz, authc) != 0)) {
-		explicit_bzero(buf, sizeof(buf));
-		return -1;
-	}
-	memcpy(login, authc, alen + 1);
-	memcpy(password, pass, plen);
-	password[plen] = '\0';
-	explicit_bzero(buf, sizeof(buf));
-	return 0;
+	request_enqueue(p, r);
 }
