@@ -11,7 +11,6 @@
  * imap_mailbox_arg). Parents are created with their children, so every
  * listed name is selectable (no \Noselect).
  */
-#define _GNU_SOURCE
 #include "mailstore/imap_private.h"
 
 #include <stdlib.h>

@@ -27,6 +27,7 @@ struct store;
 struct pool;
 struct auth_pool;
 struct auth_throttle;
+struct sockaddr;
 
 /* Output above this suspends a long FETCH until the client reads. */
 #define IMAP_OUTPUT_HIGH (256 * 1024)
