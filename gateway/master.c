@@ -53,8 +53,7 @@ struct service_def {
 static const enum listener_kind smtpd_kinds[] = {
     LISTENER_SMTP, LISTENER_SUBMISSION, LISTENER_SMTPS};
 
-static const enum listener_kind imapd_kinds[] = {LISTENER_IMAP,
-						 LISTENER_IMAPS};
+static const enum listener_kind imapd_kinds[] = {LISTENER_IMAP, LISTENER_IMAPS};
 
 static const struct service_def services[] = {
     {"smtpd", smtpd_kinds, 3, smtpd_run},

@@ -51,8 +51,8 @@ enum fetch_kind {
 
 struct fetch_item {
 	enum fetch_kind kind;
-	char *label;  /* response name, e.g. "BODY[HEADER]" or "RFC822" */
-	char *spec;   /* section spec without fields: "", "1.2", "HEADER" */
+	char *label;   /* response name, e.g. "BODY[HEADER]" or "RFC822" */
+	char *spec;    /* section spec without fields: "", "1.2", "HEADER" */
 	char **fields; /* HEADER.FIELDS[.NOT] names */
 	size_t nfields;
 	bool fields_not;
@@ -133,18 +133,17 @@ parse_section(const char *p, struct fetch_item *it, struct buf *label)
 
 		it->spec = xstrndup(inner, speclen);
 		if (speclen < 13 ||
-		    (strcasecmp(it->spec + speclen - 13, "HEADER.FIELDS") != 0 &&
-		     (speclen < 17 ||
-		      strcasecmp(it->spec + speclen - 17,
-				 "HEADER.FIELDS.NOT") != 0)) ||
+		    (strcasecmp(it->spec + speclen - 13, "HEADER.FIELDS") !=
+			 0 &&
+		     (speclen < 17 || strcasecmp(it->spec + speclen - 17,
+						 "HEADER.FIELDS.NOT") != 0)) ||
 		    *f != '(' || inner[strlen(inner) - 1] != ')') {
 			free(inner);
 			return -1;
 		}
 		it->fields_not =
-		    speclen >= 17 &&
-		    strcasecmp(it->spec + speclen - 17, "HEADER.FIELDS.NOT") ==
-			0;
+		    speclen >= 17 && strcasecmp(it->spec + speclen - 17,
+						"HEADER.FIELDS.NOT") == 0;
 		list = xstrndup(f + 1, strlen(f) - 2);
 		for (char *tok = strtok(list, " "); tok != NULL;
 		     tok = strtok(NULL, " ")) {
@@ -424,8 +423,8 @@ msg_struct(struct msg_ctx *m, const char *path)
 
 /* Appends one item; false when the message could not be read. */
 static bool
-append_section(struct buf *out, const struct fetch_item *it,
-	       struct msg_ctx *m, const char *path)
+append_section(struct buf *out, const struct fetch_item *it, struct msg_ctx *m,
+	       const char *path)
 {
 	const char *spec = it->spec;
 	size_t hlen;
@@ -459,9 +458,8 @@ append_section(struct buf *out, const struct fetch_item *it,
 					  (size_t)sec.size,
 					  (const char *const *)it->fields,
 					  it->nfields, it->fields_not, &f);
-			append_literal_part(out, it, f.data != NULL ? f.data
-								    : "",
-					    f.len);
+			append_literal_part(
+			    out, it, f.data != NULL ? f.data : "", f.len);
 			buf_free(&f);
 			return true;
 		}
@@ -807,7 +805,8 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd,
 					struct buf b;
 					buf_init(&b);
 					imap_seqset_format(keep, n, &b);
-					imap_printf(s, "* VANISHED (EARLIER) %s",
+					imap_printf(s,
+						    "* VANISHED (EARLIER) %s",
 						    buf_cstr(&b));
 					buf_free(&b);
 				}
@@ -834,9 +833,8 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd,
 static bool
 flag_valid(const struct imap_arg *a)
 {
-	static const char *const system[] = {"\\Seen", "\\Answered",
-					     "\\Flagged", "\\Deleted",
-					     "\\Draft"};
+	static const char *const system[] = {
+	    "\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"};
 
 	if (a->type != IMAP_ARG_ATOM)
 		return false;
@@ -905,7 +903,8 @@ imap_cmd_store(struct imap_session *s, const struct imap_command *cmd,
 		if (list->type == IMAP_ARG_LIST) {
 			if (nargs != i + 2) {
 				buf_free(&flags);
-				imap_tagged(s, cmd->tag, "BAD", "Bad flag list");
+				imap_tagged(s, cmd->tag, "BAD",
+					    "Bad flag list");
 				return;
 			}
 			cnt = list->count;
@@ -924,8 +923,9 @@ imap_cmd_store(struct imap_session *s, const struct imap_command *cmd,
 	}
 	if (s->view->readonly) {
 		buf_free(&flags);
-		imap_tagged(s, cmd->tag, "NO", "[READ-ONLY] Mailbox is "
-					       "read-only");
+		imap_tagged(s, cmd->tag, "NO",
+			    "[READ-ONLY] Mailbox is "
+			    "read-only");
 		return;
 	}
 	if (imap_view_resolve(s, args[0].str, uid, &idx, &n, &error) < 0) {
@@ -1029,8 +1029,9 @@ imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd,
 	}
 	if (move && s->view->readonly) {
 		free(dest);
-		imap_tagged(s, cmd->tag, "NO", "[READ-ONLY] Mailbox is "
-					       "read-only");
+		imap_tagged(s, cmd->tag, "NO",
+			    "[READ-ONLY] Mailbox is "
+			    "read-only");
 		return;
 	}
 	if (imap_view_resolve(s, args[0].str, uid, &idx, &n, &error) < 0) {
@@ -1052,8 +1053,7 @@ imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd,
 		else {
 			log_errorx("session=%s event=store_error error=\"%s\"",
 				   s->id, serror);
-			imap_tagged(s, cmd->tag, "NO",
-				    "[SERVERBUG] %s failed",
+			imap_tagged(s, cmd->tag, "NO", "[SERVERBUG] %s failed",
 				    move ? "MOVE" : "COPY");
 		}
 		free(serror);
@@ -1118,8 +1118,9 @@ imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd,
 		return;
 	}
 	if (s->view->readonly) {
-		imap_tagged(s, cmd->tag, "NO", "[READ-ONLY] Mailbox is "
-					       "read-only");
+		imap_tagged(s, cmd->tag, "NO",
+			    "[READ-ONLY] Mailbox is "
+			    "read-only");
 		return;
 	}
 	if (uid) {

@@ -69,7 +69,8 @@ pattern_match(const char *pat, const char *name)
 				return false;
 		}
 	}
-	return *name != '\0' && *pat == *name && pattern_match(pat + 1, name + 1);
+	return *name != '\0' && *pat == *name &&
+	       pattern_match(pat + 1, name + 1);
 }
 
 /* Pattern for matching: decoded (rev1), INBOX upper-cased. NULL if bad. */
@@ -83,8 +84,8 @@ pattern_prepare(struct imap_session *s, const char *ref, const char *pat)
 	buf_init(&dec);
 	if (!s->rev2 && !s->utf8 && imap_utf7_decode(joined, &dec) == 0)
 		p = buf_cstr(&dec);
-	if (strncasecmp(p, "INBOX", 5) == 0 && (p[5] == '\0' || p[5] == '/' ||
-						p[5] == '*' || p[5] == '%'))
+	if (strncasecmp(p, "INBOX", 5) == 0 &&
+	    (p[5] == '\0' || p[5] == '/' || p[5] == '*' || p[5] == '%'))
 		result = xasprintf("INBOX%s", p + 5);
 	else
 		result = xstrdup(p);
@@ -179,8 +180,7 @@ list_parse_return(const struct imap_arg *args, size_t count, size_t i,
 }
 
 void
-imap_cmd_list(struct imap_session *s, const struct imap_command *cmd,
-	      bool lsub)
+imap_cmd_list(struct imap_session *s, const struct imap_command *cmd, bool lsub)
 {
 	struct store_mailbox_info *list = NULL;
 	struct list_opts o;
@@ -190,8 +190,8 @@ imap_cmd_list(struct imap_session *s, const struct imap_command *cmd,
 	char **prepared;
 	char *error = NULL;
 
-	if (!lsub && list_parse_opts(cmd->args, cmd->count, &pos, &o,
-				     &extended) < 0) {
+	if (!lsub &&
+	    list_parse_opts(cmd->args, cmd->count, &pos, &o, &extended) < 0) {
 		bad(s, cmd->tag, "Unknown LIST selection option");
 		return;
 	}
@@ -218,7 +218,8 @@ imap_cmd_list(struct imap_session *s, const struct imap_command *cmd,
 		bad(s, cmd->tag, "Syntax: LIST reference pattern");
 		return;
 	}
-	if (!lsub && list_parse_return(cmd->args, cmd->count, pos + 2, &o) < 0) {
+	if (!lsub &&
+	    list_parse_return(cmd->args, cmd->count, pos + 2, &o) < 0) {
 		bad(s, cmd->tag, "Bad LIST return options");
 		return;
 	}
@@ -257,8 +258,8 @@ imap_cmd_list(struct imap_session *s, const struct imap_command *cmd,
 		children = has_children(list, count, m->name);
 		buf_init(&out);
 		buf_printf(&out, "* %s (", lsub ? "LSUB" : "LIST");
-		buf_append_str(&out, children ? "\\HasChildren"
-					      : "\\HasNoChildren");
+		buf_append_str(&out,
+			       children ? "\\HasChildren" : "\\HasNoChildren");
 		if (m->special_use[0] != '\0') {
 			buf_append_char(&out, ' ');
 			buf_append_str(&out, m->special_use);
@@ -317,8 +318,8 @@ imap_cmd_create(struct imap_session *s, const struct imap_command *cmd)
 	    cmd->args[1].list[1].type == IMAP_ARG_LIST &&
 	    cmd->args[1].list[1].count == 1) {
 		static const char *const uses[] = {
-		    "\\All",   "\\Archive", "\\Drafts", "\\Flagged",
-		    "\\Junk",  "\\Sent",    "\\Trash"};
+		    "\\All",  "\\Archive", "\\Drafts", "\\Flagged",
+		    "\\Junk", "\\Sent",	   "\\Trash"};
 		const struct imap_arg *u = &cmd->args[1].list[1].list[0];
 
 		for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++)
@@ -432,9 +433,8 @@ static bool
 status_items_valid(const struct imap_arg *items)
 {
 	static const char *const known[] = {
-	    "MESSAGES", "UIDNEXT", "UIDVALIDITY",   "UNSEEN",
-	    "DELETED",	"SIZE",	   "HIGHESTMODSEQ", "RECENT",
-	    "APPENDLIMIT"};
+	    "MESSAGES", "UIDNEXT",	 "UIDVALIDITY", "UNSEEN",     "DELETED",
+	    "SIZE",	"HIGHESTMODSEQ", "RECENT",	"APPENDLIMIT"};
 
 	if (items->type != IMAP_ARG_LIST || items->count == 0)
 		return false;
@@ -697,9 +697,8 @@ imap_cmd_select(struct imap_session *s, const struct imap_command *cmd,
 static bool
 flags_from_list(const struct imap_arg *list, struct buf *out)
 {
-	static const char *const system[] = {"\\Seen", "\\Answered",
-					     "\\Flagged", "\\Deleted",
-					     "\\Draft"};
+	static const char *const system[] = {
+	    "\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"};
 
 	for (size_t i = 0; i < list->count; i++) {
 		const struct imap_arg *a = &list->list[i];
@@ -708,8 +707,8 @@ flags_from_list(const struct imap_arg *list, struct buf *out)
 		if (a->type != IMAP_ARG_ATOM)
 			return false;
 		if (a->str[0] == '\\') {
-			for (size_t k = 0; k < sizeof(system) / sizeof(system[0]);
-			     k++)
+			for (size_t k = 0;
+			     k < sizeof(system) / sizeof(system[0]); k++)
 				if (strcasecmp(a->str, system[k]) == 0)
 					ok = true;
 		} else {
@@ -738,8 +737,9 @@ imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	int fd, rc;
 
 	if (cmd->count < 2) {
-		bad(s, cmd->tag, "Syntax: APPEND mailbox [(flags)] [date] "
-				 "literal");
+		bad(s, cmd->tag,
+		    "Syntax: APPEND mailbox [(flags)] [date] "
+		    "literal");
 		return;
 	}
 	buf_init(&flags);
@@ -761,8 +761,9 @@ imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	}
 	if (i + 1 != cmd->count || cmd->args[i].type != IMAP_ARG_LITERAL) {
 		buf_free(&flags);
-		bad(s, cmd->tag, "Syntax: APPEND mailbox [(flags)] [date] "
-				 "literal (one message)");
+		bad(s, cmd->tag,
+		    "Syntax: APPEND mailbox [(flags)] [date] "
+		    "literal (one message)");
 		return;
 	}
 	msg = &cmd->args[i];
@@ -783,8 +784,8 @@ imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 		return;
 	}
 	fd = memfd_create("imap-append", MFD_CLOEXEC);
-	if (fd < 0 || (msg->len > 0 && write(fd, msg->str, msg->len) !=
-					   (ssize_t)msg->len)) {
+	if (fd < 0 || (msg->len > 0 &&
+		       write(fd, msg->str, msg->len) != (ssize_t)msg->len)) {
 		if (fd >= 0)
 			close(fd);
 		imap_tagged(s, cmd->tag, "NO", "[SERVERBUG] Internal error");
@@ -817,8 +818,9 @@ imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	} else {
 		if (s->view != NULL && strcmp(s->view->name, info.name) == 0)
 			imap_view_sync(s, true);
-		imap_tagged(s, cmd->tag, "OK", "[APPENDUID %u %u] APPEND "
-					       "completed",
+		imap_tagged(s, cmd->tag, "OK",
+			    "[APPENDUID %u %u] APPEND "
+			    "completed",
 			    info.uidvalidity, uid);
 	}
 	close(fd);
@@ -838,8 +840,9 @@ imap_cmd_getquota(struct imap_session *s, const struct imap_command *cmd,
 	char *error = NULL;
 
 	if (cmd->count != 1 || !imap_arg_is_string(&cmd->args[0])) {
-		bad(s, cmd->tag, root ? "Syntax: GETQUOTAROOT mailbox"
-				      : "Syntax: GETQUOTA root");
+		bad(s, cmd->tag,
+		    root ? "Syntax: GETQUOTAROOT mailbox"
+			 : "Syntax: GETQUOTA root");
 		return;
 	}
 	if (root) {
@@ -856,8 +859,9 @@ imap_cmd_getquota(struct imap_session *s, const struct imap_command *cmd,
 		buf_free(&out);
 		free(name);
 	} else if (cmd->args[0].len != 0) {
-		imap_tagged(s, cmd->tag, "NO", "[NONEXISTENT] No such quota "
-					       "root");
+		imap_tagged(s, cmd->tag, "NO",
+			    "[NONEXISTENT] No such quota "
+			    "root");
 		return;
 	}
 	if (store_quota_usage(s->server->store, s->user, &bytes, &msgs,

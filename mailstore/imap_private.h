@@ -82,11 +82,11 @@ enum imap_state {
 
 enum imap_wait {
 	IMAP_WAIT_NONE,
-	IMAP_WAIT_AUTH,	       /* password check in flight */
-	IMAP_WAIT_SASL,	       /* AUTHENTICATE: next line is a response */
+	IMAP_WAIT_AUTH, /* password check in flight */
+	IMAP_WAIT_SASL, /* AUTHENTICATE: next line is a response */
 	IMAP_WAIT_SASL_LOGIN_PASS,
-	IMAP_WAIT_IDLE,	       /* IDLE: waiting for DONE */
-	IMAP_WAIT_FETCH,       /* a suspended FETCH */
+	IMAP_WAIT_IDLE,	 /* IDLE: waiting for DONE */
+	IMAP_WAIT_FETCH, /* a suspended FETCH */
 	IMAP_WAIT_CLOSING,
 };
 
@@ -162,8 +162,7 @@ void imap_cmd_status(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd,
 		     bool readonly);
 void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd);
-void imap_cmd_namespace(struct imap_session *s,
-			const struct imap_command *cmd);
+void imap_cmd_namespace(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_getquota(struct imap_session *s, const struct imap_command *cmd,
 		       bool root);
 

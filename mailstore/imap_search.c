@@ -188,15 +188,18 @@ static const struct {
 	const char *name;
 	enum skey_op op;
 } date_keys[] = {
-    {"BEFORE", SK_BEFORE},	     {"ON", SK_ON},
-    {"SINCE", SK_SINCE},	     {"SENTBEFORE", SK_SENTBEFORE},
-    {"SENTON", SK_SENTON},	     {"SENTSINCE", SK_SENTSINCE},
-    {"SAVEDBEFORE", SK_SAVEDBEFORE}, {"SAVEDON", SK_SAVEDON},
+    {"BEFORE", SK_BEFORE},
+    {"ON", SK_ON},
+    {"SINCE", SK_SINCE},
+    {"SENTBEFORE", SK_SENTBEFORE},
+    {"SENTON", SK_SENTON},
+    {"SENTSINCE", SK_SENTSINCE},
+    {"SAVEDBEFORE", SK_SAVEDBEFORE},
+    {"SAVEDON", SK_SAVEDON},
     {"SAVEDSINCE", SK_SAVEDSINCE},
 };
 
-static const char *const header_keys[] = {"FROM", "TO", "CC", "BCC",
-					  "SUBJECT"};
+static const char *const header_keys[] = {"FROM", "TO", "CC", "BCC", "SUBJECT"};
 
 static int
 parse_key(struct sparser *p, struct skey *k, unsigned int depth)
@@ -264,8 +267,8 @@ parse_key(struct sparser *p, struct skey *k, unsigned int depth)
 		return string_arg(p, &k->str);
 	}
 	if (strcasecmp(name, "BODY") == 0 || strcasecmp(name, "TEXT") == 0) {
-		k->op = toupper((unsigned char)name[0]) == 'B' ? SK_BODY
-							       : SK_TEXT;
+		k->op =
+		    toupper((unsigned char)name[0]) == 'B' ? SK_BODY : SK_TEXT;
 		return string_arg(p, &k->str);
 	}
 	if (strcasecmp(name, "LARGER") == 0 ||
@@ -361,8 +364,8 @@ smsg_load(struct smsg *m)
 	}
 	m->data = xmalloc((size_t)st.st_size + 1);
 	while (m->len < (size_t)st.st_size) {
-		ssize_t n = read(fd, m->data + m->len,
-				 (size_t)st.st_size - m->len);
+		ssize_t n =
+		    read(fd, m->data + m->len, (size_t)st.st_size - m->len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -438,8 +441,8 @@ body_match(struct smsg *m, const char *needle)
 
 		if (msg_structure_parse(m->data, m->len, &st, &error) < 0) {
 			free(error);
-			return ci_contains(m->data + m->hlen,
-					   m->len - m->hlen, needle);
+			return ci_contains(m->data + m->hlen, m->len - m->hlen,
+					   needle);
 		}
 		for (size_t i = 0; !found && msg_structure_part(st, i, &info);
 		     i++) {
@@ -451,10 +454,9 @@ body_match(struct smsg *m, const char *needle)
 			if (strcmp(info.type, "text") != 0 && i != 0)
 				continue;
 			buf_init(&dec);
-			if (msg_transfer_decode(info.encoding,
-						m->data + info.body_offset,
-						(size_t)info.body_size,
-						&dec) < 0)
+			if (msg_transfer_decode(
+				info.encoding, m->data + info.body_offset,
+				(size_t)info.body_size, &dec) < 0)
 				buf_append(&dec, m->data + info.body_offset,
 					   (size_t)info.body_size);
 			found = ci_contains(buf_cstr(&dec), dec.len, needle);
@@ -566,9 +568,8 @@ eval(const struct skey *k, struct smsg *m)
 {
 	struct imap_session *s = m->s;
 	const struct imap_msg *msg = &s->view->msgs[m->index];
-	uint32_t maxuid = s->view->count > 0
-			      ? s->view->msgs[s->view->count - 1].uid
-			      : 0;
+	uint32_t maxuid =
+	    s->view->count > 0 ? s->view->msgs[s->view->count - 1].uid : 0;
 
 	switch (k->op) {
 	case SK_AND:
@@ -723,8 +724,8 @@ imap_cmd_search(struct imap_session *s, const struct imap_command *cmd,
 		if (s->view->msgs[i].gone)
 			continue;
 		if (eval(&root, &m)) {
-			hits[nhits++] = uid ? s->view->msgs[i].uid
-					    : (uint32_t)i + 1;
+			hits[nhits++] =
+			    uid ? s->view->msgs[i].uid : (uint32_t)i + 1;
 			if (s->view->msgs[i].modseq > maxmodseq)
 				maxmodseq = s->view->msgs[i].modseq;
 		}
@@ -735,8 +736,8 @@ imap_cmd_search(struct imap_session *s, const struct imap_command *cmd,
 		free(s->searchres);
 		s->searchres = xcalloc(nhits + 1, sizeof(*s->searchres));
 		for (size_t i = 0; i < nhits; i++)
-			s->searchres[i] = uid ? hits[i]
-					      : s->view->msgs[hits[i] - 1].uid;
+			s->searchres[i] =
+			    uid ? hits[i] : s->view->msgs[hits[i] - 1].uid;
 		s->nsearchres = nhits;
 		ret &= ~(unsigned int)RET_SAVE;
 		if (ret == 0) {

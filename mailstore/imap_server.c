@@ -124,8 +124,8 @@ notify_bind(struct imap_server *srv)
 		return 0;
 	}
 	srv->notify_fd = fd;
-	srv->notify_event = event_new(srv->base, fd, EV_READ | EV_PERSIST,
-				      on_notify, srv);
+	srv->notify_event =
+	    event_new(srv->base, fd, EV_READ | EV_PERSIST, on_notify, srv);
 	event_add(srv->notify_event, NULL);
 	return 0;
 }
@@ -219,8 +219,8 @@ imap_server_setup(struct imap_run *run, const struct imap_server_config *cfg)
 		}
 		evconnlistener_set_error_cb(l->evl, listener_error);
 		log_info("event=listening address=%s tls=%s",
-			 cfg->listeners[i].address, l->implicit_tls ? "implicit"
-								    : "starttls");
+			 cfg->listeners[i].address,
+			 l->implicit_tls ? "implicit" : "starttls");
 	}
 	run->listener_count = cfg->listener_count;
 	run->sig_term = evsignal_new(srv->base, SIGTERM, stop_signal, run);

@@ -474,8 +474,9 @@ cmd_starttls(struct imap_session *s, const struct imap_command *cmd)
 	}
 	ssl = SSL_new(s->server->cfg->tls_ctx);
 	if (ssl == NULL) {
-		imap_tagged(s, cmd->tag, "NO", "[UNAVAILABLE] TLS not "
-					       "available");
+		imap_tagged(s, cmd->tag, "NO",
+			    "[UNAVAILABLE] TLS not "
+			    "available");
 		return;
 	}
 	imap_tagged(s, cmd->tag, "OK", "Begin TLS negotiation now");
@@ -584,8 +585,8 @@ auth_done(int result, const char *canonical, void *context)
 		return;
 	}
 	{
-		unsigned int ms = auth_throttle_failure(
-		    srv->throttle, s->ip, auth_throttle_now_ms());
+		unsigned int ms = auth_throttle_failure(srv->throttle, s->ip,
+							auth_throttle_now_ms());
 		struct timeval tv = {(time_t)(ms / 1000),
 				     (suseconds_t)(ms % 1000) * 1000};
 
@@ -989,13 +990,11 @@ session_dispatch(struct imap_session *s, const char *data, size_t len)
 			def = &commands[i];
 	if (def == NULL) {
 		session_bad(s, cmd.tag, "Unknown command");
-	} else if (def->states == NOT_AUTH &&
-		   s->state != IMAP_STATE_NOT_AUTH) {
+	} else if (def->states == NOT_AUTH && s->state != IMAP_STATE_NOT_AUTH) {
 		session_bad(s, cmd.tag, "Already authenticated");
 	} else if (def->states >= AUTH && s->state == IMAP_STATE_NOT_AUTH) {
 		session_bad(s, cmd.tag, "Log in first");
-	} else if (def->states == SELECTED &&
-		   s->state != IMAP_STATE_SELECTED) {
+	} else if (def->states == SELECTED && s->state != IMAP_STATE_SELECTED) {
 		session_bad(s, cmd.tag, "Select a mailbox first");
 	} else {
 		if (s->state == IMAP_STATE_SELECTED && s->pending_changes &&
@@ -1062,12 +1061,13 @@ session_line(struct imap_session *s, const char *line, size_t len)
 		char tag[IMAP_PARSER_TAG_MAX + 1];
 		size_t n = strcspn(s->cmd.data, " ");
 
-		snprintf(tag, sizeof(tag), "%.*s",
-			 (int)(n < IMAP_PARSER_TAG_MAX ? n
-						       : IMAP_PARSER_TAG_MAX),
-			 s->cmd.data);
+		snprintf(
+		    tag, sizeof(tag), "%.*s",
+		    (int)(n < IMAP_PARSER_TAG_MAX ? n : IMAP_PARSER_TAG_MAX),
+		    s->cmd.data);
 		for (char *c = tag; *c != '\0'; c++)
-			if ((unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
+			if ((unsigned char)*c < 0x21 ||
+			    (unsigned char)*c > 0x7e)
 				*c = '?';
 		if (nonsync) {
 			imap_printf(s, "* BYE [TOOBIG] Literal too large");
@@ -1205,7 +1205,8 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED)
 		return;
 	if (what & BEV_EVENT_TIMEOUT) {
-		if ((what & BEV_EVENT_WRITING) || s->wait == IMAP_WAIT_CLOSING) {
+		if ((what & BEV_EVENT_WRITING) ||
+		    s->wait == IMAP_WAIT_CLOSING) {
 			log_info("session=%s event=timeout what=write", s->id);
 			session_kill(s);
 			return;
@@ -1286,8 +1287,8 @@ imap_session_new(struct imap_server *srv, int fd, const struct sockaddr *peer,
 		    BEV_OPT_CLOSE_ON_FREE);
 		s->tls = true;
 	} else {
-		s->bev =
-		    bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		s->bev = bufferevent_socket_new(srv->base, fd,
+						BEV_OPT_CLOSE_ON_FREE);
 	}
 	if (s->bev == NULL) {
 		log_errorx("event=bufferevent_failed ip=%s", ip);

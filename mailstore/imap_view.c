@@ -227,8 +227,9 @@ imap_view_sync(struct imap_session *s, bool allow_expunge)
 		while (j < count && list[j].uid < m->uid)
 			j++; /* a new UID below an old one cannot happen */
 		if (j < count && list[j].uid == m->uid) {
-			if (!m->gone && (list[j].modseq != m->modseq ||
-					 strcmp(list[j].flags, m->flags) != 0)) {
+			if (!m->gone &&
+			    (list[j].modseq != m->modseq ||
+			     strcmp(list[j].flags, m->flags) != 0)) {
 				free(m->flags);
 				m->flags = list[j].flags;
 				list[j].flags = NULL;

@@ -215,3 +215,11 @@ store_notify_path(const char *data_dir)
 {
 	return xasprintf("%s/mail/notify.sock", data_dir);
 }
+int
+store_message_structure(struct store *store, const char *user,
+			const char *mailbox, uint32_t uid,
+			struct msg_structure **s_r, char **error_r)
+{
+	return store->backend->message_structure(store, user, mailbox, uid, s_r,
+						 error_r);
+}

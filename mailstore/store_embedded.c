@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -32,9 +33,11 @@
 
 #include "lib/buf.h"
 #include "lib/config.h"
+#include "lib/buf.h"
 #include "lib/db.h"
 #include "lib/fileio.h"
 #include "lib/xalloc.h"
+#include "mailstore/msg_structure.h"
 
 struct store_embedded {
 	struct store store;
@@ -80,9 +83,12 @@ static const struct db_migration store_migrations[] = {
 	"  delivery_key TEXT UNIQUE,"
 	"  saved_date INTEGER NOT NULL,"
 	"  UNIQUE (mailbox_id, uid));"},
+    /* The MIME structure of each message (msg_structure blob), computed
+     * at delivery; NULL for older rows, filled lazily. */
+    {2, "ALTER TABLE messages ADD COLUMN structure BLOB;"},
     /* IMAP: expunged UIDs for QRESYNC, a per-user UIDVALIDITY counter so a
      * re-created mailbox never repeats one. */
-    {2, "CREATE TABLE expunged ("
+    {3, "CREATE TABLE expunged ("
 	"  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id)"
 	"    ON DELETE CASCADE,"
 	"  uid INTEGER NOT NULL,"
@@ -626,6 +632,150 @@ flags_apply(const char *current, enum store_flags_mode mode, const char *change)
 	return result;
 }
 
+/* ---- message structure cache (msg_structure blobs) ---- */
+
+/* Parses the message file at path; NULL if it cannot be read. */
+static struct msg_structure *
+structure_of_file(const char *path)
+{
+	struct msg_structure *s = NULL;
+	struct stat st;
+	char *error = NULL;
+	void *map = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || st.st_size > (off_t)UINT32_MAX) {
+		close(fd);
+		return NULL;
+	}
+	if (st.st_size > 0) {
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
+			   0);
+		if (map == MAP_FAILED) {
+			close(fd);
+			return NULL;
+		}
+	}
+	close(fd);
+	if (msg_structure_parse(map != NULL ? map : "", (size_t)st.st_size, &s,
+				&error) < 0) {
+		free(error);
+		s = NULL;
+	}
+	if (map != NULL)
+		munmap(map, (size_t)st.st_size);
+	return s;
+}
+
+/* Stores the structure blob of a message row. 0, or -1 on an SQL error
+ * (sqlite3_errmsg tells). A file that cannot be parsed leaves NULL, which
+ * readers fill lazily. */
+static int
+structure_save(struct store_embedded *se, const struct msg_structure *s,
+	       sqlite3_int64 rowid)
+{
+	struct buf blob = {0};
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(se->db,
+			       "UPDATE messages SET structure = ? WHERE id = ?",
+			       -1, &stmt, NULL) != SQLITE_OK)
+		return -1;
+	msg_structure_serialize(s, &blob);
+	sqlite3_bind_blob(stmt, 1, blob.data, (int)blob.len, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, rowid);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	buf_free(&blob);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+structure_store(struct store_embedded *se, const char *path,
+		sqlite3_int64 rowid)
+{
+	struct msg_structure *s = structure_of_file(path);
+	int ret;
+
+	if (s == NULL)
+		return 0;
+	ret = structure_save(se, s, rowid);
+	msg_structure_free(&s);
+	return ret;
+}
+
+static int
+embedded_message_structure(struct store *store, const char *user,
+			   const char *mailbox, uint32_t uid,
+			   struct msg_structure **s_r, char **error_r)
+{
+	struct store_embedded *se = embedded(store);
+	sqlite3_stmt *stmt;
+	sqlite3_int64 rowid, mbox_id;
+	char *udir, *path, *error = NULL;
+	struct msg_structure *s = NULL;
+	int rc;
+
+	udir = user_dir(se, user);
+	if (udir == NULL) {
+		*error_r =
+		    xasprintf("unsafe user name for the store: %s", user);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(se->db,
+			       "SELECT m.id, m.structure, m.file, b.id, "
+			       "m.size FROM messages m JOIN mailboxes b ON "
+			       "m.mailbox_id = b.id WHERE b.user = ? AND "
+			       "b.name = ? AND m.uid = ?",
+			       -1, &stmt, NULL) != SQLITE_OK) {
+		free(udir);
+		*error_r = xstrdup(sqlite3_errmsg(se->db));
+		return -1;
+	}
+	sqlite3_bind_text(stmt, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, mailbox, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, uid);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			*error_r = xstrdup(sqlite3_errmsg(se->db));
+		sqlite3_finalize(stmt);
+		free(udir);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	rowid = sqlite3_column_int64(stmt, 0);
+	if (sqlite3_column_type(stmt, 1) == SQLITE_BLOB &&
+	    msg_structure_deserialize(sqlite3_column_blob(stmt, 1),
+				      (size_t)sqlite3_column_bytes(stmt, 1), &s,
+				      &error) < 0)
+		x_free(&error); /* damaged or older version: parse again */
+	if (s != NULL &&
+	    msg_structure_size(s) != (uint64_t)sqlite3_column_int64(stmt, 4))
+		msg_structure_free(&s);
+	mbox_id = sqlite3_column_int64(stmt, 3);
+	path = xasprintf("%s/%lld/%s", udir, (long long)mbox_id,
+			 (const char *)sqlite3_column_text(stmt, 2));
+	sqlite3_finalize(stmt);
+	free(udir);
+	if (s == NULL) {
+		/* Older message: parse once and keep the result. */
+		s = structure_of_file(path);
+		if (s == NULL) {
+			*error_r =
+			    xasprintf("reading %s: %s", path, strerror(errno));
+			free(path);
+			return -1;
+		}
+		(void)structure_save(se, s, rowid); /* a cache: best effort */
+	}
+	free(path);
+	*s_r = s;
+	return 1;
+}
+
 static int
 embedded_deliver(struct store *store, const struct store_delivery *d,
 		 uint32_t *uid_r, char **error_r)
@@ -720,6 +870,9 @@ embedded_deliver(struct store *store, const struct store_delivery *d,
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		goto sql_error;
 	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (structure_store(se, final, sqlite3_last_insert_rowid(se->db)) < 0)
+		goto sql_error;
 	if (sqlite3_prepare_v2(se->db,
 			       "UPDATE mailboxes SET uidnext = ?, "
 			       "highestmodseq = ? WHERE id = ?",
@@ -1650,13 +1803,14 @@ embedded_copy(struct store *store, const char *user, const char *from,
 		goto abort;
 	}
 	if (sqlite3_prepare_v2(se->db,
-			       "SELECT flags, internal_date, size, file FROM "
-			       "messages WHERE mailbox_id = ? AND uid = ?",
+			       "SELECT flags, internal_date, size, file, "
+			       "structure FROM messages WHERE mailbox_id = ? "
+			       "AND uid = ?",
 			       -1, &sel, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(se->db,
 			       "INSERT INTO messages(mailbox_id, uid, modseq, "
-			       "flags, internal_date, size, file, saved_date) "
-			       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			       "flags, internal_date, size, file, saved_date, "
+			       "structure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			       -1, &ins, NULL) != SQLITE_OK) {
 		*error_r = sql_error(se);
 		goto abort;
@@ -1719,6 +1873,12 @@ embedded_copy(struct store *store, const char *user, const char *from,
 		sqlite3_bind_int64(ins, 6, sqlite3_column_int64(sel, 2));
 		sqlite3_bind_text(ins, 7, name, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 8, (sqlite3_int64)time(NULL));
+		if (sqlite3_column_type(sel, 4) == SQLITE_BLOB)
+			sqlite3_bind_blob(ins, 9, sqlite3_column_blob(sel, 4),
+					  sqlite3_column_bytes(sel, 4),
+					  SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(ins, 9);
 		if (sqlite3_step(ins) != SQLITE_DONE) {
 			*error_r = sql_error(se);
 			goto abort;
@@ -1815,4 +1975,5 @@ const struct store_backend store_backend_embedded = {
     .expunged_since = embedded_expunged_since,
     .copy = embedded_copy,
     .quota_usage = embedded_quota_usage,
+    .message_structure = embedded_message_structure,
 };
