@@ -384,6 +384,8 @@ append_literal_part(struct buf *out, const struct fetch_item *it,
 }
 
 struct msg_ctx {
+	struct imap_session *s;
+	uint32_t uid;
 	char *data;
 	size_t len;
 	bool loaded, failed;
@@ -404,18 +406,20 @@ msg_load(struct msg_ctx *m, const char *path)
 }
 
 #if HAVE_MSG_STRUCTURE
+/* The structure cached in the index (computed at delivery). */
 static struct msg_structure *
 msg_struct(struct msg_ctx *m, const char *path)
 {
 	char *error = NULL;
 
+	(void)path;
 	if (m->st != NULL)
 		return m->st;
-	if (!msg_load(m, path))
-		return NULL;
-	if (msg_structure_parse(m->data, m->len, &m->st, &error) < 0) {
+	if (store_message_structure(m->s->server->store, m->s->user,
+				    m->s->view->name, m->uid, &m->st,
+				    &error) <= 0) {
 		free(error);
-		return NULL;
+		m->st = NULL;
 	}
 	return m->st;
 }
@@ -541,6 +545,8 @@ fetch_one(struct imap_session *s, struct imap_fetch_ctx *c, size_t index)
 	if (msg->gone)
 		return;
 	memset(&m, 0, sizeof(m));
+	m.s = s;
+	m.uid = msg->uid;
 	for (size_t i = 0; i < c->nitems; i++)
 		if (item_sets_seen(&c->items[i]) &&
 		    strstr(msg->flags, "\\Seen") == NULL &&

@@ -33,7 +33,7 @@ struct sockaddr;
 #define IMAP_OUTPUT_HIGH (256 * 1024)
 /* Output above this (a client that does not read): the connection goes. */
 #define IMAP_OUTPUT_MAX (8 * 1024 * 1024)
-#define IMAP_LINE_MAX	8192
+#define IMAP_LINE_MAX	65536
 #define IMAP_MAX_BAD	20
 
 struct imap_session;
@@ -103,6 +103,7 @@ struct imap_session {
 	bool rev2, utf8, condstore, qresync;
 	bool pending_changes; /* a notification for the selected mailbox */
 	bool discard_line;    /* skipping the rest of a too long line */
+	bool sasl_plain;      /* AUTHENTICATE PLAIN (else LOGIN) */
 	enum imap_state state;
 	enum imap_wait wait;
 	char *user;

@@ -649,7 +649,7 @@ sasl_response(struct imap_session *s, const char *line, size_t len)
 		s->wait = IMAP_WAIT_NONE;
 		return;
 	}
-	if (s->wait == IMAP_WAIT_SASL && s->sasl_login == NULL) {
+	if (s->wait == IMAP_WAIT_SASL && s->sasl_plain) {
 		/* PLAIN */
 		char *copy = xstrndup(line, len);
 		int rc = sasl_plain_decode(copy, login, password);
@@ -722,6 +722,7 @@ cmd_authenticate(struct imap_session *s, const struct imap_command *cmd)
 	s->tag = xstrdup(cmd->tag);
 	x_free(&s->sasl_login);
 	s->wait = IMAP_WAIT_SASL;
+	s->sasl_plain = plain;
 	if (cmd->count == 2) {
 		const char *ir = cmd->args[1].str;
 
@@ -1093,6 +1094,31 @@ session_line(struct imap_session *s, const char *line, size_t len)
 		buf_reset(&s->cmd);
 }
 
+/* BAD for a line over IMAP_LINE_MAX, tagged when it starts a command. */
+static void
+line_too_long(struct imap_session *s, struct evbuffer *in)
+{
+	char head[IMAP_PARSER_TAG_MAX + 2];
+	ev_ssize_t got = 0;
+	size_t n = 0;
+
+	if (s->cmd.len == 0)
+		got = evbuffer_copyout(in, head, sizeof(head) - 1);
+	if (got > 0) {
+		head[got] = '\0';
+		n = strcspn(head, " ");
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)head[i] < 0x21 ||
+			    (unsigned char)head[i] > 0x7e || head[i] == '+')
+				n = 0;
+		head[n] = '\0';
+	}
+	buf_reset(&s->cmd);
+	s->literal_left = 0;
+	session_bad(s, n > 0 && n <= IMAP_PARSER_TAG_MAX ? head : NULL,
+		    "Line too long");
+}
+
 static void
 session_process(struct imap_session *s)
 {
@@ -1136,12 +1162,11 @@ session_process(struct imap_session *s)
 		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		if (eol.pos < 0) {
 			if (avail > IMAP_LINE_MAX) {
-				evbuffer_drain(in, avail);
 				if (!s->discard_line) {
 					s->discard_line = true;
-					buf_reset(&s->cmd);
-					session_bad(s, NULL, "Line too long");
+					line_too_long(s, in);
 				}
+				evbuffer_drain(in, avail);
 			}
 			return;
 		}
@@ -1152,9 +1177,8 @@ session_process(struct imap_session *s)
 			continue;
 		}
 		if (n > IMAP_LINE_MAX) {
+			line_too_long(s, in);
 			evbuffer_drain(in, n + eol_len);
-			buf_reset(&s->cmd);
-			session_bad(s, NULL, "Line too long");
 			continue;
 		}
 		line = xmalloc(n + eol_len + 1);
