@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/route.h"
 #include "filters/filter_chain.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -72,6 +73,39 @@ validate_dns_servers(const void *field, const char **error_r)
 			*error_r = "expected IP or IP@port items";
 			return -1;
 		}
+	}
+	return 0;
+}
+
+static int
+validate_relay_routes(const void *field, const char **error_r)
+{
+	const struct str_list *list = field;
+
+	for (size_t i = 0; i < list->count; i++)
+		if (route_config_item_check(list->items[i], error_r) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+validate_relay_default_route(const void *field, const char **error_r)
+{
+	const char *spec = *(char *const *)field;
+
+	if (spec == NULL || spec[0] == '\0')
+		return 0;
+	return route_spec_check(spec, error_r);
+}
+
+static int
+validate_relay_tls_policy(const void *field, const char **error_r)
+{
+	int policy;
+
+	if (route_tls_policy_parse(*(char *const *)field, &policy) < 0) {
+		*error_r = "expected none, encrypt or verify";
+		return -1;
 	}
 	return 0;
 }
@@ -196,6 +230,46 @@ const struct setting_def moat_setting_defs[] = {
     {"imap.max_command_size", SETTING_SIZE, "64k", S(imap_max_command_size),
      1024, 16 * 1024 * 1024, NULL,
      "largest command with its literals (APPEND: smtp.max_message_size)"},
+    /* relay: delivery to other hosts (gateway/route.c and friends) */
+    {"relay.routes", SETTING_LIST, "", S(relay_routes), 0, 0,
+     validate_relay_routes,
+     "static routes DOMAIN=NEXTHOP[|NEXTHOP...][|tls=POLICY][|auth=FILE]; "
+     "NEXTHOP is [host]:port, host (its MX) or local"},
+    {"relay.default_route", SETTING_STRING, "", S(relay_default_route), 0, 0,
+     validate_relay_default_route,
+     "next hop for every other domain (a smarthost); empty: MX lookup"},
+    {"relay.tls_policy", SETTING_STRING, "none", S(relay_tls_policy), 0, 0,
+     validate_relay_tls_policy,
+     "outbound STARTTLS: none (opportunistic), encrypt (required), verify "
+     "(required, certificate checked against the system CA store)"},
+    {"relay.remote_port", SETTING_INT, "25", S(relay_remote_port), 1, 65535,
+     NULL, "port of MX hosts and of next hops without one (tests only)"},
+    {"relay.max_connections", SETTING_INT, "50", S(relay_max_connections), 1,
+     10000, NULL, "outbound SMTP connections in all"},
+    {"relay.max_connections_per_destination", SETTING_INT, "5",
+     S(relay_max_connections_per_destination), 1, 10000, NULL,
+     "outbound SMTP connections per destination (domain or next hop)"},
+    {"relay.connect_timeout", SETTING_DURATION, "30s", S(relay_connect_timeout),
+     1, 3600, NULL, "time allowed to connect and receive the greeting"},
+    {"relay.command_timeout", SETTING_DURATION, "5m", S(relay_command_timeout),
+     1, 3600, NULL, "time allowed for each reply of the remote server"},
+    {"relay.retry_min", SETTING_DURATION, "5m", S(relay_retry_min), 1, 86400,
+     NULL, "first retry delay after a temporary failure (then doubled)"},
+    {"relay.retry_max", SETTING_DURATION, "4h", S(relay_retry_max), 1,
+     7 * 86400, NULL, "longest delay between two attempts"},
+    {"relay.max_lifetime", SETTING_DURATION, "5d", S(relay_max_lifetime), 1,
+     60 * 86400, NULL, "how long a message is retried before it bounces"},
+    {"relay.delay_warning", SETTING_DURATION, "4h", S(relay_delay_warning), 0,
+     60 * 86400, NULL,
+     "age after which a DELAY notice goes to senders who asked "
+     "(NOTIFY=DELAY); 0: never"},
+    {"relay.verify_recipients", SETTING_BOOL, "no", S(relay_verify_recipients),
+     0, 0, NULL,
+     "check relay-domain recipients at RCPT with an RCPT probe to the next "
+     "hop"},
+    {"relay.verify_cache_ttl", SETTING_DURATION, "1h",
+     S(relay_verify_cache_ttl), 1, 7 * 86400, NULL,
+     "how long a recipient probe's answer is remembered"},
     /* filter chain */
     {"filters", SETTING_LIST, "", S(filters), 0, 0, NULL,
      "filters run on each message after DATA, in this order"},

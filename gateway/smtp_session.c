@@ -811,7 +811,6 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	struct str_list users = {0}, foreign = {0};
 	enum directory_result res;
-	struct session_rcpt *r;
 	char safe[128], lookup[SMTP_ADDRESS_BUF + 256];
 
 	if (!s->in_tx) {
@@ -847,9 +846,7 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 	case DIRECTORY_NOT_LOCAL:
 		if (s->auth_user != NULL)
 			break;
-		session_reply(s, "554 5.7.1 <%s>: Relay access denied",
-			      cmd->path);
-		rcpt_reject(s, safe, "relay_denied");
+		smtp_session_relay_rcpt(s, lookup, cmd->notify, cmd->orcpt);
 		return;
 	case DIRECTORY_ERROR:
 	default:
@@ -858,6 +855,17 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		rcpt_reject(s, safe, "lookup_error");
 		return;
 	}
+	session_rcpt_add(s, lookup, cmd->notify, cmd->orcpt);
+}
+
+void
+session_rcpt_add(struct smtp_session *s, const char *address,
+		 const char *notify, const char *orcpt)
+{
+	struct session_rcpt *r;
+	char safe[128];
+
+	log_sanitize(address, strlen(address), safe, sizeof(safe));
 	if (s->rcpt_count == s->rcpt_alloc) {
 		size_t n = s->rcpt_alloc == 0 ? 8 : s->rcpt_alloc * 2;
 		struct session_rcpt *nr =
@@ -868,11 +876,9 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		s->rcpt_alloc = n;
 	}
 	r = &s->rcpts[s->rcpt_count++];
-	r->address = pool_strdup(s->tx_pool, lookup);
-	r->notify =
-	    cmd->notify != NULL ? pool_strdup(s->tx_pool, cmd->notify) : NULL;
-	r->orcpt =
-	    cmd->orcpt != NULL ? pool_strdup(s->tx_pool, cmd->orcpt) : NULL;
+	r->address = pool_strdup(s->tx_pool, address);
+	r->notify = notify != NULL ? pool_strdup(s->tx_pool, notify) : NULL;
+	r->orcpt = orcpt != NULL ? pool_strdup(s->tx_pool, orcpt) : NULL;
 	s->rcpts_total++;
 	log_info("session=%s event=rcpt result=accepted to=<%s>", s->id, safe);
 	session_reply(s, "250 2.1.5 Ok");

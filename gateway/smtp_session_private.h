@@ -91,6 +91,15 @@ void session_free(struct smtp_session *s);
 /* Runs the commands waiting in the input buffer. */
 void session_process(struct smtp_session *s);
 
+/* Adds an accepted recipient to the transaction and replies 250. */
+void session_rcpt_add(struct smtp_session *s, const char *address,
+		      const char *notify, const char *orcpt);
+
+/* smtp_session_relay.c: RCPT to a domain that is not ours, without AUTH:
+ * accepted for relay domains (optionally after a probe), else 554. */
+void smtp_session_relay_rcpt(struct smtp_session *s, const char *address,
+			     const char *notify, const char *orcpt);
+
 /* smtp_session_auth.c */
 void smtp_session_auth_command(struct smtp_session *s,
 			       const struct smtp_command *cmd);

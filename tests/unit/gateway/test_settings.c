@@ -68,6 +68,21 @@ static const struct default_case default_cases[] = {
     {"filters.authserv_id", ""},
     {"filters.message_log", "yes"},
     {"smtp.xclient_trusted", ""},
+    /* relay */
+    {"relay.routes", ""},
+    {"relay.default_route", ""},
+    {"relay.tls_policy", "none"},
+    {"relay.remote_port", "25"},
+    {"relay.max_connections", "50"},
+    {"relay.max_connections_per_destination", "5"},
+    {"relay.connect_timeout", "30"},
+    {"relay.command_timeout", "300"},
+    {"relay.retry_min", "300"},
+    {"relay.retry_max", "14400"},
+    {"relay.max_lifetime", "432000"},
+    {"relay.delay_warning", "14400"},
+    {"relay.verify_recipients", "no"},
+    {"relay.verify_cache_ttl", "3600"},
 };
 
 static const struct setting_def *
