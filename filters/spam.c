@@ -182,6 +182,9 @@ spam_filter_init(const void *settings_p, void **state_r, char **error_r)
 
 	pthread_mutex_init(&st->lock, NULL);
 	st->settings = s;
+	/* The shared MIME parse (the "mime" filter's limits when it is
+	 * configured, the defaults otherwise). */
+	mime_filter_register(NULL);
 	(void)spam_parse_score(s->tag_score, &st->thresholds.tag);
 	(void)spam_parse_score(s->quarantine_score, &st->thresholds.quarantine);
 	(void)spam_parse_score(s->reject_score, &st->thresholds.reject);
@@ -361,7 +364,7 @@ spam_filter_run(void *state_p, struct filter_context *ctx,
 {
 	struct spam_filter_state *st = state_p;
 	const struct filter_body *body = filter_body(ctx);
-	struct mime_message *mime = NULL;
+	const struct mime_message *mime;
 	struct spam_scratch *scratch;
 	struct spam_result result;
 	struct spam_view view;
@@ -381,9 +384,9 @@ spam_filter_run(void *state_p, struct filter_context *ctx,
 		filter_set_error(ctx, "cannot read the spooled message");
 		return -1;
 	}
-	if (mime_parse_fd(body->fd, body->offset, body->len, NULL, &mime,
-			  &error) < 0) {
-		filter_set_error(ctx, "MIME parse: %s", error);
+	mime = mime_filter_get(ctx);
+	if (mime == NULL) {
+		filter_set_error(ctx, "cannot parse the spooled message");
 		free(full);
 		return -1;
 	}
@@ -412,7 +415,6 @@ spam_filter_run(void *state_p, struct filter_context *ctx,
 		spam_scratch_put(st, scratch);
 		filter_set_error(ctx, "rules: %s", error);
 		spam_view_free(&view);
-		mime_message_free(&mime);
 		free(full);
 		return -1;
 	}
@@ -450,7 +452,6 @@ spam_filter_run(void *state_p, struct filter_context *ctx,
 	spam_autolearn(st, ctx, &view, &result, total);
 	spam_result_free(&result);
 	spam_view_free(&view);
-	mime_message_free(&mime);
 	free(full);
 	return 0;
 }

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/delivery_remote.h"
+#include "gateway/queue_control.h"
 #include "gateway/queue_file.h"
 #include "gateway/service.h"
 #include "lib/buf.h"
@@ -60,6 +62,8 @@ struct queue_service {
 	struct event *scan_timer;
 	struct event *work_event;
 	struct event *retry_timer;
+	struct delivery_remote *remote; /* delivery_remote.c */
+	struct queue_control *control;
 	bool stopping;
 };
 
@@ -286,6 +290,7 @@ item_deliver(struct queue_service *qs, struct batch_item *item, char **error_r)
 		const char *rcpt = item->env.rcpts[i].address;
 		struct str_list users = {0}, foreign = {0};
 		enum directory_result r;
+		bool over_quota = false;
 
 		if (item->done[i])
 			continue;
@@ -340,12 +345,25 @@ item_deliver(struct queue_service *qs, struct batch_item *item, char **error_r)
 				str_list_free(&foreign);
 				return -1;
 			}
+			if (rc == 2) {
+				/* Over quota: nothing stored; the recipient
+				 * stays pending (deferred) for a retry. */
+				log_warnx("qid=%s to=<%s> user=%s "
+					  "status=deferred reason=\"mailbox "
+					  "full (quota)\"",
+					  item->entry.qid, rcpt,
+					  users.items[u]);
+				x_free(error_r);
+				item->remote_left = true;
+				over_quota = true;
+				continue;
+			}
 			log_info("qid=%s to=<%s> user=%s mailbox=INBOX uid=%u "
 				 "size=%zu status=%s",
 				 item->entry.qid, rcpt, users.items[u], uid,
 				 item->len, rc == 1 ? "sent" : "duplicate");
 		}
-		if (foreign.count == 0)
+		if (foreign.count == 0 && !over_quota)
 			item->done[i] = true;
 		str_list_free(&users);
 		str_list_free(&foreign);
@@ -375,9 +393,9 @@ item_finish(struct queue_service *qs, struct batch_item *item)
 		    rename(path, to) == 0) {
 			(void)unlink(done_path);
 			(void)fileio_sync_dir(deferred);
-			log_info("qid=%s status=deferred reason=\"remote "
-				 "delivery not available yet\" path=%s",
+			log_info("qid=%s status=remote path=%s",
 				 item->entry.qid, to);
+			delivery_remote_add(qs->remote, item->entry.qid);
 		} else {
 			log_error("qid=%s event=defer path=%s", item->entry.qid,
 				  to);
@@ -534,6 +552,16 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(qs->base);
 }
 
+/* delivery_remote hands us the DSNs it writes into queue/. */
+static void
+on_remote_enqueue(const char *qid, void *context)
+{
+	struct queue_service *qs = context;
+
+	pending_add(qs, qid, 0, 0);
+	queue_kick(qs);
+}
+
 int
 queue_run(struct service_context *ctx)
 {
@@ -561,6 +589,7 @@ queue_run(struct service_context *ctx)
 		free(qs.queue_dir);
 		return 1;
 	}
+	store_set_quota(qs.store, ctx->settings->mailstore_quota);
 	qs.base = event_base_new();
 	qs.notify_event = event_new(qs.base, ctx->queue_notify_fd,
 				    EV_READ | EV_PERSIST, on_notify, &qs);
@@ -574,9 +603,22 @@ queue_run(struct service_context *ctx)
 	event_add(qs.scan_timer, &scan);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	qs.remote = delivery_remote_new(qs.base, ctx->settings,
+					on_remote_enqueue, &qs, &error);
+	if (qs.remote != NULL)
+		qs.control = queue_control_new(qs.base, ctx->settings->data_dir,
+					       qs.remote, &error);
+	if (qs.remote == NULL || qs.control == NULL) {
+		log_errorx("event=start error=\"%s\"", error);
+		free(error);
+		qs.stopping = true;
+	}
 	/* Everything already on disk at start is ours to deliver. */
 	queue_scan(&qs, true);
-	event_base_dispatch(qs.base);
+	if (!qs.stopping)
+		event_base_dispatch(qs.base);
+	queue_control_free(&qs.control);
+	delivery_remote_free(&qs.remote);
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(qs.notify_event);

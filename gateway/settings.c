@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/route.h"
 #include "filters/filter_chain.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -77,6 +78,39 @@ validate_dns_servers(const void *field, const char **error_r)
 }
 
 static int
+validate_relay_routes(const void *field, const char **error_r)
+{
+	const struct str_list *list = field;
+
+	for (size_t i = 0; i < list->count; i++)
+		if (route_config_item_check(list->items[i], error_r) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+validate_relay_default_route(const void *field, const char **error_r)
+{
+	const char *spec = *(char *const *)field;
+
+	if (spec == NULL || spec[0] == '\0')
+		return 0;
+	return route_spec_check(spec, error_r);
+}
+
+static int
+validate_relay_tls_policy(const void *field, const char **error_r)
+{
+	int policy;
+
+	if (route_tls_policy_parse(*(char *const *)field, &policy) < 0) {
+		*error_r = "expected none, encrypt or verify";
+		return -1;
+	}
+	return 0;
+}
+
+static int
 validate_authserv_id(const void *field, const char **error_r)
 {
 	const char *s = *(char *const *)field;
@@ -90,6 +124,12 @@ validate_authserv_id(const void *field, const char **error_r)
 		}
 	}
 	return 0;
+}
+
+static int
+validate_filters(const void *field, const char **error_r)
+{
+	return filter_chain_validate_names(field, error_r);
 }
 
 static int
@@ -127,9 +167,9 @@ const struct setting_def moat_setting_defs[] = {
     {"smtps.listen", SETTING_LIST, "0.0.0.0:465", S(smtps_listen), 0, 0,
      validate_listen, "submission listeners with implicit TLS"},
     {"imap.listen", SETTING_LIST, "0.0.0.0:143", S(imap_listen), 0, 0,
-     validate_listen, "IMAP listeners (not served yet)"},
+     validate_listen, "IMAP listeners (STARTTLS)"},
     {"imaps.listen", SETTING_LIST, "0.0.0.0:993", S(imaps_listen), 0, 0,
-     validate_listen, "IMAP listeners with implicit TLS (not served yet)"},
+     validate_listen, "IMAP listeners with implicit TLS"},
     {"pop3.listen", SETTING_LIST, "0.0.0.0:110", S(pop3_listen), 0, 0,
      validate_listen, "POP3 listeners (not served yet)"},
     {"pop3s.listen", SETTING_LIST, "0.0.0.0:995", S(pop3s_listen), 0, 0,
@@ -175,8 +215,69 @@ const struct setting_def moat_setting_defs[] = {
      86400, NULL, "how often the queue rescans its directory"},
     {"queue.delivery_batch", SETTING_INT, "64", S(queue_delivery_batch), 1,
      10000, NULL, "messages delivered per store transaction (one flush)"},
+    /* mailstore and IMAP */
+    {"mailstore.quota", SETTING_SIZE, "0", S(mailstore_quota), 0,
+     1024LL * 1024 * 1024 * 1024, NULL,
+     "storage per user, enforced at delivery, APPEND and COPY (0: none)"},
+    {"imap.allow_plaintext_loopback", SETTING_BOOL, "no",
+     S(imap_allow_plaintext_loopback), 0, 0, NULL,
+     "allow LOGIN/AUTHENTICATE without TLS from 127.0.0.0/8 and ::1"},
+    {"imap.max_connections", SETTING_INT, "10000", S(imap_max_connections), 1,
+     1000000, NULL, "concurrent IMAP connections in all"},
+    {"imap.max_connections_per_ip", SETTING_INT, "100",
+     S(imap_max_connections_per_ip), 1, 1000000, NULL,
+     "concurrent IMAP connections per client IP"},
+    {"imap.idle_timeout", SETTING_DURATION, "30m", S(imap_idle_timeout), 60,
+     86400, NULL, "idle time allowed after login (IDLE included; RFC: 30m+)"},
+    {"imap.login_timeout", SETTING_DURATION, "60s", S(imap_login_timeout), 1,
+     3600, NULL, "time allowed before a successful login"},
+    {"imap.write_timeout", SETTING_DURATION, "60s", S(imap_write_timeout), 1,
+     3600, NULL, "time a client may leave output unread before it is dropped"},
+    {"imap.max_command_size", SETTING_SIZE, "64k", S(imap_max_command_size),
+     1024, 16 * 1024 * 1024, NULL,
+     "largest command with its literals (APPEND: smtp.max_message_size)"},
+    /* relay: delivery to other hosts (gateway/route.c and friends) */
+    {"relay.routes", SETTING_LIST, "", S(relay_routes), 0, 0,
+     validate_relay_routes,
+     "static routes DOMAIN=NEXTHOP[|NEXTHOP...][|tls=POLICY][|auth=FILE]; "
+     "NEXTHOP is [host]:port, host (its MX) or local"},
+    {"relay.default_route", SETTING_STRING, "", S(relay_default_route), 0, 0,
+     validate_relay_default_route,
+     "next hop for every other domain (a smarthost); empty: MX lookup"},
+    {"relay.tls_policy", SETTING_STRING, "none", S(relay_tls_policy), 0, 0,
+     validate_relay_tls_policy,
+     "outbound STARTTLS: none (opportunistic), encrypt (required), verify "
+     "(required, certificate checked against the system CA store)"},
+    {"relay.remote_port", SETTING_INT, "25", S(relay_remote_port), 1, 65535,
+     NULL, "port of MX hosts and of next hops without one (tests only)"},
+    {"relay.max_connections", SETTING_INT, "50", S(relay_max_connections), 1,
+     10000, NULL, "outbound SMTP connections in all"},
+    {"relay.max_connections_per_destination", SETTING_INT, "5",
+     S(relay_max_connections_per_destination), 1, 10000, NULL,
+     "outbound SMTP connections per destination (domain or next hop)"},
+    {"relay.connect_timeout", SETTING_DURATION, "30s", S(relay_connect_timeout),
+     1, 3600, NULL, "time allowed to connect and receive the greeting"},
+    {"relay.command_timeout", SETTING_DURATION, "5m", S(relay_command_timeout),
+     1, 3600, NULL, "time allowed for each reply of the remote server"},
+    {"relay.retry_min", SETTING_DURATION, "5m", S(relay_retry_min), 1, 86400,
+     NULL, "first retry delay after a temporary failure (then doubled)"},
+    {"relay.retry_max", SETTING_DURATION, "4h", S(relay_retry_max), 1,
+     7 * 86400, NULL, "longest delay between two attempts"},
+    {"relay.max_lifetime", SETTING_DURATION, "5d", S(relay_max_lifetime), 1,
+     60 * 86400, NULL, "how long a message is retried before it bounces"},
+    {"relay.delay_warning", SETTING_DURATION, "4h", S(relay_delay_warning), 0,
+     60 * 86400, NULL,
+     "age after which a DELAY notice goes to senders who asked "
+     "(NOTIFY=DELAY); 0: never"},
+    {"relay.verify_recipients", SETTING_BOOL, "no", S(relay_verify_recipients),
+     0, 0, NULL,
+     "check relay-domain recipients at RCPT with an RCPT probe to the next "
+     "hop"},
+    {"relay.verify_cache_ttl", SETTING_DURATION, "1h",
+     S(relay_verify_cache_ttl), 1, 7 * 86400, NULL,
+     "how long a recipient probe's answer is remembered"},
     /* filter chain */
-    {"filters", SETTING_LIST, "", S(filters), 0, 0, NULL,
+    {"filters", SETTING_LIST, "spf", S(filters), 0, 0, validate_filters,
      "filters run on each message after DATA, in this order"},
     {"filter.", SETTING_MAP, "", S(filter_settings), 0, 0, NULL,
      "filter.NAME.KEY: a setting of filter NAME; every filter takes "
@@ -191,6 +292,12 @@ const struct setting_def moat_setting_defs[] = {
     {"smtp.xclient_trusted", SETTING_LIST, "", S(smtp_xclient_trusted), 0, 0,
      validate_xclient_trusted,
      "client IPs allowed to use XCLIENT (tests only; empty: nobody)"},
+    {"policy.reject_symbols", SETTING_LIST, "", S(policy_reject_symbols), 0, 0,
+     NULL, "reject (550) a message carrying any of these symbols"},
+    {"policy.tempfail_symbols", SETTING_LIST, "", S(policy_tempfail_symbols), 0,
+     0, NULL, "defer (451) a message carrying any of these symbols"},
+    {"policy.reject_score", SETTING_INT, "0", S(policy_reject_score), 0,
+     1000000, NULL, "reject a message whose score reaches this (0: off)"},
 };
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);

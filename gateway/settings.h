@@ -53,6 +53,31 @@ struct moat_settings {
 	unsigned int queue_scan_interval;
 	long long queue_delivery_batch;
 
+	/* mailstore and IMAP (imapd) */
+	unsigned long long mailstore_quota; /* bytes per user, 0 = none */
+	bool imap_allow_plaintext_loopback; /* LOGIN without TLS from 127/8 */
+	long long imap_max_connections;
+	long long imap_max_connections_per_ip;
+	unsigned int imap_idle_timeout;	 /* authenticated, incl. IDLE */
+	unsigned int imap_login_timeout; /* before authentication */
+	unsigned int imap_write_timeout; /* a client that stops reading */
+	unsigned long long
+	    imap_max_command_size; /* line + literals, not APPEND */
+	/* relay: delivery to other hosts (route, smtp_client, retries) */
+	struct str_list relay_routes; /* "DOMAIN=NEXTHOP[|NEXTHOP..]" items */
+	char *relay_default_route;    /* "" = MX of the recipient domain */
+	char *relay_tls_policy;	      /* none|encrypt|verify */
+	long long relay_remote_port;  /* 25; tests point it elsewhere */
+	long long relay_max_connections;
+	long long relay_max_connections_per_destination;
+	unsigned int relay_connect_timeout;
+	unsigned int relay_command_timeout;
+	unsigned int relay_retry_min;
+	unsigned int relay_retry_max;
+	unsigned int relay_max_lifetime;
+	unsigned int relay_delay_warning;
+	bool relay_verify_recipients;
+	unsigned int relay_verify_cache_ttl;
 	/* filter chain (filters/filter.h, filters/filter_chain.h) */
 	struct str_list filters;	   /* names, in order */
 	struct config_map filter_settings; /* "filter.NAME.KEY" lines */
@@ -60,6 +85,10 @@ struct moat_settings {
 	char *authserv_id;		   /* "" = hostname */
 	bool filters_message_log;
 	struct str_list smtp_xclient_trusted; /* XCLIENT peers (tests) */
+	/* policy step (rules/policy.h) */
+	struct str_list policy_reject_symbols;
+	struct str_list policy_tempfail_symbols;
+	long long policy_reject_score; /* 0 = off */
 };
 
 extern const struct setting_def moat_setting_defs[];

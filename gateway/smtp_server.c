@@ -20,6 +20,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "gateway/relay_verify.h"
 #include "filters/filter_chain.h"
 #include "gateway/service.h"
 #include "mailstore/auth_pool.h"
@@ -127,6 +128,13 @@ smtp_server_setup(struct smtp_run *run, struct service_context *ctx)
 	}
 	if (directory_open(set->data_dir, &srv->dir, &error_alloc) < 0) {
 		log_errorx("event=setup_failed what=directory error=\"%s\"",
+			   error_alloc);
+		free(error_alloc);
+		return -1;
+	}
+	srv->relay = relay_verify_new(srv->base, set, &error_alloc);
+	if (srv->relay == NULL) {
+		log_errorx("event=setup_failed what=relay error=\"%s\"",
 			   error_alloc);
 		free(error_alloc);
 		return -1;
@@ -243,6 +251,7 @@ smtp_server_teardown(struct smtp_run *run)
 		event_free(run->stop_timer);
 	if (srv->dir != NULL)
 		directory_close(&srv->dir);
+	relay_verify_free(&srv->relay);
 	if (srv->queue_dir_fd >= 0)
 		close(srv->queue_dir_fd);
 	free(srv->queue_dir);

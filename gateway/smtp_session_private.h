@@ -44,6 +44,7 @@ struct smtp_session {
 	char id[24];
 	char ip[64];
 	char client_name[256]; /* verified or XCLIENT NAME; "" = unknown */
+	char peer_ip[64];      /* the real peer (ip may come from XCLIENT) */
 	char helo[SESSION_HELO_MAX + 1];
 	bool have_helo, esmtp, tls, dead, async_pending, skip_line;
 	char *auth_user;
@@ -91,11 +92,26 @@ void session_free(struct smtp_session *s);
 /* Runs the commands waiting in the input buffer. */
 void session_process(struct smtp_session *s);
 
+/* Adds an accepted recipient to the transaction and replies 250. */
+void session_rcpt_add(struct smtp_session *s, const char *address,
+		      const char *notify, const char *orcpt);
+
+/* smtp_session_relay.c: RCPT to a domain that is not ours, without AUTH:
+ * accepted for relay domains (optionally after a probe), else 554. */
+void smtp_session_relay_rcpt(struct smtp_session *s, const char *address,
+			     const char *notify, const char *orcpt);
+
 /* smtp_session_auth.c */
 void smtp_session_auth_command(struct smtp_session *s,
 			       const struct smtp_command *cmd);
 /* One line of an AUTH exchange in progress. */
 void smtp_session_auth_line(struct smtp_session *s, const char *line,
 			    size_t len);
+
+/* smtp_session_xclient.c */
+/* True when the real peer is in smtp.xclient_trusted. */
+bool smtp_session_xclient_allowed(const struct smtp_session *s);
+void smtp_session_xclient(struct smtp_session *s,
+			  const struct smtp_command *cmd);
 
 #endif

@@ -24,14 +24,17 @@
 #include "lib/config.h"
 #include "lib/xalloc.h"
 
+struct dns_query {
+	struct dns_query *prev, *next;
+	struct dns *dns;
+	dns_callback_fn *callback;
+	void *context;
+};
+
 struct dns {
 	struct ub_ctx *ctx;
 	struct event *event;
-};
-
-struct dns_query {
-	dns_callback_fn *callback;
-	void *context;
+	struct dns_query *queries; /* in flight: freed by dns_free */
 };
 
 static void
@@ -102,6 +105,13 @@ dns_free(struct dns **dnsp)
 	if (dns->event != NULL)
 		event_free(dns->event);
 	ub_ctx_delete(dns->ctx);
+	/* Lookups still in flight never call back; their state goes. */
+	while (dns->queries != NULL) {
+		struct dns_query *q = dns->queries;
+
+		dns->queries = q->next;
+		free(q);
+	}
 	x_free(dnsp);
 }
 
@@ -144,6 +154,17 @@ dns_parse_mx_rdata(const unsigned char *data, size_t len, uint16_t *pref_r,
 	*pref_r = (uint16_t)((data[0] << 8) | data[1]);
 	*host_r = read_name(data, len, &pos);
 	return *host_r != NULL && pos == len ? 0 : -1;
+}
+
+int
+dns_parse_name_rdata(const unsigned char *data, size_t len, char **name_r)
+{
+	size_t pos = 0;
+
+	*name_r = read_name(data, len, &pos);
+	if (*name_r != NULL && pos != len)
+		x_free(name_r);
+	return *name_r != NULL ? 0 : -1;
 }
 
 int
@@ -245,6 +266,12 @@ dns_on_result(void *arg, int err, struct ub_result *result)
 	struct dns_answer *a =
 	    dns_answer_from(result, err, result != NULL ? result->qtype : 0);
 
+	if (q->prev != NULL)
+		q->prev->next = q->next;
+	else
+		q->dns->queries = q->next;
+	if (q->next != NULL)
+		q->next->prev = q->prev;
 	q->callback(a, q->context);
 	dns_answer_free(&a);
 	if (result != NULL)
@@ -260,8 +287,16 @@ dns_lookup(struct dns *dns, const char *name, int rrtype,
 
 	q->callback = callback;
 	q->context = context;
+	q->dns = dns;
+	q->next = dns->queries;
+	if (q->next != NULL)
+		q->next->prev = q;
+	dns->queries = q;
 	if (ub_resolve_async(dns->ctx, name, rrtype, 1 /* IN */, q,
 			     dns_on_result, NULL) != 0) {
+		dns->queries = q->next;
+		if (q->next != NULL)
+			q->next->prev = NULL;
 		free(q);
 		return -1;
 	}
