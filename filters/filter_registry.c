@@ -19,6 +19,8 @@ extern const struct filter filter_attachments;
 
 /* Spam scoring, DNS blocklists and greylisting (issue 6). */
 extern const struct filter filter_spam;
+extern const struct filter filter_dnsbl;
+extern const struct filter filter_greylist;
 
 const struct filter *const filter_registry[] = {
     &filter_spf,
@@ -26,6 +28,8 @@ const struct filter *const filter_registry[] = {
     &filter_clamav,
     &filter_attachments,
     &filter_spam,
+    &filter_dnsbl,
+    &filter_greylist,
     NULL,
 };
 

@@ -446,6 +446,32 @@ fail:
 }
 
 static int
+bayes_exec(struct bayes_db *db, const char *sql, char **error_r)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&db->lock);
+	if (sqlite3_exec(db->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = bayes_sql_error(db, sql);
+		ret = -1;
+	}
+	pthread_mutex_unlock(&db->lock);
+	return ret;
+}
+
+int
+bayes_begin(struct bayes_db *db, char **error_r)
+{
+	return bayes_exec(db, "BEGIN IMMEDIATE", error_r);
+}
+
+int
+bayes_commit(struct bayes_db *db, char **error_r)
+{
+	return bayes_exec(db, "COMMIT", error_r);
+}
+
+static int
 bayes_counts_locked(struct bayes_db *db, unsigned int *nspam_r,
 		    unsigned int *nham_r)
 {
@@ -490,6 +516,7 @@ bayes_classify(struct bayes_db *db, const struct bayes_tokens *tokens,
 	unsigned int nspam, nham;
 	double *probs;
 	size_t i, n = 0;
+	bool own_txn;
 
 	pthread_mutex_lock(&db->lock);
 	if (bayes_counts_locked(db, &nspam, &nham) < 0) {
@@ -502,7 +529,9 @@ bayes_classify(struct bayes_db *db, const struct bayes_tokens *tokens,
 		pthread_mutex_unlock(&db->lock);
 		return 0;
 	}
-	(void)sqlite3_exec(db->db, "BEGIN", NULL, NULL, NULL);
+	own_txn = sqlite3_get_autocommit(db->db) != 0;
+	if (own_txn)
+		(void)sqlite3_exec(db->db, "BEGIN", NULL, NULL, NULL);
 	probs = xcalloc(tokens->count + 1, sizeof(*probs));
 	for (i = 0; i < tokens->count; i++) {
 		double f;
@@ -521,7 +550,8 @@ bayes_classify(struct bayes_db *db, const struct bayes_tokens *tokens,
 		}
 		sqlite3_reset(db->get);
 	}
-	(void)sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL);
+	if (own_txn)
+		(void)sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL);
 	pthread_mutex_unlock(&db->lock);
 	if (n > 1)
 		qsort(probs, n, sizeof(*probs), bayes_strength_cmp);

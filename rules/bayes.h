@@ -87,6 +87,10 @@ int bayes_learn(struct bayes_db *db, const struct bayes_tokens *tokens,
 int bayes_classify(struct bayes_db *db, const struct bayes_tokens *tokens,
 		   const struct bayes_params *params, double *prob_r,
 		   char **error_r);
+/* Groups many bayes_learn() calls in one transaction (training runs);
+ * 0, or -1 with *error_r allocated. */
+int bayes_begin(struct bayes_db *db, char **error_r);
+int bayes_commit(struct bayes_db *db, char **error_r);
 /* Messages learned so far. Returns 0 or -1 with *error_r allocated. */
 int bayes_counts(struct bayes_db *db, unsigned int *nspam_r,
 		 unsigned int *nham_r, char **error_r);

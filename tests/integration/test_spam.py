@@ -141,3 +141,58 @@ def test_bad_threshold_refused(moat_factory):
                        capture_output=True, text=True)
     assert r.returncode != 0
     assert "filter.spam" in r.stderr
+
+
+def test_bayes_trained_by_moatctl(moat_factory):
+    moat = moat_factory(settings({
+        "filter.spam.bayes_db": "/BAYES",
+        "filter.spam.bayes_min_learns": "3",
+        "filter.spam.autolearn": "no"}), users=(), start=False)
+    db = os.path.join(moat.data, "spam", "bayes.db")
+    with open(moat.conf) as f:
+        conf = f.read().replace("/BAYES", db)
+    with open(moat.conf, "w") as f:
+        f.write(conf)
+    moat.add_user("demo@example.test")
+    mbox = os.path.join(moat.top, "spam.mbox")
+    with open(mbox, "wb") as f:
+        for i in range(4):
+            f.write(b"From spammer@example.invalid Tue Dec  1 10:00:00 2026\n"
+                    b"From: deals%d@offers.example\nSubject: cheap rolex "
+                    b"replica watches %d\nMessage-Id: <s%d@offers.example>\n"
+                    b"\nBuy cheap rolex replica watches, luxury discount "
+                    b"store, order today number %d\n>From the store\n\n"
+                    % (i, i, i, i))
+    hamdir = os.path.join(moat.top, "ham")
+    os.mkdir(hamdir)
+    for i in range(4):
+        with open(os.path.join(hamdir, "%d.eml" % i), "wb") as f:
+            f.write(b"From: colleague@work.example\nSubject: quarterly "
+                    b"report draft %d\nMessage-Id: <h%d@work.example>\n\n"
+                    b"Please review the quarterly report draft and the "
+                    b"budget spreadsheet before Thursday %d\n" % (i, i, i))
+    os.chmod(hamdir, 0o755)
+    out = moat.ctl("spam", "train", "--spam", mbox).stdout
+    assert "learned 4 spam messages" in out
+    out = moat.ctl("spam", "train", "--ham", hamdir).stdout
+    assert "learned 4 ham messages" in out
+    # Learning the same messages again counts nothing.
+    assert "learned 0 ham messages (4 already known)" in \
+        moat.ctl("spam", "train", "--ham", hamdir).stdout
+    assert "bayes: 4 spam, 4 ham learned" in moat.ctl("spam", "stats").stdout
+    moat.start()
+    body = (b"From: x@remote.example\r\nTo: demo@example.test\r\n"
+            b"Subject: replica watches\r\n\r\n"
+            b"cheap rolex replica watches at the luxury discount store\r\n")
+    code, _ = send(moat.smtp_port, body)
+    assert code == 250
+    msg = moat.wait_messages("demo@example.test", 1)[0]
+    symbols = header(msg, "X-Spam-Symbols")[0]
+    assert "BAYES_99" in symbols or "BAYES_999" in symbols, symbols
+    body = (b"From: y@work.example\r\nTo: demo@example.test\r\n"
+            b"Subject: report\r\n\r\n"
+            b"the quarterly report draft and budget spreadsheet\r\n")
+    code, _ = send(moat.smtp_port, body)
+    msg = moat.wait_messages("demo@example.test", 2)[1]
+    symbols = header(msg, "X-Spam-Symbols")[0]
+    assert "BAYES_00" in symbols, symbols
