@@ -116,7 +116,7 @@ run() {
 		"${ctl[@]}" user add demo@example.test demo --force
 		say "empty store: created domain example.test and user demo@example.test (password: demo)"
 	fi
-	say "starting moatd: SMTP 127.0.0.1:2525, submission :2587 (STARTTLS), SMTPS :2465"
+	say "starting moatd: SMTP 127.0.0.1:2525, submission :2587 (STARTTLS), SMTPS :2465, IMAP :2143 (STARTTLS), IMAPS :2993"
 	say "try: swaks --server 127.0.0.1:2525 --to demo@example.test"
 	exec "$build_dir/gateway/moatd" -c "$conf" -f
 }
