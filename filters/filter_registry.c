@@ -8,6 +8,9 @@
 
 #include "filters/filter.h"
 
+/* The filter chain and sender authentication. */
+extern const struct filter filter_spf;
+
 /* Content filters (filters/mime_filter.c, clamav_filter.c,
  * attachments_filter.c). */
 extern const struct filter filter_mime_parse;
@@ -21,10 +24,19 @@ extern const struct filter filter_dkim_sign;
 extern const struct filter filter_dmarc;
 extern const struct filter filter_arc;
 
+/* clang-format off */
 const struct filter *const filter_registry[] = {
-    &filter_mime_parse, &filter_clamav, &filter_attachments, &filter_dkim,
-    &filter_dkim_sign,	&filter_dmarc,	&filter_arc,	     NULL,
+    &filter_spf,
+    &filter_mime_parse,
+    &filter_clamav,
+    &filter_attachments,
+    &filter_dkim,
+    &filter_dkim_sign,
+    &filter_dmarc,
+    &filter_arc,
+    NULL,
 };
+/* clang-format on */
 
 const struct filter *
 filter_registry_find(const char *name)

@@ -30,6 +30,7 @@
 #include "filters/dkim_sign.h"
 #include "lib/buf.h"
 #include "lib/dns.h"
+#include "gateway/moatctl_spf.h"
 #include "lib/password.h"
 #include "lib/version.h"
 #include "lib/xalloc.h"
@@ -74,6 +75,10 @@ usage(FILE *out)
 	    "                             new signing key (the active one)\n"
 	    "  dkim list                  keys: domain selector type [active]\n"
 	    "  dkim show-dns DOMAIN       the TXT record to publish\n"
+	    "  spf [--timeout=MS] IP HELO SENDER   SPF check through "
+	    "Moat's SPF code\n"
+	    "  spf [--timeout=MS] --batch  the same for \"IP<TAB>HELO<TAB>"
+	    "SENDER\" lines\n"
 	    "\n"
 	    "-c FILE: configuration (default %s or $MOAT_CONFIG).\n"
 	    "A password not given is asked twice on a terminal, else read "
@@ -819,6 +824,15 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "dns") == 0 && argc - i == 3) {
 		ret = cmd_dns(&ctl, argv[i + 1], argv[i + 2]);
+		moat_settings_free(&ctl.settings);
+		if (ret < 0) {
+			usage(stderr);
+			return 2;
+		}
+		return ret;
+	}
+	if (strcmp(argv[i], "spf") == 0) {
+		ret = moatctl_spf(&ctl.settings, argc - i - 1, argv + i + 1);
 		moat_settings_free(&ctl.settings);
 		if (ret < 0) {
 			usage(stderr);
