@@ -10,8 +10,8 @@ copies fail; l= gives a risk symbol; mail submitted by an authenticated
 user is signed by Moat (RSA and Ed25519 keys made with `moatctl dkim`)
 and dkimpy verifies it; DMARC pass, reject (550 5.7.1 at DATA, also for
 a spoofed From sent by swaks), quarantine (tagged and delivered), none,
-the subdomain policy, and alignment failures; ARC chains validated and
-Moat's own seal verified by dkimpy."""
+the subdomain policy, DKIM and SPF alignment (relaxed and strict) and their
+failures; ARC chains validated and Moat's own seal verified by dkimpy."""
 
 import base64
 import os
@@ -43,6 +43,8 @@ ZONE = {
     "_dmarc.none.test": "v=DMARC1; p=none",
     "_dmarc.org.test": "v=DMARC1; p=none; sp=reject",
     "_dmarc.strict.test": "v=DMARC1; p=reject; adkim=s",
+    "spfok.test": "v=spf1 ip4:192.0.2.0/24 -all",
+    "_dmarc.spfok.test": "v=DMARC1; p=reject; aspf=r",
 }
 
 
@@ -433,3 +435,34 @@ def test_moat_seals_and_dkimpy_validates(moat_factory, dns_port, psl_copy,
         else stored
     cv, results, reason = dkim.arc_verify(body, dnsfunc=dnsfunc)
     assert cv == b"pass", reason
+
+
+def test_dmarc_spf_alignment(moat_factory, dns_port, psl_copy):
+    """With the spf filter before it, an aligned SPF pass satisfies DMARC;
+    the same From from an address SPF does not allow is refused."""
+    m = moat_factory(settings(dns_port, psl_copy, **{
+        "filters": "spf dkim dmarc", "smtp.xclient_trusted": "127.0.0.1"}))
+
+    def via(ip):
+        c = smtplib.SMTP("127.0.0.1", m.smtp_port, timeout=30)
+        try:
+            c.ehlo("client.test")
+            code, msg = c.docmd("XCLIENT", "ADDR=%s" % ip)
+            assert code == 220, msg
+            c.ehlo_resp = None
+            c.ehlo("mail.spfok.test")
+            c.mail("bounce@spfok.test")
+            c.rcpt(USER)
+            try:
+                return c.data(message(sender="a@spfok.test"))
+            except smtplib.SMTPDataError as e:
+                return e.smtp_code, e.smtp_error
+        finally:
+            c.close()
+
+    assert via("192.0.2.10")[0] == 250
+    ar = auth_results(delivered(m, 1))
+    assert "spf=pass smtp.mailfrom=bounce@spfok.test" in ar
+    assert "dmarc=pass header.from=spfok.test policy.dmarc=reject" in ar
+    code, reply = via("198.51.100.7")
+    assert code == 550 and b"DMARC policy of spfok.test" in reply
