@@ -17,21 +17,35 @@ extern const struct filter filter_mime_parse;
 extern const struct filter filter_clamav;
 extern const struct filter filter_attachments;
 
+/* Sender authentication (filters/dkim_filter.c, dmarc_filter.c,
+ * arc_filter.c). */
+extern const struct filter filter_dkim;
+extern const struct filter filter_dkim_sign;
+extern const struct filter filter_dmarc;
+extern const struct filter filter_arc;
+
 /* Spam scoring, DNS blocklists and greylisting (issue 6). */
 extern const struct filter filter_spam;
 extern const struct filter filter_dnsbl;
 extern const struct filter filter_greylist;
+
+/* clang-format off */
 
 const struct filter *const filter_registry[] = {
     &filter_spf,
     &filter_mime_parse,
     &filter_clamav,
     &filter_attachments,
+    &filter_dkim,
+    &filter_dkim_sign,
+    &filter_dmarc,
+    &filter_arc,
     &filter_spam,
     &filter_dnsbl,
     &filter_greylist,
     NULL,
 };
+/* clang-format on */
 
 const struct filter *
 filter_registry_find(const char *name)
