@@ -53,9 +53,12 @@ struct service_def {
 static const enum listener_kind smtpd_kinds[] = {
     LISTENER_SMTP, LISTENER_SUBMISSION, LISTENER_SMTPS};
 
+static const enum listener_kind pop3d_kinds[] = {LISTENER_POP3, LISTENER_POP3S};
+
 static const struct service_def services[] = {
     {"smtpd", smtpd_kinds, 3, smtpd_run},
     {"queue", NULL, 0, queue_run},
+    {"pop3d", pop3d_kinds, 2, pop3d_run},
 };
 #define SERVICE_COUNT (sizeof(services) / sizeof(services[0]))
 

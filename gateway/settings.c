@@ -97,9 +97,9 @@ const struct setting_def moat_setting_defs[] = {
     {"imaps.listen", SETTING_LIST, "0.0.0.0:993", S(imaps_listen), 0, 0,
      validate_listen, "IMAP listeners with implicit TLS (not served yet)"},
     {"pop3.listen", SETTING_LIST, "0.0.0.0:110", S(pop3_listen), 0, 0,
-     validate_listen, "POP3 listeners (not served yet)"},
+     validate_listen, "POP3 listeners (STLS)"},
     {"pop3s.listen", SETTING_LIST, "0.0.0.0:995", S(pop3s_listen), 0, 0,
-     validate_listen, "POP3 listeners with implicit TLS (not served yet)"},
+     validate_listen, "POP3 listeners with implicit TLS"},
     {"web.listen", SETTING_LIST, "0.0.0.0:8443", S(web_listen), 0, 0,
      validate_listen, "web console listeners (not served yet)"},
     {"tls.cert", SETTING_PATH, "", S(tls_cert), 0, 0, NULL,
@@ -141,6 +141,21 @@ const struct setting_def moat_setting_defs[] = {
      86400, NULL, "how often the queue rescans its directory"},
     {"queue.delivery_batch", SETTING_INT, "64", S(queue_delivery_batch), 1,
      10000, NULL, "messages delivered per store transaction (one flush)"},
+    /* POP3 (pop3d) */
+    {"pop3.allow_plaintext_loopback", SETTING_BOOL, "no",
+     S(pop3_allow_plaintext_loopback), 0, 0, NULL,
+     "allow USER/PASS and AUTH without TLS from 127.0.0.0/8 and ::1"},
+    {"pop3.max_connections", SETTING_INT, "10000", S(pop3_max_connections), 1,
+     1000000, NULL, "concurrent POP3 connections in all"},
+    {"pop3.max_connections_per_ip", SETTING_INT, "50",
+     S(pop3_max_connections_per_ip), 1, 1000000, NULL,
+     "concurrent POP3 connections per client IP"},
+    {"pop3.login_timeout", SETTING_DURATION, "60s", S(pop3_login_timeout), 1,
+     3600, NULL, "time allowed before a successful login"},
+    {"pop3.idle_timeout", SETTING_DURATION, "10m", S(pop3_idle_timeout), 1,
+     86400, NULL,
+     "idle time allowed after login, and for a client that stops reading "
+     "(RFC 1939: at least 10m)"},
 };
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);

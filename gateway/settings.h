@@ -52,6 +52,13 @@ struct moat_settings {
 	/* queue */
 	unsigned int queue_scan_interval;
 	long long queue_delivery_batch;
+
+	/* POP3 (pop3d) */
+	bool pop3_allow_plaintext_loopback; /* USER/PASS without TLS, 127/8 */
+	long long pop3_max_connections;
+	long long pop3_max_connections_per_ip;
+	unsigned int pop3_login_timeout; /* before authentication */
+	unsigned int pop3_idle_timeout;	 /* after it; stalled writes too */
 };
 
 extern const struct setting_def moat_setting_defs[];

@@ -53,6 +53,12 @@ static const struct default_case default_cases[] = {
     {"smtp.banner", "ESMTP Moat"},
     {"queue.scan_interval", "60"},
     {"queue.delivery_batch", "64"},
+    /* POP3 */
+    {"pop3.allow_plaintext_loopback", "no"},
+    {"pop3.max_connections", "10000"},
+    {"pop3.max_connections_per_ip", "50"},
+    {"pop3.login_timeout", "60"},
+    {"pop3.idle_timeout", "600"},
 };
 
 static const struct setting_def *
