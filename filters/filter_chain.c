@@ -1,18 +1,875 @@
 /*
- * filter_chain: the (still empty) chain of filters. With no filter
- * registered every message continues to the policy step unchanged.
+ * filter_chain: the configured filters, their settings and state, and the
+ * pool of worker threads that runs them over each message (see
+ * filter_chain.h and, for the filters' side, filter.h).
+ *
+ * A job is one message: submitted on the event loop, queued, taken by a
+ * worker that reads and parses the header, runs every filter in order,
+ * builds the result (verdict, symbols, Authentication-Results and the other
+ * header edits), logs one summary line and moves the job to the done list;
+ * the loop is woken with event_active() and runs the callbacks. The filters
+ * of one message run on one thread, one after another; messages run in
+ * parallel. Each worker has its own resolver (lib/dns private context) for
+ * filter_dns_lookup(), so no lookup crosses threads.
+ *
+ * Timeouts are cooperative: a filter gets a deadline (filter_remaining_ms()),
+ * every lookup through filter_dns_lookup() is bounded by it, and a run() that
+ * returns after its deadline counts as an error, answered by its on_error.
  */
 #include "filters/filter_chain.h"
 
-void
-filter_chain_run(const struct filter_envelope *envelope,
-		 const struct filter_message *message,
-		 struct filter_chain_result *result_r)
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "filters/filter_context.h"
+#include "filters/filter_log.h"
+#include "lib/buf.h"
+#include "lib/dns.h"
+#include "lib/log.h"
+#include "lib/pool.h"
+#include "lib/xalloc.h"
+
+#define CHAIN_TIMEOUT_DEFAULT_MS 10000
+#define CHAIN_THREADS_MAX	 64
+
+/* One configured filter. */
+struct chain_filter {
+	const struct filter *filter;
+	void *settings; /* filter->settings_size bytes, or NULL */
+	void *state;
+	bool inited;
+	long timeout_ms;
+	bool on_error_accept;
+};
+
+struct chain_job {
+	struct chain_job *next;
+	struct filter_chain *chain;
+	struct filter_context *ctx;
+	filter_chain_done_fn *done;
+	void *context;
+	struct filter_chain_result result;
+	struct filter_log_entry *log; /* one per configured filter */
+	struct timespec start;
+};
+
+struct filter_chain {
+	struct chain_filter *filters;
+	size_t count;
+	char *authserv_id;
+	struct str_list dns_servers;
+	struct filter_log *msglog;
+
+	struct event *done_event;
+	pthread_t *threads;
+	size_t thread_count;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct chain_job *queue, **queue_tail;
+	struct chain_job *done_list, **done_tail;
+	bool stop;
+	struct dns *now_dns; /* for filter_chain_run_now() */
+};
+
+/* ------------------------------------------------------------------ */
+/* configuration */
+
+static _Thread_local char chain_error[256];
+
+/* The map entries apply to filters by name; "NAME.KEY". */
+static bool
+split_key(const char *key, char *name, size_t namesz, const char **rest_r)
 {
-	(void)envelope;
-	(void)message;
-	result_r->verdict = POLICY_CONTINUE;
-	result_r->code = 0;
-	result_r->enhanced = NULL;
-	result_r->text = NULL;
+	const char *dot = strchr(key, '.');
+	size_t n;
+
+	if (dot == NULL || dot == key || dot[1] == '\0')
+		return false;
+	n = (size_t)(dot - key);
+	if (n >= namesz)
+		return false;
+	memcpy(name, key, n);
+	name[n] = '\0';
+	*rest_r = dot + 1;
+	return true;
+}
+
+static void
+chain_filters_free(struct chain_filter *filters, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		struct chain_filter *cf = &filters[i];
+
+		if (cf->inited && cf->filter->fini != NULL)
+			cf->filter->fini(cf->state);
+		if (cf->settings != NULL) {
+			config_free(cf->filter->settings,
+				    cf->filter->settings_count, cf->settings);
+			free(cf->settings);
+		}
+	}
+	free(filters);
+}
+
+/* Applies one built-in key (timeout, on_error); 1 applied, 0 not
+ * built-in, -1 bad value (*msg_r allocated). */
+static int
+chain_builtin(struct chain_filter *cf, const char *key, const char *value,
+	      char **msg_r)
+{
+	if (strcmp(key, "timeout") == 0) {
+		unsigned int secs;
+
+		if (config_parse_duration(value, &secs) < 0 || secs < 1 ||
+		    secs > 600) {
+			*msg_r = xstrdup("expected a duration from 1s to 10m");
+			return -1;
+		}
+		cf->timeout_ms = (long)secs * 1000;
+		return 1;
+	}
+	if (strcmp(key, "on_error") == 0) {
+		if (strcmp(value, "tempfail") == 0)
+			cf->on_error_accept = false;
+		else if (strcmp(value, "accept") == 0)
+			cf->on_error_accept = true;
+		else {
+			*msg_r = xstrdup("expected tempfail or accept");
+			return -1;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Builds the configured filters with their settings (no init()). Map
+ * entries for registered filters that are not in the list are checked
+ * against a scratch instance. 0, or -1 with *error_r allocated.
+ */
+static int
+chain_build(const struct filter_chain_config *config,
+	    struct chain_filter **filters_r, size_t *count_r, char **error_r)
+{
+	size_t count = config->names != NULL ? config->names->count : 0;
+	struct chain_filter *filters = xcalloc(count + 1, sizeof(*filters));
+	const char *err = NULL;
+
+	if (filter_chain_validate_names(config->names, &err) < 0) {
+		*error_r = xasprintf("filters: %s", err);
+		free(filters);
+		return -1;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct chain_filter *cf = &filters[i];
+
+		cf->filter = filter_registry_find(config->names->items[i]);
+		cf->timeout_ms = CHAIN_TIMEOUT_DEFAULT_MS;
+		if (cf->filter->settings_size > 0) {
+			cf->settings = xcalloc(1, cf->filter->settings_size);
+			if (config_defaults(cf->filter->settings,
+					    cf->filter->settings_count,
+					    cf->settings, error_r) < 0) {
+				chain_filters_free(filters, i + 1);
+				return -1;
+			}
+		}
+	}
+	for (size_t m = 0; config->map != NULL && m < config->map->count; m++) {
+		const struct config_map_entry *e = &config->map->items[m];
+		struct chain_filter scratch, *cf = NULL;
+		const char *key;
+		char name[64], *msg = NULL;
+		int rc;
+
+		if (!split_key(e->key, name, sizeof(name), &key) ||
+		    filter_registry_find(name) == NULL) {
+			*error_r = xasprintf(
+			    "%s:%u: filter.%s: unknown filter "
+			    "'%s' (see moatd --help-settings)",
+			    e->file, e->line, e->key,
+			    split_key(e->key, name, sizeof(name), &key)
+				? name
+				: e->key);
+			chain_filters_free(filters, count);
+			return -1;
+		}
+		for (size_t i = 0; i < count; i++)
+			if (strcmp(filters[i].filter->name, name) == 0)
+				cf = &filters[i];
+		if (cf == NULL) {
+			/* Registered but not in "filters": check only. */
+			memset(&scratch, 0, sizeof(scratch));
+			scratch.filter = filter_registry_find(name);
+			cf = &scratch;
+			if (cf->filter->settings_size > 0) {
+				cf->settings =
+				    xcalloc(1, cf->filter->settings_size);
+				if (config_defaults(cf->filter->settings,
+						    cf->filter->settings_count,
+						    cf->settings,
+						    error_r) < 0) {
+					config_free(cf->filter->settings,
+						    cf->filter->settings_count,
+						    cf->settings);
+					free(cf->settings);
+					chain_filters_free(filters, count);
+					return -1;
+				}
+			}
+		}
+		rc = chain_builtin(cf, key, e->value, &msg);
+		if (rc == 0) {
+			if (cf->settings == NULL) {
+				msg = xasprintf("unknown setting");
+				rc = -1;
+			} else {
+				char *m2 = NULL;
+
+				rc = config_set_by_name(
+				    cf->filter->settings,
+				    cf->filter->settings_count, cf->settings,
+				    key, e->value, &m2);
+				if (rc < 0) {
+					/* m2 is "key: message" */
+					const char *colon = strstr(m2, ": ");
+
+					msg = xstrdup(colon != NULL ? colon + 2
+								    : m2);
+					free(m2);
+				}
+			}
+		}
+		if (cf == &scratch && cf->settings != NULL) {
+			config_free(cf->filter->settings,
+				    cf->filter->settings_count, cf->settings);
+			free(cf->settings);
+		}
+		if (rc < 0) {
+			*error_r = xasprintf("%s:%u: filter.%s: %s", e->file,
+					     e->line, e->key, msg);
+			free(msg);
+			chain_filters_free(filters, count);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < count; i++) {
+		const struct chain_filter *cf = &filters[i];
+		const char *cerr = NULL;
+
+		if (cf->filter->check != NULL &&
+		    cf->filter->check(cf->settings, &cerr) < 0) {
+			*error_r = xasprintf("filter.%s: %s", cf->filter->name,
+					     cerr != NULL ? cerr : "invalid");
+			chain_filters_free(filters, count);
+			return -1;
+		}
+	}
+	*filters_r = filters;
+	*count_r = count;
+	return 0;
+}
+
+int
+filter_chain_validate_names(const struct str_list *names, const char **error_r)
+{
+	size_t count = names != NULL ? names->count : 0;
+
+	for (size_t i = 0; i < count; i++) {
+		const struct filter *f = filter_registry_find(names->items[i]);
+		char shown[64];
+
+		log_sanitize(names->items[i], strlen(names->items[i]), shown,
+			     sizeof(shown));
+		if (f == NULL) {
+			snprintf(chain_error, sizeof(chain_error),
+				 "unknown filter '%s'", shown);
+			*error_r = chain_error;
+			return -1;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(names->items[j], names->items[i]) == 0) {
+				snprintf(chain_error, sizeof(chain_error),
+					 "filter '%s' listed twice", shown);
+				*error_r = chain_error;
+				return -1;
+			}
+		}
+		/* Every "after" that is configured must come earlier. */
+		for (size_t a = 0; f->after != NULL && f->after[a] != NULL;
+		     a++) {
+			for (size_t j = i + 1; j < count; j++) {
+				if (strcmp(names->items[j], f->after[a]) != 0)
+					continue;
+				snprintf(chain_error, sizeof(chain_error),
+					 "filter '%s' must come after '%s'",
+					 f->name, f->after[a]);
+				*error_r = chain_error;
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int
+filter_chain_check(const struct filter_chain_config *config, char **error_r)
+{
+	struct chain_filter *filters;
+	size_t count;
+
+	if (chain_build(config, &filters, &count, error_r) < 0)
+		return -1;
+	chain_filters_free(filters, count);
+	return 0;
+}
+
+void
+filter_chain_print_settings(FILE *out)
+{
+	for (size_t i = 0; filter_registry[i] != NULL; i++) {
+		const struct filter *f = filter_registry[i];
+
+		fprintf(out,
+			"filter.%s.timeout = 10s\n    time allowed "
+			"per message (duration, 1s to 10m)\n",
+			f->name);
+		fprintf(out,
+			"filter.%s.on_error = tempfail\n    when the "
+			"filter fails: tempfail (451) or accept (skip it)"
+			"\n",
+			f->name);
+		for (size_t j = 0; j < f->settings_count; j++) {
+			const struct setting_def *d = &f->settings[j];
+
+			fprintf(out, "filter.%s.%s = %s\n    %s\n", f->name,
+				d->name,
+				d->default_value != NULL &&
+					d->default_value[0] != '\0'
+				    ? d->default_value
+				    : "\"\"",
+				d->help);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* running one message */
+
+static void
+timespec_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+}
+
+static unsigned long
+elapsed_us(const struct timespec *since)
+{
+	struct timespec now;
+	long long us;
+
+	timespec_now(&now);
+	us = (long long)(now.tv_sec - since->tv_sec) * 1000000 +
+	     (now.tv_nsec - since->tv_nsec) / 1000;
+	return us > 0 ? (unsigned long)us : 0;
+}
+
+static bool
+verdict_ends_chain(enum policy_verdict v)
+{
+	return v == POLICY_REJECT || v == POLICY_TEMPFAIL ||
+	       v == POLICY_DISCARD || v == POLICY_ACCEPT;
+}
+
+/* Appends s as an RFC 8601 value: a token as is, else a quoted-string. */
+static void
+append_value(struct buf *out, const char *s)
+{
+	bool token = s[0] != '\0';
+
+	for (const char *c = s; *c != '\0'; c++)
+		if (*c <= ' ' || *c >= 0x7f || strchr("()<>,;:\\\"/[]?=", *c))
+			token = false;
+	if (token) {
+		buf_append_str(out, s);
+		return;
+	}
+	buf_append_char(out, '"');
+	for (const char *c = s; *c != '\0'; c++) {
+		if (*c == '"' || *c == '\\')
+			buf_append_char(out, '\\');
+		buf_append_char(out, *c);
+	}
+	buf_append_char(out, '"');
+}
+
+/*
+ * True when an Authentication-Results value names authserv_id: the first
+ * token after whitespace and comments, compared without case.
+ */
+bool
+filter_chain_ar_claims(const char *value, const char *authserv_id)
+{
+	const char *p = value;
+	size_t n = strlen(authserv_id);
+	int depth = 0;
+
+	for (;;) {
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+			p++;
+		} else if (*p == '(') {
+			depth = 1;
+			for (p++; *p != '\0' && depth > 0; p++) {
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				else if (*p == '(')
+					depth++;
+				else if (*p == ')')
+					depth--;
+			}
+		} else {
+			break;
+		}
+	}
+	if (n == 0 || strncasecmp(p, authserv_id, n) != 0)
+		return false;
+	p += n;
+	return *p == '\0' || *p == ';' || *p == ' ' || *p == '\t' ||
+	       *p == '\r' || *p == '\n' || *p == '(' || *p == '/';
+}
+
+/* Authentication-Results, then the filters' additions; the removals. */
+static void
+chain_build_edits(struct filter_chain *chain, struct chain_job *job)
+{
+	struct filter_context *ctx = job->ctx;
+	struct filter_chain_result *res = &job->result;
+	struct buf out = {0};
+	size_t ncut = 0;
+	struct filter_chain_cut *cuts;
+	bool *cut;
+
+	/* Spoofed Authentication-Results claiming our authserv-id go. */
+	cut = pool_zalloc(ctx->pool, ctx->header_count + 1);
+	for (size_t i = 1; i < ctx->header_count; i++)
+		if (strcasecmp(ctx->headers[i].name,
+			       "Authentication-Results") == 0 &&
+		    filter_chain_ar_claims(ctx->headers[i].value,
+					   chain->authserv_id))
+			cut[i] = true;
+	for (size_t i = 0; i < ctx->removed_count; i++)
+		cut[ctx->removed[i].index] = true;
+
+	if (ctx->auth_count > 0) {
+		buf_printf(&out, "Authentication-Results: %s",
+			   chain->authserv_id);
+		for (size_t i = 0; i < ctx->auth_count; i++) {
+			const struct filter_auth_result *a = &ctx->auth[i];
+
+			buf_printf(&out, ";\r\n\t%s=%s", a->method, a->result);
+			if (a->reason != NULL) {
+				buf_append_str(&out, " reason=");
+				append_value(&out, a->reason);
+			}
+			if (a->props != NULL && a->props[0] != '\0')
+				buf_printf(&out, " %s", a->props);
+		}
+		buf_append_str(&out, "\r\n");
+	}
+	for (size_t i = 0; i < ctx->added_count; i++)
+		buf_printf(&out, "%s: %s\r\n", ctx->added[i].name,
+			   ctx->added[i].value);
+	res->add_len = out.len;
+	res->add_offset = ctx->header_count > 0 ? ctx->headers[0].raw_len : 0;
+	res->add_headers = pool_strndup(ctx->pool, buf_cstr(&out), out.len);
+	buf_free(&out);
+
+	for (size_t i = 0; i < ctx->header_count; i++)
+		if (cut[i])
+			ncut++;
+	cuts = pool_alloc(ctx->pool, (ncut + 1) * sizeof(*cuts));
+	ncut = 0;
+	for (size_t i = 0; i < ctx->header_count; i++) {
+		if (!cut[i])
+			continue;
+		cuts[ncut].offset = ctx->headers[i].offset;
+		cuts[ncut].len = ctx->headers[i].raw_len;
+		ncut++;
+	}
+	res->cuts = cuts;
+	res->cut_count = ncut;
+}
+
+/* Runs every phase the filter wants; 0 or -1. */
+static int
+chain_run_one(struct chain_filter *cf, struct filter_context *ctx)
+{
+	static const enum filter_phase order[] = {
+	    FILTER_PHASE_CONNECT, FILTER_PHASE_HELO, FILTER_PHASE_MAIL,
+	    FILTER_PHASE_RCPT,	  FILTER_PHASE_DATA,
+	};
+
+	for (size_t p = 0; p < sizeof(order) / sizeof(order[0]); p++) {
+		if ((cf->filter->phases & (unsigned int)order[p]) == 0)
+			continue;
+		if (cf->filter->run(cf->state, ctx, order[p]) < 0)
+			return -1;
+		if (verdict_ends_chain(ctx->verdict))
+			break;
+	}
+	return 0;
+}
+
+/* The whole chain over one message, on the calling (worker) thread. */
+static void
+chain_job_run(struct filter_chain *chain, struct chain_job *job,
+	      struct dns *dns)
+{
+	struct filter_context *ctx = job->ctx;
+	struct filter_chain_result *res = &job->result;
+	size_t ran = 0;
+	char safe[160];
+
+	ctx->dns = dns;
+	job->log =
+	    pool_zalloc(ctx->pool, (chain->count + 1) * sizeof(*job->log));
+	if (filter_context_load(ctx) < 0) {
+		log_warn("session=%s qid=%s event=filter_error "
+			 "reason=\"cannot read the message\"",
+			 ctx->env.session_id, ctx->env.qid);
+		ctx->current = NULL;
+		filter_set_verdict(ctx, POLICY_TEMPFAIL, 451, "4.3.0",
+				   "Temporary error reading the message");
+	}
+	for (size_t i = 0; i < chain->count && ctx->verdict != POLICY_TEMPFAIL;
+	     i++) {
+		struct chain_filter *cf = &chain->filters[i];
+		struct filter_log_entry *le = &job->log[i];
+		struct filter_context_mark mark;
+		struct timespec t0;
+		int rc;
+
+		filter_context_mark(ctx, &mark);
+		filter_context_begin(ctx, cf->filter->name, cf->timeout_ms);
+		timespec_now(&t0);
+		rc = chain_run_one(cf, ctx);
+		le->filter = cf->filter->name;
+		le->elapsed_us = elapsed_us(&t0);
+		le->ran = true;
+		ran = i + 1;
+		if (rc == 0 && filter_remaining_ms(ctx) == 0) {
+			rc = -1;
+			if (ctx->error == NULL)
+				filter_set_error(ctx, "timeout after %ld ms",
+						 cf->timeout_ms);
+		}
+		if (rc < 0) {
+			le->error = true;
+			filter_context_rollback(ctx, &mark);
+			log_sanitize(ctx->error != NULL ? ctx->error : "failed",
+				     SIZE_MAX, safe, sizeof(safe));
+			log_warnx("session=%s qid=%s event=filter_error "
+				  "filter=%s reason=\"%s\" action=%s",
+				  ctx->env.session_id, ctx->env.qid,
+				  cf->filter->name, safe,
+				  cf->on_error_accept ? "accept" : "tempfail");
+			if (!cf->on_error_accept) {
+				filter_set_verdict(ctx, POLICY_TEMPFAIL, 451,
+						   "4.7.1",
+						   "Temporary filter failure, "
+						   "try again later");
+				break;
+			}
+			continue;
+		}
+		if (verdict_ends_chain(ctx->verdict))
+			break;
+	}
+	ctx->current = NULL;
+	/* The message will not be accepted: tell the filters that ran. */
+	if (ctx->verdict == POLICY_REJECT || ctx->verdict == POLICY_TEMPFAIL ||
+	    ctx->verdict == POLICY_DISCARD)
+		for (size_t i = 0; i < ran; i++)
+			if (chain->filters[i].filter->abort != NULL)
+				chain->filters[i].filter->abort(
+				    chain->filters[i].state, ctx);
+	ctx->dns = NULL;
+
+	res->verdict = ctx->verdict;
+	res->code = ctx->code;
+	res->enhanced = ctx->enhanced;
+	res->text = ctx->text;
+	res->verdict_filter = ctx->verdict_filter;
+	res->symbols = filter_symbols(ctx, &res->symbol_count);
+	res->score = filter_score(ctx);
+	chain_build_edits(chain, job);
+	res->elapsed_us = elapsed_us(&job->start);
+	filter_log_message(chain->msglog, ctx, job->log, chain->count, res);
+}
+
+static struct chain_job *
+chain_job_new(struct filter_chain *chain, const struct filter_envelope *env,
+	      int fd, off_t offset, size_t len, filter_chain_done_fn *done,
+	      void *context)
+{
+	struct chain_job *job = xcalloc(1, sizeof(*job));
+
+	job->chain = chain;
+	job->ctx = filter_context_new(env, fd, offset, len);
+	job->done = done;
+	job->context = context;
+	timespec_now(&job->start);
+	return job;
+}
+
+static void
+chain_job_free(struct chain_job *job)
+{
+	filter_context_free(&job->ctx);
+	free(job);
+}
+
+/* ------------------------------------------------------------------ */
+/* the pool */
+
+static void *
+chain_worker(void *arg)
+{
+	struct filter_chain *chain = arg;
+	struct dns *dns = NULL;
+	char *err = NULL;
+
+	dns = dns_new(NULL, &chain->dns_servers, &err);
+	if (dns == NULL) {
+		log_errorx("event=filter_resolver_failed reason=\"%s\"",
+			   err != NULL ? err : "?");
+		free(err);
+	}
+	pthread_mutex_lock(&chain->lock);
+	for (;;) {
+		struct chain_job *job;
+
+		while (chain->queue == NULL && !chain->stop)
+			pthread_cond_wait(&chain->cond, &chain->lock);
+		if (chain->stop)
+			break;
+		job = chain->queue;
+		chain->queue = job->next;
+		if (chain->queue == NULL)
+			chain->queue_tail = &chain->queue;
+		job->next = NULL;
+		pthread_mutex_unlock(&chain->lock);
+
+		chain_job_run(chain, job, dns);
+
+		pthread_mutex_lock(&chain->lock);
+		*chain->done_tail = job;
+		chain->done_tail = &job->next;
+		event_active(chain->done_event, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&chain->lock);
+	dns_free(&dns);
+	return NULL;
+}
+
+static void
+chain_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct filter_chain *chain = arg;
+	struct chain_job *list, *next;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&chain->lock);
+	list = chain->done_list;
+	chain->done_list = NULL;
+	chain->done_tail = &chain->done_list;
+	pthread_mutex_unlock(&chain->lock);
+	for (; list != NULL; list = next) {
+		next = list->next;
+		list->done(&list->result, list->context);
+		chain_job_free(list);
+	}
+}
+
+struct filter_chain *
+filter_chain_new(struct event_base *base,
+		 const struct filter_chain_config *config, char **error_r)
+{
+	struct filter_chain *chain = xcalloc(1, sizeof(*chain));
+	long ncpu;
+
+	if (chain_build(config, &chain->filters, &chain->count, error_r) < 0) {
+		free(chain);
+		return NULL;
+	}
+	chain->authserv_id = xstrdup(
+	    config->authserv_id != NULL ? config->authserv_id : "localhost");
+	for (size_t i = 0;
+	     config->dns_servers != NULL && i < config->dns_servers->count; i++)
+		str_list_add(&chain->dns_servers,
+			     config->dns_servers->items[i]);
+	pthread_mutex_init(&chain->lock, NULL);
+	pthread_cond_init(&chain->cond, NULL);
+	chain->queue_tail = &chain->queue;
+	chain->done_tail = &chain->done_list;
+	for (size_t i = 0; i < chain->count; i++) {
+		struct chain_filter *cf = &chain->filters[i];
+		char *err = NULL;
+
+		if (cf->filter->init != NULL &&
+		    cf->filter->init(cf->settings, &cf->state, &err) < 0) {
+			*error_r = xasprintf("filter %s: %s", cf->filter->name,
+					     err != NULL ? err : "init failed");
+			free(err);
+			filter_chain_free(&chain);
+			return NULL;
+		}
+		cf->inited = true;
+	}
+	if (config->message_log != NULL &&
+	    filter_log_open(config->message_log, &chain->msglog, error_r) < 0) {
+		filter_chain_free(&chain);
+		return NULL;
+	}
+	if (base == NULL)
+		return chain; /* filter_chain_run_now() only */
+	chain->done_event = event_new(base, -1, 0, chain_done, chain);
+	if (chain->count == 0)
+		return chain; /* nothing to run: no threads */
+	ncpu = config->threads > 0 ? (long)config->threads
+				   : sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		ncpu = 1;
+	if (ncpu > CHAIN_THREADS_MAX)
+		ncpu = CHAIN_THREADS_MAX;
+	chain->threads = xcalloc((size_t)ncpu, sizeof(*chain->threads));
+	for (long i = 0; i < ncpu; i++) {
+		int rc = pthread_create(&chain->threads[chain->thread_count],
+					NULL, chain_worker, chain);
+
+		if (rc != 0) {
+			*error_r = xasprintf("cannot start filter threads: %s",
+					     strerror(rc));
+			filter_chain_free(&chain);
+			return NULL;
+		}
+		chain->thread_count++;
+	}
+	return chain;
+}
+
+void
+filter_chain_free(struct filter_chain **chainp)
+{
+	struct filter_chain *chain = *chainp;
+	struct chain_job *job, *next;
+
+	if (chain == NULL)
+		return;
+	pthread_mutex_lock(&chain->lock);
+	chain->stop = true;
+	pthread_cond_broadcast(&chain->cond);
+	pthread_mutex_unlock(&chain->lock);
+	for (size_t i = 0; i < chain->thread_count; i++)
+		pthread_join(chain->threads[i], NULL);
+	for (job = chain->queue; job != NULL; job = next) {
+		next = job->next;
+		chain_job_free(job);
+	}
+	for (job = chain->done_list; job != NULL; job = next) {
+		next = job->next;
+		chain_job_free(job);
+	}
+	if (chain->done_event != NULL)
+		event_free(chain->done_event);
+	free(chain->threads);
+	chain_filters_free(chain->filters, chain->count);
+	filter_log_close(&chain->msglog);
+	dns_free(&chain->now_dns);
+	str_list_free(&chain->dns_servers);
+	free(chain->authserv_id);
+	pthread_mutex_destroy(&chain->lock);
+	pthread_cond_destroy(&chain->cond);
+	x_free(chainp);
+}
+
+size_t
+filter_chain_count(const struct filter_chain *chain)
+{
+	return chain != NULL ? chain->count : 0;
+}
+
+void
+filter_chain_submit(struct filter_chain *chain,
+		    const struct filter_envelope *env, int fd, off_t offset,
+		    size_t len, filter_chain_done_fn *done, void *context)
+{
+	struct chain_job *job =
+	    chain_job_new(chain, env, fd, offset, len, done, context);
+
+	pthread_mutex_lock(&chain->lock);
+	if (chain->thread_count == 0) {
+		/* No workers (no filters): complete on the next loop turn. */
+		*chain->done_tail = job;
+		chain->done_tail = &job->next;
+		pthread_mutex_unlock(&chain->lock);
+		chain_job_run(chain, job, NULL);
+		if (chain->done_event != NULL)
+			event_active(chain->done_event, EV_READ, 0);
+		return;
+	}
+	*chain->queue_tail = job;
+	chain->queue_tail = &job->next;
+	pthread_cond_signal(&chain->cond);
+	pthread_mutex_unlock(&chain->lock);
+}
+
+void
+filter_chain_run_now(struct filter_chain *chain,
+		     const struct filter_envelope *env, int fd, off_t offset,
+		     size_t len, filter_chain_done_fn *done, void *context)
+{
+	struct chain_job *job =
+	    chain_job_new(chain, env, fd, offset, len, done, context);
+
+	if (chain->now_dns == NULL) {
+		char *err = NULL;
+
+		chain->now_dns = dns_new(NULL, &chain->dns_servers, &err);
+		free(err);
+	}
+	chain_job_run(chain, job, chain->now_dns);
+	done(&job->result, context);
+	chain_job_free(job);
+}
+
+/* ------------------------------------------------------------------ */
+/* services for filters that need the chain */
+
+int
+filter_dns_lookup(struct filter_context *ctx, const char *name, int rrtype,
+		  struct dns_answer **answer_r)
+{
+	long left = filter_remaining_ms(ctx);
+
+	if (ctx->dns == NULL)
+		return -1;
+	if (left <= 0) {
+		struct dns_answer *a = xcalloc(1, sizeof(*a));
+
+		a->status = DNS_TEMPFAIL;
+		a->rrtype = rrtype;
+		*answer_r = a;
+		return 0;
+	}
+	return dns_lookup_wait(ctx->dns, name, rrtype, left, answer_r);
 }

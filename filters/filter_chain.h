@@ -1,42 +1,124 @@
 /*
- * filter_chain: runs the configured filters over one spooled message after
- * DATA and before the 250, and returns one verdict for the policy step.
- * No filter is registered yet (the chain arrives with the sender
- * authentication issue); the call site in smtpd is final.
+ * filter_chain: runs the configured filters (filters/filter.h) over one
+ * spooled message after DATA and before the answer, on a pool of worker
+ * threads, and hands the outcome back on the event loop: the strongest
+ * verdict, the symbols and score, and the header edits smtpd applies to the
+ * spool file (Authentication-Results among them).
+ *
+ * Configuration: moat.conf's "filters" list names the filters in order;
+ * "filter.NAME.KEY = value" lines (struct config_map) set their options.
+ * filter_chain_check() validates both without starting anything (for
+ * --check-config); filter_chain_new() validates, allocates each filter's
+ * settings and calls its init().
  */
 #ifndef MOAT_FILTER_CHAIN_H
 #define MOAT_FILTER_CHAIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
+
+#include "filters/filter.h"
+#include "lib/config.h"
 #include "rules/policy.h"
 
-struct filter_envelope {
-	const char *qid;
-	const char *client_ip;
-	const char *helo;
-	const char *mail_from;
-	const char *auth_user; /* NULL when not authenticated */
-	const char *const *rcpts;
-	size_t rcpt_count;
+struct event_base;
+struct filter_chain;
+struct filter_job;
+
+struct filter_chain_config {
+	const struct str_list *names;	    /* "filters" */
+	const struct config_map *map;	    /* "filter.*" lines */
+	const struct str_list *dns_servers; /* for filter_dns_lookup() */
+	unsigned int threads;		    /* 0 = one per CPU */
+	const char *authserv_id;	    /* for Authentication-Results */
+	const char *message_log;	    /* SQLite path, NULL = none */
 };
 
-struct filter_message {
-	int fd; /* read-only view: len bytes at offset */
-	off_t offset;
+/* One header field to remove: bytes [offset, offset + len) of the message. */
+struct filter_chain_cut {
+	size_t offset;
 	size_t len;
 };
 
 struct filter_chain_result {
-	enum policy_verdict verdict;
-	int code;
+	enum policy_verdict verdict; /* the strongest of the chain */
+	int code;		     /* optional SMTP reply, 0/NULL = default */
 	const char *enhanced;
 	const char *text;
+	const char *verdict_filter; /* who set it, NULL when CONTINUE */
+	double score;
+	const struct filter_symbol *symbols;
+	size_t symbol_count;
+	/* Header edits: fields to insert after the first header field
+	 * (smtpd's Received), complete with CRLFs; removals sorted by offset,
+	 * not overlapping. */
+	const char *add_headers;
+	size_t add_len;
+	size_t add_offset; /* where they go: after the first field */
+	const struct filter_chain_cut *cuts;
+	size_t cut_count;
+	unsigned long elapsed_us; /* time the chain took */
 };
 
-/* Runs every filter in order; never modifies the message. */
-void filter_chain_run(const struct filter_envelope *envelope,
-		      const struct filter_message *message,
-		      struct filter_chain_result *result_r);
+/* Runs on the event loop; result is valid during the call only. */
+typedef void filter_chain_done_fn(const struct filter_chain_result *result,
+				  void *context);
+
+/*
+ * Checks a configuration: every name is a registered filter, listed once,
+ * in an order that respects each filter's "after"; every "filter.NAME.KEY"
+ * names a configured or registered filter and a setting it has, with a
+ * valid value; each filter's check() passes. 0, or -1 with *error_r
+ * allocated ("file:line: message" for a bad line).
+ */
+int filter_chain_check(const struct filter_chain_config *config,
+		       char **error_r);
+
+/* Checks the "filters" list alone (registered, once each, "after" order
+ * kept). 0, or -1 with *error_r (thread-local). */
+int filter_chain_validate_names(const struct str_list *names,
+				const char **error_r);
+/* Prints every registered filter's settings (--help-settings). */
+void filter_chain_print_settings(FILE *out);
+/* True when an Authentication-Results field value claims authserv_id. */
+bool filter_chain_ar_claims(const char *value, const char *authserv_id);
+
+/*
+ * Builds the chain: check, settings, init() of every filter, worker
+ * threads. base is the loop the results come back on
+ * (evthread_use_pthreads() first). NULL with *error_r allocated.
+ */
+struct filter_chain *filter_chain_new(struct event_base *base,
+				      const struct filter_chain_config *config,
+				      char **error_r);
+/* Stops the workers after the messages in progress (their callbacks are not
+ * run), calls fini() of every filter and frees the chain. */
+void filter_chain_free(struct filter_chain **chain);
+/* Number of configured filters (0: filter_chain_submit still builds the
+ * Authentication-Results-free result, cheaply). */
+size_t filter_chain_count(const struct filter_chain *chain);
+
+/*
+ * Queues one message: env is copied; the message is len bytes at offset in
+ * fd, which the caller keeps open and unchanged until done runs. done runs
+ * later on the loop, never inside this call, exactly once unless the chain is
+ * freed first.
+ */
+void filter_chain_submit(struct filter_chain *chain,
+			 const struct filter_envelope *env, int fd,
+			 off_t offset, size_t len, filter_chain_done_fn *done,
+			 void *context);
+
+/*
+ * Runs the chain synchronously on the calling thread (tests, tools): same
+ * work as one worker job. Returns the context's result through done before
+ * returning.
+ */
+void filter_chain_run_now(struct filter_chain *chain,
+			  const struct filter_envelope *env, int fd,
+			  off_t offset, size_t len, filter_chain_done_fn *done,
+			  void *context);
 
 #endif

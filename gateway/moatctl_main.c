@@ -24,7 +24,10 @@
 
 #include "gateway/master_prepare.h"
 #include "gateway/queue_file.h"
+#include "gateway/queue_state.h"
+#include "gateway/route.h"
 #include "gateway/settings.h"
+#include "lib/buf.h"
 #include "lib/dns.h"
 #include "lib/password.h"
 #include "lib/version.h"
@@ -54,6 +57,14 @@ usage(FILE *out)
 	    "  alias add ADDRESS TARGET   alias del ADDRESS [TARGET]   "
 	    "alias list\n"
 	    "  queue list                 messages waiting in the queue\n"
+	    "  queue show QID             one message: envelope, state, "
+	    "headers\n"
+	    "  queue flush                retry every deferred message now\n"
+	    "  queue retry|hold|release|delete QID\n"
+	    "  route add DOMAIN NEXTHOP [NEXTHOP...] [tls=POLICY] "
+	    "[auth=FILE]\n"
+	    "  route del DOMAIN           route list\n"
+	    "      NEXTHOP: [host]:port (that host), host (its MX), local\n"
 	    "  status                     the running daemon and its "
 	    "services\n"
 	    "  dns mx|a|aaaa|txt NAME     look NAME up with moatd's "
@@ -310,11 +321,20 @@ queue_list_dir(const char *dir, const char *state, bool print)
 
 			gmtime_r(&env.arrival, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-			printf("%s  %-8s  %8zu  %s  <%s>", de->d_name, state,
+			struct queue_state st;
+			const char *shown = state;
+
+			(void)queue_state_load(dir, de->d_name, 0, &st);
+			if (st.held)
+				shown = "held";
+			printf("%s  %-8s  %8zu  %s  <%s>", de->d_name, shown,
 			       len, when, env.mail_from);
 			for (size_t i = 0; i < env.rcpt_count; i++)
 				printf(" %s", env.rcpts[i].address);
+			if (st.failures > 0)
+				printf("  attempts=%u", st.failures);
 			printf("\n");
+			queue_state_free(&st);
 			close(fd);
 			queue_envelope_free(&env);
 		}
@@ -324,11 +344,194 @@ queue_list_dir(const char *dir, const char *state, bool print)
 	return n;
 }
 
+/*
+ * Sends one command to the queue process's control socket and prints the
+ * reply. Returns 0 ok, 1 failed, 2 when the daemon is not reachable.
+ */
+static int
+queue_control_call(const struct ctl *ctl, const char *line, bool print)
+{
+	struct sockaddr_un sun;
+	char *path = xasprintf("%s/queue/control.sock", ctl->settings.data_dir);
+	char reply[4096];
+	struct buf all;
+	ssize_t n;
+	int fd, ret = 0;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	free(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return 2;
+	}
+	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line) ||
+	    write(fd, "\n", 1) != 1) {
+		close(fd);
+		return 2;
+	}
+	buf_init(&all);
+	while ((n = read(fd, reply, sizeof(reply))) > 0)
+		buf_append(&all, reply, (size_t)n);
+	close(fd);
+	/* The last line is OK or ERR. */
+	if (all.len >= 3 && strcmp(buf_cstr(&all) + all.len - 3, "OK\n") == 0)
+		buf_truncate(&all, all.len - 3);
+	else {
+		ret = 1;
+		if (all.len >= 4 &&
+		    strcmp(buf_cstr(&all) + all.len - 4, "ERR\n") == 0)
+			buf_truncate(&all, all.len - 4);
+	}
+	if (print || ret != 0)
+		fputs(buf_cstr(&all), ret == 0 ? stdout : stderr);
+	buf_free(&all);
+	return ret;
+}
+
+/* moatd is not running: hold, release and delete edit the files. */
+static int
+queue_offline(const struct ctl *ctl, const char *verb, const char *qid)
+{
+	char *dir = xasprintf("%s/queue/deferred", ctl->settings.data_dir);
+	char *path = xasprintf("%s/%s", dir, qid);
+	struct queue_state st;
+	struct stat sb;
+	int ret = 0;
+
+	if (stat(path, &sb) < 0) {
+		ret = fail(xasprintf("%s: no such deferred message", qid));
+	} else if (strcmp(verb, "delete") == 0) {
+		static const char *const suffix[] = {"", ".done", ".state"};
+
+		for (size_t i = 0; i < 3; i++) {
+			char *p = xasprintf("%s/%s%s", dir, qid, suffix[i]);
+			(void)unlink(p);
+			free(p);
+		}
+		printf("%s: deleted\n", qid);
+	} else if (strcmp(verb, "hold") == 0 || strcmp(verb, "release") == 0) {
+		(void)queue_state_load(dir, qid, 0, &st);
+		st.held = strcmp(verb, "hold") == 0;
+		st.next = 0;
+		if (queue_state_save(dir, qid, &st) < 0)
+			ret = fail(xasprintf("%s: cannot save", qid));
+		else
+			printf("%s: %s\n", qid, st.held ? "held" : "released");
+		queue_state_free(&st);
+	} else {
+		fprintf(stderr, "moatctl: moatd is not running\n");
+		ret = 1;
+	}
+	free(dir);
+	free(path);
+	return ret;
+}
+
+/* queue show QID: envelope, per-recipient state, the message header. */
+static int
+queue_show(const struct ctl *ctl, const char *qid)
+{
+	static const char *const dirs[] = {"", "/deferred"};
+	struct queue_envelope env;
+	const char *error = NULL;
+	off_t offset;
+	size_t len;
+	int fd = -1;
+
+	if (!queue_id_valid(qid))
+		return fail(xasprintf("%s: not a queue id", qid));
+	for (size_t d = 0; d < 2; d++) {
+		char *dir =
+		    xasprintf("%s/queue%s", ctl->settings.data_dir, dirs[d]);
+		char *path = xasprintf("%s/%s", dir, qid);
+		bool done[1024] = {false};
+		struct queue_state st;
+		char line[32], header[8192];
+		char *done_path;
+		FILE *f;
+		ssize_t n;
+
+		if (queue_file_open(path, &env, &fd, &offset, &len, &error) <
+		    0) {
+			free(dir);
+			free(path);
+			continue;
+		}
+		done_path = xasprintf("%s.done", path);
+		f = fopen(done_path, "re");
+		while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+			unsigned long i = strtoul(line, NULL, 10);
+			if (i < 1024)
+				done[i] = true;
+		}
+		if (f != NULL)
+			fclose(f);
+		free(done_path);
+		(void)queue_state_load(dir, qid, env.rcpt_count, &st);
+		printf("queue id:  %s (%s)\n", qid,
+		       d == 0 ? "active" : "deferred");
+		printf("sender:    <%s>\n", env.mail_from);
+		printf("size:      %zu\n", len);
+		printf("arrival:   %lld\n", (long long)env.arrival);
+		printf("attempts:  %u\n", st.failures);
+		if (st.next > 0)
+			printf("next:      %lld\n", (long long)st.next);
+		printf("held:      %s\n", st.held ? "yes" : "no");
+		for (size_t i = 0; i < env.rcpt_count; i++)
+			printf("recipient: <%s> %s%s%s\n", env.rcpts[i].address,
+			       i < 1024 && done[i] ? "done" : "waiting",
+			       st.errors[i] != NULL ? " last error: " : "",
+			       st.errors[i] != NULL ? st.errors[i] : "");
+		n = pread(fd, header, sizeof(header) - 1, offset);
+		if (n > 0) {
+			char *end;
+
+			header[n] = '\0';
+			end = strstr(header, "\r\n\r\n");
+			if (end != NULL)
+				end[2] = '\0';
+			printf("\n%s", header);
+		}
+		queue_state_free(&st);
+		queue_envelope_free(&env);
+		close(fd);
+		free(dir);
+		free(path);
+		return 0;
+	}
+	return fail(xasprintf("%s: no such message", qid));
+}
+
 static int
 cmd_queue(struct ctl *ctl, int argc, char **argv)
 {
 	char *active, *deferred;
 
+	if (argc == 2 && strcmp(argv[0], "show") == 0)
+		return queue_show(ctl, argv[1]);
+	if ((argc == 1 && strcmp(argv[0], "flush") == 0) ||
+	    (argc == 2 &&
+	     (strcmp(argv[0], "retry") == 0 || strcmp(argv[0], "hold") == 0 ||
+	      strcmp(argv[0], "release") == 0 ||
+	      strcmp(argv[0], "delete") == 0))) {
+		char line[128];
+		int r;
+
+		if (argc == 2 && !queue_id_valid(argv[1]))
+			return fail(xasprintf("%s: not a queue id", argv[1]));
+		snprintf(line, sizeof(line), "%s%s%s", argv[0],
+			 argc == 2 ? " " : "", argc == 2 ? argv[1] : "");
+		r = queue_control_call(ctl, line, true);
+		if (r == 2)
+			return argc == 2
+				   ? queue_offline(ctl, argv[0], argv[1])
+				   : fail(xstrdup("moatd is not running"));
+		return r;
+	}
 	if (argc != 1 || strcmp(argv[0], "list") != 0)
 		return -1;
 	active = xasprintf("%s/queue", ctl->settings.data_dir);
@@ -338,6 +541,42 @@ cmd_queue(struct ctl *ctl, int argc, char **argv)
 	free(active);
 	free(deferred);
 	return 0;
+}
+
+static int
+cmd_route(struct ctl *ctl, int argc, char **argv)
+{
+	struct route_table *routes = NULL;
+	struct str_list items = {0};
+	char *error = NULL;
+	int ret = 0;
+
+	if (route_table_open(&ctl->settings, &routes, &error) < 0)
+		return fail(error);
+	if (strcmp(argv[0], "list") == 0 && argc == 1) {
+		if (route_table_list(routes, &items, &error) < 0)
+			ret = fail(error);
+		for (size_t i = 0; i < items.count; i++)
+			printf("%s\n", items.items[i]);
+		str_list_free(&items);
+	} else if (strcmp(argv[0], "add") == 0 && argc >= 3) {
+		struct buf spec;
+
+		buf_init(&spec);
+		for (int i = 2; i < argc; i++)
+			buf_printf(&spec, "%s%s", i > 2 ? "|" : "", argv[i]);
+		if (route_table_add(routes, argv[1], buf_cstr(&spec), &error) <
+		    0)
+			ret = fail(error);
+		buf_free(&spec);
+	} else if (strcmp(argv[0], "del") == 0 && argc == 2) {
+		if (route_table_del(routes, argv[1], &error) < 0)
+			ret = fail(error);
+	} else {
+		ret = -1;
+	}
+	route_table_close(&routes);
+	return ret;
 }
 
 /* Looks a name up through lib/dns, configured as moatd's resolver is. */
@@ -426,6 +665,8 @@ cmd_status(struct ctl *ctl)
 	printf("queue active=%zu deferred=%zu\n",
 	       queue_list_dir(active, "active", false),
 	       queue_list_dir(deferred, "deferred", false));
+	if (ret == 0)
+		(void)queue_control_call(ctl, "summary", true);
 	free(active);
 	free(deferred);
 	free(path);
@@ -545,6 +786,8 @@ main(int argc, char **argv)
 		ret = cmd_alias(&ctl, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "queue") == 0 && argc - i >= 2)
 		ret = cmd_queue(&ctl, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "route") == 0 && argc - i >= 2)
+		ret = cmd_route(&ctl, argc - i - 1, argv + i + 1);
 	else
 		ret = -1;
 	directory_close(&ctl.dir);

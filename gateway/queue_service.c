@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/delivery_remote.h"
+#include "gateway/queue_control.h"
 #include "gateway/queue_file.h"
 #include "gateway/service.h"
 #include "lib/buf.h"
@@ -60,6 +62,8 @@ struct queue_service {
 	struct event *scan_timer;
 	struct event *work_event;
 	struct event *retry_timer;
+	struct delivery_remote *remote; /* delivery_remote.c */
+	struct queue_control *control;
 	bool stopping;
 };
 
@@ -375,9 +379,9 @@ item_finish(struct queue_service *qs, struct batch_item *item)
 		    rename(path, to) == 0) {
 			(void)unlink(done_path);
 			(void)fileio_sync_dir(deferred);
-			log_info("qid=%s status=deferred reason=\"remote "
-				 "delivery not available yet\" path=%s",
+			log_info("qid=%s status=remote path=%s",
 				 item->entry.qid, to);
+			delivery_remote_add(qs->remote, item->entry.qid);
 		} else {
 			log_error("qid=%s event=defer path=%s", item->entry.qid,
 				  to);
@@ -534,6 +538,16 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(qs->base);
 }
 
+/* delivery_remote hands us the DSNs it writes into queue/. */
+static void
+on_remote_enqueue(const char *qid, void *context)
+{
+	struct queue_service *qs = context;
+
+	pending_add(qs, qid, 0, 0);
+	queue_kick(qs);
+}
+
 int
 queue_run(struct service_context *ctx)
 {
@@ -574,9 +588,22 @@ queue_run(struct service_context *ctx)
 	event_add(qs.scan_timer, &scan);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	qs.remote = delivery_remote_new(qs.base, ctx->settings,
+					on_remote_enqueue, &qs, &error);
+	if (qs.remote != NULL)
+		qs.control = queue_control_new(qs.base, ctx->settings->data_dir,
+					       qs.remote, &error);
+	if (qs.remote == NULL || qs.control == NULL) {
+		log_errorx("event=start error=\"%s\"", error);
+		free(error);
+		qs.stopping = true;
+	}
 	/* Everything already on disk at start is ours to deliver. */
 	queue_scan(&qs, true);
-	event_base_dispatch(qs.base);
+	if (!qs.stopping)
+		event_base_dispatch(qs.base);
+	queue_control_free(&qs.control);
+	delivery_remote_free(&qs.remote);
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(qs.notify_event);

@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/route.h"
+#include "filters/filter_chain.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
@@ -69,6 +71,72 @@ validate_dns_servers(const void *field, const char **error_r)
 		const char *s = list->items[i];
 		if (strspn(s, "0123456789abcdefABCDEF.:@") != strlen(s)) {
 			*error_r = "expected IP or IP@port items";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+validate_relay_routes(const void *field, const char **error_r)
+{
+	const struct str_list *list = field;
+
+	for (size_t i = 0; i < list->count; i++)
+		if (route_config_item_check(list->items[i], error_r) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+validate_relay_default_route(const void *field, const char **error_r)
+{
+	const char *spec = *(char *const *)field;
+
+	if (spec == NULL || spec[0] == '\0')
+		return 0;
+	return route_spec_check(spec, error_r);
+}
+
+static int
+validate_relay_tls_policy(const void *field, const char **error_r)
+{
+	int policy;
+
+	if (route_tls_policy_parse(*(char *const *)field, &policy) < 0) {
+		*error_r = "expected none, encrypt or verify";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_authserv_id(const void *field, const char **error_r)
+{
+	const char *s = *(char *const *)field;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c <= ' ' || c >= 0x7f || strchr("()<>@,;:\\\"/[]?=", c)) {
+			*error_r = "expected a host name or token";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+validate_xclient_trusted(const void *field, const char **error_r)
+{
+	const struct str_list *list = field;
+
+	for (size_t i = 0; i < list->count; i++) {
+		const char *s = list->items[i];
+
+		if (s[0] == '\0' ||
+		    strspn(s, "0123456789abcdefABCDEF.:") != strlen(s)) {
+			*error_r = "expected IP addresses";
 			return -1;
 		}
 	}
@@ -156,6 +224,62 @@ const struct setting_def moat_setting_defs[] = {
      86400, NULL,
      "idle time allowed after login, and for a client that stops reading "
      "(RFC 1939: at least 10m)"},
+    /* relay: delivery to other hosts (gateway/route.c and friends) */
+    {"relay.routes", SETTING_LIST, "", S(relay_routes), 0, 0,
+     validate_relay_routes,
+     "static routes DOMAIN=NEXTHOP[|NEXTHOP...][|tls=POLICY][|auth=FILE]; "
+     "NEXTHOP is [host]:port, host (its MX) or local"},
+    {"relay.default_route", SETTING_STRING, "", S(relay_default_route), 0, 0,
+     validate_relay_default_route,
+     "next hop for every other domain (a smarthost); empty: MX lookup"},
+    {"relay.tls_policy", SETTING_STRING, "none", S(relay_tls_policy), 0, 0,
+     validate_relay_tls_policy,
+     "outbound STARTTLS: none (opportunistic), encrypt (required), verify "
+     "(required, certificate checked against the system CA store)"},
+    {"relay.remote_port", SETTING_INT, "25", S(relay_remote_port), 1, 65535,
+     NULL, "port of MX hosts and of next hops without one (tests only)"},
+    {"relay.max_connections", SETTING_INT, "50", S(relay_max_connections), 1,
+     10000, NULL, "outbound SMTP connections in all"},
+    {"relay.max_connections_per_destination", SETTING_INT, "5",
+     S(relay_max_connections_per_destination), 1, 10000, NULL,
+     "outbound SMTP connections per destination (domain or next hop)"},
+    {"relay.connect_timeout", SETTING_DURATION, "30s", S(relay_connect_timeout),
+     1, 3600, NULL, "time allowed to connect and receive the greeting"},
+    {"relay.command_timeout", SETTING_DURATION, "5m", S(relay_command_timeout),
+     1, 3600, NULL, "time allowed for each reply of the remote server"},
+    {"relay.retry_min", SETTING_DURATION, "5m", S(relay_retry_min), 1, 86400,
+     NULL, "first retry delay after a temporary failure (then doubled)"},
+    {"relay.retry_max", SETTING_DURATION, "4h", S(relay_retry_max), 1,
+     7 * 86400, NULL, "longest delay between two attempts"},
+    {"relay.max_lifetime", SETTING_DURATION, "5d", S(relay_max_lifetime), 1,
+     60 * 86400, NULL, "how long a message is retried before it bounces"},
+    {"relay.delay_warning", SETTING_DURATION, "4h", S(relay_delay_warning), 0,
+     60 * 86400, NULL,
+     "age after which a DELAY notice goes to senders who asked "
+     "(NOTIFY=DELAY); 0: never"},
+    {"relay.verify_recipients", SETTING_BOOL, "no", S(relay_verify_recipients),
+     0, 0, NULL,
+     "check relay-domain recipients at RCPT with an RCPT probe to the next "
+     "hop"},
+    {"relay.verify_cache_ttl", SETTING_DURATION, "1h",
+     S(relay_verify_cache_ttl), 1, 7 * 86400, NULL,
+     "how long a recipient probe's answer is remembered"},
+    /* filter chain */
+    {"filters", SETTING_LIST, "", S(filters), 0, 0, NULL,
+     "filters run on each message after DATA, in this order"},
+    {"filter.", SETTING_MAP, "", S(filter_settings), 0, 0, NULL,
+     "filter.NAME.KEY: a setting of filter NAME; every filter takes "
+     "timeout (duration, default 10s) and on_error (tempfail or accept)"},
+    {"filters.threads", SETTING_INT, "0", S(filters_threads), 0, 256, NULL,
+     "worker threads running the filters (0: one per CPU)"},
+    {"filters.authserv_id", SETTING_STRING, "", S(authserv_id), 0, 0,
+     validate_authserv_id,
+     "authserv-id of the Authentication-Results header (empty: hostname)"},
+    {"filters.message_log", SETTING_BOOL, "yes", S(filters_message_log), 0, 0,
+     NULL, "record each message's filter results in data_dir/messagelog.db"},
+    {"smtp.xclient_trusted", SETTING_LIST, "", S(smtp_xclient_trusted), 0, 0,
+     validate_xclient_trusted,
+     "client IPs allowed to use XCLIENT (tests only; empty: nobody)"},
 };
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);
@@ -176,7 +300,35 @@ moat_settings_load(const char *path, struct moat_settings *settings,
 		free(settings->hostname);
 		settings->hostname = xstrdup(name);
 	}
+	if (settings->authserv_id[0] == '\0') {
+		free(settings->authserv_id);
+		settings->authserv_id = xstrdup(settings->hostname);
+	}
+	if (moat_settings_check_filters(settings, error_r) < 0)
+		return -1;
 	return 0;
+}
+
+int
+moat_settings_check_filters(const struct moat_settings *settings,
+			    char **error_r)
+{
+	struct filter_chain_config cfg;
+
+	moat_settings_filter_config(settings, &cfg);
+	return filter_chain_check(&cfg, error_r);
+}
+
+void
+moat_settings_filter_config(const struct moat_settings *settings,
+			    struct filter_chain_config *config_r)
+{
+	memset(config_r, 0, sizeof(*config_r));
+	config_r->names = &settings->filters;
+	config_r->map = &settings->filter_settings;
+	config_r->dns_servers = &settings->dns_servers;
+	config_r->threads = (unsigned int)settings->filters_threads;
+	config_r->authserv_id = settings->authserv_id;
 }
 
 void
@@ -203,6 +355,8 @@ settings_type_name(enum setting_type type)
 		return "yes/no";
 	case SETTING_LIST:
 		return "list";
+	case SETTING_MAP:
+		return "NAME.KEY lines";
 	}
 	return "?";
 }
@@ -213,6 +367,12 @@ moat_settings_print_help(FILE *out)
 	for (size_t i = 0; i < moat_setting_defs_count; i++) {
 		const struct setting_def *d = &moat_setting_defs[i];
 
+		if (d->type == SETTING_MAP) {
+			fprintf(out, "%sNAME.KEY = VALUE\n    %s\n", d->name,
+				d->help);
+			filter_chain_print_settings(out);
+			continue;
+		}
 		fprintf(out, "%s = %s\n    %s (%s", d->name,
 			d->default_value[0] != '\0' ? d->default_value : "\"\"",
 			d->help, settings_type_name(d->type));
@@ -270,7 +430,7 @@ settings_append_commented_defaults(struct buf *text)
 		     j++)
 			if (strcmp(explicit[j], d -> name) == 0)
 				skip = true;
-		if (skip)
+		if (skip || d->type == SETTING_MAP)
 			continue;
 		buf_printf(text, "\n# %s\n#", d->help);
 		settings_append(text, d->name, d->default_value);

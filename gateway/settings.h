@@ -59,6 +59,28 @@ struct moat_settings {
 	long long pop3_max_connections_per_ip;
 	unsigned int pop3_login_timeout; /* before authentication */
 	unsigned int pop3_idle_timeout;	 /* after it; stalled writes too */
+	/* relay: delivery to other hosts (route, smtp_client, retries) */
+	struct str_list relay_routes; /* "DOMAIN=NEXTHOP[|NEXTHOP..]" items */
+	char *relay_default_route;    /* "" = MX of the recipient domain */
+	char *relay_tls_policy;	      /* none|encrypt|verify */
+	long long relay_remote_port;  /* 25; tests point it elsewhere */
+	long long relay_max_connections;
+	long long relay_max_connections_per_destination;
+	unsigned int relay_connect_timeout;
+	unsigned int relay_command_timeout;
+	unsigned int relay_retry_min;
+	unsigned int relay_retry_max;
+	unsigned int relay_max_lifetime;
+	unsigned int relay_delay_warning;
+	bool relay_verify_recipients;
+	unsigned int relay_verify_cache_ttl;
+	/* filter chain (filters/filter.h, filters/filter_chain.h) */
+	struct str_list filters;	   /* names, in order */
+	struct config_map filter_settings; /* "filter.NAME.KEY" lines */
+	long long filters_threads;	   /* 0 = one per CPU */
+	char *authserv_id;		   /* "" = hostname */
+	bool filters_message_log;
+	struct str_list smtp_xclient_trusted; /* XCLIENT peers (tests) */
 };
 
 extern const struct setting_def moat_setting_defs[];
@@ -69,6 +91,14 @@ extern const size_t moat_setting_defs_count;
 int moat_settings_load(const char *path, struct moat_settings *settings,
 		       char **error_r);
 void moat_settings_free(struct moat_settings *settings);
+struct filter_chain_config;
+/* The filter chain's view of the settings (pointers into settings; the
+ * message log path is left NULL for the caller). */
+void moat_settings_filter_config(const struct moat_settings *settings,
+				 struct filter_chain_config *config_r);
+/* filter_chain_check() on the settings (moat_settings_load() calls it). */
+int moat_settings_check_filters(const struct moat_settings *settings,
+				char **error_r);
 /* Prints every setting, its default and its help text. */
 void moat_settings_print_help(FILE *out);
 /* Writes a commented default moat.conf for the given data dir with the

@@ -20,6 +20,8 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "gateway/relay_verify.h"
+#include "filters/filter_chain.h"
 #include "gateway/service.h"
 #include "mailstore/auth_pool.h"
 #include "mailstore/auth_throttle.h"
@@ -130,6 +132,13 @@ smtp_server_setup(struct smtp_run *run, struct service_context *ctx)
 		free(error_alloc);
 		return -1;
 	}
+	srv->relay = relay_verify_new(srv->base, set, &error_alloc);
+	if (srv->relay == NULL) {
+		log_errorx("event=setup_failed what=relay error=\"%s\"",
+			   error_alloc);
+		free(error_alloc);
+		return -1;
+	}
 	srv->throttle = auth_throttle_new(NULL);
 	srv->queue_dir = xasprintf("%s/queue", set->data_dir);
 	if (mkdir(srv->queue_dir, 0700) < 0 && errno != EEXIST) {
@@ -157,6 +166,22 @@ smtp_server_setup(struct smtp_run *run, struct service_context *ctx)
 			   error_alloc);
 		free(error_alloc);
 		return -1;
+	}
+	{
+		struct filter_chain_config fcfg;
+		char *logpath = xasprintf("%s/messagelog.db", set->data_dir);
+
+		moat_settings_filter_config(set, &fcfg);
+		fcfg.message_log = set->filters_message_log ? logpath : NULL;
+		srv->chain = filter_chain_new(srv->base, &fcfg, &error_alloc);
+		free(logpath);
+		if (srv->chain == NULL) {
+			log_errorx("event=setup_failed what=filters "
+				   "error=\"%s\"",
+				   error_alloc);
+			free(error_alloc);
+			return -1;
+		}
 	}
 	srv->throttle = auth_throttle_new(NULL);
 
@@ -211,6 +236,7 @@ smtp_server_teardown(struct smtp_run *run)
 	spool_committer_free(&srv->committer);
 	auth_pool_free(&srv->auth);
 	auth_throttle_free(&srv->throttle);
+	filter_chain_free(&srv->chain);
 	smtp_session_free_all(srv);
 	for (i = 0; i < run->listener_count; i++) {
 		if (run->listeners[i].evl != NULL)
@@ -225,6 +251,7 @@ smtp_server_teardown(struct smtp_run *run)
 		event_free(run->stop_timer);
 	if (srv->dir != NULL)
 		directory_close(&srv->dir);
+	relay_verify_free(&srv->relay);
 	if (srv->queue_dir_fd >= 0)
 		close(srv->queue_dir_fd);
 	free(srv->queue_dir);

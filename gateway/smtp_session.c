@@ -58,6 +58,7 @@
 #include "gateway/smtp_address.h"
 #include "gateway/smtp_command.h"
 #include "gateway/spool_commit.h"
+#include "gateway/spool_edit.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
@@ -466,15 +467,29 @@ data_feed(struct smtp_session *s, const unsigned char *p, size_t n,
 }
 
 static void session_commit_done(int status, void *context);
+static void session_message_decide(struct smtp_session *s,
+				   const struct filter_chain_result *fres,
+				   bool resume);
 
-/* The end of DATA or BDAT LAST: check, trailer, filters, policy, commit. */
+/* The filter chain's answer, on the loop. */
+static void
+session_filters_done(const struct filter_chain_result *result, void *context)
+{
+	struct smtp_session *s = context;
+
+	s->async_pending = false;
+	if (s->dead) {
+		session_free(s); /* the client left: it will retry */
+		return;
+	}
+	session_message_decide(s, result, true);
+}
+
+/* The end of DATA or BDAT LAST: check, trailer, then the filter chain. */
 static void
 session_message_end(struct smtp_session *s)
 {
 	struct filter_envelope fenv;
-	struct filter_message fmsg;
-	struct filter_chain_result fres;
-	struct policy_answer ans;
 	char trailer[QUEUE_TRAILER_LEN + 1];
 	const char **rcpts;
 	const char *reject = NULL;
@@ -514,21 +529,70 @@ session_message_end(struct smtp_session *s)
 		return;
 	}
 
-	rcpts = pool_alloc(s->tx_pool, sizeof(*rcpts) * s->rcpt_count);
+	if (filter_chain_count(s->server->chain) == 0) {
+		struct filter_chain_result none;
+
+		memset(&none, 0, sizeof(none));
+		none.verdict = POLICY_CONTINUE;
+		session_message_decide(s, &none, false);
+		return;
+	}
+	rcpts = pool_alloc(s->tx_pool, sizeof(*rcpts) * (s->rcpt_count + 1));
 	for (i = 0; i < s->rcpt_count; i++)
 		rcpts[i] = s->rcpts[i].address;
+	memset(&fenv, 0, sizeof(fenv));
+	fenv.session_id = s->id;
 	fenv.qid = s->qid;
 	fenv.client_ip = s->ip;
+	fenv.client_name = s->client_name[0] != '\0' ? s->client_name : NULL;
 	fenv.helo = s->helo;
 	fenv.mail_from = s->mail_from;
 	fenv.auth_user = s->auth_user;
 	fenv.rcpts = rcpts;
 	fenv.rcpt_count = s->rcpt_count;
-	fmsg.fd = s->fd;
-	fmsg.offset = (off_t)s->header_len;
-	fmsg.len = s->data_len;
-	filter_chain_run(&fenv, &fmsg, &fres);
-	policy_decide(fres.verdict, fres.code, fres.enhanced, fres.text, &ans);
+	fenv.submission =
+	    s->kind == LISTENER_SUBMISSION || s->kind == LISTENER_SMTPS;
+	fenv.tls = s->tls;
+	fenv.local_hostname = s->server->hostname;
+	s->state = SESSION_WAIT;
+	s->async_pending = true;
+	filter_chain_submit(s->server->chain, &fenv, s->fd,
+			    (off_t)s->header_len, s->data_len,
+			    session_filters_done, s);
+}
+
+/*
+ * Applies the chain's header edits to the spool file, asks the policy step
+ * and answers or commits. resume: called from a callback, so the commands
+ * waiting behind DATA are processed afterwards.
+ */
+static void
+session_message_decide(struct smtp_session *s,
+		       const struct filter_chain_result *fres, bool resume)
+{
+	struct policy_answer ans;
+
+	if (fres->add_len > 0 || fres->cut_count > 0) {
+		int nfd;
+		size_t nlen;
+
+		if (spool_edit_apply(s->path, s->fd, s->header_len, s->data_len,
+				     fres, &nfd, &nlen) < 0) {
+			log_error("session=%s qid=%s event=spool_edit_failed",
+				  s->id, s->qid);
+			session_reply(
+			    s, "451 4.3.0 Error: queue file write error");
+			session_tx_reset(s);
+			s->state = SESSION_COMMAND;
+			if (resume)
+				session_process(s);
+			return;
+		}
+		s->fd = nfd;
+		s->data_len = nlen;
+	}
+	policy_decide(fres->verdict, fres->code, fres->enhanced, fres->text,
+		      &ans);
 
 	switch (ans.action) {
 	case POLICY_REJECT:
@@ -548,6 +612,8 @@ session_message_end(struct smtp_session *s)
 		session_reply(s, "%d %s %s", code, enh, text);
 		session_tx_reset(s);
 		s->state = SESSION_COMMAND;
+		if (resume)
+			session_process(s);
 		return;
 	}
 	case POLICY_DISCARD:
@@ -557,6 +623,8 @@ session_message_end(struct smtp_session *s)
 		s->messages++;
 		session_tx_reset(s);
 		s->state = SESSION_COMMAND;
+		if (resume)
+			session_process(s);
 		return;
 	default:
 		break;
@@ -743,7 +811,6 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	struct str_list users = {0}, foreign = {0};
 	enum directory_result res;
-	struct session_rcpt *r;
 	char safe[128], lookup[SMTP_ADDRESS_BUF + 256];
 
 	if (!s->in_tx) {
@@ -779,9 +846,7 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 	case DIRECTORY_NOT_LOCAL:
 		if (s->auth_user != NULL)
 			break;
-		session_reply(s, "554 5.7.1 <%s>: Relay access denied",
-			      cmd->path);
-		rcpt_reject(s, safe, "relay_denied");
+		smtp_session_relay_rcpt(s, lookup, cmd->notify, cmd->orcpt);
 		return;
 	case DIRECTORY_ERROR:
 	default:
@@ -790,6 +855,17 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		rcpt_reject(s, safe, "lookup_error");
 		return;
 	}
+	session_rcpt_add(s, lookup, cmd->notify, cmd->orcpt);
+}
+
+void
+session_rcpt_add(struct smtp_session *s, const char *address,
+		 const char *notify, const char *orcpt)
+{
+	struct session_rcpt *r;
+	char safe[128];
+
+	log_sanitize(address, strlen(address), safe, sizeof(safe));
 	if (s->rcpt_count == s->rcpt_alloc) {
 		size_t n = s->rcpt_alloc == 0 ? 8 : s->rcpt_alloc * 2;
 		struct session_rcpt *nr =
@@ -800,11 +876,9 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		s->rcpt_alloc = n;
 	}
 	r = &s->rcpts[s->rcpt_count++];
-	r->address = pool_strdup(s->tx_pool, lookup);
-	r->notify =
-	    cmd->notify != NULL ? pool_strdup(s->tx_pool, cmd->notify) : NULL;
-	r->orcpt =
-	    cmd->orcpt != NULL ? pool_strdup(s->tx_pool, cmd->orcpt) : NULL;
+	r->address = pool_strdup(s->tx_pool, address);
+	r->notify = notify != NULL ? pool_strdup(s->tx_pool, notify) : NULL;
+	r->orcpt = orcpt != NULL ? pool_strdup(s->tx_pool, orcpt) : NULL;
 	s->rcpts_total++;
 	log_info("session=%s event=rcpt result=accepted to=<%s>", s->id, safe);
 	session_reply(s, "250 2.1.5 Ok");

@@ -43,6 +43,7 @@ struct smtp_session {
 	enum session_state state;
 	char id[24];
 	char ip[64];
+	char client_name[256]; /* verified or XCLIENT NAME; "" = unknown */
 	char helo[SESSION_HELO_MAX + 1];
 	bool have_helo, esmtp, tls, dead, async_pending, skip_line;
 	char *auth_user;
@@ -89,6 +90,15 @@ bool session_error(struct smtp_session *s);
 void session_free(struct smtp_session *s);
 /* Runs the commands waiting in the input buffer. */
 void session_process(struct smtp_session *s);
+
+/* Adds an accepted recipient to the transaction and replies 250. */
+void session_rcpt_add(struct smtp_session *s, const char *address,
+		      const char *notify, const char *orcpt);
+
+/* smtp_session_relay.c: RCPT to a domain that is not ours, without AUTH:
+ * accepted for relay domains (optionally after a probe), else 554. */
+void smtp_session_relay_rcpt(struct smtp_session *s, const char *address,
+			     const char *notify, const char *orcpt);
 
 /* smtp_session_auth.c */
 void smtp_session_auth_command(struct smtp_session *s,

@@ -346,6 +346,13 @@ config_set(const struct setting_def *def, void *settings, const char *value,
 		config_split_list(list, value);
 		break;
 	}
+	case SETTING_MAP:
+		if (value[0] != '\0') {
+			*msg_r = xasprintf("%s: takes no value of its own",
+					   def->name);
+			return -1;
+		}
+		break;
 	default:
 		*msg_r = xasprintf("%s: unsupported setting type", def->name);
 		return -1;
@@ -384,7 +391,64 @@ config_zero_field(const struct setting_def *def, void *settings)
 		((struct str_list *)field)->items = NULL;
 		((struct str_list *)field)->count = 0;
 		break;
+	case SETTING_MAP:
+		((struct config_map *)field)->items = NULL;
+		((struct config_map *)field)->count = 0;
+		break;
 	}
+}
+
+void
+config_map_free(struct config_map *map)
+{
+	for (size_t i = 0; i < map->count; i++) {
+		free(map->items[i].key);
+		free(map->items[i].value);
+		free(map->items[i].file);
+	}
+	free(map->items);
+	map->items = NULL;
+	map->count = 0;
+}
+
+int
+config_set_by_name(const struct setting_def *defs, size_t ndefs, void *settings,
+		   const char *name, const char *value, char **msg_r)
+{
+	for (size_t i = 0; i < ndefs; i++)
+		if (defs[i].type != SETTING_MAP &&
+		    strcmp(defs[i].name, name) == 0)
+			return config_set(&defs[i], settings, value, msg_r);
+	*msg_r = xasprintf("%s: unknown setting", name);
+	return -1;
+}
+
+/* Adds a SETTING_MAP line; -1 with *error_r when the key repeats. */
+static int
+config_map_add(const struct setting_def *def, void *settings, const char *key,
+	       const char *value, const char *filename, unsigned int lineno,
+	       char **error_r)
+{
+	struct config_map *map = config_field(def, settings);
+	struct config_map_entry *e;
+
+	for (size_t i = 0; i < map->count; i++) {
+		if (strcmp(map->items[i].key, key) == 0) {
+			*error_r = xasprintf("%s:%u: '%s%s' set twice (first "
+					     "on line %u)",
+					     filename, lineno, def->name, key,
+					     map->items[i].line);
+			return -1;
+		}
+	}
+	map->items =
+	    xreallocarray(map->items, map->count + 1, sizeof(*map->items));
+	e = &map->items[map->count++];
+	e->key = xstrdup(key);
+	e->value = xstrdup(value);
+	e->file = xstrdup(filename);
+	e->line = lineno;
+	return 0;
 }
 
 int
@@ -421,6 +485,9 @@ config_free(const struct setting_def *defs, size_t ndefs, void *settings)
 			break;
 		case SETTING_LIST:
 			str_list_free(field);
+			break;
+		case SETTING_MAP:
+			config_map_free(field);
 			break;
 		default:
 			break;
@@ -571,8 +638,43 @@ config_apply_text(const struct setting_def *defs, size_t ndefs, void *settings,
 			size_t n = (size_t)(name_end - name);
 
 			if (strlen(defs[i].name) == n &&
-			    memcmp(defs[i].name, name, n) == 0)
+			    memcmp(defs[i].name, name, n) == 0 &&
+			    defs[i].type != SETTING_MAP)
 				break;
+		}
+		if (i == ndefs) {
+			/* A "prefix.rest" line for a SETTING_MAP? */
+			size_t n = (size_t)(name_end - name), m;
+
+			for (m = 0; m < ndefs; m++) {
+				size_t pl = strlen(defs[m].name);
+
+				if (defs[m].type == SETTING_MAP && n > pl &&
+				    memcmp(defs[m].name, name, pl) == 0)
+					break;
+			}
+			if (m < ndefs) {
+				size_t pl = strlen(defs[m].name);
+				char *key = xstrndup(name + pl, n - pl);
+				int rc;
+
+				buf_reset(&value);
+				if (config_parse_value(line, lend, &value,
+						       &msg) < 0) {
+					*error_r =
+					    xasprintf("%s:%u: %s: %s", filename,
+						      lineno, shown, msg);
+					free(key);
+					goto out;
+				}
+				rc = config_map_add(&defs[m], settings, key,
+						    buf_cstr(&value), filename,
+						    lineno, error_r);
+				free(key);
+				if (rc < 0)
+					goto out;
+				continue;
+			}
 		}
 		if (i == ndefs) {
 			*error_r = xasprintf("%s:%u: unknown setting '%s'",

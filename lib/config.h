@@ -24,10 +24,26 @@ enum setting_type {
 	SETTING_DURATION, /* unsigned int seconds: 30, 30s, 5m, 2h, 1d */
 	SETTING_BOOL,	  /* bool: yes/no, true/false, on/off, 1/0 */
 	SETTING_LIST,	  /* struct str_list: items split on commas/spaces */
+	SETTING_MAP,	  /* struct config_map: every "NAME.*" line; the
+			     def's name is the prefix with its dot
+			     ("filter."); validated later by its owner */
 };
 
 struct str_list {
 	char **items;
+	size_t count;
+};
+
+/* One "prefix.rest = value" line kept by a SETTING_MAP. */
+struct config_map_entry {
+	char *key;   /* the name without the prefix ("spf.timeout") */
+	char *value; /* unquoted */
+	char *file;  /* where it was set, for "file:line" errors */
+	unsigned int line;
+};
+
+struct config_map {
+	struct config_map_entry *items;
 	size_t count;
 };
 
@@ -57,6 +73,16 @@ int config_parse_text(const struct setting_def *defs, size_t ndefs,
 		      const char *filename, char **error_r);
 /* Frees every string and list the table points at. */
 void config_free(const struct setting_def *defs, size_t ndefs, void *settings);
+
+/*
+ * Sets one setting of the table by name from its text, as a file line
+ * would (used for settings tables of plug-ins, whose lines arrive through a
+ * SETTING_MAP). 0, or -1 with *msg_r allocated ("name: message").
+ */
+int config_set_by_name(const struct setting_def *defs, size_t ndefs,
+		       void *settings, const char *name, const char *value,
+		       char **msg_r);
+void config_map_free(struct config_map *map);
 
 int config_parse_size(const char *s, unsigned long long *bytes_r);
 int config_parse_duration(const char *s, unsigned int *seconds_r);

@@ -12,22 +12,29 @@
 #include "lib/dns.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/event.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unbound.h>
 
 #include "lib/config.h"
 #include "lib/xalloc.h"
 
+struct dns_query {
+	struct dns_query *prev, *next;
+	struct dns *dns;
+	dns_callback_fn *callback;
+	void *context;
+};
+
 struct dns {
 	struct ub_ctx *ctx;
 	struct event *event;
-};
-
-struct dns_query {
-	dns_callback_fn *callback;
-	void *context;
+	struct dns_query *queries; /* in flight: freed by dns_free */
 };
 
 static void
@@ -73,6 +80,8 @@ dns_new(struct event_base *base, const struct str_list *servers, char **error_r)
 		free(dns);
 		return NULL;
 	}
+	if (base == NULL)
+		return dns; /* a private resolver: dns_lookup_wait() only */
 	dns->event = event_new(base, ub_fd(dns->ctx), EV_READ | EV_PERSIST,
 			       dns_on_readable, dns);
 	if (dns->event == NULL || event_add(dns->event, NULL) < 0) {
@@ -93,8 +102,16 @@ dns_free(struct dns **dnsp)
 
 	if (dns == NULL)
 		return;
-	event_free(dns->event);
+	if (dns->event != NULL)
+		event_free(dns->event);
 	ub_ctx_delete(dns->ctx);
+	/* Lookups still in flight never call back; their state goes. */
+	while (dns->queries != NULL) {
+		struct dns_query *q = dns->queries;
+
+		dns->queries = q->next;
+		free(q);
+	}
 	x_free(dnsp);
 }
 
@@ -238,6 +255,12 @@ dns_on_result(void *arg, int err, struct ub_result *result)
 	struct dns_answer *a =
 	    dns_answer_from(result, err, result != NULL ? result->qtype : 0);
 
+	if (q->prev != NULL)
+		q->prev->next = q->next;
+	else
+		q->dns->queries = q->next;
+	if (q->next != NULL)
+		q->next->prev = q->prev;
 	q->callback(a, q->context);
 	dns_answer_free(&a);
 	if (result != NULL)
@@ -253,8 +276,16 @@ dns_lookup(struct dns *dns, const char *name, int rrtype,
 
 	q->callback = callback;
 	q->context = context;
+	q->dns = dns;
+	q->next = dns->queries;
+	if (q->next != NULL)
+		q->next->prev = q;
+	dns->queries = q;
 	if (ub_resolve_async(dns->ctx, name, rrtype, 1 /* IN */, q,
 			     dns_on_result, NULL) != 0) {
+		dns->queries = q->next;
+		if (q->next != NULL)
+			q->next->prev = NULL;
 		free(q);
 		return -1;
 	}
@@ -272,6 +303,67 @@ dns_lookup_sync(struct dns *dns, const char *name, int rrtype,
 	if (result != NULL)
 		ub_resolve_free(result);
 	return err == 0 ? 0 : -1;
+}
+
+/* dns_lookup_wait(): where the result lands. */
+struct dns_wait {
+	bool done;
+	int err;
+	struct ub_result *result;
+};
+
+static void
+dns_on_wait_result(void *arg, int err, struct ub_result *result)
+{
+	struct dns_wait *w = arg;
+
+	w->done = true;
+	w->err = err;
+	w->result = result;
+}
+
+int
+dns_lookup_wait(struct dns *dns, const char *name, int rrtype, long timeout_ms,
+		struct dns_answer **answer_r)
+{
+	struct dns_wait w = {false, 0, NULL};
+	struct timespec start, now;
+	int async_id = 0;
+
+	if (ub_resolve_async(dns->ctx, name, rrtype, 1, &w, dns_on_wait_result,
+			     &async_id) != 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!w.done) {
+		struct pollfd pfd = {ub_fd(dns->ctx), POLLIN, 0};
+		long long spent;
+		int n;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		spent = (long long)(now.tv_sec - start.tv_sec) * 1000 +
+			(now.tv_nsec - start.tv_nsec) / 1000000;
+		if (spent >= timeout_ms) {
+			(void)ub_cancel(dns->ctx, async_id);
+			*answer_r = dns_answer_from(NULL, 1, rrtype);
+			return 0;
+		}
+		n = poll(&pfd, 1, (int)(timeout_ms - spent));
+		if (n < 0 && errno != EINTR) {
+			(void)ub_cancel(dns->ctx, async_id);
+			return -1;
+		}
+		if (n > 0 && ub_process(dns->ctx) != 0) {
+			if (!w.done)
+				(void)ub_cancel(dns->ctx, async_id);
+			if (w.result != NULL)
+				ub_resolve_free(w.result);
+			return -1;
+		}
+	}
+	*answer_r = dns_answer_from(w.result, w.err, rrtype);
+	if (w.result != NULL)
+		ub_resolve_free(w.result);
+	return 0;
 }
 
 void

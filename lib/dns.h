@@ -40,7 +40,9 @@ struct dns_answer {
 
 typedef void dns_callback_fn(const struct dns_answer *answer, void *context);
 
-/* servers: list of "ip" or "ip@port"; empty list means resolv.conf. */
+/* servers: list of "ip" or "ip@port"; empty list means resolv.conf.
+ * base NULL makes a private resolver for one thread, used only with
+ * dns_lookup_wait() (the filter workers have one each). */
 struct dns *dns_new(struct event_base *base, const struct str_list *servers,
 		    char **error_r);
 void dns_free(struct dns **dns);
@@ -51,6 +53,14 @@ int dns_lookup(struct dns *dns, const char *name, int rrtype,
 /* Blocking lookup for tools and start-up; answer freed by dns_answer_free. */
 int dns_lookup_sync(struct dns *dns, const char *name, int rrtype,
 		    struct dns_answer **answer_r);
+/*
+ * Blocking lookup on a private resolver (base NULL) that waits at most
+ * timeout_ms (then the answer is DNS_TEMPFAIL). Unlike dns_lookup_sync()
+ * it does not pay ub_resolve()'s set-up per call: unbound's background
+ * thread answers cached names in microseconds. 0 with *answer_r, or -1.
+ */
+int dns_lookup_wait(struct dns *dns, const char *name, int rrtype,
+		    long timeout_ms, struct dns_answer **answer_r);
 void dns_answer_free(struct dns_answer **answer);
 
 /* RDATA parsers, exposed for tests: 0, or -1 on malformed data. */

@@ -77,3 +77,12 @@ store_message_info_free(struct store_message_info *messages, size_t count)
 	}
 	free(messages);
 }
+
+int
+store_message_structure(struct store *store, const char *user,
+			const char *mailbox, uint32_t uid,
+			struct msg_structure **s_r, char **error_r)
+{
+	return store->backend->message_structure(store, user, mailbox, uid, s_r,
+						 error_r);
+}

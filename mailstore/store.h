@@ -24,6 +24,7 @@
 #include <time.h>
 
 struct store;
+struct msg_structure;
 
 struct store_delivery {
 	const char *user;    /* canonical user address */
@@ -63,6 +64,9 @@ struct store_backend {
 	int (*list)(struct store *store, const char *user, const char *mailbox,
 		    struct store_message_info **messages_r, size_t *count_r,
 		    char **error_r);
+	int (*message_structure)(struct store *store, const char *user,
+				 const char *mailbox, uint32_t uid,
+				 struct msg_structure **s_r, char **error_r);
 };
 
 extern const struct store_backend store_backend_embedded;
@@ -87,5 +91,15 @@ int store_list(struct store *store, const char *user, const char *mailbox,
 	       struct store_message_info **messages_r, size_t *count_r,
 	       char **error_r);
 void store_message_info_free(struct store_message_info *messages, size_t count);
+/* The MIME structure of a message (mailstore/msg_structure.h), for IMAP
+ * ENVELOPE, BODYSTRUCTURE, BODY[section] and BINARY. It is computed once at
+ * delivery (and APPEND, which delivers) and kept in the index; a message
+ * stored before that, or whose cached copy is damaged, is parsed from its
+ * file now and the result cached. 1 found (*s_r set; free with
+ * msg_structure_free), 0 no such UID in the mailbox, -1 with *error_r
+ * allocated. The structure's offsets are those of the message file. */
+int store_message_structure(struct store *store, const char *user,
+			    const char *mailbox, uint32_t uid,
+			    struct msg_structure **s_r, char **error_r);
 
 #endif

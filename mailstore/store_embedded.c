@@ -21,15 +21,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/buf.h"
 #include "lib/db.h"
 #include "lib/fileio.h"
 #include "lib/xalloc.h"
+#include "mailstore/msg_structure.h"
 
 struct store_embedded {
 	struct store store;
@@ -72,6 +75,9 @@ static const struct db_migration store_migrations[] = {
 	"  delivery_key TEXT UNIQUE,"
 	"  saved_date INTEGER NOT NULL,"
 	"  UNIQUE (mailbox_id, uid));"},
+    /* The MIME structure of each message (msg_structure blob), computed
+     * at delivery; NULL for older rows, filled lazily. */
+    {2, "ALTER TABLE messages ADD COLUMN structure BLOB;"},
 };
 
 static struct store_embedded *
@@ -398,6 +404,150 @@ add_dir_once(struct str_list *dirs, const char *dir)
 	str_list_add(dirs, dir);
 }
 
+/* ---- message structure cache (msg_structure blobs) ---- */
+
+/* Parses the message file at path; NULL if it cannot be read. */
+static struct msg_structure *
+structure_of_file(const char *path)
+{
+	struct msg_structure *s = NULL;
+	struct stat st;
+	char *error = NULL;
+	void *map = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || st.st_size > (off_t)UINT32_MAX) {
+		close(fd);
+		return NULL;
+	}
+	if (st.st_size > 0) {
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
+			   0);
+		if (map == MAP_FAILED) {
+			close(fd);
+			return NULL;
+		}
+	}
+	close(fd);
+	if (msg_structure_parse(map != NULL ? map : "", (size_t)st.st_size, &s,
+				&error) < 0) {
+		free(error);
+		s = NULL;
+	}
+	if (map != NULL)
+		munmap(map, (size_t)st.st_size);
+	return s;
+}
+
+/* Stores the structure blob of a message row. 0, or -1 on an SQL error
+ * (sqlite3_errmsg tells). A file that cannot be parsed leaves NULL, which
+ * readers fill lazily. */
+static int
+structure_save(struct store_embedded *se, const struct msg_structure *s,
+	       sqlite3_int64 rowid)
+{
+	struct buf blob = {0};
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(se->db,
+			       "UPDATE messages SET structure = ? WHERE id = ?",
+			       -1, &stmt, NULL) != SQLITE_OK)
+		return -1;
+	msg_structure_serialize(s, &blob);
+	sqlite3_bind_blob(stmt, 1, blob.data, (int)blob.len, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, rowid);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	buf_free(&blob);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+structure_store(struct store_embedded *se, const char *path,
+		sqlite3_int64 rowid)
+{
+	struct msg_structure *s = structure_of_file(path);
+	int ret;
+
+	if (s == NULL)
+		return 0;
+	ret = structure_save(se, s, rowid);
+	msg_structure_free(&s);
+	return ret;
+}
+
+static int
+embedded_message_structure(struct store *store, const char *user,
+			   const char *mailbox, uint32_t uid,
+			   struct msg_structure **s_r, char **error_r)
+{
+	struct store_embedded *se = embedded(store);
+	sqlite3_stmt *stmt;
+	sqlite3_int64 rowid, mbox_id;
+	char *udir, *path, *error = NULL;
+	struct msg_structure *s = NULL;
+	int rc;
+
+	udir = user_dir(se, user);
+	if (udir == NULL) {
+		*error_r =
+		    xasprintf("unsafe user name for the store: %s", user);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(se->db,
+			       "SELECT m.id, m.structure, m.file, b.id, "
+			       "m.size FROM messages m JOIN mailboxes b ON "
+			       "m.mailbox_id = b.id WHERE b.user = ? AND "
+			       "b.name = ? AND m.uid = ?",
+			       -1, &stmt, NULL) != SQLITE_OK) {
+		free(udir);
+		*error_r = xstrdup(sqlite3_errmsg(se->db));
+		return -1;
+	}
+	sqlite3_bind_text(stmt, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, mailbox, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, uid);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			*error_r = xstrdup(sqlite3_errmsg(se->db));
+		sqlite3_finalize(stmt);
+		free(udir);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	rowid = sqlite3_column_int64(stmt, 0);
+	if (sqlite3_column_type(stmt, 1) == SQLITE_BLOB &&
+	    msg_structure_deserialize(sqlite3_column_blob(stmt, 1),
+				      (size_t)sqlite3_column_bytes(stmt, 1), &s,
+				      &error) < 0)
+		x_free(&error); /* damaged or older version: parse again */
+	if (s != NULL &&
+	    msg_structure_size(s) != (uint64_t)sqlite3_column_int64(stmt, 4))
+		msg_structure_free(&s);
+	mbox_id = sqlite3_column_int64(stmt, 3);
+	path = xasprintf("%s/%lld/%s", udir, (long long)mbox_id,
+			 (const char *)sqlite3_column_text(stmt, 2));
+	sqlite3_finalize(stmt);
+	free(udir);
+	if (s == NULL) {
+		/* Older message: parse once and keep the result. */
+		s = structure_of_file(path);
+		if (s == NULL) {
+			*error_r =
+			    xasprintf("reading %s: %s", path, strerror(errno));
+			free(path);
+			return -1;
+		}
+		(void)structure_save(se, s, rowid); /* a cache: best effort */
+	}
+	free(path);
+	*s_r = s;
+	return 1;
+}
+
 static int
 embedded_deliver(struct store *store, const struct store_delivery *d,
 		 uint32_t *uid_r, char **error_r)
@@ -472,6 +622,9 @@ embedded_deliver(struct store *store, const struct store_delivery *d,
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		goto sql_error;
 	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (structure_store(se, final, sqlite3_last_insert_rowid(se->db)) < 0)
+		goto sql_error;
 	if (sqlite3_prepare_v2(se->db,
 			       "UPDATE mailboxes SET uidnext = ?, "
 			       "highestmodseq = ? WHERE id = ?",
@@ -603,4 +756,5 @@ const struct store_backend store_backend_embedded = {
     .commit = embedded_commit,
     .rollback = embedded_rollback,
     .list = embedded_list,
+    .message_structure = embedded_message_structure,
 };

@@ -5,6 +5,7 @@ import smtplib
 import ssl
 
 from moat_harness import PASSWORD, RawSMTP
+from relay_peers import DNS, Sink
 
 
 def test_open_relay_refused_on_mx_port(moat):
@@ -43,23 +44,25 @@ def test_unauthenticated_submission_cannot_relay(moat):
     assert moat.queue_files() == []
 
 
-def test_authenticated_user_may_send_anywhere(moat):
-    ctx = ssl._create_unverified_context()
-    with smtplib.SMTP_SSL("127.0.0.1", moat.smtps_port, context=ctx) as c:
-        c.login("demo@example.test", PASSWORD)
-        assert c.sendmail("demo@example.test", ["friend@foreign.example"],
-                          b"Subject: out\r\n\r\nhello\r\n") == {}
-    # Remote delivery is a later capability: the message waits, not lost.
-    deferred = moat.data + "/queue/deferred"
-    import os
-    import time
-    deadline = time.time() + 15
-    while time.time() < deadline and not [
-            n for n in os.listdir(deferred) if len(n) == 20]:
-        time.sleep(0.1)
-    assert [n for n in os.listdir(deferred) if len(n) == 20]
-    out = moat.ctl("queue", "list").stdout
-    assert "friend@foreign.example" in out and "deferred" in out
+def test_authenticated_user_may_send_anywhere(moat_factory):
+    # foreign.example's MX is a real SMTP server (aiosmtpd) on loopback.
+    dns = DNS("foreign.example. 60 IN MX 10 mx.foreign.example.\n"
+              "mx.foreign.example. 60 IN A 127.0.0.1\n")
+    sink = Sink().start()
+    try:
+        moat = moat_factory({"dns.servers": dns.setting,
+                             "relay.remote_port": str(sink.port)})
+        ctx = ssl._create_unverified_context()
+        with smtplib.SMTP_SSL("127.0.0.1", moat.smtps_port,
+                              context=ctx) as c:
+            c.login("demo@example.test", PASSWORD)
+            assert c.sendmail("demo@example.test", ["friend@foreign.example"],
+                              b"Subject: out\r\n\r\nhello\r\n") == {}
+        msgs = sink.wait(1)
+        assert len(msgs) == 1 and msgs[0]["to"] == ["friend@foreign.example"]
+    finally:
+        sink.stop()
+        dns.stop()
 
 
 def test_unknown_local_user(moat):
@@ -72,18 +75,24 @@ def test_unknown_local_user(moat):
         assert code == 250
 
 
-def test_alias_to_foreign_address_is_kept_not_lost(moat):
-    import os
-    import time
-    moat.ctl("alias", "add", "fwd@example.test", "friend@foreign.example")
-    moat.ctl("alias", "add", "fwd@example.test", "demo@example.test")
-    with smtplib.SMTP("127.0.0.1", moat.smtp_port) as c:
-        assert c.sendmail("a@remote.example", ["fwd@example.test"],
-                          b"Subject: fwd\r\n\r\nforward me\r\n") == {}
-    assert len(moat.wait_messages("demo@example.test", 1)) == 1
-    deferred = moat.data + "/queue/deferred"
-    deadline = time.time() + 15
-    while time.time() < deadline and not [
-            n for n in os.listdir(deferred) if len(n) == 20]:
-        time.sleep(0.1)
-    assert [n for n in os.listdir(deferred) if len(n) == 20]
+def test_alias_to_foreign_address_is_delivered_both_ways(moat_factory):
+    dns = DNS("foreign.example. 60 IN MX 10 mx.foreign.example.\n"
+              "mx.foreign.example. 60 IN A 127.0.0.1\n")
+    sink = Sink().start()
+    try:
+        moat = moat_factory({"dns.servers": dns.setting,
+                             "relay.remote_port": str(sink.port)})
+        moat.ctl("alias", "add", "fwd@example.test", "friend@foreign.example")
+        moat.ctl("alias", "add", "fwd@example.test", "demo@example.test")
+        with smtplib.SMTP("127.0.0.1", moat.smtp_port) as c:
+            assert c.sendmail("a@remote.example", ["fwd@example.test"],
+                              b"Subject: fwd\r\n\r\nforward me\r\n") == {}
+        assert len(moat.wait_messages("demo@example.test", 1)) == 1
+        msgs = sink.wait(1)
+        assert len(msgs) == 1
+        assert msgs[0]["to"] == ["friend@foreign.example"]
+        assert msgs[0]["from"] == "a@remote.example"
+        assert b"forward me" in msgs[0]["data"]
+    finally:
+        sink.stop()
+        dns.stop()

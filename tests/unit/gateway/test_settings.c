@@ -59,6 +59,27 @@ static const struct default_case default_cases[] = {
     {"pop3.max_connections_per_ip", "50"},
     {"pop3.login_timeout", "60"},
     {"pop3.idle_timeout", "600"},
+    {"filters", ""},
+    {"filter.", "0"},
+    {"filters.threads", "0"},
+    {"filters.authserv_id", ""},
+    {"filters.message_log", "yes"},
+    {"smtp.xclient_trusted", ""},
+    /* relay */
+    {"relay.routes", ""},
+    {"relay.default_route", ""},
+    {"relay.tls_policy", "none"},
+    {"relay.remote_port", "25"},
+    {"relay.max_connections", "50"},
+    {"relay.max_connections_per_destination", "5"},
+    {"relay.connect_timeout", "30"},
+    {"relay.command_timeout", "300"},
+    {"relay.retry_min", "300"},
+    {"relay.retry_max", "14400"},
+    {"relay.max_lifetime", "432000"},
+    {"relay.delay_warning", "14400"},
+    {"relay.verify_recipients", "no"},
+    {"relay.verify_cache_ttl", "3600"},
 };
 
 static const struct setting_def *
@@ -107,6 +128,9 @@ repr(const struct moat_settings *s, const char *name, char *out, size_t sz)
 						i > 0 ? "," : "", l->items[i]);
 		break;
 	}
+	case SETTING_MAP:
+		snprintf(out, sz, "%zu", ((const struct config_map *)f)->count);
+		break;
 	}
 }
 
@@ -304,7 +328,10 @@ test_settings_help(void **state)
 	moat_settings_print_help(out);
 	fclose(out);
 	for (size_t i = 0; i < moat_setting_defs_count; i++) {
-		char *want = xasprintf("%s = ", moat_setting_defs[i].name);
+		char *want = xasprintf(moat_setting_defs[i].type == SETTING_MAP
+					   ? "%sNAME.KEY = "
+					   : "%s = ",
+				       moat_setting_defs[i].name);
 
 		if (strstr(text, want) == NULL)
 			fail_msg("help lacks %s", moat_setting_defs[i].name);

@@ -1,0 +1,1614 @@
+/*
+ * delivery_remote: the remote delivery engine of the queue process (see
+ * the header for the model). Three kinds of object, all on one event loop:
+ *
+ *   attempt  one message being tried: its envelope, open queue file, done
+ *            flags, retry state and the delivery addresses (recipients,
+ *            or the foreign targets of a local alias);
+ *   job      the addresses of one attempt that share a destination (route
+ *            key): it walks the route's next hops in order, each resolved
+ *            to an ordered list of targets (host, IP, port), until one
+ *            accepts a session;
+ *   conn     one SMTP client connection, counted against the global and
+ *            per-destination limits; after a job it serves the next job
+ *            waiting for the same destination, else it is closed.
+ *
+ * An attempt ends when its last job does: results are logged one line per
+ * address, sent and failed recipients are marked done (QID.done), failures
+ * get one DSN, the rest is rescheduled (QID.state) or expires. The files
+ * are the truth: a crash at any point repeats at most one attempt.
+ */
+#include "gateway/delivery_remote.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gateway/dsn.h"
+#include "gateway/mx_order.h"
+#include "gateway/queue_file.h"
+#include "gateway/queue_state.h"
+#include "gateway/retry_schedule.h"
+#include "gateway/route.h"
+#include "gateway/settings.h"
+#include "gateway/smtp_client.h"
+#include "lib/dns.h"
+#include "lib/fileio.h"
+#include "lib/log.h"
+#include "lib/tls.h"
+#include "lib/xalloc.h"
+#include "mailstore/directory.h"
+
+#define ATTEMPTS_MAX  256 /* messages in flight (each holds a file open) */
+#define TARGETS_MAX   32
+#define HOST_ADDR_MAX 4
+
+enum addr_result { AR_PENDING, AR_SENT, AR_DEFER, AR_BOUNCE };
+
+struct daddr {
+	size_t rcpt; /* index in the envelope */
+	char *address;
+	enum addr_result result;
+	struct smtp_client_outcome outcome;
+	char remote[320]; /* "host[ip]:port" or "" */
+};
+
+struct target {
+	char host[256];
+	char ip[64];
+	int port;
+};
+
+struct job;
+
+struct lookup {
+	struct job *job;
+	size_t host;
+	int rrtype;
+};
+
+struct host_addrs {
+	char v4[HOST_ADDR_MAX][64], v6[HOST_ADDR_MAX][64];
+	size_t n4, n6;
+	bool missing; /* NXDOMAIN or no data */
+};
+
+struct attempt;
+struct conn;
+
+struct job {
+	struct job *wait_next;
+	bool waiting;
+	struct attempt *a;
+	struct route route;
+	char key[600];
+	char domain[256];
+	size_t *addrs, naddrs;
+	struct smtp_client_rcpt *crcpts;
+	struct smtp_client_message cmsg;
+	size_t hop;
+	struct mx_host hosts[MX_HOSTS_MAX];
+	struct host_addrs haddr[MX_HOSTS_MAX];
+	struct lookup lk[2 * MX_HOSTS_MAX];
+	size_t nhosts, pending;
+	bool implicit_mx;
+	struct target targets[TARGETS_MAX];
+	size_t ntargets, cur;
+	struct smtp_client_outcome last;
+};
+
+struct conn {
+	struct conn *prev, *next;
+	struct delivery_remote *dr;
+	struct smtp_client *client;
+	struct smtp_client_config cfg;
+	char key[600];
+	char helo[256], tls_name[256], auth_user[256], auth_pass[256];
+	struct target target;
+	struct job *job;
+};
+
+struct attempt {
+	struct attempt *prev, *next;
+	struct delivery_remote *dr;
+	char qid[QUEUE_ID_MAX];
+	struct queue_envelope env;
+	int fd;
+	off_t offset;
+	size_t len;
+	bool *done;
+	struct queue_state state;
+	struct daddr *addrs;
+	size_t naddrs;
+	struct job **jobs;
+	size_t njobs, jobs_left;
+};
+
+struct rmsg {
+	char qid[QUEUE_ID_MAX];
+	time_t next;
+	bool held, busy, deleted, kicked;
+};
+
+struct dest_count {
+	char key[600];
+	size_t n;
+};
+
+struct delivery_remote {
+	struct event_base *base;
+	const struct moat_settings *set;
+	char *queue_dir, *deferred_dir;
+	struct dns *dns;
+	struct directory *dir;
+	struct route_table *routes;
+	SSL_CTX *tls_ctx;
+	struct retry_policy policy;
+	delivery_enqueue_fn *enqueue;
+	void *enqueue_ctx;
+	struct rmsg *msgs;
+	size_t nmsgs, msgs_cap;
+	struct event *tick, *work;
+	time_t last_scan;
+	struct job *wait_head, *wait_tail;
+	struct dest_count *dests;
+	size_t ndests;
+	size_t active_conns, in_flight;
+	struct attempt *attempts;
+	struct conn *conns;
+	unsigned int seed;
+};
+
+static void job_try(struct job *j);
+static void resolve_hop(struct job *j);
+static void job_done(struct job *j);
+static void conn_close(struct conn *c);
+static void wake_waiters(struct delivery_remote *dr);
+
+/* ---- bookkeeping ------------------------------------------------------ */
+
+static struct rmsg *
+rmsg_find(struct delivery_remote *dr, const char *qid)
+{
+	for (size_t i = 0; i < dr->nmsgs; i++)
+		if (strcmp(dr->msgs[i].qid, qid) == 0)
+			return &dr->msgs[i];
+	return NULL;
+}
+
+static struct rmsg *
+rmsg_add(struct delivery_remote *dr, const char *qid, time_t next, bool held)
+{
+	struct rmsg *m;
+
+	if (dr->nmsgs == dr->msgs_cap) {
+		dr->msgs_cap = dr->msgs_cap == 0 ? 64 : dr->msgs_cap * 2;
+		dr->msgs =
+		    xreallocarray(dr->msgs, dr->msgs_cap, sizeof(*dr->msgs));
+	}
+	m = &dr->msgs[dr->nmsgs++];
+	memset(m, 0, sizeof(*m));
+	snprintf(m->qid, sizeof(m->qid), "%s", qid);
+	m->next = next;
+	m->held = held;
+	return m;
+}
+
+static void
+rmsg_remove(struct delivery_remote *dr, const char *qid)
+{
+	for (size_t i = 0; i < dr->nmsgs; i++) {
+		if (strcmp(dr->msgs[i].qid, qid) == 0) {
+			dr->msgs[i] = dr->msgs[--dr->nmsgs];
+			return;
+		}
+	}
+}
+
+static struct dest_count *
+dest_get(struct delivery_remote *dr, const char *key)
+{
+	for (size_t i = 0; i < dr->ndests; i++)
+		if (strcmp(dr->dests[i].key, key) == 0)
+			return &dr->dests[i];
+	return NULL;
+}
+
+static void
+dest_inc(struct delivery_remote *dr, const char *key)
+{
+	struct dest_count *d = dest_get(dr, key);
+
+	if (d == NULL) {
+		dr->dests = xreallocarray(dr->dests, dr->ndests + 1,
+					  sizeof(*dr->dests));
+		d = &dr->dests[dr->ndests++];
+		snprintf(d->key, sizeof(d->key), "%s", key);
+		d->n = 0;
+	}
+	d->n++;
+	dr->active_conns++;
+}
+
+static void
+dest_dec(struct delivery_remote *dr, const char *key)
+{
+	struct dest_count *d = dest_get(dr, key);
+
+	dr->active_conns--;
+	if (d != NULL && --d->n == 0)
+		*d = dr->dests[--dr->ndests];
+}
+
+static bool
+slot_free(struct delivery_remote *dr, const char *key)
+{
+	struct dest_count *d = dest_get(dr, key);
+
+	if ((long long)dr->active_conns >= dr->set->relay_max_connections)
+		return false;
+	return d == NULL ||
+	       (long long)d->n < dr->set->relay_max_connections_per_destination;
+}
+
+static void
+wait_push(struct job *j)
+{
+	struct delivery_remote *dr = j->a->dr;
+
+	j->waiting = true;
+	j->wait_next = NULL;
+	if (dr->wait_tail != NULL)
+		dr->wait_tail->wait_next = j;
+	else
+		dr->wait_head = j;
+	dr->wait_tail = j;
+}
+
+static void
+wait_remove(struct delivery_remote *dr, struct job *j)
+{
+	struct job **pp = &dr->wait_head, *prev = NULL;
+
+	while (*pp != NULL && *pp != j) {
+		prev = *pp;
+		pp = &(*pp)->wait_next;
+	}
+	if (*pp == NULL)
+		return;
+	*pp = j->wait_next;
+	if (dr->wait_tail == j)
+		dr->wait_tail = prev;
+	j->waiting = false;
+	j->wait_next = NULL;
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+static const char *
+result_name(enum addr_result r)
+{
+	switch (r) {
+	case AR_SENT:
+		return "sent";
+	case AR_DEFER:
+		return "deferred";
+	case AR_BOUNCE:
+		return "bounced";
+	default:
+		return "pending";
+	}
+}
+
+/* "550 5.1.1 text" for logs and DSNs. */
+static void
+outcome_line(const struct smtp_client_outcome *o, char *out, size_t outsz)
+{
+	size_t slen = strlen(o->status);
+
+	if (slen > 0 && strncmp(o->text, o->status, slen) == 0)
+		snprintf(out, outsz, "%d %s", o->code, o->text);
+	else
+		snprintf(out, outsz, "%d %s %s", o->code, o->status, o->text);
+	for (char *p = out; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' ||
+		    (unsigned char)*p >= 0x7f)
+			*p = '?';
+}
+
+static enum addr_result
+classify(const struct smtp_client_outcome *o)
+{
+	if (o->code / 100 == 2)
+		return AR_SENT;
+	if (o->code / 100 == 5)
+		return AR_BOUNCE;
+	return AR_DEFER;
+}
+
+/* Sets the outcome of every pending address of j. */
+static void
+job_fail_all(struct job *j, const struct smtp_client_outcome *o)
+{
+	struct attempt *a = j->a;
+	char line[600];
+
+	outcome_line(o, line, sizeof(line));
+	for (size_t i = 0; i < j->naddrs; i++) {
+		struct daddr *d = &a->addrs[j->addrs[i]];
+
+		if (d->result != AR_PENDING)
+			continue;
+		d->outcome = *o;
+		d->result = classify(o);
+		log_info("qid=%s to=<%s> relay=none status=%s reply=\"%s\"",
+			 a->qid, d->address, result_name(d->result), line);
+	}
+	job_done(j);
+}
+
+static void outcome_make(struct smtp_client_outcome *o, int code,
+			 const char *status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+outcome_make(struct smtp_client_outcome *o, int code, const char *status,
+	     const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(o, 0, sizeof(*o));
+	o->code = code;
+	snprintf(o->status, sizeof(o->status), "%s", status);
+	va_start(ap, fmt);
+	vsnprintf(o->text, sizeof(o->text), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- resolution ------------------------------------------------------- */
+
+static bool
+is_ip_literal(const char *host)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, host, buf) == 1 ||
+	       inet_pton(AF_INET6, host, buf) == 1;
+}
+
+static int
+hop_port(const struct job *j)
+{
+	const struct route_hop *h = &j->route.hops[j->hop];
+
+	return h->kind == ROUTE_HOP_HOST && h->port != 0
+		   ? h->port
+		   : (int)j->a->dr->set->relay_remote_port;
+}
+
+static void
+next_hop(struct job *j)
+{
+	j->hop++;
+	resolve_hop(j);
+}
+
+static void
+add_target(struct job *j, const char *host, const char *ip)
+{
+	struct target *t;
+
+	if (j->ntargets == TARGETS_MAX)
+		return;
+	t = &j->targets[j->ntargets++];
+	snprintf(t->host, sizeof(t->host), "%s", host);
+	snprintf(t->ip, sizeof(t->ip), "%s", ip);
+	t->port = hop_port(j);
+}
+
+static void
+addresses_done(struct job *j)
+{
+	bool all_missing = true;
+
+	j->ntargets = 0;
+	j->cur = 0;
+	for (size_t i = 0; i < j->nhosts; i++) {
+		struct host_addrs *h = &j->haddr[i];
+
+		for (size_t k = 0; k < h->n4; k++)
+			add_target(j, j->hosts[i].name, h->v4[k]);
+		for (size_t k = 0; k < h->n6; k++)
+			add_target(j, j->hosts[i].name, h->v6[k]);
+		if (!h->missing || h->n4 + h->n6 > 0)
+			all_missing = false;
+	}
+	if (j->ntargets > 0) {
+		job_try(j);
+		return;
+	}
+	if (j->implicit_mx && all_missing && j->route.internet) {
+		outcome_make(&j->last, 550, "5.4.4",
+			     "domain %s has no MX and no address record",
+			     j->domain);
+		job_fail_all(j, &j->last);
+		return;
+	}
+	outcome_make(&j->last, 451, "4.4.4", "no address found for %s",
+		     j->nhosts > 0 ? j->hosts[0].name : j->domain);
+	next_hop(j);
+}
+
+static void
+on_address(const struct dns_answer *answer, void *context)
+{
+	struct lookup *lk = context;
+	struct job *j = lk->job;
+	struct host_addrs *h = &j->haddr[lk->host];
+
+	if (answer->status == DNS_OK && answer->addr != NULL) {
+		for (size_t i = 0; i < answer->count; i++) {
+			if (answer->addr[i][0] == '\0')
+				continue;
+			if (lk->rrtype == 1 && h->n4 < HOST_ADDR_MAX)
+				snprintf(h->v4[h->n4++], 64, "%s",
+					 answer->addr[i]);
+			else if (lk->rrtype == 28 && h->n6 < HOST_ADDR_MAX)
+				snprintf(h->v6[h->n6++], 64, "%s",
+					 answer->addr[i]);
+		}
+	} else if (answer->status != DNS_NXDOMAIN && answer->status != DNS_OK) {
+		h->missing = false; /* temporary: not a proof of absence */
+	}
+	if (--j->pending == 0)
+		addresses_done(j);
+}
+
+static void
+resolve_addresses(struct job *j)
+{
+	struct delivery_remote *dr = j->a->dr;
+	size_t issued = 0;
+
+	memset(j->haddr, 0, sizeof(j->haddr));
+	j->pending = 0;
+	for (size_t i = 0; i < j->nhosts; i++)
+		j->haddr[i].missing = true;
+	/* Count first: a lookup never completes inside dns_lookup(). */
+	j->pending = 2 * j->nhosts;
+	for (size_t i = 0; i < j->nhosts; i++) {
+		for (int k = 0; k < 2; k++) {
+			struct lookup *lk = &j->lk[2 * i + (size_t)k];
+
+			lk->job = j;
+			lk->host = i;
+			lk->rrtype = k == 0 ? 1 : 28;
+			if (dns_lookup(dr->dns, j->hosts[i].name, lk->rrtype,
+				       on_address, lk) < 0) {
+				j->haddr[i].missing = false;
+				j->pending--;
+			} else {
+				issued++;
+			}
+		}
+	}
+	if (issued == 0) {
+		j->pending = 0;
+		addresses_done(j);
+	}
+}
+
+static void
+on_mx(const struct dns_answer *answer, void *context)
+{
+	struct job *j = context;
+	struct delivery_remote *dr = j->a->dr;
+	const char *name = j->route.hops[j->hop].host;
+	enum mx_order_result r;
+	size_t n = 0;
+
+	j->implicit_mx = false;
+	switch (answer->status) {
+	case DNS_NXDOMAIN:
+		if (j->route.internet) {
+			outcome_make(&j->last, 550, "5.1.2",
+				     "domain %s not found", name);
+			job_fail_all(j, &j->last);
+			return;
+		}
+		outcome_make(&j->last, 451, "4.4.3",
+			     "next hop %s not found in DNS", name);
+		next_hop(j);
+		return;
+	case DNS_OK:
+		break;
+	default:
+		outcome_make(&j->last, 451, "4.4.3",
+			     "MX lookup of %s failed temporarily", name);
+		next_hop(j);
+		return;
+	}
+	if (answer->count == 0) {
+		/* RFC 5321 5.1: no MX, the domain itself is the host. */
+		j->implicit_mx = true;
+		j->nhosts = 1;
+		j->hosts[0].pref = 0;
+		snprintf(j->hosts[0].name, sizeof(j->hosts[0].name), "%s",
+			 name);
+		resolve_addresses(j);
+		return;
+	}
+	r = mx_order(answer->mx_pref, answer->mx_host, answer->count,
+		     dr->set->hostname, dr->seed++, j->hosts, &n);
+	if (r == MX_ORDER_NULL || r == MX_ORDER_EMPTY) {
+		outcome_make(&j->last, 556, "5.1.10",
+			     "domain %s does not accept mail (null MX)", name);
+		job_fail_all(j, &j->last);
+		return;
+	}
+	if (r == MX_ORDER_SELF) {
+		outcome_make(&j->last, 554, "5.4.6",
+			     "mail for %s loops back to myself", name);
+		job_fail_all(j, &j->last);
+		return;
+	}
+	j->nhosts = n;
+	resolve_addresses(j);
+}
+
+static void
+resolve_hop(struct job *j)
+{
+	struct delivery_remote *dr = j->a->dr;
+	const struct route_hop *h;
+
+	if (j->hop >= j->route.hop_count) {
+		if (j->last.code == 0)
+			outcome_make(&j->last, 451, "4.4.0",
+				     "no next hop could be reached");
+		job_fail_all(j, &j->last);
+		return;
+	}
+	h = &j->route.hops[j->hop];
+	j->nhosts = 0;
+	j->ntargets = 0;
+	j->cur = 0;
+	switch (h->kind) {
+	case ROUTE_HOP_LOCAL:
+		outcome_make(&j->last, 451, "4.3.5",
+			     "route for %s is local but the domain is not "
+			     "one of ours",
+			     j->domain);
+		next_hop(j);
+		return;
+	case ROUTE_HOP_HOST:
+		if (is_ip_literal(h->host)) {
+			add_target(j, h->host, h->host);
+			job_try(j);
+			return;
+		}
+		j->nhosts = 1;
+		j->hosts[0].pref = 0;
+		snprintf(j->hosts[0].name, sizeof(j->hosts[0].name), "%s",
+			 h->host);
+		resolve_addresses(j);
+		return;
+	case ROUTE_HOP_MX:
+		if (dns_lookup(dr->dns, h->host, 15, on_mx, j) < 0) {
+			outcome_make(&j->last, 451, "4.4.3",
+				     "cannot look up MX of %s", h->host);
+			next_hop(j);
+		}
+		return;
+	}
+}
+
+/* ---- connections ------------------------------------------------------ */
+
+static void conn_ready(struct smtp_client *client,
+		       const struct smtp_client_outcome *failure, void *ctx);
+static void conn_sent(struct smtp_client *client, void *ctx);
+
+static void
+relay_name(const struct target *t, char *out, size_t outsz)
+{
+	if (strchr(t->ip, ':') != NULL)
+		snprintf(out, outsz, "%s[%s]:%d", t->host, t->ip, t->port);
+	else
+		snprintf(out, outsz, "%s[%s]:%d", t->host, t->ip, t->port);
+}
+
+/* Reads the first two lines of the route's auth file. 0 or -1. */
+static int
+read_auth_file(const char *path, char *user, size_t usz, char *pass, size_t psz)
+{
+	FILE *f = fopen(path, "re");
+	int ret = -1;
+
+	if (f == NULL)
+		return -1;
+	if (fgets(user, (int)usz, f) != NULL &&
+	    fgets(pass, (int)psz, f) != NULL) {
+		user[strcspn(user, "\r\n")] = '\0';
+		pass[strcspn(pass, "\r\n")] = '\0';
+		ret = user[0] != '\0' ? 0 : -1;
+	}
+	fclose(f);
+	return ret;
+}
+
+static void
+job_send(struct job *j, struct conn *c)
+{
+	c->job = j;
+	smtp_client_send(c->client, &j->cmsg, conn_sent, c);
+}
+
+static void
+conn_open(struct job *j)
+{
+	struct delivery_remote *dr = j->a->dr;
+	const struct target *t = &j->targets[j->cur];
+	struct conn *c = xcalloc(1, sizeof(*c));
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(t->ip, ':') != NULL) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)t->port);
+		(void)inet_pton(AF_INET6, t->ip, &s6->sin6_addr);
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)t->port);
+		(void)inet_pton(AF_INET, t->ip, &s4->sin_addr);
+		len = sizeof(*s4);
+	}
+	c->dr = dr;
+	c->target = *t;
+	c->job = j;
+	snprintf(c->key, sizeof(c->key), "%s", j->key);
+	snprintf(c->helo, sizeof(c->helo), "%s", dr->set->hostname);
+	snprintf(c->tls_name, sizeof(c->tls_name), "%s", t->host);
+	c->cfg.helo = c->helo;
+	c->cfg.tls_ctx = dr->tls_ctx;
+	c->cfg.tls = j->route.tls;
+	c->cfg.tls_name = c->tls_name;
+	c->cfg.connect_timeout = dr->set->relay_connect_timeout;
+	c->cfg.command_timeout = dr->set->relay_command_timeout;
+	if (j->route.auth_file[0] != '\0') {
+		if (read_auth_file(j->route.auth_file, c->auth_user,
+				   sizeof(c->auth_user), c->auth_pass,
+				   sizeof(c->auth_pass)) == 0) {
+			c->cfg.auth_user = c->auth_user;
+			c->cfg.auth_pass = c->auth_pass;
+		} else {
+			log_warnx("qid=%s event=auth_file path=%s "
+				  "error=\"unreadable or empty\"",
+				  j->a->qid, j->route.auth_file);
+		}
+	}
+	c->next = dr->conns;
+	if (dr->conns != NULL)
+		dr->conns->prev = c;
+	dr->conns = c;
+	dest_inc(dr, c->key);
+	c->client = smtp_client_connect(dr->base, (struct sockaddr *)&ss, len,
+					&c->cfg, conn_ready, c);
+	if (c->client == NULL) {
+		outcome_make(&j->last, 451, "4.3.0", "cannot create a socket");
+		c->job = NULL;
+		conn_close(c);
+		j->cur++;
+		job_try(j);
+	}
+}
+
+static void
+conn_close(struct conn *c)
+{
+	struct delivery_remote *dr = c->dr;
+
+	smtp_client_free(&c->client);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		dr->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	dest_dec(dr, c->key);
+	explicit_bzero(c->auth_pass, sizeof(c->auth_pass));
+	free(c);
+}
+
+static void
+conn_ready(struct smtp_client *client, const struct smtp_client_outcome *f,
+	   void *ctx)
+{
+	struct conn *c = ctx;
+	struct delivery_remote *dr = c->dr;
+	struct job *j = c->job;
+	char relay[400], line[600];
+
+	(void)client;
+	if (f == NULL) {
+		job_send(j, c);
+		return;
+	}
+	relay_name(&c->target, relay, sizeof(relay));
+	outcome_line(f, line, sizeof(line));
+	log_info("qid=%s relay=%s tls=%s status=deferred reply=\"%s\"",
+		 j->a->qid, relay, smtp_client_tls_version(c->client), line);
+	j->last = *f;
+	c->job = NULL;
+	conn_close(c);
+	j->cur++;
+	job_try(j); /* may finish and free j */
+	wake_waiters(dr);
+}
+
+/* Gives c to the next job waiting for its destination, or closes it. */
+static void
+conn_next(struct delivery_remote *dr, struct conn *c)
+{
+	for (struct job *w = dr->wait_head; w != NULL; w = w->wait_next) {
+		if (smtp_client_usable(c->client) &&
+		    strcmp(w->key, c->key) == 0) {
+			wait_remove(dr, w);
+			job_send(w, c);
+			return;
+		}
+	}
+	conn_close(c);
+	wake_waiters(dr);
+}
+
+static void
+conn_sent(struct smtp_client *client, void *ctx)
+{
+	struct conn *c = ctx;
+	struct delivery_remote *dr = c->dr;
+	struct job *j = c->job;
+	struct attempt *a = j->a;
+	char relay[400], line[600];
+
+	relay_name(&c->target, relay, sizeof(relay));
+	for (size_t i = 0; i < j->naddrs; i++) {
+		struct daddr *d = &a->addrs[j->addrs[i]];
+
+		d->outcome = j->crcpts[i].outcome;
+		d->result = classify(&d->outcome);
+		snprintf(d->remote, sizeof(d->remote), "%s", c->target.host);
+		outcome_line(&d->outcome, line, sizeof(line));
+		log_info("qid=%s to=<%s> relay=%s tls=%s status=%s "
+			 "reply=\"%s\"",
+			 a->qid, d->address, relay,
+			 smtp_client_tls_version(client),
+			 result_name(d->result), line);
+	}
+	c->job = NULL;
+	job_done(j);
+	conn_next(dr, c);
+}
+
+static void
+job_try(struct job *j)
+{
+	struct delivery_remote *dr = j->a->dr;
+
+	if (j->cur >= j->ntargets) {
+		next_hop(j);
+		return;
+	}
+	if (!slot_free(dr, j->key)) {
+		wait_push(j);
+		return;
+	}
+	conn_open(j);
+}
+
+static void
+wake_waiters(struct delivery_remote *dr)
+{
+	bool again = true;
+
+	if (dr == NULL)
+		return;
+	while (again) {
+		again = false;
+		for (struct job *w = dr->wait_head; w != NULL;
+		     w = w->wait_next) {
+			if (slot_free(dr, w->key)) {
+				wait_remove(dr, w);
+				job_try(w);
+				again = true;
+				break;
+			}
+		}
+	}
+}
+
+/* ---- attempts --------------------------------------------------------- */
+
+static void attempt_finish(struct attempt *a);
+
+static void
+job_done(struct job *j)
+{
+	struct attempt *a = j->a;
+
+	if (--a->jobs_left == 0)
+		attempt_finish(a);
+}
+
+static void
+job_free(struct job *j)
+{
+	free(j->addrs);
+	free(j->crcpts);
+	free(j);
+}
+
+static void
+attempt_free(struct attempt *a)
+{
+	struct delivery_remote *dr = a->dr;
+
+	if (a->prev != NULL)
+		a->prev->next = a->next;
+	else
+		dr->attempts = a->next;
+	if (a->next != NULL)
+		a->next->prev = a->prev;
+	for (size_t i = 0; i < a->njobs; i++) {
+		if (a->jobs[i]->waiting)
+			wait_remove(dr, a->jobs[i]);
+		job_free(a->jobs[i]);
+	}
+	free(a->jobs);
+	for (size_t i = 0; i < a->naddrs; i++)
+		free(a->addrs[i].address);
+	free(a->addrs);
+	if (a->fd >= 0)
+		close(a->fd);
+	queue_envelope_free(&a->env);
+	queue_state_free(&a->state);
+	free(a->done);
+	free(a);
+	dr->in_flight--;
+}
+
+static void
+done_load(const char *dir, const char *qid, bool *done, size_t count)
+{
+	char *path = xasprintf("%s/%s.done", dir, qid);
+	FILE *f = fopen(path, "re");
+	char line[32];
+
+	free(path);
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *end;
+		unsigned long i = strtoul(line, &end, 10);
+
+		if (end != line && i < count)
+			done[i] = true;
+	}
+	fclose(f);
+}
+
+static int
+done_save(const char *dir, const char *qid, const bool *done, size_t count)
+{
+	char *path = xasprintf("%s/%s.done", dir, qid);
+	char *tmp = xasprintf("%s/%s.done.tmp", dir, qid);
+	struct buf text;
+	int fd, ret = -1;
+
+	buf_init(&text);
+	for (size_t i = 0; i < count; i++)
+		if (done[i])
+			buf_printf(&text, "%zu\n", i);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (fileio_write_all(fd, buf_cstr(&text), text.len) == 0 &&
+		    fsync(fd) == 0 && rename(tmp, path) == 0)
+			ret = 0;
+		close(fd);
+	}
+	if (ret < 0)
+		(void)unlink(tmp);
+	buf_free(&text);
+	free(path);
+	free(tmp);
+	return ret;
+}
+
+static void
+remove_files(struct delivery_remote *dr, const char *qid)
+{
+	static const char *const suffix[] = {"", ".done", ".state"};
+
+	for (size_t i = 0; i < 3; i++) {
+		char *path =
+		    xasprintf("%s/%s%s", dr->deferred_dir, qid, suffix[i]);
+		(void)unlink(path);
+		free(path);
+	}
+	(void)fileio_sync_dir(dr->deferred_dir);
+}
+
+/* One DSN for the listed addresses (failed, or delayed when delay). */
+static void
+send_dsn(struct attempt *a, const size_t *which, size_t n, bool delay,
+	 const char *const *statuses)
+{
+	struct delivery_remote *dr = a->dr;
+	struct dsn_rcpt *rcpts = xcalloc(n, sizeof(*rcpts));
+	char(*diag)[600] = xcalloc(n, sizeof(*diag));
+	struct dsn_report r;
+	char qid[32];
+	const char *error = NULL;
+	char *original = NULL;
+	size_t original_len = 0;
+	bool full = false;
+
+	for (size_t i = 0; i < n; i++) {
+		struct daddr *d = &a->addrs[which[i]];
+
+		outcome_line(&d->outcome, diag[i], sizeof(diag[i]));
+		rcpts[i].address = d->address;
+		rcpts[i].orcpt = a->env.rcpts[d->rcpt].orcpt;
+		rcpts[i].status = statuses[i];
+		rcpts[i].remote_mta = d->remote[0] != '\0' ? d->remote : NULL;
+		rcpts[i].diagnostic = diag[i];
+	}
+	if (dsn_read_original(a->fd, (long long)a->offset, a->len,
+			      !delay && a->env.ret != NULL &&
+				  strcasecmp(a->env.ret, "FULL") == 0,
+			      &original, &original_len, &full) < 0) {
+		original = xstrdup("");
+		original_len = 0;
+	}
+	memset(&r, 0, sizeof(r));
+	r.delay = delay;
+	r.reporting_mta = dr->set->hostname;
+	r.qid = a->qid;
+	r.sender = a->env.mail_from;
+	r.envid = a->env.envid;
+	r.arrival = a->env.arrival;
+	r.now = time(NULL);
+	r.retry_until = a->env.arrival + (time_t)dr->policy.lifetime;
+	r.rcpts = rcpts;
+	r.rcpt_count = n;
+	r.original = original;
+	r.original_len = original_len;
+	r.original_full = full;
+	if (dsn_enqueue(dr->queue_dir, &r, qid, &error) < 0) {
+		log_errorx("qid=%s event=dsn error=\"%s\"", a->qid, error);
+	} else {
+		log_info("qid=%s event=dsn kind=%s dsn_qid=%s to=<%s> "
+			 "recipients=%zu",
+			 a->qid, delay ? "delay" : "failure", qid,
+			 a->env.mail_from, n);
+		dr->enqueue(qid, dr->enqueue_ctx);
+	}
+	free(original);
+	free(diag);
+	free(rcpts);
+}
+
+static void
+attempt_finish(struct attempt *a)
+{
+	struct delivery_remote *dr = a->dr;
+	struct rmsg *m = rmsg_find(dr, a->qid);
+	time_t now = time(NULL), next = 0;
+	bool null_sender = a->env.mail_from[0] == '\0';
+	bool *rcpt_open = xcalloc(a->env.rcpt_count + 1, sizeof(bool));
+	size_t *fail = xcalloc(a->naddrs + 1, sizeof(size_t));
+	const char **fail_status = xcalloc(a->naddrs + 1, sizeof(char *));
+	size_t nfail = 0, open_count = 0;
+	bool held = a->state.held, all_done = true, expired = false;
+
+	/* Which recipients still wait: any deferred address keeps its
+	 * recipient open. */
+	for (size_t i = 0; i < a->naddrs; i++)
+		if (a->addrs[i].result == AR_DEFER ||
+		    a->addrs[i].result == AR_PENDING)
+			rcpt_open[a->addrs[i].rcpt] = true;
+	for (size_t i = 0; i < a->env.rcpt_count; i++)
+		if (!a->done[i] && rcpt_open[i])
+			open_count++;
+	if (open_count > 0) {
+		a->state.failures++;
+		for (size_t i = 0; i < a->naddrs; i++) {
+			char line[600];
+
+			if (a->addrs[i].result != AR_DEFER)
+				continue;
+			outcome_line(&a->addrs[i].outcome, line, sizeof(line));
+			queue_state_set_error(&a->state, a->addrs[i].rcpt,
+					      line);
+		}
+		if (!retry_next(&dr->policy, a->env.arrival, now,
+				a->state.failures, &next))
+			expired = true;
+	}
+	for (size_t i = 0; i < a->naddrs; i++) {
+		struct daddr *d = &a->addrs[i];
+		const char *notify = a->env.rcpts[d->rcpt].notify;
+
+		if (d->result == AR_BOUNCE ||
+		    (expired && d->result == AR_DEFER)) {
+			if (expired && d->result == AR_DEFER)
+				log_info("qid=%s to=<%s> status=expired "
+					 "reason=\"retried for %u s\"",
+					 a->qid, d->address,
+					 dr->policy.lifetime);
+			if (!null_sender &&
+			    dsn_notify_wants(notify, "FAILURE")) {
+				fail_status[nfail] = d->result == AR_BOUNCE
+							 ? d->outcome.status
+							 : "5.4.7";
+				fail[nfail++] = i;
+			}
+		}
+	}
+	if (null_sender) {
+		/* A bounce that cannot be delivered is kept for the admin. */
+		for (size_t i = 0; i < a->naddrs; i++) {
+			if (a->addrs[i].result == AR_BOUNCE ||
+			    (expired && a->addrs[i].result == AR_DEFER)) {
+				char line[600];
+
+				outcome_line(&a->addrs[i].outcome, line,
+					     sizeof(line));
+				queue_state_set_error(&a->state,
+						      a->addrs[i].rcpt, line);
+				rcpt_open[a->addrs[i].rcpt] = true;
+				held = true;
+			}
+		}
+		if (held && !a->state.held)
+			log_warnx("qid=%s status=held reason=\"undeliverable "
+				  "message from <> kept for the "
+				  "administrator\"",
+				  a->qid);
+		expired = false;
+	}
+	if (nfail > 0)
+		send_dsn(a, fail, nfail, false, fail_status);
+	for (size_t i = 0; i < a->env.rcpt_count; i++) {
+		if (a->done[i])
+			continue;
+		if (!rcpt_open[i] || expired)
+			a->done[i] = true;
+		else
+			all_done = false;
+	}
+	if (!all_done && !held && !a->state.warned && !null_sender &&
+	    retry_delay_notice_due(&dr->policy, a->env.arrival, now, false)) {
+		size_t nd = 0;
+
+		for (size_t i = 0; i < a->naddrs; i++) {
+			const char *notify =
+			    a->env.rcpts[a->addrs[i].rcpt].notify;
+
+			if (a->addrs[i].result == AR_DEFER && notify != NULL &&
+			    dsn_notify_wants(notify, "DELAY")) {
+				fail_status[nd] = a->addrs[i].outcome.status;
+				fail[nd++] = i;
+			}
+		}
+		if (nd > 0)
+			send_dsn(a, fail, nd, true, fail_status);
+		a->state.warned = true;
+	}
+	if (m != NULL && m->deleted) {
+		log_info("qid=%s status=deleted reason=\"moatctl queue "
+			 "delete\"",
+			 a->qid);
+		remove_files(dr, a->qid);
+		rmsg_remove(dr, a->qid);
+	} else if (all_done) {
+		log_info("qid=%s status=removed", a->qid);
+		remove_files(dr, a->qid);
+		rmsg_remove(dr, a->qid);
+	} else {
+		if (m != NULL && m->held)
+			held = true;
+		a->state.held = held;
+		a->state.next = held ? 0 : next;
+		if (done_save(dr->deferred_dir, a->qid, a->done,
+			      a->env.rcpt_count) < 0 ||
+		    queue_state_save(dr->deferred_dir, a->qid, &a->state) < 0)
+			log_error("qid=%s event=state_save", a->qid);
+		if (m != NULL) {
+			m->busy = false;
+			m->held = held;
+			m->next = a->state.next;
+		}
+		if (!held)
+			log_info("qid=%s status=deferred failures=%u "
+				 "next_attempt_in=%llds",
+				 a->qid, a->state.failures,
+				 (long long)(next - now));
+	}
+	free(rcpt_open);
+	free(fail);
+	free(fail_status);
+	attempt_free(a);
+}
+
+/* Adds an address to the job for its destination, creating the job. */
+static int
+attempt_route(struct attempt *a, size_t addr_index, char **error_r)
+{
+	struct delivery_remote *dr = a->dr;
+	struct daddr *d = &a->addrs[addr_index];
+	const char *at = strrchr(d->address, '@');
+	const char *domain = at != NULL ? at + 1 : "";
+	struct route route;
+	char key[600], spec[512];
+	struct job *j = NULL;
+
+	if (route_table_lookup(dr->routes, domain, &route, error_r) < 0)
+		return -1;
+	if (route.internet) {
+		snprintf(key, sizeof(key), "mx:%s", domain);
+		for (char *p = key; *p != '\0'; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+	} else {
+		route_format(&route, spec, sizeof(spec));
+		snprintf(key, sizeof(key), "route:%s", spec);
+	}
+	for (size_t i = 0; i < a->njobs; i++)
+		if (strcmp(a->jobs[i]->key, key) == 0)
+			j = a->jobs[i];
+	if (j == NULL) {
+		j = xcalloc(1, sizeof(*j));
+		j->a = a;
+		j->route = route;
+		snprintf(j->key, sizeof(j->key), "%s", key);
+		snprintf(j->domain, sizeof(j->domain), "%s", domain);
+		j->addrs = xcalloc(a->naddrs, sizeof(*j->addrs));
+		a->jobs =
+		    xreallocarray(a->jobs, a->njobs + 1, sizeof(*a->jobs));
+		a->jobs[a->njobs++] = j;
+	}
+	j->addrs[j->naddrs++] = addr_index;
+	return 0;
+}
+
+static void
+attempt_add_addr(struct attempt *a, size_t rcpt, const char *address)
+{
+	struct daddr *d;
+
+	a->addrs = xreallocarray(a->addrs, a->naddrs + 1, sizeof(*a->addrs));
+	d = &a->addrs[a->naddrs++];
+	memset(d, 0, sizeof(*d));
+	d->rcpt = rcpt;
+	d->address = xstrdup(address);
+}
+
+/* Opens the message and builds its jobs. 0 started (or finished), -1. */
+static int
+attempt_start(struct delivery_remote *dr, struct rmsg *m)
+{
+	struct attempt *a = xcalloc(1, sizeof(*a));
+	char *path = xasprintf("%s/%s", dr->deferred_dir, m->qid);
+	const char *error = NULL;
+	char *err = NULL;
+
+	a->dr = dr;
+	a->fd = -1;
+	snprintf(a->qid, sizeof(a->qid), "%s", m->qid);
+	if (queue_file_open(path, &a->env, &a->fd, &a->offset, &a->len,
+			    &error) < 0) {
+		struct stat st;
+
+		if (stat(path, &st) < 0 && errno == ENOENT) {
+			rmsg_remove(dr, m->qid);
+		} else {
+			log_errorx("qid=%s event=open error=\"%s\"", m->qid,
+				   error);
+			m->next = time(NULL) + 300;
+		}
+		free(path);
+		free(a);
+		return -1;
+	}
+	free(path);
+	a->done = xcalloc(a->env.rcpt_count + 1, sizeof(bool));
+	done_load(dr->deferred_dir, a->qid, a->done, a->env.rcpt_count);
+	(void)queue_state_load(dr->deferred_dir, a->qid, a->env.rcpt_count,
+			       &a->state);
+	if (a->state.held) {
+		m->held = true;
+		queue_envelope_free(&a->env);
+		queue_state_free(&a->state);
+		close(a->fd);
+		free(a->done);
+		free(a);
+		return -1;
+	}
+	for (size_t i = 0; i < a->env.rcpt_count; i++) {
+		struct str_list users = {0}, foreign = {0};
+		enum directory_result r;
+
+		if (a->done[i])
+			continue;
+		r = directory_resolve(dr->dir, a->env.rcpts[i].address, &users,
+				      &foreign);
+		if (r == DIRECTORY_NOT_LOCAL) {
+			attempt_add_addr(a, i, a->env.rcpts[i].address);
+		} else if (r == DIRECTORY_LOCAL && foreign.count > 0) {
+			for (size_t k = 0; k < foreign.count; k++)
+				attempt_add_addr(a, i, foreign.items[k]);
+		} else if (r == DIRECTORY_ERROR) {
+			err = xstrdup("directory lookup failed");
+		} else {
+			/* local now, delivered by the queue service, or
+			 * unknown since: nothing left to do here */
+			a->done[i] = true;
+		}
+		str_list_free(&users);
+		str_list_free(&foreign);
+	}
+	for (size_t i = 0; i < a->naddrs && err == NULL; i++)
+		(void)attempt_route(a, i, &err);
+	a->next = dr->attempts;
+	if (a->next != NULL)
+		a->next->prev = a;
+	dr->attempts = a;
+	dr->in_flight++;
+	m->busy = true;
+	if (err != NULL) {
+		struct smtp_client_outcome o;
+
+		log_errorx("qid=%s event=route error=\"%s\"", a->qid, err);
+		free(err);
+		outcome_make(&o, 451, "4.3.0", "local routing error");
+		for (size_t i = 0; i < a->naddrs; i++) {
+			a->addrs[i].outcome = o;
+			a->addrs[i].result = AR_DEFER;
+		}
+		a->jobs_left = 1;
+		attempt_finish(a);
+		return 0;
+	}
+	if (a->njobs == 0) {
+		a->jobs_left = 1;
+		attempt_finish(a);
+		return 0;
+	}
+	/* Build every job's message view before any job can finish. */
+	for (size_t k = 0; k < a->njobs; k++) {
+		struct job *j = a->jobs[k];
+
+		j->crcpts = xcalloc(j->naddrs, sizeof(*j->crcpts));
+		for (size_t i = 0; i < j->naddrs; i++) {
+			struct daddr *d = &a->addrs[j->addrs[i]];
+			const struct queue_rcpt *qr = &a->env.rcpts[d->rcpt];
+
+			j->crcpts[i].address = d->address;
+			/* DSN parameters belong to the original recipient,
+			 * not to an alias's targets. */
+			if (strcmp(d->address, qr->address) == 0) {
+				j->crcpts[i].notify = qr->notify;
+				j->crcpts[i].orcpt = qr->orcpt;
+			}
+		}
+		j->cmsg.mail_from = a->env.mail_from;
+		j->cmsg.body = a->env.body;
+		j->cmsg.smtputf8 = a->env.smtputf8;
+		j->cmsg.ret = a->env.ret;
+		j->cmsg.envid = a->env.envid;
+		j->cmsg.fd = a->fd;
+		j->cmsg.offset = a->offset;
+		j->cmsg.len = a->len;
+		j->cmsg.rcpts = j->crcpts;
+		j->cmsg.rcpt_count = j->naddrs;
+	}
+	/* jobs_left counts one extra until every job was started, so an
+	 * early finish cannot free the attempt under this loop. */
+	a->jobs_left = a->njobs + 1;
+	for (size_t k = 0; k < a->njobs; k++)
+		resolve_hop(a->jobs[k]);
+	if (--a->jobs_left == 0)
+		attempt_finish(a);
+	return 0;
+}
+
+/* ---- scheduling ------------------------------------------------------- */
+
+static int
+compare_qid(const void *a, const void *b)
+{
+	return strcmp(((const struct rmsg *)a)->qid,
+		      ((const struct rmsg *)b)->qid);
+}
+
+static void
+scan_deferred(struct delivery_remote *dr)
+{
+	DIR *d = opendir(dr->deferred_dir);
+	struct rmsg *sorted;
+	struct dirent *de;
+	size_t known = dr->nmsgs;
+
+	if (d == NULL)
+		return;
+	sorted = xcalloc(known + 1, sizeof(*sorted));
+	if (known > 0)
+		memcpy(sorted, dr->msgs, known * sizeof(*sorted));
+	qsort(sorted, known, sizeof(*sorted), compare_qid);
+	while ((de = readdir(d)) != NULL) {
+		struct rmsg key;
+		struct queue_state st;
+
+		if (!queue_id_valid(de->d_name))
+			continue;
+		memset(&key, 0, sizeof(key));
+		memcpy(key.qid, de->d_name, strlen(de->d_name) + 1);
+		if (bsearch(&key, sorted, known, sizeof(*sorted),
+			    compare_qid) != NULL)
+			continue;
+		(void)queue_state_load(dr->deferred_dir, de->d_name, 0, &st);
+		rmsg_add(dr, de->d_name, st.next, st.held);
+		queue_state_free(&st);
+	}
+	closedir(d);
+	free(sorted);
+	dr->last_scan = time(NULL);
+}
+
+static void
+run_due(struct delivery_remote *dr)
+{
+	time_t now = time(NULL);
+
+	if (now - dr->last_scan >= (time_t)dr->set->queue_scan_interval)
+		scan_deferred(dr);
+	for (size_t i = 0; i < dr->nmsgs && dr->in_flight < ATTEMPTS_MAX; i++) {
+		struct rmsg *m = &dr->msgs[i];
+		size_t before = dr->nmsgs;
+
+		if (m->busy || m->held || m->next > now)
+			continue;
+		(void)attempt_start(dr, m);
+		/* the array may have shrunk (message gone or finished) */
+		if (dr->nmsgs < before)
+			i--;
+	}
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_due(arg);
+}
+
+static void
+on_work(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_due(arg);
+}
+
+void
+delivery_remote_add(struct delivery_remote *dr, const char *qid)
+{
+	rmsg_add(dr, qid, 0, false);
+	event_active(dr->work, 0, 0);
+}
+
+struct delivery_remote *
+delivery_remote_new(struct event_base *base,
+		    const struct moat_settings *settings,
+		    delivery_enqueue_fn *enqueue, void *context, char **error_r)
+{
+	struct delivery_remote *dr = xcalloc(1, sizeof(*dr));
+	struct timeval one = {1, 0};
+
+	dr->base = base;
+	dr->set = settings;
+	dr->enqueue = enqueue;
+	dr->enqueue_ctx = context;
+	dr->seed = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+	dr->queue_dir = xasprintf("%s/queue", settings->data_dir);
+	dr->deferred_dir = xasprintf("%s/queue/deferred", settings->data_dir);
+	dr->policy.min = settings->relay_retry_min;
+	dr->policy.max = settings->relay_retry_max;
+	dr->policy.lifetime = settings->relay_max_lifetime;
+	dr->policy.delay_warning = settings->relay_delay_warning;
+	dr->dns = dns_new(base, &settings->dns_servers, error_r);
+	if (dr->dns == NULL)
+		goto fail;
+	if (directory_open(settings->data_dir, &dr->dir, error_r) < 0 ||
+	    route_table_open(settings, &dr->routes, error_r) < 0)
+		goto fail;
+	dr->tls_ctx = tls_client_ctx_new(0, error_r);
+	if (dr->tls_ctx == NULL)
+		goto fail;
+	/* The CA store is loaded for routes with tls=verify. */
+	(void)SSL_CTX_set_default_verify_paths(dr->tls_ctx);
+	dr->tick = event_new(base, -1, EV_PERSIST, on_tick, dr);
+	dr->work = event_new(base, -1, 0, on_work, dr);
+	event_add(dr->tick, &one);
+	scan_deferred(dr);
+	event_active(dr->work, 0, 0);
+	return dr;
+fail:
+	delivery_remote_free(&dr);
+	return NULL;
+}
+
+void
+delivery_remote_free(struct delivery_remote **drp)
+{
+	struct delivery_remote *dr = *drp;
+
+	if (dr == NULL)
+		return;
+	/* No DNS answer may arrive for a job freed below. */
+	dns_free(&dr->dns);
+	while (dr->conns != NULL) {
+		dr->conns->job = NULL;
+		conn_close(dr->conns);
+	}
+	while (dr->attempts != NULL)
+		attempt_free(dr->attempts);
+	if (dr->tick != NULL)
+		event_free(dr->tick);
+	if (dr->work != NULL)
+		event_free(dr->work);
+	if (dr->tls_ctx != NULL)
+		SSL_CTX_free(dr->tls_ctx);
+	route_table_close(&dr->routes);
+	directory_close(&dr->dir);
+	free(dr->msgs);
+	free(dr->dests);
+	free(dr->queue_dir);
+	free(dr->deferred_dir);
+	x_free(drp);
+}
+
+/* ---- administration --------------------------------------------------- */
+
+static int
+set_held(struct delivery_remote *dr, struct rmsg *m, bool held, struct buf *out)
+{
+	struct queue_state st;
+
+	m->held = held;
+	if (!held)
+		m->next = 0;
+	if (m->busy) /* attempt_finish applies m->held */
+		return 0;
+	(void)queue_state_load(dr->deferred_dir, m->qid, 0, &st);
+	st.held = held;
+	if (!held)
+		st.next = 0;
+	if (queue_state_save(dr->deferred_dir, m->qid, &st) < 0) {
+		buf_printf(out, "%s: cannot save the state\n", m->qid);
+		queue_state_free(&st);
+		return -1;
+	}
+	queue_state_free(&st);
+	return 0;
+}
+
+int
+delivery_remote_command(struct delivery_remote *dr, const char *line,
+			struct buf *out)
+{
+	char verb[16], qid[QUEUE_ID_MAX + 8];
+	struct rmsg *m = NULL;
+	int n;
+
+	qid[0] = '\0';
+	n = sscanf(line, "%15s %28s", verb, qid);
+	if (n < 1) {
+		buf_append_str(out, "empty command\n");
+		return -1;
+	}
+	if (strcmp(verb, "summary") == 0) {
+		size_t held = 0;
+
+		for (size_t i = 0; i < dr->nmsgs; i++)
+			if (dr->msgs[i].held)
+				held++;
+		buf_printf(out,
+			   "remote waiting=%zu held=%zu in_flight=%zu "
+			   "connections=%zu\n",
+			   dr->nmsgs - held, held, dr->in_flight,
+			   dr->active_conns);
+		return 0;
+	}
+	if (strcmp(verb, "flush") == 0) {
+		size_t count = 0;
+
+		scan_deferred(dr);
+		for (size_t i = 0; i < dr->nmsgs; i++)
+			if (!dr->msgs[i].held) {
+				dr->msgs[i].next = 0;
+				count++;
+			}
+		event_active(dr->work, 0, 0);
+		buf_printf(out, "flushing %zu messages\n", count);
+		return 0;
+	}
+	if (n == 2) {
+		m = rmsg_find(dr, qid);
+		if (m == NULL) {
+			scan_deferred(dr);
+			m = rmsg_find(dr, qid);
+		}
+	}
+	if (m == NULL) {
+		buf_printf(out, "%s: no such deferred message\n",
+			   n == 2 ? qid : "(none)");
+		return -1;
+	}
+	if (strcmp(verb, "retry") == 0) {
+		if (m->held) {
+			buf_printf(out, "%s: held (release it first)\n", qid);
+			return -1;
+		}
+		m->next = 0;
+		event_active(dr->work, 0, 0);
+		buf_printf(out, "%s: retrying now\n", qid);
+		return 0;
+	}
+	if (strcmp(verb, "hold") == 0) {
+		if (set_held(dr, m, true, out) < 0)
+			return -1;
+		buf_printf(out, "%s: held\n", qid);
+		return 0;
+	}
+	if (strcmp(verb, "release") == 0) {
+		if (set_held(dr, m, false, out) < 0)
+			return -1;
+		event_active(dr->work, 0, 0);
+		buf_printf(out, "%s: released\n", qid);
+		return 0;
+	}
+	if (strcmp(verb, "delete") == 0) {
+		if (m->busy) {
+			m->deleted = true;
+		} else {
+			remove_files(dr, qid);
+			rmsg_remove(dr, qid);
+		}
+		log_info("qid=%s status=deleted reason=\"moatctl queue "
+			 "delete\"",
+			 qid);
+		buf_printf(out, "%s: deleted\n", qid);
+		return 0;
+	}
+	buf_printf(out, "unknown command %s\n", verb);
+	return -1;
+}

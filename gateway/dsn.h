@@ -1,0 +1,65 @@
+/*
+ * dsn: delivery status notifications (RFC 3464 in a multipart/report of
+ * RFC 6522): the bounce for recipients that failed permanently or expired,
+ * and the DELAY notice for senders who asked (NOTIFY=DELAY). A DSN goes to
+ * the envelope sender with the null sender <> as its own, so it can never
+ * cause another DSN; the caller never asks for one when the sender is <>.
+ * The original message's header (or, with RET=FULL, the whole message) is
+ * attached.
+ */
+#ifndef MOAT_DSN_H
+#define MOAT_DSN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "lib/buf.h"
+
+#define DSN_FULL_MAX (10 * 1024 * 1024) /* larger: headers only */
+
+struct dsn_rcpt {
+	const char *address;	/* Final-Recipient */
+	const char *orcpt;	/* ORCPT as given ("rfc822;x") or NULL */
+	const char *status;	/* "5.1.1" */
+	const char *remote_mta; /* host name or NULL */
+	const char *diagnostic; /* the remote reply "550 5.1.1 ..." or NULL */
+};
+
+struct dsn_report {
+	bool delay;		   /* DELAY notice instead of a bounce */
+	const char *reporting_mta; /* our host name */
+	const char *qid;	   /* of the original message */
+	const char *sender;	   /* envelope sender (the DSN's recipient) */
+	const char *envid;	   /* ENVID or NULL */
+	time_t arrival, now;
+	time_t retry_until; /* delay: end of the lifetime */
+	const struct dsn_rcpt *rcpts;
+	size_t rcpt_count;
+	const char *original; /* header block or the whole message */
+	size_t original_len;
+	bool original_full; /* original is the whole message */
+};
+
+/* Appends the whole DSN message (CRLF lines) to out. */
+void dsn_compose(const struct dsn_report *report, struct buf *out);
+/*
+ * The part of the queued message to attach: its header block (up to the
+ * first empty line, at most 64 KB) or, when full and the message is not
+ * larger than DSN_FULL_MAX, all of it. Returns 0 with *text_r allocated
+ * and *full_r telling which, or -1 on a read error.
+ */
+int dsn_read_original(int fd, long long offset, size_t len, bool full,
+		      char **text_r, size_t *len_r, bool *full_r);
+/*
+ * Composes the DSN and writes it as a complete queue file into queue_dir
+ * (fsync of file and directory), from <> to report->sender. Returns 0 with
+ * the new queue id in qid_r, or -1 with *error_r (static).
+ */
+int dsn_enqueue(const char *queue_dir, const struct dsn_report *report,
+		char qid_r[32], const char **error_r);
+/* true when the NOTIFY value asks for kind ("FAILURE" or "DELAY");
+ * no NOTIFY means FAILURE only. */
+bool dsn_notify_wants(const char *notify, const char *kind);
+
+#endif

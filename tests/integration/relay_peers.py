@@ -1,0 +1,193 @@
+"""Remote peers for the relay tests, none of them written here: aiosmtpd
+(Debian python3-aiosmtpd) as the next hop or remote MX, Postfix's smtp-sink,
+and a dnslib DNS server on loopback serving MX and A records. Every peer
+listens on 127.0.0.0/8 so several "hosts" share one port number (moatd's
+relay.remote_port) on different loopback addresses."""
+
+import asyncio
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import dnslib
+from dnslib import server as dns_server
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as AioSMTP
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class ZoneResolver(dns_server.BaseResolver):
+    def __init__(self, zone):
+        self.records = dnslib.RR.fromZone(zone)
+
+    def resolve(self, request, handler):
+        reply = request.reply()
+        q = request.q
+        found = False
+        for rr in self.records:
+            if rr.rname == q.qname:
+                found = True
+                if q.qtype == rr.rtype or q.qtype == dnslib.QTYPE.ANY:
+                    reply.add_answer(rr)
+        if not found:
+            reply.header.rcode = dnslib.RCODE.NXDOMAIN
+        return reply
+
+
+class DNS:
+    """A loopback DNS server for a zone given as text."""
+
+    def __init__(self, zone):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server = dns_server.DNSServer(
+            ZoneResolver(zone), port=self.port, address="127.0.0.1",
+            logger=dns_server.DNSLogger(
+                "-request,-reply,-truncated,-error,-recv,-send,-data"))
+        self.server.start_thread()
+
+    @property
+    def setting(self):
+        return "127.0.0.1@%d" % self.port
+
+    def stop(self):
+        self.server.stop()
+
+
+class Handler:
+    """Records every message; can refuse recipients or fail DATA."""
+
+    def __init__(self, rcpt_replies=None, data_replies=None):
+        self.messages = []
+        self.rcpt_replies = dict(rcpt_replies or {})
+        self.data_replies = list(data_replies or [])
+        self.rcpt_checks = []
+        self.sessions_tls = []
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address,
+                          rcpt_options):
+        with self.lock:
+            self.rcpt_checks.append((envelope.mail_from, address))
+        if address in self.rcpt_replies:
+            return self.rcpt_replies[address]
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            if self.data_replies:
+                reply = self.data_replies.pop(0)
+                if reply:
+                    return reply
+            self.messages.append({
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "mail_options": list(envelope.mail_options),
+                "rcpt_options": list(envelope.rcpt_options),
+                "data": envelope.original_content,
+                "tls": session.ssl is not None,
+            })
+        return "250 2.0.0 Ok: queued"
+
+
+class Sink:
+    """aiosmtpd on host:port. tls=True offers STARTTLS with a self-signed
+    certificate; size sets the SIZE limit."""
+
+    def __init__(self, host="127.0.0.1", port=None, tls=False, size=None,
+                 handler=None):
+        self.host = host
+        self.port = port or free_port(host)
+        self.handler = handler or Handler()
+        kwargs = {"server_hostname": "sink.remote.test"}
+        if size is not None:
+            kwargs["data_size_limit"] = size
+        if tls:
+            self.certdir = tempfile.mkdtemp(prefix="moat-sink-")
+            cert = os.path.join(self.certdir, "cert.pem")
+            key = os.path.join(self.certdir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                            "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-nodes", "-subj", "/CN=mx.remote.test",
+                            "-days", "1", "-keyout", key, "-out", cert],
+                           check=True, capture_output=True)
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            kwargs["tls_context"] = ctx
+        self.controller = Controller(self.handler, hostname=host,
+                                     port=self.port, **kwargs)
+
+    @property
+    def messages(self):
+        return self.handler.messages
+
+    def start(self):
+        self.controller.start()
+        return self
+
+    def stop(self):
+        try:
+            self.controller.stop()
+        except Exception:
+            pass
+
+    def wait(self, count, timeout=20):
+        deadline = time.time() + timeout
+        while len(self.messages) < count and time.time() < deadline:
+            time.sleep(0.05)
+        return self.messages
+
+
+class SmtpSink:
+    """Postfix's smtp-sink on 127.0.0.1:port, counting what it receives."""
+
+    def __init__(self, port=None, extra=()):
+        self.port = port or free_port()
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/smtp-sink", "-c", "-u", _user()] + list(extra) +
+            ["127.0.0.1:%d" % self.port, "256"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port),
+                                         timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("smtp-sink did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _user():
+    import pwd
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def wait_for(predicate, timeout=20, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()

@@ -1,0 +1,592 @@
+/*
+ * Unit tests for the filter chain: the header parser that feeds the
+ * filters, the configuration check (unknown filters and settings, "after"
+ * order, built-in timeout/on_error), and whole runs over a message with test
+ * filters: verdicts, symbols, result data passed between filters, on_error,
+ * timeouts, Authentication-Results and the removal of a spoofed one.
+ *
+ * The test filters live here only: this file defines filter_registry[] and
+ * filter_registry_find() itself, so the linker takes them instead of
+ * filters/filter_registry.c from the static library.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "filters/filter.h"
+#include "filters/filter_chain.h"
+#include "filters/filter_headers.h"
+#include "lib/pool.h"
+#include "lib/xalloc.h"
+
+/* ------------------------------------------------------------------ */
+/* test filters */
+
+struct tag_settings {
+	char *symbol;
+	long long score;
+};
+
+static const struct setting_def tag_defs[] = {
+    {"symbol", SETTING_STRING, "TAGGED", offsetof(struct tag_settings, symbol),
+     0, 0, NULL, "symbol to add"},
+    {"score", SETTING_INT, "1", offsetof(struct tag_settings, score), -100, 100,
+     NULL, "its score"},
+};
+
+static int
+tag_init(const void *settings, void **state_r, char **error_r)
+{
+	(void)error_r;
+	*state_r = (void *)settings;
+	return 0;
+}
+
+static int
+tag_run(void *state, struct filter_context *ctx, enum filter_phase phase)
+{
+	const struct tag_settings *set = state;
+	int *data = malloc(sizeof(*data));
+
+	(void)phase;
+	*data = 42;
+	filter_add_symbol(ctx, set->symbol, (double)set->score, "tagged");
+	filter_add_auth_result(ctx, "spf", "pass", NULL,
+			       "smtp.mailfrom=example.org");
+	filter_add_header(ctx, "X-Tag", "yes\r\nInjected: no");
+	filter_set_data(ctx, data, free);
+	return 0;
+}
+
+static const struct filter filter_tag = {
+    .name = "tag",
+    .phases = FILTER_PHASE_DATA,
+    .settings = tag_defs,
+    .settings_count = 2,
+    .settings_size = sizeof(struct tag_settings),
+    .init = tag_init,
+    .run = tag_run,
+};
+
+static const char *const reader_after[] = {"tag", NULL};
+
+/* Reads the tag filter's data and the headers; rejects on a header. */
+static int
+reader_run(void *state, struct filter_context *ctx, enum filter_phase phase)
+{
+	const int *data = filter_data(ctx, "tag");
+	size_t count;
+	bool truncated;
+	const struct filter_header *h = filter_headers(ctx, &count, &truncated);
+	long i = filter_header_find(ctx, "X-Reject", 0);
+	struct filter_reader *r = filter_reader_new(ctx, false);
+	const unsigned char *chunk;
+	size_t n, body = 0;
+
+	(void)state;
+	(void)phase;
+	(void)h;
+	while (filter_reader_read(r, &chunk, &n) == 1)
+		body += n;
+	filter_reader_free(&r);
+	filter_add_symbol(ctx, data != NULL && *data == 42 ? "SAW_TAG" : "NO",
+			  0, NULL);
+	if (body == strlen("body line\r\n"))
+		filter_add_symbol(ctx, "BODY_OK", 0, NULL);
+	if (i >= 0)
+		filter_set_verdict(ctx, POLICY_REJECT, 554, "5.7.0",
+				   "No\r\nthanks");
+	return 0;
+}
+
+static const struct filter filter_reader = {
+    .name = "reader",
+    .phases = FILTER_PHASE_DATA,
+    .after = reader_after,
+    .run = reader_run,
+};
+
+static int
+fail_run(void *state, struct filter_context *ctx, enum filter_phase phase)
+{
+	(void)state;
+	(void)phase;
+	filter_add_symbol(ctx, "BEFORE_FAIL", 5, NULL);
+	filter_set_verdict(ctx, POLICY_REJECT, 0, NULL, NULL);
+	filter_set_error(ctx, "broken %d", 7);
+	return -1;
+}
+
+static const struct filter filter_fail = {
+    .name = "fail",
+    .phases = FILTER_PHASE_DATA,
+    .run = fail_run,
+};
+
+static int slow_aborts;
+
+static int
+slow_run(void *state, struct filter_context *ctx, enum filter_phase phase)
+{
+	(void)state;
+	(void)phase;
+	while (filter_remaining_ms(ctx) > 0)
+		usleep(20000);
+	return 0;
+}
+
+static void
+slow_abort(void *state, struct filter_context *ctx)
+{
+	(void)state;
+	(void)ctx;
+	slow_aborts++;
+}
+
+static const struct filter filter_slow = {
+    .name = "slow",
+    .phases = FILTER_PHASE_DATA,
+    .run = slow_run,
+    .abort = slow_abort,
+};
+
+const struct filter *const filter_registry[] = {
+    &filter_tag, &filter_reader, &filter_fail, &filter_slow, NULL,
+};
+
+const struct filter *
+filter_registry_find(const char *name)
+{
+	for (size_t i = 0; filter_registry[i] != NULL; i++)
+		if (strcmp(filter_registry[i]->name, name) == 0)
+			return filter_registry[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* header parser */
+
+struct header_case {
+	const char *name;
+	const char *input;
+	size_t fields;
+	const char *first_name, *first_value;
+	long body_offset; /* -1: len */
+	bool truncated;
+};
+
+static const struct header_case header_cases[] = {
+    {"simple", "A: 1\r\nB: 2\r\n\r\nbody", 2, "A", " 1", 14, false},
+    {"folded", "Subject: a\r\n\tb\r\nX: y\r\n\r\n", 2, "Subject", " a\r\n\tb",
+     24, false},
+    {"no body", "A: 1\r\n", 1, "A", " 1", -1, false},
+    {"no blank line, text", "A: 1\r\nnot a header\r\n", 1, "A", " 1", 6, false},
+    {"bare LF", "A: 1\nB: 2\n\nbody", 2, "A", " 1", 11, false},
+    {"empty", "", 0, NULL, NULL, -1, false},
+    {"blank first", "\r\nbody", 0, NULL, NULL, 2, false},
+    {"space in name", "Bad Name: x\r\n\r\n", 0, NULL, NULL, 0, false},
+    {"empty name", ": x\r\n\r\n", 0, NULL, NULL, 0, false},
+    {"no colon", "Header\r\n", 0, NULL, NULL, 0, false},
+    {"empty value", "A:\r\n\r\n", 1, "A", "", 6, false},
+    {"cr only line", "A: 1\r\r\n\r\n", 1, "A", " 1\r", 9, false},
+};
+
+static void
+test_headers_parse(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(header_cases) / sizeof(header_cases[0]);
+	     i++) {
+		const struct header_case *c = &header_cases[i];
+		struct pool *pool = pool_new(1024);
+		struct filter_header *h;
+		size_t count, body;
+		bool truncated;
+		size_t len = strlen(c->input);
+
+		filter_headers_parse(pool, c->input, len, &h, &count,
+				     &truncated, &body);
+		if (count != c->fields)
+			fail_msg("%s: %zu fields, want %zu", c->name, count,
+				 c->fields);
+		if (c->first_name != NULL) {
+			assert_string_equal(h[0].name, c->first_name);
+			assert_string_equal(h[0].value, c->first_value);
+			assert_int_equal(h[0].offset, 0);
+		}
+		if (body != (c->body_offset < 0 ? len : (size_t)c->body_offset))
+			fail_msg("%s: body at %zu", c->name, body);
+		assert_int_equal(truncated, c->truncated);
+		pool_free(&pool);
+	}
+}
+
+static void
+test_headers_limits(void **state)
+{
+	struct pool *pool = pool_new(1024);
+	struct filter_header *h;
+	size_t count, body;
+	bool truncated;
+	char *big = xmalloc(2000 * 8 + 1);
+
+	(void)state;
+	for (int i = 0; i < 2000; i++)
+		memcpy(big + i * 8, "X: 123\r\n", 8);
+	big[2000 * 8] = '\0';
+	filter_headers_parse(pool, big, 2000 * 8, &h, &count, &truncated,
+			     &body);
+	assert_int_equal(count, FILTER_HEADERS_MAX_FIELDS);
+	assert_true(truncated);
+	free(big);
+	pool_free(&pool);
+}
+
+/* ------------------------------------------------------------------ */
+/* configuration */
+
+struct config_case {
+	const char *name;
+	const char *filters; /* space separated */
+	const char *key, *value;
+	const char *want_error; /* substring, NULL = ok */
+};
+
+static const struct config_case config_cases[] = {
+    {"empty", "", NULL, NULL, NULL},
+    {"ok", "tag reader", "tag.score", "5", NULL},
+    {"unknown filter", "tag nope", NULL, NULL, "unknown filter 'nope'"},
+    {"twice", "tag tag", NULL, NULL, "listed twice"},
+    {"order", "reader tag", NULL, NULL, "'reader' must come after 'tag'"},
+    {"unknown key", "tag", "tag.colour", "red", "t.conf:7: filter.tag.colour"},
+    {"bad value", "tag", "tag.score", "lots", "invalid integer"},
+    {"out of range", "tag", "tag.score", "1000", "above maximum"},
+    {"unknown filter key", "tag", "nope.x", "1", "unknown filter 'nope'"},
+    {"not configured ok", "", "tag.score", "3", NULL},
+    {"timeout", "tag", "tag.timeout", "5s", NULL},
+    {"bad timeout", "tag", "tag.timeout", "0s", "from 1s to 10m"},
+    {"on_error", "tag", "tag.on_error", "accept", NULL},
+    {"bad on_error", "tag", "tag.on_error", "maybe", "tempfail or accept"},
+    {"no settings", "reader", "reader.x", "1", "unknown setting"},
+    {"no key", "tag", "tag", "1", "unknown filter"},
+};
+
+static void
+split_names(const char *text, struct str_list *list)
+{
+	char *copy = xstrdup(text), *save = NULL;
+
+	for (char *t = strtok_r(copy, " ", &save); t != NULL;
+	     t = strtok_r(NULL, " ", &save))
+		str_list_add(list, t);
+	free(copy);
+}
+
+static void
+test_config_check(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(config_cases) / sizeof(config_cases[0]);
+	     i++) {
+		const struct config_case *c = &config_cases[i];
+		struct str_list names = {0};
+		struct config_map map = {0};
+		struct config_map_entry e;
+		struct filter_chain_config cfg = {0};
+		char *error = NULL;
+		int rc;
+
+		split_names(c->filters, &names);
+		if (c->key != NULL) {
+			e.key = (char *)c->key;
+			e.value = (char *)c->value;
+			e.file = (char *)"t.conf";
+			e.line = 7;
+			map.items = &e;
+			map.count = 1;
+		}
+		cfg.names = &names;
+		cfg.map = &map;
+		rc = filter_chain_check(&cfg, &error);
+		if (c->want_error == NULL && rc != 0)
+			fail_msg("%s: unexpected error %s", c->name, error);
+		if (c->want_error != NULL &&
+		    (rc == 0 || strstr(error, c->want_error) == NULL))
+			fail_msg("%s: got '%s'", c->name,
+				 error != NULL ? error : "ok");
+		free(error);
+		str_list_free(&names);
+	}
+}
+
+/* The whole moat.conf path: a filter.* line through lib/config. */
+static void
+test_config_map_lines(void **state)
+{
+	struct s {
+		struct config_map map;
+		struct str_list list;
+	} s;
+	static const struct setting_def defs[] = {
+	    {"filter.", SETTING_MAP, "", offsetof(struct s, map), 0, 0, NULL,
+	     "x"},
+	    {"filters", SETTING_LIST, "", offsetof(struct s, list), 0, 0, NULL,
+	     "x"},
+	};
+	const char *text = "filters = tag\nfilter.tag.score = \"7\"\n"
+			   "filter.tag.symbol = X # c\n";
+	const char *dup = "filter.tag.score = 1\nfilter.tag.score = 2\n";
+	char *error = NULL;
+
+	(void)state;
+	assert_int_equal(config_parse_text(defs, 2, &s, text, strlen(text),
+					   "m.conf", &error),
+			 0);
+	assert_int_equal(s.map.count, 2);
+	assert_string_equal(s.map.items[0].key, "tag.score");
+	assert_string_equal(s.map.items[0].value, "7");
+	assert_int_equal(s.map.items[1].line, 3);
+	assert_string_equal(s.map.items[1].value, "X");
+	config_free(defs, 2, &s);
+	assert_int_equal(
+	    config_parse_text(defs, 2, &s, dup, strlen(dup), "m.conf", &error),
+	    -1);
+	assert_non_null(
+	    strstr(error, "m.conf:2: 'filter.tag.score' set twice"));
+	free(error);
+	config_free(defs, 2, &s);
+}
+
+/* ------------------------------------------------------------------ */
+/* runs */
+
+static const char message[] =
+    "Received: from x by y; Tue, 1 Dec 2026 00:00:00 +0000\r\n"
+    "Authentication-Results: mx.example; spf=pass\r\n"
+    "Subject: hi\r\n"
+    "Authentication-Results: other.example; spf=fail\r\n"
+    "Authentication-Results: (c) MX.EXAMPLE ; dkim=pass\r\n"
+    "\r\n"
+    "body line\r\n";
+
+static const char reject_message[] = "Received: from x\r\n"
+				     "X-Reject: yes\r\n"
+				     "\r\n"
+				     "body line\r\n";
+
+struct run_out {
+	enum policy_verdict verdict;
+	int code;
+	char text[128];
+	char enhanced[16];
+	char names[256];
+	char add[1024];
+	size_t add_offset;
+	size_t cut_count;
+	size_t cuts[8][2];
+	double score;
+};
+
+static void
+run_done(const struct filter_chain_result *r, void *context)
+{
+	struct run_out *o = context;
+
+	memset(o, 0, sizeof(*o));
+	o->verdict = r->verdict;
+	o->code = r->code;
+	snprintf(o->text, sizeof(o->text), "%s", r->text ? r->text : "");
+	snprintf(o->enhanced, sizeof(o->enhanced), "%s",
+		 r->enhanced ? r->enhanced : "");
+	for (size_t i = 0; i < r->symbol_count; i++) {
+		strncat(o->names, r->symbols[i].name,
+			sizeof(o->names) - strlen(o->names) - 2);
+		strcat(o->names, " ");
+	}
+	snprintf(o->add, sizeof(o->add), "%.*s", (int)r->add_len,
+		 r->add_headers);
+	o->add_offset = r->add_offset;
+	o->cut_count = r->cut_count;
+	for (size_t i = 0; i < r->cut_count && i < 8; i++) {
+		o->cuts[i][0] = r->cuts[i].offset;
+		o->cuts[i][1] = r->cuts[i].len;
+	}
+	o->score = r->score;
+}
+
+static int
+message_fd(const char *text)
+{
+	char path[] = "/tmp/moat-test-chain-XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	/* Some envelope bytes first, as in a queue file. */
+	assert_int_equal(write(fd, "ENVELOPE\n", 9), 9);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	return fd;
+}
+
+static void
+run(const char *filters, struct config_map *map, const char *text,
+    struct run_out *out)
+{
+	struct str_list names = {0};
+	struct filter_chain_config cfg = {0};
+	struct filter_envelope env = {0};
+	struct filter_chain *chain;
+	const char *rcpts[] = {"u@example.org"};
+	char *error = NULL;
+	int fd = message_fd(text);
+
+	split_names(filters, &names);
+	cfg.names = &names;
+	cfg.map = map;
+	cfg.authserv_id = "mx.example";
+	chain = filter_chain_new(NULL, &cfg, &error);
+	if (chain == NULL)
+		fail_msg("chain: %s", error);
+	env.session_id = "S1";
+	env.qid = "Q1";
+	env.client_ip = "192.0.2.1";
+	env.helo = "h.example";
+	env.mail_from = "a@example.org";
+	env.rcpts = rcpts;
+	env.rcpt_count = 1;
+	filter_chain_run_now(chain, &env, fd, 9, strlen(text), run_done, out);
+	filter_chain_free(&chain);
+	str_list_free(&names);
+	close(fd);
+}
+
+static void
+test_run_results_and_edits(void **state)
+{
+	struct run_out o;
+	const char *claims_end;
+
+	(void)state;
+	run("tag reader", NULL, message, &o);
+	assert_int_equal(o.verdict, POLICY_CONTINUE);
+	assert_string_equal(o.names, "TAGGED SAW_TAG BODY_OK ");
+	assert_true(o.score == 1.0);
+	assert_string_equal(o.add, "Authentication-Results: mx.example;\r\n"
+				   "\tspf=pass smtp.mailfrom=example.org\r\n"
+				   "X-Tag: yes  Injected: no\r\n");
+	claims_end = strstr(message, "Authentication-Results: mx.example");
+	assert_int_equal(o.add_offset, (size_t)(claims_end - message));
+	/* Both spoofs claiming mx.example go, the other one stays. */
+	assert_int_equal(o.cut_count, 2);
+	assert_int_equal(o.cuts[0][0], (size_t)(claims_end - message));
+	assert_int_equal(o.cuts[0][1],
+			 strlen("Authentication-Results: mx.example; "
+				"spf=pass\r\n"));
+	assert_int_equal(
+	    o.cuts[1][0],
+	    (size_t)(strstr(message, "Authentication-Results: (c)") - message));
+}
+
+static void
+test_run_reject_sanitised(void **state)
+{
+	struct run_out o;
+
+	(void)state;
+	run("tag reader", NULL, reject_message, &o);
+	assert_int_equal(o.verdict, POLICY_REJECT);
+	assert_int_equal(o.code, 554);
+	assert_string_equal(o.enhanced, "5.7.0");
+	assert_string_equal(o.text, "No??thanks");
+}
+
+static void
+test_run_on_error(void **state)
+{
+	struct config_map_entry e = {(char *)"fail.on_error", (char *)"accept",
+				     (char *)"t", 1};
+	struct config_map map = {&e, 1};
+	struct run_out o;
+
+	(void)state;
+	/* Default tempfail: what the failed filter added is dropped. */
+	run("fail tag", NULL, message, &o);
+	assert_int_equal(o.verdict, POLICY_TEMPFAIL);
+	assert_int_equal(o.code, 451);
+	assert_string_equal(o.names, "");
+	/* accept: the chain goes on without it. */
+	run("fail tag", &map, message, &o);
+	assert_int_equal(o.verdict, POLICY_CONTINUE);
+	assert_string_equal(o.names, "TAGGED ");
+}
+
+static void
+test_run_timeout(void **state)
+{
+	struct config_map_entry e[] = {
+	    {(char *)"slow.timeout", (char *)"1s", (char *)"t", 1},
+	    {(char *)"slow.on_error", (char *)"accept", (char *)"t", 2},
+	};
+	struct config_map map = {e, 1};
+	struct run_out o;
+
+	(void)state;
+	slow_aborts = 0;
+	run("tag slow", &map, message, &o);
+	assert_int_equal(o.verdict, POLICY_TEMPFAIL);
+	assert_int_equal(slow_aborts, 1); /* not accepted: abort called */
+	map.count = 2;
+	run("slow tag", &map, message, &o);
+	assert_int_equal(o.verdict, POLICY_CONTINUE);
+	assert_string_equal(o.names, "TAGGED ");
+}
+
+struct claims_case {
+	const char *value, *id;
+	bool want;
+};
+
+static void
+test_ar_claims(void **state)
+{
+	static const struct claims_case cases[] = {
+	    {" mx.example; spf=pass", "mx.example", true},
+	    {"MX.Example;spf=pass", "mx.example", true},
+	    {" (comment (nested)) mx.example 1; none", "mx.example", true},
+	    {" mx.example.evil; spf=pass", "mx.example", false},
+	    {" other; spf=pass", "mx.example", false},
+	    {" mx.example", "mx.example", true},
+	    {"", "mx.example", false},
+	    {" (unterminated mx.example", "mx.example", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (filter_chain_ar_claims(cases[i].value, cases[i].id) !=
+		    cases[i].want)
+			fail_msg("case %zu: '%s'", i, cases[i].value);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_headers_parse),
+	    cmocka_unit_test(test_headers_limits),
+	    cmocka_unit_test(test_config_check),
+	    cmocka_unit_test(test_config_map_lines),
+	    cmocka_unit_test(test_run_results_and_edits),
+	    cmocka_unit_test(test_run_reject_sanitised),
+	    cmocka_unit_test(test_run_on_error),
+	    cmocka_unit_test(test_run_timeout),
+	    cmocka_unit_test(test_ar_claims),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
