@@ -35,6 +35,11 @@ def pop3_factory(moat_factory):
         settings.update(extra or {})
         m = moat_factory(settings, **kw)
         m.pop3_port, m.pop3s_port = p3, p3s
+        # pop3d answers once it has opened the store: from then on the
+        # index's WAL files exist and belong to the daemon's user, so the
+        # harness (maybe root) reading the index cannot create them.
+        with socket.create_connection(("127.0.0.1", p3), timeout=20) as c:
+            assert c.recv(100).startswith(b"+OK")
         return m
     return make
 
@@ -45,13 +50,15 @@ def moat3(pop3_factory):
 
 
 def deliver(moat, bodies, user=USER):
-    """Sends each body by SMTP to user and waits until all are stored."""
-    before = len(moat.messages(user))
+    """Sends each body by SMTP to user, one at a time so that UIDs follow
+    the order of bodies, and returns every stored message."""
+    count = len(moat.messages(user))
     with smtplib.SMTP("127.0.0.1", moat.smtp_port) as c:
-        for i, body in enumerate(bodies):
+        for body in bodies:
             c.sendmail("sender@remote.example", [user], body)
-    msgs = moat.wait_messages(user, before + len(bodies))
-    assert len(msgs) == before + len(bodies)
+            count += 1
+            msgs = moat.wait_messages(user, count)
+            assert len(msgs) == count
     return msgs
 
 
@@ -194,7 +201,7 @@ def test_every_command_over_pop3s(moat3):
 
 
 def test_dele_applied_only_at_quit(moat3):
-    deliver(moat3, [MSG1, MSG2])
+    stored = deliver(moat3, [MSG1, MSG2])
     p = login_ssl(moat3)
     p.dele(1)
     p.dele(2)
@@ -205,7 +212,7 @@ def test_dele_applied_only_at_quit(moat3):
     p.dele(1)
     assert len(moat3.messages(USER)) == 2  # not before QUIT
     p.quit()
-    assert [strip_trace(m) for m in moat3.messages(USER)] == [MSG2]
+    assert moat3.messages(USER) == stored[1:]
 
 
 def test_stls_then_user_pass(moat3):
