@@ -23,7 +23,7 @@ case "$data_dir" in /*) ;; *) data_dir="$repo/$data_dir" ;; esac
 
 build_packages=(build-essential cmake pkg-config libevent-dev libssl-dev
 	libunbound-dev libsqlite3-dev libsodium-dev libcmocka-dev openssl
-	ca-certificates libspf2-dev libopendkim-dev libopendmarc-dev publicsuffix
+	ca-certificates libspf2-dev libopendkim-dev libopendmarc-dev libidn2-dev publicsuffix
 	libclamav-dev libgmime-3.0-dev libmagic-dev libpcre2-dev libarchive-dev
 	libmilter-dev)
 [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] &&
@@ -116,7 +116,7 @@ run() {
 		"${ctl[@]}" user add demo@example.test demo --force
 		say "empty store: created domain example.test and user demo@example.test (password: demo)"
 	fi
-	say "starting moatd: SMTP 127.0.0.1:2525, submission :2587 (STARTTLS), SMTPS :2465"
+	say "starting moatd: SMTP 127.0.0.1:2525, submission :2587 (STARTTLS), SMTPS :2465, IMAP :2143 (STARTTLS), IMAPS :2993"
 	say "try: swaks --server 127.0.0.1:2525 --to demo@example.test"
 	say "POP3: 127.0.0.1:2110 (STLS), POP3S: 127.0.0.1:2995 (user demo@example.test, password demo)"
 	exec "$build_dir/gateway/moatd" -c "$conf" -f

@@ -103,8 +103,10 @@ attach_magic(const struct attach_policy *policy)
 
 	if (m != NULL)
 		return m;
-	m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR | MAGIC_NO_CHECK_COMPRESS |
-		       MAGIC_NO_CHECK_ENCODING);
+	/* Soft magic only: the built-in text, encoding, JSON, CSV, tar and
+	 * compression tests cost milliseconds on text and detect nothing the
+	 * blocked types need. */
+	m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR | MAGIC_NO_CHECK_BUILTIN);
 	if (m == NULL)
 		return NULL;
 	if (magic_load(m, NULL) != 0) {
@@ -362,7 +364,7 @@ ole_has_vba(const unsigned char *d, size_t len)
 
 static void attach_check_data(struct attach_run *run, const char *name,
 			      const unsigned char *data, size_t len,
-			      unsigned int depth);
+			      unsigned int depth, bool text);
 
 static bool
 member_is_macro(const char *path)
@@ -455,7 +457,7 @@ attach_check_archive(struct attach_run *run, const char *name,
 		if (member.len > 0)
 			attach_check_data(run, path,
 					  (const unsigned char *)member.data,
-					  member.len, depth);
+					  member.len, depth, false);
 		buf_free(&member);
 	}
 	if (r != ARCHIVE_EOF && !encrypted_seen &&
@@ -465,17 +467,39 @@ attach_check_archive(struct attach_run *run, const char *name,
 	archive_read_free(a);
 }
 
-/* Type, macros and archive contents of data (a leaf or a member). */
+/* Control bytes or an executable's magic early in a declared text part:
+ * worth libmagic's look. Plain text is not (it would cost milliseconds). */
+static bool
+text_looks_binary(const unsigned char *d, size_t len)
+{
+	size_t n = len < 1024 ? len : 1024;
+
+	if (starts(d, len, "MZ", 2) ||
+	    starts(d, len,
+		   "\x7f"
+		   "ELF",
+		   4) ||
+	    starts(d, len, "#!", 2))
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (d[i] < 0x09 || (d[i] > 0x0d && d[i] < 0x20 && d[i] != 0x1b))
+			return true;
+	return false;
+}
+
+/* Type, macros and archive contents of data (a leaf or a member). text:
+ * a leaf declared text/ without a file name. */
 static void
 attach_check_data(struct attach_run *run, const char *name,
-		  const unsigned char *data, size_t len, unsigned int depth)
+		  const unsigned char *data, size_t len, unsigned int depth,
+		  bool text)
 {
 	const struct attach_policy *p = run->policy;
 	magic_t m;
 
 	if (len == 0)
 		return;
-	m = attach_magic(p);
+	m = text && !text_looks_binary(data, len) ? NULL : attach_magic(p);
 	if (m != NULL) {
 		const char *t = magic_buffer(
 		    m, data,
@@ -503,7 +527,10 @@ attach_check_leaf(struct attach_run *run, const char *name,
 	    list_has(&run->policy->types, declared_type))
 		attach_add(run->report, ATTACH_SYM_BLOCKED_TYPE, true,
 			   name != NULL ? name : "", declared_type);
-	attach_check_data(run, name != NULL ? name : "", data, len, 0);
+	attach_check_data(run, name != NULL ? name : "", data, len, 0,
+			  (name == NULL || name[0] == '\0') &&
+			      declared_type != NULL &&
+			      strncmp(declared_type, "text/", 5) == 0);
 }
 
 void

@@ -40,6 +40,7 @@ struct clamav {
 	struct clamav_config config;
 	char *database_dir;
 	char *clamd_address;
+	char *tmpdir;
 
 	pthread_mutex_t lock; /* guards engine, sigs, generation */
 	struct cl_engine *engine;
@@ -140,6 +141,14 @@ clamav_load_engine(const struct clamav *av, struct cl_engine **engine_r,
 	if (av->config.max_scan_time_ms > 0)
 		cl_engine_set_num(engine, CL_ENGINE_MAX_SCANTIME,
 				  av->config.max_scan_time_ms);
+	if (av->tmpdir[0] != '\0' &&
+	    cl_engine_set_str(engine, CL_ENGINE_TMPDIR, av->tmpdir) !=
+		CL_SUCCESS) {
+		*error_r = xasprintf("cannot use %s as libclamav's tmpdir",
+				     av->tmpdir);
+		cl_engine_free(engine);
+		return -1;
+	}
 	ret = cl_load(av->database_dir, engine, &sigs, CL_DB_STDOPT);
 	if (ret != CL_SUCCESS) {
 		*error_r = xasprintf("loading the database from %s: %s",
@@ -286,6 +295,8 @@ clamav_new(const struct clamav_config *config, struct clamav **av_r,
 	    xstrdup(config->database_dir ? config->database_dir : "");
 	av->clamd_address =
 	    xstrdup(config->clamd_address ? config->clamd_address : "");
+	av->tmpdir = xstrdup(config->tmpdir ? config->tmpdir : "");
+	av->config.tmpdir = av->tmpdir;
 	av->config.database_dir = av->database_dir;
 	av->config.clamd_address = av->clamd_address;
 	pthread_mutex_init(&av->lock, NULL);
@@ -343,6 +354,7 @@ clamav_free(struct clamav **avp)
 	pthread_cond_destroy(&av->stop_cond);
 	free(av->database_dir);
 	free(av->clamd_address);
+	free(av->tmpdir);
 	x_free(avp);
 }
 
@@ -381,9 +393,12 @@ clamav_set_found(struct clamav_result *r, const char *name, size_t len)
 				 : '_';
 	}
 	r->name[n] = '\0';
-	r->status = strncmp(r->name, "Heuristics.Encrypted", 20) == 0
-			? CLAMAV_ENCRYPTED
-			: CLAMAV_INFECTED;
+	if (strncmp(r->name, "Heuristics.Encrypted", 20) == 0)
+		r->status = CLAMAV_ENCRYPTED;
+	else if (strncmp(r->name, "Heuristics.", 11) == 0)
+		r->status = CLAMAV_HEURISTIC;
+	else
+		r->status = CLAMAV_INFECTED;
 }
 
 /* --- libclamav ---------------------------------------------------------- */

@@ -35,6 +35,10 @@ struct clamav_config {
 	unsigned int max_recursion;	  /* archive/message nesting */
 	unsigned int max_scan_time_ms;	  /* libclamav's own time limit */
 	bool detect_encrypted; /* report encrypted archives/documents */
+	/* Where libclamav unpacks parts while scanning; NULL or "" =
+	 * $TMPDIR or /tmp. A tmpfs (/dev/shm) makes scans several times
+	 * cheaper than a disk-backed /tmp. */
+	const char *tmpdir;
 	/* Seconds between checks of the database directory; 0 = never
 	 * reload in the background (clamav_reload_check() still works). */
 	unsigned int reload_interval;
@@ -44,6 +48,9 @@ enum clamav_status {
 	CLAMAV_CLEAN,
 	CLAMAV_INFECTED,  /* name holds the signature name */
 	CLAMAV_ENCRYPTED, /* an encrypted archive or document (name set) */
+	/* Another libclamav heuristic ("Heuristics.*", e.g. phishing
+	 * heuristics with the official database): a hint, not a signature. */
+	CLAMAV_HEURISTIC,
 };
 
 struct clamav_result {

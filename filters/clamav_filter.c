@@ -7,13 +7,16 @@
  * filter.clamav.action, rejects with 554 5.7.0 (the default) or
  * quarantines. An encrypted archive or document adds CLAMAV_ENCRYPTED and
  * does what filter.clamav.encrypted says (symbol, reject, quarantine, or
- * ignore: not even looked for). A scan that cannot be done returns -1, so
- * the chain's on_error (tempfail by default) applies: mail is never passed
- * unscanned silently.
+ * ignore: not even looked for). Other libclamav heuristics (Heuristics.*,
+ * such as its phishing checks) add CLAMAV_HEURISTIC and only score unless
+ * filter.clamav.heuristics says otherwise. A scan that cannot be done returns
+ * -1, so the chain's on_error (tempfail by default) applies: mail is never
+ * passed unscanned silently.
  */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "filters/clamav.h"
 #include "filters/filter.h"
@@ -30,8 +33,10 @@ struct clamav_filter_settings {
 	long long max_recursion;
 	unsigned int max_scan_time;
 	unsigned int reload_interval;
+	char *tmpdir;
 	char *action;
 	char *encrypted;
+	char *heuristics;
 };
 
 static int
@@ -71,6 +76,19 @@ clamav_filter_validate_encrypted(const void *field, const char **error_r)
 	return 0;
 }
 
+static int
+clamav_filter_validate_heuristics(const void *field, const char **error_r)
+{
+	const char *v = *(char *const *)field;
+
+	if (strcmp(v, "symbol") != 0 && strcmp(v, "reject") != 0 &&
+	    strcmp(v, "quarantine") != 0) {
+		*error_r = "must be symbol, reject or quarantine";
+		return -1;
+	}
+	return 0;
+}
+
 #define C(field) offsetof(struct clamav_filter_settings, field)
 static const struct setting_def clamav_filter_defs[] = {
     {"mode", SETTING_STRING, "libclamav", C(mode), 0, 0,
@@ -96,6 +114,10 @@ static const struct setting_def clamav_filter_defs[] = {
     {"reload_interval", SETTING_DURATION, "60s", C(reload_interval), 0, 86400,
      NULL,
      "how often the database directory is checked for updates (0: never)"},
+    {"tmpdir", SETTING_PATH, "/dev/shm", C(tmpdir), 0, 0, NULL,
+     "where libclamav unpacks parts while scanning (a tmpfs is several "
+     "times cheaper than a disk; empty: $TMPDIR or /tmp; /dev/shm is used "
+     "only when writable)"},
     {"action", SETTING_STRING, "reject", C(action), 0, 0,
      clamav_filter_validate_action,
      "on a virus: reject (554 5.7.0) or quarantine"},
@@ -103,6 +125,10 @@ static const struct setting_def clamav_filter_defs[] = {
      clamav_filter_validate_encrypted,
      "on an encrypted archive or document: symbol (CLAMAV_ENCRYPTED only), "
      "reject, quarantine, or ignore"},
+    {"heuristics", SETTING_STRING, "symbol", C(heuristics), 0, 0,
+     clamav_filter_validate_heuristics,
+     "on another libclamav heuristic (Heuristics.*, e.g. phishing): symbol "
+     "(CLAMAV_HEURISTIC only), reject or quarantine"},
 };
 #undef C
 
@@ -143,6 +169,11 @@ clamav_filter_init(const void *settings, void **state_r, char **error_r)
 	config.max_scan_time_ms = set->max_scan_time * 1000;
 	config.detect_encrypted = strcmp(set->encrypted, "ignore") != 0;
 	config.reload_interval = set->reload_interval;
+	config.tmpdir = set->tmpdir;
+	/* The default must not break a system without a usable /dev/shm. */
+	if (strcmp(config.tmpdir, "/dev/shm") == 0 &&
+	    access(config.tmpdir, W_OK | X_OK) != 0)
+		config.tmpdir = "";
 
 	f = xcalloc(1, sizeof(*f));
 	f->set = set;
@@ -217,6 +248,16 @@ clamav_filter_run(void *state, struct filter_context *ctx,
 			    ctx, clamav_filter_verdict(f->set->encrypted), 554,
 			    "5.7.0",
 			    "Encrypted archive or document not accepted");
+		break;
+	case CLAMAV_HEURISTIC:
+		filter_add_symbol(ctx, "CLAMAV_HEURISTIC", 3.0, r.name);
+		if (strcmp(f->set->heuristics, "symbol") != 0) {
+			snprintf(text, sizeof(text), "Message refused: %s",
+				 r.name);
+			filter_set_verdict(
+			    ctx, clamav_filter_verdict(f->set->heuristics), 554,
+			    "5.7.0", text);
+		}
 		break;
 	}
 	return 0;

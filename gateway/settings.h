@@ -53,6 +53,16 @@ struct moat_settings {
 	unsigned int queue_scan_interval;
 	long long queue_delivery_batch;
 
+	/* mailstore and IMAP (imapd) */
+	unsigned long long mailstore_quota; /* bytes per user, 0 = none */
+	bool imap_allow_plaintext_loopback; /* LOGIN without TLS from 127/8 */
+	long long imap_max_connections;
+	long long imap_max_connections_per_ip;
+	unsigned int imap_idle_timeout;	 /* authenticated, incl. IDLE */
+	unsigned int imap_login_timeout; /* before authentication */
+	unsigned int imap_write_timeout; /* a client that stops reading */
+	unsigned long long
+	    imap_max_command_size; /* line + literals, not APPEND */
 	/* POP3 (pop3d) */
 	bool pop3_allow_plaintext_loopback; /* USER/PASS without TLS, 127/8 */
 	long long pop3_max_connections;

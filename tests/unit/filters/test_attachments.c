@@ -238,6 +238,9 @@ test_files(void **state)
 				(gchar **)&pe, &pelen, NULL)) {
 		check("photo.jpg", "image/jpeg", pe, pelen,
 		      W(ATTACH_SYM_DETECTED_TYPE), 1, true);
+		/* An inline "text" part that is a PE. */
+		check(NULL, "text/plain", pe, pelen,
+		      W(ATTACH_SYM_DETECTED_TYPE), 1, true);
 		zip = make_zip((struct member[]){{"photo.jpg", pe, pelen}}, 1,
 			       false, &zlen);
 		check("photos.zip", NULL, zip, zlen,

@@ -59,6 +59,10 @@ write_eicar_ndb(const char *dir)
 	for (size_t i = 0; e[i]; i++)
 		buf_printf(&b, "%02x", (unsigned char)e[i]);
 	buf_append_char(&b, '\n');
+	buf_append_str(&b, "Heuristics.Moat.Test:0:*:");
+	for (const char *m = "MOAT-HEURISTIC-MARKER"; *m; m++)
+		buf_printf(&b, "%02x", (unsigned char)*m);
+	buf_append_char(&b, '\n');
 	write_file(dir, "moat-test.ndb", buf_cstr(&b));
 	buf_free(&b);
 }
@@ -188,6 +192,13 @@ test_scan(void **state)
 	assert_int_equal(scan_text(av, msg, &r), 0);
 	assert_int_equal(r.status, CLAMAV_ENCRYPTED);
 	assert_non_null(strstr(r.name, "Encrypted"));
+	free(msg);
+
+	/* A signature named like a libclamav heuristic is classed as one. */
+	msg = message_with("h.txt", "MOAT-HEURISTIC-MARKER", 21);
+	assert_int_equal(scan_text(av, msg, &r), 0);
+	assert_int_equal(r.status, CLAMAV_HEURISTIC);
+	assert_non_null(strstr(r.name, "Heuristics.Moat"));
 	free(msg);
 
 	/* Without the heuristic the encrypted zip passes. */

@@ -53,6 +53,15 @@ static const struct default_case default_cases[] = {
     {"smtp.banner", "ESMTP Moat"},
     {"queue.scan_interval", "60"},
     {"queue.delivery_batch", "64"},
+    /* mailstore and IMAP */
+    {"mailstore.quota", "0"},
+    {"imap.allow_plaintext_loopback", "no"},
+    {"imap.max_connections", "10000"},
+    {"imap.max_connections_per_ip", "100"},
+    {"imap.idle_timeout", "1800"},
+    {"imap.login_timeout", "60"},
+    {"imap.write_timeout", "60"},
+    {"imap.max_command_size", "65536"},
     /* POP3 */
     {"pop3.allow_plaintext_loopback", "no"},
     {"pop3.max_connections", "10000"},
