@@ -127,6 +127,12 @@ validate_authserv_id(const void *field, const char **error_r)
 }
 
 static int
+validate_filters(const void *field, const char **error_r)
+{
+	return filter_chain_validate_names(field, error_r);
+}
+
+static int
 validate_xclient_trusted(const void *field, const char **error_r)
 {
 	const struct str_list *list = field;
@@ -271,7 +277,7 @@ const struct setting_def moat_setting_defs[] = {
      S(relay_verify_cache_ttl), 1, 7 * 86400, NULL,
      "how long a recipient probe's answer is remembered"},
     /* filter chain */
-    {"filters", SETTING_LIST, "", S(filters), 0, 0, NULL,
+    {"filters", SETTING_LIST, "spf", S(filters), 0, 0, validate_filters,
      "filters run on each message after DATA, in this order"},
     {"filter.", SETTING_MAP, "", S(filter_settings), 0, 0, NULL,
      "filter.NAME.KEY: a setting of filter NAME; every filter takes "
@@ -286,6 +292,12 @@ const struct setting_def moat_setting_defs[] = {
     {"smtp.xclient_trusted", SETTING_LIST, "", S(smtp_xclient_trusted), 0, 0,
      validate_xclient_trusted,
      "client IPs allowed to use XCLIENT (tests only; empty: nobody)"},
+    {"policy.reject_symbols", SETTING_LIST, "", S(policy_reject_symbols), 0, 0,
+     NULL, "reject (550) a message carrying any of these symbols"},
+    {"policy.tempfail_symbols", SETTING_LIST, "", S(policy_tempfail_symbols), 0,
+     0, NULL, "defer (451) a message carrying any of these symbols"},
+    {"policy.reject_score", SETTING_INT, "0", S(policy_reject_score), 0,
+     1000000, NULL, "reject a message whose score reaches this (0: off)"},
 };
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);

@@ -85,6 +85,10 @@ struct moat_settings {
 	char *authserv_id;		   /* "" = hostname */
 	bool filters_message_log;
 	struct str_list smtp_xclient_trusted; /* XCLIENT peers (tests) */
+	/* policy step (rules/policy.h) */
+	struct str_list policy_reject_symbols;
+	struct str_list policy_tempfail_symbols;
+	long long policy_reject_score; /* 0 = off */
 };
 
 extern const struct setting_def moat_setting_defs[];
