@@ -23,7 +23,7 @@ case "$data_dir" in /*) ;; *) data_dir="$repo/$data_dir" ;; esac
 
 build_packages=(build-essential cmake pkg-config libevent-dev libssl-dev
 	libunbound-dev libsqlite3-dev libsodium-dev libcmocka-dev openssl
-	ca-certificates libspf2-dev libopendkim-dev libopendmarc-dev publicsuffix
+	ca-certificates libspf2-dev libopendkim-dev libopendmarc-dev libidn2-dev publicsuffix
 	libclamav-dev libgmime-3.0-dev libmagic-dev libpcre2-dev libarchive-dev
 	libmilter-dev)
 [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] &&
@@ -32,6 +32,8 @@ build_packages=(build-essential cmake pkg-config libevent-dev libssl-dev
 test_packages=(python3 python3-pytest python3-dnslib python3-yaml swaks libnet-ssleay-perl
 	python3-dkim python3-spf python3-nacl python3-aiosmtpd postfix isync
 	fetchmail mutt clamav clamav-testfiles opendkim-tools)
+# Content filters: clamd for the clamd mode test, zip for encrypted archives.
+test_packages+=(clamav-daemon zip)
 fuzz_packages=(clang libclang-rt-14-dev)
 
 say() { printf '\033[1mdev.sh:\033[0m %s\n' "$*" >&2; }
@@ -73,6 +75,29 @@ build() {
 	cmake --build "$build_dir" -j"$(nproc)"
 }
 
+# Content filters in a developer run: virus scanning works on the first try.
+# Without an official ClamAV database (freshclam has not run), install a
+# test database holding only the EICAR signature, and say so loudly.
+dev_content_config() {
+	local conf=$1 db=/var/lib/clamav
+	if ! ls /var/lib/clamav/main.c[vl]d /var/lib/clamav/daily.c[vl]d \
+		>/dev/null 2>&1; then
+		db="$data_dir/clamav-test"
+		mkdir -p "$db"
+		# The EICAR test string, as hex, in a ClamAV .ndb rule.
+		printf 'Moat-Test.EICAR:0:*:%s\n' \
+			"58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a" \
+			>"$db/moat-test-eicar.ndb"
+		chmod 755 "$db"; chmod 644 "$db/moat-test-eicar.ndb"
+		say "*** ClamAV: no official database in /var/lib/clamav: installed a TEST database (EICAR only) in $db. Real viruses are NOT detected; run freshclam and set filter.clamav.database_dir = /var/lib/clamav ***"
+	fi
+	grep -q '^filter\.clamav\.database_dir' "$conf" ||
+		printf '\n# Content filters (dev.sh).\nfilter.clamav.database_dir = %s\n' \
+			"$db" >>"$conf"
+	grep -q '^filters *=' "$conf" ||
+		printf 'filters = mime clamav attachments\n' >>"$conf"
+}
+
 run() {
 	local conf="$data_dir/moat.conf"
 	mkdir -p "$data_dir"
@@ -80,6 +105,7 @@ run() {
 		"$build_dir/gateway/moatd" -c "$conf" --write-dev-config "$data_dir"
 		say "wrote $conf"
 	fi
+	dev_content_config "$conf"
 	if [ "$(id -u)" -eq 0 ]; then
 		# The run user must reach the data dir from /.
 		chmod o+x "$repo" 2>/dev/null || true
@@ -90,7 +116,7 @@ run() {
 		"${ctl[@]}" user add demo@example.test demo --force
 		say "empty store: created domain example.test and user demo@example.test (password: demo)"
 	fi
-	say "starting moatd: SMTP 127.0.0.1:2525, submission :2587 (STARTTLS), SMTPS :2465"
+	say "starting moatd: SMTP 127.0.0.1:2525, submission :2587 (STARTTLS), SMTPS :2465, IMAP :2143 (STARTTLS), IMAPS :2993"
 	say "try: swaks --server 127.0.0.1:2525 --to demo@example.test"
 	exec "$build_dir/gateway/moatd" -c "$conf" -f
 }

@@ -8,7 +8,20 @@
 
 #include "filters/filter.h"
 
+/* The filter chain and sender authentication. */
+extern const struct filter filter_spf;
+
+/* Content filters (filters/mime_filter.c, clamav_filter.c,
+ * attachments_filter.c). */
+extern const struct filter filter_mime_parse;
+extern const struct filter filter_clamav;
+extern const struct filter filter_attachments;
+
 const struct filter *const filter_registry[] = {
+    &filter_spf,
+    &filter_mime_parse,
+    &filter_clamav,
+    &filter_attachments,
     NULL,
 };
 

@@ -479,8 +479,16 @@ mime_html_to_text(const char *html, size_t len, struct buf *out,
 			continue;
 		}
 		if (c != '<') {
-			buf_append_char(out, c);
-			i++;
+			/* A run of plain text at once. */
+			size_t j = i + 1;
+
+			while (j < len && html[j] != '<' && html[j] != '&' &&
+			       html[j] != ' ' && html[j] != '\t' &&
+			       html[j] != '\r' && html[j] != '\n' &&
+			       html[j] != '\f')
+				j++;
+			buf_append(out, html + i, j - i);
+			i = j;
 			continue;
 		}
 		/* A tag, a comment or a declaration. */

@@ -172,6 +172,19 @@ struct mime_slot *mime_slot_new(int fd, off_t offset, size_t len,
 const struct mime_message *mime_slot_get(struct mime_slot *slot);
 void mime_slot_free(struct mime_slot **slot);
 
+/*
+ * Inside the filter chain (filters/filter.h): the chain keeps one parse per
+ * message in its context. mime_filter_register() installs the parser
+ * (from a filter's init(), before any message; the "mime" filter passes its
+ * configured limits, others NULL, which never overrides configured
+ * limits). mime_filter_get() returns the message's parse, parsing on first
+ * use; NULL only when the spool could not be read. The parse is owned by
+ * the context and freed with it: do not keep it past run().
+ */
+struct filter_context;
+void mime_filter_register(const struct mime_limits *limits);
+const struct mime_message *mime_filter_get(struct filter_context *ctx);
+
 /* Reduces HTML to text into out (appended), adding href/src/action links
  * to links through add_link(ctx, url, len). Exposed for tests. */
 struct buf;

@@ -53,9 +53,12 @@ struct service_def {
 static const enum listener_kind smtpd_kinds[] = {
     LISTENER_SMTP, LISTENER_SUBMISSION, LISTENER_SMTPS};
 
+static const enum listener_kind imapd_kinds[] = {LISTENER_IMAP, LISTENER_IMAPS};
+
 static const struct service_def services[] = {
     {"smtpd", smtpd_kinds, 3, smtpd_run},
     {"queue", NULL, 0, queue_run},
+    {"imapd", imapd_kinds, 2, imapd_run},
 };
 #define SERVICE_COUNT (sizeof(services) / sizeof(services[0]))
 
@@ -254,14 +257,23 @@ child_start(struct master *m, size_t index)
 {
 	struct child *c = &m->children[index];
 	pid_t master_pid = getpid();
-	pid_t pid = fork();
+	sigset_t all, saved;
+	pid_t pid;
 
+	/* Signals stay blocked across fork(): a SIGTERM that reached the
+	 * child before child_main() reset the master's handlers would go to
+	 * the master's self-pipe and be lost for the child. child_main()
+	 * unblocks them once the default handlers are back. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &saved);
+	pid = fork();
+	if (pid == 0)
+		child_main(m, index, master_pid);
+	sigprocmask(SIG_SETMASK, &saved, NULL);
 	if (pid < 0) {
 		log_error("event=fork service=%s", services[index].name);
 		return;
 	}
-	if (pid == 0)
-		child_main(m, index, master_pid);
 	c->pid = pid;
 	c->started = time(NULL);
 	c->restart_now = false;

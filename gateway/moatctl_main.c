@@ -29,6 +29,7 @@
 #include "gateway/settings.h"
 #include "lib/buf.h"
 #include "lib/dns.h"
+#include "gateway/moatctl_spf.h"
 #include "lib/password.h"
 #include "lib/version.h"
 #include "lib/xalloc.h"
@@ -69,6 +70,10 @@ usage(FILE *out)
 	    "services\n"
 	    "  dns mx|a|aaaa|txt NAME     look NAME up with moatd's "
 	    "resolver\n"
+	    "  spf [--timeout=MS] IP HELO SENDER   SPF check through "
+	    "Moat's SPF code\n"
+	    "  spf [--timeout=MS] --batch  the same for \"IP<TAB>HELO<TAB>"
+	    "SENDER\" lines\n"
 	    "\n"
 	    "-c FILE: configuration (default %s or $MOAT_CONFIG).\n"
 	    "A password not given is asked twice on a terminal, else read "
@@ -762,6 +767,15 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "dns") == 0 && argc - i == 3) {
 		ret = cmd_dns(&ctl, argv[i + 1], argv[i + 2]);
+		moat_settings_free(&ctl.settings);
+		if (ret < 0) {
+			usage(stderr);
+			return 2;
+		}
+		return ret;
+	}
+	if (strcmp(argv[i], "spf") == 0) {
+		ret = moatctl_spf(&ctl.settings, argc - i - 1, argv + i + 1);
 		moat_settings_free(&ctl.settings);
 		if (ret < 0) {
 			usage(stderr);

@@ -290,6 +290,7 @@ item_deliver(struct queue_service *qs, struct batch_item *item, char **error_r)
 		const char *rcpt = item->env.rcpts[i].address;
 		struct str_list users = {0}, foreign = {0};
 		enum directory_result r;
+		bool over_quota = false;
 
 		if (item->done[i])
 			continue;
@@ -344,12 +345,25 @@ item_deliver(struct queue_service *qs, struct batch_item *item, char **error_r)
 				str_list_free(&foreign);
 				return -1;
 			}
+			if (rc == 2) {
+				/* Over quota: nothing stored; the recipient
+				 * stays pending (deferred) for a retry. */
+				log_warnx("qid=%s to=<%s> user=%s "
+					  "status=deferred reason=\"mailbox "
+					  "full (quota)\"",
+					  item->entry.qid, rcpt,
+					  users.items[u]);
+				x_free(error_r);
+				item->remote_left = true;
+				over_quota = true;
+				continue;
+			}
 			log_info("qid=%s to=<%s> user=%s mailbox=INBOX uid=%u "
 				 "size=%zu status=%s",
 				 item->entry.qid, rcpt, users.items[u], uid,
 				 item->len, rc == 1 ? "sent" : "duplicate");
 		}
-		if (foreign.count == 0)
+		if (foreign.count == 0 && !over_quota)
 			item->done[i] = true;
 		str_list_free(&users);
 		str_list_free(&foreign);
@@ -583,6 +597,7 @@ queue_run(struct service_context *ctx)
 		free(qs.queue_dir);
 		return 1;
 	}
+	store_set_quota(qs.store, ctx->settings->mailstore_quota);
 	qs.base = event_base_new();
 	qs.notify_event = event_new(qs.base, ctx->queue_notify_fd,
 				    EV_READ | EV_PERSIST, on_notify, &qs);

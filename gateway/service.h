@@ -50,5 +50,7 @@ struct service_context {
 /* Each returns the process exit status: 0 after a clean SIGTERM stop. */
 int smtpd_run(struct service_context *ctx);
 int queue_run(struct service_context *ctx);
+/* IMAP (gateway/imapd.c -> mailstore/imap_server.c) */
+int imapd_run(struct service_context *ctx);
 
 #endif

@@ -127,6 +127,12 @@ validate_authserv_id(const void *field, const char **error_r)
 }
 
 static int
+validate_filters(const void *field, const char **error_r)
+{
+	return filter_chain_validate_names(field, error_r);
+}
+
+static int
 validate_xclient_trusted(const void *field, const char **error_r)
 {
 	const struct str_list *list = field;
@@ -161,9 +167,9 @@ const struct setting_def moat_setting_defs[] = {
     {"smtps.listen", SETTING_LIST, "0.0.0.0:465", S(smtps_listen), 0, 0,
      validate_listen, "submission listeners with implicit TLS"},
     {"imap.listen", SETTING_LIST, "0.0.0.0:143", S(imap_listen), 0, 0,
-     validate_listen, "IMAP listeners (not served yet)"},
+     validate_listen, "IMAP listeners (STARTTLS)"},
     {"imaps.listen", SETTING_LIST, "0.0.0.0:993", S(imaps_listen), 0, 0,
-     validate_listen, "IMAP listeners with implicit TLS (not served yet)"},
+     validate_listen, "IMAP listeners with implicit TLS"},
     {"pop3.listen", SETTING_LIST, "0.0.0.0:110", S(pop3_listen), 0, 0,
      validate_listen, "POP3 listeners (not served yet)"},
     {"pop3s.listen", SETTING_LIST, "0.0.0.0:995", S(pop3s_listen), 0, 0,
@@ -209,6 +215,27 @@ const struct setting_def moat_setting_defs[] = {
      86400, NULL, "how often the queue rescans its directory"},
     {"queue.delivery_batch", SETTING_INT, "64", S(queue_delivery_batch), 1,
      10000, NULL, "messages delivered per store transaction (one flush)"},
+    /* mailstore and IMAP */
+    {"mailstore.quota", SETTING_SIZE, "0", S(mailstore_quota), 0,
+     1024LL * 1024 * 1024 * 1024, NULL,
+     "storage per user, enforced at delivery, APPEND and COPY (0: none)"},
+    {"imap.allow_plaintext_loopback", SETTING_BOOL, "no",
+     S(imap_allow_plaintext_loopback), 0, 0, NULL,
+     "allow LOGIN/AUTHENTICATE without TLS from 127.0.0.0/8 and ::1"},
+    {"imap.max_connections", SETTING_INT, "10000", S(imap_max_connections), 1,
+     1000000, NULL, "concurrent IMAP connections in all"},
+    {"imap.max_connections_per_ip", SETTING_INT, "100",
+     S(imap_max_connections_per_ip), 1, 1000000, NULL,
+     "concurrent IMAP connections per client IP"},
+    {"imap.idle_timeout", SETTING_DURATION, "30m", S(imap_idle_timeout), 60,
+     86400, NULL, "idle time allowed after login (IDLE included; RFC: 30m+)"},
+    {"imap.login_timeout", SETTING_DURATION, "60s", S(imap_login_timeout), 1,
+     3600, NULL, "time allowed before a successful login"},
+    {"imap.write_timeout", SETTING_DURATION, "60s", S(imap_write_timeout), 1,
+     3600, NULL, "time a client may leave output unread before it is dropped"},
+    {"imap.max_command_size", SETTING_SIZE, "64k", S(imap_max_command_size),
+     1024, 16 * 1024 * 1024, NULL,
+     "largest command with its literals (APPEND: smtp.max_message_size)"},
     /* relay: delivery to other hosts (gateway/route.c and friends) */
     {"relay.routes", SETTING_LIST, "", S(relay_routes), 0, 0,
      validate_relay_routes,
@@ -250,7 +277,7 @@ const struct setting_def moat_setting_defs[] = {
      S(relay_verify_cache_ttl), 1, 7 * 86400, NULL,
      "how long a recipient probe's answer is remembered"},
     /* filter chain */
-    {"filters", SETTING_LIST, "", S(filters), 0, 0, NULL,
+    {"filters", SETTING_LIST, "spf", S(filters), 0, 0, validate_filters,
      "filters run on each message after DATA, in this order"},
     {"filter.", SETTING_MAP, "", S(filter_settings), 0, 0, NULL,
      "filter.NAME.KEY: a setting of filter NAME; every filter takes "
@@ -265,6 +292,12 @@ const struct setting_def moat_setting_defs[] = {
     {"smtp.xclient_trusted", SETTING_LIST, "", S(smtp_xclient_trusted), 0, 0,
      validate_xclient_trusted,
      "client IPs allowed to use XCLIENT (tests only; empty: nobody)"},
+    {"policy.reject_symbols", SETTING_LIST, "", S(policy_reject_symbols), 0, 0,
+     NULL, "reject (550) a message carrying any of these symbols"},
+    {"policy.tempfail_symbols", SETTING_LIST, "", S(policy_tempfail_symbols), 0,
+     0, NULL, "defer (451) a message carrying any of these symbols"},
+    {"policy.reject_score", SETTING_INT, "0", S(policy_reject_score), 0,
+     1000000, NULL, "reject a message whose score reaches this (0: off)"},
 };
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);

@@ -53,6 +53,16 @@ struct moat_settings {
 	unsigned int queue_scan_interval;
 	long long queue_delivery_batch;
 
+	/* mailstore and IMAP (imapd) */
+	unsigned long long mailstore_quota; /* bytes per user, 0 = none */
+	bool imap_allow_plaintext_loopback; /* LOGIN without TLS from 127/8 */
+	long long imap_max_connections;
+	long long imap_max_connections_per_ip;
+	unsigned int imap_idle_timeout;	 /* authenticated, incl. IDLE */
+	unsigned int imap_login_timeout; /* before authentication */
+	unsigned int imap_write_timeout; /* a client that stops reading */
+	unsigned long long
+	    imap_max_command_size; /* line + literals, not APPEND */
 	/* relay: delivery to other hosts (route, smtp_client, retries) */
 	struct str_list relay_routes; /* "DOMAIN=NEXTHOP[|NEXTHOP..]" items */
 	char *relay_default_route;    /* "" = MX of the recipient domain */
@@ -75,6 +85,10 @@ struct moat_settings {
 	char *authserv_id;		   /* "" = hostname */
 	bool filters_message_log;
 	struct str_list smtp_xclient_trusted; /* XCLIENT peers (tests) */
+	/* policy step (rules/policy.h) */
+	struct str_list policy_reject_symbols;
+	struct str_list policy_tempfail_symbols;
+	long long policy_reject_score; /* 0 = off */
 };
 
 extern const struct setting_def moat_setting_defs[];

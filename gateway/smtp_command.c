@@ -25,6 +25,7 @@ static const struct {
     {"QUIT", SMTP_VERB_QUIT},	      {"VRFY", SMTP_VERB_VRFY},
     {"EXPN", SMTP_VERB_EXPN},	      {"HELP", SMTP_VERB_HELP},
     {"STARTTLS", SMTP_VERB_STARTTLS}, {"AUTH", SMTP_VERB_AUTH},
+    {"XCLIENT", SMTP_VERB_XCLIENT},
 };
 
 const char *
@@ -462,6 +463,12 @@ smtp_command_parse(const char *line, size_t len, unsigned int flags,
 	case SMTP_VERB_MAIL:
 	case SMTP_VERB_RCPT:
 		return parse_path_command(cmd, arg, flags, reply_r);
+	case SMTP_VERB_XCLIENT:
+		if (*arg == '\0' || has_ctl(arg)) {
+			*reply_r = "501 5.5.4 Syntax: XCLIENT attribute=value";
+			return -1;
+		}
+		return 0;
 	case SMTP_VERB_UNKNOWN:
 		break;
 	}

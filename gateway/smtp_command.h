@@ -34,6 +34,7 @@ enum smtp_verb {
 	SMTP_VERB_HELP,
 	SMTP_VERB_STARTTLS,
 	SMTP_VERB_AUTH,
+	SMTP_VERB_XCLIENT, /* Postfix XCLIENT (trusted test clients only) */
 };
 
 enum smtp_body {

@@ -490,7 +490,6 @@ static void
 session_message_end(struct smtp_session *s)
 {
 	struct filter_envelope fenv;
-	char trailer[QUEUE_TRAILER_LEN + 1];
 	const char **rcpts;
 	const char *reject = NULL;
 	size_t i;
@@ -519,16 +518,8 @@ session_message_end(struct smtp_session *s)
 		(void)session_error(s);
 		return;
 	}
-	queue_trailer_format(s->data_len, trailer);
-	buf_append(&s->wbuf, trailer, QUEUE_TRAILER_LEN);
-	session_flush_wbuf(s);
-	if (s->io_error) {
-		session_reply(s, "451 4.3.0 Error: queue file write error");
-		session_tx_reset(s);
-		s->state = SESSION_COMMAND;
-		return;
-	}
-
+	/* No trailer yet: until the policy step accepts the message the
+	 * file is incomplete, so the queue never picks it up. */
 	if (filter_chain_count(s->server->chain) == 0) {
 		struct filter_chain_result none;
 
@@ -572,27 +563,27 @@ session_message_decide(struct smtp_session *s,
 {
 	struct policy_answer ans;
 
-	if (fres->add_len > 0 || fres->cut_count > 0) {
-		int nfd;
-		size_t nlen;
+	{
+		const struct moat_settings *set = s->server->set;
+		struct policy_config pcfg = {&set->policy_reject_symbols,
+					     &set->policy_tempfail_symbols,
+					     set->policy_reject_score};
+		struct policy_input pin;
+		const char **names = pool_alloc(
+		    s->tx_pool, sizeof(*names) * (fres->symbol_count + 1));
 
-		if (spool_edit_apply(s->path, s->fd, s->header_len, s->data_len,
-				     fres, &nfd, &nlen) < 0) {
-			log_error("session=%s qid=%s event=spool_edit_failed",
-				  s->id, s->qid);
-			session_reply(
-			    s, "451 4.3.0 Error: queue file write error");
-			session_tx_reset(s);
-			s->state = SESSION_COMMAND;
-			if (resume)
-				session_process(s);
-			return;
-		}
-		s->fd = nfd;
-		s->data_len = nlen;
+		for (size_t i = 0; i < fres->symbol_count; i++)
+			names[i] = fres->symbols[i].name;
+		memset(&pin, 0, sizeof(pin));
+		pin.verdict = fres->verdict;
+		pin.code = fres->code;
+		pin.enhanced = fres->enhanced;
+		pin.text = fres->text;
+		pin.symbols = names;
+		pin.symbol_count = fres->symbol_count;
+		pin.score = fres->score;
+		policy_decide(&pcfg, &pin, &ans);
 	}
-	policy_decide(fres->verdict, fres->code, fres->enhanced, fres->text,
-		      &ans);
 
 	switch (ans.action) {
 	case POLICY_REJECT:
@@ -607,8 +598,9 @@ session_message_decide(struct smtp_session *s,
 						    : "Message rejected";
 
 		log_info("session=%s qid=%s event=reject reason=policy "
-			 "action=%s code=%d",
-			 s->id, s->qid, temp ? "tempfail" : "reject", code);
+			 "action=%s rule=%s code=%d",
+			 s->id, s->qid, temp ? "tempfail" : "reject", ans.rule,
+			 code);
 		session_reply(s, "%d %s %s", code, enh, text);
 		session_tx_reset(s);
 		s->state = SESSION_COMMAND;
@@ -628,6 +620,36 @@ session_message_decide(struct smtp_session *s,
 		return;
 	default:
 		break;
+	}
+	/* Accepted: header edits (they rewrite the file with its trailer),
+	 * else the trailer; then the durable commit. */
+	if (fres->add_len > 0 || fres->cut_count > 0) {
+		int nfd;
+		size_t nlen;
+
+		if (spool_edit_apply(s->path, s->fd, s->header_len, s->data_len,
+				     fres, &nfd, &nlen) < 0) {
+			log_error("session=%s qid=%s event=spool_edit_failed",
+				  s->id, s->qid);
+			s->io_error = true;
+		} else {
+			s->fd = nfd;
+			s->data_len = nlen;
+		}
+	} else {
+		char trailer[QUEUE_TRAILER_LEN + 1];
+
+		queue_trailer_format(s->data_len, trailer);
+		buf_append(&s->wbuf, trailer, QUEUE_TRAILER_LEN);
+		session_flush_wbuf(s);
+	}
+	if (s->io_error) {
+		session_reply(s, "451 4.3.0 Error: queue file write error");
+		session_tx_reset(s);
+		s->state = SESSION_COMMAND;
+		if (resume)
+			session_process(s);
+		return;
 	}
 	s->state = SESSION_WAIT;
 	s->async_pending = true;
@@ -704,6 +726,8 @@ cmd_helo(struct smtp_session *s, const struct smtp_command *cmd, bool ehlo)
 	session_reply(s, "250-8BITMIME");
 	session_reply(s, "250-SMTPUTF8");
 	session_reply(s, "250-ENHANCEDSTATUSCODES");
+	if (smtp_session_xclient_allowed(s))
+		session_reply(s, "250-XCLIENT NAME ADDR HELO");
 	if (!s->tls && s->server->ctx->tls_ctx != NULL &&
 	    s->kind != LISTENER_SMTPS)
 		session_reply(s, "250-STARTTLS");
@@ -1090,6 +1114,9 @@ session_command(struct smtp_session *s, const char *line, size_t len)
 	case SMTP_VERB_AUTH:
 		smtp_session_auth_command(s, &cmd);
 		break;
+	case SMTP_VERB_XCLIENT:
+		smtp_session_xclient(s, &cmd);
+		break;
 	case SMTP_VERB_UNKNOWN:
 		break;
 	}
@@ -1345,6 +1372,7 @@ smtp_session_new(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 	s->tx_pool = pool_new(4096);
 	buf_init(&s->wbuf);
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
+	snprintf(s->peer_ip, sizeof(s->peer_ip), "%s", ip);
 	snprintf(s->id, sizeof(s->id), "%05lX%05X",
 		 (unsigned long)time(NULL) & 0xfffff,
 		 (unsigned int)(srv->session_counter++ & 0xfffff));

@@ -44,6 +44,7 @@ struct smtp_session {
 	char id[24];
 	char ip[64];
 	char client_name[256]; /* verified or XCLIENT NAME; "" = unknown */
+	char peer_ip[64];      /* the real peer (ip may come from XCLIENT) */
 	char helo[SESSION_HELO_MAX + 1];
 	bool have_helo, esmtp, tls, dead, async_pending, skip_line;
 	char *auth_user;
@@ -106,5 +107,11 @@ void smtp_session_auth_command(struct smtp_session *s,
 /* One line of an AUTH exchange in progress. */
 void smtp_session_auth_line(struct smtp_session *s, const char *line,
 			    size_t len);
+
+/* smtp_session_xclient.c */
+/* True when the real peer is in smtp.xclient_trusted. */
+bool smtp_session_xclient_allowed(const struct smtp_session *s);
+void smtp_session_xclient(struct smtp_session *s,
+			  const struct smtp_command *cmd);
 
 #endif

@@ -157,6 +157,17 @@ dns_parse_mx_rdata(const unsigned char *data, size_t len, uint16_t *pref_r,
 }
 
 int
+dns_parse_name_rdata(const unsigned char *data, size_t len, char **name_r)
+{
+	size_t pos = 0;
+
+	*name_r = read_name(data, len, &pos);
+	if (*name_r != NULL && pos != len)
+		x_free(name_r);
+	return *name_r != NULL ? 0 : -1;
+}
+
+int
 dns_parse_txt_rdata(const unsigned char *data, size_t len, char **text_r)
 {
 	char *out = xmalloc(len + 1);

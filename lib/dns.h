@@ -66,6 +66,8 @@ void dns_answer_free(struct dns_answer **answer);
 /* RDATA parsers, exposed for tests: 0, or -1 on malformed data. */
 int dns_parse_mx_rdata(const unsigned char *data, size_t len, uint16_t *pref_r,
 		       char **host_r);
+/* A domain name (PTR, CNAME RDATA), without the final dot. */
+int dns_parse_name_rdata(const unsigned char *data, size_t len, char **name_r);
 int dns_parse_txt_rdata(const unsigned char *data, size_t len, char **text_r);
 
 #endif

@@ -805,14 +805,25 @@ addr_tokens(const char *p, struct addr_tok **toks_r, size_t *count_r)
 }
 
 struct addr_out {
-	struct buf *out;
+	struct buf *out; /* NULL: only capture the first mailbox */
 	size_t n;
+	char *first_name, *first_mailbox, *first_host;
 };
 
 static void
 addr_emit(struct addr_out *ao, const char *name, const char *adl,
 	  const char *mailbox, const char *host)
 {
+	if (ao->out == NULL) {
+		if (ao->first_mailbox == NULL && mailbox != NULL &&
+		    host != NULL) {
+			ao->first_name = name != NULL ? xstrdup(name) : NULL;
+			ao->first_mailbox = xstrdup(mailbox);
+			ao->first_host = xstrdup(host);
+		}
+		ao->n++;
+		return;
+	}
 	if (ao->n++ == 0)
 		buf_append_char(ao->out, '(');
 	buf_append_char(ao->out, '(');
@@ -952,19 +963,15 @@ addr_mailbox(struct addr_out *ao, const struct addr_tok *t, size_t i, size_t j)
 	free(host);
 }
 
-/* Appends the IMAP address list for a raw header value, or NIL. */
+/* Parses an address list, handing each address and group marker to
+ * addr_emit. */
 static void
-imap_addresses(struct buf *out, const char *value)
+addr_parse(struct addr_out *ao, const char *value)
 {
-	struct addr_out ao = {out, 0};
 	struct addr_tok *t;
 	size_t count, i = 0;
 	bool in_group = false;
 
-	if (value == NULL) {
-		buf_append_str(out, "NIL");
-		return;
-	}
 	addr_tokens(value, &t, &count);
 	while (i < count) {
 		size_t j = i;
@@ -984,28 +991,59 @@ imap_addresses(struct buf *out, const char *value)
 		}
 		if (j < count && t[j].kind == ':') {
 			char *g = phrase_text(t, i, j);
-			addr_emit(&ao, NULL, NULL, g != NULL ? g : "", NULL);
+			addr_emit(ao, NULL, NULL, g != NULL ? g : "", NULL);
 			free(g);
 			in_group = true;
 		} else {
 			if (j > i)
-				addr_mailbox(&ao, t, i, j);
+				addr_mailbox(ao, t, i, j);
 			if (j < count && t[j].kind == ';' && in_group) {
-				addr_emit(&ao, NULL, NULL, NULL, NULL);
+				addr_emit(ao, NULL, NULL, NULL, NULL);
 				in_group = false;
 			}
 		}
 		i = j + 1;
 	}
 	if (in_group)
-		addr_emit(&ao, NULL, NULL, NULL, NULL);
+		addr_emit(ao, NULL, NULL, NULL, NULL);
 	for (size_t k = 0; k < count; k++)
 		free(t[k].text);
 	free(t);
+}
+
+/* Appends the IMAP address list for a raw header value, or NIL. */
+static void
+imap_addresses(struct buf *out, const char *value)
+{
+	struct addr_out ao = {out, 0, NULL, NULL, NULL};
+
+	if (value == NULL) {
+		buf_append_str(out, "NIL");
+		return;
+	}
+	addr_parse(&ao, value);
 	if (ao.n == 0)
 		buf_append_str(out, "NIL");
 	else
 		buf_append_char(out, ')');
+}
+
+bool
+msg_address_first(const char *value, char **name_r, char **mailbox_r,
+		  char **host_r)
+{
+	struct addr_out ao = {NULL, 0, NULL, NULL, NULL};
+
+	*name_r = *mailbox_r = *host_r = NULL;
+	if (value == NULL)
+		return false;
+	addr_parse(&ao, value);
+	if (ao.first_mailbox == NULL)
+		return false;
+	*name_r = ao.first_name;
+	*mailbox_r = ao.first_mailbox;
+	*host_r = ao.first_host;
+	return true;
 }
 
 static bool

@@ -161,6 +161,13 @@ enum msg_header_field {
 const char *msg_structure_header(const struct msg_structure *s,
 				 enum msg_header_field field);
 
+/* The first mailbox of an address-list header value (groups are looked
+ * into), as ENVELOPE would show it: display name (NULL if none; encoded
+ * words kept raw), local part and domain. True when there is one; the
+ * strings are allocated (free them). For SORT FROM/TO/CC and DISPLAY. */
+bool msg_address_first(const char *value, char **name_r, char **mailbox_r,
+		       char **host_r);
+
 /* Walks the entities in pre-order (0 is the message itself). For each one
  * reports its lower-case type/subtype, its charset parameter (NULL if none),
  * its transfer encoding (lower case, "7bit" when absent) and its byte

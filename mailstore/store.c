@@ -7,6 +7,8 @@
 
 #include <stdlib.h>
 
+#include "lib/xalloc.h"
+
 int
 store_open(const char *data_dir, struct store **store_r, char **error_r)
 {
@@ -78,6 +80,141 @@ store_message_info_free(struct store_message_info *messages, size_t count)
 	free(messages);
 }
 
+void
+store_set_quota(struct store *store, uint64_t bytes)
+{
+	store->quota = bytes;
+}
+
+uint64_t
+store_get_quota(const struct store *store)
+{
+	return store->quota;
+}
+
+int
+store_quota_usage(struct store *store, const char *user, uint64_t *bytes_r,
+		  uint64_t *messages_r, char **error_r)
+{
+	return store->backend->quota_usage(store, user, bytes_r, messages_r,
+					   error_r);
+}
+
+int
+store_mailbox_list(struct store *store, const char *user,
+		   struct store_mailbox_info **list_r, size_t *count_r,
+		   char **error_r)
+{
+	return store->backend->mailbox_list(store, user, list_r, count_r,
+					    error_r);
+}
+
+void
+store_mailbox_info_clear(struct store_mailbox_info *info)
+{
+	x_free(&info->name);
+	x_free(&info->special_use);
+}
+
+void
+store_mailbox_info_free(struct store_mailbox_info *list, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		store_mailbox_info_clear(&list[i]);
+	free(list);
+}
+
+int
+store_mailbox_get(struct store *store, const char *user, const char *name,
+		  struct store_mailbox_info *info_r, char **error_r)
+{
+	return store->backend->mailbox_get(store, user, name, info_r, error_r);
+}
+
+int
+store_mailbox_create(struct store *store, const char *user, const char *name,
+		     const char *special_use, char **error_r)
+{
+	return store->backend->mailbox_create(store, user, name, special_use,
+					      error_r);
+}
+
+int
+store_mailbox_delete(struct store *store, const char *user, const char *name,
+		     char **error_r)
+{
+	return store->backend->mailbox_delete(store, user, name, error_r);
+}
+
+int
+store_mailbox_rename(struct store *store, const char *user, const char *from,
+		     const char *to, char **error_r)
+{
+	return store->backend->mailbox_rename(store, user, from, to, error_r);
+}
+
+int
+store_mailbox_subscribe(struct store *store, const char *user, const char *name,
+			bool subscribed, char **error_r)
+{
+	return store->backend->mailbox_subscribe(store, user, name, subscribed,
+						 error_r);
+}
+
+int
+store_flags_update(struct store *store, const char *user, const char *mailbox,
+		   const uint32_t *uids, size_t count,
+		   enum store_flags_mode mode, const char *flags,
+		   uint64_t unchangedsince,
+		   struct store_flag_result **results_r, size_t *nresults_r,
+		   char **error_r)
+{
+	return store->backend->flags_update(store, user, mailbox, uids, count,
+					    mode, flags, unchangedsince,
+					    results_r, nresults_r, error_r);
+}
+
+void
+store_flag_results_free(struct store_flag_result *results, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(results[i].flags);
+	free(results);
+}
+
+int
+store_expunge(struct store *store, const char *user, const char *mailbox,
+	      const uint32_t *uids, size_t count, bool only_deleted,
+	      uint32_t **expunged_r, size_t *nexpunged_r, char **error_r)
+{
+	return store->backend->expunge(store, user, mailbox, uids, count,
+				       only_deleted, expunged_r, nexpunged_r,
+				       error_r);
+}
+
+int
+store_expunged_since(struct store *store, const char *user, const char *mailbox,
+		     uint64_t modseq, uint32_t **uids_r, size_t *count_r,
+		     char **error_r)
+{
+	return store->backend->expunged_since(store, user, mailbox, modseq,
+					      uids_r, count_r, error_r);
+}
+
+int
+store_copy(struct store *store, const char *user, const char *from,
+	   const char *to, const uint32_t *uids, size_t count, bool move,
+	   uint32_t **new_uids_r, uint32_t *uidvalidity_r, char **error_r)
+{
+	return store->backend->copy(store, user, from, to, uids, count, move,
+				    new_uids_r, uidvalidity_r, error_r);
+}
+
+char *
+store_notify_path(const char *data_dir)
+{
+	return xasprintf("%s/mail/notify.sock", data_dir);
+}
 int
 store_message_structure(struct store *store, const char *user,
 			const char *mailbox, uint32_t uid,

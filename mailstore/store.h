@@ -18,6 +18,7 @@
 #ifndef MOAT_STORE_H
 #define MOAT_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -36,6 +37,7 @@ struct store_delivery {
 	off_t offset;
 	size_t size;
 	time_t internal_date;
+	const char *flags; /* NULL or space separated (APPEND) */
 };
 
 struct store_message_info {
@@ -45,6 +47,33 @@ struct store_message_info {
 	time_t internal_date;
 	char *flags; /* space separated, e.g. "\\Seen" */
 	char *path;  /* absolute path of the message file */
+	time_t saved_date;
+};
+
+/* A mailbox of a user, with its counters (store_mailbox_get/list). */
+struct store_mailbox_info {
+	char *name;	   /* UTF-8, hierarchy delimiter '/' */
+	char *special_use; /* "" or e.g. "\\Sent" */
+	bool subscribed;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	/* counters: only filled by store_mailbox_get() */
+	uint32_t messages, unseen, deleted;
+	uint64_t size;
+};
+
+enum store_flags_mode {
+	STORE_FLAGS_REPLACE,
+	STORE_FLAGS_ADD,
+	STORE_FLAGS_REMOVE,
+};
+
+/* One message after a flag update: its flags and modseq now. */
+struct store_flag_result {
+	uint32_t uid;
+	uint64_t modseq;
+	char *flags;
+	bool changed;
 };
 
 struct store_backend {
@@ -64,6 +93,44 @@ struct store_backend {
 	int (*list)(struct store *store, const char *user, const char *mailbox,
 		    struct store_message_info **messages_r, size_t *count_r,
 		    char **error_r);
+	/* IMAP operations (see the public wrappers below) */
+	int (*mailbox_list)(struct store *store, const char *user,
+			    struct store_mailbox_info **list_r, size_t *count_r,
+			    char **error_r);
+	int (*mailbox_get)(struct store *store, const char *user,
+			   const char *name, struct store_mailbox_info *info_r,
+			   char **error_r);
+	int (*mailbox_create)(struct store *store, const char *user,
+			      const char *name, const char *special_use,
+			      char **error_r);
+	int (*mailbox_delete)(struct store *store, const char *user,
+			      const char *name, char **error_r);
+	int (*mailbox_rename)(struct store *store, const char *user,
+			      const char *from, const char *to, char **error_r);
+	int (*mailbox_subscribe)(struct store *store, const char *user,
+				 const char *name, bool subscribed,
+				 char **error_r);
+	int (*flags_update)(struct store *store, const char *user,
+			    const char *mailbox, const uint32_t *uids,
+			    size_t count, enum store_flags_mode mode,
+			    const char *flags, uint64_t unchangedsince,
+			    struct store_flag_result **results_r,
+			    size_t *nresults_r, char **error_r);
+	int (*expunge)(struct store *store, const char *user,
+		       const char *mailbox, const uint32_t *uids, size_t count,
+		       bool only_deleted, uint32_t **expunged_r,
+		       size_t *nexpunged_r, char **error_r);
+	int (*expunged_since)(struct store *store, const char *user,
+			      const char *mailbox, uint64_t modseq,
+			      uint32_t **uids_r, size_t *count_r,
+			      char **error_r);
+	int (*copy)(struct store *store, const char *user, const char *from,
+		    const char *to, const uint32_t *uids, size_t count,
+		    bool move, uint32_t **new_uids_r, uint32_t *uidvalidity_r,
+		    char **error_r);
+	int (*quota_usage)(struct store *store, const char *user,
+			   uint64_t *bytes_r, uint64_t *messages_r,
+			   char **error_r);
 	int (*message_structure)(struct store *store, const char *user,
 				 const char *mailbox, uint32_t uid,
 				 struct msg_structure **s_r, char **error_r);
@@ -101,5 +168,85 @@ void store_message_info_free(struct store_message_info *messages, size_t count);
 int store_message_structure(struct store *store, const char *user,
 			    const char *mailbox, uint32_t uid,
 			    struct msg_structure **s_r, char **error_r);
+
+/*
+ * IMAP operations. Mailbox names are UTF-8 with '/' as the hierarchy
+ * delimiter; "INBOX" is case-insensitive. Each returns 0 (or 1/0 where
+ * stated), or -1 with *error_r allocated. Errors the client caused (no such
+ * mailbox, already exists, over quota) are -1 too; their message is meant
+ * for the client's NO reply. Every change bumps the mailbox's
+ * HIGHESTMODSEQ and is announced to the IMAP service (store_notify_*).
+ */
+
+/* Per-user quota in bytes (0 = none); enforced by deliver (returns 2 when
+ * over quota: nothing stored, the transaction stays usable), APPEND and
+ * COPY. */
+void store_set_quota(struct store *store, uint64_t bytes);
+uint64_t store_get_quota(const struct store *store);
+int store_quota_usage(struct store *store, const char *user, uint64_t *bytes_r,
+		      uint64_t *messages_r, char **error_r);
+
+/* The user's mailboxes, sorted by name (no counters). */
+int store_mailbox_list(struct store *store, const char *user,
+		       struct store_mailbox_info **list_r, size_t *count_r,
+		       char **error_r);
+void store_mailbox_info_free(struct store_mailbox_info *list, size_t count);
+/* 1 found (info_r filled with counters; free with
+ * store_mailbox_info_clear), 0 no such mailbox, -1 error. */
+int store_mailbox_get(struct store *store, const char *user, const char *name,
+		      struct store_mailbox_info *info_r, char **error_r);
+void store_mailbox_info_clear(struct store_mailbox_info *info);
+/* A fresh UIDVALIDITY, never one the user had before. */
+int store_mailbox_create(struct store *store, const char *user,
+			 const char *name, const char *special_use,
+			 char **error_r);
+/* Removes the mailbox and its messages (not its children). INBOX cannot be
+ * deleted. */
+int store_mailbox_delete(struct store *store, const char *user,
+			 const char *name, char **error_r);
+/* Renames a mailbox and its children. Renaming INBOX moves its messages
+ * to the new mailbox and leaves INBOX empty (RFC 9051 6.3.6). */
+int store_mailbox_rename(struct store *store, const char *user,
+			 const char *from, const char *to, char **error_r);
+int store_mailbox_subscribe(struct store *store, const char *user,
+			    const char *name, bool subscribed, char **error_r);
+/*
+ * Changes the flags of the given UIDs (missing ones are skipped). With
+ * unchangedsince != 0 (CONDSTORE), a message whose modseq is above it is
+ * not changed and comes back with changed = false and modseq set. Every
+ * message found is in *results_r (free with store_flag_results_free);
+ * changed ones share one new modseq.
+ */
+int store_flags_update(struct store *store, const char *user,
+		       const char *mailbox, const uint32_t *uids, size_t count,
+		       enum store_flags_mode mode, const char *flags,
+		       uint64_t unchangedsince,
+		       struct store_flag_result **results_r, size_t *nresults_r,
+		       char **error_r);
+void store_flag_results_free(struct store_flag_result *results, size_t count);
+/* Removes the given UIDs (only those flagged \Deleted when only_deleted);
+ * *expunged_r (malloc'ed, ascending) lists what went. UIDs are never
+ * reused; the expunge is remembered for QRESYNC. */
+int store_expunge(struct store *store, const char *user, const char *mailbox,
+		  const uint32_t *uids, size_t count, bool only_deleted,
+		  uint32_t **expunged_r, size_t *nexpunged_r, char **error_r);
+/* UIDs expunged from the mailbox with a modseq above modseq (ascending). */
+int store_expunged_since(struct store *store, const char *user,
+			 const char *mailbox, uint64_t modseq,
+			 uint32_t **uids_r, size_t *count_r, char **error_r);
+/* Copies (or moves) the given UIDs, in ascending order, to mailbox to;
+ * *new_uids_r[i] is the new UID of uids[i] (0 when it was missing). The
+ * file is hard-linked, not copied. */
+int store_copy(struct store *store, const char *user, const char *from,
+	       const char *to, const uint32_t *uids, size_t count, bool move,
+	       uint32_t **new_uids_r, uint32_t *uidvalidity_r, char **error_r);
+
+/*
+ * Change notification: after each commit that changed a user's mailboxes,
+ * the store sends one datagram ("user\tmailbox") to the Unix socket
+ * DATA_DIR/mail/notify.sock, if someone (imapd) has bound it. Sends never
+ * block and may be lost; readers also re-check on every command.
+ */
+char *store_notify_path(const char *data_dir);
 
 #endif

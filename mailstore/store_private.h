@@ -9,6 +9,7 @@
 
 struct store {
 	const struct store_backend *backend;
+	uint64_t quota; /* bytes per user, 0 = none */
 };
 
 #endif

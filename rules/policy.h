@@ -1,10 +1,20 @@
 /*
- * policy: turns the verdict of the filter chain into the SMTP answer. The
+ * policy: turns the result of the filter chain into the SMTP answer. The
  * admin rule engine (who/what/when/action) replaces the body of
  * policy_decide() later; its callers stay as they are.
+ *
+ * Today: the chain's strongest verdict is applied as is (QUARANTINE is
+ * accepted and delivered until the quarantine store exists); a message
+ * the chain let through is rejected when it carries a symbol listed in
+ * policy.reject_symbols or its score reaches policy.reject_score, and
+ * deferred when it carries one listed in policy.tempfail_symbols.
  */
 #ifndef MOAT_POLICY_H
 #define MOAT_POLICY_H
+
+#include <stddef.h>
+
+struct str_list;
 
 enum policy_verdict {
 	POLICY_CONTINUE, /* no filter objected: accept */
@@ -15,15 +25,37 @@ enum policy_verdict {
 	POLICY_QUARANTINE,
 };
 
+struct policy_config {
+	const struct str_list *reject_symbols;	 /* NULL = none */
+	const struct str_list *tempfail_symbols; /* NULL = none */
+	long long reject_score;			 /* 0 = off */
+};
+
+/* What the chain found (strings owned by the caller). */
+struct policy_input {
+	enum policy_verdict verdict;
+	int code; /* the verdict's reply, 0/NULL = default */
+	const char *enhanced;
+	const char *text;
+	const char *const *symbols; /* symbol names */
+	size_t symbol_count;
+	double score;
+};
+
 struct policy_answer {
 	enum policy_verdict action; /* ACCEPT, REJECT, TEMPFAIL or DISCARD */
 	int code;		    /* SMTP reply code, 0 = the default */
 	const char *enhanced;	    /* "5.7.1", NULL = the default */
 	const char *text;	    /* reply text, NULL = the default */
+	const char *rule;	    /* why, for the log: "verdict",
+				       "symbol", "score" */
+	char buf[160];		    /* backs text when policy wrote it */
 };
 
-/* Maps a chain verdict (and its optional reply) to the final answer. */
-void policy_decide(enum policy_verdict verdict, int code, const char *enhanced,
-		   const char *text, struct policy_answer *answer_r);
+/* Maps the chain's result to the final answer. config may be NULL (the
+ * verdict alone decides). */
+void policy_decide(const struct policy_config *config,
+		   const struct policy_input *in,
+		   struct policy_answer *answer_r);
 
 #endif

@@ -3,7 +3,9 @@
  * a message; every output (ENVELOPE, BODYSTRUCTURE, BODY, sections, BINARY)
  * is produced, every section range must lie inside the input, and the blob
  * must round-trip to an identical blob. The same bytes are also offered to
- * the blob reader, which must refuse or accept them without harm.
+ * the blob reader, which must refuse or accept them without harm, and to
+ * the SEARCH decoders (header fields, body text, fold), and SORT/THREAD
+ * keys are built from it.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +13,8 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "mailstore/msg_search.h"
+#include "mailstore/msg_sort.h"
 #include "mailstore/msg_structure.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -59,6 +63,36 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (msg_structure_size(s) != size)
 		abort();
 	exercise(s, (const char *)data, size);
+	/* The search decoders over the same bytes. */
+	{
+		struct buf text = {0}, folded = {0};
+		if (msg_search_body_text(s, (const char *)data, size, &text) <
+		    0)
+			abort();
+		msg_search_header_all((const char *)data, size, &text);
+		msg_search_fold(text.data != NULL ? text.data : "", text.len,
+				&folded);
+		buf_free(&text);
+		buf_free(&folded);
+	}
+	/* SORT/THREAD keys (base subject, addresses, dates, references),
+	 * threaded against a copy of themselves. */
+	{
+		struct msg_sort_keys keys[2];
+		struct msg_sort_criterion crit[2] = {
+		    {MSG_SORT_SUBJECT, false}, {MSG_SORT_DISPLAYFROM, true}};
+		uint32_t ids[2];
+		struct buf out = {0};
+
+		msg_sort_keys_init(&keys[0], s, 1, 0, size);
+		msg_sort_keys_init(&keys[1], s, 2, 0, size);
+		msg_sort(keys, 2, crit, 2, ids);
+		msg_thread_references(keys, 2, &out);
+		msg_thread_orderedsubject(keys, 2, &out);
+		msg_sort_keys_clear(&keys[0]);
+		msg_sort_keys_clear(&keys[1]);
+		buf_free(&out);
+	}
 	msg_structure_serialize(s, &blob);
 	if (msg_structure_deserialize(blob.data, blob.len, &copy, &error) < 0)
 		abort();

@@ -73,6 +73,14 @@ class Moat:
             "queue.scan_interval": "5s",
         }
         lines.update(settings or {})
+        # IMAP (imapd): off unless a test asks for it with a value naming
+        # "{imap_port}" / "{imaps_port}", e.g. "127.0.0.1:{imap_port}".
+        self.imap_port = free_port()
+        self.imaps_port = free_port()
+        for k, v in lines.items():
+            if isinstance(v, str) and "_port}" in v:
+                lines[k] = v.format(imap_port=self.imap_port,
+                                    imaps_port=self.imaps_port)
         with open(self.conf, "w") as f:
             for k, v in lines.items():
                 f.write("%s = %s\n" % (k, v))

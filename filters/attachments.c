@@ -1,0 +1,568 @@
+/*
+ * attachments: the attachment policy over the shared MIME parse (see
+ * attachments.h for the findings).
+ *
+ * Each leaf is checked by name (last extension, a document extension
+ * before it, bidirectional controls), by declared Content-Type, by the
+ * type libmagic detects in its first bytes, for Office macros (an OLE2
+ * compound file naming a _VBA_PROJECT stream; OOXML or ODF zips holding
+ * vbaProject.bin or Basic modules) and, when its first bytes are an archive
+ * signature, by opening it with libarchive and checking every member the
+ * same way, recursively up to max_archive_depth, within a byte budget per
+ * message. Nothing here trusts a size from the archive: member data is
+ * read into a buffer capped at max_archive_member_size.
+ */
+#include "filters/attachments.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <magic.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "filters/mime.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#define ATTACH_MAGIC_BYTES	   (256 * 1024)
+#define ATTACH_TOTAL_ARCHIVE_BYTES (64 * 1024 * 1024)
+
+const char attach_default_extensions[] =
+    "ace,ade,adp,ani,app,appref-ms,appx,appxbundle,bas,bat,bgi,cab,chm,cmd,"
+    "com,cpl,crt,diagcab,dll,exe,fxp,gadget,grp,hlp,hpj,hta,img,inf,ins,iso,"
+    "isp,its,jar,jnlp,js,jse,ksh,lnk,mad,maf,mag,mam,maq,mar,mas,mat,mau,mav,"
+    "maw,mcf,mda,mdb,mde,mdt,mdw,mdz,msc,msh,msh1,msh1xml,msh2,msh2xml,mshxml,"
+    "msi,msix,msixbundle,msp,mst,msu,ocx,ops,osd,pcd,pif,pl,plg,prf,prg,ps1,"
+    "ps1xml,ps2,ps2xml,psc1,psc2,psd1,psdm1,pst,reg,scf,scr,sct,settingcontent-"
+    "ms,shb,shs,sys,theme,tmp,url,vb,vbe,vbp,vbs,vhd,vhdx,vsmacros,vsw,vxd,"
+    "webpnp,ws,wsc,wsf,wsh,xbap,xll,xnk";
+const char attach_default_types[] =
+    "application/x-dosexec,application/x-msdownload,"
+    "application/vnd.microsoft.portable-executable,application/x-msdos-program,"
+    "application/x-ms-shortcut,application/x-msi,application/x-ms-installer,"
+    "application/hta,application/x-ms-application,"
+    "application/x-iso9660-image,application/x-elf,application/x-executable,"
+    "application/x-sharedlib";
+
+/* Extensions a lure puts before the real one. */
+static const char *const attach_doc_exts[] = {
+    "pdf", "doc", "docx", "xls",  "xlsx", "ppt", "pptx", "txt",
+    "rtf", "jpg", "jpeg", "png",  "gif",  "bmp", "tif",	 "tiff",
+    "zip", "rar", "htm",  "html", "mp3",  "mp4", "avi",	 "mov",
+    "wav", "csv", "odt",  "ods",  "xml",  "eml", "msg",	 NULL};
+
+static const char *const attach_symbol_names[ATTACH_SYM_COUNT_] = {
+    [ATTACH_SYM_BLOCKED_EXT] = "ATTACH_BLOCKED_EXT",
+    [ATTACH_SYM_DOUBLE_EXT] = "ATTACH_DOUBLE_EXT",
+    [ATTACH_SYM_BIDI_NAME] = "ATTACH_BIDI_NAME",
+    [ATTACH_SYM_ARCHIVE_EXT] = "ATTACH_ARCHIVE_EXT",
+    [ATTACH_SYM_BLOCKED_TYPE] = "ATTACH_BLOCKED_TYPE",
+    [ATTACH_SYM_DETECTED_TYPE] = "ATTACH_DETECTED_TYPE",
+    [ATTACH_SYM_MACRO] = "ATTACH_MACRO",
+    [ATTACH_SYM_ENCRYPTED] = "ATTACH_ENCRYPTED",
+    [ATTACH_SYM_ARCHIVE_LIMIT] = "ATTACH_ARCHIVE_LIMIT",
+};
+
+struct attach_policy {
+	struct attach_config config;
+	struct str_list extensions;
+	struct str_list types;
+	pthread_key_t magic_key;
+};
+
+/* One check of one message: the budget for archive members. */
+struct attach_run {
+	const struct attach_policy *policy;
+	struct attach_report *report;
+	size_t archive_bytes;
+};
+
+const char *
+attach_symbol_name(enum attach_symbol sym)
+{
+	if ((unsigned int)sym >= ATTACH_SYM_COUNT_)
+		return "ATTACH_UNKNOWN";
+	return attach_symbol_names[sym];
+}
+
+static void
+attach_magic_close(void *m)
+{
+	magic_close(m);
+}
+
+/* This thread's libmagic handle (magic_t is not thread-safe). */
+static magic_t
+attach_magic(const struct attach_policy *policy)
+{
+	magic_t m = pthread_getspecific(policy->magic_key);
+
+	if (m != NULL)
+		return m;
+	/* Soft magic only: the built-in text, encoding, JSON, CSV, tar and
+	 * compression tests cost milliseconds on text and detect nothing the
+	 * blocked types need. */
+	m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR | MAGIC_NO_CHECK_BUILTIN);
+	if (m == NULL)
+		return NULL;
+	if (magic_load(m, NULL) != 0) {
+		magic_close(m);
+		return NULL;
+	}
+	pthread_setspecific(policy->magic_key, m);
+	return m;
+}
+
+int
+attach_policy_new(const struct attach_config *config,
+		  struct attach_policy **policy_r, char **error_r)
+{
+	struct attach_policy *p = xcalloc(1, sizeof(*p));
+	magic_t probe;
+
+	p->config = *config;
+	if (config->extensions != NULL)
+		for (size_t i = 0; i < config->extensions->count; i++) {
+			const char *e = config->extensions->items[i];
+			str_list_add(&p->extensions, e[0] == '.' ? e + 1 : e);
+		}
+	if (config->types != NULL)
+		for (size_t i = 0; i < config->types->count; i++)
+			str_list_add(&p->types, config->types->items[i]);
+	p->config.extensions = &p->extensions;
+	p->config.types = &p->types;
+	if (pthread_key_create(&p->magic_key, attach_magic_close) != 0) {
+		*error_r = xstrdup("pthread_key_create failed");
+		str_list_free(&p->extensions);
+		str_list_free(&p->types);
+		free(p);
+		return -1;
+	}
+	/* Fail at start-up, not per message, when libmagic is unusable. */
+	probe = magic_open(MAGIC_MIME_TYPE);
+	if (probe == NULL || magic_load(probe, NULL) != 0) {
+		*error_r = xasprintf("libmagic: cannot load its database: %s",
+				     probe ? magic_error(probe) : "no memory");
+		if (probe != NULL)
+			magic_close(probe);
+		attach_policy_free(&p);
+		return -1;
+	}
+	magic_close(probe);
+	*policy_r = p;
+	return 0;
+}
+
+void
+attach_policy_free(struct attach_policy **policy)
+{
+	struct attach_policy *p = *policy;
+	magic_t m;
+
+	if (p == NULL)
+		return;
+	/* The calling thread's handle; other threads' go with them. */
+	m = pthread_getspecific(p->magic_key);
+	if (m != NULL) {
+		magic_close(m);
+		pthread_setspecific(p->magic_key, NULL);
+	}
+	pthread_key_delete(p->magic_key);
+	str_list_free(&p->extensions);
+	str_list_free(&p->types);
+	x_free(policy);
+}
+
+static bool
+list_has(const struct str_list *list, const char *s)
+{
+	for (size_t i = 0; i < list->count; i++)
+		if (strcasecmp(list->items[i], s) == 0)
+			return true;
+	return false;
+}
+
+static void
+printable(char *out, size_t outsz, const char *in)
+{
+	size_t o = 0;
+
+	for (; in != NULL && *in != '\0' && o + 1 < outsz; in++) {
+		unsigned char c = (unsigned char)*in;
+		out[o++] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
+			       ? (char)c
+			       : '?';
+	}
+	out[o] = '\0';
+}
+
+static void
+attach_add(struct attach_report *r, enum attach_symbol sym, bool block,
+	   const char *file, const char *detail)
+{
+	struct attach_finding *f;
+
+	r->symbols[sym] = true;
+	if (block)
+		r->block = true;
+	if (r->count >= ATTACH_MAX_FINDINGS) {
+		r->dropped++;
+		return;
+	}
+	f = &r->findings[r->count++];
+	f->symbol = sym;
+	f->block = block;
+	printable(f->file, sizeof(f->file), file);
+	printable(f->detail, sizeof(f->detail), detail);
+}
+
+/* Copies the extension ending at end (exclusive) into out, lower case;
+ * returns where its dot is, or NULL. */
+static const char *
+ext_before(const char *start, const char *end, char *out, size_t outsz)
+{
+	const char *dot = end;
+	size_t n;
+
+	while (dot > start && dot[-1] != '.')
+		dot--;
+	if (dot == start) {
+		out[0] = '\0';
+		return NULL;
+	}
+	n = (size_t)(end - dot);
+	/* Spaces padding a lure ("invoice.pdf     .exe"). */
+	while (n > 0 && dot[n - 1] == ' ')
+		n--;
+	if (n >= outsz)
+		n = outsz - 1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)((dot[i] >= 'A' && dot[i] <= 'Z') ? dot[i] + 32
+								 : dot[i]);
+	out[n] = '\0';
+	return dot - 1;
+}
+
+void
+attach_extension(const char *name, char *ext_r, size_t ext_size, char *prev_r,
+		 size_t prev_size)
+{
+	const char *base = name, *end, *dot;
+
+	ext_r[0] = '\0';
+	if (prev_r != NULL)
+		prev_r[0] = '\0';
+	for (const char *p = name; *p; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	end = base + strlen(base);
+	/* Windows ignores trailing dots and spaces. */
+	while (end > base && (end[-1] == '.' || end[-1] == ' '))
+		end--;
+	dot = ext_before(base, end, ext_r, ext_size);
+	if (dot != NULL && prev_r != NULL)
+		ext_before(base, dot, prev_r, prev_size);
+}
+
+static bool
+has_bidi(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (p[0] != 0xe2 || p[1] == 0 || p[2] == 0)
+			continue;
+		if (p[1] == 0x80 && ((p[2] >= 0xaa && p[2] <= 0xae) ||
+				     p[2] == 0x8e || p[2] == 0x8f))
+			return true;
+		if (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+			return true;
+	}
+	return false;
+}
+
+static void
+attach_check_name(struct attach_run *run, const char *name, bool member)
+{
+	const struct attach_policy *p = run->policy;
+	char ext[32], prev[32];
+	bool blocked;
+
+	attach_extension(name, ext, sizeof(ext), prev, sizeof(prev));
+	blocked = ext[0] != '\0' && list_has(&p->extensions, ext);
+	if (blocked)
+		attach_add(run->report,
+			   member ? ATTACH_SYM_ARCHIVE_EXT
+				  : ATTACH_SYM_BLOCKED_EXT,
+			   true, name, ext);
+	if (blocked && prev[0] != '\0') {
+		for (size_t i = 0; attach_doc_exts[i] != NULL; i++)
+			if (strcmp(prev, attach_doc_exts[i]) == 0) {
+				attach_add(run->report, ATTACH_SYM_DOUBLE_EXT,
+					   true, name, prev);
+				break;
+			}
+	}
+	if (has_bidi(name))
+		attach_add(run->report, ATTACH_SYM_BIDI_NAME, true, name,
+			   "bidirectional control");
+}
+
+static bool
+starts(const unsigned char *d, size_t len, const void *magic, size_t n)
+{
+	return len >= n && memcmp(d, magic, n) == 0;
+}
+
+static bool
+is_ole(const unsigned char *d, size_t len)
+{
+	return starts(d, len, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8);
+}
+
+static bool
+is_archive(const unsigned char *d, size_t len)
+{
+	return starts(d, len, "PK\x03\x04", 4) ||
+	       starts(d, len, "PK\x05\x06", 4) ||
+	       starts(d, len, "7z\xbc\xaf\x27\x1c", 6) ||
+	       starts(d, len, "Rar!\x1a\x07", 6) ||
+	       starts(d, len, "\x1f\x8b", 2) || starts(d, len, "BZh", 3) ||
+	       starts(d, len,
+		      "\xfd"
+		      "7zXZ\x00",
+		      6) ||
+	       starts(d, len, "MSCF\0\0\0\0", 8) ||
+	       (len > 262 && memcmp(d + 257, "ustar", 5) == 0) ||
+	       (len > 0x8006 && memcmp(d + 0x8001, "CD001", 5) == 0);
+}
+
+/* An OLE2 file naming a VBA project stream (directory entry names are
+ * UTF-16LE): "_VBA_PROJECT" in Word (Macros/VBA) and Excel/PowerPoint
+ * (_VBA_PROJECT_CUR/VBA). */
+static bool
+ole_has_vba(const unsigned char *d, size_t len)
+{
+	static const char needle[] = "_\0V\0B\0A\0_\0P\0R\0O\0J\0E\0C\0T\0";
+	const size_t n = sizeof(needle) - 1;
+
+	for (size_t i = 0; i + n <= len; i++) {
+		const unsigned char *q = memchr(d + i, '_', len - i);
+
+		if (q == NULL)
+			break;
+		i = (size_t)(q - d);
+		if (i + n > len)
+			break;
+		if (memcmp(d + i, needle, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void attach_check_data(struct attach_run *run, const char *name,
+			      const unsigned char *data, size_t len,
+			      unsigned int depth, bool text);
+
+static bool
+member_is_macro(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base != NULL ? base + 1 : path;
+	if (strcasecmp(base, "vbaProject.bin") == 0 ||
+	    strcasecmp(base, "vbaProjectSignature.bin") == 0)
+		return true;
+	/* ODF: Basic/<library>/<module>.xml beside script-lc.xml. */
+	return strncmp(path, "Basic/", 6) == 0 && strchr(path + 6, '/') &&
+	       strcasecmp(base, "script-lb.xml") != 0 &&
+	       strcasecmp(base, "dialog-lb.xml") != 0;
+}
+
+static void
+attach_check_archive(struct attach_run *run, const char *name,
+		     const unsigned char *data, size_t len, unsigned int depth)
+{
+	const struct attach_config *c = &run->policy->config;
+	struct archive *a;
+	struct archive_entry *e;
+	unsigned int entries = 0;
+	bool encrypted_seen = false;
+	int r;
+
+	if (depth > c->max_archive_depth) {
+		attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false, name,
+			   "nesting");
+		return;
+	}
+	a = archive_read_new();
+	archive_read_support_filter_all(a);
+	archive_read_support_format_all(a);
+	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
+		archive_read_free(a);
+		return;
+	}
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK ||
+	       r == ARCHIVE_WARN) {
+		const char *path = archive_entry_pathname_utf8(e);
+		struct buf member;
+		bool too_big = false;
+
+		if (path == NULL)
+			path = archive_entry_pathname(e);
+		if (path == NULL)
+			path = "";
+		if (++entries > c->max_archive_entries) {
+			attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false,
+				   name, "entries");
+			break;
+		}
+		if (archive_entry_filetype(e) == AE_IFDIR)
+			continue;
+		attach_check_name(run, path, true);
+		if (run->policy->config.check_macros && member_is_macro(path))
+			attach_add(run->report, ATTACH_SYM_MACRO, true, name,
+				   path);
+		if (archive_entry_is_encrypted(e)) {
+			if (!encrypted_seen)
+				attach_add(run->report, ATTACH_SYM_ENCRYPTED,
+					   false, name, path);
+			encrypted_seen = true;
+			continue;
+		}
+		/* The member's bytes, capped, for type, macros, nesting. */
+		buf_init(&member);
+		for (;;) {
+			char chunk[16384];
+			la_ssize_t n =
+			    archive_read_data(a, chunk, sizeof(chunk));
+
+			if (n <= 0)
+				break;
+			if (member.len + (size_t)n >
+				c->max_archive_member_size ||
+			    run->archive_bytes + (size_t)n >
+				ATTACH_TOTAL_ARCHIVE_BYTES) {
+				too_big = true;
+				break;
+			}
+			buf_append(&member, chunk, (size_t)n);
+			run->archive_bytes += (size_t)n;
+		}
+		if (too_big)
+			attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false,
+				   path, "member size");
+		if (member.len > 0)
+			attach_check_data(run, path,
+					  (const unsigned char *)member.data,
+					  member.len, depth, false);
+		buf_free(&member);
+	}
+	if (r != ARCHIVE_EOF && !encrypted_seen &&
+	    archive_read_has_encrypted_entries(a) > 0)
+		attach_add(run->report, ATTACH_SYM_ENCRYPTED, false, name,
+			   "encrypted archive");
+	archive_read_free(a);
+}
+
+/* Control bytes or an executable's magic early in a declared text part:
+ * worth libmagic's look. Plain text is not (it would cost milliseconds). */
+static bool
+text_looks_binary(const unsigned char *d, size_t len)
+{
+	size_t n = len < 1024 ? len : 1024;
+
+	if (starts(d, len, "MZ", 2) ||
+	    starts(d, len,
+		   "\x7f"
+		   "ELF",
+		   4) ||
+	    starts(d, len, "#!", 2))
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (d[i] < 0x09 || (d[i] > 0x0d && d[i] < 0x20 && d[i] != 0x1b))
+			return true;
+	return false;
+}
+
+/* Type, macros and archive contents of data (a leaf or a member). text:
+ * a leaf declared text/ without a file name. */
+static void
+attach_check_data(struct attach_run *run, const char *name,
+		  const unsigned char *data, size_t len, unsigned int depth,
+		  bool text)
+{
+	const struct attach_policy *p = run->policy;
+	magic_t m;
+
+	if (len == 0)
+		return;
+	m = text && !text_looks_binary(data, len) ? NULL : attach_magic(p);
+	if (m != NULL) {
+		const char *t = magic_buffer(
+		    m, data,
+		    len < ATTACH_MAGIC_BYTES ? len : ATTACH_MAGIC_BYTES);
+		if (t != NULL && list_has(&p->types, t))
+			attach_add(run->report, ATTACH_SYM_DETECTED_TYPE, true,
+				   name, t);
+	}
+	if (p->config.check_macros && is_ole(data, len) &&
+	    ole_has_vba(data, len))
+		attach_add(run->report, ATTACH_SYM_MACRO, true, name,
+			   "OLE2 VBA project");
+	if (p->config.check_archives && is_archive(data, len))
+		attach_check_archive(run, name, data, len, depth + 1);
+}
+
+static void
+attach_check_leaf(struct attach_run *run, const char *name,
+		  const char *declared_type, const unsigned char *data,
+		  size_t len)
+{
+	if (name != NULL && name[0] != '\0')
+		attach_check_name(run, name, false);
+	if (declared_type != NULL &&
+	    list_has(&run->policy->types, declared_type))
+		attach_add(run->report, ATTACH_SYM_BLOCKED_TYPE, true,
+			   name != NULL ? name : "", declared_type);
+	attach_check_data(run, name != NULL ? name : "", data, len, 0,
+			  (name == NULL || name[0] == '\0') &&
+			      declared_type != NULL &&
+			      strncmp(declared_type, "text/", 5) == 0);
+}
+
+void
+attach_policy_check_file(const struct attach_policy *policy, const char *name,
+			 const char *declared_type, const unsigned char *data,
+			 size_t len, struct attach_report *report_r)
+{
+	struct attach_run run = {policy, report_r, 0};
+
+	attach_check_leaf(&run, name, declared_type, data, len);
+}
+
+void
+attach_policy_check(const struct attach_policy *policy,
+		    const struct mime_message *msg,
+		    struct attach_report *report_r)
+{
+	struct attach_run run = {policy, report_r, 0};
+
+	memset(report_r, 0, sizeof(*report_r));
+	for (size_t i = 0; i < msg->part_count; i++) {
+		const struct mime_part *part = &msg->parts[i];
+
+		if (part->kind == MIME_PART_MULTIPART)
+			continue;
+		if (part->kind == MIME_PART_MESSAGE) {
+			/* A named message/rfc822: its name counts. */
+			if (part->filename != NULL)
+				attach_check_name(&run, part->filename, false);
+			continue;
+		}
+		attach_check_leaf(&run, part->filename, part->content_type,
+				  part->content, part->content_len);
+	}
+}

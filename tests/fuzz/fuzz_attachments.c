@@ -1,0 +1,70 @@
+/*
+ * libFuzzer target for filters/attachments.c: arbitrary bytes checked as
+ * one attached file (name taken from the first line, the rest as content),
+ * so the extension parser, the OLE2 scan and the archive walk (libarchive
+ * over untrusted zips, nested) all see hostile input. The report must stay
+ * within its bounds; everything is freed, so leaks show under ASan.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filters/attachments.h"
+#include "lib/xalloc.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct attach_policy *policy;
+static struct str_list exts, types;
+
+static void
+setup(void)
+{
+	struct attach_config c;
+	char *error = NULL;
+
+	str_list_add(&exts, "exe");
+	str_list_add(&exts, "js");
+	str_list_add(&types, "application/x-dosexec");
+	memset(&c, 0, sizeof(c));
+	c.extensions = &exts;
+	c.types = &types;
+	c.check_macros = true;
+	c.check_archives = true;
+	c.max_archive_depth = 3;
+	c.max_archive_entries = 64;
+	c.max_archive_member_size = 1 << 20;
+	if (attach_policy_new(&c, &policy, &error) < 0)
+		abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct attach_report r;
+	const uint8_t *nl = memchr(data, '\n', size < 256 ? size : 256);
+	char *name;
+	size_t off;
+
+	if (policy == NULL)
+		setup();
+	if (nl != NULL) {
+		name = xstrndup((const char *)data, (size_t)(nl - data));
+		off = (size_t)(nl - data) + 1;
+	} else {
+		name = xstrdup("");
+		off = 0;
+	}
+	memset(&r, 0, sizeof(r));
+	attach_policy_check_file(policy, name, "application/octet-stream",
+				 data + off, size - off, &r);
+	if (r.count > ATTACH_MAX_FINDINGS)
+		abort();
+	for (size_t i = 0; i < r.count; i++)
+		if (r.findings[i].symbol >= ATTACH_SYM_COUNT_ ||
+		    strlen(r.findings[i].file) >= sizeof(r.findings[i].file))
+			abort();
+	free(name);
+	return 0;
+}

@@ -1,0 +1,356 @@
+"""Content filters over SMTP against the real moatd: ClamAV (libclamav in
+process, and clamd over INSTREAM), the attachment policy and the MIME
+parse. The signature database is made here: an .ndb rule for the EICAR
+string and the MD5 hashes (.hdb) of Debian's clamav-testfiles."""
+
+import hashlib
+import io
+import os
+import shutil
+import smtplib
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+import zipfile
+import email.policy
+from email.message import EmailMessage
+
+import pytest
+
+EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!"
+         b"$H+H*")
+TESTFILES = "/usr/share/clamav-testfiles"
+FILTERS = "mime clamav attachments"
+
+
+def make_db(path, testfiles=True):
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "moat-test.ndb"), "w") as f:
+        f.write("Moat-Test.EICAR:0:*:%s\n" % EICAR.hex())
+    if testfiles and os.path.isdir(TESTFILES):
+        with open(os.path.join(path, "moat-testfiles.hdb"), "w") as f:
+            for name in sorted(os.listdir(TESTFILES)):
+                with open(os.path.join(TESTFILES, name), "rb") as t:
+                    data = t.read()
+                f.write("%s:%d:Moat-Test.%s\n" %
+                        (hashlib.md5(data).hexdigest(), len(data), name))
+    os.chmod(path, 0o755)
+    for n in os.listdir(path):
+        os.chmod(os.path.join(path, n), 0o644)
+
+
+@pytest.fixture
+def avdb():
+    top = tempfile.mkdtemp(prefix="moat-avdb-")
+    os.chmod(top, 0o755)
+    make_db(os.path.join(top, "db"))
+    yield os.path.join(top, "db")
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def content(moat_factory, avdb):
+    return moat_factory({"filters": FILTERS,
+                         "filter.clamav.database_dir": avdb,
+                         "filter.clamav.reload_interval": "1s"})
+
+
+def mail(attachments=(), body="Hello, see attached.\n", subject="test"):
+    m = EmailMessage()
+    m["From"] = "sender@remote.example"
+    m["To"] = "demo@example.test"
+    m["Subject"] = subject
+    m.set_content(body)
+    for name, data, ctype in attachments:
+        maintype, subtype = ctype.split("/", 1)
+        m.add_attachment(data, maintype=maintype, subtype=subtype,
+                         filename=name)
+    return m
+
+
+def send(moat, msg):
+    """(code, text) of the answer to DATA."""
+    data = (msg.as_bytes(policy=email.policy.SMTP)
+            if hasattr(msg, "as_bytes") else msg)
+    with smtplib.SMTP("127.0.0.1", moat.smtp_port, timeout=30) as c:
+        c.ehlo("client.example")
+        c.mail("sender@remote.example")
+        c.rcpt("demo@example.test")
+        code, text = c.data(data)
+        return code, text.decode("utf-8", "replace")
+
+
+def zip_of(files):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files:
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+def message_log(moat, count):
+    """[(verdict, verdict_filter, [symbols])] in arrival order, once the
+    message log holds count messages (it is written in the background)."""
+    path = os.path.join(moat.data, "messagelog.db")
+    deadline = time.time() + 15
+    while True:
+        out = []
+        try:
+            db = sqlite3.connect("file:%s?mode=ro" % path, uri=True,
+                                 timeout=10)
+            for mid, verdict, vf in db.execute(
+                    "SELECT id, verdict, verdict_filter FROM messages "
+                    "ORDER BY id"):
+                syms = [r[0] for r in db.execute(
+                    "SELECT name FROM message_symbols WHERE message_id = ?",
+                    (mid,))]
+                out.append((verdict, vf, syms))
+            db.close()
+        except sqlite3.OperationalError:
+            pass
+        if len(out) >= count or time.time() > deadline:
+            return out
+        time.sleep(0.05)
+
+
+# --- antivirus -----------------------------------------------------------
+
+def test_eicar_plain_zip_nested_rejected(content):
+    plain = mail([("eicar.com", EICAR, "application/octet-stream")])
+    zipped = mail([("eicar.zip", zip_of([("eicar.com", EICAR)]),
+                    "application/zip")])
+    inner = mail([("eicar.com", EICAR, "application/octet-stream")],
+                 subject="inner")
+    nested = mail()
+    nested.add_attachment(inner)  # message/rfc822
+    for msg in (plain, zipped, nested):
+        code, text = send(content, msg)
+        assert code == 554, text
+        assert text.startswith("5.7.0 "), text
+        assert "Moat-Test.EICAR" in text
+    # A clean message passes and is delivered.
+    code, text = send(content, mail([("notes.txt", b"harmless\n",
+                                      "text/plain")]))
+    assert code == 250, text
+    assert len(content.wait_messages("demo@example.test", 1)) == 1
+    log = message_log(content, 4)
+    assert [v for v, _, _ in log][:3] == ["reject"] * 3
+    assert "CLAMAV_VIRUS" in log[0][2]
+    assert "TEST DATABASE" in content.log()
+
+
+@pytest.mark.skipif(not os.path.isdir(TESTFILES),
+                    reason="clamav-testfiles not installed")
+def test_every_clamav_testfile_caught(content):
+    """Each file of clamav-testfiles, attached to a MIME mail, is refused
+    by the full content chain (ClamAV, or the attachment policy first for
+    the executables; the next test runs ClamAV alone)."""
+    names = sorted(os.listdir(TESTFILES))
+    assert len(names) > 20
+    passed = []
+    for name in names:
+        with open(os.path.join(TESTFILES, name), "rb") as f:
+            data = f.read()
+        code, text = send(content, mail([(name, data,
+                                          "application/octet-stream")]))
+        if code != 554:
+            passed.append((name, code, text))
+    assert passed == []
+
+
+@pytest.mark.skipif(not os.path.isdir(TESTFILES),
+                    reason="clamav-testfiles not installed")
+def test_every_clamav_testfile_caught_by_clamav(moat_factory, avdb):
+    moat = moat_factory({"filters": "mime clamav",
+                         "filter.clamav.database_dir": avdb})
+    names = sorted(os.listdir(TESTFILES))
+    for name in names:
+        with open(os.path.join(TESTFILES, name), "rb") as f:
+            data = f.read()
+        code, text = send(moat, mail([(name, data,
+                                       "application/octet-stream")]))
+        assert code == 554 and text.startswith("5.7.0 Virus found"), \
+            (name, code, text)
+    log = message_log(moat, len(names))
+    assert len(log) == len(names)
+    assert all("CLAMAV_VIRUS" in syms for _, _, syms in log)
+
+
+def test_quarantine_action(moat_factory, avdb):
+    moat = moat_factory({"filters": "clamav",
+                         "filter.clamav.database_dir": avdb,
+                         "filter.clamav.action": "quarantine"})
+    code, text = send(moat, mail([("eicar.com", EICAR,
+                                   "application/octet-stream")]))
+    assert code == 250, text
+    assert message_log(moat, 1)[0][:2] == ("quarantine", "clamav")
+
+
+def test_encrypted_archive_symbol_and_reject(moat_factory, avdb):
+    if shutil.which("zip") is None:
+        pytest.skip("zip not installed")
+    top = tempfile.mkdtemp(prefix="moat-zip-")
+    try:
+        with open(os.path.join(top, "a.txt"), "w") as f:
+            f.write("secret but harmless\n")
+        subprocess.run(["zip", "-q", "-P", "pw", "enc.zip", "a.txt"],
+                       cwd=top, check=True)
+        with open(os.path.join(top, "enc.zip"), "rb") as f:
+            enc = f.read()
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+    moat = moat_factory({"filters": "clamav",
+                         "filter.clamav.database_dir": avdb})
+    code, text = send(moat, mail([("enc.zip", enc, "application/zip")]))
+    assert code == 250, text
+    assert "CLAMAV_ENCRYPTED" in message_log(moat, 1)[0][2]
+    moat2 = moat_factory({"filters": "clamav",
+                          "filter.clamav.database_dir": avdb,
+                          "filter.clamav.encrypted": "reject"})
+    code, text = send(moat2, mail([("enc.zip", enc, "application/zip")]))
+    assert code == 554 and "Encrypted" in text, text
+
+
+def test_reload_without_losing_mail(content, avdb):
+    """A database update while mail flows: every message gets an answer
+    from the old or the new engine, none is refused for the reload."""
+    novel = b"a brand new threat, only in the update\n"
+    msg = mail([("new.bin", novel, "application/octet-stream")])
+    code, _ = send(content, msg)
+    assert code == 250
+    with open(os.path.join(avdb, "update.hdb.tmp"), "w") as f:
+        f.write("%s:%d:Moat-Test.Novel\n" %
+                (hashlib.md5(novel).hexdigest(), len(novel)))
+    os.chmod(os.path.join(avdb, "update.hdb.tmp"), 0o644)
+    os.rename(os.path.join(avdb, "update.hdb.tmp"),
+              os.path.join(avdb, "update.hdb"))  # as freshclam does
+    deadline = time.time() + 20
+    codes = []
+    while time.time() < deadline:
+        code, text = send(content, msg)
+        codes.append(code)
+        if code == 554:
+            assert "Moat-Test.Novel" in text
+            break
+    assert codes[-1] == 554
+    assert set(codes) <= {250, 554}, codes
+    assert "database reloaded" in content.log()
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/sbin/clamd"),
+                    reason="clamd not installed")
+def test_clamd_mode(moat_factory, avdb):
+    top = tempfile.mkdtemp(prefix="moat-clamd-")
+    os.chmod(top, 0o755)
+    sock = os.path.join(top, "clamd.sock")
+    conf = os.path.join(top, "clamd.conf")
+    with open(conf, "w") as f:
+        f.write("Foreground yes\nLocalSocket %s\nLocalSocketMode 666\n"
+                "DatabaseDirectory %s\nLogFile %s/clamd.log\n"
+                "TemporaryDirectory %s\n" % (sock, avdb, top, top))
+        if os.geteuid() == 0:
+            f.write("User root\n")
+    clamd = subprocess.Popen(["/usr/sbin/clamd", "-c", conf],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while not os.path.exists(sock) and time.time() < deadline:
+            assert clamd.poll() is None, "clamd exited"
+            time.sleep(0.05)
+        moat = moat_factory({"filters": FILTERS,
+                             "filter.clamav.mode": "clamd",
+                             "filter.clamav.clamd_address": sock})
+        code, text = send(moat, mail([("eicar.com", EICAR,
+                                       "application/octet-stream")]))
+        assert code == 554 and "Moat-Test.EICAR" in text, text
+        code, text = send(moat, mail())
+        assert code == 250, text
+    finally:
+        clamd.terminate()
+        clamd.wait(10)
+        shutil.rmtree(top, ignore_errors=True)
+    # clamd gone: the filter fails, on_error=tempfail answers 451.
+    code, text = send(moat, mail())
+    assert code == 451, text
+
+
+# --- attachment policy -----------------------------------------------------
+
+def ooxml(macro):
+    files = [("[Content_Types].xml", b"<Types/>"),
+             ("word/document.xml", b"<w:document/>")]
+    if macro:
+        files.append(("word/vbaProject.bin", b"\xd0\xcf\x11\xe0 fake vba"))
+    return zip_of(files)
+
+
+def test_attachment_policy(content):
+    cases = [
+        ("exe in zip", [("files.zip", zip_of([("readme.txt", b"hi\n"),
+                                              ("setup.exe", b"MZ fake")]),
+                         "application/zip")], 554, "setup.exe"),
+        ("double extension", [("invoice.pdf.exe", b"MZ fake",
+                               "application/octet-stream")], 554,
+         "invoice.pdf.exe"),
+        ("script", [("run.js", b"WScript.Echo(1)", "text/plain")], 554,
+         "run.js"),
+        ("macro docm", [("report.docm", ooxml(True),
+                         "application/vnd.ms-word.document.macroEnabled.12")],
+         554, "macros"),
+        ("macro named docx", [("report.docx", ooxml(True),
+                               "application/vnd.openxmlformats-"
+                               "officedocument.wordprocessingml.document")],
+         554, "macros"),
+        ("clean docx", [("report.docx", ooxml(False),
+                         "application/vnd.openxmlformats-officedocument."
+                         "wordprocessingml.document")], 250, None),
+        ("clean zip", [("photos.zip", zip_of([("a.txt", b"x")]),
+                        "application/zip")], 250, None),
+        ("clean pdf", [("report.pdf", b"%PDF-1.4\n%%EOF\n",
+                        "application/pdf")], 250, None),
+    ]
+    for name, atts, want, needle in cases:
+        code, text = send(content, mail(atts))
+        assert code == want, (name, code, text)
+        if want == 554:
+            assert text.startswith("5.7.1 "), (name, text)
+            assert needle in text, (name, text)
+    log = message_log(content, len(cases))
+    assert "ATTACH_ARCHIVE_EXT" in log[0][2]
+    assert "ATTACH_DOUBLE_EXT" in log[1][2]
+    assert "ATTACH_MACRO" in log[3][2]
+
+
+def test_attachment_quarantine_and_custom_list(moat_factory):
+    moat = moat_factory({"filters": "attachments",
+                         "filter.attachments.extensions": "xyz",
+                         "filter.attachments.action": "quarantine"})
+    code, _ = send(moat, mail([("a.xyz", b"x", "application/octet-stream")]))
+    assert code == 250
+    code, _ = send(moat, mail([("a.exe", b"x", "application/octet-stream")]))
+    assert code == 250
+    log = message_log(moat, 2)
+    assert log[0][:2] == ("quarantine", "attachments")
+    assert log[1][0] != "quarantine"
+
+
+# --- MIME limits -------------------------------------------------------------
+
+def test_mime_limit_symbols(moat_factory):
+    moat = moat_factory({"filters": "mime attachments",
+                         "filter.mime.max_depth": "3"})
+    parts = ["--b0\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n" % i
+             for i in range(1, 8)]
+    body = ("From: a@remote.example\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=b0\r\n\r\n" +
+            "".join(p.replace("--b0", "--b%d" % i)
+                    for i, p in enumerate(parts)) +
+            "--b7\r\nContent-Type: text/plain\r\n\r\ndeep\r\n" +
+            "".join("--b%d--\r\n" % i for i in range(7, -1, -1)))
+    code, text = send(moat, body.encode())
+    assert code == 250, text
+    syms = message_log(moat, 1)[0][2]
+    assert "MIME_TOO_DEEP" in syms

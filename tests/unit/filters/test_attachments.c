@@ -1,0 +1,385 @@
+/*
+ * Unit tests for filters/attachments.c: extension parsing, then a table of
+ * files (names, declared types, contents built here with libarchive:
+ * zips, nested zips, an OOXML document with vbaProject.bin, an ODF with
+ * Basic, an encrypted zip, an OLE2 file naming _VBA_PROJECT) with the
+ * symbols each must raise, and a whole MIME message through the parse.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <cmocka.h>
+#include <glib.h>
+
+#include "filters/attachments.h"
+#include "filters/mime.h"
+#include "lib/xalloc.h"
+
+static struct attach_policy *policy;
+static struct str_list exts, types;
+
+struct member {
+	const char *name;
+	const void *data;
+	size_t len;
+};
+
+/* A zip (or encrypted zip) of the members, in memory. */
+static unsigned char *
+make_zip(const struct member *m, size_t n, bool encrypt, size_t *len_r)
+{
+	struct archive *a = archive_write_new();
+	size_t cap = 1 << 20, used = 0;
+	unsigned char *out = xmalloc(cap);
+
+	archive_write_set_format_zip(a);
+	if (encrypt) {
+		archive_write_set_options(a, "zip:encryption=zipcrypt");
+		archive_write_set_passphrase(a, "pw");
+	}
+	assert_int_equal(archive_write_open_memory(a, out, cap, &used),
+			 ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *e = archive_entry_new();
+
+		archive_entry_set_pathname(e, m[i].name);
+		archive_entry_set_size(e, (la_int64_t)m[i].len);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		if (m[i].len > 0)
+			archive_write_data(a, m[i].data, m[i].len);
+		archive_entry_free(e);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	*len_r = used;
+	return out;
+}
+
+static const char text[] = "just some harmless text\n";
+
+/* OLE2 magic, filler, a directory name in UTF-16LE. */
+static unsigned char *
+make_ole(bool vba, size_t *len_r)
+{
+	static const char name[] = "_\0V\0B\0A\0_\0P\0R\0O\0J\0E\0C\0T\0";
+	static const char other[] = "W\0o\0r\0d\0D\0o\0c\0u\0m\0e\0n\0t\0";
+	size_t len = 2048;
+	unsigned char *d = xcalloc(1, len);
+
+	memcpy(d, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8);
+	memcpy(d + 1024, vba ? name : other, sizeof(name) - 1);
+	*len_r = len;
+	return d;
+}
+
+static void
+check(const char *name, const char *declared, const void *data, size_t len,
+      const enum attach_symbol *want, size_t nwant, bool block)
+{
+	struct attach_report r;
+	size_t seen = 0;
+
+	memset(&r, 0, sizeof(r));
+	attach_policy_check_file(policy, name, declared, data, len, &r);
+	for (size_t i = 0; i < nwant; i++) {
+		if (!r.symbols[want[i]])
+			fail_msg("%s: missing %s", name ? name : "(null)",
+				 attach_symbol_name(want[i]));
+	}
+	for (int s = 0; s < ATTACH_SYM_COUNT_; s++)
+		seen += r.symbols[s];
+	if (seen != nwant) {
+		for (size_t i = 0; i < r.count; i++)
+			print_message("  got %s %s %s\n",
+				      attach_symbol_name(r.findings[i].symbol),
+				      r.findings[i].file, r.findings[i].detail);
+		fail_msg("%s: %zu symbols, want %zu", name ? name : "(null)",
+			 seen, nwant);
+	}
+	assert_int_equal(r.block, block);
+}
+
+#define W(...)                                                                 \
+	(const enum attach_symbol[])                                           \
+	{                                                                      \
+		__VA_ARGS__                                                    \
+	}
+#define N(...)                                                                 \
+	(sizeof((const enum attach_symbol[]){__VA_ARGS__}) /                   \
+	 sizeof(enum attach_symbol))
+
+static void
+test_extension(void **state)
+{
+	static const struct {
+		const char *name, *ext, *prev;
+	} cases[] = {
+	    {"a.exe", "exe", ""},
+	    {"invoice.pdf.exe", "exe", "pdf"},
+	    {"INVOICE.PDF.EXE", "exe", "pdf"},
+	    {"x.exe. . .", "exe", ""},
+	    {"dir/sub\\evil.js", "js", ""},
+	    {"noext", "", ""},
+	    {".bashrc", "bashrc", ""},
+	    {"invoice.pdf      .scr", "scr", "pdf"},
+	    {"", "", ""},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char ext[32], prev[32];
+
+		attach_extension(cases[i].name, ext, sizeof(ext), prev,
+				 sizeof(prev));
+		assert_string_equal(ext, cases[i].ext);
+		assert_string_equal(prev, cases[i].prev);
+	}
+}
+
+static void
+test_files(void **state)
+{
+	unsigned char *zip, *inner, *docx, *odt, *enc, *ole, *pe = NULL;
+	size_t zlen, ilen, dlen, olen, elen, vlen;
+	gsize pelen = 0;
+
+	(void)state;
+	/* Names. */
+	check("report.pdf", "application/pdf", "%PDF-1.4\n", 9, NULL, 0, false);
+	check("setup.exe", "application/octet-stream", text, sizeof(text),
+	      W(ATTACH_SYM_BLOCKED_EXT), 1, true);
+	check("invoice.pdf.exe", NULL, text, sizeof(text),
+	      W(ATTACH_SYM_BLOCKED_EXT, ATTACH_SYM_DOUBLE_EXT), 2, true);
+	check("SCRIPT.JS", NULL, text, sizeof(text), W(ATTACH_SYM_BLOCKED_EXT),
+	      1, true);
+	check("photo\xe2\x80\xaegpj.txt", NULL, text, sizeof(text),
+	      W(ATTACH_SYM_BIDI_NAME), 1, true);
+	check("disk.iso.", NULL, text, sizeof(text), W(ATTACH_SYM_BLOCKED_EXT),
+	      1, true);
+	/* Declared type. */
+	check("x.bin", "application/x-msdownload", text, sizeof(text),
+	      W(ATTACH_SYM_BLOCKED_TYPE), 1, true);
+
+	/* Zips. */
+	zip =
+	    make_zip((struct member[]){{"readme.txt", text, sizeof(text)},
+				       {"docs/setup.exe", text, sizeof(text)}},
+		     2, false, &zlen);
+	check("files.zip", "application/zip", zip, zlen,
+	      W(ATTACH_SYM_ARCHIVE_EXT), 1, true);
+	inner = make_zip((struct member[]){{"inner.zip", zip, zlen}}, 1, false,
+			 &ilen);
+	check("outer.zip", NULL, inner, ilen, W(ATTACH_SYM_ARCHIVE_EXT), 1,
+	      true);
+	free(inner);
+	free(zip);
+	zip = make_zip((struct member[]){{"a.txt", text, sizeof(text)}}, 1,
+		       false, &zlen);
+	check("clean.zip", NULL, zip, zlen, NULL, 0, false);
+	free(zip);
+
+	/* Office macros. */
+	docx = make_zip(
+	    (struct member[]){{"[Content_Types].xml", "<Types/>", 8},
+			      {"word/document.xml", "<w:document/>", 13},
+			      {"word/vbaProject.bin", text, sizeof(text)}},
+	    3, false, &dlen);
+	check("report.docm", NULL, docx, dlen, W(ATTACH_SYM_MACRO), 1, true);
+	free(docx);
+	docx = make_zip(
+	    (struct member[]){{"[Content_Types].xml", "<Types/>", 8},
+			      {"word/document.xml", "<w:document/>", 13}},
+	    2, false, &dlen);
+	check("report.docx", NULL, docx, dlen, NULL, 0, false);
+	free(docx);
+	odt = make_zip(
+	    (struct member[]){{"mimetype", "application/vnd.oasis", 21},
+			      {"Basic/script-lc.xml", "<x/>", 4},
+			      {"Basic/Standard/Module1.xml", "<x/>", 4}},
+	    3, false, &olen);
+	check("a.odt", NULL, odt, olen, W(ATTACH_SYM_MACRO), 1, true);
+	free(odt);
+	ole = make_ole(true, &vlen);
+	check("old.doc", "application/msword", ole, vlen, W(ATTACH_SYM_MACRO),
+	      1, true);
+	free(ole);
+	ole = make_ole(false, &vlen);
+	check("old.doc", "application/msword", ole, vlen, NULL, 0, false);
+	/* An OLE with macros inside a zip. */
+	free(ole);
+	ole = make_ole(true, &vlen);
+	zip = make_zip((struct member[]){{"old.xls", ole, vlen}}, 1, false,
+		       &zlen);
+	check("old.zip", NULL, zip, zlen, W(ATTACH_SYM_MACRO), 1, true);
+	free(zip);
+	free(ole);
+
+	/* Encrypted: names still checked, contents not. */
+	enc = make_zip((struct member[]){{"a.txt", text, sizeof(text)}}, 1,
+		       true, &elen);
+	check("secret.zip", NULL, enc, elen, W(ATTACH_SYM_ENCRYPTED), 1, false);
+	free(enc);
+	enc = make_zip((struct member[]){{"run.exe", text, sizeof(text)}}, 1,
+		       true, &elen);
+	check("secret.zip", NULL, enc, elen,
+	      W(ATTACH_SYM_ENCRYPTED, ATTACH_SYM_ARCHIVE_EXT), 2, true);
+	free(enc);
+
+	/* A PE under an innocent name, detected by libmagic. */
+	if (g_file_get_contents("/usr/share/clamav-testfiles/clam.exe",
+				(gchar **)&pe, &pelen, NULL)) {
+		check("photo.jpg", "image/jpeg", pe, pelen,
+		      W(ATTACH_SYM_DETECTED_TYPE), 1, true);
+		/* An inline "text" part that is a PE. */
+		check(NULL, "text/plain", pe, pelen,
+		      W(ATTACH_SYM_DETECTED_TYPE), 1, true);
+		zip = make_zip((struct member[]){{"photo.jpg", pe, pelen}}, 1,
+			       false, &zlen);
+		check("photos.zip", NULL, zip, zlen,
+		      W(ATTACH_SYM_DETECTED_TYPE), 1, true);
+		free(zip);
+		g_free(pe);
+	}
+}
+
+static void
+test_limits(void **state)
+{
+	struct member many[40];
+	unsigned char *zip, *z2, *z3, *z4, *z5;
+	size_t len, l2, l3, l4, l5;
+	char names[40][16];
+
+	(void)state;
+	for (int i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof(names[i]), "f%d.txt", i);
+		many[i] = (struct member){names[i], text, sizeof(text)};
+	}
+	zip = make_zip(many, 40, false, &len);
+	/* max_archive_entries is 32 in this test's policy. */
+	check("many.zip", NULL, zip, len, W(ATTACH_SYM_ARCHIVE_LIMIT), 1,
+	      false);
+	free(zip);
+	/* Three archive levels pass, a fourth is beyond max_archive_depth. */
+	zip = make_zip((struct member[]){{"a.exe", text, sizeof(text)}}, 1,
+		       false, &len);
+	z2 = make_zip((struct member[]){{"1.zip", zip, len}}, 1, false, &l2);
+	z3 = make_zip((struct member[]){{"2.zip", z2, l2}}, 1, false, &l3);
+	z4 = make_zip((struct member[]){{"3.zip", z3, l3}}, 1, false, &l4);
+	z5 = make_zip((struct member[]){{"4.zip", z4, l4}}, 1, false, &l5);
+	check("deep.zip", NULL, z3, l3, W(ATTACH_SYM_ARCHIVE_EXT), 1, true);
+	check("deeper.zip", NULL, z4, l4, W(ATTACH_SYM_ARCHIVE_LIMIT), 1,
+	      false);
+	free(zip);
+	free(z2);
+	free(z3);
+	free(z4);
+	free(z5);
+	/* Garbage that starts like a zip. */
+	check("bad.zip", NULL, "PK\x03\x04garbage", 11, NULL, 0, false);
+}
+
+static void
+test_message(void **state)
+{
+	unsigned char *zip;
+	size_t zlen;
+	gchar *b64;
+	char *msg;
+	struct mime_message *m;
+	struct attach_report r;
+
+	(void)state;
+	zip = make_zip((struct member[]){{"setup.exe", text, sizeof(text)}}, 1,
+		       false, &zlen);
+	b64 = g_base64_encode(zip, zlen);
+	msg = xasprintf(
+	    "Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+	    "boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+	    "--b\r\nContent-Type: application/zip\r\nContent-Disposition: "
+	    "attachment; filename=\"files.zip\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n--b--\r\n",
+	    b64);
+	m = mime_parse_buffer(msg, strlen(msg), NULL);
+	attach_policy_check(policy, m, &r);
+	assert_true(r.block);
+	assert_true(r.symbols[ATTACH_SYM_ARCHIVE_EXT]);
+	assert_int_equal(r.count, 1);
+	assert_string_equal(r.findings[0].file, "setup.exe");
+	mime_message_free(&m);
+	free(msg);
+	g_free(b64);
+	free(zip);
+
+	msg = xasprintf("Subject: x\r\n\r\nplain body\r\n");
+	m = mime_parse_buffer(msg, strlen(msg), NULL);
+	attach_policy_check(policy, m, &r);
+	assert_false(r.block);
+	assert_int_equal(r.count, 0);
+	mime_message_free(&m);
+	free(msg);
+}
+
+static int
+setup(void **state)
+{
+	struct attach_config c;
+	char *error = NULL, *copy, *save = NULL, *tok;
+
+	(void)state;
+	copy = xstrdup(attach_default_extensions);
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save))
+		str_list_add(&exts, tok);
+	free(copy);
+	copy = xstrdup(attach_default_types);
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save))
+		str_list_add(&types, tok);
+	free(copy);
+	memset(&c, 0, sizeof(c));
+	c.extensions = &exts;
+	c.types = &types;
+	c.check_macros = true;
+	c.check_archives = true;
+	c.max_archive_depth = 3;
+	c.max_archive_entries = 32;
+	c.max_archive_member_size = 10 * 1024 * 1024;
+	if (attach_policy_new(&c, &policy, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	attach_policy_free(&policy);
+	str_list_free(&exts);
+	str_list_free(&types);
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_extension),
+	    cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_message),
+	};
+
+	mime_init();
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
