@@ -121,6 +121,13 @@ static const char msg_digest[] =
     "second\r\n"
     "--d--\r\n";
 
+static const char msg_rfc2231[] =
+    "Content-Type: application/pdf; name*1=\"b.pdf\"; name*0=\"a \"; x=y\r\n"
+    "Content-Disposition: attachment; filename*0*=utf-8''caf%C3%A9;\r\n"
+    " filename*1*=%20x.pdf; filename*3=gap\r\n"
+    "\r\n"
+    "x";
+
 struct structure_case {
 	const char *name;
 	const char *message;
@@ -192,6 +199,12 @@ static const struct structure_case structure_cases[] = {
      "(NIL \"only a header\" NIL NIL NIL NIL NIL NIL NIL NIL)",
      "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 "
      "NIL NIL NIL NIL)",
+     NULL},
+    {"RFC 2231 continuations joined", msg_rfc2231,
+     "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+     "(\"application\" \"pdf\" (\"name\" \"a b.pdf\" \"x\" \"y\") NIL NIL "
+     "\"7bit\" 1 NIL (\"attachment\" (\"filename*\" "
+     "\"utf-8''caf%C3%A9%20x.pdf\" \"filename*3\" \"gap\")) NIL NIL)",
      NULL},
     {"digest parts default to message/rfc822", msg_digest,
      "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
