@@ -414,7 +414,9 @@ def test_bounce_of_a_bounce_is_held(moat_factory, peers):
                     moat.log())
     qids = deferred(moat)
     assert len(qids) == 1
-    assert qids[0] + "  held" in moat.ctl("queue", "list").stdout
+    # (the log line comes just before the state file is written)
+    assert wait_for(lambda: qids[0] + "  held" in
+                    moat.ctl("queue", "list").stdout)
     assert "event=dsn" not in moat.log()
 
 
