@@ -337,14 +337,21 @@ conn_open(struct job *j)
 	if (j->route.auth_file[0] != '\0') {
 		if (read_auth_file(j->route.auth_file, c->auth_user,
 				   sizeof(c->auth_user), c->auth_pass,
-				   sizeof(c->auth_pass)) == 0) {
-			c->cfg.auth_user = c->auth_user;
-			c->cfg.auth_pass = c->auth_pass;
-		} else {
+				   sizeof(c->auth_pass)) < 0) {
+			/* Never send without the credentials the route
+			 * asks for: the smarthost would refuse (5xx). */
 			log_warnx("qid=%s event=auth_file path=%s "
 				  "error=\"unreadable or empty\"",
 				  j->a->qid, j->route.auth_file);
+			free(c);
+			delivery_outcome_make(&j->last, 451, "4.7.0",
+					      "cannot read the route's auth "
+					      "file");
+			delivery_job_fail_all(j, &j->last);
+			return;
 		}
+		c->cfg.auth_user = c->auth_user;
+		c->cfg.auth_pass = c->auth_pass;
 	}
 	c->next = dr->conns;
 	if (dr->conns != NULL)
