@@ -551,6 +551,9 @@ attempt_free(struct attempt *a)
 	free(a->done);
 	free(a);
 	dr->in_flight--;
+	/* A slot for the next due message (coalesced per loop pass). */
+	if (dr->work != NULL)
+		event_active(dr->work, 0, 0);
 }
 
 static void
