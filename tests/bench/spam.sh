@@ -7,9 +7,10 @@
 # into the temp dir, or taken from BENCH_CORPUS=DIR/data if given). Each
 # distinct message goes to the train or the test half by its SHA-256
 # (tests/bench/spam_bench.py prep); BENCH_SAMPLE messages in all (default
-# 1000, taken in hash order, about 5 minutes on 2 cores, SpamAssassin
-# taking most; BENCH_SAMPLE=all: the whole corpus, 6,046 distinct messages,
-# about half an hour).
+# 1000, taken in hash order: 12 minutes on the shared 2-core development
+# machine, most of it SpamAssassin and compiling SpamAssassin's rules for
+# the moat+SA rules row; BENCH_SAMPLE=all: the whole corpus, 6,046
+# distinct messages, several times longer).
 #
 # Each filter learns the train half with its own Bayes and classifies the
 # test half; printed: spam recall and ham false-positive rate, and CPU
