@@ -65,18 +65,21 @@ wait_port() {
 	exit 1
 }
 
-# RSS and PSS (kB) summed over a process and all its descendants.
+# RSS and PSS (kB) summed over a process and all its descendants (one ps
+# call: a Dovecot with a thousand connections has a thousand processes).
 tree_mem() {
-	local root=$1 pids="$1" next frontier="$1" rss=0 pss=0 p
-	while [ -n "$frontier" ]; do
-		next=""
-		for p in $frontier; do
-			next="$next $({ pgrep -P "$p" 2>/dev/null || true; } | tr "\n" " ")"
-		done
-		frontier=$(echo $next)
-		pids="$pids $frontier"
-	done
-	for p in $pids; do
+	local root=$1 rss=0 pss=0 p
+	for p in $(ps -e -o pid=,ppid= | awk -v root="$root" '
+		{ parent[$1] = $2 }
+		END {
+			for (p in parent) {
+				q = p
+				for (depth = 0; q != "" && q != 0 && depth < 64; depth++) {
+					if (q == root) { print p; break }
+					q = parent[q]
+				}
+			}
+		}'); do
 		[ -r "/proc/$p/smaps_rollup" ] || continue
 		rss=$((rss + $(awk '/^Rss:/ {print $2}' "/proc/$p/smaps_rollup")))
 		pss=$((pss + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")))
@@ -195,6 +198,7 @@ $load fill "$moat_port" "$users" "$messages"
 read -r m_ops m_s m_rate m_p50 m_p99 < <($load load "$moat_port" "$users" "$clients" "$iterations")
 read -r m_rss m_pss < <(idle_memory "$moat_port" "$moat_pid")
 kill "$moat_pid"; wait "$moat_pid" 2>/dev/null || true; moat_pid=
+echo "moat: $m_rate commands/s, p50 $m_p50 ms, p99 $m_p99 ms, idle: $m_rss kB RSS, $m_pss kB PSS per connection"
 
 start_dovecot
 $load fill "$dovecot_port" "$users" "$messages"
