@@ -132,7 +132,7 @@ def test_failed_login_is_refused_and_counted(imap_moat):
         c.login(USER, "wrong password")
     with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
         c.login("nobody@example.test", "wrong password")
-    assert "login_failed" in imap_moat.log()
+    assert "event=auth result=fail" in imap_moat.log()
     assert "wrong password" not in imap_moat.log()
 
 
