@@ -28,8 +28,9 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-#define ATTACH_MAGIC_BYTES	   (256 * 1024)
-#define ATTACH_TOTAL_ARCHIVE_BYTES (64 * 1024 * 1024)
+#define ATTACH_MAGIC_BYTES	    (256 * 1024)
+#define ATTACH_TOTAL_ARCHIVE_BYTES  (64 * 1024 * 1024)
+#define ATTACH_TOTAL_DECLARED_BYTES (512ULL * 1024 * 1024)
 
 const char attach_default_extensions[] =
     "ace,ade,adp,ani,app,appref-ms,appx,appxbundle,bas,bat,bgi,cab,chm,cmd,"
@@ -389,6 +390,7 @@ attach_check_archive(struct attach_run *run, const char *name,
 	struct archive *a;
 	struct archive_entry *e;
 	unsigned int entries = 0;
+	uint64_t declared = 0;
 	bool encrypted_seen = false;
 	int r;
 
@@ -418,6 +420,18 @@ attach_check_archive(struct attach_run *run, const char *name,
 			attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false,
 				   name, "entries");
 			break;
+		}
+		/* Moving to the next member of a solid archive (7z, rar)
+		 * decompresses this one even unread: bound that work by the
+		 * declared sizes (an archive bomb stops here). */
+		if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0) {
+			declared += (uint64_t)archive_entry_size(e);
+			if (declared > ATTACH_TOTAL_DECLARED_BYTES) {
+				attach_add(run->report,
+					   ATTACH_SYM_ARCHIVE_LIMIT, false,
+					   name, "declared size");
+				break;
+			}
 		}
 		if (archive_entry_filetype(e) == AE_IFDIR)
 			continue;

@@ -118,6 +118,22 @@ clamav_dir_has_official_db(const char *dir)
 	return false;
 }
 
+/* Per scan: the first detection's name, when libclamav reports one
+ * through the callback but not through virname (its limit heuristics). */
+struct clamav_scan_ctx {
+	char name[128];
+};
+
+static void
+clamav_virus_found_cb(int fd, const char *virname, void *context)
+{
+	struct clamav_scan_ctx *sc = context;
+
+	(void)fd;
+	if (sc != NULL && virname != NULL && sc->name[0] == '\0')
+		snprintf(sc->name, sizeof(sc->name), "%s", virname);
+}
+
 /* Builds and compiles an engine from the directory. */
 static int
 clamav_load_engine(const struct clamav *av, struct cl_engine **engine_r,
@@ -149,6 +165,7 @@ clamav_load_engine(const struct clamav *av, struct cl_engine **engine_r,
 		cl_engine_free(engine);
 		return -1;
 	}
+	cl_engine_set_clcb_virus_found(engine, clamav_virus_found_cb);
 	ret = cl_load(av->database_dir, engine, &sigs, CL_DB_STDOPT);
 	if (ret != CL_SUCCESS) {
 		*error_r = xasprintf("loading the database from %s: %s",
@@ -395,6 +412,8 @@ clamav_set_found(struct clamav_result *r, const char *name, size_t len)
 	r->name[n] = '\0';
 	if (strncmp(r->name, "Heuristics.Encrypted", 20) == 0)
 		r->status = CLAMAV_ENCRYPTED;
+	else if (strncmp(r->name, "Heuristics.Limits.Exceeded", 26) == 0)
+		r->status = CLAMAV_PARTIAL;
 	else if (strncmp(r->name, "Heuristics.", 11) == 0)
 		r->status = CLAMAV_HEURISTIC;
 	else
@@ -436,6 +455,7 @@ clamav_scan_engine(struct clamav *av, int fd, off_t offset, size_t len,
 	const char *virname = NULL;
 	unsigned long scanned = 0;
 	struct clamav_handle handle = {fd, offset, len};
+	struct clamav_scan_ctx sc = {{0}};
 	cl_fmap_t *map;
 	cl_error_t ret;
 
@@ -453,14 +473,19 @@ clamav_scan_engine(struct clamav *av, int fd, off_t offset, size_t len,
 	memset(&opts, 0, sizeof(opts));
 	opts.general = CL_SCAN_GENERAL_HEURISTICS;
 	opts.parse = ~0u;
+	/* A limit hit is reported (CLAMAV_PARTIAL), never silent; a
+	 * signature match elsewhere in the message still wins. */
+	opts.heuristic = CL_SCAN_HEURISTIC_EXCEEDS_MAX;
 	if (av->config.detect_encrypted)
-		opts.heuristic = CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE |
-				 CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
+		opts.heuristic |= CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE |
+				  CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
 	ret = cl_scanmap_callback(map, "message.eml", &virname, &scanned,
-				  engine, &opts, NULL);
+				  engine, &opts, &sc);
 	cl_fmap_close(map);
 	if (ret == CL_VIRUS) {
-		const char *v = virname != NULL ? virname : "unknown";
+		const char *v = virname != NULL	     ? virname
+				: sc.name[0] != '\0' ? sc.name
+						     : "unknown";
 		clamav_set_found(result_r, v, strlen(v));
 	}
 	cl_engine_free(engine);
@@ -570,6 +595,7 @@ clamav_scan_clamd(struct clamav *av, int msg_fd, off_t offset, size_t len,
 	unsigned char *chunk = NULL;
 	char reply[512];
 	size_t got = 0, done = 0;
+	bool partial = false;
 	struct timeval tv;
 	int fd;
 
@@ -586,6 +612,10 @@ clamav_scan_clamd(struct clamav *av, int msg_fd, off_t offset, size_t len,
 	if (clamd_write_all(fd, cmd, sizeof(cmd)) < 0)
 		goto io_error;
 	chunk = xmalloc(4 + CLAMD_CHUNK);
+	if (av->config.max_scan_size > 0 && len > av->config.max_scan_size) {
+		len = (size_t)av->config.max_scan_size;
+		partial = true;
+	}
 	while (done < len) {
 		size_t want =
 		    len - done < CLAMD_CHUNK ? len - done : CLAMD_CHUNK;
@@ -631,7 +661,17 @@ clamav_scan_clamd(struct clamav *av, int msg_fd, off_t offset, size_t len,
 		return -1;
 	}
 	if (strcmp(reply, "stream: OK") == 0) {
-		result_r->status = CLAMAV_CLEAN;
+		result_r->status = partial ? CLAMAV_PARTIAL : CLAMAV_CLEAN;
+		if (partial)
+			snprintf(result_r->name, sizeof(result_r->name),
+				 "max_scan_size");
+		return 0;
+	}
+	if (strstr(reply, "size limit exceeded") != NULL) {
+		/* clamd's StreamMaxLength is below this message. */
+		result_r->status = CLAMAV_PARTIAL;
+		snprintf(result_r->name, sizeof(result_r->name),
+			 "clamd StreamMaxLength");
 		return 0;
 	}
 	if (got > 14 && strncmp(reply, "stream: ", 8) == 0 &&

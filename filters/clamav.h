@@ -51,6 +51,10 @@ enum clamav_status {
 	/* Another libclamav heuristic ("Heuristics.*", e.g. phishing
 	 * heuristics with the official database): a hint, not a signature. */
 	CLAMAV_HEURISTIC,
+	/* Clean as far as scanned, but a limit (max_scan_size, max_file_size,
+	 * max_files, max_recursion; clamd's StreamMaxLength) left part of the
+	 * message unscanned. name says which limit. */
+	CLAMAV_PARTIAL,
 };
 
 struct clamav_result {

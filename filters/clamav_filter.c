@@ -9,7 +9,8 @@
  * does what filter.clamav.encrypted says (symbol, reject, quarantine, or
  * ignore: not even looked for). Other libclamav heuristics (Heuristics.*,
  * such as its phishing checks) add CLAMAV_HEURISTIC and only score unless
- * filter.clamav.heuristics says otherwise. A scan that cannot be done returns
+ * filter.clamav.heuristics says otherwise. A message partly left unscanned
+ * by a limit adds CLAMAV_PARTIAL. A scan that cannot be done returns
  * -1, so the chain's on_error (tempfail by default) applies: mail is never
  * passed unscanned silently.
  */
@@ -102,7 +103,8 @@ static const struct setting_def clamav_filter_defs[] = {
     {"clamd_address", SETTING_STRING, "", C(clamd_address), 0, 0, NULL,
      "clamd socket: /path/to/clamd.ctl or host:port (clamd mode)"},
     {"max_scan_size", SETTING_SIZE, "100M", C(max_scan_size), 0, 0, NULL,
-     "bytes scanned per message, archives unpacked included"},
+     "bytes scanned per message, archives unpacked included (clamd mode: "
+     "bytes streamed; keep it at most clamd's StreamMaxLength)"},
     {"max_file_size", SETTING_SIZE, "25M", C(max_file_size), 0, 0, NULL,
      "largest file (attachment or archive member) scanned"},
     {"max_files", SETTING_INT, "10000", C(max_files), 1, 1000000, NULL,
@@ -248,6 +250,9 @@ clamav_filter_run(void *state, struct filter_context *ctx,
 			    ctx, clamav_filter_verdict(f->set->encrypted), 554,
 			    "5.7.0",
 			    "Encrypted archive or document not accepted");
+		break;
+	case CLAMAV_PARTIAL:
+		filter_add_symbol(ctx, "CLAMAV_PARTIAL", 0.5, r.name);
 		break;
 	case CLAMAV_HEURISTIC:
 		filter_add_symbol(ctx, "CLAMAV_HEURISTIC", 3.0, r.name);

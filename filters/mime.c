@@ -756,7 +756,7 @@ static void
 mime_add_text(struct mime_ctx *ctx, struct mime_part *part)
 {
 	struct buf conv, out;
-	size_t room;
+	size_t room, in_len;
 
 	if (ctx->text.len >= ctx->limits.max_text_size) {
 		mime_symbol_set(ctx->msg, MIME_SYM_TOO_LARGE);
@@ -765,8 +765,15 @@ mime_add_text(struct mime_ctx *ctx, struct mime_part *part)
 	room = ctx->limits.max_text_size - ctx->text.len;
 	buf_init(&conv);
 	buf_init(&out);
-	mime_to_utf8(ctx, part->charset, (const char *)part->content,
-		     part->content_len, &conv);
+	/* Convert no more than the text budget can use (HTML shrinks, hence
+	 * the margin): a huge text part costs no more than a sensible one. */
+	in_len = part->content_len;
+	if (in_len / 8 > room) {
+		in_len = room * 8;
+		mime_symbol_set(ctx->msg, MIME_SYM_TOO_LARGE);
+	}
+	mime_to_utf8(ctx, part->charset, (const char *)part->content, in_len,
+		     &conv);
 	if (strcmp(part->content_type, "text/html") == 0) {
 		part->html = true;
 		mime_html_to_text(buf_cstr(&conv), conv.len, &out, mime_add_url,

@@ -244,15 +244,103 @@ read_value(const char **pp, bool allow_slash)
 		*pp = p;
 		return buf_detach(&b);
 	}
-	while (*p != '\0' && (unsigned char)*p > ' ' &&
-	       (!is_tspecial(*p) || (allow_slash && *p == '/')))
-		buf_append_char(&b, *p++);
+	{
+		const char *start = p;
+		while (*p != '\0' && (unsigned char)*p > ' ' &&
+		       (!is_tspecial(*p) || (allow_slash && *p == '/')))
+			p++;
+		buf_append(&b, start, (size_t)(p - start));
+	}
 	*pp = p;
 	if (b.len == 0) {
 		buf_free(&b);
 		return NULL;
 	}
 	return buf_detach(&b);
+}
+
+/* RFC 2231 section of a parameter name "base*N" or "base*N*": the base
+ * length and N; false for other names. */
+static bool
+rfc2231_section(const char *name, size_t *base_len_r, unsigned *n_r,
+		bool *extended_r)
+{
+	const char *star = strchr(name, '*');
+	char *end;
+	unsigned long n;
+
+	if (star == NULL || star == name || star[1] < '0' || star[1] > '9')
+		return false;
+	n = strtoul(star + 1, &end, 10);
+	if (n > 999 || (*end != '\0' && strcmp(end, "*") != 0))
+		return false;
+	*base_len_r = (size_t)(star - name);
+	*n_r = (unsigned)n;
+	*extended_r = *end == '*';
+	return true;
+}
+
+/* Joins RFC 2231 continuations (title*0="a"; title*1="b") into one
+ * parameter, as Dovecot does: "title" for plain ones, "title*" (value
+ * still charset'lang'%XX encoded) when the first section is extended. */
+static void
+rfc2231_merge(struct ms_param *params, size_t *count_r)
+{
+	size_t count = *count_r;
+
+	for (size_t i = 0; i < count; i++) {
+		size_t base_len, o, slot = SIZE_MAX;
+		unsigned n;
+		bool ext, ext0 = false, found = true;
+		struct buf value = {0};
+		char *base;
+
+		if (params[i].name == NULL ||
+		    !rfc2231_section(params[i].name, &base_len, &n, &ext))
+			continue;
+		base = xstrndup(params[i].name, base_len);
+		/* Sections 0, 1, 2... in order, wherever they are. */
+		for (unsigned want = 0; found && want < 1000; want++) {
+			found = false;
+			for (size_t k = i; k < count; k++) {
+				size_t bl;
+				unsigned kn;
+				bool kext;
+				if (params[k].name == NULL ||
+				    !rfc2231_section(params[k].name, &bl, &kn,
+						     &kext) ||
+				    bl != base_len || kn != want ||
+				    strncasecmp(params[k].name, base, bl) != 0)
+					continue;
+				if (want == 0) {
+					ext0 = kext;
+					slot = k;
+				}
+				buf_append_str(&value, params[k].value);
+				x_free(&params[k].name);
+				x_free(&params[k].value);
+				found = true;
+				break;
+			}
+		}
+		if (slot != SIZE_MAX) {
+			/* The joined parameter takes section 0's place. */
+			params[slot].name =
+			    ext0 ? xasprintf("%s*", base) : xstrdup(base);
+			params[slot].value = buf_detach(&value);
+		}
+		free(base);
+		buf_free(&value);
+		/* Close the holes the other sections left. */
+		o = i;
+		for (size_t k = i; k < count; k++)
+			if (params[k].name != NULL)
+				params[o++] = params[k];
+		count = o;
+		if (slot != SIZE_MAX && slot >= i)
+			i--; /* i may hold something new now; look again */
+	}
+	*count_r = count;
 }
 
 /* Parses ";name=value" pairs; tolerant of junk (skips to the next ';'). */
@@ -295,6 +383,7 @@ parse_params(const char *p, struct ms_param **params_r, size_t *count_r)
 		params[count].value = value;
 		count++;
 	}
+	rfc2231_merge(params, &count);
 	*params_r = params;
 	*count_r = count;
 }
@@ -697,10 +786,14 @@ imap_nstring(struct buf *out, const char *s)
 		return;
 	}
 	buf_append_char(out, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\')
+	for (size_t i = 0; i < len;) {
+		size_t run = strcspn(s + i, "\"\\");
+		buf_append(out, s + i, run);
+		i += run;
+		if (i < len) {
 			buf_append_char(out, '\\');
-		buf_append_char(out, s[i]);
+			buf_append_char(out, s[i++]);
+		}
 	}
 	buf_append_char(out, '"');
 }
@@ -785,10 +878,10 @@ addr_tokens(const char *p, struct addr_tok **toks_r, size_t *count_r)
 		} else if (strchr("<>@,;:.", *p) != NULL) {
 			kind = *p++;
 		} else {
+			const char *start = p;
 			kind = 'a';
-			while (*p != '\0' &&
-			       strchr(" \t\"(<>@,;:.[]", *p) == NULL)
-				buf_append_char(&b, *p++);
+			p += strcspn(p, " \t\"(<>@,;:.[]");
+			buf_append(&b, start, (size_t)(p - start));
 		}
 		if (count == cap) {
 			cap = cap == 0 ? 16 : cap * 2;

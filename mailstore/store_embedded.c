@@ -52,6 +52,7 @@ struct store_embedded {
 	struct str_list notify; /* "user\tmailbox" to announce at commit */
 	int notify_fd;
 	char *notify_path;
+	sqlite3_stmt *structure_get; /* prepared once (FETCH asks per UID) */
 };
 
 static const char *const special_mailboxes[][2] = {
@@ -211,6 +212,7 @@ embedded_close(struct store *store)
 
 	if (se->in_txn)
 		embedded_rollback(store);
+	sqlite3_finalize(se->structure_get);
 	db_close(&se->db);
 	free(se->fds);
 	str_list_free(&se->paths);
@@ -725,16 +727,19 @@ embedded_message_structure(struct store *store, const char *user,
 		    xasprintf("unsafe user name for the store: %s", user);
 		return -1;
 	}
-	if (sqlite3_prepare_v2(se->db,
+	if (se->structure_get == NULL &&
+	    sqlite3_prepare_v2(se->db,
 			       "SELECT m.id, m.structure, m.file, b.id, "
 			       "m.size FROM messages m JOIN mailboxes b ON "
 			       "m.mailbox_id = b.id WHERE b.user = ? AND "
 			       "b.name = ? AND m.uid = ?",
-			       -1, &stmt, NULL) != SQLITE_OK) {
+			       -1, &se->structure_get, NULL) != SQLITE_OK) {
 		free(udir);
 		*error_r = xstrdup(sqlite3_errmsg(se->db));
 		return -1;
 	}
+	stmt = se->structure_get;
+	sqlite3_reset(stmt);
 	sqlite3_bind_text(stmt, 1, user, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, mailbox, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 3, uid);
@@ -742,7 +747,7 @@ embedded_message_structure(struct store *store, const char *user,
 	if (rc != SQLITE_ROW) {
 		if (rc != SQLITE_DONE)
 			*error_r = xstrdup(sqlite3_errmsg(se->db));
-		sqlite3_finalize(stmt);
+		sqlite3_reset(stmt);
 		free(udir);
 		return rc == SQLITE_DONE ? 0 : -1;
 	}
@@ -756,9 +761,11 @@ embedded_message_structure(struct store *store, const char *user,
 	    msg_structure_size(s) != (uint64_t)sqlite3_column_int64(stmt, 4))
 		msg_structure_free(&s);
 	mbox_id = sqlite3_column_int64(stmt, 3);
-	path = xasprintf("%s/%lld/%s", udir, (long long)mbox_id,
-			 (const char *)sqlite3_column_text(stmt, 2));
-	sqlite3_finalize(stmt);
+	path = s != NULL
+		   ? NULL
+		   : xasprintf("%s/%lld/%s", udir, (long long)mbox_id,
+			       (const char *)sqlite3_column_text(stmt, 2));
+	sqlite3_reset(stmt);
 	free(udir);
 	if (s == NULL) {
 		/* Older message: parse once and keep the result. */

@@ -201,6 +201,58 @@ test_scan(void **state)
 	assert_non_null(strstr(r.name, "Heuristics.Moat"));
 	free(msg);
 
+	/* A limit hit is reported, not silent; a virus still wins. */
+	clamav_free(&av);
+	c.max_file_size = 2000;
+	c.max_scan_size = 2000;
+	assert_int_equal(clamav_new(&c, &av, &error), 0);
+	{
+		char big[6000];
+
+		memset(big, 'a', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		msg = message_with("big.txt", big, strlen(big));
+		assert_int_equal(scan_text(av, msg, &r), 0);
+		print_message("partial: %s\n", r.name);
+		assert_int_equal(r.status, CLAMAV_PARTIAL);
+		assert_non_null(strstr(r.name, "Limits"));
+		free(msg);
+	}
+	/* max_files hit after the EICAR part: the virus is reported. */
+	clamav_free(&av);
+	config_default(&c);
+	c.max_files = 2;
+	assert_int_equal(clamav_new(&c, &av, &error), 0);
+	{
+		gchar *b64 =
+		    g_base64_encode((const guchar *)EICAR, strlen(EICAR));
+		struct buf b;
+
+		buf_init(&b);
+		buf_append_str(&b, "Subject: t\r\nMIME-Version: 1.0\r\n"
+				   "Content-Type: multipart/mixed; boundary=zz"
+				   "\r\n\r\n");
+		buf_printf(&b,
+			   "--zz\r\nContent-Type: application/octet-stream"
+			   "\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+			   "%s\r\n",
+			   b64);
+		for (int i = 0; i < 6; i++)
+			buf_printf(&b,
+				   "--zz\r\nContent-Type: text/plain\r\n"
+				   "\r\npart %d\r\n",
+				   i);
+		buf_append_str(&b, "--zz--\r\n");
+		assert_int_equal(scan_text(av, buf_cstr(&b), &r), 0);
+		print_message("max_files: %s\n", r.name);
+		assert_int_equal(r.status, CLAMAV_INFECTED);
+		buf_free(&b);
+		g_free(b64);
+	}
+	clamav_free(&av);
+	config_default(&c);
+	assert_int_equal(clamav_new(&c, &av, &error), 0);
+
 	/* Without the heuristic the encrypted zip passes. */
 	clamav_free(&av);
 	c.detect_encrypted = false;

@@ -5,8 +5,9 @@
  * HEADER.FIELDS filtering, transfer decoding and BINARY, the blob round
  * trip and its rejection of damaged blobs, nesting bombs, and the shared
  * test data: every mimekit/cpython-email message parses and round-trips,
- * and the part offsets of mimekit's mbox match its expected byte offsets
- * (skipped cleanly when ../shared/testdata is absent).
+ * and the part offsets of mimekit's mbox match its expected byte offsets,
+ * with LF and with CRLF line ends (skipped cleanly when ../shared/testdata
+ * is absent).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,6 +122,13 @@ static const char msg_digest[] =
     "second\r\n"
     "--d--\r\n";
 
+static const char msg_rfc2231[] =
+    "Content-Type: application/pdf; name*1=\"b.pdf\"; name*0=\"a \"; x=y\r\n"
+    "Content-Disposition: attachment; filename*0*=utf-8''caf%C3%A9;\r\n"
+    " filename*1*=%20x.pdf; filename*3=gap\r\n"
+    "\r\n"
+    "x";
+
 struct structure_case {
 	const char *name;
 	const char *message;
@@ -192,6 +200,12 @@ static const struct structure_case structure_cases[] = {
      "(NIL \"only a header\" NIL NIL NIL NIL NIL NIL NIL NIL)",
      "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 "
      "NIL NIL NIL NIL)",
+     NULL},
+    {"RFC 2231 continuations joined", msg_rfc2231,
+     "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+     "(\"application\" \"pdf\" (\"name\" \"a b.pdf\" \"x\" \"y\") NIL NIL "
+     "\"7bit\" 1 NIL (\"attachment\" (\"filename*\" "
+     "\"utf-8''caf%C3%A9%20x.pdf\" \"filename*3\" \"gap\")) NIL NIL)",
      NULL},
     {"digest parts default to message/rfc822", msg_digest,
      "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
@@ -753,11 +767,24 @@ struct triple {
  * the pre-order list of (begin, headersEnd, end) of its entities, with the
  * JSON's duplicate message/body entries folded. */
 static size_t
-check_mbox(const char *mbox_path, const char *json_path)
+check_mbox(const char *mbox_path, const char *json_path, bool crlf)
 {
 	size_t mlen, jlen, messages = 0;
 	char *mbox = read_file(mbox_path, &mlen);
 	char *json = read_file(json_path, &jlen);
+
+	if (mbox != NULL && crlf) {
+		/* MimeKit's "dos" offsets are for the same mbox in CRLF. */
+		struct buf b = {0};
+		for (size_t i = 0; i < mlen; i++) {
+			if (mbox[i] == '\n')
+				buf_append_char(&b, '\r');
+			buf_append_char(&b, mbox[i]);
+		}
+		free(mbox);
+		mlen = b.len;
+		mbox = buf_detach(&b);
+	}
 	const char *p, *next_marker;
 	uint64_t marker;
 
@@ -843,13 +870,18 @@ test_mimekit_mbox_offsets(void **state)
 	mbox = xasprintf("%s/mimekit/mbox/content-length.mbox.txt", dir);
 	json =
 	    xasprintf("%s/mimekit/mbox/content-length.unix-offsets.json", dir);
-	n = check_mbox(mbox, json);
+	n = check_mbox(mbox, json, false);
+	free(json);
+	assert_int_equal(n, 29);
+	json =
+	    xasprintf("%s/mimekit/mbox/content-length.dos-offsets.json", dir);
+	n = check_mbox(mbox, json, true);
 	free(mbox);
 	free(json);
 	assert_int_equal(n, 29);
 	mbox = xasprintf("%s/mimekit/mbox/issue1189.mbox.txt", dir);
 	json = xasprintf("%s/mimekit/mbox/issue1189.unix-offsets.json", dir);
-	n = check_mbox(mbox, json);
+	n = check_mbox(mbox, json, false);
 	free(mbox);
 	free(json);
 	assert_int_equal(n, 4);
