@@ -20,7 +20,10 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <pthread.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -426,6 +429,25 @@ test_errors(void **state)
 	clamav_free(&av);
 }
 
+/* A loopback TCP port free right now. */
+static int
+free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int port;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
 static void
 test_clamd(void **state)
 {
@@ -436,6 +458,7 @@ test_clamd(void **state)
 	struct clamav_result r;
 	struct stat st;
 	pid_t pid;
+	int port;
 
 	(void)state;
 	if (access("/usr/sbin/clamd", X_OK) != 0) {
@@ -445,10 +468,12 @@ test_clamd(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(conf, sizeof(conf), "%s/clamd.conf", dir);
 	snprintf(sock, sizeof(sock), "%s/clamd.sock", dir);
-	text = xasprintf("Foreground yes\nLocalSocket %s\nDatabaseDirectory "
+	port = free_port();
+	text = xasprintf("Foreground yes\nLocalSocket %s\nTCPSocket %d\n"
+			 "TCPAddr 127.0.0.1\nDatabaseDirectory "
 			 "%s\nLogFile %s/clamd.log\nPidFile %s/clamd.pid\n"
 			 "TemporaryDirectory %s\n",
-			 sock, dbdir, dir, dir, dir);
+			 sock, port, dbdir, dir, dir, dir);
 	write_file(dir, "clamd.conf", text);
 	free(text);
 	pid = fork();
@@ -479,6 +504,35 @@ test_clamd(void **state)
 	assert_int_equal(scan_text(av, "Subject: hi\r\n\r\nclean\r\n", &r), 0);
 	assert_int_equal(r.status, CLAMAV_CLEAN);
 	clamav_free(&av);
+	/* The same clamd over TCP. */
+	{
+		char addr[64];
+
+		snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+		c.clamd_address = addr;
+		/* clamd may open its TCP listener after the Unix one. */
+		for (int i = 0; i < 100; i++) {
+			struct sockaddr_in sin;
+			int fd = socket(AF_INET, SOCK_STREAM, 0);
+			int ok;
+
+			memset(&sin, 0, sizeof(sin));
+			sin.sin_family = AF_INET;
+			sin.sin_port = htons((uint16_t)port);
+			sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+			close(fd);
+			if (ok == 0)
+				break;
+			usleep(50000);
+		}
+		assert_int_equal(clamav_new(&c, &av, &error), 0);
+		msg = message_with("eicar.com", EICAR, strlen(EICAR));
+		assert_int_equal(scan_text(av, msg, &r), 0);
+		assert_int_equal(r.status, CLAMAV_INFECTED);
+		free(msg);
+		clamav_free(&av);
+	}
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 	text = xasprintf("rm -rf '%s'", dir);
