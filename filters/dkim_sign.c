@@ -48,12 +48,21 @@ signed_header_list(const struct mail_headers *headers, const char *list,
 		const char *end = strchr(p, ':');
 		size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
 		size_t count = 0;
+		bool seen = false;
 
-		for (size_t i = 0; i < headers->count; i++)
+		/* a name listed twice is signed once per instance anyway */
+		for (const char *q = list; q < p && !seen;) {
+			const char *qe = strchr(q, ':');
+			size_t qn = qe != NULL ? (size_t)(qe - q) : strlen(q);
+
+			seen = qn == n && strncasecmp(q, p, n) == 0;
+			q += qn + (qe != NULL ? 1 : 0);
+		}
+		for (size_t i = 0; i < headers->count && !seen; i++)
 			if (headers->items[i].name_len == n &&
 			    strncasecmp(headers->items[i].name, p, n) == 0)
 				count++;
-		if (n == 4 && strncasecmp(p, "from", 4) == 0)
+		if (!seen && n == 4 && strncasecmp(p, "from", 4) == 0)
 			count++; /* over-sign */
 		for (size_t i = 0; i < count; i++) {
 			if (out->len > 0)

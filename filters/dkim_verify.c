@@ -382,7 +382,8 @@ sig_result(DKIM_SIGINFO *sig, const char **reason_r)
 	*reason_r = NULL;
 	if ((flags & DKIM_SIGFLAG_PASSED) != 0 && bh == DKIM_SIGBH_MATCH)
 		return DKIM_RESULT_PASS;
-	if (bh == DKIM_SIGBH_MISMATCH && err == DKIM_SIGERROR_OK) {
+	if (bh == DKIM_SIGBH_MISMATCH &&
+	    (err == DKIM_SIGERROR_OK || err == DKIM_SIGERROR_BADSIG)) {
 		*reason_r = "body hash did not verify";
 		return DKIM_RESULT_FAIL;
 	}

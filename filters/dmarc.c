@@ -385,14 +385,14 @@ dmarc_evaluate(const struct dmarc_input *in, struct dmarc_result *result_r,
 				in->spf_domain != NULL &&
 				dmarc_aligned(in->from_domain, in->spf_domain,
 					      result_r->aspf_strict);
+	sub = strcasecmp(in->policy_domain, in->from_domain) != 0;
+	result_r->used_sp = sub && result_r->sp != '\0';
+	result_r->policy = result_r->used_sp ? result_r->sp : result_r->p;
 	if (result_r->dkim_aligned || result_r->spf_aligned) {
 		result_r->outcome = DMARC_OUTCOME_PASS;
 		return 0;
 	}
 	result_r->outcome = DMARC_OUTCOME_FAIL;
-	sub = strcasecmp(in->policy_domain, in->from_domain) != 0;
-	result_r->used_sp = sub && result_r->sp != '\0';
-	result_r->policy = result_r->used_sp ? result_r->sp : result_r->p;
 	result_r->disposition =
 	    result_r->policy == 'r'   ? DMARC_DISPOSITION_REJECT
 	    : result_r->policy == 'q' ? DMARC_DISPOSITION_QUARANTINE

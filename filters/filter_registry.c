@@ -17,13 +17,26 @@ extern const struct filter filter_mime_parse;
 extern const struct filter filter_clamav;
 extern const struct filter filter_attachments;
 
+/* Sender authentication (filters/dkim_filter.c, dmarc_filter.c,
+ * arc_filter.c). */
+extern const struct filter filter_dkim;
+extern const struct filter filter_dkim_sign;
+extern const struct filter filter_dmarc;
+extern const struct filter filter_arc;
+
+/* clang-format off */
 const struct filter *const filter_registry[] = {
     &filter_spf,
     &filter_mime_parse,
     &filter_clamav,
     &filter_attachments,
+    &filter_dkim,
+    &filter_dkim_sign,
+    &filter_dmarc,
+    &filter_arc,
     NULL,
 };
+/* clang-format on */
 
 const struct filter *
 filter_registry_find(const char *name)

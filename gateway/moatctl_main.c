@@ -27,6 +27,7 @@
 #include "gateway/queue_state.h"
 #include "gateway/route.h"
 #include "gateway/settings.h"
+#include "filters/dkim_sign.h"
 #include "lib/buf.h"
 #include "lib/dns.h"
 #include "gateway/moatctl_spf.h"
@@ -70,6 +71,10 @@ usage(FILE *out)
 	    "services\n"
 	    "  dns mx|a|aaaa|txt NAME     look NAME up with moatd's "
 	    "resolver\n"
+	    "  dkim genkey DOMAIN [--selector S] [--type rsa|ed25519]\n"
+	    "                             new signing key (the active one)\n"
+	    "  dkim list                  keys: domain selector type [active]\n"
+	    "  dkim show-dns DOMAIN       the TXT record to publish\n"
 	    "  spf [--timeout=MS] IP HELO SENDER   SPF check through "
 	    "Moat's SPF code\n"
 	    "  spf [--timeout=MS] --batch  the same for \"IP<TAB>HELO<TAB>"
@@ -678,6 +683,58 @@ cmd_status(struct ctl *ctl)
 	return ret;
 }
 
+/* DKIM keys (filters/dkim_sign.h): in filter.dkim_sign.key_dir, by default
+ * DATA_DIR/dkim, written as the daemon's user. */
+static int
+cmd_dkim(struct ctl *ctl, int argc, char **argv)
+{
+	const char *dir =
+	    moat_settings_filter_value(&ctl->settings, "dkim_sign.key_dir");
+	char *text = NULL, *error = NULL;
+
+	if (dir == NULL)
+		return -1;
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		if (dkim_keystore_list(dir, &text, &error) < 0)
+			return fail(error);
+		fputs(text, stdout);
+		free(text);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[0], "show-dns") == 0) {
+		if (dkim_keystore_dns_record(dir, argv[1], &text, &error) < 0)
+			return fail(error);
+		fputs(text, stdout);
+		free(text);
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[0], "genkey") == 0) {
+		const char *selector = "moat", *type = "rsa";
+
+		for (int j = 2; j < argc; j++) {
+			if (strcmp(argv[j], "--selector") == 0 && j + 1 < argc)
+				selector = argv[++j];
+			else if (strcmp(argv[j], "--type") == 0 && j + 1 < argc)
+				type = argv[++j];
+			else
+				return -1;
+		}
+		if (strcmp(type, "rsa") != 0 && strcmp(type, "ed25519") != 0)
+			return -1;
+		if (dkim_keystore_genkey(dir, argv[1], selector,
+					 strcmp(type, "ed25519") == 0,
+					 &error) < 0)
+			return fail(error);
+		if (dkim_keystore_dns_record(dir, argv[1], &text, &error) < 0)
+			return fail(error);
+		printf("Publish this record, then mail from %s is signed:\n%s",
+		       argv[1], text);
+		free(text);
+		return 0;
+	}
+	return -1;
+}
+
 /*
  * Makes sure data_dir exists and, when run as root, belongs to the daemon's
  * user, then becomes that user: every file moatctl creates is then the
@@ -800,6 +857,8 @@ main(int argc, char **argv)
 		ret = cmd_alias(&ctl, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "queue") == 0 && argc - i >= 2)
 		ret = cmd_queue(&ctl, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "dkim") == 0 && argc - i >= 2)
+		ret = cmd_dkim(&ctl, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "route") == 0 && argc - i >= 2)
 		ret = cmd_route(&ctl, argc - i - 1, argv + i + 1);
 	else

@@ -63,6 +63,7 @@ struct queue_service {
 	struct event *work_event;
 	struct event *retry_timer;
 	struct delivery_remote *remote; /* delivery_remote.c */
+	struct timespec started; /* files newer than this are notified */
 	struct queue_control *control;
 	bool stopping;
 };
@@ -146,6 +147,14 @@ queue_scan(struct queue_service *qs, bool all)
 			continue;
 		if (!all && (fstatat(dirfd(d), de->d_name, &st, 0) < 0 ||
 			     now - st.st_mtime < QUEUE_SCAN_MIN_AGE))
+			continue;
+		/* The start-up scan takes what was there before us: a file
+		 * written since may still be before its filters and commit
+		 * (smtpd notifies it once it is committed). */
+		if (all && (fstatat(dirfd(d), de->d_name, &st, 0) < 0 ||
+			    st.st_mtim.tv_sec > qs->started.tv_sec ||
+			    (st.st_mtim.tv_sec == qs->started.tv_sec &&
+			     st.st_mtim.tv_nsec >= qs->started.tv_nsec)))
 			continue;
 		pending_add(qs, de->d_name, 0, 0);
 		added++;
@@ -572,6 +581,7 @@ queue_run(struct service_context *ctx)
 	char *sub;
 
 	memset(&qs, 0, sizeof(qs));
+	clock_gettime(CLOCK_REALTIME, &qs.started);
 	qs.settings = ctx->settings;
 	qs.queue_dir = xasprintf("%s/queue", ctx->settings->data_dir);
 	for (int i = 0; i < 2; i++) {

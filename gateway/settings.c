@@ -302,6 +302,27 @@ const struct setting_def moat_setting_defs[] = {
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);
 
+/* Gives a filter setting that names a place in the data directory its
+ * default there (DATA_DIR/rel) when moat.conf does not set it: filters do
+ * not know data_dir. */
+static void
+settings_filter_default(struct moat_settings *settings, const char *key,
+			const char *rel)
+{
+	struct config_map *map = &settings->filter_settings;
+	struct config_map_entry *e;
+
+	if (moat_settings_filter_value(settings, key) != NULL)
+		return;
+	map->items =
+	    xreallocarray(map->items, map->count + 1, sizeof(*map->items));
+	e = &map->items[map->count++];
+	e->key = xstrdup(key);
+	e->value = xasprintf("%s/%s", settings->data_dir, rel);
+	e->file = xstrdup("(default)");
+	e->line = 0;
+}
+
 int
 moat_settings_load(const char *path, struct moat_settings *settings,
 		   char **error_r)
@@ -322,9 +343,21 @@ moat_settings_load(const char *path, struct moat_settings *settings,
 		free(settings->authserv_id);
 		settings->authserv_id = xstrdup(settings->hostname);
 	}
+	settings_filter_default(settings, "dkim_sign.key_dir", "dkim");
+	settings_filter_default(settings, "arc.key_dir", "dkim");
 	if (moat_settings_check_filters(settings, error_r) < 0)
 		return -1;
 	return 0;
+}
+
+const char *
+moat_settings_filter_value(const struct moat_settings *settings,
+			   const char *key)
+{
+	for (size_t i = 0; i < settings->filter_settings.count; i++)
+		if (strcmp(settings->filter_settings.items[i].key, key) == 0)
+			return settings->filter_settings.items[i].value;
+	return NULL;
 }
 
 int

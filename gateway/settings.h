@@ -96,6 +96,10 @@ extern const size_t moat_setting_defs_count;
 
 /* Defaults + file; fills hostname when empty. 0, or -1 with *error_r
  * allocated as "file:line: message". */
+/* Value of a "filter.KEY" line (KEY as "dkim_sign.key_dir"), or NULL.
+ * dkim_sign.key_dir defaults to DATA_DIR/dkim after moat_settings_load(). */
+const char *moat_settings_filter_value(const struct moat_settings *settings,
+				       const char *key);
 int moat_settings_load(const char *path, struct moat_settings *settings,
 		       char **error_r);
 void moat_settings_free(struct moat_settings *settings);
