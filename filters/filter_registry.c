@@ -24,7 +24,13 @@ extern const struct filter filter_dkim_sign;
 extern const struct filter filter_dmarc;
 extern const struct filter filter_arc;
 
+/* Spam scoring, DNS blocklists and greylisting (issue 6). */
+extern const struct filter filter_spam;
+extern const struct filter filter_dnsbl;
+extern const struct filter filter_greylist;
+
 /* clang-format off */
+
 const struct filter *const filter_registry[] = {
     &filter_spf,
     &filter_mime_parse,
@@ -34,6 +40,9 @@ const struct filter *const filter_registry[] = {
     &filter_dkim_sign,
     &filter_dmarc,
     &filter_arc,
+    &filter_spam,
+    &filter_dnsbl,
+    &filter_greylist,
     NULL,
 };
 /* clang-format on */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "gateway/master_prepare.h"
+#include "gateway/moatctl_spam.h"
 #include "gateway/queue_file.h"
 #include "gateway/queue_state.h"
 #include "gateway/route.h"
@@ -75,6 +76,11 @@ usage(FILE *out)
 	    "                             new signing key (the active one)\n"
 	    "  dkim list                  keys: domain selector type [active]\n"
 	    "  dkim show-dns DOMAIN       the TXT record to publish\n"
+	    "  spam train --spam|--ham [--db PATH] FILE|DIR|MBOX...\n"
+	    "                             teach Bayes (filter.spam.bayes_db)\n"
+	    "  spam check [--db PATH] [--rules PATH] FILE|DIR|MBOX...\n"
+	    "                             score messages, one line each\n"
+	    "  spam stats [--db PATH]     rule set and Bayes counts\n"
 	    "  spf [--timeout=MS] IP HELO SENDER   SPF check through "
 	    "Moat's SPF code\n"
 	    "  spf [--timeout=MS] --batch  the same for \"IP<TAB>HELO<TAB>"
@@ -843,6 +849,15 @@ main(int argc, char **argv)
 	if (become_run_user(&ctl.settings) < 0) {
 		moat_settings_free(&ctl.settings);
 		return 1;
+	}
+	if (strcmp(argv[i], "spam") == 0 && argc - i >= 2) {
+		ret = moatctl_spam(&ctl.settings, argc - i - 1, argv + i + 1);
+		moat_settings_free(&ctl.settings);
+		if (ret < 0) {
+			usage(stderr);
+			return 2;
+		}
+		return ret;
 	}
 	if (directory_open(ctl.settings.data_dir, &ctl.dir, &error) < 0) {
 		ret = fail(error);

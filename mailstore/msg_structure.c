@@ -1303,6 +1303,14 @@ bodystructure_of(const struct msg_structure *s, size_t idx, bool ext,
 		buf_append_char(out, ' ');
 		bodystructure_of(s, idx + 1, ext, out);
 		buf_printf(out, " %llu", (unsigned long long)p->body_lines);
+	} else if (strcmp(p->type, "message") == 0 &&
+		   (strcmp(p->subtype, "rfc822") == 0 ||
+		    strcmp(p->subtype, "global") == 0)) {
+		/* Not descended into (depth or part limit): the grammar still
+		 * wants an envelope and a body. */
+		buf_append_str(out, " (NIL NIL NIL NIL NIL NIL NIL NIL NIL "
+				    "NIL) " EMPTY_TEXT_PART);
+		buf_printf(out, " %llu", (unsigned long long)p->body_lines);
 	} else if (strcmp(p->type, "text") == 0) {
 		buf_printf(out, " %llu", (unsigned long long)p->body_lines);
 	}

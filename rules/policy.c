@@ -85,3 +85,45 @@ policy_decide(const struct policy_config *config, const struct policy_input *in,
 		answer_r->text = answer_r->buf;
 	}
 }
+
+/* ---- spam score thresholds ---- */
+
+enum policy_spam_action
+policy_spam_action(double score, const struct policy_spam_thresholds *t)
+{
+	if (t->reject > 0 && score >= t->reject)
+		return POLICY_SPAM_REJECT;
+	if (t->quarantine > 0 && score >= t->quarantine)
+		return POLICY_SPAM_QUARANTINE;
+	if (t->tag > 0 && score >= t->tag)
+		return POLICY_SPAM_TAG;
+	return POLICY_SPAM_NONE;
+}
+
+enum policy_verdict
+policy_spam_verdict(enum policy_spam_action action)
+{
+	switch (action) {
+	case POLICY_SPAM_REJECT:
+		return POLICY_REJECT;
+	case POLICY_SPAM_QUARANTINE:
+		return POLICY_QUARANTINE;
+	default:
+		return POLICY_CONTINUE;
+	}
+}
+
+const char *
+policy_spam_action_name(enum policy_spam_action action)
+{
+	switch (action) {
+	case POLICY_SPAM_REJECT:
+		return "reject";
+	case POLICY_SPAM_QUARANTINE:
+		return "quarantine";
+	case POLICY_SPAM_TAG:
+		return "tag";
+	default:
+		return "none";
+	}
+}

@@ -58,4 +58,29 @@ void policy_decide(const struct policy_config *config,
 		   const struct policy_input *in,
 		   struct policy_answer *answer_r);
 
+/* ---- spam score thresholds (filters/spam.c) ---- */
+
+enum policy_spam_action {
+	POLICY_SPAM_NONE,	/* below the tag threshold */
+	POLICY_SPAM_TAG,	/* X-Spam-Status: Yes, delivered */
+	POLICY_SPAM_QUARANTINE, /* kept in the quarantine */
+	POLICY_SPAM_REJECT,	/* refused in the session (550 5.7.1) */
+};
+
+/* Thresholds on the message's total score; a value <= 0 disables that
+ * step (e.g. reject 0: never reject on score alone). */
+struct policy_spam_thresholds {
+	double tag;
+	double quarantine;
+	double reject;
+};
+
+/* The strongest action whose threshold the score reaches. */
+enum policy_spam_action
+policy_spam_action(double score, const struct policy_spam_thresholds *t);
+/* The chain verdict for an action (TAG and NONE continue). */
+enum policy_verdict policy_spam_verdict(enum policy_spam_action action);
+/* "none", "tag", "quarantine", "reject". */
+const char *policy_spam_action_name(enum policy_spam_action action);
+
 #endif

@@ -563,6 +563,24 @@ test_blob_damage(void **state)
 	msg_structure_free(&s);
 }
 
+static void assert_imap_balanced(const char *s, size_t len);
+
+/* BODYSTRUCTURE of s is well formed; returns the number of envelopes. */
+static size_t
+assert_bodystructure_ok(const struct msg_structure *s)
+{
+	struct buf out = {0};
+	size_t n = 0;
+
+	msg_structure_bodystructure(s, true, &out);
+	assert_imap_balanced(out.data, out.len);
+	for (const char *p = buf_cstr(&out);
+	     (p = strstr(p, "\"rfc822\"")) != NULL; p++)
+		n++;
+	buf_free(&out);
+	return n;
+}
+
 static void
 test_bombs(void **state)
 {
@@ -591,12 +609,15 @@ test_bombs(void **state)
 	assert_int_equal(msg_structure_part_count(s), MSG_STRUCTURE_MAX_PARTS);
 	assert_round_trip(s);
 	msg_structure_free(&s);
-	/* 50 nested message/rfc822. */
+	/* 50 nested message/rfc822: past the depth limit the last one is not
+	 * descended into, yet still has an envelope and a body. */
 	buf_reset(&m);
 	for (int i = 0; i < 50; i++)
 		buf_append_str(&m, "Content-Type: message/rfc822\r\n\r\n");
 	assert_int_equal(msg_structure_parse(m.data, m.len, &s, &error), 0);
 	assert_round_trip(s);
+	assert_int_equal(assert_bodystructure_ok(s),
+			 MSG_STRUCTURE_MAX_DEPTH + 1);
 	msg_structure_free(&s);
 	/* Empty input is a message with an empty header and body. */
 	assert_int_equal(msg_structure_parse("", 0, &s, &error), 0);

@@ -1,0 +1,462 @@
+/*
+ * dnsbl: the "dnsbl" filter (see dnsbl.h). It queries each configured
+ * DNSBL zone for the client address, and each URIBL zone for the
+ * registrable domains of the message's URLs (Public Suffix List, at most
+ * max_uri_domains per message), and adds the configured symbol with its
+ * score for every listing. It gives no verdict: the spam filter sums the
+ * scores and rules/policy.c decides. Lookups go through
+ * filter_dns_lookup() (the resolver of dns.servers) and stop when the
+ * filter's time runs out; a resolver failure is not a listing.
+ */
+#include "filters/dnsbl.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filters/filter.h"
+#include "filters/mime.h"
+#include "filters/psl.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#define DNSBL_NAME_MAX 256
+
+int
+dnsbl_entry_parse(const char *item, struct dnsbl_entry *entry_r,
+		  const char **error_r)
+{
+	const char *eq = strchr(item, '='), *colon, *slash, *p;
+	char *end;
+	double score;
+	size_t zlen;
+	struct in_addr a;
+
+	memset(entry_r, 0, sizeof(*entry_r));
+	if (eq == NULL || (colon = strchr(eq, ':')) == NULL) {
+		*error_r = "expected ZONE[/CODE]=SYMBOL:SCORE";
+		return -1;
+	}
+	slash = memchr(item, '/', (size_t)(eq - item));
+	zlen = (size_t)((slash != NULL ? slash : eq) - item);
+	if (zlen > 0 && item[zlen - 1] == '.')
+		zlen--;
+	if (zlen == 0 || zlen > 200) {
+		*error_r = "bad zone";
+		return -1;
+	}
+	for (p = item; p < item + zlen; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' &&
+		    *p != '_') {
+			*error_r = "bad zone";
+			return -1;
+		}
+	if (colon == eq + 1 || (size_t)(colon - eq - 1) > 64) {
+		*error_r = "bad symbol";
+		return -1;
+	}
+	for (p = eq + 1; p < colon; p++)
+		if (!isupper((unsigned char)*p) &&
+		    !isdigit((unsigned char)*p) && *p != '_') {
+			*error_r = "symbol must be [A-Z0-9_]+";
+			return -1;
+		}
+	score = strtod(colon + 1, &end);
+	if (end == colon + 1 || *end != '\0' || !isfinite(score) ||
+	    fabs(score) > 1000) {
+		*error_r = "bad score";
+		return -1;
+	}
+	entry_r->zone = xstrndup(item, zlen);
+	for (end = entry_r->zone; *end != '\0'; end++)
+		*end = (char)tolower((unsigned char)*end);
+	if (slash != NULL) {
+		entry_r->code = xstrndup(slash + 1, (size_t)(eq - slash - 1));
+		if (strcmp(entry_r->code, "any") == 0) {
+			x_free(&entry_r->code);
+		} else if (inet_pton(AF_INET, entry_r->code, &a) != 1) {
+			dnsbl_entry_free(entry_r);
+			*error_r = "CODE must be an IPv4 address or \"any\"";
+			return -1;
+		}
+	}
+	entry_r->symbol = xstrndup(eq + 1, (size_t)(colon - eq - 1));
+	entry_r->score = score;
+	return 0;
+}
+
+void
+dnsbl_entry_free(struct dnsbl_entry *entry)
+{
+	x_free(&entry->zone);
+	x_free(&entry->code);
+	x_free(&entry->symbol);
+}
+
+bool
+dnsbl_entry_matches(const struct dnsbl_entry *entry, const char *answer)
+{
+	struct in_addr a;
+	unsigned char *b = (unsigned char *)&a;
+
+	if (inet_pton(AF_INET, answer, &a) != 1)
+		return false;
+	if (entry->code != NULL)
+		return strcmp(entry->code, answer) == 0;
+	return b[0] == 127 && !(b[1] == 255 && b[2] == 255);
+}
+
+int
+dnsbl_query_name(const char *ip, const char *zone, char *out, size_t outsz)
+{
+	unsigned char a[16];
+	int n, i;
+	size_t o = 0;
+
+	if (inet_pton(AF_INET, ip, a) == 1) {
+		n = snprintf(out, outsz, "%u.%u.%u.%u.%s", a[3], a[2], a[1],
+			     a[0], zone);
+		return n < 0 || (size_t)n >= outsz ? -1 : 0;
+	}
+	if (inet_pton(AF_INET6, ip, a) != 1)
+		return -1;
+	for (i = 15; i >= 0; i--) {
+		n = snprintf(out + o, outsz - o, "%x.%x.", a[i] & 0xf,
+			     a[i] >> 4);
+		if (n < 0 || (size_t)n >= outsz - o)
+			return -1;
+		o += (size_t)n;
+	}
+	n = snprintf(out + o, outsz - o, "%s", zone);
+	return n < 0 || (size_t)n >= outsz - o ? -1 : 0;
+}
+
+bool
+dnsbl_ip_is_private(const char *ip)
+{
+	unsigned char a[16];
+
+	if (inet_pton(AF_INET, ip, a) == 1)
+		return a[0] == 127 || a[0] == 10 || a[0] == 0 ||
+		       (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+		       (a[0] == 192 && a[1] == 168) ||
+		       (a[0] == 169 && a[1] == 254);
+	if (inet_pton(AF_INET6, ip, a) == 1) {
+		static const unsigned char loop[16] = {[15] = 1};
+
+		return memcmp(a, loop, 16) == 0 || (a[0] & 0xfe) == 0xfc ||
+		       (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+	}
+	return true;
+}
+
+int
+dnsbl_url_host(const char *url, char *out, size_t outsz)
+{
+	const char *p = strstr(url, "://"), *end, *at;
+	size_t n, i;
+	struct in_addr a;
+
+	if (p != NULL)
+		p += 3;
+	else if (strncasecmp(url, "www.", 4) == 0)
+		p = url;
+	else
+		return -1;
+	end = p;
+	while (*end != '\0' && *end != '/' && *end != '?' && *end != '#' &&
+	       *end != '\\')
+		end++;
+	at = memchr(p, '@', (size_t)(end - p));
+	if (at != NULL)
+		p = at + 1;
+	if (*p == '[')
+		return -1; /* IPv6 literal */
+	n = 0;
+	while (p + n < end && p[n] != ':')
+		n++;
+	while (n > 0 && p[n - 1] == '.')
+		n--;
+	if (n == 0 || n >= outsz)
+		return -1;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!isalnum(c) && c != '-' && c != '.' && c != '_')
+			return -1;
+		out[i] = (char)tolower(c);
+	}
+	out[n] = '\0';
+	if (inet_pton(AF_INET, out, &a) == 1)
+		return -1;
+	return strchr(out, '.') != NULL ? 0 : -1;
+}
+
+/* --- the "dnsbl" filter ------------------------------------------------- */
+
+struct dnsbl_settings {
+	struct str_list zones;
+	struct str_list uribl_zones;
+	long long max_uri_domains;
+	bool skip_private;
+	char *psl;
+};
+
+#define D(field) offsetof(struct dnsbl_settings, field)
+
+static int
+dnsbl_validate_list(const void *field, const char **error_r)
+{
+	const struct str_list *list = field;
+	struct dnsbl_entry e;
+	size_t i;
+
+	for (i = 0; i < list->count; i++) {
+		if (dnsbl_entry_parse(list->items[i], &e, error_r) < 0)
+			return -1;
+		dnsbl_entry_free(&e);
+	}
+	return 0;
+}
+
+static const struct setting_def dnsbl_setting_defs[] = {
+    {"zones", SETTING_LIST, "", D(zones), 0, 0, dnsbl_validate_list,
+     "DNSBL zones for the client address, as ZONE[/CODE]=SYMBOL:SCORE "
+     "(e.g. zen.spamhaus.org/127.0.0.2=RBL_SPAMHAUS_SBL:3.5)"},
+    {"uribl_zones", SETTING_LIST, "", D(uribl_zones), 0, 0, dnsbl_validate_list,
+     "URIBL zones for the domains of the message's URLs, same form "
+     "(e.g. multi.uribl.com/127.0.0.2=URIBL_BLACK:3)"},
+    {"max_uri_domains", SETTING_INT, "20", D(max_uri_domains), 0, 1000, NULL,
+     "distinct URL domains looked up per message"},
+    {"skip_private", SETTING_BOOL, "yes", D(skip_private), 0, 0, NULL,
+     "no DNSBL lookups for loopback and private client addresses"},
+    {"psl", SETTING_PATH, "/usr/share/publicsuffix/public_suffix_list.dat",
+     D(psl), 0, 0, NULL,
+     "Public Suffix List, to reduce URL hosts to registrable domains"},
+};
+
+struct dnsbl_state {
+	const struct dnsbl_settings *settings;
+	struct dnsbl_entry *ip, *uri;
+	size_t ip_count, uri_count;
+	struct psl *psl;
+};
+
+static void
+dnsbl_fini(void *state_p)
+{
+	struct dnsbl_state *st = state_p;
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < st->ip_count; i++)
+		dnsbl_entry_free(&st->ip[i]);
+	for (i = 0; i < st->uri_count; i++)
+		dnsbl_entry_free(&st->uri[i]);
+	free(st->ip);
+	free(st->uri);
+	psl_free(&st->psl);
+	free(st);
+}
+
+static void
+dnsbl_parse_list(const struct str_list *list, struct dnsbl_entry **out_r,
+		 size_t *count_r)
+{
+	const char *error;
+	size_t i;
+
+	*out_r = xcalloc(list->count + 1, sizeof(**out_r));
+	*count_r = 0;
+	for (i = 0; i < list->count; i++)
+		if (dnsbl_entry_parse(list->items[i], &(*out_r)[*count_r],
+				      &error) == 0)
+			(*count_r)++;
+}
+
+static int
+dnsbl_init(const void *settings_p, void **state_r, char **error_r)
+{
+	const struct dnsbl_settings *s = settings_p;
+	struct dnsbl_state *st = xcalloc(1, sizeof(*st));
+	char *perr = NULL;
+
+	(void)error_r;
+	st->settings = s;
+	dnsbl_parse_list(&s->zones, &st->ip, &st->ip_count);
+	dnsbl_parse_list(&s->uribl_zones, &st->uri, &st->uri_count);
+	if (st->uri_count > 0 && s->psl[0] != '\0') {
+		st->psl = psl_load(s->psl, &perr);
+		if (st->psl == NULL) {
+			log_warnx("event=dnsbl_psl error=\"%s\" note=\"URL "
+				  "domains are reduced to their last two "
+				  "labels\"",
+				  perr);
+			free(perr);
+		}
+	}
+	mime_filter_register(NULL);
+	*state_r = st;
+	return 0;
+}
+
+static bool
+dnsbl_has_symbol(const struct filter_context *ctx, const char *name)
+{
+	const struct filter_symbol *syms;
+	size_t n, i;
+
+	syms = filter_symbols(ctx, &n);
+	for (i = 0; i < n; i++)
+		if (strcmp(syms[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Queries name once and adds the symbol of every entry of zone that the
+ * answers match. Returns false when time ran out. */
+static bool
+dnsbl_query(struct filter_context *ctx, const struct dnsbl_entry *entries,
+	    size_t count, size_t first, const char *name, const char *detail)
+{
+	struct dns_answer *answer = NULL;
+	size_t i, k;
+
+	if (filter_remaining_ms(ctx) <= 0)
+		return false;
+	if (filter_dns_lookup(ctx, name, 1, &answer) < 0 || answer == NULL)
+		return true;
+	if (answer->status == DNS_OK) {
+		for (i = first; i < count; i++) {
+			if (strcmp(entries[i].zone, entries[first].zone) != 0)
+				continue;
+			for (k = 0; k < answer->count; k++) {
+				if (answer->addr == NULL ||
+				    answer->addr[k] == NULL ||
+				    !dnsbl_entry_matches(&entries[i],
+							 answer->addr[k]))
+					continue;
+				if (!dnsbl_has_symbol(ctx, entries[i].symbol))
+					filter_add_symbol(
+					    ctx, entries[i].symbol,
+					    entries[i].score, detail);
+				break;
+			}
+		}
+	}
+	dns_answer_free(&answer);
+	return true;
+}
+
+static bool
+dnsbl_zone_seen(const struct dnsbl_entry *entries, size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < i; k++)
+		if (strcmp(entries[k].zone, entries[i].zone) == 0)
+			return true;
+	return false;
+}
+
+static void
+dnsbl_registrable(const struct dnsbl_state *st, const char *host, char *out,
+		  size_t outsz)
+{
+	const char *p;
+	int dots = 0;
+
+	if (st->psl != NULL && psl_registrable(st->psl, host, out, outsz) == 0)
+		return;
+	/* Without the list: the last two labels. */
+	for (p = host + strlen(host); p > host; p--)
+		if (p[-1] == '.' && ++dots == 2)
+			break;
+	snprintf(out, outsz, "%s", p);
+}
+
+static int
+dnsbl_run(void *state_p, struct filter_context *ctx, enum filter_phase phase)
+{
+	struct dnsbl_state *st = state_p;
+	const struct filter_envelope *env = filter_envelope(ctx);
+	char name[DNSBL_NAME_MAX], safe[64];
+	size_t i, u, ndomains = 0;
+	char(*domains)[DNSBL_NAME_MAX] = NULL;
+	const struct mime_message *mime;
+
+	if (phase != FILTER_PHASE_DATA)
+		return 0;
+	if (st->ip_count > 0 && env->auth_user == NULL &&
+	    !(st->settings->skip_private &&
+	      dnsbl_ip_is_private(env->client_ip))) {
+		log_sanitize(env->client_ip, strlen(env->client_ip), safe,
+			     sizeof(safe));
+		for (i = 0; i < st->ip_count; i++) {
+			if (dnsbl_zone_seen(st->ip, i))
+				continue;
+			if (dnsbl_query_name(env->client_ip, st->ip[i].zone,
+					     name, sizeof(name)) < 0)
+				break;
+			if (!dnsbl_query(ctx, st->ip, st->ip_count, i, name,
+					 safe))
+				return 0;
+		}
+	}
+	if (st->uri_count == 0 || st->settings->max_uri_domains == 0)
+		return 0;
+	mime = mime_filter_get(ctx);
+	if (mime == NULL)
+		return 0;
+	domains =
+	    xcalloc((size_t)st->settings->max_uri_domains, sizeof(*domains));
+	for (u = 0; u < mime->url_count &&
+		    ndomains < (size_t)st->settings->max_uri_domains;
+	     u++) {
+		char host[DNSBL_NAME_MAX], reg[DNSBL_NAME_MAX];
+		bool dup = false;
+
+		if (dnsbl_url_host(mime->urls[u], host, sizeof(host)) < 0)
+			continue;
+		dnsbl_registrable(st, host, reg, sizeof(reg));
+		for (i = 0; i < ndomains && !dup; i++)
+			dup = strcmp(domains[i], reg) == 0;
+		if (!dup && reg[0] != '\0')
+			memcpy(domains[ndomains++], reg, sizeof(reg));
+	}
+	for (u = 0; u < ndomains; u++) {
+		for (i = 0; i < st->uri_count; i++) {
+			int n;
+
+			if (dnsbl_zone_seen(st->uri, i))
+				continue;
+			n = snprintf(name, sizeof(name), "%s.%s", domains[u],
+				     st->uri[i].zone);
+			if (n < 0 || (size_t)n >= sizeof(name))
+				continue;
+			if (!dnsbl_query(ctx, st->uri, st->uri_count, i, name,
+					 domains[u])) {
+				free(domains);
+				return 0;
+			}
+		}
+	}
+	free(domains);
+	return 0;
+}
+
+const struct filter filter_dnsbl = {
+    .name = "dnsbl",
+    .phases = FILTER_PHASE_DATA,
+    .settings = dnsbl_setting_defs,
+    .settings_count =
+	sizeof(dnsbl_setting_defs) / sizeof(dnsbl_setting_defs[0]),
+    .settings_size = sizeof(struct dnsbl_settings),
+    .init = dnsbl_init,
+    .run = dnsbl_run,
+    .fini = dnsbl_fini,
+};

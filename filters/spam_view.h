@@ -1,0 +1,36 @@
+/*
+ * spam_view: builds the rule engine's message view (struct spam_msg of
+ * rules/spam_rules.h) from the shared MIME parse (filters/mime.h), for the
+ * spam filter and for `moatctl spam train`. The view points into the parsed
+ * message and into buffers it owns; it lives until spam_view_free().
+ */
+#ifndef MOAT_SPAM_VIEW_H
+#define MOAT_SPAM_VIEW_H
+
+#include <stddef.h>
+
+#include "filters/mime.h"
+#include "lib/buf.h"
+#include "rules/spam_rules.h"
+
+struct spam_view {
+	struct spam_msg msg;
+	struct spam_header *headers;
+	struct buf body;    /* Subject line + rendered text */
+	struct buf rawbody; /* decoded text parts, HTML kept */
+};
+
+/*
+ * Fills view from mime (which must outlive the view). full/full_len are the
+ * message bytes as received (may be NULL), for `full` rules and GTUBE.
+ * Text areas are capped at max_text bytes each (0 = no cap).
+ */
+void spam_view_init(struct spam_view *view, const struct mime_message *mime,
+		    const char *full, size_t full_len, size_t max_text);
+void spam_view_free(struct spam_view *view);
+
+/* A 64-bit key naming a message for Bayes learning: its Message-Id when
+ * present, else a hash of its text. */
+unsigned long long spam_view_key(const struct spam_view *view);
+
+#endif

@@ -1,0 +1,563 @@
+/*
+ * bayes: tokeniser, SQLite token store and chi-square combining (see
+ * bayes.h). Tokens are stored as 64-bit FNV-1a hashes (INTEGER PRIMARY
+ * KEY), so a lookup is one B-tree probe and no message text is kept on
+ * disk. Learning runs in a SAVEPOINT so callers may batch many messages in
+ * one outer transaction (bayes_begin/bayes_commit). The database runs with
+ * synchronous=NORMAL: losing the last learnings in a power cut is
+ * acceptable for statistics, fsync per message is not.
+ */
+#include "rules/bayes.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/db.h"
+#include "lib/xalloc.h"
+
+#define BAYES_MAX_TOKENS 10000
+#define BAYES_MIN_LEN	 3
+#define BAYES_MAX_LEN	 15
+
+struct bayes_db {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	sqlite3_stmt *get, *upsert, *seen_get, *seen_put, *vars_get, *vars_add;
+};
+
+static const struct db_migration bayes_migrations[] = {
+    {1, "CREATE TABLE tokens (hash INTEGER PRIMARY KEY, spam INTEGER NOT "
+	"NULL DEFAULT 0, ham INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE seen (key INTEGER PRIMARY KEY, spam INTEGER NOT NULL);"
+	"CREATE TABLE vars (id INTEGER PRIMARY KEY CHECK (id = 1), nspam "
+	"INTEGER NOT NULL, nham INTEGER NOT NULL);"
+	"INSERT INTO vars VALUES (1, 0, 0);"},
+};
+
+void
+bayes_params_default(struct bayes_params *params_r)
+{
+	params_r->robinson_s = 0.030;
+	params_r->robinson_x = 0.538;
+	params_r->min_strength = 0.346;
+	params_r->max_tokens = 150;
+	params_r->min_spam = 200;
+	params_r->min_ham = 200;
+}
+
+uint64_t
+bayes_hash(const void *data, size_t len, uint64_t seed)
+{
+	const unsigned char *p = data;
+	uint64_t h = 14695981039346656037ull ^ seed;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+void
+bayes_tokens_init(struct bayes_tokens *tokens)
+{
+	memset(tokens, 0, sizeof(*tokens));
+}
+
+void
+bayes_tokens_free(struct bayes_tokens *tokens)
+{
+	free(tokens->hashes);
+	memset(tokens, 0, sizeof(*tokens));
+}
+
+void
+bayes_tokens_add(struct bayes_tokens *tokens, const char *token, size_t len)
+{
+	if (tokens->count >= BAYES_MAX_TOKENS)
+		return;
+	if (tokens->count == tokens->cap) {
+		tokens->cap = tokens->cap == 0 ? 256 : tokens->cap * 2;
+		tokens->hashes = xreallocarray(tokens->hashes, tokens->cap,
+					       sizeof(*tokens->hashes));
+	}
+	tokens->hashes[tokens->count++] = bayes_hash(token, len, 0);
+}
+
+static int
+bayes_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+void
+bayes_tokens_finish(struct bayes_tokens *tokens)
+{
+	size_t i, n = 0;
+
+	if (tokens->count == 0)
+		return;
+	qsort(tokens->hashes, tokens->count, sizeof(*tokens->hashes),
+	      bayes_u64_cmp);
+	for (i = 0; i < tokens->count; i++)
+		if (n == 0 || tokens->hashes[n - 1] != tokens->hashes[i])
+			tokens->hashes[n++] = tokens->hashes[i];
+	tokens->count = n;
+}
+
+/* Bytes that belong to a word: letters, digits, UTF-8, and a few marks
+ * that carry meaning in spam ($ ! ' - . @ _ , :). */
+static bool
+bayes_word_byte(unsigned char c)
+{
+	return isalnum(c) || c >= 0x80 || c == '$' || c == '!' || c == '\'' ||
+	       c == '-' || c == '.' || c == '@' || c == '_' || c == ',' ||
+	       c == ':';
+}
+
+static bool
+bayes_edge_punct(unsigned char c)
+{
+	return c == '.' || c == ',' || c == '\'' || c == '-' || c == ':' ||
+	       c == '!';
+}
+
+void
+bayes_tokenize_text(const char *text, size_t len, const char *prefix,
+		    bayes_token_fn *fn, void *context)
+{
+	char tok[64];
+	size_t plen = strlen(prefix), i = 0;
+
+	if (plen > 16)
+		plen = 16;
+	while (i < len) {
+		size_t start, end, wlen, k, o;
+
+		while (i < len && !bayes_word_byte((unsigned char)text[i]))
+			i++;
+		start = i;
+		while (i < len && bayes_word_byte((unsigned char)text[i]))
+			i++;
+		end = i;
+		while (start < end &&
+		       bayes_edge_punct((unsigned char)text[start]))
+			start++;
+		while (end > start &&
+		       bayes_edge_punct((unsigned char)text[end - 1]) &&
+		       text[end - 1] != '!')
+			end--;
+		wlen = end - start;
+		if (wlen < BAYES_MIN_LEN)
+			continue;
+		memcpy(tok, prefix, plen);
+		o = plen;
+		if (wlen > BAYES_MAX_LEN) {
+			memcpy(tok + o, "sk:", 3);
+			o += 3;
+			wlen = 7;
+		}
+		for (k = 0; k < wlen; k++)
+			tok[o++] =
+			    (char)tolower((unsigned char)text[start + k]);
+		fn(context, tok, o);
+	}
+}
+
+static void
+bayes_add_cb(void *context, const char *token, size_t len)
+{
+	bayes_tokens_add(context, token, len);
+}
+
+/* Adds "prefix" + host and each parent domain of a URL's host. */
+static void
+bayes_add_url(struct bayes_tokens *tokens, const char *url)
+{
+	const char *p = strstr(url, "://"), *end;
+	char tok[300];
+	size_t n;
+
+	p = p != NULL ? p + 3 : url;
+	end = p;
+	while (*end != '\0' && *end != '/' && *end != ':' && *end != '?' &&
+	       *end != '#')
+		end++;
+	if (memchr(p, '@', (size_t)(end - p)) != NULL)
+		p = (const char *)memchr(p, '@', (size_t)(end - p)) + 1;
+	while (p < end) {
+		const char *dot;
+
+		n = (size_t)snprintf(tok, sizeof(tok), "U:%.*s", (int)(end - p),
+				     p);
+		if (n >= sizeof(tok))
+			n = sizeof(tok) - 1;
+		for (size_t k = 2; k < n; k++)
+			tok[k] = (char)tolower((unsigned char)tok[k]);
+		bayes_tokens_add(tokens, tok, n);
+		dot = memchr(p, '.', (size_t)(end - p));
+		if (dot == NULL ||
+		    memchr(dot + 1, '.', (size_t)(end - dot - 1)) == NULL)
+			break;
+		p = dot + 1;
+	}
+}
+
+void
+bayes_tokenize(const struct spam_msg *msg, struct bayes_tokens *tokens)
+{
+	static const struct {
+		const char *name;
+		const char *prefix;
+	} hdrs[] = {
+	    {"Subject", "S:"},	     {"From", "F:"},
+	    {"Reply-To", "R:"},	     {"To", "T:"},
+	    {"X-Mailer", "XM:"},     {"User-Agent", "XM:"},
+	    {"Content-Type", "CT:"}, {"Message-Id", "MI:"},
+	    {"List-Id", "LI:"},	     {"Return-Path", "RP:"},
+	};
+	size_t i, k;
+
+	for (i = 0; i < msg->header_count; i++) {
+		const struct spam_header *h = &msg->headers[i];
+
+		for (k = 0; k < sizeof(hdrs) / sizeof(hdrs[0]); k++)
+			if (strcasecmp(h->name, hdrs[k].name) == 0 &&
+			    h->value != NULL)
+				bayes_tokenize_text(h->value, strlen(h->value),
+						    hdrs[k].prefix,
+						    bayes_add_cb, tokens);
+	}
+	if (msg->body != NULL)
+		bayes_tokenize_text(msg->body, msg->body_len, "", bayes_add_cb,
+				    tokens);
+	for (i = 0; i < msg->uri_count; i++)
+		bayes_add_url(tokens, msg->uris[i]);
+	bayes_tokens_finish(tokens);
+}
+
+double
+bayes_token_prob(unsigned int spam_count, unsigned int ham_count,
+		 unsigned int nspam, unsigned int nham,
+		 const struct bayes_params *params)
+{
+	double rs, rh, p, n;
+
+	if (nspam == 0 || nham == 0)
+		return params->robinson_x;
+	rs = (double)spam_count / nspam;
+	rh = (double)ham_count / nham;
+	if (rs + rh == 0)
+		return params->robinson_x;
+	p = rs / (rs + rh);
+	n = (double)spam_count + ham_count;
+	return (params->robinson_s * params->robinson_x + n * p) /
+	       (params->robinson_s + n);
+}
+
+double
+bayes_chi2q(double x2, unsigned int v)
+{
+	double m = x2 / 2.0, logterm, sum;
+	unsigned int i;
+
+	if (x2 <= 0)
+		return 1.0;
+	/* Terms in log space so exp(-m) cannot underflow the whole sum. */
+	logterm = -m;
+	sum = exp(logterm);
+	for (i = 1; i < v / 2; i++) {
+		logterm += log(m / i);
+		sum += exp(logterm);
+	}
+	return sum < 1.0 ? sum : 1.0;
+}
+
+double
+bayes_combine(const double *probs, size_t n)
+{
+	double ls = 0, lh = 0, s, h;
+	size_t i;
+
+	if (n == 0)
+		return 0.5;
+	for (i = 0; i < n; i++) {
+		double p = probs[i];
+
+		if (p < 1e-9)
+			p = 1e-9;
+		if (p > 1 - 1e-9)
+			p = 1 - 1e-9;
+		ls += log(1.0 - p);
+		lh += log(p);
+	}
+	s = 1.0 - bayes_chi2q(-2.0 * ls, (unsigned int)(2 * n));
+	h = 1.0 - bayes_chi2q(-2.0 * lh, (unsigned int)(2 * n));
+	return ((s - h) + 1.0) / 2.0;
+}
+
+static char *
+bayes_sql_error(struct bayes_db *db, const char *what)
+{
+	return xasprintf("bayes %s: %s", what, sqlite3_errmsg(db->db));
+}
+
+int
+bayes_open(const char *path, struct bayes_db **db_r, char **error_r)
+{
+	struct bayes_db *db = xcalloc(1, sizeof(*db));
+
+	if (db_open(path, bayes_migrations,
+		    sizeof(bayes_migrations) / sizeof(bayes_migrations[0]),
+		    &db->db, error_r) < 0) {
+		free(db);
+		return -1;
+	}
+	(void)sqlite3_exec(db->db, "PRAGMA synchronous=NORMAL", NULL, NULL,
+			   NULL);
+	if (sqlite3_prepare_v2(db->db,
+			       "SELECT spam, ham FROM tokens WHERE hash = ?",
+			       -1, &db->get, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(
+		db->db,
+		"INSERT INTO tokens (hash, spam, ham) VALUES (?1, max(?2, 0), "
+		"max(?3, 0)) ON CONFLICT(hash) DO UPDATE SET spam = max(spam "
+		"+ ?2, 0), ham = max(ham + ?3, 0)",
+		-1, &db->upsert, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db->db, "SELECT spam FROM seen WHERE key = ?",
+			       -1, &db->seen_get, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db->db,
+			       "INSERT OR REPLACE INTO seen (key, spam) VALUES "
+			       "(?, ?)",
+			       -1, &db->seen_put, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db->db,
+			       "SELECT nspam, nham FROM vars WHERE id = 1", -1,
+			       &db->vars_get, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db->db,
+			       "UPDATE vars SET nspam = max(nspam + ?, 0), "
+			       "nham = max(nham + ?, 0) WHERE id = 1",
+			       -1, &db->vars_add, NULL) != SQLITE_OK) {
+		*error_r = bayes_sql_error(db, "prepare");
+		bayes_close(&db);
+		return -1;
+	}
+	pthread_mutex_init(&db->lock, NULL);
+	*db_r = db;
+	return 0;
+}
+
+void
+bayes_close(struct bayes_db **dbp)
+{
+	struct bayes_db *db = *dbp;
+
+	if (db == NULL)
+		return;
+	sqlite3_finalize(db->get);
+	sqlite3_finalize(db->upsert);
+	sqlite3_finalize(db->seen_get);
+	sqlite3_finalize(db->seen_put);
+	sqlite3_finalize(db->vars_get);
+	sqlite3_finalize(db->vars_add);
+	db_close(&db->db);
+	pthread_mutex_destroy(&db->lock);
+	x_free(dbp);
+}
+
+static int
+bayes_step_done(sqlite3_stmt *stmt)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+bayes_apply(struct bayes_db *db, const struct bayes_tokens *tokens, int dspam,
+	    int dham)
+{
+	size_t i;
+
+	for (i = 0; i < tokens->count; i++) {
+		sqlite3_bind_int64(db->upsert, 1,
+				   (sqlite3_int64)tokens->hashes[i]);
+		sqlite3_bind_int(db->upsert, 2, dspam);
+		sqlite3_bind_int(db->upsert, 3, dham);
+		if (bayes_step_done(db->upsert) < 0)
+			return -1;
+	}
+	sqlite3_bind_int(db->vars_add, 1, dspam);
+	sqlite3_bind_int(db->vars_add, 2, dham);
+	return bayes_step_done(db->vars_add);
+}
+
+int
+bayes_learn(struct bayes_db *db, const struct bayes_tokens *tokens,
+	    uint64_t key, bool spam, char **error_r)
+{
+	int prev = -1, ret = 1;
+
+	pthread_mutex_lock(&db->lock);
+	if (sqlite3_exec(db->db, "SAVEPOINT learn", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		*error_r = bayes_sql_error(db, "savepoint");
+		pthread_mutex_unlock(&db->lock);
+		return -1;
+	}
+	sqlite3_bind_int64(db->seen_get, 1, (sqlite3_int64)key);
+	if (sqlite3_step(db->seen_get) == SQLITE_ROW)
+		prev = sqlite3_column_int(db->seen_get, 0);
+	sqlite3_reset(db->seen_get);
+	if (prev == (spam ? 1 : 0)) {
+		ret = 0;
+		goto done;
+	}
+	/* Learned as the other class before: undo that first. */
+	if (prev >= 0 &&
+	    bayes_apply(db, tokens, prev ? -1 : 0, prev ? 0 : -1) < 0)
+		goto fail;
+	if (bayes_apply(db, tokens, spam ? 1 : 0, spam ? 0 : 1) < 0)
+		goto fail;
+	sqlite3_bind_int64(db->seen_put, 1, (sqlite3_int64)key);
+	sqlite3_bind_int(db->seen_put, 2, spam ? 1 : 0);
+	if (bayes_step_done(db->seen_put) < 0)
+		goto fail;
+done:
+	if (sqlite3_exec(db->db, "RELEASE learn", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		goto fail;
+	pthread_mutex_unlock(&db->lock);
+	return ret;
+fail:
+	*error_r = bayes_sql_error(db, "learn");
+	(void)sqlite3_exec(db->db, "ROLLBACK TO learn; RELEASE learn", NULL,
+			   NULL, NULL);
+	pthread_mutex_unlock(&db->lock);
+	return -1;
+}
+
+static int
+bayes_exec(struct bayes_db *db, const char *sql, char **error_r)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&db->lock);
+	if (sqlite3_exec(db->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = bayes_sql_error(db, sql);
+		ret = -1;
+	}
+	pthread_mutex_unlock(&db->lock);
+	return ret;
+}
+
+int
+bayes_begin(struct bayes_db *db, char **error_r)
+{
+	return bayes_exec(db, "BEGIN IMMEDIATE", error_r);
+}
+
+int
+bayes_commit(struct bayes_db *db, char **error_r)
+{
+	return bayes_exec(db, "COMMIT", error_r);
+}
+
+static int
+bayes_counts_locked(struct bayes_db *db, unsigned int *nspam_r,
+		    unsigned int *nham_r)
+{
+	int rc = sqlite3_step(db->vars_get);
+
+	if (rc == SQLITE_ROW) {
+		*nspam_r = (unsigned int)sqlite3_column_int64(db->vars_get, 0);
+		*nham_r = (unsigned int)sqlite3_column_int64(db->vars_get, 1);
+	}
+	sqlite3_reset(db->vars_get);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+bayes_counts(struct bayes_db *db, unsigned int *nspam_r, unsigned int *nham_r,
+	     char **error_r)
+{
+	int ret;
+
+	pthread_mutex_lock(&db->lock);
+	ret = bayes_counts_locked(db, nspam_r, nham_r);
+	if (ret < 0)
+		*error_r = bayes_sql_error(db, "counts");
+	pthread_mutex_unlock(&db->lock);
+	return ret;
+}
+
+static int
+bayes_strength_cmp(const void *a, const void *b)
+{
+	double x = fabs(*(const double *)a - 0.5);
+	double y = fabs(*(const double *)b - 0.5);
+
+	return x > y ? -1 : x < y ? 1 : 0;
+}
+
+int
+bayes_classify(struct bayes_db *db, const struct bayes_tokens *tokens,
+	       const struct bayes_params *params, double *prob_r,
+	       char **error_r)
+{
+	unsigned int nspam, nham;
+	double *probs;
+	size_t i, n = 0;
+	bool own_txn;
+
+	pthread_mutex_lock(&db->lock);
+	if (bayes_counts_locked(db, &nspam, &nham) < 0) {
+		*error_r = bayes_sql_error(db, "counts");
+		pthread_mutex_unlock(&db->lock);
+		return -1;
+	}
+	if (nspam < params->min_spam || nham < params->min_ham || nspam == 0 ||
+	    nham == 0) {
+		pthread_mutex_unlock(&db->lock);
+		return 0;
+	}
+	own_txn = sqlite3_get_autocommit(db->db) != 0;
+	if (own_txn)
+		(void)sqlite3_exec(db->db, "BEGIN", NULL, NULL, NULL);
+	probs = xcalloc(tokens->count + 1, sizeof(*probs));
+	for (i = 0; i < tokens->count; i++) {
+		double f;
+
+		sqlite3_bind_int64(db->get, 1,
+				   (sqlite3_int64)tokens->hashes[i]);
+		if (sqlite3_step(db->get) == SQLITE_ROW) {
+			unsigned int s =
+			    (unsigned int)sqlite3_column_int(db->get, 0);
+			unsigned int h =
+			    (unsigned int)sqlite3_column_int(db->get, 1);
+
+			f = bayes_token_prob(s, h, nspam, nham, params);
+			if (fabs(f - 0.5) >= params->min_strength)
+				probs[n++] = f;
+		}
+		sqlite3_reset(db->get);
+	}
+	if (own_txn)
+		(void)sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL);
+	pthread_mutex_unlock(&db->lock);
+	if (n > 1)
+		qsort(probs, n, sizeof(*probs), bayes_strength_cmp);
+	if (n > params->max_tokens)
+		n = params->max_tokens;
+	*prob_r = bayes_combine(probs, n);
+	free(probs);
+	return 1;
+}

@@ -1,0 +1,100 @@
+/*
+ * bayes: Moat's Bayesian spam classifier, after SpamAssassin's and
+ * Bogofilter's: a tokeniser over the parsed message (body words, selected
+ * header fields with a prefix, URL hosts), token counts in SQLite, token
+ * probabilities by Robinson's f(w), and Fisher's chi-square combining of
+ * the most significant tokens into one probability in [0, 1].
+ *
+ * A struct bayes_db is one SQLite connection guarded by a mutex: filter
+ * threads may share it. Learning is idempotent per message key (a message
+ * learned twice as the same class counts once; learned as the other class,
+ * its first learning is undone), so Junk-folder retraining is safe.
+ */
+#ifndef MOAT_BAYES_H
+#define MOAT_BAYES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rules/spam_rules.h"
+
+/* A message's distinct token hashes, sorted. */
+struct bayes_tokens {
+	uint64_t *hashes;
+	size_t count, cap;
+};
+
+struct bayes_params {
+	double robinson_s;	 /* strength of the prior (0.030) */
+	double robinson_x;	 /* prior probability of an unknown token */
+	double min_strength;	 /* |f - 0.5| below this is ignored (0.346) */
+	unsigned int max_tokens; /* significant tokens used (150) */
+	unsigned int min_spam;	 /* learned spam needed before scoring (200) */
+	unsigned int min_ham;	 /* learned ham needed before scoring (200) */
+};
+
+void bayes_params_default(struct bayes_params *params_r);
+
+void bayes_tokens_init(struct bayes_tokens *tokens);
+void bayes_tokens_free(struct bayes_tokens *tokens);
+/* Adds one token (its hash); call bayes_tokens_finish() afterwards. */
+void bayes_tokens_add(struct bayes_tokens *tokens, const char *token,
+		      size_t len);
+/* Sorts and removes duplicates. */
+void bayes_tokens_finish(struct bayes_tokens *tokens);
+
+typedef void bayes_token_fn(void *context, const char *token, size_t len);
+/*
+ * Splits text into tokens as the classifier sees them: words of 3 to 15
+ * bytes, lower-cased, edge punctuation trimmed; longer words become
+ * "sk:" plus their first 7 bytes; prefix (may be "") is put in front of
+ * each. Calls fn for each (repeats included).
+ */
+void bayes_tokenize_text(const char *text, size_t len, const char *prefix,
+			 bayes_token_fn *fn, void *context);
+/* Tokenises a whole message view into tokens (finished). */
+void bayes_tokenize(const struct spam_msg *msg, struct bayes_tokens *tokens);
+
+/* Robinson's f(w) for a token seen in spam_count spam and ham_count ham
+ * messages, given nspam and nham learned in total. */
+double bayes_token_prob(unsigned int spam_count, unsigned int ham_count,
+			unsigned int nspam, unsigned int nham,
+			const struct bayes_params *params);
+/* P(chi^2 >= x2) with v (even) degrees of freedom. */
+double bayes_chi2q(double x2, unsigned int v);
+/* Fisher/Robinson chi-square combining of n token probabilities: 0 hammy,
+ * 1 spammy, 0.5 when n == 0. */
+double bayes_combine(const double *probs, size_t n);
+
+struct bayes_db;
+
+/* Opens (creating) the token database. Returns 0, or -1 with *error_r
+ * allocated. */
+int bayes_open(const char *path, struct bayes_db **db_r, char **error_r);
+void bayes_close(struct bayes_db **db);
+/*
+ * Learns tokens as spam or ham under key (a hash naming the message).
+ * Returns 1 learned, 0 already learned as that class, -1 with *error_r
+ * allocated on a database error.
+ */
+int bayes_learn(struct bayes_db *db, const struct bayes_tokens *tokens,
+		uint64_t key, bool spam, char **error_r);
+/*
+ * Classifies: 1 with *prob_r set, 0 when too little has been learned yet
+ * (fewer than params' minimums), -1 with *error_r allocated.
+ */
+int bayes_classify(struct bayes_db *db, const struct bayes_tokens *tokens,
+		   const struct bayes_params *params, double *prob_r,
+		   char **error_r);
+/* Groups many bayes_learn() calls in one transaction (training runs);
+ * 0, or -1 with *error_r allocated. */
+int bayes_begin(struct bayes_db *db, char **error_r);
+int bayes_commit(struct bayes_db *db, char **error_r);
+/* Messages learned so far. Returns 0 or -1 with *error_r allocated. */
+int bayes_counts(struct bayes_db *db, unsigned int *nspam_r,
+		 unsigned int *nham_r, char **error_r);
+/* A 64-bit hash of bytes (FNV-1a), for tokens and message keys. */
+uint64_t bayes_hash(const void *data, size_t len, uint64_t seed);
+
+#endif

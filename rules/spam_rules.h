@@ -1,0 +1,131 @@
+/*
+ * spam_rules: Moat's SpamAssassin-compatible rule language. A rule set is
+ * built by parsing one or more .cf files (the subset that matters: header,
+ * body, rawbody, uri, full, meta, score, describe, tflags, eval: built-ins,
+ * if/ifplugin blocks), then compiled once: every regular expression with
+ * PCRE2 and its JIT, and, when the set is large and Hyperscan is available,
+ * the body-like rules into one Hyperscan prefilter database so a message is
+ * scanned once for all of them and PCRE2 only confirms the candidates.
+ *
+ * A compiled set is read-only and shared by threads; each thread evaluates
+ * with its own struct spam_scratch. GTUBE always matches, whatever the files.
+ *
+ * Evaluation works on a struct spam_msg, a read-only view of one parsed
+ * message that the spam filter fills from the shared MIME parse.
+ */
+#ifndef MOAT_SPAM_RULES_H
+#define MOAT_SPAM_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The GTUBE test string (SpamAssassin's). */
+#define SPAM_GTUBE	 "XJS*C4JDBQADN1.NSBGC-ANTI-UBE-TEST-EMAIL*C.34X"
+#define SPAM_GTUBE_SCORE 1000.0
+
+struct spam_header {
+	const char *name;  /* as in the message, any case */
+	const char *value; /* decoded (RFC 2047), unfolded, trimmed */
+	const char *raw;   /* as in the message, unfolded; NULL = value */
+};
+
+struct spam_msg {
+	const struct spam_header *headers;
+	size_t header_count;
+	/* Rendered text of the text parts (HTML reduced to text), UTF-8;
+	 * the Subject is prepended as its first line, as SpamAssassin does. */
+	const char *body;
+	size_t body_len;
+	/* Decoded text parts before rendering (HTML with its tags). */
+	const char *rawbody;
+	size_t rawbody_len;
+	/* The whole message as received (headers and body). */
+	const char *full;
+	size_t full_len;
+	const char *const *uris; /* URLs found in text and HTML */
+	size_t uri_count;
+	/* Inputs of eval: built-ins. bayes < 0 means no Bayes verdict. */
+	double bayes;
+};
+
+struct spam_hit {
+	char *name; /* allocated */
+	double score;
+	unsigned int count;
+};
+
+struct spam_result {
+	struct spam_hit *hits; /* allocated; spam_result_free() */
+	size_t count;
+	double score; /* sum of the hits' scores */
+	bool gtube;
+};
+
+struct spam_rules_stats {
+	size_t rules;  /* defined rules (all types) */
+	size_t active; /* compiled and evaluated */
+	size_t header, body, rawbody, uri, full, meta, eval;
+	size_t unsupported; /* eval: or directives we do not implement */
+	size_t bad;	    /* regex or meta that failed to compile */
+	size_t prefiltered; /* rules in the Hyperscan database */
+	size_t warnings;    /* malformed lines */
+	bool hyperscan;
+};
+
+struct spam_rules;
+struct spam_scratch;
+
+struct spam_rules *spam_rules_new(void);
+void spam_rules_free(struct spam_rules **rules);
+
+/* Moat's default rule set (rules/data/moat_default.cf), built in. */
+extern const unsigned char spam_default_rules[];
+extern const size_t spam_default_rules_len;
+/* Parses the built-in default rule set into rules. */
+void spam_rules_load_default(struct spam_rules *rules);
+
+/* Which score of SpamAssassin's four score sets is used: 0 (no Bayes, no
+ * network), 1 (network), 2 (Bayes), 3 (Bayes and network). Default 3. */
+void spam_rules_set_score_set(struct spam_rules *rules, int set);
+/* Body-like rule count from which Hyperscan prefilters (default 32);
+ * (size_t)-1 disables Hyperscan. */
+void spam_rules_set_prefilter_min(struct spam_rules *rules, size_t min);
+
+/*
+ * Parses .cf text and adds its definitions (later lines override earlier
+ * ones, as in SpamAssassin). Malformed lines are counted as warnings and
+ * skipped, never fatal. filename is used in warnings. Returns 0.
+ */
+int spam_rules_parse_text(struct spam_rules *rules, const char *text,
+			  size_t len, const char *filename);
+/* Reads a .cf file; a directory loads its *.cf files in name order.
+ * Returns 0, or -1 with *error_r allocated when a file cannot be read. */
+int spam_rules_load_path(struct spam_rules *rules, const char *path,
+			 char **error_r);
+/* Compiles every rule; after this the set is read-only. A rule that does
+ * not compile is disabled and counted, never fatal. Returns 0, or -1 with
+ * *error_r allocated on a resource failure (Hyperscan). */
+int spam_rules_compile(struct spam_rules *rules, char **error_r);
+void spam_rules_get_stats(const struct spam_rules *rules,
+			  struct spam_rules_stats *stats_r);
+/* The first warnings (up to 20), one per line; "" when none. */
+const char *spam_rules_warnings(const struct spam_rules *rules);
+/* Description of a rule (describe), or NULL. */
+const char *spam_rules_describe(const struct spam_rules *rules,
+				const char *name);
+
+struct spam_scratch *spam_scratch_new(const struct spam_rules *rules);
+void spam_scratch_free(struct spam_scratch **scratch);
+
+/* Evaluates every rule over msg. result_r is filled (hits sorted by name);
+ * free it with spam_result_free(). Returns 0, or -1 with *error_r (static)
+ * when the scratch does not belong to the set. */
+int spam_rules_eval(const struct spam_rules *rules,
+		    struct spam_scratch *scratch, const struct spam_msg *msg,
+		    struct spam_result *result_r, const char **error_r);
+void spam_result_free(struct spam_result *result);
+/* Adds a hit computed elsewhere (DNSBL, Bayes) and updates the score. */
+void spam_result_add(struct spam_result *result, const char *name,
+		     double score);
+
+#endif

@@ -1,0 +1,198 @@
+"""Spam scoring over SMTP with the real daemon: GTUBE is refused in the
+session, ordinary mail is delivered with X-Spam-Score / X-Spam-Status /
+X-Spam-Symbols headers, spammy mail is tagged, forged incoming X-Spam-*
+fields are removed, and `moatctl spam train` feeds Bayes so BAYES_* symbols
+appear on later mail."""
+
+import email
+import email.policy
+import os
+import smtplib
+
+import subprocess
+
+from moat_harness import MOATD
+
+GTUBE = b"XJS*C4JDBQADN1.NSBGC-ANTI-UBE-TEST-EMAIL*C.34X"
+
+HAM = (b"From: Alice <alice@remote.example>\r\n"
+       b"To: demo@example.test\r\n"
+       b"Subject: minutes of the project meeting\r\n"
+       b"Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n"
+       b"Message-Id: <ham1@remote.example>\r\n"
+       b"X-Spam-Status: No, forged by the sender\r\n"
+       b"\r\n"
+       b"Hello, here are the minutes of today's meeting.\r\n")
+
+SPAMMY = (b"From: Winner Dept <12345678@lottery.example>\r\n"
+          b"To: undisclosed-recipients:;\r\n"
+          b"Subject: YOU HAVE WON $1,000,000 FREE!!!\r\n"
+          b"Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n"
+          b"Message-Id: <spam1@lottery.example>\r\n"
+          b"\r\n"
+          b"Dear friend, you have won the lottery winner notification!!!\r\n"
+          b"Claim your prize now, act now, click here: "
+          b"http://192.0.2.7/claim.php?id=1\r\n"
+          b"100% guaranteed, no cost, risk free. Earn extra cash working "
+          b"from home.\r\n"
+          b"To unsubscribe click below.\r\n")
+
+
+def settings(extra=None):
+    s = {"filters": "spam"}
+    s.update(extra or {})
+    return s
+
+
+def send(port, body, rcpt="demo@example.test"):
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+        c.ehlo("client.example")
+        c.mail("sender@remote.example")
+        c.rcpt(rcpt)
+        return c.data(body)
+
+
+def header(msg, name):
+    """Every value of the header field name, unfolded."""
+    parsed = email.message_from_bytes(msg, policy=email.policy.compat32)
+    return [" ".join(v.split()) for v in parsed.get_all(name, [])]
+
+
+def test_gtube_rejected(moat_factory):
+    moat = moat_factory(settings())
+    body = (b"From: a@remote.example\r\nTo: demo@example.test\r\n"
+            b"Subject: test\r\n\r\n" + GTUBE + b"\r\n")
+    code, text = send(moat.smtp_port, body)
+    assert code == 550
+    assert b"5.7.1" in text and b"spam" in text.lower()
+    assert moat.messages("demo@example.test") == []
+
+
+def test_gtube_in_base64_part_rejected(moat_factory):
+    import base64
+    moat = moat_factory(settings())
+    enc = base64.b64encode(b"hello\r\n" + GTUBE + b"\r\n")
+    body = (b"From: a@remote.example\r\nTo: demo@example.test\r\n"
+            b"Subject: test\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=b1\r\n\r\n"
+            b"--b1\r\nContent-Type: text/plain\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + enc +
+            b"\r\n--b1--\r\n")
+    code, _ = send(moat.smtp_port, body)
+    assert code == 550
+
+
+def test_ham_delivered_with_headers(moat_factory):
+    moat = moat_factory(settings())
+    code, _ = send(moat.smtp_port, HAM)
+    assert code == 250
+    msg = moat.wait_messages("demo@example.test", 1)[0]
+    score = header(msg, "X-Spam-Score")
+    status = header(msg, "X-Spam-Status")
+    assert len(score) == 1 and float(score[0]) < 5
+    assert len(status) == 1 and status[0].startswith("No, score=")
+    assert "forged" not in msg.decode("utf-8", "replace")
+    assert len(header(msg, "X-Spam-Symbols")) == 1
+    assert header(msg, "X-Spam-Flag") == []
+
+
+def test_spammy_mail_tagged_with_symbols(moat_factory):
+    moat = moat_factory(settings())
+    code, _ = send(moat.smtp_port, SPAMMY)
+    assert code == 250
+    msg = moat.wait_messages("demo@example.test", 1)[0]
+    status = header(msg, "X-Spam-Status")[0]
+    assert status.startswith("Yes, score="), status
+    assert header(msg, "X-Spam-Flag") == ["YES"]
+    symbols = header(msg, "X-Spam-Symbols")[0]
+    for sym in ("URI_NUMERIC_IP", "BODY_LOTTERY", "SUBJ_ALL_CAPS"):
+        assert sym + "(" in symbols, symbols
+
+
+def test_reject_threshold_from_config(moat_factory):
+    moat = moat_factory(settings({"filter.spam.tag_score": "2",
+                                  "filter.spam.reject_score": "4"}))
+    code, text = send(moat.smtp_port, SPAMMY)
+    assert code == 550 and b"5.7.1" in text
+
+
+def test_admin_rule_file(moat_factory):
+    moat = moat_factory(settings(), start=False)
+    cf = os.path.join(moat.top, "local.cf")
+    with open(cf, "w") as f:
+        f.write("body LOCAL_WIDGET /purple widgets?/i\n"
+                "score LOCAL_WIDGET 20\n"
+                "describe LOCAL_WIDGET Talks about purple widgets\n")
+    os.chmod(cf, 0o644)
+    with open(moat.conf, "a") as f:
+        f.write("filter.spam.rules_paths = %s\n" % cf)
+    moat.start()
+    body = (b"From: a@remote.example\r\nTo: demo@example.test\r\n"
+            b"Subject: hi\r\n\r\nBuy Purple Widgets today\r\n")
+    code, _ = send(moat.smtp_port, body)
+    assert code == 550
+    assert "event=spam_rules" in moat.log()
+
+
+def test_bad_threshold_refused(moat_factory):
+    moat = moat_factory(settings({"filter.spam.tag_score": "lots"}),
+                        users=(), start=False)
+    r = subprocess.run([MOATD, "-c", moat.conf, "--check-config"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "filter.spam" in r.stderr
+
+
+def test_bayes_trained_by_moatctl(moat_factory):
+    moat = moat_factory(settings({
+        "filter.spam.bayes_db": "/BAYES",
+        "filter.spam.bayes_min_learns": "3",
+        "filter.spam.autolearn": "no"}), users=(), start=False)
+    db = os.path.join(moat.data, "spam", "bayes.db")
+    with open(moat.conf) as f:
+        conf = f.read().replace("/BAYES", db)
+    with open(moat.conf, "w") as f:
+        f.write(conf)
+    moat.add_user("demo@example.test")
+    mbox = os.path.join(moat.top, "spam.mbox")
+    with open(mbox, "wb") as f:
+        for i in range(4):
+            f.write(b"From spammer@example.invalid Tue Dec  1 10:00:00 2026\n"
+                    b"From: deals%d@offers.example\nSubject: cheap rolex "
+                    b"replica watches %d\nMessage-Id: <s%d@offers.example>\n"
+                    b"\nBuy cheap rolex replica watches, luxury discount "
+                    b"store, order today number %d\n>From the store\n\n"
+                    % (i, i, i, i))
+    hamdir = os.path.join(moat.top, "ham")
+    os.mkdir(hamdir)
+    for i in range(4):
+        with open(os.path.join(hamdir, "%d.eml" % i), "wb") as f:
+            f.write(b"From: colleague@work.example\nSubject: quarterly "
+                    b"report draft %d\nMessage-Id: <h%d@work.example>\n\n"
+                    b"Please review the quarterly report draft and the "
+                    b"budget spreadsheet before Thursday %d\n" % (i, i, i))
+    os.chmod(hamdir, 0o755)
+    out = moat.ctl("spam", "train", "--spam", mbox).stdout
+    assert "learned 4 spam messages" in out
+    out = moat.ctl("spam", "train", "--ham", hamdir).stdout
+    assert "learned 4 ham messages" in out
+    # Learning the same messages again counts nothing.
+    assert "learned 0 ham messages (4 already known)" in \
+        moat.ctl("spam", "train", "--ham", hamdir).stdout
+    assert "bayes: 4 spam, 4 ham learned" in moat.ctl("spam", "stats").stdout
+    moat.start()
+    body = (b"From: x@remote.example\r\nTo: demo@example.test\r\n"
+            b"Subject: replica watches\r\n\r\n"
+            b"cheap rolex replica watches at the luxury discount store\r\n")
+    code, _ = send(moat.smtp_port, body)
+    assert code == 250
+    msg = moat.wait_messages("demo@example.test", 1)[0]
+    symbols = header(msg, "X-Spam-Symbols")[0]
+    assert "BAYES_99" in symbols or "BAYES_999" in symbols, symbols
+    body = (b"From: y@work.example\r\nTo: demo@example.test\r\n"
+            b"Subject: report\r\n\r\n"
+            b"the quarterly report draft and budget spreadsheet\r\n")
+    code, _ = send(moat.smtp_port, body)
+    msg = moat.wait_messages("demo@example.test", 2)[1]
+    symbols = header(msg, "X-Spam-Symbols")[0]
+    assert "BAYES_00" in symbols, symbols

@@ -1,0 +1,145 @@
+"""DNS blocklists and greylisting over SMTP with the real daemon and a real
+DNS server on loopback (dnslib) serving test zones: a listed client address
+(DNSBL) and a listed URL domain (URIBL) add their configured symbols and
+scores; a suspicious first-time triplet gets 451 4.7.1 and passes when
+retried after the delay; mail below the greylisting score is not delayed.
+The client is 127.0.0.1, so the DNSBL test turns filter.dnsbl.skip_private
+off instead of presenting another address."""
+
+import email
+import email.policy
+import smtplib
+import socket
+import time
+
+import pytest
+
+dnslib = pytest.importorskip("dnslib")
+from dnslib import server as dns_server  # noqa: E402
+
+ZONE = """
+1.0.0.127.bl.test.              300 IN A 127.0.0.2
+2.0.0.127.bl.test.              300 IN A 127.0.0.2
+bad-domain.test.uribl.test.     300 IN A 127.0.0.2
+"""
+
+HAM = (b"From: Alice <alice@remote.example>\r\n"
+       b"To: demo@example.test\r\n"
+       b"Subject: minutes of the project meeting\r\n"
+       b"Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n"
+       b"Message-Id: <ham@remote.example>\r\n"
+       b"\r\n"
+       b"Hello, the minutes are at https://docs.good.test/minutes and\r\n"
+       b"the agenda is at http://www.bad-domain.test/agenda\r\n")
+
+
+class ZoneResolver(dns_server.BaseResolver):
+    def __init__(self, zone):
+        self.records = dnslib.RR.fromZone(zone)
+
+    def resolve(self, request, handler):
+        reply = request.reply()
+        q = request.q
+        found = False
+        for rr in self.records:
+            if rr.rname == q.qname:
+                found = True
+                if q.qtype == rr.rtype:
+                    reply.add_answer(rr)
+        if not found:
+            reply.header.rcode = dnslib.RCODE.NXDOMAIN
+        return reply
+
+
+@pytest.fixture
+def dns_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = dns_server.DNSServer(
+        ZoneResolver(ZONE), port=port, address="127.0.0.1",
+        logger=dns_server.DNSLogger(
+            "-request,-reply,-truncated,-error,-recv,-send,-data"))
+    server.start_thread()
+    yield port
+    server.stop()
+
+
+def send(port, body, sender="sender@remote.example"):
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+        c.ehlo("client.example")
+        c.mail(sender)
+        c.rcpt("demo@example.test")
+        return c.data(body)
+
+
+def header(msg, name):
+    parsed = email.message_from_bytes(msg, policy=email.policy.compat32)
+    return [" ".join(v.split()) for v in parsed.get_all(name, [])]
+
+
+def dnsbl_settings(dns_port, extra=None):
+    s = {"dns.servers": "127.0.0.1@%d" % dns_port,
+         "filters": "dnsbl spam",
+         "filter.dnsbl.zones": "bl.test/127.0.0.2=RBL_TEST_LISTED:6",
+         "filter.dnsbl.uribl_zones": "uribl.test=URIBL_TEST_LISTED:2.5",
+         "filter.dnsbl.skip_private": "no"}
+    s.update(extra or {})
+    return s
+
+
+def test_dnsbl_and_uribl_score(moat_factory, dns_port):
+    moat = moat_factory(dnsbl_settings(dns_port))
+    code, _ = send(moat.smtp_port, HAM)
+    assert code == 250
+    msg = moat.wait_messages("demo@example.test", 1)[0]
+    symbols = header(msg, "X-Spam-Symbols")[0]
+    assert "RBL_TEST_LISTED(6.00)" in symbols, symbols
+    assert "URIBL_TEST_LISTED(2.50)" in symbols, symbols
+    assert header(msg, "X-Spam-Status")[0].startswith("Yes, score=8.50")
+
+
+def test_dnsbl_private_address_skipped(moat_factory, dns_port):
+    moat = moat_factory(dnsbl_settings(dns_port, {
+        "filter.dnsbl.skip_private": "yes",
+        "filter.dnsbl.uribl_zones": ""}))
+    code, _ = send(moat.smtp_port, HAM)
+    assert code == 250
+    msg = moat.wait_messages("demo@example.test", 1)[0]
+    assert "RBL_TEST_LISTED" not in header(msg, "X-Spam-Symbols")[0]
+
+
+def test_greylist_then_pass_after_delay(moat_factory, dns_port):
+    moat = moat_factory(dnsbl_settings(dns_port, {
+        "filters": "dnsbl spam greylist",
+        "filter.dnsbl.zones": "bl.test=RBL_TEST_LISTED:3",
+        "filter.dnsbl.uribl_zones": "",
+        "filter.spam.tag_score": "5",
+        "filter.greylist.min_score": "2",
+        "filter.greylist.delay": "1s",
+        "filter.greylist.retry_window": "1h"}))
+    code, text = send(moat.smtp_port, HAM)
+    assert code == 451 and text.startswith(b"4.7.1"), text
+    code, text = send(moat.smtp_port, HAM)
+    assert code == 451, "a retry before the delay is still deferred"
+    time.sleep(1.2)
+    code, _ = send(moat.smtp_port, HAM)
+    assert code == 250
+    msg = moat.wait_messages("demo@example.test", 1)[0]
+    # Known now: passes at once, also for a new message.
+    code, _ = send(moat.smtp_port, HAM.replace(b"<ham@", b"<ham2@"))
+    assert code == 250
+    # Another sender is a new triplet.
+    code, _ = send(moat.smtp_port, HAM, sender="other@remote.example")
+    assert code == 451
+
+
+def test_greylist_not_below_score(moat_factory, dns_port):
+    moat = moat_factory(dnsbl_settings(dns_port, {
+        "filters": "dnsbl spam greylist",
+        "filter.dnsbl.zones": "",
+        "filter.dnsbl.uribl_zones": "",
+        "filter.greylist.min_score": "2",
+        "filter.greylist.delay": "1h"}))
+    code, _ = send(moat.smtp_port, HAM)
+    assert code == 250

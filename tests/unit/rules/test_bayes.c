@@ -1,0 +1,252 @@
+/*
+ * Unit tests for rules/bayes.c: the tokeniser (a table of texts and the
+ * tokens expected), Robinson's token probability, the chi-square tail and
+ * Fisher combining against known values, and learning/classifying through
+ * a real SQLite database in a temporary directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/xalloc.h"
+#include "rules/bayes.h"
+
+struct tok_case {
+	const char *text;
+	const char *prefix;
+	const char *want; /* tokens joined by '|' */
+};
+
+static const struct tok_case tok_cases[] = {
+    {"Hello World", "", "hello|world"},
+    {"a an the cat", "", "the|cat"},
+    {"FREE!!! money...", "", "free!!!|money"},
+    {"  'quoted', -dash- ", "", "quoted|dash"},
+    {"price: $100 now", "", "price|$100|now"},
+    {"supercalifragilistic", "", "sk:superca"},
+    {"mail bob@example.test", "", "mail|sk:bob@exa"},
+    {"to bob@ex.test", "", "bob@ex.test"},
+    {"caf\xc3\xa9 ol\xc3\xa9", "", "caf\xc3\xa9|ol\xc3\xa9"},
+    {"Cheap Meds", "S:", "S:cheap|S:meds"},
+    {"", "", ""},
+    {"<<<>>>", "", ""},
+};
+
+static void
+join_cb(void *context, const char *token, size_t len)
+{
+	char *out = context;
+	size_t used = strlen(out);
+
+	if (used > 0 && used + 1 < 512)
+		out[used++] = '|', out[used] = '\0';
+	if (used + len < 512) {
+		memcpy(out + used, token, len);
+		out[used + len] = '\0';
+	}
+}
+
+static void
+test_tokenize_table(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(tok_cases) / sizeof(tok_cases[0]); i++) {
+		char out[512] = "";
+
+		bayes_tokenize_text(tok_cases[i].text,
+				    strlen(tok_cases[i].text),
+				    tok_cases[i].prefix, join_cb, out);
+		if (strcmp(out, tok_cases[i].want) != 0)
+			fail_msg("\"%s\": got \"%s\", want \"%s\"",
+				 tok_cases[i].text, out, tok_cases[i].want);
+	}
+}
+
+static void
+test_tokenize_message(void **state)
+{
+	static const struct spam_header headers[] = {
+	    {"Subject", "cheap cheap pills", NULL},
+	    {"Received", "from nowhere", NULL},
+	};
+	static const char *const uris[] = {"http://www.spam.example.test/x"};
+	struct spam_msg msg = {
+	    headers, 2, "pills pills body", 16, NULL, 0, NULL, 0, uris, 1, -1};
+	struct bayes_tokens t, want;
+
+	(void)state;
+	bayes_tokens_init(&t);
+	bayes_tokenize(&msg, &t);
+	bayes_tokens_init(&want);
+	/* Subject tokens, body tokens (deduplicated), URL host suffixes;
+	 * Received is not tokenised. */
+	bayes_tokens_add(&want, "S:cheap", 7);
+	bayes_tokens_add(&want, "S:pills", 7);
+	bayes_tokens_add(&want, "pills", 5);
+	bayes_tokens_add(&want, "body", 4);
+	bayes_tokens_add(&want, "U:www.spam.example.test", 23);
+	bayes_tokens_add(&want, "U:spam.example.test", 19);
+	bayes_tokens_add(&want, "U:example.test", 14);
+	bayes_tokens_finish(&want);
+	assert_int_equal(t.count, want.count);
+	assert_memory_equal(t.hashes, want.hashes, t.count * sizeof(*t.hashes));
+	bayes_tokens_free(&t);
+	bayes_tokens_free(&want);
+}
+
+static void
+assert_near(double got, double want, double eps)
+{
+	if (got < want - eps || got > want + eps)
+		fail_msg("got %.9g, want %.9g", got, want);
+}
+
+static void
+test_math(void **state)
+{
+	struct bayes_params p;
+	double spammy[20], hammy[20], mixed[2] = {0.99, 0.01};
+	size_t i;
+
+	(void)state;
+	bayes_params_default(&p);
+	/* chi2q with 2 degrees of freedom is exp(-x/2). */
+	assert_near(bayes_chi2q(2.0, 2), 0.36787944, 1e-7);
+	/* chi2q(x, 4) = exp(-x/2)(1 + x/2). */
+	assert_near(bayes_chi2q(4.0, 4), 0.40600585, 1e-7);
+	assert_near(bayes_chi2q(0, 10), 1.0, 1e-12);
+	/* A huge statistic is 0, not NaN. */
+	assert_near(bayes_chi2q(5000.0, 300), 0.0, 1e-12);
+	/* Unknown token: the prior x. */
+	assert_near(bayes_token_prob(0, 0, 10, 10, &p), 0.538, 1e-12);
+	/* Seen only in spam, many times: close to 1. */
+	assert_true(bayes_token_prob(50, 0, 100, 100, &p) > 0.99);
+	assert_true(bayes_token_prob(0, 50, 100, 100, &p) < 0.01);
+	/* Equal rates: 0.5 pulled slightly toward x. */
+	assert_near(bayes_token_prob(10, 10, 100, 100, &p),
+		    (0.030 * 0.538 + 20 * 0.5) / (0.030 + 20), 1e-12);
+	for (i = 0; i < 20; i++) {
+		spammy[i] = 0.99;
+		hammy[i] = 0.01;
+	}
+	assert_true(bayes_combine(spammy, 20) > 0.999);
+	assert_true(bayes_combine(hammy, 20) < 0.001);
+	assert_near(bayes_combine(mixed, 2), 0.5, 1e-9);
+	assert_near(bayes_combine(NULL, 0), 0.5, 1e-12);
+}
+
+static void
+add_cb(void *context, const char *token, size_t len)
+{
+	bayes_tokens_add(context, token, len);
+}
+
+static void
+tokens_of(struct bayes_tokens *t, const char *words)
+{
+	bayes_tokens_init(t);
+	bayes_tokenize_text(words, strlen(words), "", add_cb, t);
+	bayes_tokens_finish(t);
+}
+
+static void
+test_learn_classify(void **state)
+{
+	char dir[] = "/tmp/moat-bayes-XXXXXX", *path, *err = NULL;
+	struct bayes_db *db = NULL;
+	struct bayes_params p;
+	struct bayes_tokens t;
+	unsigned int ns, nh, i;
+	double prob = -1;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	path = xasprintf("%s/bayes.db", dir);
+	assert_int_equal(bayes_open(path, &db, &err), 0);
+	bayes_params_default(&p);
+	p.min_spam = p.min_ham = 5;
+
+	tokens_of(&t, "viagra cheap pills offer");
+	/* Not enough learned yet. */
+	assert_int_equal(bayes_classify(db, &t, &p, &prob, &err), 0);
+	bayes_tokens_free(&t);
+
+	for (i = 0; i < 10; i++) {
+		char spam[128], ham[128];
+
+		snprintf(spam, sizeof(spam),
+			 "viagra cheap pills offer winner%u", i);
+		snprintf(ham, sizeof(ham),
+			 "meeting agenda minutes project review%u", i);
+		tokens_of(&t, spam);
+		assert_int_equal(bayes_learn(db, &t, 1000 + i, true, &err), 1);
+		bayes_tokens_free(&t);
+		tokens_of(&t, ham);
+		assert_int_equal(bayes_learn(db, &t, 2000 + i, false, &err), 1);
+		bayes_tokens_free(&t);
+	}
+	assert_int_equal(bayes_counts(db, &ns, &nh, &err), 0);
+	assert_int_equal(ns, 10);
+	assert_int_equal(nh, 10);
+
+	/* The same key as the same class counts once. */
+	tokens_of(&t, "viagra cheap pills offer winner0");
+	assert_int_equal(bayes_learn(db, &t, 1000, true, &err), 0);
+	assert_int_equal(bayes_counts(db, &ns, &nh, &err), 0);
+	assert_int_equal(ns, 10);
+	bayes_tokens_free(&t);
+
+	tokens_of(&t, "cheap viagra pills");
+	assert_int_equal(bayes_classify(db, &t, &p, &prob, &err), 1);
+	assert_true(prob > 0.9);
+	bayes_tokens_free(&t);
+	tokens_of(&t, "project meeting agenda");
+	assert_int_equal(bayes_classify(db, &t, &p, &prob, &err), 1);
+	assert_true(prob < 0.1);
+	bayes_tokens_free(&t);
+	tokens_of(&t, "nothing known here");
+	assert_int_equal(bayes_classify(db, &t, &p, &prob, &err), 1);
+	assert_near(prob, 0.5, 1e-9);
+	bayes_tokens_free(&t);
+
+	/* Relearning a spam as ham moves it: counts stay, classes swap. */
+	tokens_of(&t, "viagra cheap pills offer winner1");
+	assert_int_equal(bayes_learn(db, &t, 1001, false, &err), 1);
+	assert_int_equal(bayes_counts(db, &ns, &nh, &err), 0);
+	assert_int_equal(ns, 9);
+	assert_int_equal(nh, 11);
+	bayes_tokens_free(&t);
+
+	bayes_close(&db);
+	assert_null(db);
+	unlink(path);
+	free(path);
+	path = xasprintf("%s/bayes.db-wal", dir);
+	unlink(path);
+	free(path);
+	path = xasprintf("%s/bayes.db-shm", dir);
+	unlink(path);
+	free(path);
+	rmdir(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_tokenize_table),
+	    cmocka_unit_test(test_tokenize_message),
+	    cmocka_unit_test(test_math),
+	    cmocka_unit_test(test_learn_classify),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
