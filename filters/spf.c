@@ -677,7 +677,10 @@ layer_lookup(SPF_dns_server_t *server, const char *domain, ns_type type,
 			text = xstrdup(a->mx_host[i]);
 			break;
 		case ns_t_ptr:
-			if (dns_parse_name_rdata(data, len, &text) < 0)
+			/* RFC 7208 5.5: only the first 10 names count
+			 * (libspf2 would answer permerror past 10). */
+			if (n >= 10 ||
+			    dns_parse_name_rdata(data, len, &text) < 0)
 				continue;
 			break;
 		case ns_t_txt:
