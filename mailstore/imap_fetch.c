@@ -27,12 +27,7 @@
 #include "lib/xalloc.h"
 #include "mailstore/store.h"
 
-#if __has_include("mailstore/msg_structure.h")
 #include "mailstore/msg_structure.h"
-#define HAVE_MSG_STRUCTURE 1
-#else
-#define HAVE_MSG_STRUCTURE 0
-#endif
 
 enum fetch_kind {
 	FETCH_UID,
@@ -328,41 +323,6 @@ header_length(const char *data, size_t len)
 	return len;
 }
 
-#if !HAVE_MSG_STRUCTURE
-static void
-msg_header_filter(const char *header, size_t len, const char *const *fields,
-		  size_t count, bool exclude, struct buf *out)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		size_t start = i, colon;
-		bool match = false;
-
-		/* one field with its continuation lines */
-		while (i < len) {
-			const char *nl = memchr(header + i, '\n', len - i);
-			i = nl == NULL ? len : (size_t)(nl - header) + 1;
-			if (i >= len || (header[i] != ' ' && header[i] != '\t'))
-				break;
-		}
-		if (header[start] == '\r' || header[start] == '\n')
-			break;
-		colon = start;
-		while (colon < i && header[colon] != ':')
-			colon++;
-		for (size_t k = 0; k < count; k++)
-			if (strlen(fields[k]) == colon - start &&
-			    strncasecmp(header + start, fields[k],
-					colon - start) == 0)
-				match = true;
-		if (match != exclude)
-			buf_append(out, header + start, i - start);
-	}
-	buf_append_str(out, "\r\n");
-}
-#endif
-
 /* Appends "label data" for a section item. NIL-free: missing parts give
  * an empty string. */
 static void
@@ -389,9 +349,7 @@ struct msg_ctx {
 	char *data;
 	size_t len;
 	bool loaded, failed;
-#if HAVE_MSG_STRUCTURE
 	struct msg_structure *st;
-#endif
 };
 
 static bool
@@ -405,7 +363,6 @@ msg_load(struct msg_ctx *m, const char *path)
 	return !m->failed;
 }
 
-#if HAVE_MSG_STRUCTURE
 /* The structure cached in the index (computed at delivery). */
 static struct msg_structure *
 msg_struct(struct msg_ctx *m, const char *path)
@@ -423,7 +380,6 @@ msg_struct(struct msg_ctx *m, const char *path)
 	}
 	return m->st;
 }
-#endif
 
 /* Appends one item; false when the message could not be read. */
 static bool
@@ -435,15 +391,12 @@ append_section(struct buf *out, const struct fetch_item *it, struct msg_ctx *m,
 
 	if (!msg_load(m, path))
 		return false;
-#if HAVE_MSG_STRUCTURE
-	{
-		struct msg_structure *st = msg_struct(m, path);
+	if (msg_struct(m, path) != NULL) {
+		struct msg_structure *st = m->st;
 		struct msg_section sec;
 		char *error = NULL;
 		int rc;
 
-		if (st == NULL)
-			return false;
 		rc = msg_structure_section(st, spec, &sec, &error);
 		if (rc < 0) {
 			free(error);
@@ -471,7 +424,7 @@ append_section(struct buf *out, const struct fetch_item *it, struct msg_ctx *m,
 				    (size_t)sec.size);
 		return true;
 	}
-#endif
+	/* No structure (unreadable index row): header/text by hand. */
 	hlen = header_length(m->data, m->len);
 	if (spec[0] == '\0') {
 		append_literal_part(out, it, m->data, m->len);
@@ -596,7 +549,6 @@ fetch_one(struct imap_session *s, struct imap_fetch_ctx *c, size_t index)
 		case FETCH_SECTION:
 			ok = append_section(&out, it, &m, msg->path);
 			break;
-#if HAVE_MSG_STRUCTURE
 		case FETCH_ENVELOPE: {
 			struct msg_structure *st = msg_struct(&m, msg->path);
 			if ((ok = st != NULL)) {
@@ -623,7 +575,7 @@ fetch_one(struct imap_session *s, struct imap_fetch_ctx *c, size_t index)
 			char *error = NULL;
 			int rc;
 
-			if ((ok = st != NULL)) {
+			if ((ok = st != NULL && msg_load(&m, msg->path))) {
 				buf_init(&bin);
 				rc = msg_structure_binary(st, m.data, m.len,
 							  it->spec, &bin,
@@ -646,15 +598,6 @@ fetch_one(struct imap_session *s, struct imap_fetch_ctx *c, size_t index)
 			}
 			break;
 		}
-#else
-		case FETCH_ENVELOPE:
-		case FETCH_BODYSTRUCTURE:
-		case FETCH_BODY_SHORT:
-		case FETCH_BINARY:
-		case FETCH_BINARY_SIZE:
-			/* refused by imap_cmd_fetch without the scanner */
-			break;
-#endif
 		}
 	}
 	if (ok && seen_changed && !c->need_flags_item) {
@@ -679,9 +622,7 @@ fetch_one(struct imap_session *s, struct imap_fetch_ctx *c, size_t index)
 			  msg->uid);
 	buf_free(&out);
 	free(m.data);
-#if HAVE_MSG_STRUCTURE
 	msg_structure_free(&m.st);
-#endif
 }
 
 bool
@@ -757,20 +698,6 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd,
 		imap_tagged(s, cmd->tag, "BAD", "Invalid FETCH item");
 		return;
 	}
-#if !HAVE_MSG_STRUCTURE
-	for (size_t i = 0; i < c->nitems; i++) {
-		enum fetch_kind k = c->items[i].kind;
-		if (k == FETCH_ENVELOPE || k == FETCH_BODYSTRUCTURE ||
-		    k == FETCH_BODY_SHORT || k == FETCH_BINARY ||
-		    k == FETCH_BINARY_SIZE) {
-			imap_fetch_free(&c);
-			imap_tagged(s, cmd->tag, "NO",
-				    "[CANNOT] Message structure not "
-				    "available");
-			return;
-		}
-	}
-#endif
 	for (size_t i = 0; i < c->nitems; i++)
 		if (c->items[i].kind == FETCH_FLAGS)
 			c->need_flags_item = true;

@@ -204,6 +204,10 @@ void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd,
 /* imap_search.c */
 void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd,
 		     size_t first, bool uid);
+void imap_cmd_sort(struct imap_session *s, const struct imap_command *cmd,
+		   size_t first, bool uid);
+void imap_cmd_thread(struct imap_session *s, const struct imap_command *cmd,
+		     size_t first, bool uid);
 
 /* Date-time as IMAP INTERNALDATE ("01-Jan-2024 10:00:00 +0000"). */
 void imap_append_datetime(struct buf *out, time_t t);

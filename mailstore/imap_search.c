@@ -28,12 +28,10 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-#if __has_include("mailstore/msg_structure.h")
+#include "mailstore/msg_search.h"
+#include "mailstore/msg_sort.h"
 #include "mailstore/msg_structure.h"
-#define HAVE_MSG_STRUCTURE 1
-#else
-#define HAVE_MSG_STRUCTURE 0
-#endif
+#include "mailstore/store.h"
 
 #define SEARCH_MAX_DEPTH 32
 
@@ -128,6 +126,22 @@ string_arg(struct sparser *p, char **out)
 		return -1;
 	}
 	*out = xstrdup(a->type == IMAP_ARG_NIL ? "NIL" : a->str);
+	return 0;
+}
+
+/* A string argument in msg_search's comparison form. */
+static int
+folded_arg(struct sparser *p, char **out)
+{
+	struct buf f;
+	char *raw;
+
+	if (string_arg(p, &raw) < 0)
+		return -1;
+	buf_init(&f);
+	msg_search_fold(raw, strlen(raw), &f);
+	free(raw);
+	*out = buf_detach(&f);
 	return 0;
 }
 
@@ -252,7 +266,7 @@ parse_key(struct sparser *p, struct skey *k, unsigned int depth)
 		if (strcasecmp(name, header_keys[i]) == 0) {
 			k->op = SK_HEADER;
 			k->hdr = xstrdup(header_keys[i]);
-			return string_arg(p, &k->str);
+			return folded_arg(p, &k->str);
 		}
 	if (strcasecmp(name, "KEYWORD") == 0 ||
 	    strcasecmp(name, "UNKEYWORD") == 0) {
@@ -264,12 +278,12 @@ parse_key(struct sparser *p, struct skey *k, unsigned int depth)
 		k->op = SK_HEADER;
 		if (string_arg(p, &k->hdr) < 0)
 			return -1;
-		return string_arg(p, &k->str);
+		return folded_arg(p, &k->str);
 	}
 	if (strcasecmp(name, "BODY") == 0 || strcasecmp(name, "TEXT") == 0) {
 		k->op =
 		    toupper((unsigned char)name[0]) == 'B' ? SK_BODY : SK_TEXT;
-		return string_arg(p, &k->str);
+		return folded_arg(p, &k->str);
 	}
 	if (strcasecmp(name, "LARGER") == 0 ||
 	    strcasecmp(name, "SMALLER") == 0) {
@@ -328,22 +342,8 @@ struct smsg {
 	char *data;
 	size_t len, hlen;
 	bool loaded, failed;
+	struct msg_structure *st;
 };
-
-static bool
-ci_contains(const char *hay, size_t hlen, const char *needle)
-{
-	size_t n = strlen(needle);
-
-	if (n == 0)
-		return true;
-	if (n > hlen)
-		return false;
-	for (size_t i = 0; i + n <= hlen; i++)
-		if (strncasecmp(hay + i, needle, n) == 0)
-			return true;
-	return false;
-}
 
 static bool
 smsg_load(struct smsg *m)
@@ -391,83 +391,72 @@ smsg_load(struct smsg *m)
 	return true;
 }
 
-/* Calls fn on the unfolded value of every field named name. */
+/* Decoded (RFC 2047, charsets) values of the field, folded compare. */
 static bool
 header_match(struct smsg *m, const char *name, const char *needle)
 {
-	size_t i = 0, nlen = strlen(name);
+	struct buf values;
+	bool match;
 
 	if (!smsg_load(m))
 		return false;
-	while (i < m->hlen) {
-		size_t start = i, end;
-		struct buf value;
-		bool match;
-
-		while (i < m->hlen) {
-			const char *nl = memchr(m->data + i, '\n', m->hlen - i);
-			i = nl == NULL ? m->hlen : (size_t)(nl - m->data) + 1;
-			if (i >= m->hlen ||
-			    (m->data[i] != ' ' && m->data[i] != '\t'))
-				break;
-		}
-		end = i;
-		if (end - start <= nlen || m->data[start + nlen] != ':' ||
-		    strncasecmp(m->data + start, name, nlen) != 0)
-			continue;
-		buf_init(&value);
-		for (size_t k = start + nlen + 1; k < end; k++)
-			if (m->data[k] != '\r' && m->data[k] != '\n')
-				buf_append_char(&value, m->data[k]);
-		match = ci_contains(buf_cstr(&value), value.len, needle);
-		buf_free(&value);
-		if (match)
-			return true;
-	}
-	return false;
+	buf_init(&values);
+	match = msg_search_header_field(m->data, m->hlen, name, &values) > 0 &&
+		msg_search_contains(buf_cstr(&values), values.len, needle);
+	buf_free(&values);
+	return match;
 }
 
+static struct msg_structure *
+smsg_structure(struct smsg *m)
+{
+	char *error = NULL;
+
+	if (m->st == NULL &&
+	    store_message_structure(
+		m->s->server->store, m->s->user, m->s->view->name,
+		m->s->view->msgs[m->index].uid, &m->st, &error) <= 0) {
+		free(error);
+		m->st = NULL;
+	}
+	return m->st;
+}
+
+/* Text parts after transfer and charset decoding. */
 static bool
 body_match(struct smsg *m, const char *needle)
 {
+	struct msg_structure *st;
+	struct buf text;
+	bool match;
+
 	if (!smsg_load(m))
 		return false;
-#if HAVE_MSG_STRUCTURE
-	{
-		struct msg_structure *st = NULL;
-		struct msg_part_info info;
-		char *error = NULL;
-		bool found = false;
-
-		if (msg_structure_parse(m->data, m->len, &st, &error) < 0) {
-			free(error);
-			return ci_contains(m->data + m->hlen, m->len - m->hlen,
-					   needle);
-		}
-		for (size_t i = 0; !found && msg_structure_part(st, i, &info);
-		     i++) {
-			struct buf dec;
-
-			if (info.multipart || info.message ||
-			    info.body_offset + info.body_size > m->len)
-				continue;
-			if (strcmp(info.type, "text") != 0 && i != 0)
-				continue;
-			buf_init(&dec);
-			if (msg_transfer_decode(
-				info.encoding, m->data + info.body_offset,
-				(size_t)info.body_size, &dec) < 0)
-				buf_append(&dec, m->data + info.body_offset,
-					   (size_t)info.body_size);
-			found = ci_contains(buf_cstr(&dec), dec.len, needle);
-			buf_free(&dec);
-		}
-		msg_structure_free(&st);
-		return found;
+	st = smsg_structure(m);
+	buf_init(&text);
+	if (st == NULL ||
+	    msg_search_body_text(st, m->data, m->len, &text) < 0) {
+		buf_reset(&text);
+		buf_append(&text, m->data + m->hlen, m->len - m->hlen);
 	}
-#else
-	return ci_contains(m->data + m->hlen, m->len - m->hlen, needle);
-#endif
+	match = msg_search_contains(buf_cstr(&text), text.len, needle);
+	buf_free(&text);
+	return match;
+}
+
+static bool
+text_match(struct smsg *m, const char *needle)
+{
+	struct buf all;
+	bool match;
+
+	if (!smsg_load(m))
+		return false;
+	buf_init(&all);
+	msg_search_header_all(m->data, m->hlen, &all);
+	match = msg_search_contains(buf_cstr(&all), all.len, needle);
+	buf_free(&all);
+	return match || body_match(m, needle);
 }
 
 static time_t
@@ -629,9 +618,7 @@ eval(const struct skey *k, struct smsg *m)
 	case SK_BODY:
 		return body_match(m, k->str);
 	case SK_TEXT:
-		return (smsg_load(m) &&
-			ci_contains(m->data, m->hlen, k->str)) ||
-		       body_match(m, k->str);
+		return text_match(m, k->str);
 	case SK_MODSEQ:
 		return msg->modseq >= k->n;
 	}
@@ -640,6 +627,78 @@ eval(const struct skey *k, struct smsg *m)
 
 /* ------------------------------------------------------------------ */
 /* the command */
+
+/* Parses the search program args[pos..count) (after CHARSET) and returns
+ * the view indexes that match, ascending. 0, or -1 with *error_r static
+ * for a BAD reply. */
+static int
+search_run(struct imap_session *s, const struct imap_arg *args, size_t count,
+	   size_t pos, size_t **idx_r, size_t *n_r, bool *uses_modseq_r,
+	   uint64_t *maxmodseq_r, const char **error_r)
+{
+	struct sparser p = {args, count, pos, NULL, false};
+	struct skey root;
+	size_t *idx, n = 0;
+	uint64_t maxmodseq = 0;
+
+	memset(&root, 0, sizeof(root));
+	root.op = SK_AND;
+	if (p.pos >= p.count) {
+		*error_r = "missing search keys";
+		return -1;
+	}
+	while (p.pos < p.count)
+		if (parse_key(&p, kid_add(&root), 0) < 0) {
+			skey_clear(&root);
+			*error_r = p.error;
+			return -1;
+		}
+	idx = xcalloc(s->view->count + 1, sizeof(*idx));
+	for (size_t i = 0; i < s->view->count; i++) {
+		struct smsg m;
+
+		if (s->view->msgs[i].gone)
+			continue;
+		memset(&m, 0, sizeof(m));
+		m.s = s;
+		m.index = i;
+		if (eval(&root, &m)) {
+			idx[n++] = i;
+			if (s->view->msgs[i].modseq > maxmodseq)
+				maxmodseq = s->view->msgs[i].modseq;
+		}
+		free(m.data);
+		msg_structure_free(&m.st);
+	}
+	skey_clear(&root);
+	*idx_r = idx;
+	*n_r = n;
+	*uses_modseq_r = p.uses_modseq;
+	*maxmodseq_r = maxmodseq;
+	return 0;
+}
+
+/* CHARSET at args[*pos]: true when absent or acceptable (then skipped). */
+static bool
+charset_ok(const struct imap_arg *args, size_t count, size_t *pos,
+	   bool required)
+{
+	const struct imap_arg *cs;
+
+	if (!required &&
+	    (*pos + 1 >= count || !imap_arg_atom_is(&args[*pos], "CHARSET")))
+		return true;
+	if (!required)
+		(*pos)++;
+	if (*pos >= count)
+		return false;
+	cs = &args[*pos];
+	if (!imap_arg_is_string(cs) || (strcasecmp(cs->str, "UTF-8") != 0 &&
+					strcasecmp(cs->str, "US-ASCII") != 0))
+		return false;
+	(*pos)++;
+	return true;
+}
 
 enum {
 	RET_MIN = 1,
@@ -653,21 +712,18 @@ void
 imap_cmd_search(struct imap_session *s, const struct imap_command *cmd,
 		size_t first, bool uid)
 {
-	struct sparser p = {cmd->args + first, cmd->count - first, 0, NULL,
-			    false};
-	struct skey root;
+	const struct imap_arg *args = cmd->args + first;
+	size_t count = cmd->count - first, pos = 0, *idx = NULL, n = 0;
 	unsigned int ret = 0;
-	bool esearch = s->rev2;
-	uint32_t *hits = NULL;
+	bool esearch = s->rev2, uses_modseq = false;
+	uint32_t *hits;
 	uint64_t maxmodseq = 0;
-	size_t nhits = 0;
+	const char *error;
 	struct buf out;
 
-	memset(&root, 0, sizeof(root));
-	root.op = SK_AND;
-	if (p.pos + 1 < p.count && imap_arg_atom_is(&p.args[p.pos], "RETURN") &&
-	    p.args[p.pos + 1].type == IMAP_ARG_LIST) {
-		const struct imap_arg *r = &p.args[p.pos + 1];
+	if (pos + 1 < count && imap_arg_atom_is(&args[pos], "RETURN") &&
+	    args[pos + 1].type == IMAP_ARG_LIST) {
+		const struct imap_arg *r = &args[pos + 1];
 
 		esearch = true;
 		for (size_t i = 0; i < r->count; i++) {
@@ -689,90 +745,225 @@ imap_cmd_search(struct imap_session *s, const struct imap_command *cmd,
 		}
 		if (ret == 0)
 			ret = RET_ALL;
-		p.pos += 2;
+		pos += 2;
 	}
-	if (p.pos + 1 < p.count &&
-	    imap_arg_atom_is(&p.args[p.pos], "CHARSET")) {
-		const struct imap_arg *cs = &p.args[p.pos + 1];
-
-		if (!imap_arg_is_string(cs) ||
-		    (strcasecmp(cs->str, "UTF-8") != 0 &&
-		     strcasecmp(cs->str, "US-ASCII") != 0)) {
-			imap_tagged(s, cmd->tag, "NO",
-				    "[BADCHARSET (UTF-8 US-ASCII)] Unsupported "
-				    "charset");
-			return;
-		}
-		p.pos += 2;
-	}
-	if (p.pos >= p.count) {
-		imap_tagged(s, cmd->tag, "BAD", "Missing search keys");
+	if (!charset_ok(args, count, &pos, false)) {
+		imap_tagged(
+		    s, cmd->tag, "NO",
+		    "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 		return;
 	}
-	while (p.pos < p.count)
-		if (parse_key(&p, kid_add(&root), 0) < 0) {
-			skey_clear(&root);
-			imap_tagged(s, cmd->tag, "BAD", "%s", p.error);
-			return;
-		}
+	if (search_run(s, args, count, pos, &idx, &n, &uses_modseq, &maxmodseq,
+		       &error) < 0) {
+		imap_tagged(s, cmd->tag, "BAD", "%s", error);
+		return;
+	}
 	if (esearch && ret == 0)
 		ret = RET_ALL;
-	hits = xcalloc(s->view->count + 1, sizeof(*hits));
-	for (size_t i = 0; i < s->view->count; i++) {
-		struct smsg m = {s, i, NULL, 0, 0, false, false};
-
-		if (s->view->msgs[i].gone)
-			continue;
-		if (eval(&root, &m)) {
-			hits[nhits++] =
-			    uid ? s->view->msgs[i].uid : (uint32_t)i + 1;
-			if (s->view->msgs[i].modseq > maxmodseq)
-				maxmodseq = s->view->msgs[i].modseq;
-		}
-		free(m.data);
-	}
-	skey_clear(&root);
+	hits = xcalloc(n + 1, sizeof(*hits));
+	for (size_t i = 0; i < n; i++)
+		hits[i] =
+		    uid ? s->view->msgs[idx[i]].uid : (uint32_t)idx[i] + 1;
 	if (ret & RET_SAVE) {
 		free(s->searchres);
-		s->searchres = xcalloc(nhits + 1, sizeof(*s->searchres));
-		for (size_t i = 0; i < nhits; i++)
-			s->searchres[i] =
-			    uid ? hits[i] : s->view->msgs[hits[i] - 1].uid;
-		s->nsearchres = nhits;
+		s->searchres = xcalloc(n + 1, sizeof(*s->searchres));
+		for (size_t i = 0; i < n; i++)
+			s->searchres[i] = s->view->msgs[idx[i]].uid;
+		s->nsearchres = n;
 		ret &= ~(unsigned int)RET_SAVE;
-		if (ret == 0) {
-			free(hits);
-			imap_tagged(s, cmd->tag, "OK", "SEARCH completed");
-			return;
-		}
 	}
+	free(idx);
 	buf_init(&out);
-	if (esearch) {
+	if (esearch && ret != 0) {
 		buf_printf(&out, "* ESEARCH (TAG \"%s\")%s", cmd->tag,
 			   uid ? " UID" : "");
-		if ((ret & RET_MIN) && nhits > 0)
+		if ((ret & RET_MIN) && n > 0)
 			buf_printf(&out, " MIN %u", hits[0]);
-		if ((ret & RET_MAX) && nhits > 0)
-			buf_printf(&out, " MAX %u", hits[nhits - 1]);
-		if ((ret & RET_ALL) && nhits > 0) {
+		if ((ret & RET_MAX) && n > 0)
+			buf_printf(&out, " MAX %u", hits[n - 1]);
+		if ((ret & RET_ALL) && n > 0) {
 			buf_append_str(&out, " ALL ");
-			imap_seqset_format(hits, nhits, &out);
+			imap_seqset_format(hits, n, &out);
 		}
 		if (ret & RET_COUNT)
-			buf_printf(&out, " COUNT %zu", nhits);
-		if (p.uses_modseq && nhits > 0)
+			buf_printf(&out, " COUNT %zu", n);
+		if (uses_modseq && n > 0)
 			buf_printf(&out, " MODSEQ %llu",
 				   (unsigned long long)maxmodseq);
-	} else {
+		imap_printf(s, "%s", buf_cstr(&out));
+	} else if (!esearch) {
 		buf_append_str(&out, "* SEARCH");
-		for (size_t i = 0; i < nhits; i++)
+		for (size_t i = 0; i < n; i++)
 			buf_printf(&out, " %u", hits[i]);
-		if (p.uses_modseq && nhits > 0)
+		if (uses_modseq && n > 0)
 			buf_printf(&out, " (MODSEQ %llu)",
 				   (unsigned long long)maxmodseq);
+		imap_printf(s, "%s", buf_cstr(&out));
 	}
-	imap_printf(s, "%s", buf_cstr(&out));
 	buf_free(&out);
 	free(hits);
 	imap_tagged(s, cmd->tag, "OK", "%sSEARCH completed", uid ? "UID " : "");
+}
+
+/* ------------------------------------------------------------------ */
+/* SORT and THREAD (RFC 5256, RFC 5957 DISPLAY) */
+
+/* Sort keys of the messages at idx (in mailbox order). */
+static struct msg_sort_keys *
+sort_keys(struct imap_session *s, const size_t *idx, size_t n, bool uid)
+{
+	struct msg_sort_keys *keys = xcalloc(n + 1, sizeof(*keys));
+
+	for (size_t i = 0; i < n; i++) {
+		const struct imap_msg *m = &s->view->msgs[idx[i]];
+		struct msg_structure *st = NULL;
+		char *error = NULL;
+		uint32_t id = uid ? m->uid : (uint32_t)idx[i] + 1;
+
+		if (store_message_structure(s->server->store, s->user,
+					    s->view->name, m->uid, &st,
+					    &error) <= 0) {
+			free(error);
+			st = NULL;
+		}
+		if (st != NULL) {
+			msg_sort_keys_init(&keys[i], st, id, m->internal_date,
+					   m->size);
+			msg_structure_free(&st);
+		} else {
+			keys[i].id = id;
+			keys[i].arrival = keys[i].date = m->internal_date;
+			keys[i].size = m->size;
+		}
+	}
+	return keys;
+}
+
+static void
+sort_keys_free(struct msg_sort_keys *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		msg_sort_keys_clear(&keys[i]);
+	free(keys);
+}
+
+void
+imap_cmd_sort(struct imap_session *s, const struct imap_command *cmd,
+	      size_t first, bool uid)
+{
+	const struct imap_arg *args = cmd->args + first;
+	size_t count = cmd->count - first, pos = 2, *idx = NULL, n = 0, nc = 0;
+	struct msg_sort_criterion *crit;
+	struct msg_sort_keys *keys;
+	bool uses_modseq, reverse = false;
+	uint64_t maxmodseq;
+	uint32_t *ids;
+	const char *error;
+	struct buf out;
+
+	if (count < 3 || args[0].type != IMAP_ARG_LIST || args[0].count == 0) {
+		imap_tagged(s, cmd->tag, "BAD",
+			    "Syntax: SORT (criteria) charset keys");
+		return;
+	}
+	crit = xcalloc(args[0].count + 1, sizeof(*crit));
+	for (size_t i = 0; i < args[0].count; i++) {
+		const struct imap_arg *a = &args[0].list[i];
+
+		if (imap_arg_atom_is(a, "REVERSE") && !reverse) {
+			reverse = true;
+			continue;
+		}
+		if (a->type != IMAP_ARG_ATOM ||
+		    !msg_sort_key_from_name(a->str, &crit[nc].key)) {
+			free(crit);
+			imap_tagged(s, cmd->tag, "BAD", "Unknown sort key");
+			return;
+		}
+		crit[nc++].reverse = reverse;
+		reverse = false;
+	}
+	if (nc == 0 || reverse) {
+		free(crit);
+		imap_tagged(s, cmd->tag, "BAD", "Bad sort criteria");
+		return;
+	}
+	pos = 1;
+	if (!charset_ok(args, count, &pos, true)) {
+		free(crit);
+		imap_tagged(
+		    s, cmd->tag, "NO",
+		    "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		return;
+	}
+	if (search_run(s, args, count, pos, &idx, &n, &uses_modseq, &maxmodseq,
+		       &error) < 0) {
+		free(crit);
+		imap_tagged(s, cmd->tag, "BAD", "%s", error);
+		return;
+	}
+	keys = sort_keys(s, idx, n, uid);
+	ids = xcalloc(n + 1, sizeof(*ids));
+	msg_sort(keys, n, crit, nc, ids);
+	buf_init(&out);
+	buf_append_str(&out, "* SORT");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&out, " %u", ids[i]);
+	if (uses_modseq && n > 0)
+		buf_printf(&out, " (MODSEQ %llu)",
+			   (unsigned long long)maxmodseq);
+	imap_printf(s, "%s", buf_cstr(&out));
+	buf_free(&out);
+	free(ids);
+	sort_keys_free(keys, n);
+	free(idx);
+	free(crit);
+	imap_tagged(s, cmd->tag, "OK", "%sSORT completed", uid ? "UID " : "");
+}
+
+void
+imap_cmd_thread(struct imap_session *s, const struct imap_command *cmd,
+		size_t first, bool uid)
+{
+	const struct imap_arg *args = cmd->args + first;
+	size_t count = cmd->count - first, pos = 1, *idx = NULL, n = 0;
+	struct msg_sort_keys *keys;
+	bool uses_modseq, refs;
+	uint64_t maxmodseq;
+	const char *error;
+	struct buf out;
+
+	if (count < 3 || args[0].type != IMAP_ARG_ATOM) {
+		imap_tagged(s, cmd->tag, "BAD",
+			    "Syntax: THREAD algorithm charset keys");
+		return;
+	}
+	refs = strcasecmp(args[0].str, "REFERENCES") == 0;
+	if (!refs && strcasecmp(args[0].str, "ORDEREDSUBJECT") != 0) {
+		imap_tagged(s, cmd->tag, "BAD", "Unknown thread algorithm");
+		return;
+	}
+	if (!charset_ok(args, count, &pos, true)) {
+		imap_tagged(
+		    s, cmd->tag, "NO",
+		    "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		return;
+	}
+	if (search_run(s, args, count, pos, &idx, &n, &uses_modseq, &maxmodseq,
+		       &error) < 0) {
+		imap_tagged(s, cmd->tag, "BAD", "%s", error);
+		return;
+	}
+	keys = sort_keys(s, idx, n, uid);
+	buf_init(&out);
+	buf_append_str(&out, "* THREAD ");
+	if (refs)
+		msg_thread_references(keys, n, &out);
+	else
+		msg_thread_orderedsubject(keys, n, &out);
+	imap_printf(s, "%s", buf_cstr(&out));
+	buf_free(&out);
+	sort_keys_free(keys, n);
+	free(idx);
+	imap_tagged(s, cmd->tag, "OK", "%sTHREAD completed", uid ? "UID " : "");
 }

@@ -39,6 +39,7 @@
 #include "mailstore/auth_pool.h"
 #include "mailstore/auth_throttle.h"
 #include "mailstore/imap_private.h"
+#include "mailstore/msg_search.h"
 #include "mailstore/store.h"
 
 struct imap_listener {
@@ -191,6 +192,7 @@ imap_server_setup(struct imap_run *run, const struct imap_server_config *cfg)
 		return -1;
 	}
 	srv->throttle = auth_throttle_new(NULL);
+	msg_search_init(); /* GMime, once, before any session */
 	if (notify_bind(srv) < 0) {
 		log_error("event=setup_failed what=notify_socket");
 		return -1;

@@ -374,7 +374,9 @@ append_capabilities(struct imap_session *s, struct buf *out)
 	}
 	buf_append_str(out, " UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS "
 			    "SPECIAL-USE CONDSTORE QRESYNC ESEARCH SEARCHRES "
-			    "STATUS=SIZE SAVEDATE UTF8=ACCEPT QUOTA "
+			    "STATUS=SIZE SAVEDATE UTF8=ACCEPT QUOTA SORT "
+			    "SORT=DISPLAY THREAD=ORDEREDSUBJECT "
+			    "THREAD=REFERENCES BINARY "
 			    "QUOTA=RES-STORAGE");
 	buf_printf(out, " APPENDLIMIT=%llu",
 		   (unsigned long long)s->server->cfg->max_message_size);
@@ -897,6 +899,16 @@ cmd_search(struct imap_session *s, const struct imap_command *cmd)
 	imap_cmd_search(s, cmd, 0, false);
 }
 static void
+cmd_sort(struct imap_session *s, const struct imap_command *cmd)
+{
+	imap_cmd_sort(s, cmd, 0, false);
+}
+static void
+cmd_thread(struct imap_session *s, const struct imap_command *cmd)
+{
+	imap_cmd_thread(s, cmd, 0, false);
+}
+static void
 cmd_expunge(struct imap_session *s, const struct imap_command *cmd)
 {
 	imap_cmd_expunge(s, cmd, 0, false);
@@ -923,6 +935,10 @@ cmd_uid(struct imap_session *s, const struct imap_command *cmd)
 		imap_cmd_search(s, cmd, 1, true);
 	else if (strcasecmp(sub->str, "EXPUNGE") == 0)
 		imap_cmd_expunge(s, cmd, 1, true);
+	else if (strcasecmp(sub->str, "SORT") == 0)
+		imap_cmd_sort(s, cmd, 1, true);
+	else if (strcasecmp(sub->str, "THREAD") == 0)
+		imap_cmd_thread(s, cmd, 1, true);
 	else
 		session_bad(s, cmd->tag, "Unknown UID command");
 }
@@ -956,6 +972,8 @@ static const struct cmd_def commands[] = {
     {"UNSELECT", SELECTED, cmd_close},
     {"EXPUNGE", SELECTED, cmd_expunge},
     {"SEARCH", SELECTED, cmd_search},
+    {"SORT", SELECTED, cmd_sort},
+    {"THREAD", SELECTED, cmd_thread},
     {"FETCH", SELECTED, cmd_fetch},
     {"STORE", SELECTED, cmd_store},
     {"COPY", SELECTED, cmd_copy},
@@ -970,7 +988,9 @@ expunge_allowed(const struct imap_command *cmd)
 {
 	return strcmp(cmd->name, "FETCH") != 0 &&
 	       strcmp(cmd->name, "STORE") != 0 &&
-	       strcmp(cmd->name, "SEARCH") != 0;
+	       strcmp(cmd->name, "SEARCH") != 0 &&
+	       strcmp(cmd->name, "SORT") != 0 &&
+	       strcmp(cmd->name, "THREAD") != 0;
 }
 
 static void

@@ -297,6 +297,13 @@ def test_search_keys(imap_moat):
     assert data == [b"2 (UID 2)"]
     with pytest.raises(imaplib.IMAP4.error):
         c.search(None, "NOSUCHKEY")
+    # encoded words are decoded, matching is case-insensitive in UTF-8
+    send(imap_moat, subject="=?UTF-8?B?w6l0w6kgcmVwb3J0?=")
+    imap_moat.wait_messages(USER, 4)
+    c.noop()
+    c.literal = "\u00c9T\u00c9".encode()
+    typ, data = c.search("UTF-8", "SUBJECT")
+    assert data == [b"4"]
     c.logout()
 
 
@@ -491,3 +498,63 @@ def test_non_reading_client_is_dropped(moat_factory):
         time.sleep(0.2)
     r.close()
     assert "what=write" in moat.log() or "output_buffer" in moat.log()
+
+
+def test_sort_and_thread(imap_moat):
+    send(imap_moat, subject="zebra", body="a")
+    imap_moat.wait_messages(USER, 1)
+    send(imap_moat, subject="Re: apple", body="b",
+         extra="In-Reply-To: <apple@example.org>\r\n"
+               "References: <apple@example.org>\r\n")
+    imap_moat.wait_messages(USER, 2)
+    send(imap_moat, subject="apple", body="c" * 300)
+    imap_moat.wait_messages(USER, 3)
+    c = login(imap_moat)
+    c.select("INBOX")
+    typ, data = c.sort("(SUBJECT)", "UTF-8", "ALL")
+    assert data == [b"2 3 1"]
+    typ, data = c.sort("(REVERSE SIZE)", "UTF-8", "ALL")
+    assert data[0].split()[0] == b"3"
+    typ, data = c.uid("SORT", "(SUBJECT)", "UTF-8", "NOT", "SUBJECT",
+                      "zebra")
+    assert data == [b"2 3"]
+    typ, data = c.thread("ORDEREDSUBJECT", "UTF-8", "ALL")
+    assert data == [b"(1)(2 3)"]
+    typ, data = c.thread("REFERENCES", "UTF-8", "ALL")
+    assert typ == "OK" and b"(1)" in data[0]
+    with pytest.raises(imaplib.IMAP4.error):
+        c.sort("(NOSUCHKEY)", "UTF-8", "ALL")
+    typ, data = c.sort("(DATE)", "KOI8-R", "ALL")
+    assert typ == "NO"
+    c.logout()
+
+
+MULTIPART = (
+    b"From: a@example.org\r\nTo: demo@example.test\r\n"
+    b"Subject: =?UTF-8?Q?caf=C3=A9?=\r\nMIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+    b"preamble\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    b"first part\r\n--b1\r\nContent-Type: application/octet-stream\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gYmluYXJ5\r\n"
+    b"--b1--\r\n")
+
+
+def test_fetch_mime_parts_and_binary(imap_moat):
+    c = login(imap_moat)
+    assert c.append("INBOX", None, None, MULTIPART)[0] == "OK"
+    c.select("INBOX")
+    typ, data = c.fetch("1", "(BODYSTRUCTURE ENVELOPE)")
+    head = data[0] if isinstance(data[0], bytes) else data[0][0]
+    assert b'"mixed"' in head.lower() and b'"octet-stream"' in head.lower()
+    assert b"=?UTF-8?Q?caf=C3=A9?=" in head
+    typ, data = c.fetch("1", "(BODY.PEEK[1])")
+    assert data[0][1] == b"first part"
+    typ, data = c.fetch("1", "(BODY.PEEK[2.MIME])")
+    assert data[0][1].startswith(b"Content-Type: application/octet-stream")
+    typ, data = c.fetch("1", "(BINARY.PEEK[2] BINARY.SIZE[2])")
+    flat = b"".join(x if isinstance(x, bytes) else b"".join(x)
+                    for x in data)
+    assert b"hello binary" in flat and b"BINARY.SIZE[2] 12" in flat
+    typ, data = c.fetch("1", "(BODY.PEEK[3])")
+    assert data[0][1] == b""
+    c.logout()
