@@ -166,6 +166,19 @@ arc_filter_run(void *state, struct filter_context *ctx, enum filter_phase phase)
 	int rc = 0;
 
 	(void)phase;
+	/* no ARC field and nothing to seal: no need to read the message */
+	if (!(set->seal && env->auth_user == NULL) &&
+	    filter_header_find(ctx, "ARC-Seal", 0) < 0 &&
+	    filter_header_find(ctx, "ARC-Message-Signature", 0) < 0 &&
+	    filter_header_find(ctx, "ARC-Authentication-Results", 0) < 0) {
+		props = xasprintf("smtp.remote-ip=%s", env->client_ip);
+		filter_add_auth_result(ctx, "arc", "none", NULL, props);
+		free(props);
+		filter_add_symbol(ctx, "ARC_NONE", 0.0, NULL);
+		filter_set_data(ctx, r, arc_result_free);
+		dkim_keys_free(&keys);
+		return 0;
+	}
 	if (auth_read_message(ctx, &msg) < 0) {
 		dkim_keys_free(&keys);
 		free(r);

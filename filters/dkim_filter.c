@@ -14,13 +14,16 @@
  * the classic l= abuse). DKIM never rejects by itself.
  *
  * dkim_sign: for sessions with an authenticated user, the RFC5322.From
- * domain's active key (the key store of `moatctl dkim`) signs; the
- * DKIM-Signature goes in as a header edit.
+ * domain's active key (the key store of `moatctl dkim`, kept loaded and
+ * reloaded when the active key changes) signs; the DKIM-Signature goes in
+ * as a header edit.
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "filters/auth_common.h"
 #include "filters/dkim_sign.h"
@@ -262,11 +265,79 @@ static const struct setting_def dkim_sign_defs[] = {
 };
 #undef S
 
+/* Loaded keys by domain, reloaded when DOMAIN/active changes (genkey
+ * renames a new one into place). Shared by the worker threads. */
+struct dkim_key_cache_entry {
+	char *domain;
+	struct timespec active_mtime;
+	struct dkim_sign_key *key;
+};
+
 struct dkim_sign_state {
 	const struct dkim_sign_settings *set;
 	struct dkim_sign_options opts;
 	char *headers; /* always starting with from */
+	pthread_mutex_t lock;
+	struct dkim_key_cache_entry *cache;
+	size_t cache_count;
 };
+
+/* A copy of key sharing its EVP_PKEY (reference counted). */
+static struct dkim_sign_key *
+key_ref(const struct dkim_sign_key *key)
+{
+	struct dkim_sign_key *k = xcalloc(1, sizeof(*k));
+
+	k->domain = xstrdup(key->domain);
+	k->selector = xstrdup(key->selector);
+	k->ed25519 = key->ed25519;
+	EVP_PKEY_up_ref(key->pkey);
+	k->pkey = key->pkey;
+	return k;
+}
+
+/* dkim_keystore_load() through the cache: 1, 0 or -1 like it. */
+static int
+dkim_sign_key_get(struct dkim_sign_state *st, const char *domain,
+		  struct dkim_sign_key **key_r, char **error_r)
+{
+	char *path = xasprintf("%s/%s/active", st->set->key_dir, domain);
+	struct stat sb;
+	struct dkim_key_cache_entry *e = NULL;
+	int rc;
+
+	*key_r = NULL;
+	if (!dkim_keystore_name_ok(domain) || stat(path, &sb) < 0) {
+		free(path);
+		return 0;
+	}
+	free(path);
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 0; i < st->cache_count && e == NULL; i++)
+		if (strcmp(st->cache[i].domain, domain) == 0)
+			e = &st->cache[i];
+	if (e != NULL && e->active_mtime.tv_sec == sb.st_mtim.tv_sec &&
+	    e->active_mtime.tv_nsec == sb.st_mtim.tv_nsec) {
+		*key_r = key_ref(e->key);
+		pthread_mutex_unlock(&st->lock);
+		return 1;
+	}
+	rc = dkim_keystore_load(st->set->key_dir, domain, key_r, error_r);
+	if (rc == 1) {
+		if (e == NULL) {
+			st->cache = xreallocarray(
+			    st->cache, st->cache_count + 1, sizeof(*st->cache));
+			e = &st->cache[st->cache_count++];
+			e->domain = xstrdup(domain);
+		} else {
+			dkim_sign_key_free(&e->key);
+		}
+		e->active_mtime = sb.st_mtim;
+		e->key = key_ref(*key_r);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
 
 static int
 dkim_sign_init(const void *settings, void **state_r, char **error_r)
@@ -283,6 +354,7 @@ dkim_sign_init(const void *settings, void **state_r, char **error_r)
 	(void)dkim_sign_parse_c(set->canonicalization, &st->opts.header_c14n,
 				&st->opts.body_c14n);
 	st->headers = xasprintf("from:%s", set->headers);
+	pthread_mutex_init(&st->lock, NULL);
 	st->opts.headers = st->headers;
 	*state_r = st;
 	return 0;
@@ -293,6 +365,12 @@ dkim_sign_fini(void *state)
 {
 	struct dkim_sign_state *st = state;
 
+	for (size_t i = 0; i < st->cache_count; i++) {
+		free(st->cache[i].domain);
+		dkim_sign_key_free(&st->cache[i].key);
+	}
+	free(st->cache);
+	pthread_mutex_destroy(&st->lock);
 	free(st->headers);
 	free(st);
 }
@@ -320,7 +398,7 @@ dkim_sign_run(void *state, struct filter_context *ctx, enum filter_phase phase)
 		mail_headers_clear(&headers);
 		return 0;
 	}
-	rc = dkim_keystore_load(st->set->key_dir, domain, &key, &error);
+	rc = dkim_sign_key_get(st, domain, &key, &error);
 	if (rc <= 0) {
 		if (rc < 0) {
 			filter_set_error(ctx, "dkim key of %s: %s", domain,

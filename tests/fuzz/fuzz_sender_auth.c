@@ -4,7 +4,9 @@
  * through dkim_tags_parse() and dkim_key_name(), the From domain through
  * dmarc_address_domain(), and the whole message through arc_verify() with
  * keys that answer "no key" (structure, tags, canonicalisation and the
- * body hash all run) and the DKIM body hash in both canonicalisations.
+ * body hash all run), libopendkim's verification (its signature parser,
+ * our DNS hooks answering from the same table) and the DKIM body hash in
+ * both canonicalisations.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +17,7 @@
 #include "filters/dkim_canon.h"
 #include "filters/dkim_keys.h"
 #include "filters/dkim_tags.h"
+#include "filters/dkim_verify.h"
 #include "filters/dmarc.h"
 #include "lib/xalloc.h"
 
@@ -55,6 +58,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(names);
 	arc_verify(&h, msg, size, keys, &r);
+	{
+		static struct dkim_verifier *verifier;
+		struct dkim_verify_result vr;
+		char *err = NULL;
+
+		if (verifier == NULL) {
+			struct dkim_verify_options o = {0};
+
+			verifier = dkim_verifier_new(&o, &err);
+			if (verifier == NULL)
+				abort();
+		}
+		n = dkim_key_names(&h, "DKIM-Signature", 10, &names);
+		for (size_t i = 0; i < n; i++) {
+			const char *txt[1] = {"v=DKIM1; k=rsa; p=MFwwDQYJKoZIhv"
+					      "cNAQEBBQADSwAwSAJBAA=="};
+
+			dkim_keys_add(keys, names[i], DKIM_KEY_FOUND, txt, 1);
+			free(names[i]);
+		}
+		free(names);
+		if (dkim_verify_message(verifier, keys, "FUZZ", msg, size, &h,
+					&vr, &error) == 0)
+			dkim_verify_result_clear(&vr);
+	}
 	for (int c = 0; c < 2; c++) {
 		struct dkim_body_hash *bhash = dkim_body_hash_new(
 		    c == 0 ? DKIM_C14N_SIMPLE : DKIM_C14N_RELAXED, 100);

@@ -466,3 +466,28 @@ def test_dmarc_spf_alignment(moat_factory, dns_port, psl_copy):
     assert "dmarc=pass header.from=spfok.test policy.dmarc=reject" in ar
     code, reply = via("198.51.100.7")
     assert code == 550 and b"DMARC policy of spfok.test" in reply
+
+
+def test_key_rotation_while_running(moat_factory, dns_port, psl_copy):
+    """smtpd keeps keys loaded and notices a new active key at once."""
+    m = moat_factory(settings(dns_port, psl_copy), start=False)
+    m.ctl("dkim", "genkey", "example.test", "--selector", "old")
+    m.start()
+
+    def submit(n):
+        with smtplib.SMTP("127.0.0.1", m.submission_port, timeout=30) as c:
+            c.ehlo("client.test")
+            c.starttls(context=insecure())
+            c.ehlo("client.test")
+            c.login(USER, PASSWORD)
+            c.sendmail(USER, [USER], b"From: demo@example.test\r\n"
+                       b"Subject: %d\r\n\r\nbody\r\n" % n)
+        head = delivered(m, n).split(b"\r\n\r\n", 1)[0]
+        return head.replace(b"\r\n\t", b" ")
+
+    assert b"d=example.test; s=old;" in submit(1)
+    m.ctl("dkim", "genkey", "example.test", "--selector", "new", "--type",
+          "ed25519")
+    assert b"a=ed25519-sha256; c=relaxed/relaxed; d=example.test; s=new;" \
+        in submit(2)
+    assert "example.test old rsa\n" in m.ctl("dkim", "list").stdout
