@@ -118,6 +118,7 @@ run() {
 	fi
 	say "starting moatd: SMTP 127.0.0.1:2525, submission :2587 (STARTTLS), SMTPS :2465, IMAP :2143 (STARTTLS), IMAPS :2993"
 	say "try: swaks --server 127.0.0.1:2525 --to demo@example.test"
+	say "POP3: 127.0.0.1:2110 (STLS), POP3S: 127.0.0.1:2995 (user demo@example.test, password demo)"
 	exec "$build_dir/gateway/moatd" -c "$conf" -f
 }
 

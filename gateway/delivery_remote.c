@@ -745,8 +745,15 @@ conn_ready(struct smtp_client *client, const struct smtp_client_outcome *f,
 	struct job *j = c->job;
 	char relay[400], line[600];
 
-	(void)client;
 	if (f == NULL) {
+		const struct smtp_caps *caps = smtp_client_caps(client);
+
+		relay_name(&c->target, relay, sizeof(relay));
+		log_debug("qid=%s event=session relay=%s tls=%s pipelining=%d "
+			  "chunking=%d size=%llu 8bitmime=%d smtputf8=%d dsn=%d",
+			  j->a->qid, relay, smtp_client_tls_version(client),
+			  caps->pipelining, caps->chunking, caps->size,
+			  caps->eightbitmime, caps->smtputf8, caps->dsn);
 		job_send(j, c);
 		return;
 	}
@@ -951,7 +958,8 @@ remove_files(struct delivery_remote *dr, const char *qid)
 		(void)unlink(path);
 		free(path);
 	}
-	(void)fileio_sync_dir(dr->deferred_dir);
+	/* No directory sync: a removal lost in a crash means one more
+	 * delivery attempt, never a lost message. */
 }
 
 /* One DSN for the listed addresses (failed, or delayed when delay). */

@@ -54,11 +54,13 @@ static const enum listener_kind smtpd_kinds[] = {
     LISTENER_SMTP, LISTENER_SUBMISSION, LISTENER_SMTPS};
 
 static const enum listener_kind imapd_kinds[] = {LISTENER_IMAP, LISTENER_IMAPS};
+static const enum listener_kind pop3d_kinds[] = {LISTENER_POP3, LISTENER_POP3S};
 
 static const struct service_def services[] = {
     {"smtpd", smtpd_kinds, 3, smtpd_run},
     {"queue", NULL, 0, queue_run},
     {"imapd", imapd_kinds, 2, imapd_run},
+    {"pop3d", pop3d_kinds, 2, pop3d_run},
 };
 #define SERVICE_COUNT (sizeof(services) / sizeof(services[0]))
 

@@ -397,11 +397,19 @@ item_finish(struct queue_service *qs, struct batch_item *item)
 		char *to_done =
 		    xasprintf("%s/%s.done", deferred, item->entry.qid);
 
-		if (done_save(deferred, item->entry.qid, item->done,
-			      item->env.rcpt_count) == 0 &&
+		bool any_done = false;
+
+		for (size_t i = 0; i < item->env.rcpt_count; i++)
+			any_done = any_done || item->done[i];
+		/* The file is durable already; a rename lost in a crash
+		 * leaves it in queue/ to be handled again (delivery keys
+		 * make that harmless), so neither a .done file without
+		 * content nor a directory sync is needed here. */
+		if ((!any_done || done_save(deferred, item->entry.qid,
+					    item->done,
+					    item->env.rcpt_count) == 0) &&
 		    rename(path, to) == 0) {
 			(void)unlink(done_path);
-			(void)fileio_sync_dir(deferred);
 			log_info("qid=%s status=remote path=%s",
 				 item->entry.qid, to);
 			delivery_remote_add(qs->remote, item->entry.qid);

@@ -52,5 +52,7 @@ int smtpd_run(struct service_context *ctx);
 int queue_run(struct service_context *ctx);
 /* IMAP (gateway/imapd.c -> mailstore/imap_server.c) */
 int imapd_run(struct service_context *ctx);
+/* gateway/pop3_service.c: POP3 and POP3S (mailstore/pop3_server). */
+int pop3d_run(struct service_context *ctx);
 
 #endif

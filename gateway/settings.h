@@ -63,6 +63,12 @@ struct moat_settings {
 	unsigned int imap_write_timeout; /* a client that stops reading */
 	unsigned long long
 	    imap_max_command_size; /* line + literals, not APPEND */
+	/* POP3 (pop3d) */
+	bool pop3_allow_plaintext_loopback; /* USER/PASS without TLS, 127/8 */
+	long long pop3_max_connections;
+	long long pop3_max_connections_per_ip;
+	unsigned int pop3_login_timeout; /* before authentication */
+	unsigned int pop3_idle_timeout;	 /* after it; stalled writes too */
 	/* relay: delivery to other hosts (route, smtp_client, retries) */
 	struct str_list relay_routes; /* "DOMAIN=NEXTHOP[|NEXTHOP..]" items */
 	char *relay_default_route;    /* "" = MX of the recipient domain */

@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -56,7 +58,7 @@ enum client_state {
 	ST_DEAD,
 };
 
-enum cmd_kind { CMD_RSET, CMD_MAIL, CMD_RCPT };
+enum cmd_kind { CMD_RSET, CMD_MAIL, CMD_RCPT, CMD_DATA };
 
 struct client_cmd {
 	enum cmd_kind kind;
@@ -88,6 +90,7 @@ struct smtp_client {
 	struct client_cmd *cmds;
 	size_t ncmds, sent, replied, accepted;
 	bool mail_failed, pipelining_ok, use_bdat, use_body_param, use_utf8;
+	bool discard; /* 354 after every RCPT failed: send an empty body */
 	struct smtp_client_outcome mail_outcome;
 	size_t body_pos;
 	bool body_bol;
@@ -289,6 +292,15 @@ smtp_client_connect(struct event_base *base, const struct sockaddr *addr,
 			    strerror(errno != 0 ? errno : ECONNREFUSED));
 		call_later(c, true);
 		return c;
+	}
+	{
+		/* Commands and the message end are small writes: without
+		 * this, Nagle and delayed ACKs add 40 ms to each reply. */
+		int fd = bufferevent_getfd(c->bev), one = 1;
+
+		if (fd >= 0)
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+					 sizeof(one));
 	}
 	bufferevent_enable(c->bev, EV_READ);
 	return c;
@@ -566,7 +578,7 @@ smtp_client_send(struct smtp_client *c, struct smtp_client_message *m,
 		}
 	}
 	c->use_bdat = c->caps.chunking;
-	c->cmds = xcalloc(m->rcpt_count + 2, sizeof(*c->cmds));
+	c->cmds = xcalloc(m->rcpt_count + 3, sizeof(*c->cmds));
 	if (c->need_rset)
 		add_cmd(c, CMD_RSET, 0, xstrdup("RSET\r\n"));
 	c->need_rset = false;
@@ -596,6 +608,9 @@ smtp_client_send(struct smtp_client *c, struct smtp_client_message *m,
 		buf_append_str(&rcpt, "\r\n");
 		add_cmd(c, CMD_RCPT, i, buf_detach(&rcpt));
 	}
+	c->discard = false;
+	if (c->caps.pipelining && !c->use_bdat && !m->probe_only)
+		add_cmd(c, CMD_DATA, 0, xstrdup("DATA\r\n"));
 	c->state = ST_ENVELOPE;
 	pump_commands(c);
 }
@@ -675,6 +690,8 @@ transaction_end(struct smtp_client *c)
 	c->done(c, c->context);
 }
 
+static void final_reply(struct smtp_client *c, bool need_rset);
+
 static void
 envelope_reply(struct smtp_client *c)
 {
@@ -699,6 +716,20 @@ envelope_reply(struct smtp_client *c)
 		if (c->reply.code / 100 == 2 && !c->mail_failed)
 			c->accepted++;
 		break;
+	case CMD_DATA:
+		/* DATA was pipelined after the RCPTs (RFC 2920 3.1). */
+		if (c->reply.code != 354) {
+			final_reply(c, true);
+		} else if (c->mail_failed || c->accepted == 0) {
+			/* Nobody to deliver to, yet the server waits for
+			 * the message: end it empty (RFC 2920 3.1). */
+			c->discard = true;
+			c->state = ST_BODY_END;
+			client_send(c, ".");
+		} else {
+			start_body(c);
+		}
+		return;
 	}
 	if (c->replied < c->ncmds) {
 		pump_commands(c);
@@ -807,6 +838,11 @@ handle_reply(struct smtp_client *c)
 		start_body(c);
 		return;
 	case ST_BODY_END:
+		if (c->discard) {
+			c->need_rset = true;
+			transaction_end(c);
+			return;
+		}
 		final_reply(c, false);
 		return;
 	case ST_READY:

@@ -22,9 +22,21 @@ MOATCTL = os.path.join(BUILD, "gateway", "moatctl")
 PASSWORD = "correct horse"
 
 
-def free_port():
+def free_port(host="127.0.0.1"):
+    """A port free now, below the kernel's ephemeral range (32768 and up
+    on Linux), so that no outgoing connection of a concurrent test can
+    take it as its source port before moatd binds it."""
+    import random
+    for _ in range(200):
+        port = random.randrange(10000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 

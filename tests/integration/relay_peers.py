@@ -18,10 +18,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as AioSMTP
 
 
-def free_port(host="127.0.0.1"):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+from moat_harness import free_port  # noqa: E402  (shared port picker)
 
 
 class ZoneResolver(dns_server.BaseResolver):

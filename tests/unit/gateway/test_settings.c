@@ -62,6 +62,12 @@ static const struct default_case default_cases[] = {
     {"imap.login_timeout", "60"},
     {"imap.write_timeout", "60"},
     {"imap.max_command_size", "65536"},
+    /* POP3 */
+    {"pop3.allow_plaintext_loopback", "no"},
+    {"pop3.max_connections", "10000"},
+    {"pop3.max_connections_per_ip", "50"},
+    {"pop3.login_timeout", "60"},
+    {"pop3.idle_timeout", "600"},
     {"filters", "spf"},
     {"filter.", "0"},
     {"filters.threads", "0"},
