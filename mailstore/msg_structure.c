@@ -17,6 +17,7 @@
  */
 #include "mailstore/msg_structure.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,12 +161,13 @@ count_lines(const char *data, size_t start, size_t end)
 
 	if (start >= end)
 		return 0;
+	/* Line ends, as Dovecot counts: an unterminated last line (the
+	 * usual case before a boundary, whose line break belongs to the
+	 * delimiter) does not count. */
 	while ((lf = memchr(p, '\n', (size_t)(e - p))) != NULL) {
 		n++;
 		p = lf + 1;
 	}
-	if (data[end - 1] != '\n')
-		n++;
 	return n;
 }
 
@@ -501,9 +503,21 @@ header_field(struct ms_part *part, bool message, const char *name,
 	if (id < 0)
 		return;
 	if (id < MSG_HDR_COUNT) {
-		/* The first occurrence wins, as in Dovecot. */
-		if (message && part->headers[id] == NULL)
+		if (!message)
+			return;
+		if (part->headers[id] == NULL) {
 			part->headers[id] = unfold(value, value_len);
+		} else if (id == MSG_HDR_FROM || id == MSG_HDR_SENDER ||
+			   id == MSG_HDR_REPLY_TO || id == MSG_HDR_TO ||
+			   id == MSG_HDR_CC || id == MSG_HDR_BCC) {
+			/* Repeated address fields add up (as in Dovecot);
+			 * for the others the first one wins. */
+			char *more = unfold(value, value_len), *joined;
+			joined = xasprintf("%s, %s", part->headers[id], more);
+			free(more);
+			free(part->headers[id]);
+			part->headers[id] = joined;
+		}
 		return;
 	}
 	v = unfold(value, value_len);
@@ -546,62 +560,57 @@ header_field(struct ms_part *part, bool message, const char *name,
 	}
 }
 
-/* Reads the header at [start, end): fills part and returns the offset of
- * the body (after the blank line, or end if there is none). */
-static size_t
-parse_header(const char *data, size_t start, size_t end, struct ms_part *part,
-	     bool message)
+/* The boundary parameter of a multipart, allocated; NULL if none. An
+ * RFC 2231 "boundary*" (charset'lang'%XX) is decoded, as Dovecot does. */
+static char *
+boundary_of(const struct ms_part *part)
 {
-	size_t pos = start;
+	const char *b = param_get(part->params, part->nparams, "boundary");
+	const char *q;
+	struct buf out = {0};
 
-	while (pos < end) {
-		size_t le = line_end(data, pos, end), name_end, vstart, fend;
-
-		/* The blank line ends the header. */
-		if (data[pos] == '\n' || (data[pos] == '\r' && pos + 1 < end &&
-					  data[pos + 1] == '\n'))
-			return le;
-		/* A field: name ':' value, then continuation lines. */
-		fend = le;
-		while (fend < end && is_wsp(data[fend]))
-			fend = line_end(data, fend, end);
-		name_end = pos;
-		while (name_end < le && data[name_end] != ':' &&
-		       (unsigned char)data[name_end] > ' ')
-			name_end++;
-		vstart = name_end;
-		while (vstart < le && is_wsp(data[vstart]))
-			vstart++;
-		if (name_end > pos && vstart < le && data[vstart] == ':')
-			header_field(part, message, data + pos, name_end - pos,
-				     data + vstart + 1, fend - vstart - 1);
-		pos = fend;
+	if (b != NULL)
+		return b[0] != '\0' ? xstrdup(b) : NULL;
+	b = param_get(part->params, part->nparams, "boundary*");
+	if (b == NULL || (q = strchr(b, '\'')) == NULL ||
+	    (q = strchr(q + 1, '\'')) == NULL)
+		return NULL;
+	for (q++; *q != '\0'; q++) {
+		if (*q == '%' && isxdigit((unsigned char)q[1]) &&
+		    isxdigit((unsigned char)q[2])) {
+			char hex[3] = {q[1], q[2], '\0'};
+			buf_append_char(&out, (char)strtol(hex, NULL, 16));
+			q += 2;
+		} else {
+			buf_append_char(&out, *q);
+		}
 	}
-	return end;
+	if (out.len == 0 || memchr(out.data, '\0', out.len) != NULL) {
+		buf_free(&out);
+		return NULL;
+	}
+	return buf_detach(&out);
 }
 
 /* ---- the scanner ---- */
 
+/* The boundaries of the enclosing multiparts, innermost last. */
+struct bstack {
+	const char *b[MSG_STRUCTURE_MAX_DEPTH + 2];
+	size_t len[MSG_STRUCTURE_MAX_DEPTH + 2];
+	size_t n;
+};
+
 struct ms_parser {
 	struct msg_structure *s;
 	const char *data;
+	struct bstack stack;
 };
 
-static uint32_t
-part_add(struct ms_parser *ps)
-{
-	struct msg_structure *s = ps->s;
-
-	if (s->count == s->cap) {
-		s->cap = s->cap == 0 ? 8 : s->cap * 2;
-		s->parts = xreallocarray(s->parts, s->cap, sizeof(*s->parts));
-	}
-	memset(&s->parts[s->count], 0, sizeof(s->parts[0]));
-	return (uint32_t)s->count++;
-}
-
 /* Does the line at [pos, le) delimit with boundary? 1 delimiter, 2 close
- * delimiter, 0 no. */
+ * delimiter, 0 no. After "--" boundary ["--"] only white space may
+ * follow (RFC 2046 5.1.1), so a boundary that is a prefix of another
+ * never matches the longer one's lines. */
 static int
 is_delimiter(const char *data, size_t pos, size_t le, const char *boundary,
 	     size_t blen)
@@ -622,6 +631,97 @@ is_delimiter(const char *data, size_t pos, size_t le, const char *boundary,
 	return kind;
 }
 
+/* Which enclosing boundary does the line at [pos, le) delimit? The
+ * innermost match wins (so nested multiparts that reuse their parent's
+ * boundary still nest, as in Dovecot). Its stack index, or -1; *kind_r is
+ * 1 for a delimiter, 2 for a close delimiter. */
+static int
+stack_match(const struct ms_parser *ps, size_t pos, size_t le, int *kind_r)
+{
+	if (le - pos < 2 || ps->data[pos] != '-' || ps->data[pos + 1] != '-')
+		return -1;
+	for (size_t i = ps->stack.n; i-- > 0;) {
+		int kind = is_delimiter(ps->data, pos, le, ps->stack.b[i],
+					ps->stack.len[i]);
+		if (kind != 0) {
+			*kind_r = kind;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+/* The first line at or after pos that delimits an enclosing multipart:
+ * its start, or end. */
+static size_t
+scan_to_delimiter(const struct ms_parser *ps, size_t pos, size_t end)
+{
+	int kind;
+
+	if (ps->stack.n == 0)
+		return end;
+	while (pos < end) {
+		size_t le = line_end(ps->data, pos, end);
+		if (ps->data[pos] == '-' &&
+		    stack_match(ps, pos, le, &kind) >= 0)
+			return pos;
+		pos = le;
+	}
+	return end;
+}
+
+/* Reads the header at [start, end): fills part and returns the offset of
+ * the body (after the blank line; or the start of a delimiter line of an
+ * enclosing multipart, or end, when the blank line never comes). */
+static size_t
+parse_header(const struct ms_parser *ps, size_t start, size_t end,
+	     struct ms_part *part, bool message)
+{
+	const char *data = ps->data;
+	size_t pos = start;
+	int kind;
+
+	while (pos < end) {
+		size_t le = line_end(data, pos, end), name_end, vstart, fend;
+
+		/* The blank line ends the header. */
+		if (data[pos] == '\n' || (data[pos] == '\r' && pos + 1 < end &&
+					  data[pos + 1] == '\n'))
+			return le;
+		if (data[pos] == '-' && stack_match(ps, pos, le, &kind) >= 0)
+			return pos;
+		/* A field: name ':' value, then continuation lines. */
+		fend = le;
+		while (fend < end && is_wsp(data[fend]))
+			fend = line_end(data, fend, end);
+		name_end = pos;
+		while (name_end < le && data[name_end] != ':' &&
+		       (unsigned char)data[name_end] > ' ')
+			name_end++;
+		vstart = name_end;
+		while (vstart < le && is_wsp(data[vstart]))
+			vstart++;
+		if (name_end > pos && vstart < le && data[vstart] == ':')
+			header_field(part, message, data + pos, name_end - pos,
+				     data + vstart + 1, fend - vstart - 1);
+		pos = fend;
+	}
+	return end;
+}
+
+static uint32_t
+part_add(struct ms_parser *ps)
+{
+	struct msg_structure *s = ps->s;
+
+	if (s->count == s->cap) {
+		s->cap = s->cap == 0 ? 8 : s->cap * 2;
+		s->parts = xreallocarray(s->parts, s->cap, sizeof(*s->parts));
+	}
+	memset(&s->parts[s->count], 0, sizeof(s->parts[0]));
+	return (uint32_t)s->count++;
+}
+
 /* The end of content before a delimiter line at pos: the line break before
  * it belongs to the delimiter (RFC 2046 5.1.1). */
 static size_t
@@ -635,61 +735,65 @@ before_delimiter(const char *data, size_t start, size_t pos)
 	return pos;
 }
 
-static void parse_entity(struct ms_parser *ps, size_t start, size_t end,
-			 uint32_t parent, uint32_t depth, bool message,
-			 bool digest_child);
+static size_t parse_entity(struct ms_parser *ps, size_t start, size_t end,
+			   uint32_t parent, uint32_t depth, bool message,
+			   bool digest_child);
 
-static void
+/* Scans the body of multipart idx from its body offset: preamble, parts,
+ * close delimiter, epilogue. Returns where it stops: the start of a
+ * delimiter line of an enclosing multipart, or end. */
+static size_t
 parse_multipart(struct ms_parser *ps, uint32_t idx, size_t end)
 {
 	struct ms_part *part = &ps->s->parts[idx];
-	const char *boundary =
-	    param_get(part->params, part->nparams, "boundary");
-	char *b;
-	size_t blen, pos, child_start = 0;
-	bool in_part = false, digest;
+	char *boundary = boundary_of(part);
+	size_t pos = (size_t)part->body_offset, own = ps->stack.n;
+	bool digest = strcmp(part->subtype, "digest") == 0, closed = false;
 	uint32_t depth = part->depth;
 
-	b = xstrdup(boundary); /* parts[] moves as children are added */
-	blen = strlen(b);
-	digest = strcmp(part->subtype, "digest") == 0;
-	pos = (size_t)part->body_offset;
+	assert(boundary != NULL); /* checked by parse_entity */
+	ps->stack.b[own] = boundary;
+	ps->stack.len[own] = strlen(boundary);
+	ps->stack.n++;
 	while (pos < end) {
 		size_t le = line_end(ps->data, pos, end);
-		int kind = ps->data[pos] == '-'
-			       ? is_delimiter(ps->data, pos, le, b, blen)
-			       : 0;
+		int kind = 0, m = ps->data[pos] == '-'
+				      ? stack_match(ps, pos, le, &kind)
+				      : -1;
 
-		if (kind != 0) {
-			if (in_part)
-				parse_entity(ps, child_start,
-					     before_delimiter(ps->data,
-							      child_start, pos),
-					     idx, depth + 1, false, digest);
-			in_part = kind == 1;
-			child_start = le;
-			if (kind == 2)
-				break;
+		if (m < 0) {
+			pos = le;
+			continue;
 		}
-		pos = le;
+		if ((size_t)m != own)
+			break; /* an enclosing multipart goes on: no close */
+		if (kind == 2) {
+			closed = true;
+			pos = le;
+			break;
+		}
+		/* A part runs to the next delimiter line of any level. */
+		pos = parse_entity(ps, le, end, idx, depth + 1, false, digest);
 	}
-	if (in_part)
-		parse_entity(ps, child_start, end, idx, depth + 1, false,
-			     digest);
-	free(b);
+	ps->stack.n--;
+	free(boundary);
+	if (closed) /* the epilogue */
+		pos = scan_to_delimiter(ps, pos, end);
+	return pos;
 }
 
-static void
+static size_t
 parse_entity(struct ms_parser *ps, size_t start, size_t end, uint32_t parent,
 	     uint32_t depth, bool message, bool digest_child)
 {
 	uint32_t idx;
 	struct ms_part *part;
-	size_t body;
-	bool descend;
+	size_t body, stop;
+	bool descend, at_delimiter;
+	int kind;
 
 	if (ps->s->count >= MSG_STRUCTURE_MAX_PARTS)
-		return;
+		return scan_to_delimiter(ps, start, end); /* not recorded */
 	idx = part_add(ps);
 	part = &ps->s->parts[idx];
 	part->parent = parent;
@@ -697,21 +801,41 @@ parse_entity(struct ms_parser *ps, size_t start, size_t end, uint32_t parent,
 	part->header_offset = start;
 	if (message)
 		part->flags |= MS_HAS_HEADERS;
-	body = parse_header(ps->data, start, end, part, message);
+	body = parse_header(ps, start, end, part, message);
+	at_delimiter =
+	    body < end && ps->data[body] == '-' &&
+	    stack_match(ps, body, line_end(ps->data, body, end), &kind) >= 0;
+	if (at_delimiter && part->type != NULL &&
+	    strcmp(part->type, "multipart") == 0) {
+		/* Unless the line is this multipart's own first delimiter
+		 * (its boundary may repeat an enclosing one). */
+		char *own = boundary_of(part);
+		if (own != NULL &&
+		    is_delimiter(ps->data, body, line_end(ps->data, body, end),
+				 own, strlen(own)) != 0)
+			at_delimiter = false;
+		free(own);
+	}
+	if (at_delimiter) {
+		/* The header ran into an enclosing delimiter (no blank line,
+		 * or the only one is the delimiter's own line break): the
+		 * body is empty and there is nothing to descend into. */
+		body = before_delimiter(ps->data, start, body);
+	}
 	part->body_offset = body;
-	part->body_end = end;
 	if (part->type == NULL) {
 		part->type = xstrdup(digest_child ? "message" : "text");
 		part->subtype = xstrdup(digest_child ? "rfc822" : "plain");
 	}
 	if (part->encoding == NULL)
 		part->encoding = xstrdup("7bit");
-	descend = depth < MSG_STRUCTURE_MAX_DEPTH;
+	descend = depth < MSG_STRUCTURE_MAX_DEPTH && !at_delimiter;
 	if (strcmp(part->type, "multipart") == 0) {
-		if (param_get(part->params, part->nparams, "boundary") ==
-			NULL ||
-		    param_get(part->params, part->nparams, "boundary")[0] ==
-			'\0') {
+		char *b = boundary_of(part);
+		bool usable = b != NULL;
+
+		free(b);
+		if (!usable) {
 			/* No way to find the parts: plain text it is. */
 			free(part->type);
 			free(part->subtype);
@@ -729,16 +853,35 @@ parse_entity(struct ms_parser *ps, size_t start, size_t end, uint32_t parent,
 		   descend) {
 		part->flags |= MS_MESSAGE;
 	}
-	part->body_lines = count_lines(ps->data, body, end);
 	if ((part->flags & MS_MULTIPART) != 0)
-		parse_multipart(ps, idx, end);
+		stop = parse_multipart(ps, idx, end);
 	else if ((part->flags & MS_MESSAGE) != 0)
-		parse_entity(ps, body, end, idx, depth + 1, true, false);
+		stop = parse_entity(ps, body, end, idx, depth + 1, true, false);
+	else
+		stop = scan_to_delimiter(ps, body, end);
 	/* parts[] may have moved. */
 	part = &ps->s->parts[idx];
+	/* Stopped by a delimiter line: the line break before it is not ours.
+	 * At the end of the data everything is. */
+	part->body_end =
+	    stop < end ? before_delimiter(ps->data, start, stop) : end;
+	/* A degenerate last child (empty, right before the delimiter) may
+	 * sit on the line break we just gave away: cover it again, so that
+	 * children always nest in their parent's body. */
+	for (size_t k = idx + 1; k < ps->s->count; k++)
+		if (ps->s->parts[k].body_end > part->body_end)
+			part->body_end = ps->s->parts[k].body_end;
+	if (part->body_offset > part->body_end) {
+		/* The header ran into the delimiter (no blank line, or the
+		 * only blank line is the delimiter's own line break). */
+		part->body_offset = part->body_end;
+		body = (size_t)part->body_end;
+	}
+	part->body_lines = count_lines(ps->data, body, (size_t)part->body_end);
 	part->subtree = (uint32_t)(ps->s->count - idx);
 	if (parent != MS_NONE)
 		ps->s->parts[parent].child_count++;
+	return stop;
 }
 
 int
@@ -751,10 +894,11 @@ msg_structure_parse(const char *data, size_t len, struct msg_structure **s_r,
 		*error_r = xstrdup("message larger than 4 GiB");
 		return -1;
 	}
+	memset(&ps, 0, sizeof(ps));
 	ps.s = xcalloc(1, sizeof(*ps.s));
 	ps.s->size = len;
 	ps.data = data;
-	parse_entity(&ps, 0, len, MS_NONE, 0, true, false);
+	(void)parse_entity(&ps, 0, len, MS_NONE, 0, true, false);
 	*s_r = ps.s;
 	return 0;
 }
@@ -946,10 +1090,10 @@ phrase_text(const struct addr_tok *t, size_t i, size_t j)
 		if (b.len > 0 && (gap || t[i].space_before))
 			buf_append_char(&b, ' ');
 		gap = false;
-		if (t[i].kind == '.')
-			buf_append_char(&b, '.');
-		else
+		if (t[i].kind == 'a' || t[i].kind == 'q' || t[i].kind == 'd')
 			buf_append_str(&b, t[i].text);
+		else /* '.', or a stray '@' in a broken phrase */
+			buf_append_char(&b, (char)t[i].kind);
 	}
 	if (b.len == 0) {
 		buf_free(&b);
@@ -1048,8 +1192,13 @@ addr_mailbox(struct addr_out *ao, const struct addr_tok *t, size_t i, size_t j)
 		if (c != NULL)
 			name = xstrdup(c);
 	}
-	if (mailbox[0] != '\0' || host[0] != '\0' || name != NULL)
-		addr_emit(ao, name, adl, mailbox, host);
+	/* Only a comment (e.g. after a group): nothing. Otherwise missing
+	 * halves (also of "<>") get Dovecot's placeholders, so no client sees
+	 * "user@". */
+	if (mailbox[0] != '\0' || host[0] != '\0' || lt < j)
+		addr_emit(ao, name, adl,
+			  mailbox[0] != '\0' ? mailbox : "MISSING_MAILBOX",
+			  host[0] != '\0' ? host : "MISSING_DOMAIN");
 	free(name);
 	free(adl);
 	free(mailbox);
@@ -1241,6 +1390,14 @@ static void bodystructure_of(const struct msg_structure *s, size_t idx,
 #define EMPTY_TEXT_PART                                                        \
 	"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)"
 
+/* Adds " NIL NIL NIL NIL" inside the ")" just appended. */
+static void
+buf_insert_ext(struct buf *out)
+{
+	buf_truncate(out, out->len - 1);
+	buf_append_str(out, " NIL NIL NIL NIL)");
+}
+
 static void
 bodystructure_multipart(const struct msg_structure *s, size_t idx, bool ext,
 			struct buf *out)
@@ -1249,8 +1406,11 @@ bodystructure_multipart(const struct msg_structure *s, size_t idx, bool ext,
 	size_t child = idx + 1;
 
 	buf_append_char(out, '(');
-	if (p->child_count == 0)
+	if (p->child_count == 0) {
 		buf_append_str(out, EMPTY_TEXT_PART);
+		if (ext) /* with its (empty) extension data, as Dovecot */
+			buf_insert_ext(out);
+	}
 	for (uint32_t i = 0; i < p->child_count; i++) {
 		bodystructure_of(s, child, ext, out);
 		child += s->parts[child].subtree;
@@ -1285,10 +1445,21 @@ bodystructure_of(const struct msg_structure *s, size_t idx, bool ext,
 	buf_append_char(out, ' ');
 	imap_nstring(out, p->subtype);
 	buf_append_char(out, ' ');
-	if (p->nparams == 0 && strcmp(p->type, "text") == 0)
-		buf_append_str(out, "(\"charset\" \"us-ascii\")");
-	else
+	if (strcmp(p->type, "text") == 0 &&
+	    param_get(p->params, p->nparams, "charset") == NULL) {
+		/* The default charset made explicit, after any other
+		 * parameters (as Dovecot does). */
 		imap_params(out, p->params, p->nparams);
+		if (p->nparams == 0) {
+			buf_truncate(out, out->len - 3); /* "NIL" */
+			buf_append_str(out, "(\"charset\" \"us-ascii\")");
+		} else {
+			buf_truncate(out, out->len - 1); /* ")" */
+			buf_append_str(out, " \"charset\" \"us-ascii\")");
+		}
+	} else {
+		imap_params(out, p->params, p->nparams);
+	}
 	buf_append_char(out, ' ');
 	imap_nstring(out, p->id);
 	buf_append_char(out, ' ');
@@ -1683,7 +1854,9 @@ msg_structure_binary(const struct msg_structure *s, const char *data,
 
 /* ---- the blob ---- */
 
-#define MS_MAGIC "MSB1"
+/* Version 2: Dovecot-compatible line counts (blobs of version 1 are
+ * simply parsed again). */
+#define MS_MAGIC "MSB2"
 
 static void
 put_varint(struct buf *out, uint64_t v)

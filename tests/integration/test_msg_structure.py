@@ -52,7 +52,7 @@ def test_structure_cached_at_delivery(moat):
     db = moat.index()
     (blob,) = db.execute("SELECT structure FROM messages").fetchone()
     db.close()
-    assert blob is not None and blob[:4] == b"MSB1"
+    assert blob is not None and blob[:4] == b"MSB2"
     size, pos = varint(blob, 4)
     parts, pos = varint(blob, pos)
     # the structure covers the file as stored, trace headers included

@@ -62,6 +62,30 @@ class Zone(dns_server.BaseResolver):
         return reply
 
 
+# dkimpy's dkimverify program, its DNS lookup sent to the loopback zone
+# (its default resolver reads /etc/resolv.conf).
+DKIMVERIFY = """
+import sys, dkim, dnslib
+port = int(sys.argv.pop(1))
+def get_txt(name, timeout=5):
+    q = dnslib.DNSRecord.question(name.decode().rstrip("."), "TXT")
+    r = dnslib.DNSRecord.parse(q.send("127.0.0.1", port, timeout=5))
+    for rr in r.rr:
+        if rr.rtype == dnslib.QTYPE.TXT:
+            return b"".join(rr.rdata.data)
+    return None
+dkim.DKIM.verify.__defaults__ = (0, get_txt)
+from dkim.dkimverify import main
+main()
+"""
+
+
+def dkimverify(message, dns_port):
+    r = subprocess.run(["/usr/bin/python3", "-c", DKIMVERIFY, str(dns_port)],
+                       input=message, capture_output=True, timeout=60)
+    return r.returncode, r.stdout.decode().strip()
+
+
 def dnsfunc(name, timeout=5):
     """dkimpy's lookup, served from the same zone."""
     name = name.decode() if isinstance(name, bytes) else name
@@ -295,13 +319,16 @@ def test_submitted_mail_is_signed_and_dkimpy_verifies(moat_factory, dns_port,
     assert b"v=1; a=%s-sha256; c=relaxed/relaxed; d=example.test; s=s%s;" \
         % (ktype.encode(), ktype.encode()) in sig[0]
     assert b"h=from:from:subject:date:message-id:to;" in sig[0]
-    # dkimpy (the library behind dkimverify) checks Moat's signature
-    # against the record `moatctl dkim show-dns` printed.
+    # dkimpy and its dkimverify program check Moat's signature against
+    # the record `moatctl dkim show-dns` printed, served over DNS.
     body = stored.split(b"\r\n", 1)[1] if stored.startswith(b"Return-Path") \
         else stored
     assert dkim.verify(body, dnsfunc=dnsfunc)
     assert not dkim.verify(body.replace(b"Body  line", b"Body line!"),
                            dnsfunc=dnsfunc)
+    assert dkimverify(body, dns_port) == (0, "signature ok")
+    assert dkimverify(body.replace(b"Body  line", b"Body line!"),
+                      dns_port)[0] == 1
 
 
 # --- DMARC --------------------------------------------------------------------

@@ -104,6 +104,37 @@ static const struct verify_case cases[] = {
        "@@dkim/moat.example.test.txt"}},
      1,
      {{"football.example.com", "test", DKIM_RESULT_FAIL, false}}},
+    {"gmail (relaxed, 2048-bit)",
+     "shared:dkim/mimekit/gmail.msg",
+     NULL,
+     NULL,
+     {{"20120113._domainkey.gmail.com", DKIM_KEY_FOUND,
+       "@pem:dkim/mimekit/gmail.pub"}},
+     1,
+     {{"gmail.com", "20120113", DKIM_RESULT_PASS, false}}},
+    {"gmail, multipart related",
+     "shared:dkim/mimekit/related.msg",
+     NULL,
+     NULL,
+     {{"20120113._domainkey.gmail.com", DKIM_KEY_FOUND,
+       "@pem:dkim/mimekit/gmail.pub"}},
+     1,
+     {{"gmail.com", "20120113", DKIM_RESULT_PASS, false}}},
+    {"gmail, no end boundary",
+     "shared:dkim/mimekit/multipart-no-end-boundary.msg",
+     NULL,
+     NULL,
+     {{"20120113._domainkey.gmail.com", DKIM_KEY_FOUND,
+       "@pem:dkim/mimekit/gmail.pub"}},
+     1,
+     {{"gmail.com", "20120113", DKIM_RESULT_PASS, false}}},
+    {"exim ed25519, degenerate folding",
+     "shared:dkim/dkimpy/ed25519test2.msg",
+     NULL,
+     NULL,
+     {{"sed._domainkey.test.ex", DKIM_KEY_FOUND, "@dkim/dkimpy/eximtest.dns"}},
+     1,
+     {{"test.ex", "sed", DKIM_RESULT_PASS, false}}},
     {"no signature",
      "shared:dkim/dkimpy/test.message",
      NULL,
@@ -128,6 +159,22 @@ key_text(const char *txt)
 
 	if (txt == NULL || txt[0] != '@')
 		return txt != NULL ? strdup(txt) : NULL;
+	if (strncmp(txt, "@pem:", 5) == 0) {
+		struct buf pem, rec;
+		char *line, *save = NULL;
+
+		snprintf(path, sizeof(path), "%s/%s", SHARED_DIR, txt + 5);
+		if (test_read_file(path, &pem) < 0)
+			return NULL;
+		buf_init(&rec);
+		buf_append_str(&rec, "v=DKIM1; k=rsa; p=");
+		for (line = strtok_r(pem.data, "\r\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\r\n", &save))
+			if (strncmp(line, "-----", 5) != 0)
+				buf_append_str(&rec, line);
+		buf_free(&pem);
+		return buf_detach(&rec);
+	}
 	if (txt[1] == '@')
 		snprintf(path, sizeof(path), "%s/%s", DATA_DIR, txt + 2);
 	else

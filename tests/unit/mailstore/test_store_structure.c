@@ -41,7 +41,7 @@ static const char message[] = "From: Ann <ann@example.test>\r\n"
 static const char prefix[] = "Return-Path: <a@b.example>\r\n";
 
 static const char want_body[] =
-    "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 1)"
+    "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 0)"
     "(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 4) \"mixed\")";
 
 struct fixture {
