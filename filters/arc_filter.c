@@ -27,6 +27,7 @@ struct arc_filter_settings {
 	char *domain;
 	char *key_dir;
 	char *headers;
+	char *authserv_id;
 };
 
 #define A(field) offsetof(struct arc_filter_settings, field)
@@ -42,6 +43,9 @@ static const struct setting_def arc_filter_defs[] = {
      "content-transfer-encoding:reply-to:in-reply-to:references",
      A(headers), 0, 0, NULL,
      "header fields the ARC-Message-Signature covers, ':'-separated"},
+    {"authserv_id", SETTING_STRING, "", A(authserv_id), 0, 0, NULL,
+     "authserv-id in ARC-Authentication-Results (empty: the host name; keep "
+     "it equal to filters.authserv_id)"},
 };
 #undef A
 
@@ -104,6 +108,8 @@ arc_filter_seal(const struct arc_filter_settings *set,
 {
 	const struct filter_envelope *env = filter_envelope(ctx);
 	const char *dir = set->key_dir;
+	const char *id = set->authserv_id[0] != '\0' ? set->authserv_id
+						     : env->local_hostname;
 	struct dkim_sign_key *key = NULL;
 	struct arc_seal_options o;
 	struct buf results;
@@ -123,9 +129,9 @@ arc_filter_seal(const struct arc_filter_settings *set,
 		return -1;
 	}
 	buf_init(&results);
-	arc_results_text(ctx, env->local_hostname, r, &results);
+	arc_results_text(ctx, id, r, &results);
 	memset(&o, 0, sizeof(o));
-	o.authserv_id = env->local_hostname;
+	o.authserv_id = id;
 	o.sign_headers = set->headers;
 	o.now = time(NULL);
 	o.results = buf_cstr(&results);

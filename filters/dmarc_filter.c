@@ -12,7 +12,8 @@
  * Every evaluation leaves DMARC_REPORT (score 0) whose detail holds the
  * aggregate-report row (RFC 7489 7.2: source IP, header from, policy
  * domain, published p/sp/pct, disposition, DKIM and SPF results and
- * alignment) in the message log.
+ * alignment) in the message log; the struct dmarc_result is left for
+ * later filters and rules (filter_data(ctx, "dmarc")).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -221,6 +222,12 @@ dmarc_filter_run(void *state, struct filter_context *ctx,
 		return -1;
 	}
 	dmarc_report_row(ctx, &in, &r, spf_domain);
+	{
+		struct dmarc_result *copy = xmalloc(sizeof(*copy));
+
+		*copy = r;
+		filter_set_data(ctx, copy, free);
+	}
 	free(props);
 	props = xasprintf("header.from=%s policy.dmarc=%s", from,
 			  r.policy == 'r'   ? "reject"

@@ -17,8 +17,11 @@
  * address, sent and failed recipients are marked done (QID.done), failures
  * get one DSN, the rest is rescheduled (QID.state) or expires. The files
  * are the truth: a crash at any point repeats at most one attempt.
+ * Next-hop resolution is in delivery_resolve.c, the moatctl commands in
+ * delivery_admin.c; the shared structures in delivery_remote_private.h.
  */
 #include "gateway/delivery_remote.h"
+#include "gateway/delivery_remote_private.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -53,132 +56,14 @@
 #define TARGETS_MAX   32
 #define HOST_ADDR_MAX 4
 
-enum addr_result { AR_PENDING, AR_SENT, AR_DEFER, AR_BOUNCE };
-
-struct daddr {
-	size_t rcpt; /* index in the envelope */
-	char *address;
-	enum addr_result result;
-	struct smtp_client_outcome outcome;
-	char remote[320]; /* "host[ip]:port" or "" */
-};
-
-struct target {
-	char host[256];
-	char ip[64];
-	int port;
-};
-
-struct job;
-
-struct lookup {
-	struct job *job;
-	size_t host;
-	int rrtype;
-};
-
-struct host_addrs {
-	char v4[HOST_ADDR_MAX][64], v6[HOST_ADDR_MAX][64];
-	size_t n4, n6;
-	bool missing; /* NXDOMAIN or no data */
-};
-
-struct attempt;
-struct conn;
-
-struct job {
-	struct job *wait_next;
-	bool waiting;
-	struct attempt *a;
-	struct route route;
-	char key[600];
-	char domain[256];
-	size_t *addrs, naddrs;
-	struct smtp_client_rcpt *crcpts;
-	struct smtp_client_message cmsg;
-	size_t hop;
-	struct mx_host hosts[MX_HOSTS_MAX];
-	struct host_addrs haddr[MX_HOSTS_MAX];
-	struct lookup lk[2 * MX_HOSTS_MAX];
-	size_t nhosts, pending;
-	bool implicit_mx;
-	struct target targets[TARGETS_MAX];
-	size_t ntargets, cur;
-	struct smtp_client_outcome last;
-};
-
-struct conn {
-	struct conn *prev, *next;
-	struct delivery_remote *dr;
-	struct smtp_client *client;
-	struct smtp_client_config cfg;
-	char key[600];
-	char helo[256], tls_name[256], auth_user[256], auth_pass[256];
-	struct target target;
-	struct job *job;
-};
-
-struct attempt {
-	struct attempt *prev, *next;
-	struct delivery_remote *dr;
-	char qid[QUEUE_ID_MAX];
-	struct queue_envelope env;
-	int fd;
-	off_t offset;
-	size_t len;
-	bool *done;
-	struct queue_state state;
-	struct daddr *addrs;
-	size_t naddrs;
-	struct job **jobs;
-	size_t njobs, jobs_left;
-};
-
-struct rmsg {
-	char qid[QUEUE_ID_MAX];
-	time_t next;
-	bool held, busy, deleted, kicked;
-};
-
-struct dest_count {
-	char key[600];
-	size_t n;
-};
-
-struct delivery_remote {
-	struct event_base *base;
-	const struct moat_settings *set;
-	char *queue_dir, *deferred_dir;
-	struct dns *dns;
-	struct directory *dir;
-	struct route_table *routes;
-	SSL_CTX *tls_ctx;
-	struct retry_policy policy;
-	delivery_enqueue_fn *enqueue;
-	void *enqueue_ctx;
-	struct rmsg *msgs;
-	size_t nmsgs, msgs_cap;
-	struct event *tick, *work;
-	time_t last_scan;
-	struct job *wait_head, *wait_tail;
-	struct dest_count *dests;
-	size_t ndests;
-	size_t active_conns, in_flight;
-	struct attempt *attempts;
-	struct conn *conns;
-	unsigned int seed;
-};
-
-static void job_try(struct job *j);
-static void resolve_hop(struct job *j);
 static void job_done(struct job *j);
 static void conn_close(struct conn *c);
 static void wake_waiters(struct delivery_remote *dr);
 
 /* ---- bookkeeping ------------------------------------------------------ */
 
-static struct rmsg *
-rmsg_find(struct delivery_remote *dr, const char *qid)
+struct rmsg *
+delivery_rmsg_find(struct delivery_remote *dr, const char *qid)
 {
 	for (size_t i = 0; i < dr->nmsgs; i++)
 		if (strcmp(dr->msgs[i].qid, qid) == 0)
@@ -204,8 +89,8 @@ rmsg_add(struct delivery_remote *dr, const char *qid, time_t next, bool held)
 	return m;
 }
 
-static void
-rmsg_remove(struct delivery_remote *dr, const char *qid)
+void
+delivery_rmsg_remove(struct delivery_remote *dr, const char *qid)
 {
 	for (size_t i = 0; i < dr->nmsgs; i++) {
 		if (strcmp(dr->msgs[i].qid, qid) == 0) {
@@ -337,8 +222,8 @@ classify(const struct smtp_client_outcome *o)
 }
 
 /* Sets the outcome of every pending address of j. */
-static void
-job_fail_all(struct job *j, const struct smtp_client_outcome *o)
+void
+delivery_job_fail_all(struct job *j, const struct smtp_client_outcome *o)
 {
 	struct attempt *a = j->a;
 	char line[600];
@@ -357,13 +242,9 @@ job_fail_all(struct job *j, const struct smtp_client_outcome *o)
 	job_done(j);
 }
 
-static void outcome_make(struct smtp_client_outcome *o, int code,
-			 const char *status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-outcome_make(struct smtp_client_outcome *o, int code, const char *status,
-	     const char *fmt, ...)
+void
+delivery_outcome_make(struct smtp_client_outcome *o, int code,
+		      const char *status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -373,244 +254,6 @@ outcome_make(struct smtp_client_outcome *o, int code, const char *status,
 	va_start(ap, fmt);
 	vsnprintf(o->text, sizeof(o->text), fmt, ap);
 	va_end(ap);
-}
-
-/* ---- resolution ------------------------------------------------------- */
-
-static bool
-is_ip_literal(const char *host)
-{
-	unsigned char buf[16];
-
-	return inet_pton(AF_INET, host, buf) == 1 ||
-	       inet_pton(AF_INET6, host, buf) == 1;
-}
-
-static int
-hop_port(const struct job *j)
-{
-	const struct route_hop *h = &j->route.hops[j->hop];
-
-	return h->kind == ROUTE_HOP_HOST && h->port != 0
-		   ? h->port
-		   : (int)j->a->dr->set->relay_remote_port;
-}
-
-static void
-next_hop(struct job *j)
-{
-	j->hop++;
-	resolve_hop(j);
-}
-
-static void
-add_target(struct job *j, const char *host, const char *ip)
-{
-	struct target *t;
-
-	if (j->ntargets == TARGETS_MAX)
-		return;
-	t = &j->targets[j->ntargets++];
-	snprintf(t->host, sizeof(t->host), "%s", host);
-	snprintf(t->ip, sizeof(t->ip), "%s", ip);
-	t->port = hop_port(j);
-}
-
-static void
-addresses_done(struct job *j)
-{
-	bool all_missing = true;
-
-	j->ntargets = 0;
-	j->cur = 0;
-	for (size_t i = 0; i < j->nhosts; i++) {
-		struct host_addrs *h = &j->haddr[i];
-
-		for (size_t k = 0; k < h->n4; k++)
-			add_target(j, j->hosts[i].name, h->v4[k]);
-		for (size_t k = 0; k < h->n6; k++)
-			add_target(j, j->hosts[i].name, h->v6[k]);
-		if (!h->missing || h->n4 + h->n6 > 0)
-			all_missing = false;
-	}
-	if (j->ntargets > 0) {
-		job_try(j);
-		return;
-	}
-	if (j->implicit_mx && all_missing && j->route.internet) {
-		outcome_make(&j->last, 550, "5.4.4",
-			     "domain %s has no MX and no address record",
-			     j->domain);
-		job_fail_all(j, &j->last);
-		return;
-	}
-	outcome_make(&j->last, 451, "4.4.4", "no address found for %s",
-		     j->nhosts > 0 ? j->hosts[0].name : j->domain);
-	next_hop(j);
-}
-
-static void
-on_address(const struct dns_answer *answer, void *context)
-{
-	struct lookup *lk = context;
-	struct job *j = lk->job;
-	struct host_addrs *h = &j->haddr[lk->host];
-
-	if (answer->status == DNS_OK && answer->addr != NULL) {
-		for (size_t i = 0; i < answer->count; i++) {
-			if (answer->addr[i][0] == '\0')
-				continue;
-			if (lk->rrtype == 1 && h->n4 < HOST_ADDR_MAX)
-				snprintf(h->v4[h->n4++], 64, "%s",
-					 answer->addr[i]);
-			else if (lk->rrtype == 28 && h->n6 < HOST_ADDR_MAX)
-				snprintf(h->v6[h->n6++], 64, "%s",
-					 answer->addr[i]);
-		}
-	} else if (answer->status != DNS_NXDOMAIN && answer->status != DNS_OK) {
-		h->missing = false; /* temporary: not a proof of absence */
-	}
-	if (--j->pending == 0)
-		addresses_done(j);
-}
-
-static void
-resolve_addresses(struct job *j)
-{
-	struct delivery_remote *dr = j->a->dr;
-	size_t issued = 0;
-
-	memset(j->haddr, 0, sizeof(j->haddr));
-	j->pending = 0;
-	for (size_t i = 0; i < j->nhosts; i++)
-		j->haddr[i].missing = true;
-	/* Count first: a lookup never completes inside dns_lookup(). */
-	j->pending = 2 * j->nhosts;
-	for (size_t i = 0; i < j->nhosts; i++) {
-		for (int k = 0; k < 2; k++) {
-			struct lookup *lk = &j->lk[2 * i + (size_t)k];
-
-			lk->job = j;
-			lk->host = i;
-			lk->rrtype = k == 0 ? 1 : 28;
-			if (dns_lookup(dr->dns, j->hosts[i].name, lk->rrtype,
-				       on_address, lk) < 0) {
-				j->haddr[i].missing = false;
-				j->pending--;
-			} else {
-				issued++;
-			}
-		}
-	}
-	if (issued == 0) {
-		j->pending = 0;
-		addresses_done(j);
-	}
-}
-
-static void
-on_mx(const struct dns_answer *answer, void *context)
-{
-	struct job *j = context;
-	struct delivery_remote *dr = j->a->dr;
-	const char *name = j->route.hops[j->hop].host;
-	enum mx_order_result r;
-	size_t n = 0;
-
-	j->implicit_mx = false;
-	switch (answer->status) {
-	case DNS_NXDOMAIN:
-		if (j->route.internet) {
-			outcome_make(&j->last, 550, "5.1.2",
-				     "domain %s not found", name);
-			job_fail_all(j, &j->last);
-			return;
-		}
-		outcome_make(&j->last, 451, "4.4.3",
-			     "next hop %s not found in DNS", name);
-		next_hop(j);
-		return;
-	case DNS_OK:
-		break;
-	default:
-		outcome_make(&j->last, 451, "4.4.3",
-			     "MX lookup of %s failed temporarily", name);
-		next_hop(j);
-		return;
-	}
-	if (answer->count == 0) {
-		/* RFC 5321 5.1: no MX, the domain itself is the host. */
-		j->implicit_mx = true;
-		j->nhosts = 1;
-		j->hosts[0].pref = 0;
-		snprintf(j->hosts[0].name, sizeof(j->hosts[0].name), "%s",
-			 name);
-		resolve_addresses(j);
-		return;
-	}
-	r = mx_order(answer->mx_pref, answer->mx_host, answer->count,
-		     dr->set->hostname, dr->seed++, j->hosts, &n);
-	if (r == MX_ORDER_NULL || r == MX_ORDER_EMPTY) {
-		outcome_make(&j->last, 556, "5.1.10",
-			     "domain %s does not accept mail (null MX)", name);
-		job_fail_all(j, &j->last);
-		return;
-	}
-	if (r == MX_ORDER_SELF) {
-		outcome_make(&j->last, 554, "5.4.6",
-			     "mail for %s loops back to myself", name);
-		job_fail_all(j, &j->last);
-		return;
-	}
-	j->nhosts = n;
-	resolve_addresses(j);
-}
-
-static void
-resolve_hop(struct job *j)
-{
-	struct delivery_remote *dr = j->a->dr;
-	const struct route_hop *h;
-
-	if (j->hop >= j->route.hop_count) {
-		if (j->last.code == 0)
-			outcome_make(&j->last, 451, "4.4.0",
-				     "no next hop could be reached");
-		job_fail_all(j, &j->last);
-		return;
-	}
-	h = &j->route.hops[j->hop];
-	j->nhosts = 0;
-	j->ntargets = 0;
-	j->cur = 0;
-	switch (h->kind) {
-	case ROUTE_HOP_LOCAL:
-		outcome_make(&j->last, 451, "4.3.5",
-			     "route for %s is local but the domain is not "
-			     "one of ours",
-			     j->domain);
-		next_hop(j);
-		return;
-	case ROUTE_HOP_HOST:
-		if (is_ip_literal(h->host)) {
-			add_target(j, h->host, h->host);
-			job_try(j);
-			return;
-		}
-		j->nhosts = 1;
-		j->hosts[0].pref = 0;
-		snprintf(j->hosts[0].name, sizeof(j->hosts[0].name), "%s",
-			 h->host);
-		resolve_addresses(j);
-		return;
-	case ROUTE_HOP_MX:
-		if (dns_lookup(dr->dns, h->host, 15, on_mx, j) < 0) {
-			outcome_make(&j->last, 451, "4.4.3",
-				     "cannot look up MX of %s", h->host);
-			next_hop(j);
-		}
-		return;
-	}
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -694,14 +337,21 @@ conn_open(struct job *j)
 	if (j->route.auth_file[0] != '\0') {
 		if (read_auth_file(j->route.auth_file, c->auth_user,
 				   sizeof(c->auth_user), c->auth_pass,
-				   sizeof(c->auth_pass)) == 0) {
-			c->cfg.auth_user = c->auth_user;
-			c->cfg.auth_pass = c->auth_pass;
-		} else {
+				   sizeof(c->auth_pass)) < 0) {
+			/* Never send without the credentials the route
+			 * asks for: the smarthost would refuse (5xx). */
 			log_warnx("qid=%s event=auth_file path=%s "
 				  "error=\"unreadable or empty\"",
 				  j->a->qid, j->route.auth_file);
+			free(c);
+			delivery_outcome_make(&j->last, 451, "4.7.0",
+					      "cannot read the route's auth "
+					      "file");
+			delivery_job_fail_all(j, &j->last);
+			return;
 		}
+		c->cfg.auth_user = c->auth_user;
+		c->cfg.auth_pass = c->auth_pass;
 	}
 	c->next = dr->conns;
 	if (dr->conns != NULL)
@@ -711,11 +361,12 @@ conn_open(struct job *j)
 	c->client = smtp_client_connect(dr->base, (struct sockaddr *)&ss, len,
 					&c->cfg, conn_ready, c);
 	if (c->client == NULL) {
-		outcome_make(&j->last, 451, "4.3.0", "cannot create a socket");
+		delivery_outcome_make(&j->last, 451, "4.3.0",
+				      "cannot create a socket");
 		c->job = NULL;
 		conn_close(c);
 		j->cur++;
-		job_try(j);
+		delivery_job_try(j);
 	}
 }
 
@@ -749,11 +400,12 @@ conn_ready(struct smtp_client *client, const struct smtp_client_outcome *f,
 		const struct smtp_caps *caps = smtp_client_caps(client);
 
 		relay_name(&c->target, relay, sizeof(relay));
-		log_debug("qid=%s event=session relay=%s tls=%s pipelining=%d "
-			  "chunking=%d size=%llu 8bitmime=%d smtputf8=%d dsn=%d",
-			  j->a->qid, relay, smtp_client_tls_version(client),
-			  caps->pipelining, caps->chunking, caps->size,
-			  caps->eightbitmime, caps->smtputf8, caps->dsn);
+		log_debug(
+		    "qid=%s event=session relay=%s tls=%s pipelining=%d "
+		    "chunking=%d size=%llu 8bitmime=%d smtputf8=%d dsn=%d",
+		    j->a->qid, relay, smtp_client_tls_version(client),
+		    caps->pipelining, caps->chunking, caps->size,
+		    caps->eightbitmime, caps->smtputf8, caps->dsn);
 		job_send(j, c);
 		return;
 	}
@@ -765,7 +417,7 @@ conn_ready(struct smtp_client *client, const struct smtp_client_outcome *f,
 	c->job = NULL;
 	conn_close(c);
 	j->cur++;
-	job_try(j); /* may finish and free j */
+	delivery_job_try(j); /* may finish and free j */
 	wake_waiters(dr);
 }
 
@@ -813,13 +465,14 @@ conn_sent(struct smtp_client *client, void *ctx)
 	conn_next(dr, c);
 }
 
-static void
-job_try(struct job *j)
+void
+delivery_job_try(struct job *j)
 {
 	struct delivery_remote *dr = j->a->dr;
 
 	if (j->cur >= j->ntargets) {
-		next_hop(j);
+		j->hop++;
+		delivery_resolve_hop(j);
 		return;
 	}
 	if (!slot_free(dr, j->key)) {
@@ -842,7 +495,7 @@ wake_waiters(struct delivery_remote *dr)
 		     w = w->wait_next) {
 			if (slot_free(dr, w->key)) {
 				wait_remove(dr, w);
-				job_try(w);
+				delivery_job_try(w);
 				again = true;
 				break;
 			}
@@ -898,6 +551,9 @@ attempt_free(struct attempt *a)
 	free(a->done);
 	free(a);
 	dr->in_flight--;
+	/* A slot for the next due message (coalesced per loop pass). */
+	if (dr->work != NULL)
+		event_active(dr->work, 0, 0);
 }
 
 static void
@@ -947,8 +603,8 @@ done_save(const char *dir, const char *qid, const bool *done, size_t count)
 	return ret;
 }
 
-static void
-remove_files(struct delivery_remote *dr, const char *qid)
+void
+delivery_remove_files(struct delivery_remote *dr, const char *qid)
 {
 	static const char *const suffix[] = {"", ".done", ".state"};
 
@@ -1026,7 +682,7 @@ static void
 attempt_finish(struct attempt *a)
 {
 	struct delivery_remote *dr = a->dr;
-	struct rmsg *m = rmsg_find(dr, a->qid);
+	struct rmsg *m = delivery_rmsg_find(dr, a->qid);
 	time_t now = time(NULL), next = 0;
 	bool null_sender = a->env.mail_from[0] == '\0';
 	bool *rcpt_open = xcalloc(a->env.rcpt_count + 1, sizeof(bool));
@@ -1133,12 +789,12 @@ attempt_finish(struct attempt *a)
 		log_info("qid=%s status=deleted reason=\"moatctl queue "
 			 "delete\"",
 			 a->qid);
-		remove_files(dr, a->qid);
-		rmsg_remove(dr, a->qid);
+		delivery_remove_files(dr, a->qid);
+		delivery_rmsg_remove(dr, a->qid);
 	} else if (all_done) {
 		log_info("qid=%s status=removed", a->qid);
-		remove_files(dr, a->qid);
-		rmsg_remove(dr, a->qid);
+		delivery_remove_files(dr, a->qid);
+		delivery_rmsg_remove(dr, a->qid);
 	} else {
 		if (m != NULL && m->held)
 			held = true;
@@ -1235,7 +891,7 @@ attempt_start(struct delivery_remote *dr, struct rmsg *m)
 		struct stat st;
 
 		if (stat(path, &st) < 0 && errno == ENOENT) {
-			rmsg_remove(dr, m->qid);
+			delivery_rmsg_remove(dr, m->qid);
 		} else {
 			log_errorx("qid=%s event=open error=\"%s\"", m->qid,
 				   error);
@@ -1295,7 +951,7 @@ attempt_start(struct delivery_remote *dr, struct rmsg *m)
 
 		log_errorx("qid=%s event=route error=\"%s\"", a->qid, err);
 		free(err);
-		outcome_make(&o, 451, "4.3.0", "local routing error");
+		delivery_outcome_make(&o, 451, "4.3.0", "local routing error");
 		for (size_t i = 0; i < a->naddrs; i++) {
 			a->addrs[i].outcome = o;
 			a->addrs[i].result = AR_DEFER;
@@ -1341,7 +997,7 @@ attempt_start(struct delivery_remote *dr, struct rmsg *m)
 	 * early finish cannot free the attempt under this loop. */
 	a->jobs_left = a->njobs + 1;
 	for (size_t k = 0; k < a->njobs; k++)
-		resolve_hop(a->jobs[k]);
+		delivery_resolve_hop(a->jobs[k]);
 	if (--a->jobs_left == 0)
 		attempt_finish(a);
 	return 0;
@@ -1356,8 +1012,8 @@ compare_qid(const void *a, const void *b)
 		      ((const struct rmsg *)b)->qid);
 }
 
-static void
-scan_deferred(struct delivery_remote *dr)
+void
+delivery_scan_deferred(struct delivery_remote *dr)
 {
 	DIR *d = opendir(dr->deferred_dir);
 	struct rmsg *sorted;
@@ -1396,7 +1052,7 @@ run_due(struct delivery_remote *dr)
 	time_t now = time(NULL);
 
 	if (now - dr->last_scan >= (time_t)dr->set->queue_scan_interval)
-		scan_deferred(dr);
+		delivery_scan_deferred(dr);
 	for (size_t i = 0; i < dr->nmsgs && dr->in_flight < ATTEMPTS_MAX; i++) {
 		struct rmsg *m = &dr->msgs[i];
 		size_t before = dr->nmsgs;
@@ -1466,7 +1122,7 @@ delivery_remote_new(struct event_base *base,
 	dr->tick = event_new(base, -1, EV_PERSIST, on_tick, dr);
 	dr->work = event_new(base, -1, 0, on_work, dr);
 	event_add(dr->tick, &one);
-	scan_deferred(dr);
+	delivery_scan_deferred(dr);
 	event_active(dr->work, 0, 0);
 	return dr;
 fail:
@@ -1502,121 +1158,4 @@ delivery_remote_free(struct delivery_remote **drp)
 	free(dr->queue_dir);
 	free(dr->deferred_dir);
 	x_free(drp);
-}
-
-/* ---- administration --------------------------------------------------- */
-
-static int
-set_held(struct delivery_remote *dr, struct rmsg *m, bool held, struct buf *out)
-{
-	struct queue_state st;
-
-	m->held = held;
-	if (!held)
-		m->next = 0;
-	if (m->busy) /* attempt_finish applies m->held */
-		return 0;
-	(void)queue_state_load(dr->deferred_dir, m->qid, 0, &st);
-	st.held = held;
-	if (!held)
-		st.next = 0;
-	if (queue_state_save(dr->deferred_dir, m->qid, &st) < 0) {
-		buf_printf(out, "%s: cannot save the state\n", m->qid);
-		queue_state_free(&st);
-		return -1;
-	}
-	queue_state_free(&st);
-	return 0;
-}
-
-int
-delivery_remote_command(struct delivery_remote *dr, const char *line,
-			struct buf *out)
-{
-	char verb[16], qid[QUEUE_ID_MAX + 8];
-	struct rmsg *m = NULL;
-	int n;
-
-	qid[0] = '\0';
-	n = sscanf(line, "%15s %28s", verb, qid);
-	if (n < 1) {
-		buf_append_str(out, "empty command\n");
-		return -1;
-	}
-	if (strcmp(verb, "summary") == 0) {
-		size_t held = 0;
-
-		for (size_t i = 0; i < dr->nmsgs; i++)
-			if (dr->msgs[i].held)
-				held++;
-		buf_printf(out,
-			   "remote waiting=%zu held=%zu in_flight=%zu "
-			   "connections=%zu\n",
-			   dr->nmsgs - held, held, dr->in_flight,
-			   dr->active_conns);
-		return 0;
-	}
-	if (strcmp(verb, "flush") == 0) {
-		size_t count = 0;
-
-		scan_deferred(dr);
-		for (size_t i = 0; i < dr->nmsgs; i++)
-			if (!dr->msgs[i].held) {
-				dr->msgs[i].next = 0;
-				count++;
-			}
-		event_active(dr->work, 0, 0);
-		buf_printf(out, "flushing %zu messages\n", count);
-		return 0;
-	}
-	if (n == 2) {
-		m = rmsg_find(dr, qid);
-		if (m == NULL) {
-			scan_deferred(dr);
-			m = rmsg_find(dr, qid);
-		}
-	}
-	if (m == NULL) {
-		buf_printf(out, "%s: no such deferred message\n",
-			   n == 2 ? qid : "(none)");
-		return -1;
-	}
-	if (strcmp(verb, "retry") == 0) {
-		if (m->held) {
-			buf_printf(out, "%s: held (release it first)\n", qid);
-			return -1;
-		}
-		m->next = 0;
-		event_active(dr->work, 0, 0);
-		buf_printf(out, "%s: retrying now\n", qid);
-		return 0;
-	}
-	if (strcmp(verb, "hold") == 0) {
-		if (set_held(dr, m, true, out) < 0)
-			return -1;
-		buf_printf(out, "%s: held\n", qid);
-		return 0;
-	}
-	if (strcmp(verb, "release") == 0) {
-		if (set_held(dr, m, false, out) < 0)
-			return -1;
-		event_active(dr->work, 0, 0);
-		buf_printf(out, "%s: released\n", qid);
-		return 0;
-	}
-	if (strcmp(verb, "delete") == 0) {
-		if (m->busy) {
-			m->deleted = true;
-		} else {
-			remove_files(dr, qid);
-			rmsg_remove(dr, qid);
-		}
-		log_info("qid=%s status=deleted reason=\"moatctl queue "
-			 "delete\"",
-			 qid);
-		buf_printf(out, "%s: deleted\n", qid);
-		return 0;
-	}
-	buf_printf(out, "unknown command %s\n", verb);
-	return -1;
 }

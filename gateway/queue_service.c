@@ -63,7 +63,7 @@ struct queue_service {
 	struct event *work_event;
 	struct event *retry_timer;
 	struct delivery_remote *remote; /* delivery_remote.c */
-	struct timespec started; /* files newer than this are notified */
+	struct timespec started;	/* files newer than this are notified */
 	struct queue_control *control;
 	bool stopping;
 };
@@ -405,9 +405,9 @@ item_finish(struct queue_service *qs, struct batch_item *item)
 		 * leaves it in queue/ to be handled again (delivery keys
 		 * make that harmless), so neither a .done file without
 		 * content nor a directory sync is needed here. */
-		if ((!any_done || done_save(deferred, item->entry.qid,
-					    item->done,
-					    item->env.rcpt_count) == 0) &&
+		if ((!any_done ||
+		     done_save(deferred, item->entry.qid, item->done,
+			       item->env.rcpt_count) == 0) &&
 		    rename(path, to) == 0) {
 			(void)unlink(done_path);
 			log_info("qid=%s status=remote path=%s",

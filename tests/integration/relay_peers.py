@@ -69,6 +69,7 @@ class Handler:
         self.data_replies = list(data_replies or [])
         self.rcpt_checks = []
         self.sessions_tls = []
+        self.auth_attempts = []
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address,
@@ -103,7 +104,7 @@ class Sink:
     certificate; size sets the SIZE limit."""
 
     def __init__(self, host="127.0.0.1", port=None, tls=False, size=None,
-                 handler=None):
+                 handler=None, auth=None):
         self.host = host
         self.port = port or free_port(host)
         self.handler = handler or Handler()
@@ -123,6 +124,19 @@ class Sink:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(cert, key)
             kwargs["tls_context"] = ctx
+        if auth is not None:
+            # auth = (user, password): AUTH offered after STARTTLS and
+            # required before MAIL.
+            from aiosmtpd.smtp import AuthResult, LoginPassword
+
+            def authenticator(server, session, envelope, mechanism, data):
+                ok = (isinstance(data, LoginPassword) and
+                      data.login.decode() == auth[0] and
+                      data.password.decode() == auth[1])
+                self.handler.auth_attempts.append((mechanism, ok))
+                return AuthResult(success=ok)
+            kwargs["authenticator"] = authenticator
+            kwargs["auth_required"] = True
         self.controller = Controller(self.handler, hostname=host,
                                      port=self.port, **kwargs)
 

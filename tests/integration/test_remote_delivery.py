@@ -414,7 +414,9 @@ def test_bounce_of_a_bounce_is_held(moat_factory, peers):
                     moat.log())
     qids = deferred(moat)
     assert len(qids) == 1
-    assert qids[0] + "  held" in moat.ctl("queue", "list").stdout
+    # (the log line comes just before the state file is written)
+    assert wait_for(lambda: qids[0] + "  held" in
+                    moat.ctl("queue", "list").stdout)
     assert "event=dsn" not in moat.log()
 
 
@@ -447,3 +449,32 @@ def test_rcpt_probe_to_the_internal_host(moat_factory, peers):
     probes = [c for c in inside.handler.rcpt_checks
               if c[1] == "ghost@corp.test"]
     assert len(probes) == 1 and probes[0][0] in ("", "<>")
+
+
+def test_tls_verify_refuses_an_unverifiable_certificate(moat_factory, peers):
+    inside = peers(tls=True)
+    moat = moat_factory({"relay.routes": "corp.test=[127.0.0.1]:%d|"
+                         "tls=verify" % inside.port})
+    assert send_mx(moat, "lena@corp.test")[0] == 250
+    assert wait_for(lambda: "status=deferred failures=1" in moat.log())
+    assert "certificate verification failed" in moat.log()
+    assert inside.messages == []
+
+
+def test_auth_to_a_smarthost(moat_factory, peers):
+    smarthost = peers(tls=True, auth=("relayuser", "s3cret pass"))
+    probe = moat_factory(start=False)  # for its directory, readable by
+    auth = os.path.join(probe.top, "relay.auth")  # the daemon's user
+    with open(auth, "w") as f:
+        f.write("relayuser\ns3cret pass\n")
+    os.chmod(auth, 0o644)
+    moat = moat_factory({"relay.default_route": "[127.0.0.1]:%d|auth=%s" %
+                         (smarthost.port, auth)})
+    submit(moat, ["someone@anywhere.test"])
+    msgs = smarthost.wait(1)
+    assert len(msgs) == 1 and msgs[0]["tls"] is True
+    assert smarthost.handler.auth_attempts == [("PLAIN", True)]
+    log = moat.log()
+    assert "s3cret" not in log
+    assert "* [127.0.0.1]:%d|auth=%s (relay.default_route)" % \
+        (smarthost.port, auth) in moat.ctl("route", "list").stdout
