@@ -436,3 +436,34 @@ def test_fetchmail(moat3, tmp_path, mode):
     assert "STLS" in r.stdout + r.stderr if mode == "stls" else True
     # fetchmail deletes what it fetched: at its QUIT
     assert moat3.messages(USER) == []
+
+
+# ---------------------------------------------------------------------------
+# POP3 and IMAP over the same store
+
+
+def test_uidl_matches_imap_and_quit_expunges_for_imap(pop3_factory):
+    import imaplib
+    m = pop3_factory({"imap.listen": "127.0.0.1:{imap_port}",
+                      "imap.allow_plaintext_loopback": "yes"})
+    deliver(m, [MSG1, MSG2, MSG3])
+    imap = imaplib.IMAP4("127.0.0.1", m.imap_port, timeout=20)
+    imap.login(USER, PASSWORD)
+    typ, data = imap.status("INBOX", "(UIDVALIDITY)")
+    uidvalidity = int(data[0].split(b"UIDVALIDITY ")[1].rstrip(b")"))
+    imap.select("INBOX")
+    typ, data = imap.uid("SEARCH", "ALL")
+    uids = [int(u) for u in data[0].split()]
+    assert len(uids) == 3
+
+    p = login_ssl(m)
+    assert p.uidl()[1] == [b"%d %08X%08X" % (i + 1, uid, uidvalidity)
+                           for i, uid in enumerate(uids)]
+    p.dele(2)
+    p.quit()
+
+    # the IMAP session learns of the expunge; UIDs of the rest are kept
+    imap.noop()
+    typ, data = imap.uid("SEARCH", "ALL")
+    assert [int(u) for u in data[0].split()] == [uids[0], uids[2]]
+    imap.logout()
