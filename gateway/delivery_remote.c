@@ -329,7 +329,7 @@ conn_open(struct job *j)
 	snprintf(c->helo, sizeof(c->helo), "%s", dr->set->hostname);
 	snprintf(c->tls_name, sizeof(c->tls_name), "%s", t->host);
 	c->cfg.helo = c->helo;
-	c->cfg.tls_ctx = dr->tls_ctx;
+	c->cfg.tls_ctx = j->plain_retry ? NULL : dr->tls_ctx;
 	c->cfg.tls = j->route.tls;
 	c->cfg.tls_name = c->tls_name;
 	c->cfg.connect_timeout = dr->set->relay_connect_timeout;
@@ -416,7 +416,15 @@ conn_ready(struct smtp_client *client, const struct smtp_client_outcome *f,
 	j->last = *f;
 	c->job = NULL;
 	conn_close(c);
-	j->cur++;
+	/* Opportunistic TLS that fails in the handshake: the same host
+	 * again without STARTTLS, as RFC 3207 leaves it to the client. */
+	if (j->route.tls == ROUTE_TLS_NONE && f->network &&
+	    strcmp(f->status, "4.7.5") == 0 && !j->plain_retry) {
+		j->plain_retry = true;
+	} else {
+		j->plain_retry = false;
+		j->cur++;
+	}
 	delivery_job_try(j); /* may finish and free j */
 	wake_waiters(dr);
 }

@@ -80,6 +80,7 @@ struct job {
 	bool implicit_mx;
 	struct target targets[TARGETS_MAX];
 	size_t ntargets, cur;
+	bool plain_retry; /* the current target again, without STARTTLS */
 	struct smtp_client_outcome last;
 };
 

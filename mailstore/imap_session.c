@@ -377,7 +377,7 @@ append_capabilities(struct imap_session *s, struct buf *out)
 			    "STATUS=SIZE SAVEDATE UTF8=ACCEPT QUOTA SORT "
 			    "SORT=DISPLAY THREAD=ORDEREDSUBJECT "
 			    "THREAD=REFERENCES BINARY "
-			    "QUOTA=RES-STORAGE");
+			    "QUOTA=RES-STORAGE MULTIAPPEND");
 	buf_printf(out, " APPENDLIMIT=%llu",
 		   (unsigned long long)s->server->cfg->max_message_size);
 }
@@ -592,7 +592,7 @@ auth_done(int result, const char *canonical, void *context)
 		struct timeval tv = {(time_t)(ms / 1000),
 				     (suseconds_t)(ms % 1000) * 1000};
 
-		log_info("session=%s event=login_failed ip=%s delay_ms=%u",
+		log_info("session=%s event=auth result=fail ip=%s delay_ms=%u",
 			 s->id, s->ip, ms);
 		if (s->timer != NULL)
 			event_free(s->timer);

@@ -223,3 +223,9 @@ store_message_structure(struct store *store, const char *user,
 	return store->backend->message_structure(store, user, mailbox, uid, s_r,
 						 error_r);
 }
+
+void
+store_set_relaxed_sync(struct store *store, bool relaxed)
+{
+	store->backend->set_relaxed_sync(store, relaxed);
+}

@@ -131,6 +131,7 @@ struct store_backend {
 	int (*quota_usage)(struct store *store, const char *user,
 			   uint64_t *bytes_r, uint64_t *messages_r,
 			   char **error_r);
+	void (*set_relaxed_sync)(struct store *store, bool relaxed);
 	int (*message_structure)(struct store *store, const char *user,
 				 const char *mailbox, uint32_t uid,
 				 struct msg_structure **s_r, char **error_r);
@@ -248,5 +249,14 @@ int store_copy(struct store *store, const char *user, const char *from,
  * block and may be lost; readers also re-check on every command.
  */
 char *store_notify_path(const char *data_dir);
+
+/*
+ * Relaxed durability for this store handle (imapd): flag changes, mailbox
+ * creation, renames and subscriptions commit without waiting for the disk
+ * (SQLite synchronous=NORMAL in WAL mode: a power loss may undo the last of
+ * them, never corrupt the index), as Dovecot does by default. Deliveries,
+ * APPEND, expunges, copies, moves and deletions still wait for the disk.
+ */
+void store_set_relaxed_sync(struct store *store, bool relaxed);
 
 #endif

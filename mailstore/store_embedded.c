@@ -50,6 +50,7 @@ struct store_embedded {
 	struct str_list dirs;  /* directories to fsync */
 	size_t nfds;
 	struct str_list notify; /* "user\tmailbox" to announce at commit */
+	bool relaxed;		/* store_set_relaxed_sync() */
 	int notify_fd;
 	char *notify_path;
 	sqlite3_stmt *structure_get; /* prepared once (FETCH asks per UID) */
@@ -357,13 +358,39 @@ embedded_user_delete(struct store *store, const char *user, char **error_r)
 	return 0;
 }
 
+/* In relaxed mode, durable transactions switch to synchronous=FULL for
+ * their commit and back to NORMAL after (both are cheap outside a
+ * transaction). */
+static void
+sync_full(struct store_embedded *se, bool full)
+{
+	if (se->relaxed)
+		(void)sqlite3_exec(se->db,
+				   full ? "PRAGMA synchronous=FULL"
+					: "PRAGMA synchronous=NORMAL",
+				   NULL, NULL, NULL);
+}
+
+static void
+embedded_set_relaxed_sync(struct store *store, bool relaxed)
+{
+	struct store_embedded *se = embedded(store);
+
+	se->relaxed = true;
+	sync_full(se, !relaxed);
+	se->relaxed = relaxed;
+}
+
 static int
 embedded_begin(struct store *store, char **error_r)
 {
 	struct store_embedded *se = embedded(store);
 
-	if (db_exec(se->db, "BEGIN IMMEDIATE", error_r) < 0)
+	sync_full(se, true);
+	if (db_exec(se->db, "BEGIN IMMEDIATE", error_r) < 0) {
+		sync_full(se, false);
 		return -1;
+	}
 	se->in_txn = true;
 	return 0;
 }
@@ -383,6 +410,7 @@ txn_forget(struct store_embedded *se, bool unlink_files)
 	if (unlink_files)
 		str_list_free(&se->notify);
 	se->in_txn = false;
+	sync_full(se, false);
 }
 
 static void
@@ -1098,30 +1126,42 @@ mbox_require(struct store_embedded *se, const char *user, const char *name,
 	return 0;
 }
 
+/* durable: the commit waits for the disk even in relaxed mode (expunge,
+ * copy, move, delete: files are unlinked or linked around them). */
 static int
-txn_begin(struct store_embedded *se, char **error_r)
+txn_begin(struct store_embedded *se, bool durable, char **error_r)
 {
 	if (se->in_txn) {
 		*error_r = xstrdup("store busy with a delivery transaction");
 		return -1;
 	}
-	return db_exec(se->db, "BEGIN IMMEDIATE", error_r);
+	if (durable)
+		sync_full(se, true);
+	if (db_exec(se->db, "BEGIN IMMEDIATE", error_r) < 0) {
+		sync_full(se, false);
+		return -1;
+	}
+	return 0;
 }
 
 static int
 txn_commit(struct store_embedded *se, char **error_r)
 {
+	int ret = 0;
+
 	if (db_exec(se->db, "COMMIT", error_r) < 0) {
 		(void)sqlite3_exec(se->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
+		ret = -1;
 	}
-	return 0;
+	sync_full(se, false);
+	return ret;
 }
 
 static void
 txn_abort(struct store_embedded *se)
 {
 	(void)sqlite3_exec(se->db, "ROLLBACK", NULL, NULL, NULL);
+	sync_full(se, false);
 }
 
 /* Runs one statement with text/int64 bindings given as a format: 't' text,
@@ -1339,7 +1379,7 @@ embedded_mailbox_create(struct store *store, const char *user, const char *name,
 		free(canon);
 		return -1;
 	}
-	if (txn_begin(se, error_r) < 0) {
+	if (txn_begin(se, false, error_r) < 0) {
 		free(canon);
 		return -1;
 	}
@@ -1370,7 +1410,7 @@ embedded_mailbox_delete(struct store *store, const char *user, const char *name,
 		*error_r = xstrdup("unsafe user name");
 		return -1;
 	}
-	if (txn_begin(se, error_r) < 0)
+	if (txn_begin(se, true, error_r) < 0)
 		goto fail;
 	if (mbox_require(se, user, canon, &row, error_r) < 0) {
 		txn_abort(se);
@@ -1420,7 +1460,7 @@ embedded_mailbox_rename(struct store *store, const char *user, const char *from,
 		*error_r = xstrdup("[CANNOT] cannot rename to that name");
 		goto out;
 	}
-	if (txn_begin(se, error_r) < 0)
+	if (txn_begin(se, false, error_r) < 0)
 		goto out;
 	if (mbox_require(se, user, cfrom, &row, error_r) < 0)
 		goto abort;
@@ -1522,7 +1562,7 @@ embedded_flags_update(struct store *store, const char *user,
 	size_t n = 0;
 	bool any = false;
 
-	if (txn_begin(se, error_r) < 0)
+	if (txn_begin(se, false, error_r) < 0)
 		goto fail_nt;
 	if (mbox_require(se, user, canon, &row, error_r) < 0)
 		goto fail;
@@ -1701,7 +1741,7 @@ embedded_expunge(struct store *store, const char *user, const char *mailbox,
 		*error_r = xstrdup("unsafe user name");
 		goto out;
 	}
-	if (txn_begin(se, error_r) < 0)
+	if (txn_begin(se, true, error_r) < 0)
 		goto out;
 	if (mbox_require(se, user, canon, &row, error_r) < 0 ||
 	    expunge_rows(se, udir, &row, uids, count, only_deleted,
@@ -1792,7 +1832,7 @@ embedded_copy(struct store *store, const char *user, const char *from,
 		*error_r = xstrdup("unsafe user name");
 		goto out;
 	}
-	if (txn_begin(se, error_r) < 0)
+	if (txn_begin(se, true, error_r) < 0)
 		goto out;
 	if (mbox_require(se, user, cfrom, &src, error_r) < 0)
 		goto abort;
@@ -1982,5 +2022,6 @@ const struct store_backend store_backend_embedded = {
     .expunged_since = embedded_expunged_since,
     .copy = embedded_copy,
     .quota_usage = embedded_quota_usage,
+    .set_relaxed_sync = embedded_set_relaxed_sync,
     .message_structure = embedded_message_structure,
 };

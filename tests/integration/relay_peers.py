@@ -104,7 +104,7 @@ class Sink:
     certificate; size sets the SIZE limit."""
 
     def __init__(self, host="127.0.0.1", port=None, tls=False, size=None,
-                 handler=None, auth=None):
+                 handler=None, auth=None, broken_tls=False):
         self.host = host
         self.port = port or free_port(host)
         self.handler = handler or Handler()
@@ -123,6 +123,11 @@ class Sink:
             import ssl
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(cert, key)
+            if broken_tls:
+                # Offers STARTTLS, then no handshake can succeed with a
+                # client that insists on TLS 1.2 or later.
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_1
             kwargs["tls_context"] = ctx
         if auth is not None:
             # auth = (user, password): AUTH offered after STARTTLS and

@@ -478,3 +478,16 @@ def test_auth_to_a_smarthost(moat_factory, peers):
     assert "s3cret" not in log
     assert "* [127.0.0.1]:%d|auth=%s (relay.default_route)" % \
         (smarthost.port, auth) in moat.ctl("route", "list").stdout
+
+
+def test_opportunistic_tls_falls_back_to_plain_text(moat_factory, peers):
+    inside = peers(tls=True, broken_tls=True)
+    moat = moat_factory({"relay.routes": "corp.test=[127.0.0.1]:%d" %
+                         inside.port})
+    assert send_mx(moat, "mona@corp.test")[0] == 250
+    msgs = inside.wait(1)
+    assert len(msgs) == 1 and msgs[0]["tls"] is False
+    log = moat.log()
+    assert "status=deferred reply=\"454 4.7.5 TLS with 127.0.0.1" in log
+    assert "to=<mona@corp.test> relay=127.0.0.1[127.0.0.1]:%d tls=none " \
+        "status=sent" % inside.port in log
