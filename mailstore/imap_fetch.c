@@ -65,6 +65,7 @@ struct imap_fetch_ctx {
 	size_t count, pos;
 	bool need_flags_item;
 	bool add_modseq;
+	bool unknown_cte; /* BINARY of a part in an unknown encoding */
 };
 
 static void
@@ -583,6 +584,8 @@ fetch_one(struct imap_session *s, struct imap_fetch_ctx *c, size_t index)
 				free(error);
 				if (rc < 0)
 					buf_reset(&bin);
+				if (unknown)
+					c->unknown_cte = true;
 				if (it->kind == FETCH_BINARY_SIZE)
 					buf_printf(&out, "%s %zu", it->label,
 						   bin.len);
@@ -635,8 +638,12 @@ imap_fetch_continue(struct imap_session *s)
 			return false;
 		fetch_one(s, c, c->indexes[c->pos++]);
 	}
-	imap_tagged(s, c->tag, "OK", "%sFETCH completed",
-		    c->uid_cmd ? "UID " : "");
+	if (c->unknown_cte)
+		imap_tagged(s, c->tag, "NO",
+			    "[UNKNOWN-CTE] Unknown Content-Transfer-Encoding");
+	else
+		imap_tagged(s, c->tag, "OK", "%sFETCH completed",
+			    c->uid_cmd ? "UID " : "");
 	imap_fetch_free(&s->fetch);
 	return true;
 }

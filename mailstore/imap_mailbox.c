@@ -264,7 +264,7 @@ imap_cmd_list(struct imap_session *s, const struct imap_command *cmd, bool lsub)
 			buf_append_char(&out, ' ');
 			buf_append_str(&out, m->special_use);
 		}
-		if ((o.ret_subscribed || (s->rev2 && !lsub)) && m->subscribed)
+		if (o.ret_subscribed && m->subscribed)
 			buf_append_str(&out, " \\Subscribed");
 		buf_append_str(&out, ") \"/\" ");
 		imap_append_mailbox(s, &out, m->name);
@@ -723,55 +723,87 @@ flags_from_list(const struct imap_arg *list, struct buf *out)
 	return true;
 }
 
+struct append_msg {
+	const struct imap_arg *data;
+	char *flags;
+	time_t date;
+};
+
+/* Parses the [(flags)] [date] literal groups from args[1] on (MULTIAPPEND,
+ * RFC 3502: one or more). Returns the count, or 0 with *error_r. */
+static size_t
+append_parse(const struct imap_command *cmd, struct append_msg **msgs_r,
+	     const char **error_r)
+{
+	struct append_msg *msgs = xcalloc(cmd->count, sizeof(*msgs));
+	size_t i = 1, n = 0;
+
+	while (i < cmd->count) {
+		struct append_msg *m = &msgs[n];
+		struct buf flags;
+
+		buf_init(&flags);
+		m->date = time(NULL);
+		if (cmd->args[i].type == IMAP_ARG_LIST) {
+			if (!flags_from_list(&cmd->args[i], &flags)) {
+				buf_free(&flags);
+				*error_r = "Invalid flag";
+				goto fail;
+			}
+			i++;
+		}
+		m->flags = buf_detach(&flags);
+		n++;
+		if (i < cmd->count && cmd->args[i].type == IMAP_ARG_QUOTED) {
+			if (imap_parse_datetime(cmd->args[i].str, &m->date) <
+			    0) {
+				*error_r = "Invalid date-time";
+				goto fail;
+			}
+			i++;
+		}
+		if (i >= cmd->count || cmd->args[i].type != IMAP_ARG_LITERAL) {
+			*error_r = "Syntax: APPEND mailbox [(flags)] [date] "
+				   "literal ...";
+			goto fail;
+		}
+		m->data = &cmd->args[i++];
+	}
+	if (n == 0) {
+		*error_r = "Syntax: APPEND mailbox [(flags)] [date] literal";
+		goto fail;
+	}
+	*msgs_r = msgs;
+	return n;
+fail:
+	for (size_t k = 0; k < n; k++)
+		free(msgs[k].flags);
+	free(msgs);
+	return 0;
+}
+
 void
 imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 {
-	const struct imap_arg *msg;
-	struct store_delivery d;
 	struct store_mailbox_info info;
-	struct buf flags;
-	time_t date = time(NULL);
-	size_t i = 1;
-	uint32_t uid = 0;
+	struct append_msg *msgs = NULL;
+	uint32_t *uids;
+	const char *perror;
 	char *name, *error = NULL;
-	int fd, rc;
+	size_t n, done = 0;
+	int rc = 1;
 
-	if (cmd->count < 2) {
+	if (cmd->count < 2 || (n = append_parse(cmd, &msgs, &perror)) == 0) {
 		bad(s, cmd->tag,
-		    "Syntax: APPEND mailbox [(flags)] [date] "
-		    "literal");
+		    cmd->count < 2 ? "Syntax: APPEND mailbox [(flags)] [date] "
+				     "literal"
+				   : perror);
 		return;
 	}
-	buf_init(&flags);
-	if (i < cmd->count && cmd->args[i].type == IMAP_ARG_LIST) {
-		if (!flags_from_list(&cmd->args[i], &flags)) {
-			buf_free(&flags);
-			bad(s, cmd->tag, "Invalid flag");
-			return;
-		}
-		i++;
-	}
-	if (i + 1 < cmd->count && cmd->args[i].type == IMAP_ARG_QUOTED) {
-		if (imap_parse_datetime(cmd->args[i].str, &date) < 0) {
-			buf_free(&flags);
-			bad(s, cmd->tag, "Invalid date-time");
-			return;
-		}
-		i++;
-	}
-	if (i + 1 != cmd->count || cmd->args[i].type != IMAP_ARG_LITERAL) {
-		buf_free(&flags);
-		bad(s, cmd->tag,
-		    "Syntax: APPEND mailbox [(flags)] [date] "
-		    "literal (one message)");
-		return;
-	}
-	msg = &cmd->args[i];
+	uids = xcalloc(n, sizeof(*uids));
 	name = mailbox_arg(s, cmd, 0);
-	if (name == NULL) {
-		buf_free(&flags);
-		return;
-	}
+	if (name == NULL)
+		goto out;
 	rc = store_mailbox_get(s->server->store, s->user, name, &info, &error);
 	if (rc <= 0) {
 		if (rc == 0)
@@ -779,32 +811,41 @@ imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 				    "[TRYCREATE] No such mailbox");
 		else
 			store_failed(s, cmd->tag, error);
-		free(name);
-		buf_free(&flags);
-		return;
+		goto out;
 	}
-	fd = memfd_create("imap-append", MFD_CLOEXEC);
-	if (fd < 0 || (msg->len > 0 &&
-		       write(fd, msg->str, msg->len) != (ssize_t)msg->len)) {
-		if (fd >= 0)
-			close(fd);
-		imap_tagged(s, cmd->tag, "NO", "[SERVERBUG] Internal error");
-		store_mailbox_info_clear(&info);
-		free(name);
-		buf_free(&flags);
-		return;
-	}
-	memset(&d, 0, sizeof(d));
-	d.user = s->user;
-	d.mailbox = info.name;
-	d.fd = fd;
-	d.size = msg->len;
-	d.internal_date = date;
-	d.flags = buf_cstr(&flags);
+	/* All or nothing: one store transaction for every message. */
 	if (store_begin(s->server->store, &error) < 0) {
 		store_failed(s, cmd->tag, error);
-	} else if ((rc = store_deliver(s->server->store, &d, &uid, &error)) !=
-		   1) {
+		store_mailbox_info_clear(&info);
+		goto out;
+	}
+	for (done = 0; done < n; done++) {
+		struct store_delivery d;
+		const struct imap_arg *data = msgs[done].data;
+		int fd = memfd_create("imap-append", MFD_CLOEXEC);
+
+		if (fd < 0 ||
+		    (data->len > 0 &&
+		     write(fd, data->str, data->len) != (ssize_t)data->len)) {
+			if (fd >= 0)
+				close(fd);
+			rc = -1;
+			error = xstrdup("writing the message to memory");
+			break;
+		}
+		memset(&d, 0, sizeof(d));
+		d.user = s->user;
+		d.mailbox = info.name;
+		d.fd = fd;
+		d.size = data->len;
+		d.internal_date = msgs[done].date;
+		d.flags = msgs[done].flags;
+		rc = store_deliver(s->server->store, &d, &uids[done], &error);
+		close(fd); /* the store copied it */
+		if (rc != 1)
+			break;
+	}
+	if (done < n) {
 		store_rollback(s->server->store);
 		if (rc == 2) {
 			free(error);
@@ -816,17 +857,24 @@ imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	} else if (store_commit(s->server->store, &error) < 0) {
 		store_failed(s, cmd->tag, error);
 	} else {
+		struct buf set;
+
 		if (s->view != NULL && strcmp(s->view->name, info.name) == 0)
 			imap_view_sync(s, true);
+		buf_init(&set);
+		imap_seqset_format(uids, n, &set);
 		imap_tagged(s, cmd->tag, "OK",
-			    "[APPENDUID %u %u] APPEND "
-			    "completed",
-			    info.uidvalidity, uid);
+			    "[APPENDUID %u %s] APPEND completed",
+			    info.uidvalidity, buf_cstr(&set));
+		buf_free(&set);
 	}
-	close(fd);
 	store_mailbox_info_clear(&info);
+out:
 	free(name);
-	buf_free(&flags);
+	free(uids);
+	for (size_t k = 0; k < n; k++)
+		free(msgs[k].flags);
+	free(msgs);
 }
 
 /* ------------------------------------------------------------------ */

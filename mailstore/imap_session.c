@@ -377,7 +377,7 @@ append_capabilities(struct imap_session *s, struct buf *out)
 			    "STATUS=SIZE SAVEDATE UTF8=ACCEPT QUOTA SORT "
 			    "SORT=DISPLAY THREAD=ORDEREDSUBJECT "
 			    "THREAD=REFERENCES BINARY "
-			    "QUOTA=RES-STORAGE");
+			    "QUOTA=RES-STORAGE MULTIAPPEND");
 	buf_printf(out, " APPENDLIMIT=%llu",
 		   (unsigned long long)s->server->cfg->max_message_size);
 }

@@ -558,3 +558,25 @@ def test_fetch_mime_parts_and_binary(imap_moat):
     typ, data = c.fetch("1", "(BODY.PEEK[3])")
     assert data[0][1] == b""
     c.logout()
+
+
+def test_multiappend_and_unknown_cte(imap_moat):
+    r = Raw(imap_moat.imap_port)
+    r.cmd(b"LOGIN %s \"%s\"" % (USER.encode(), PASSWORD.encode()))
+    one = b"Subject: one\r\n\r\nfirst\r\n"
+    two = (b"Subject: two\r\nContent-Transfer-Encoding: x-unknown\r\n\r\n"
+           b"second\r\n")
+    lines = r.cmd(b"APPEND INBOX (\\Seen) {%d+}\r\n%s {%d+}\r\n%s" %
+                  (len(one), one, len(two), two))
+    assert re.match(rb"t1 OK \[APPENDUID \d+ 1:2\]", lines[-1]), lines
+    # a bad second message: the command fails, nothing is stored
+    lines = r.cmd(b"APPEND INBOX {%d+}\r\n%s (\\Bogus) {%d+}\r\n%s" %
+                  (len(one), one, len(two), two))
+    assert lines[-1].startswith(b"t1 BAD")
+    lines = r.cmd(b"SELECT INBOX")
+    assert b"* 2 EXISTS" in lines
+    lines = r.cmd(b"FETCH 2 BINARY.PEEK[1]")
+    assert b"UNKNOWN-CTE" in lines[-1]
+    lines = r.cmd(b"FETCH 1 BINARY.PEEK[1]")
+    assert lines[-1].startswith(b"t1 OK")
+    r.close()
