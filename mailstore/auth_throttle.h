@@ -1,10 +1,10 @@
 /*
  * auth_throttle: slows down password guessing per client address. Each
  * failed login from an address raises the delay before the failure is
- * answered (base, base, 2 x base, 2 x base, 4 x base ... up to a maximum), and a new attempt
- * from an address that is still inside its penalty waits until the penalty
- * has passed, so parallel connections do not multiply the guessing rate.
- * A successful login clears the address; an address with no failure for
+ * answered (base, base, 2 x base, 2 x base, 4 x base ... up to a maximum), and
+ * a new attempt from an address that is still inside its penalty waits until
+ * the penalty has passed, so parallel connections do not multiply the guessing
+ * rate. A successful login clears the address; an address with no failure for
  * forget_s seconds is forgotten. IPv6 addresses count per /64.
  *
  * Memory is bounded: a fixed table of `capacity` entries (32 bytes each);

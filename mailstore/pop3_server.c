@@ -108,6 +108,13 @@ pop3_server_setup(struct pop3_run *run, const struct pop3_settings *set)
 		log_errorx("event=setup_failed what=event_base");
 		return -1;
 	}
+	if (set->listener_count == 0) {
+		/* pop3.listen and pop3s.listen empty: POP3 is off. Stay idle
+		 * (the master restarts children that exit) with no store, no
+		 * threads. */
+		log_info("event=disabled reason=\"no POP3 listeners\"");
+		goto signals;
+	}
 	if (store_open(set->data_dir, &srv->store, &error) < 0) {
 		log_errorx("event=setup_failed what=store error=\"%s\"", error);
 		free(error);
@@ -150,6 +157,7 @@ pop3_server_setup(struct pop3_run *run, const struct pop3_settings *set)
 	}
 	run->listener_count = set->listener_count;
 
+      signals:
 	run->sig_term = evsignal_new(srv->base, SIGTERM, stop_signal, run);
 	run->sig_int = evsignal_new(srv->base, SIGINT, stop_signal, run);
 	evsignal_add(run->sig_term, NULL);
