@@ -295,7 +295,8 @@ struct greylist_settings {
 
 static const struct setting_def greylist_setting_defs[] = {
     {"db", SETTING_PATH, "", G(db), 0, 0, NULL,
-     "SQLite file of triplets; empty = kept in memory by smtpd"},
+     "SQLite file of triplets; default data_dir/spam/greylist.db; empty "
+     "= kept in memory by smtpd"},
     {"delay", SETTING_DURATION, "5m", G(delay), 1, 86400, NULL,
      "how long a new triplet is deferred"},
     {"retry_window", SETTING_DURATION, "12h", G(retry_window), 60, 7 * 86400,

@@ -66,8 +66,8 @@ static const struct setting_def spam_filter_setting_defs[] = {
     {"reject_score", SETTING_STRING, "15.0", SF(reject_score), 0, 0, NULL,
      "score from which mail is refused with 550 5.7.1; 0 = off"},
     {"bayes_db", SETTING_PATH, "", SF(bayes_db), 0, 0, NULL,
-     "SQLite file of Bayes token counts (moatctl spam train); empty = "
-     "Bayes off"},
+     "SQLite file of Bayes token counts (moatctl spam train); default "
+     "data_dir/spam/bayes.db; set empty to turn Bayes off"},
     {"bayes_min_learns", SETTING_INT, "200", SF(bayes_min_learns), 1, 1000000,
      NULL, "spam and ham messages each learned before Bayes scores"},
     {"autolearn", SETTING_BOOL, "yes", SF(autolearn), 0, 0, NULL,

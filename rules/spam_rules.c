@@ -61,6 +61,7 @@ spam_rule_clear_test(struct spam_rule *rule)
 	rule->exists = false;
 	rule->negate = false;
 	rule->hmod = SPAM_HDR_VALUE;
+	rule->hraw = false;
 	rule->eval = SPAM_EVAL_UNSUPPORTED;
 	rule->type = SPAM_RULE_NONE;
 	rule->pcre_flags = 0;
@@ -427,17 +428,24 @@ spam_parse_test(struct spam_rules *rules, enum spam_rule_type type, char *rest,
 		}
 		mod = strchr(hname, ':');
 		if (mod != NULL) {
+			char *m;
+
 			*mod++ = '\0';
-			if (strcmp(mod, "raw") == 0)
-				rule->hmod = SPAM_HDR_RAW;
-			else if (strcmp(mod, "name") == 0)
-				rule->hmod = SPAM_HDR_NAME;
-			else if (strcmp(mod, "addr") == 0)
-				rule->hmod = SPAM_HDR_ADDR;
-			else {
-				spam_rules_warn(rules, file, line,
-						"unknown header modifier");
-				return;
+			while ((m = strsep(&mod, ":")) != NULL) {
+				if (strcmp(m, "raw") == 0)
+					rule->hraw = true;
+				else if (strcmp(m, "name") == 0)
+					rule->hmod = SPAM_HDR_NAME;
+				else if (strcmp(m, "addr") == 0)
+					rule->hmod = SPAM_HDR_ADDR;
+				else {
+					spam_rules_warn(
+					    rules, file, line,
+					    "unknown header modifier");
+					rule->hraw = false;
+					rule->hmod = SPAM_HDR_VALUE;
+					return;
+				}
 			}
 		}
 		rule->header = xstrdup(hname);

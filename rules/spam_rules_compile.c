@@ -11,6 +11,7 @@
  */
 #include "rules/spam_rules_private.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "lib/xalloc.h"
@@ -56,6 +57,17 @@ spam_compile_regex(struct spam_rules *rules, struct spam_rule *rule)
 	    pcre2_compile((PCRE2_SPTR)rule->pattern, PCRE2_ZERO_TERMINATED,
 			  flags, &err, &off, NULL);
 	if (rule->re == NULL) {
+		PCRE2_UCHAR msg[120];
+		char what[300];
+
+		pcre2_get_error_message(err, msg, sizeof(msg));
+		snprintf(what, sizeof(what), "rule %s: regex: %s at offset %zu",
+			 rule->name, (const char *)msg, (size_t)off);
+		if (rules->warning_lines < 20) {
+			/* Listed with the warnings, counted as bad. */
+			rules->warning_lines++;
+			buf_printf(&rules->warnings, "%s\n", what);
+		}
 		rule->disabled = true;
 		rules->stats.bad++;
 		return;
@@ -190,8 +202,12 @@ spam_rules_compile(struct spam_rules *rules, char **error_r)
 	(void)error_r;
 	if (rules->compiled)
 		return 0;
-	memset(&rules->stats, 0, sizeof(rules->stats));
-	rules->stats.warnings = rules->warning_lines;
+	{
+		size_t warnings = rules->stats.warnings;
+
+		memset(&rules->stats, 0, sizeof(rules->stats));
+		rules->stats.warnings = warnings;
+	}
 	for (i = 0; i < rules->count; i++) {
 		struct spam_rule *rule = &rules->rules[i];
 

@@ -163,7 +163,7 @@ spam_header_mod(struct buf *out, const char *v, enum spam_header_mod mod)
 /* Gathers a header rule's subject text into s->tmp; false when unset. */
 static bool
 spam_header_text(struct spam_scratch *s, const struct spam_msg *msg,
-		 const char *name, enum spam_header_mod mod)
+		 const char *name, enum spam_header_mod mod, bool raw)
 {
 	static const char *const tocc[] = {"To", "Cc", NULL};
 	static const char *const msgid[] = {"Message-Id", "Resent-Message-Id",
@@ -191,7 +191,8 @@ spam_header_text(struct spam_scratch *s, const struct spam_msg *msg,
 			if (names[k] == NULL)
 				continue;
 		}
-		v = (mod == SPAM_HDR_RAW && h->raw != NULL) ? h->raw : h->value;
+		v = ((raw || mod == SPAM_HDR_RAW) && h->raw != NULL) ? h->raw
+								     : h->value;
 		if (v == NULL)
 			v = "";
 		if (found && !all)
@@ -228,7 +229,8 @@ static double
 spam_eval_header_rule(struct spam_scratch *s, const struct spam_rule *rule,
 		      const struct spam_msg *msg)
 {
-	bool found = spam_header_text(s, msg, rule->header, rule->hmod);
+	bool found =
+	    spam_header_text(s, msg, rule->header, rule->hmod, rule->hraw);
 	unsigned int n;
 
 	if (rule->exists)
@@ -484,6 +486,6 @@ spam_rules_eval(const struct spam_rules *rules, struct spam_scratch *s,
 	}
 	if (result_r->count > 1)
 		qsort(result_r->hits, result_r->count, sizeof(*result_r->hits),
-	      spam_hit_cmp);
+		      spam_hit_cmp);
 	return 0;
 }

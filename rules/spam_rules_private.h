@@ -66,6 +66,7 @@ struct spam_rule {
 	/* header rules */
 	char *header; /* header name, "ALL", "ToCc", "MESSAGEID" */
 	enum spam_header_mod hmod;
+	bool hraw;   /* :raw, alone or with :name / :addr */
 	bool exists; /* exists:NAME */
 	bool negate; /* !~ */
 	char *if_unset;

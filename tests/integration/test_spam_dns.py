@@ -19,7 +19,7 @@ from dnslib import server as dns_server  # noqa: E402
 
 ZONE = """
 1.0.0.127.bl.test.              300 IN A 127.0.0.2
-2.0.0.127.bl.test.              300 IN A 127.0.0.2
+99.2.0.192.bl.test.             300 IN A 127.0.0.2
 bad-domain.test.uribl.test.     300 IN A 127.0.0.2
 """
 
@@ -65,9 +65,15 @@ def dns_port():
     server.stop()
 
 
-def send(port, body, sender="sender@remote.example"):
+def send(port, body, sender="sender@remote.example", ip=None):
+    """DATA's reply; ip presents another client address (XCLIENT)."""
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
         c.ehlo("client.example")
+        if ip is not None:
+            code, text = c.docmd("XCLIENT", "ADDR=%s" % ip)
+            assert code == 220, text
+            c.ehlo_resp = None
+            c.ehlo("client.example")
         c.mail(sender)
         c.rcpt("demo@example.test")
         return c.data(body)
@@ -83,7 +89,8 @@ def dnsbl_settings(dns_port, extra=None):
          "filters": "dnsbl spam",
          "filter.dnsbl.zones": "bl.test/127.0.0.2=RBL_TEST_LISTED:6",
          "filter.dnsbl.uribl_zones": "uribl.test=URIBL_TEST_LISTED:2.5",
-         "filter.dnsbl.skip_private": "no"}
+         "filter.dnsbl.skip_private": "no",
+         "smtp.xclient_trusted": "127.0.0.1"}
     s.update(extra or {})
     return s
 
@@ -97,6 +104,19 @@ def test_dnsbl_and_uribl_score(moat_factory, dns_port):
     assert "RBL_TEST_LISTED(6.00)" in symbols, symbols
     assert "URIBL_TEST_LISTED(2.50)" in symbols, symbols
     assert header(msg, "X-Spam-Status")[0].startswith("Yes, score=8.50")
+
+
+def test_dnsbl_listed_remote_client(moat_factory, dns_port):
+    moat = moat_factory(dnsbl_settings(dns_port, {
+        "filter.dnsbl.skip_private": "yes",
+        "filter.dnsbl.uribl_zones": ""}))
+    code, _ = send(moat.smtp_port, HAM, ip="192.0.2.99")
+    assert code == 250
+    code, _ = send(moat.smtp_port, HAM, ip="192.0.2.98")
+    assert code == 250
+    msgs = moat.wait_messages("demo@example.test", 2)
+    assert "RBL_TEST_LISTED(6.00)" in header(msgs[0], "X-Spam-Symbols")[0]
+    assert "RBL_TEST_LISTED" not in header(msgs[1], "X-Spam-Symbols")[0]
 
 
 def test_dnsbl_private_address_skipped(moat_factory, dns_port):
@@ -131,6 +151,24 @@ def test_greylist_then_pass_after_delay(moat_factory, dns_port):
     assert code == 250
     # Another sender is a new triplet.
     code, _ = send(moat.smtp_port, HAM, sender="other@remote.example")
+    assert code == 451
+
+
+def test_greylist_keys_on_the_network(moat_factory, dns_port):
+    moat = moat_factory(dnsbl_settings(dns_port, {
+        "filters": "dnsbl spam greylist",
+        "filter.dnsbl.zones": "",
+        "filter.dnsbl.uribl_zones": "",
+        "filter.greylist.min_score": "0",
+        "filter.greylist.delay": "1s"}))
+    code, _ = send(moat.smtp_port, HAM, ip="192.0.2.10")
+    assert code == 451
+    time.sleep(1.2)
+    # The retry comes from another host of the same /24: it passes.
+    code, _ = send(moat.smtp_port, HAM, ip="192.0.2.200")
+    assert code == 250
+    # Another /24 is a new triplet.
+    code, _ = send(moat.smtp_port, HAM, ip="198.51.100.10")
     assert code == 451
 
 

@@ -53,6 +53,8 @@ static const struct eval_case eval_cases[] = {
      "From: bob@x.test (Bob)\n", "", "", -1, "A", 1},
     {"name modifier", "header N From:name =~ /^Bob B$/\n",
      "From: \"Bob B\" <bob@example.test>\n", "", "", -1, "N", 1},
+    {"name:raw modifiers", "header NR From:name:raw =~ /^Bob B$/\n",
+     "From: \"Bob B\" <bob@example.test>\n", "", "", -1, "NR", 1},
     {"raw modifier", "header R Subject:raw =~ /=\\?utf-8\\?/i\n",
      "Subject: caf\xc3\xa9\n", "", "", -1, "R", 1},
     {"ALL", "header AL ALL =~ /^X-Spam-Bait: yes$/m\n",
