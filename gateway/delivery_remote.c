@@ -460,6 +460,7 @@ conn_sent(struct smtp_client *client, void *ctx)
 
 		d->outcome = j->crcpts[i].outcome;
 		d->result = classify(&d->outcome);
+		d->relayed_without_dsn = !smtp_client_caps(client)->dsn;
 		snprintf(d->remote, sizeof(d->remote), "%s", c->target.host);
 		outcome_line(&d->outcome, line, sizeof(line));
 		log_info("qid=%s to=<%s> relay=%s tls=%s status=%s "
@@ -626,9 +627,9 @@ delivery_remove_files(struct delivery_remote *dr, const char *qid)
 	 * delivery attempt, never a lost message. */
 }
 
-/* One DSN for the listed addresses (failed, or delayed when delay). */
+/* One DSN of the given kind for the listed addresses. */
 static void
-send_dsn(struct attempt *a, const size_t *which, size_t n, bool delay,
+send_dsn(struct attempt *a, const size_t *which, size_t n, enum dsn_kind kind,
 	 const char *const *statuses)
 {
 	struct delivery_remote *dr = a->dr;
@@ -652,14 +653,14 @@ send_dsn(struct attempt *a, const size_t *which, size_t n, bool delay,
 		rcpts[i].diagnostic = diag[i];
 	}
 	if (dsn_read_original(a->fd, (long long)a->offset, a->len,
-			      !delay && a->env.ret != NULL &&
+			      kind == DSN_FAILURE && a->env.ret != NULL &&
 				  strcasecmp(a->env.ret, "FULL") == 0,
 			      &original, &original_len, &full) < 0) {
 		original = xstrdup("");
 		original_len = 0;
 	}
 	memset(&r, 0, sizeof(r));
-	r.delay = delay;
+	r.kind = kind;
 	r.reporting_mta = dr->set->hostname;
 	r.qid = a->qid;
 	r.sender = a->env.mail_from;
@@ -677,8 +678,11 @@ send_dsn(struct attempt *a, const size_t *which, size_t n, bool delay,
 	} else {
 		log_info("qid=%s event=dsn kind=%s dsn_qid=%s to=<%s> "
 			 "recipients=%zu",
-			 a->qid, delay ? "delay" : "failure", qid,
-			 a->env.mail_from, n);
+			 a->qid,
+			 kind == DSN_DELAY     ? "delay"
+			 : kind == DSN_RELAYED ? "relayed"
+					       : "failure",
+			 qid, a->env.mail_from, n);
 		dr->enqueue(qid, dr->enqueue_ctx);
 	}
 	free(original);
@@ -766,7 +770,24 @@ attempt_finish(struct attempt *a)
 		expired = false;
 	}
 	if (nfail > 0)
-		send_dsn(a, fail, nfail, false, fail_status);
+		send_dsn(a, fail, nfail, DSN_FAILURE, fail_status);
+	nfail = 0;
+	for (size_t i = 0; i < a->naddrs && !null_sender; i++) {
+		struct daddr *d = &a->addrs[i];
+		const struct queue_rcpt *qr = &a->env.rcpts[d->rcpt];
+
+		/* RFC 3461 6.2.2: NOTIFY=SUCCESS and a next hop without
+		 * DSN: we are the last to know, so we report "relayed". */
+		if (d->result == AR_SENT && d->relayed_without_dsn &&
+		    qr->notify != NULL &&
+		    dsn_notify_wants(qr->notify, "SUCCESS") &&
+		    strcmp(d->address, qr->address) == 0) {
+			fail_status[nfail] = "2.0.0";
+			fail[nfail++] = i;
+		}
+	}
+	if (nfail > 0)
+		send_dsn(a, fail, nfail, DSN_RELAYED, fail_status);
 	for (size_t i = 0; i < a->env.rcpt_count; i++) {
 		if (a->done[i])
 			continue;
@@ -790,7 +811,7 @@ attempt_finish(struct attempt *a)
 			}
 		}
 		if (nd > 0)
-			send_dsn(a, fail, nd, true, fail_status);
+			send_dsn(a, fail, nd, DSN_DELAY, fail_status);
 		a->state.warned = true;
 	}
 	if (m != NULL && m->deleted) {

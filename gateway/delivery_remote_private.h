@@ -36,7 +36,8 @@ struct daddr {
 	char *address;
 	enum addr_result result;
 	struct smtp_client_outcome outcome;
-	char remote[320]; /* "host[ip]:port" or "" */
+	char remote[320];	  /* "host[ip]:port" or "" */
+	bool relayed_without_dsn; /* sent to a host that has no DSN */
 };
 
 struct target {

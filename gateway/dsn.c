@@ -70,6 +70,14 @@ dsn_compose(const struct dsn_report *r, struct buf *out)
 	char date[64], arrival[64], until[64];
 	char boundary[80];
 
+	static const char *const subjects[] = {
+	    "Undelivered Mail Returned to Sender",
+	    "Delayed Mail (still being retried)",
+	    "Successful Mail Delivery Report"};
+	static const char *const actions[] = {"failed", "delayed", "relayed"};
+	static const char *const ids[] = {"bounce", "delay", "relayed"};
+	size_t k = (size_t)r->kind < 3 ? (size_t)r->kind : 0;
+
 	rfc5322_date(r->now, date, sizeof(date));
 	rfc5322_date(r->arrival, arrival, sizeof(arrival));
 	rfc5322_date(r->retry_until, until, sizeof(until));
@@ -93,12 +101,18 @@ dsn_compose(const struct dsn_report *r, struct buf *out)
 		   "Content-Type: text/plain; charset=us-ascii\r\n"
 		   "Content-Description: Notification\r\n"
 		   "\r\n",
-		   r->reporting_mta, r->sender,
-		   r->delay ? "Delayed Mail (still being retried)"
-			    : "Undelivered Mail Returned to Sender",
-		   date, r->qid, r->delay ? "delay" : "bounce",
-		   (long long)r->now, r->reporting_mta, boundary, boundary);
-	if (r->delay)
+		   r->reporting_mta, r->sender, subjects[k], date, r->qid,
+		   ids[k], (long long)r->now, r->reporting_mta, boundary,
+		   boundary);
+	if (r->kind == DSN_RELAYED)
+		buf_printf(out,
+			   "This is the mail system at host %s.\r\n"
+			   "\r\n"
+			   "Your message was relayed to the recipients below; "
+			   "the next\r\nserver does not report delivery, so "
+			   "this is the last report.\r\n\r\n",
+			   r->reporting_mta);
+	else if (r->kind == DSN_DELAY)
 		buf_printf(out,
 			   "This is the mail system at host %s.\r\n"
 			   "\r\n"
@@ -141,8 +155,8 @@ dsn_compose(const struct dsn_report *r, struct buf *out)
 			   d->address);
 		if (d->orcpt != NULL && strchr(d->orcpt, ';') != NULL)
 			buf_printf(out, "Original-Recipient: %s\r\n", d->orcpt);
-		buf_printf(out, "Action: %s\r\nStatus: %s\r\n",
-			   r->delay ? "delayed" : "failed", d->status);
+		buf_printf(out, "Action: %s\r\nStatus: %s\r\n", actions[k],
+			   d->status);
 		if (d->remote_mta != NULL)
 			buf_printf(out, "Remote-MTA: dns; %s\r\n",
 				   d->remote_mta);
@@ -150,7 +164,7 @@ dsn_compose(const struct dsn_report *r, struct buf *out)
 			buf_printf(out, "Diagnostic-Code: smtp; %s\r\n",
 				   d->diagnostic);
 		buf_printf(out, "Last-Attempt-Date: %s\r\n", date);
-		if (r->delay)
+		if (r->kind == DSN_DELAY)
 			buf_printf(out, "Will-Retry-Until: %s\r\n", until);
 	}
 	buf_printf(out,

@@ -26,8 +26,15 @@ struct dsn_rcpt {
 	const char *diagnostic; /* the remote reply "550 5.1.1 ..." or NULL */
 };
 
+enum dsn_kind {
+	DSN_FAILURE, /* Action: failed (a bounce) */
+	DSN_DELAY,   /* Action: delayed (NOTIFY=DELAY) */
+	DSN_RELAYED, /* Action: relayed to a host without DSN (NOTIFY=SUCCESS,
+			RFC 3461 6.2.2) */
+};
+
 struct dsn_report {
-	bool delay;		   /* DELAY notice instead of a bounce */
+	enum dsn_kind kind;
 	const char *reporting_mta; /* our host name */
 	const char *qid;	   /* of the original message */
 	const char *sender;	   /* envelope sender (the DSN's recipient) */
@@ -58,7 +65,8 @@ int dsn_read_original(int fd, long long offset, size_t len, bool full,
  */
 int dsn_enqueue(const char *queue_dir, const struct dsn_report *report,
 		char qid_r[32], const char **error_r);
-/* true when the NOTIFY value asks for kind ("FAILURE" or "DELAY");
+/* true when the NOTIFY value asks for kind ("FAILURE", "DELAY",
+ * "SUCCESS");
  * no NOTIFY means FAILURE only. */
 bool dsn_notify_wants(const char *notify, const char *kind);
 

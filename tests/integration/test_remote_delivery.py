@@ -491,3 +491,19 @@ def test_opportunistic_tls_falls_back_to_plain_text(moat_factory, peers):
     assert "status=deferred reply=\"454 4.7.5 TLS with 127.0.0.1" in log
     assert "to=<mona@corp.test> relay=127.0.0.1[127.0.0.1]:%d tls=none " \
         "status=sent" % inside.port in log
+
+
+def test_notify_success_to_a_host_without_dsn_is_reported_relayed(
+        moat_factory, peers):
+    inside = peers()  # aiosmtpd: no DSN extension
+    moat = moat_factory({"relay.routes": "corp.test=[127.0.0.1]:%d" %
+                         inside.port})
+    submit(moat, ["nora@corp.test"], rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
+    assert len(inside.wait(1)) == 1
+    # Not passed on: the peer does not offer DSN.
+    assert inside.messages[0]["rcpt_options"] == []
+    dsn = mailbox_dsns(moat)[0]
+    assert dsn["Subject"] == "Successful Mail Delivery Report"
+    rcpt = delivery_status(dsn)[1]
+    assert rcpt["action"] == "relayed" and rcpt["status"] == "2.0.0"
+    assert rcpt["final-recipient"] == "rfc822; nora@corp.test"

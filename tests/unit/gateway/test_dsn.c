@@ -24,7 +24,7 @@ static const char original[] = "Received: from x\r\n"
 			       "Message-ID: <m1@example.test>\r\n";
 
 static void
-compose(bool delay, struct buf *out)
+compose(enum dsn_kind kind, struct buf *out)
 {
 	static const struct dsn_rcpt rcpts[] = {
 	    {"bob@remote.test", "rfc822;bob@remote.test", "5.1.1",
@@ -34,7 +34,7 @@ compose(bool delay, struct buf *out)
 	struct dsn_report r;
 
 	memset(&r, 0, sizeof(r));
-	r.delay = delay;
+	r.kind = kind;
 	r.reporting_mta = "mx.moat.test";
 	r.qid = "0HOOOY4MPO500JW40000";
 	r.sender = "alice@example.test";
@@ -108,7 +108,7 @@ test_dsn_failure(void **state)
 	size_t parts = 0;
 
 	(void)state;
-	compose(false, &b);
+	compose(DSN_FAILURE, &b);
 	check(&b, wants, sizeof(wants) / sizeof(wants[0]));
 	/* Three parts and a closing delimiter with the announced boundary. */
 	s = buf_cstr(&b);
@@ -138,7 +138,24 @@ test_dsn_delay(void **state)
 	struct buf b;
 
 	(void)state;
-	compose(true, &b);
+	compose(DSN_DELAY, &b);
+	check(&b, wants, sizeof(wants) / sizeof(wants[0]));
+	buf_free(&b);
+}
+
+static void
+test_dsn_relayed(void **state)
+{
+	static const struct want wants[] = {
+	    {"Subject: Successful Mail Delivery Report\r\n", true},
+	    {"Action: relayed\r\n", true},
+	    {"Will-Retry-Until", false},
+	    {"Action: failed", false},
+	};
+	struct buf b;
+
+	(void)state;
+	compose(DSN_RELAYED, &b);
 	check(&b, wants, sizeof(wants) / sizeof(wants[0]));
 	buf_free(&b);
 }
@@ -158,6 +175,8 @@ test_dsn_notify(void **state)
 	    {"delay", "DELAY", true},
 	    {"SUCCESS,FAILURE", "FAILURE", true},
 	    {"DELAYX", "DELAY", false},
+	    {"SUCCESS,DELAY", "SUCCESS", true},
+	    {NULL, "SUCCESS", false},
 	};
 
 	(void)state;
@@ -205,6 +224,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_dsn_failure),
 	    cmocka_unit_test(test_dsn_delay),
+	    cmocka_unit_test(test_dsn_relayed),
 	    cmocka_unit_test(test_dsn_notify),
 	    cmocka_unit_test(test_dsn_read_original),
 	};
