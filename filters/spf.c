@@ -41,6 +41,7 @@
 #include <spf2/spf_dns.h>
 #include <spf2/spf_dns_rr.h>
 
+#include "lib/buf.h"
 #include "lib/xalloc.h"
 
 #define SPF_VOID_LOOKUP_MAX 2
@@ -201,6 +202,338 @@ spf_record_check(const char *record, const char **reason_r)
 }
 
 /* ------------------------------------------------------------------ */
+/* the record normaliser */
+
+static bool
+is_alnum(char c)
+{
+	return isalnum((unsigned char)c) != 0;
+}
+
+/* RFC 7208 toplabel: alphanumerics with a letter, or alphanumerics and
+ * hyphens that start and end alphanumeric. */
+static bool
+toplabel_valid(const char *p, size_t n)
+{
+	bool alpha = false, hyphen = false;
+
+	if (n == 0 || !is_alnum(p[0]) || !is_alnum(p[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (isalpha((unsigned char)p[i]))
+			alpha = true;
+		else if (p[i] == '-')
+			hyphen = true;
+		else if (!isdigit((unsigned char)p[i]))
+			return false;
+	}
+	return alpha || hyphen;
+}
+
+/* RFC 7208 domain-spec: a macro-string ending in "." toplabel ["."] or in
+ * a macro-expand. Macros were checked by spf_record_check(). */
+static bool
+domain_spec_valid(const char *p, size_t n)
+{
+	size_t lit = 0; /* start of the literal text after the last macro */
+	bool macro_last = false;
+	const char *t, *dot;
+	size_t tn;
+
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n;) {
+		if (p[i] == '%') {
+			if (i + 1 >= n)
+				return false;
+			if (p[i + 1] == '{') {
+				const char *close = memchr(p + i, '}', n - i);
+
+				/* c, r and t are for exp= text only (7.1). */
+				if (close == NULL || i + 2 >= n ||
+				    strchr("crtCRT", p[i + 2]) != NULL)
+					return false;
+				i = (size_t)(close - p) + 1;
+			} else if (p[i + 1] == '%' || p[i + 1] == '_' ||
+				   p[i + 1] == '-') {
+				i += 2;
+			} else {
+				return false;
+			}
+			macro_last = true;
+			lit = i;
+			continue;
+		}
+		if ((unsigned char)p[i] < 0x21 || (unsigned char)p[i] > 0x7e)
+			return false;
+		macro_last = false;
+		i++;
+	}
+	if (macro_last)
+		return true;
+	t = p + lit;
+	tn = n - lit;
+	if (tn > 0 && t[tn - 1] == '.')
+		tn--;
+	dot = NULL;
+	for (size_t i = tn; i > 0; i--) {
+		if (t[i - 1] == '.') {
+			dot = t + i - 1;
+			break;
+		}
+	}
+	if (dot == NULL)
+		return false;
+	return toplabel_valid(dot + 1, (size_t)(t + tn - dot - 1));
+}
+
+/* A CIDR length: "0" or no leading zero, at most max. */
+static bool
+cidr_valid(const char *p, size_t n, unsigned int max, unsigned int *value_r)
+{
+	unsigned int v = 0;
+
+	if (n == 0 || n > 3 || (p[0] == '0' && n > 1))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)p[i]))
+			return false;
+		v = v * 10 + (unsigned int)(p[i] - '0');
+	}
+	*value_r = v;
+	return v <= max;
+}
+
+/* Splits a trailing "/N" (after is_double, "//N") off value[0..*n). 1 when
+ * found (*cidr set), 0 when absent, -1 when malformed. */
+static int
+split_cidr(const char *v, size_t *n, bool is_double, unsigned int max,
+	   unsigned int *cidr)
+{
+	size_t end = *n, i = end;
+
+	while (i > 0 && isdigit((unsigned char)v[i - 1]))
+		i--;
+	if (i == end || i == 0 || v[i - 1] != '/')
+		return 0;
+	if (is_double != (i >= 2 && v[i - 2] == '/'))
+		return 0;
+	if (!cidr_valid(v + i, end - i, max, cidr))
+		return -1;
+	*n = i - (is_double ? 2 : 1);
+	return 1;
+}
+
+struct spf_norm {
+	bool client_v6;
+	struct buf mech;
+	char *redirect, *exp;
+	bool has_all;
+};
+
+/*
+ * One term into the normalised record. Returns 0, or -1 with *reason_r
+ * (the record is a permerror).
+ */
+static int
+norm_term(struct spf_norm *nm, const char *t, size_t n, const char **reason_r)
+{
+	char qual = 0;
+	size_t name_len = 0;
+	const char *v;
+	size_t vn;
+
+	while (name_len < n && (is_alnum(t[name_len]) || t[name_len] == '-' ||
+				t[name_len] == '_' || t[name_len] == '.'))
+		name_len++;
+	/* modifier: name "=" */
+	if (name_len < n && t[name_len] == '=' && name_len > 0 &&
+	    isalpha((unsigned char)t[0])) {
+		v = t + name_len + 1;
+		vn = n - name_len - 1;
+		if (name_len == 8 && strncasecmp(t, "redirect", 8) == 0) {
+			if (nm->redirect != NULL) {
+				*reason_r = "redirect= given twice";
+				return -1;
+			}
+			if (!domain_spec_valid(v, vn)) {
+				*reason_r = "bad redirect= domain-spec";
+				return -1;
+			}
+			nm->redirect = xstrndup(v, vn);
+		} else if (name_len == 3 && strncasecmp(t, "exp", 3) == 0) {
+			if (nm->exp != NULL) {
+				*reason_r = "exp= given twice";
+				return -1;
+			}
+			if (!domain_spec_valid(v, vn)) {
+				*reason_r = "bad exp= domain-spec";
+				return -1;
+			}
+			nm->exp = xstrndup(v, vn);
+		}
+		/* Unknown modifiers are ignored (RFC 7208 6). */
+		return 0;
+	}
+	/* directive */
+	if (n > 0 && strchr("+-?~", t[0]) != NULL) {
+		qual = t[0];
+		t++;
+		n--;
+	}
+	name_len = 0;
+	while (name_len < n && isalnum((unsigned char)t[name_len]))
+		name_len++;
+	v = t + name_len;
+	vn = n - name_len;
+#define MECH(s) (name_len == sizeof(s) - 1 && strncasecmp(t, s, name_len) == 0)
+	if (qual != 0)
+		buf_append_char(&nm->mech, qual);
+	if (MECH("all")) {
+		if (vn != 0) {
+			*reason_r = "all takes no value";
+			return -1;
+		}
+		nm->has_all = true;
+		buf_append_str(&nm->mech, "all");
+	} else if (MECH("include") || MECH("exists")) {
+		if (vn < 2 || v[0] != ':' ||
+		    !domain_spec_valid(v + 1, vn - 1)) {
+			*reason_r = "bad include/exists domain-spec";
+			return -1;
+		}
+		buf_printf(&nm->mech, "%s%.*s",
+			   MECH("include") ? "include" : "exists", (int)vn, v);
+	} else if (MECH("a") || MECH("mx")) {
+		unsigned int c4 = 0, c6 = 0;
+		size_t dn = vn;
+		int r6 = split_cidr(v, &dn, true, 128, &c6), r4;
+
+		if (r6 < 0) {
+			*reason_r = "bad ip6 cidr length";
+			return -1;
+		}
+		r4 = split_cidr(v, &dn, false, 32, &c4);
+		if (r4 < 0) {
+			*reason_r = "bad ip4 cidr length";
+			return -1;
+		}
+		if (dn > 0 &&
+		    (v[0] != ':' || !domain_spec_valid(v + 1, dn - 1))) {
+			*reason_r = "bad a/mx domain-spec";
+			return -1;
+		}
+		/* Only the client's family's length matters: the other is
+		 * dropped (libspf2 refuses /0 even where it does not apply),
+		 * and "a/0" for an IPv4 client is "exists" on the same name. */
+		if (!nm->client_v6 && r4 == 1 && c4 == 0 && MECH("a")) {
+			buf_printf(&nm->mech, "exists:%.*s",
+				   dn > 0 ? (int)dn - 1 : 4,
+				   dn > 0 ? v + 1 : "%{d}");
+		} else {
+			buf_printf(&nm->mech, "%s%.*s", MECH("a") ? "a" : "mx",
+				   (int)dn, v);
+			if (!nm->client_v6 && r4 == 1)
+				buf_printf(&nm->mech, "/%u", c4);
+			if (nm->client_v6 && r6 == 1)
+				buf_printf(&nm->mech, "//%u", c6);
+		}
+	} else if (MECH("ptr")) {
+		if (vn > 0 &&
+		    (v[0] != ':' || !domain_spec_valid(v + 1, vn - 1))) {
+			*reason_r = "bad ptr domain-spec";
+			return -1;
+		}
+		buf_printf(&nm->mech, "ptr%.*s", (int)vn, v);
+	} else if (MECH("ip4") || MECH("ip6")) {
+		bool six = MECH("ip6");
+		unsigned int c = six ? 128 : 32;
+		size_t an = vn;
+		char addr[64];
+		unsigned char bin[16];
+		int r;
+
+		if (vn < 2 || v[0] != ':') {
+			*reason_r = "ip4/ip6 needs an address";
+			return -1;
+		}
+		r = split_cidr(v, &an, false, six ? 128 : 32, &c);
+		if (r < 0 || an - 1 >= sizeof(addr)) {
+			*reason_r = "bad ip4/ip6 network";
+			return -1;
+		}
+		memcpy(addr, v + 1, an - 1);
+		addr[an - 1] = '\0';
+		if (inet_pton(six ? AF_INET6 : AF_INET, addr, bin) != 1) {
+			*reason_r = "bad ip4/ip6 address";
+			return -1;
+		}
+		if (c == 0) {
+			/* libspf2 refuses /0: the same set as two /1s. */
+			buf_printf(&nm->mech,
+				   six ? "ip6:::/1 %.1sip6:8000::/1"
+				       : "ip4:0.0.0.0/1 %.1sip4:128.0.0.0/1",
+				   qual != 0 ? &qual : "");
+		} else {
+			buf_printf(&nm->mech, "%s:%s", six ? "ip6" : "ip4",
+				   addr);
+			if (r == 1)
+				buf_printf(&nm->mech, "/%u", c);
+		}
+	} else {
+		*reason_r = "unknown mechanism";
+		return -1;
+	}
+#undef MECH
+	buf_append_char(&nm->mech, ' ');
+	return 0;
+}
+
+int
+spf_record_normalize(const char *record, bool client_v6, char **out_r,
+		     const char **reason_r)
+{
+	struct spf_norm nm;
+	const char *p = record;
+	int ret = -1;
+
+	*out_r = NULL;
+	if (spf_record_check(record, reason_r) < 0)
+		return -1;
+	if (strncasecmp(p, "v=spf1", 6) != 0 || (p[6] != '\0' && p[6] != ' ')) {
+		*reason_r = "not an SPF record";
+		return -1;
+	}
+	memset(&nm, 0, sizeof(nm));
+	nm.client_v6 = client_v6;
+	buf_append_str(&nm.mech, "v=spf1 ");
+	p += 6;
+	while (*p != '\0') {
+		size_t n;
+
+		while (*p == ' ')
+			p++;
+		n = strcspn(p, " ");
+		if (n > 0 && norm_term(&nm, p, n, reason_r) < 0)
+			goto out;
+		p += n;
+	}
+	if (nm.exp != NULL)
+		buf_printf(&nm.mech, "exp=%s ", nm.exp);
+	/* redirect is ignored when the record has "all" (RFC 7208 6.1). */
+	if (nm.redirect != NULL && !nm.has_all)
+		buf_printf(&nm.mech, "redirect=%s ", nm.redirect);
+	buf_truncate(&nm.mech, nm.mech.len - 1); /* the last space */
+	*out_r = buf_detach(&nm.mech);
+	ret = 0;
+out:
+	buf_free(&nm.mech);
+	free(nm.redirect);
+	free(nm.exp);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
 /* the DNS layer handed to libspf2 */
 
 struct spf_layer {
@@ -210,6 +543,9 @@ struct spf_layer {
 	unsigned int lookups;
 	bool unsafe;
 	const char *unsafe_reason;
+	const char *syntax_reason; /* first record refused by the normaliser */
+	bool mx_over;		   /* an MX answer had more than 10 names */
+	bool in_list;		   /* lookups of MX/PTR names under way */
 };
 
 static bool
@@ -217,6 +553,25 @@ is_spf_record(const char *txt)
 {
 	return strncasecmp(txt, "v=spf1", 6) == 0 &&
 	       (txt[6] == '\0' || txt[6] == ' ');
+}
+
+static bool
+dns_name_valid(const char *name)
+{
+	size_t label = 0, total = 0;
+
+	for (; *name != '\0'; name++) {
+		if (++total > 253 && !(total == 254 && name[1] == '\0'))
+			return false;
+		if (*name == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (++label > 63) {
+			return false;
+		}
+	}
+	return total > 0;
 }
 
 /* True when a TXT RDATA (length-prefixed strings) holds a NUL byte. */
@@ -251,6 +606,11 @@ layer_lookup(SPF_dns_server_t *server, const char *domain, ns_type type,
 	if (type != ns_t_a && type != ns_t_aaaa && type != ns_t_mx &&
 	    type != ns_t_ptr && type != ns_t_txt)
 		return SPF_dns_rr_new_init(server, domain, type, 0, NO_DATA);
+	/* A name no DNS server can hold (empty or long label, too long):
+	 * nothing exists there. */
+	if (!dns_name_valid(domain))
+		return SPF_dns_rr_new_init(server, domain, type, 0,
+					   HOST_NOT_FOUND);
 	layer->lookups++;
 	if (layer->res->lookup(layer->res->arg, domain, rrtype, &a) < 0 ||
 	    a == NULL) {
@@ -273,10 +633,23 @@ layer_lookup(SPF_dns_server_t *server, const char *domain, ns_type type,
 					a->count > 0 ? NETDB_SUCCESS : NO_DATA);
 		break;
 	}
-	if ((type == ns_t_a || type == ns_t_aaaa || type == ns_t_mx) &&
+	/* RFC 7208 4.6.4: an mx term with more than 10 names is an error. */
+	if (type == ns_t_mx && a->status == DNS_OK && a->count > 10)
+		layer->mx_over = true;
+	/* Void lookups (RFC 7208 4.6.4) are counted for the terms' own
+	 * queries, not for the address lookups of MX or PTR names that
+	 * follow an MX or PTR answer (a term right after such a list is
+	 * not counted either: the limit errs towards not failing mail). */
+	if (type == ns_t_txt)
+		layer->in_list = false;
+	if ((type == ns_t_mx ||
+	     ((type == ns_t_a || type == ns_t_aaaa) && !layer->in_list)) &&
 	    (a->status == DNS_NXDOMAIN ||
 	     (a->status == DNS_OK && a->count == 0)))
 		layer->voids++;
+	if ((type == ns_t_mx || type == ns_t_ptr) && a->status == DNS_OK &&
+	    a->count > 0)
+		layer->in_list = true;
 	if (rr == NULL || a->status != DNS_OK) {
 		dns_answer_free(&a);
 		return rr;
@@ -304,7 +677,10 @@ layer_lookup(SPF_dns_server_t *server, const char *domain, ns_type type,
 			text = xstrdup(a->mx_host[i]);
 			break;
 		case ns_t_ptr:
-			if (dns_parse_name_rdata(data, len, &text) < 0)
+			/* RFC 7208 5.5: only the first 10 names count
+			 * (libspf2 would answer permerror past 10). */
+			if (n >= 10 ||
+			    dns_parse_name_rdata(data, len, &text) < 0)
 				continue;
 			break;
 		case ns_t_txt:
@@ -375,6 +751,8 @@ layer_get_spf(SPF_server_t *server, SPF_request_t *req, SPF_response_t *resp,
 	SPF_dns_rr_t *rr;
 	SPF_errcode_t err;
 	int found = 0, idx = 0;
+	const char *reason = NULL;
+	char *text = NULL;
 
 	*recordp = NULL;
 	if (domain == NULL || domain[0] == '\0') {
@@ -416,8 +794,20 @@ layer_get_spf(SPF_server_t *server, SPF_request_t *req, SPF_response_t *resp,
 		return SPF_response_add_error(resp, SPF_E_SYNTAX,
 					      "unsafe SPF record");
 	}
-	err = SPF_record_compile(server, resp, recordp, rr->rr[idx]->txt);
+	/* RFC 7208 syntax first (libspf2 accepts some invalid records and
+	 * refuses some valid ones); libspf2 compiles the normalised form. */
+	if (spf_record_normalize(rr->rr[idx]->txt, req->client_ver == AF_INET6,
+				 &text, &reason) < 0) {
+		SPF_dns_rr_free(rr);
+		if (layer->syntax_reason == NULL)
+			layer->syntax_reason = reason;
+		resp->result = SPF_RESULT_PERMERROR;
+		resp->reason = SPF_REASON_FAILURE;
+		return SPF_response_add_error(resp, SPF_E_SYNTAX, "%s", reason);
+	}
 	SPF_dns_rr_free(rr);
+	err = SPF_record_compile(server, resp, recordp, text);
+	free(text);
 	if (err != SPF_E_SUCCESS) {
 		resp->result = SPF_RESULT_PERMERROR;
 		resp->reason = SPF_REASON_FAILURE;
@@ -515,7 +905,15 @@ spf_evaluate(const struct spf_resolver *res, const char *ip, const char *helo,
 		}
 	} else if (inet_pton(AF_INET6, ip, &a6) == 1) {
 		v6 = true;
-		if (IN6_IS_ADDR_LOOPBACK(&a6)) {
+		if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+			/* RFC 7208 5: an IPv4-mapped client is IPv4. */
+			memcpy(&a4.s_addr, &a6.s6_addr[12], 4);
+			v6 = false;
+			if ((ntohl(a4.s_addr) >> 24) == 127) {
+				out->reason = "loopback client";
+				return;
+			}
+		} else if (IN6_IS_ADDR_LOOPBACK(&a6)) {
 			out->reason = "loopback client";
 			return;
 		}
@@ -587,6 +985,14 @@ spf_evaluate(const struct spf_resolver *res, const char *ip, const char *helo,
 		snprintf(out->detail, sizeof(out->detail), "unsafe record: %s",
 			 layer.unsafe_reason);
 		out->reason = out->detail;
+	} else if (out->result == SPF_RESULT_CODE_PERMERROR &&
+		   layer.syntax_reason != NULL) {
+		snprintf(out->detail, sizeof(out->detail), "syntax: %s",
+			 layer.syntax_reason);
+		out->reason = out->detail;
+	} else if (layer.mx_over && out->result != SPF_RESULT_CODE_TEMPERROR) {
+		out->result = SPF_RESULT_CODE_PERMERROR;
+		out->reason = "more than 10 MX names";
 	} else if (layer.voids > SPF_VOID_LOOKUP_MAX &&
 		   out->result != SPF_RESULT_CODE_TEMPERROR) {
 		out->result = SPF_RESULT_CODE_PERMERROR;

@@ -78,6 +78,21 @@ void spf_evaluate(const struct spf_resolver *res, const char *ip,
  */
 int spf_record_check(const char *record, const char **reason_r);
 
+/*
+ * RFC 7208 syntax check and normal form of an SPF record, applied before
+ * libspf2 compiles it: spf_record_check() first; then every term must parse
+ * (mechanism names, domain-specs ending in a valid top label or a macro,
+ * CIDR lengths without leading zeros, addresses); redirect= and exp= at most
+ * once. The normal form lists mechanisms, then exp=, then redirect= (dropped
+ * when "all" is present), drops unknown modifiers, writes an ip4/ip6 /0
+ * as two /1 (libspf2 refuses /0), keeps on a/mx only the CIDR length of
+ * the client's family (client_v6) and writes "a/0" for an IPv4 client as
+ * "exists" on the same domain. Returns 0 with *out_r (free()), or -1
+ * with *reason_r (static): the record is a permerror.
+ */
+int spf_record_normalize(const char *record, bool client_v6, char **out_r,
+			 const char **reason_r);
+
 extern const struct filter filter_spf;
 
 #endif

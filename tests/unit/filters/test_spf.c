@@ -82,6 +82,90 @@ test_record_check(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* the normaliser */
+
+struct norm_case {
+	const char *record;
+	bool v6;
+	const char *want; /* NULL: permerror */
+};
+
+static void
+test_normalize(void **state)
+{
+	static const struct norm_case cases[] = {
+	    {"v=spf1 -all", false, "v=spf1 -all"},
+	    {"V=SPF1  MX  ~ALL ", false, "v=spf1 mx ~all"},
+	    {"v=spf1", false, "v=spf1"},
+	    /* modifiers last; redirect ignored next to all */
+	    {"v=spf1 redirect=a.example ~all", false, "v=spf1 ~all"},
+	    {"v=spf1 redirect=a.example ip4:192.0.2.1", false,
+	     "v=spf1 ip4:192.0.2.1 redirect=a.example"},
+	    {"v=spf1 exp=e.example -all", false, "v=spf1 -all exp=e.example"},
+	    /* unknown modifiers dropped */
+	    {"v=spf1 moo.cow-far_out=man:dog/cat ip4:1.2.3.4 -all", false,
+	     "v=spf1 ip4:1.2.3.4 -all"},
+	    /* /0 that libspf2 refuses */
+	    {"v=spf1 ip4:1.2.3.4/0 -all", false,
+	     "v=spf1 ip4:0.0.0.0/1 ip4:128.0.0.0/1 -all"},
+	    {"v=spf1 -ip6:::/0", false, "v=spf1 -ip6:::/1 -ip6:8000::/1"},
+	    {"v=spf1 a/0 -all", false, "v=spf1 exists:%{d} -all"},
+	    {"v=spf1 a:h.example/0 -all", false,
+	     "v=spf1 exists:h.example -all"},
+	    {"v=spf1 a:h.example/24//64 -all", false,
+	     "v=spf1 a:h.example/24 -all"},
+	    {"v=spf1 a:h.example/24//64 -all", true,
+	     "v=spf1 a:h.example//64 -all"},
+	    {"v=spf1 mx:%{d}.example -all", false,
+	     "v=spf1 mx:%{d}.example -all"},
+	    {"v=spf1 a:mail.example. -all", false,
+	     "v=spf1 a:mail.example. -all"},
+	    {"v=spf1 include:%{l}.x.%{d} -all", false,
+	     "v=spf1 include:%{l}.x.%{d} -all"},
+	    /* RFC 7208 syntax errors: permerror */
+	    {"v=spf1 a:1.2.3.4 -all", false, NULL},
+	    {"v=spf1 a: -all", false, NULL},
+	    {"v=spf1 a:museum -all", false, NULL},
+	    {"v=spf1 a:foo.-bar -all", false, NULL},
+	    {"v=spf1 include: -all", false, NULL},
+	    {"v=spf1 exists:foo.example/24", false, NULL},
+	    {"v=spf1 redirect=a.example redirect=b.example", false, NULL},
+	    {"v=spf1 exp=a.example exp=b.example -all", false, NULL},
+	    {"v=spf1 ip4:1.2.3.4/032 -all", false, NULL},
+	    {"v=spf1 ip4:1.2.3.4/33 -all", false, NULL},
+	    {"v=spf1 ip6:::1/129 -all", false, NULL},
+	    {"v=spf1 ip4:1.2.3 -all", false, NULL},
+	    {"v=spf1 ip4 -all", false, NULL},
+	    {"v=spf1 all:x -all", false, NULL},
+	    {"v=spf1 foo -all", false, NULL},
+	    {"v=spf1 redirect:a.example", false, NULL},
+	    {"v=spf1 a:%{c}.example -all", false, NULL},
+	    {"v=spf1 a:%{d2147483648}.x -all", false, NULL},
+	    {"v=spf10 -all", false, NULL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *reason = NULL;
+		char *out = NULL;
+		int rc = spf_record_normalize(cases[i].record, cases[i].v6,
+					      &out, &reason);
+
+		if (cases[i].want == NULL) {
+			if (rc != -1)
+				fail_msg("case %zu '%s': accepted as '%s'", i,
+					 cases[i].record, out);
+			assert_non_null(reason);
+		} else if (rc != 0 || strcmp(out, cases[i].want) != 0) {
+			fail_msg("case %zu '%s': got '%s' (%s)", i,
+				 cases[i].record, out ? out : "-",
+				 reason ? reason : "");
+		}
+		free(out);
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* evaluation over an in-memory zone */
 
 struct zone_rr {
@@ -246,6 +330,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_record_check),
+	    cmocka_unit_test(test_normalize),
 	    cmocka_unit_test(test_evaluate),
 	    cmocka_unit_test(test_result_names),
 	};
