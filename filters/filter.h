@@ -22,6 +22,10 @@
  *   answers only through it: a verdict, symbols with scores, header edits,
  *   Authentication-Results entries and result data for later filters.
  *   Filters never touch the message bytes: the core applies header edits.
+ * - A watchdog on the event loop answers 451 4.7.1 for a message whose
+ *   filters together overrun the sum of their timeouts plus one second (a
+ *   run() stuck in a call without a timeout); the late result is dropped.
+ *   The message is read through the chain's own descriptor, so this is safe.
  * - run() returns 0 when it reached a result (whatever it is: an SPF fail is
  *   a result) and -1 on an internal error (resolver down, clamd gone,
  *   timeout), after filter_set_error(). On -1 or when the filter overran its

@@ -15,10 +15,14 @@
  * Timeouts are cooperative: a filter gets a deadline (filter_remaining_ms()),
  * every lookup through filter_dns_lookup() is bounded by it, and a run() that
  * returns after its deadline counts as an error, answered by its on_error.
+ * A watchdog timer per message (the sum of the timeouts plus a grace)
+ * answers for a filter that never returns; each job reads the message
+ * through its own dup()ed descriptor, so the session may drop its file.
  */
 #include "filters/filter_chain.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +43,7 @@
 
 #define CHAIN_TIMEOUT_DEFAULT_MS 10000
 #define CHAIN_THREADS_MAX	 64
+#define CHAIN_WATCHDOG_GRACE_MS	 1000
 
 /* One configured filter. */
 struct chain_filter {
@@ -59,6 +64,10 @@ struct chain_job {
 	struct filter_chain_result result;
 	struct filter_log_entry *log; /* one per configured filter */
 	struct timespec start;
+	int fd_dup;	     /* the job's own descriptor, or -1 */
+	struct event *timer; /* the watchdog (loop thread), or NULL */
+	bool finished;	     /* the worker is done with it (lock) */
+	bool abandoned;	     /* answered by the watchdog (lock) */
 };
 
 struct filter_chain {
@@ -77,6 +86,8 @@ struct filter_chain {
 	struct chain_job *done_list, **done_tail;
 	bool stop;
 	struct dns *now_dns; /* for filter_chain_run_now() */
+	struct event_base *base;
+	long budget_ms; /* the watchdog: every timeout, plus a grace */
 };
 
 /* ------------------------------------------------------------------ */
@@ -623,6 +634,7 @@ chain_job_new(struct filter_chain *chain, const struct filter_envelope *env,
 	struct chain_job *job = xcalloc(1, sizeof(*job));
 
 	job->chain = chain;
+	job->fd_dup = -1;
 	job->ctx = filter_context_new(env, fd, offset, len);
 	job->done = done;
 	job->context = context;
@@ -634,7 +646,49 @@ static void
 chain_job_free(struct chain_job *job)
 {
 	filter_context_free(&job->ctx);
+	if (job->timer != NULL)
+		event_free(job->timer);
+	if (job->fd_dup >= 0)
+		close(job->fd_dup);
 	free(job);
+}
+
+/*
+ * The watchdog, on the loop: a filter that ignores its deadline (a
+ * blocking call without a timeout) must not hold the session. The message
+ * is answered 451 now; the worker keeps the job (it reads the message
+ * through its own descriptor, so the session may close and unlink the
+ * file) and the job is freed without a callback when the worker returns.
+ */
+static void
+chain_job_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	struct chain_job *job = arg;
+	struct filter_chain *chain = job->chain;
+	struct filter_chain_result res;
+	bool abandon;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&chain->lock);
+	abandon = !job->finished;
+	if (abandon)
+		job->abandoned = true;
+	pthread_mutex_unlock(&chain->lock);
+	if (!abandon)
+		return; /* the result is on its way to chain_done() */
+	log_warnx("session=%s qid=%s event=filter_watchdog budget_ms=%ld "
+		  "action=tempfail",
+		  job->ctx->env.session_id, job->ctx->env.qid,
+		  chain->budget_ms);
+	memset(&res, 0, sizeof(res));
+	res.verdict = POLICY_TEMPFAIL;
+	res.code = 451;
+	res.enhanced = "4.7.1";
+	res.text = "Filter timeout, try again later";
+	res.verdict_filter = "watchdog";
+	res.elapsed_us = (unsigned long)chain->budget_ms * 1000;
+	job->done(&res, job->context);
 }
 
 /* ------------------------------------------------------------------ */
@@ -666,11 +720,12 @@ chain_worker(void *arg)
 		if (chain->queue == NULL)
 			chain->queue_tail = &chain->queue;
 		job->next = NULL;
-		pthread_mutex_unlock(&chain->lock);
-
-		chain_job_run(chain, job, dns);
-
-		pthread_mutex_lock(&chain->lock);
+		if (!job->abandoned) {
+			pthread_mutex_unlock(&chain->lock);
+			chain_job_run(chain, job, dns);
+			pthread_mutex_lock(&chain->lock);
+		}
+		job->finished = true;
 		*chain->done_tail = job;
 		chain->done_tail = &job->next;
 		event_active(chain->done_event, EV_READ, 0);
@@ -695,7 +750,8 @@ chain_done(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&chain->lock);
 	for (; list != NULL; list = next) {
 		next = list->next;
-		list->done(&list->result, list->context);
+		if (!list->abandoned)
+			list->done(&list->result, list->context);
 		chain_job_free(list);
 	}
 }
@@ -740,6 +796,10 @@ filter_chain_new(struct event_base *base,
 		filter_chain_free(&chain);
 		return NULL;
 	}
+	chain->base = base;
+	chain->budget_ms = CHAIN_WATCHDOG_GRACE_MS;
+	for (size_t i = 0; i < chain->count; i++)
+		chain->budget_ms += chain->filters[i].timeout_ms;
 	if (base == NULL)
 		return chain; /* filter_chain_run_now() only */
 	chain->done_event = event_new(base, -1, 0, chain_done, chain);
@@ -813,9 +873,22 @@ filter_chain_submit(struct filter_chain *chain,
 		    const struct filter_envelope *env, int fd, off_t offset,
 		    size_t len, filter_chain_done_fn *done, void *context)
 {
-	struct chain_job *job =
-	    chain_job_new(chain, env, fd, offset, len, done, context);
+	struct chain_job *job;
+	int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 
+	/* The job reads through its own descriptor, so that a session the
+	 * watchdog answered may close its file at once. */
+	job = chain_job_new(chain, env, own >= 0 ? own : fd, offset, len, done,
+			    context);
+	job->fd_dup = own;
+	if (own >= 0 && chain->base != NULL && chain->thread_count > 0) {
+		struct timeval tv = {chain->budget_ms / 1000,
+				     (chain->budget_ms % 1000) * 1000};
+
+		job->timer = evtimer_new(chain->base, chain_job_watchdog, job);
+		if (job->timer != NULL)
+			evtimer_add(job->timer, &tv);
+	}
 	pthread_mutex_lock(&chain->lock);
 	if (chain->thread_count == 0) {
 		/* No workers (no filters): complete on the next loop turn. */

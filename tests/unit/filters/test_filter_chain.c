@@ -19,6 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+#include <event2/thread.h>
+
 #include "filters/filter.h"
 #include "filters/filter_chain.h"
 #include "filters/filter_headers.h"
@@ -156,8 +159,26 @@ static const struct filter filter_slow = {
     .abort = slow_abort,
 };
 
+/* Ignores its deadline: only the watchdog can answer for it. */
+static int
+stuck_run(void *state, struct filter_context *ctx, enum filter_phase phase)
+{
+	(void)state;
+	(void)ctx;
+	(void)phase;
+	usleep(2500 * 1000);
+	return 0;
+}
+
+static const struct filter filter_stuck = {
+    .name = "stuck",
+    .phases = FILTER_PHASE_DATA,
+    .run = stuck_run,
+};
+
 const struct filter *const filter_registry[] = {
-    &filter_tag, &filter_reader, &filter_fail, &filter_slow, NULL,
+    &filter_tag,  &filter_reader, &filter_fail,
+    &filter_slow, &filter_stuck,  NULL,
 };
 
 const struct filter *
@@ -547,6 +568,64 @@ test_run_timeout(void **state)
 	assert_string_equal(o.names, "TAGGED ");
 }
 
+struct watchdog_state {
+	int calls;
+	enum policy_verdict verdict;
+	struct event_base *base;
+};
+
+static void
+watchdog_done(const struct filter_chain_result *r, void *context)
+{
+	struct watchdog_state *w = context;
+
+	w->calls++;
+	w->verdict = r->verdict;
+}
+
+/* A filter that overruns its budget (1s timeout + 1s grace) is answered
+ * by the watchdog once; its late result is dropped. */
+static void
+test_watchdog(void **state)
+{
+	struct config_map_entry e = {(char *)"stuck.timeout", (char *)"1s",
+				     (char *)"t", 1};
+	struct config_map map = {&e, 1};
+	struct str_list names = {0};
+	struct filter_chain_config cfg = {0};
+	struct filter_envelope env = {0};
+	struct watchdog_state w = {0, POLICY_CONTINUE, NULL};
+	struct filter_chain *chain;
+	struct timeval wait = {3, 500000};
+	char *error = NULL;
+	int fd = message_fd(message);
+
+	(void)state;
+	evthread_use_pthreads();
+	w.base = event_base_new();
+	split_names("stuck", &names);
+	cfg.names = &names;
+	cfg.map = &map;
+	cfg.threads = 1;
+	cfg.authserv_id = "mx.example";
+	chain = filter_chain_new(w.base, &cfg, &error);
+	assert_non_null(chain);
+	env.session_id = "S2";
+	env.qid = "Q2";
+	env.client_ip = "192.0.2.1";
+	env.mail_from = "";
+	filter_chain_submit(chain, &env, fd, 9, strlen(message), watchdog_done,
+			    &w);
+	close(fd); /* the job has its own descriptor */
+	event_base_loopexit(w.base, &wait);
+	event_base_dispatch(w.base);
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(w.verdict, POLICY_TEMPFAIL);
+	filter_chain_free(&chain);
+	event_base_free(w.base);
+	str_list_free(&names);
+}
+
 struct claims_case {
 	const char *value, *id;
 	bool want;
@@ -586,6 +665,7 @@ main(void)
 	    cmocka_unit_test(test_run_on_error),
 	    cmocka_unit_test(test_run_timeout),
 	    cmocka_unit_test(test_ar_claims),
+	    cmocka_unit_test(test_watchdog),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
