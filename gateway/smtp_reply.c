@@ -156,9 +156,17 @@ smtp_caps_parse(const struct smtp_reply *r, struct smtp_caps *caps)
 
 				while (q < eol && (*q == ' ' || *q == '='))
 					q++;
-				m = strcspn(q, " \n");
-				if (q + m > eol)
-					m = (size_t)(eol - q);
+				/* Bounded by eol, not by a NUL: a peer's NUL
+				 * byte must not stop the scan in place. */
+				m = 0;
+				while (q + m < eol && q[m] != ' ' &&
+				       q[m] != '\n')
+					m++;
+				if (m == 0) { /* a NUL or a lone LF */
+					if (q < eol)
+						q++;
+					continue;
+				}
 				if (keyword(q, m, "PLAIN"))
 					caps->auth_plain = true;
 				else if (keyword(q, m, "LOGIN"))

@@ -116,6 +116,15 @@ test_caps(void **state)
 	assert_false(caps.starttls);
 	assert_true(caps.size_ext);
 	assert_int_equal(caps.size, 0);
+
+	/* A NUL inside the AUTH list once stopped the scan in place (an
+	 * endless loop found by fuzz_smtp_reply): a hostile peer could hang
+	 * the queue. The tokens around it still count. */
+	smtp_reply_reset(&r);
+	(void)smtp_reply_feed(&r, "250-x", 5, &error);
+	(void)smtp_reply_feed(&r, "250 AUTH LOGIN \0 PLAIN", 22, &error);
+	smtp_caps_parse(&r, &caps);
+	assert_true(caps.auth_login && caps.auth_plain);
 }
 
 static void
