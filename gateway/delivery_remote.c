@@ -740,9 +740,12 @@ attempt_finish(struct attempt *a)
 					 dr->policy.lifetime);
 			if (!null_sender &&
 			    dsn_notify_wants(notify, "FAILURE")) {
-				fail_status[nfail] = d->result == AR_BOUNCE
-							 ? d->outcome.status
-							 : "5.4.7";
+				/* A full mailbox expires as 5.2.2. */
+				fail_status[nfail] =
+				    d->result == AR_BOUNCE ? d->outcome.status
+				    : strcmp(d->outcome.status, "4.2.2") == 0
+					? "5.2.2"
+					: "5.4.7";
 				fail[nfail++] = i;
 			}
 		}
@@ -903,6 +906,65 @@ attempt_add_addr(struct attempt *a, size_t rcpt, const char *address)
 	d->address = xstrdup(address);
 }
 
+/* An address finished here, without a job: a local recipient. */
+static void
+attempt_add_local(struct attempt *a, size_t rcpt, enum addr_result result,
+		  int code, const char *status, const char *text)
+{
+	struct daddr *d;
+
+	attempt_add_addr(a, rcpt, a->env.rcpts[rcpt].address);
+	d = &a->addrs[a->naddrs - 1];
+	d->result = result;
+	delivery_outcome_make(&d->outcome, code, status, "%s", text);
+	log_info("qid=%s to=<%s> status=%s dsn=%s reason=\"%s\"", a->qid,
+		 d->address, result == AR_BOUNCE ? "bounced" : "deferred",
+		 status, text);
+}
+
+/*
+ * Local users of a deferred recipient (over quota at the first try, or
+ * an alias that also has foreign targets): delivered into the store now.
+ * A full mailbox or a store error keeps the recipient deferred, so the
+ * retry schedule, lifetime and DSN of this engine apply to it too.
+ */
+static void
+attempt_local_users(struct attempt *a, size_t rcpt,
+		    const struct str_list *users)
+{
+	struct delivery_remote *dr = a->dr;
+	int worst = 1;
+
+	for (size_t u = 0; u < users->count; u++) {
+		char *error = NULL;
+		int rc = -1;
+
+		if (dr->local != NULL)
+			rc = dr->local(
+			    dr->local_ctx, a->qid, rcpt, users->items[u], a->fd,
+			    (long long)a->offset, a->len, a->env.mail_from,
+			    a->env.arrival, &error);
+		if (rc == 1)
+			log_info("qid=%s to=<%s> user=%s mailbox=INBOX "
+				 "status=sent",
+				 a->qid, a->env.rcpts[rcpt].address,
+				 users->items[u]);
+		else if (rc < 0)
+			log_errorx("qid=%s user=%s event=store error=\"%s\"",
+				   a->qid, users->items[u],
+				   error != NULL ? error : "no store");
+		free(error);
+		if (rc < 0 || (rc == 2 && worst == 1))
+			worst = rc;
+	}
+	if (worst == 2)
+		attempt_add_local(a, rcpt, AR_DEFER, 452, "4.2.2",
+				  "mailbox full");
+	else if (worst < 0)
+		attempt_add_local(a, rcpt, AR_DEFER, 451, "4.3.0",
+				  "local delivery failed");
+}
+
 /* Opens the message and builds its jobs. 0 started (or finished), -1. */
 static int
 attempt_start(struct delivery_remote *dr, struct rmsg *m)
@@ -954,21 +1016,24 @@ attempt_start(struct delivery_remote *dr, struct rmsg *m)
 				      &foreign);
 		if (r == DIRECTORY_NOT_LOCAL) {
 			attempt_add_addr(a, i, a->env.rcpts[i].address);
-		} else if (r == DIRECTORY_LOCAL && foreign.count > 0) {
-			for (size_t k = 0; k < foreign.count; k++)
-				attempt_add_addr(a, i, foreign.items[k]);
 		} else if (r == DIRECTORY_ERROR) {
 			err = xstrdup("directory lookup failed");
+		} else if (r == DIRECTORY_UNKNOWN_USER) {
+			attempt_add_local(a, i, AR_BOUNCE, 550, "5.1.1",
+					  "user unknown");
 		} else {
-			/* local now, delivered by the queue service, or
-			 * unknown since: nothing left to do here */
-			a->done[i] = true;
+			for (size_t k = 0; k < foreign.count; k++)
+				attempt_add_addr(a, i, foreign.items[k]);
+			attempt_local_users(a, i, &users);
+			if (foreign.count == 0 && users.count == 0)
+				a->done[i] = true;
 		}
 		str_list_free(&users);
 		str_list_free(&foreign);
 	}
 	for (size_t i = 0; i < a->naddrs && err == NULL; i++)
-		(void)attempt_route(a, i, &err);
+		if (a->addrs[i].result == AR_PENDING) /* not local ones */
+			(void)attempt_route(a, i, &err);
 	a->next = dr->attempts;
 	if (a->next != NULL)
 		a->next->prev = a;
@@ -982,6 +1047,8 @@ attempt_start(struct delivery_remote *dr, struct rmsg *m)
 		free(err);
 		delivery_outcome_make(&o, 451, "4.3.0", "local routing error");
 		for (size_t i = 0; i < a->naddrs; i++) {
+			if (a->addrs[i].result != AR_PENDING)
+				continue;
 			a->addrs[i].outcome = o;
 			a->addrs[i].result = AR_DEFER;
 		}
@@ -1116,6 +1183,14 @@ delivery_remote_add(struct delivery_remote *dr, const char *qid)
 {
 	rmsg_add(dr, qid, 0, false);
 	event_active(dr->work, 0, 0);
+}
+
+void
+delivery_remote_set_local(struct delivery_remote *dr, delivery_local_fn *fn,
+			  void *context)
+{
+	dr->local = fn;
+	dr->local_ctx = context;
 }
 
 struct delivery_remote *

@@ -16,6 +16,7 @@
 #define MOAT_DELIVERY_REMOTE_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "lib/buf.h"
 
@@ -35,6 +36,20 @@ struct delivery_remote *delivery_remote_new(
 void delivery_remote_free(struct delivery_remote **dr);
 /* A message was just moved into deferred/: try it now. */
 void delivery_remote_add(struct delivery_remote *dr, const char *qid);
+
+/*
+ * Local store delivery of one user of a deferred message (the queue
+ * service's store; the key is "QID/RCPT-INDEX/USER"). Returns 1 stored or
+ * already stored, 2 over quota, -1 error (*error_r allocated).
+ */
+typedef int delivery_local_fn(void *context, const char *qid, size_t rcpt,
+			      const char *user, int fd, long long offset,
+			      size_t len, const char *mail_from, time_t arrival,
+			      char **error_r);
+/* Deferred recipients that resolve to local users are retried through fn;
+ * without it they stay deferred. */
+void delivery_remote_set_local(struct delivery_remote *dr,
+			       delivery_local_fn *fn, void *context);
 
 /*
  * One administrative command (moatctl queue ...): "flush", "retry QID",

@@ -134,6 +134,8 @@ struct delivery_remote {
 	struct retry_policy policy;
 	delivery_enqueue_fn *enqueue;
 	void *enqueue_ctx;
+	delivery_local_fn *local; /* store delivery (queue_service.c) */
+	void *local_ctx;
 	struct rmsg *msgs;
 	size_t nmsgs, msgs_cap;
 	struct event *tick, *work;

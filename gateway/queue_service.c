@@ -7,10 +7,18 @@
  * removed, and every store delivery carries the key "QID/RCPT-INDEX/USER",
  * so a crash at any point neither loses a message nor delivers it twice.
  *
- * Recipients outside our domains (remote delivery comes with the relay
- * work) move the message to DATA_DIR/queue/deferred/ with a QID.done file
- * listing the recipients already handled. A recipient whose user vanished
- * since RCPT is logged as failed (bounces come with the relay work).
+ * Every recipient this first pass cannot finish moves the message to
+ * DATA_DIR/queue/deferred/ (with a QID.done file listing the recipients
+ * already handled), where the delivery engine of delivery_remote.c owns
+ * it: recipients outside our domains, a local mailbox over quota, and a
+ * user who vanished since RCPT. That engine already has the retry
+ * schedule, the lifetime (relay.*), QID.state and the DSN rules (one DSN
+ * per failure, never to <>), so local failures reuse them instead of a
+ * second machinery here: it resolves each recipient again and, for local
+ * users, calls back into this file's store (local_deliver), so a full
+ * mailbox is retried locally (4.2.2, never sent to a remote host) and
+ * bounced with 5.2.2 when the lifetime ends; an unknown user bounces
+ * with 5.1.1 at once.
  *
  * Rescans only take files older than QUEUE_SCAN_MIN_AGE seconds: younger
  * ones are either notified by smtpd or still being written.
@@ -322,10 +330,11 @@ item_deliver(struct queue_service *qs, struct batch_item *item, char **error_r)
 			continue;
 		}
 		if (r == DIRECTORY_UNKNOWN_USER) {
-			log_warnx("qid=%s to=<%s> status=failed reason=\"user "
-				  "unknown at delivery\"",
+			/* The deferred engine bounces it (5.1.1). */
+			log_warnx("qid=%s to=<%s> status=failed dsn=5.1.1 "
+				  "reason=\"user unknown at delivery\"",
 				  item->entry.qid, rcpt);
-			item->done[i] = true;
+			item->remote_left = true;
 			str_list_free(&users);
 			str_list_free(&foreign);
 			continue;
@@ -358,8 +367,8 @@ item_deliver(struct queue_service *qs, struct batch_item *item, char **error_r)
 				/* Over quota: nothing stored; the recipient
 				 * stays pending (deferred) for a retry. */
 				log_warnx("qid=%s to=<%s> user=%s "
-					  "status=deferred reason=\"mailbox "
-					  "full (quota)\"",
+					  "status=deferred dsn=4.2.2 "
+					  "reason=\"mailbox full (quota)\"",
 					  item->entry.qid, rcpt,
 					  users.items[u]);
 				x_free(error_r);
@@ -378,6 +387,48 @@ item_deliver(struct queue_service *qs, struct batch_item *item, char **error_r)
 		str_list_free(&foreign);
 	}
 	return 0;
+}
+
+/* delivery_local_fn: one local user of a deferred message, in its own
+ * store transaction (the event loop never runs it inside a batch). */
+static int
+local_deliver(void *context, const char *qid, size_t rcpt, const char *user,
+	      int fd, long long offset, size_t len, const char *mail_from,
+	      time_t arrival, char **error_r)
+{
+	struct queue_service *qs = context;
+	struct store_delivery d;
+	char *key = xasprintf("%s/%zu/%s", qid, rcpt, user);
+	char *prefix = xasprintf("Return-Path: <%s>\r\n", mail_from);
+	uint32_t uid = 0;
+	int rc;
+
+	memset(&d, 0, sizeof(d));
+	d.user = user;
+	d.mailbox = "INBOX";
+	d.key = key;
+	d.prefix = prefix;
+	d.prefix_len = strlen(prefix);
+	d.fd = fd;
+	d.offset = (off_t)offset;
+	d.size = len;
+	d.internal_date = arrival;
+	rc = store_begin(qs->store, error_r);
+	if (rc == 0) {
+		rc = store_deliver(qs->store, &d, &uid, error_r);
+		if (rc < 0 || rc == 2) {
+			store_rollback(qs->store);
+			if (rc == 2)
+				x_free(error_r);
+		} else if (store_commit(qs->store, error_r) < 0) {
+			rc = -1;
+		} else {
+			rc = 1;
+		}
+	}
+	free(key);
+	free(prefix);
+	return rc;
 }
 
 /* After the store commit: drop finished files, set deferred ones aside. */
@@ -623,6 +674,8 @@ queue_run(struct service_context *ctx)
 	evsignal_add(sigint, NULL);
 	qs.remote = delivery_remote_new(qs.base, ctx->settings,
 					on_remote_enqueue, &qs, &error);
+	if (qs.remote != NULL)
+		delivery_remote_set_local(qs.remote, local_deliver, &qs);
 	if (qs.remote != NULL)
 		qs.control = queue_control_new(qs.base, ctx->settings->data_dir,
 					       qs.remote, &error);
