@@ -565,53 +565,6 @@ attempt_free(struct attempt *a)
 		event_active(dr->work, 0, 0);
 }
 
-static void
-done_load(const char *dir, const char *qid, bool *done, size_t count)
-{
-	char *path = xasprintf("%s/%s.done", dir, qid);
-	FILE *f = fopen(path, "re");
-	char line[32];
-
-	free(path);
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *end;
-		unsigned long i = strtoul(line, &end, 10);
-
-		if (end != line && i < count)
-			done[i] = true;
-	}
-	fclose(f);
-}
-
-static int
-done_save(const char *dir, const char *qid, const bool *done, size_t count)
-{
-	char *path = xasprintf("%s/%s.done", dir, qid);
-	char *tmp = xasprintf("%s/%s.done.tmp", dir, qid);
-	struct buf text;
-	int fd, ret = -1;
-
-	buf_init(&text);
-	for (size_t i = 0; i < count; i++)
-		if (done[i])
-			buf_printf(&text, "%zu\n", i);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		if (fileio_write_all(fd, buf_cstr(&text), text.len) == 0 &&
-		    fsync(fd) == 0 && rename(tmp, path) == 0)
-			ret = 0;
-		close(fd);
-	}
-	if (ret < 0)
-		(void)unlink(tmp);
-	buf_free(&text);
-	free(path);
-	free(tmp);
-	return ret;
-}
-
 void
 delivery_remove_files(struct delivery_remote *dr, const char *qid)
 {
@@ -832,8 +785,8 @@ attempt_finish(struct attempt *a)
 			held = true;
 		a->state.held = held;
 		a->state.next = held ? 0 : next;
-		if (done_save(dr->deferred_dir, a->qid, a->done,
-			      a->env.rcpt_count) < 0 ||
+		if (queue_done_save(dr->deferred_dir, a->qid, a->done,
+				    a->env.rcpt_count) < 0 ||
 		    queue_state_save(dr->deferred_dir, a->qid, &a->state) < 0)
 			log_error("qid=%s event=state_save", a->qid);
 		if (m != NULL) {
@@ -994,7 +947,7 @@ attempt_start(struct delivery_remote *dr, struct rmsg *m)
 	}
 	free(path);
 	a->done = xcalloc(a->env.rcpt_count + 1, sizeof(bool));
-	done_load(dr->deferred_dir, a->qid, a->done, a->env.rcpt_count);
+	queue_done_load(dr->deferred_dir, a->qid, a->done, a->env.rcpt_count);
 	(void)queue_state_load(dr->deferred_dir, a->qid, a->env.rcpt_count,
 			       &a->state);
 	if (a->state.held) {

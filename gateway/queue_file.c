@@ -18,6 +18,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
+#include "lib/fileio.h"
 #include "lib/xalloc.h"
 
 #define QUEUE_MAGIC	 "MOATQ 1\n"
@@ -469,4 +471,52 @@ fail:
 	free(head);
 	close(fd);
 	return -1;
+}
+
+void
+queue_done_load(const char *dir, const char *qid, bool *done, size_t count)
+{
+	char *path = xasprintf("%s/%s.done", dir, qid);
+	FILE *f = fopen(path, "re");
+	char line[32];
+
+	free(path);
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *end;
+		unsigned long i = strtoul(line, &end, 10);
+
+		if (end != line && i < count)
+			done[i] = true;
+	}
+	fclose(f);
+}
+
+int
+queue_done_save(const char *dir, const char *qid, const bool *done,
+		size_t count)
+{
+	char *path = xasprintf("%s/%s.done", dir, qid);
+	char *tmp = xasprintf("%s/%s.done.tmp", dir, qid);
+	struct buf text;
+	int fd, ret = -1;
+
+	buf_init(&text);
+	for (size_t i = 0; i < count; i++)
+		if (done[i])
+			buf_printf(&text, "%zu\n", i);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (fileio_write_all(fd, buf_cstr(&text), text.len) == 0 &&
+		    fsync(fd) == 0 && rename(tmp, path) == 0)
+			ret = 0;
+		close(fd);
+	}
+	if (ret < 0)
+		(void)unlink(tmp);
+	buf_free(&text);
+	free(path);
+	free(tmp);
+	return ret;
 }

@@ -74,4 +74,15 @@ int queue_file_open(const char *path, struct queue_envelope *env_r, int *fd_r,
 		    off_t *data_offset_r, size_t *data_len_r,
 		    const char **error_r);
 
+/*
+ * QID.done in dir: the indexes of the recipients already delivered, one per
+ * line. queue_done_load() sets done[i] for each index below count (a missing
+ * file sets nothing); queue_done_save() rewrites the file durably (tmp,
+ * fsync, rename) and returns 0, or -1 with the file unchanged.
+ */
+void queue_done_load(const char *dir, const char *qid, bool *done,
+		     size_t count);
+int queue_done_save(const char *dir, const char *qid, const bool *done,
+		    size_t count);
+
 #endif

@@ -203,56 +203,6 @@ on_notify(evutil_socket_t fd, short what, void *arg)
 		queue_kick(qs);
 }
 
-/* Reads QID.done (one recipient index per line) into done[]. */
-static void
-done_load(struct queue_service *qs, const char *qid, bool *done, size_t count)
-{
-	char *name = xasprintf("%s.done", qid);
-	char *path = queue_path(qs, name);
-	FILE *f = fopen(path, "re");
-	char line[32];
-
-	free(name);
-	free(path);
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *end;
-		unsigned long i = strtoul(line, &end, 10);
-		if (end != line && i < count)
-			done[i] = true;
-	}
-	fclose(f);
-}
-
-/* Rewrites QID.done durably (tmp, fsync, rename). */
-static int
-done_save(const char *dir, const char *qid, const bool *done, size_t count)
-{
-	char *path = xasprintf("%s/%s.done", dir, qid);
-	char *tmp = xasprintf("%s/%s.done.tmp", dir, qid);
-	struct buf text;
-	int fd, ret = -1;
-
-	buf_init(&text);
-	for (size_t i = 0; i < count; i++)
-		if (done[i])
-			buf_printf(&text, "%zu\n", i);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		if (fileio_write_all(fd, buf_cstr(&text), text.len) == 0 &&
-		    fsync(fd) == 0 && rename(tmp, path) == 0)
-			ret = 0;
-		close(fd);
-	}
-	if (ret < 0)
-		(void)unlink(tmp);
-	buf_free(&text);
-	free(path);
-	free(tmp);
-	return ret;
-}
-
 /* Opens one queue file. 1 ok, 0 skip (gone or still being written), -1
  * corrupt (moved aside). */
 static int
@@ -282,7 +232,8 @@ item_open(struct queue_service *qs, struct batch_item *item)
 	}
 	free(path);
 	item->done = xcalloc(item->env.rcpt_count + 1, sizeof(bool));
-	done_load(qs, item->entry.qid, item->done, item->env.rcpt_count);
+	queue_done_load(qs->queue_dir, item->entry.qid, item->done,
+			item->env.rcpt_count);
 	item->prefix = xasprintf("Return-Path: <%s>\r\n", item->env.mail_from);
 	return 1;
 }
@@ -457,8 +408,8 @@ item_finish(struct queue_service *qs, struct batch_item *item)
 		 * make that harmless), so neither a .done file without
 		 * content nor a directory sync is needed here. */
 		if ((!any_done ||
-		     done_save(deferred, item->entry.qid, item->done,
-			       item->env.rcpt_count) == 0) &&
+		     queue_done_save(deferred, item->entry.qid, item->done,
+				     item->env.rcpt_count) == 0) &&
 		    rename(path, to) == 0) {
 			(void)unlink(done_path);
 			log_info("qid=%s status=remote path=%s",
