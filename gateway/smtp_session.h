@@ -30,8 +30,8 @@ struct smtp_server {
 	struct spool_committer *committer;
 	struct auth_pool *auth;
 	struct auth_throttle *throttle; /* failed logins per client IP */
-	struct filter_chain *chain; /* NULL or empty: no filters */
-	struct relay_verify *relay; /* relay domains, RCPT probes */
+	struct filter_chain *chain;	/* NULL or empty: no filters */
+	struct relay_verify *relay;	/* relay domains, RCPT probes */
 	char hostname[256];
 	char *queue_dir; /* DATA_DIR/queue */
 	int queue_dir_fd;

@@ -42,8 +42,8 @@ size_t msg_search_header_field(const char *header, size_t len,
 /* Appends "Name: decoded value\n" for every field of the header. */
 void msg_search_header_all(const char *header, size_t len, struct buf *out);
 
-/* Appends the text of every text part (type "text") of the message (data, len are the
- * whole message s describes, encapsulated messages included), transfer-
+/* Appends the text of every text part (type "text") of the message (data, len
+ * are the whole message s describes, encapsulated messages included), transfer-
  * and charset-decoded to UTF-8, parts separated by "\n". Returns 0, or -1
  * when s does not fit data (len differs from msg_structure_size). */
 int msg_search_body_text(const struct msg_structure *s, const char *data,

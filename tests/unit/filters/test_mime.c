@@ -47,7 +47,8 @@ static const struct mime_case mime_cases[] = {
     {"no body", "Subject: hi\r\n", "text/plain", "-", NULL, NULL, NULL,
      "Subject=hi", -1},
     {"rfc2047 subject",
-     "Subject: =?UTF-8?B?w6lsw6h2ZQ==?= and =?ISO-8859-1?Q?caf=E9?=\r\n\r\nx\r\n",
+     "Subject: =?UTF-8?B?w6lsw6h2ZQ==?= and "
+     "=?ISO-8859-1?Q?caf=E9?=\r\n\r\nx\r\n",
      "text/plain", "-", NULL, NULL, NULL,
      "Subject=\xc3\xa9l\xc3\xa8ve and caf\xc3\xa9", -1},
     {"quoted-printable latin1",
