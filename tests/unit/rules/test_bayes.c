@@ -25,15 +25,18 @@ struct tok_case {
 };
 
 static const struct tok_case tok_cases[] = {
-    {"Hello World", "", "hello|world"},
-    {"a an the cat", "", "the|cat"},
-    {"FREE!!! money...", "", "free!!!|money"},
-    {"  'quoted', -dash- ", "", "quoted|dash"},
-    {"price: $100 now", "", "price|$100|now"},
+    {"Hello World", "", "hello|C:Hello|world|2:hello world|C:World"},
+    {"a an the cat", "", "the|cat|2:the cat"},
+    {"FREE!!! money...", "", "free!!!|C:FREE!!!|money|2:free!!! money"},
+    {"  'quoted', -dash- ", "", "quoted|dash|2:quoted dash"},
+    {"price: $100 now", "", "price|$100|2:price $100|now|2:$100 now"},
     {"supercalifragilistic", "", "sk:superca"},
     {"mail bob@example.test", "", "mail|sk:bob@exa"},
     {"to bob@ex.test", "", "bob@ex.test"},
-    {"caf\xc3\xa9 ol\xc3\xa9", "", "caf\xc3\xa9|ol\xc3\xa9"},
+    {"caf\xc3\xa9 ol\xc3\xa9", "",
+     "caf\xc3\xa9|ol\xc3\xa9|2:caf\xc3\xa9 ol\xc3\xa9"},
+    /* a long word breaks the pairs */
+    {"one supercalifragilistic two", "", "one|sk:superca|two"},
     {"Cheap Meds", "S:", "S:cheap|S:meds"},
     {"", "", ""},
     {"<<<>>>", "", ""},
@@ -98,6 +101,8 @@ test_tokenize_message(void **state)
 	bayes_tokens_add(&want, "Rc:nowhere", 10);
 	bayes_tokens_add(&want, "pills", 5);
 	bayes_tokens_add(&want, "body", 4);
+	bayes_tokens_add(&want, "2:pills pills", 13);
+	bayes_tokens_add(&want, "2:pills body", 12);
 	bayes_tokens_add(&want, "U:www.spam.example.test", 23);
 	bayes_tokens_add(&want, "U:spam.example.test", 19);
 	bayes_tokens_add(&want, "U:example.test", 14);
