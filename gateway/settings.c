@@ -313,6 +313,10 @@ const struct setting_def moat_setting_defs[] = {
      0, NULL, "defer (451) a message carrying any of these symbols"},
     {"policy.reject_score", SETTING_INT, "0", S(policy_reject_score), 0,
      1000000, NULL, "reject a message whose score reaches this (0: off)"},
+    /* filter phases (issue 5) */
+    {"smtp.delay_reject", SETTING_BOOL, "yes", S(smtp_delay_reject), 0, 0, NULL,
+     "answer a reject found at connect, HELO or MAIL at each RCPT (as "
+     "Postfix's smtpd_delay_reject); no: at once"},
 };
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);

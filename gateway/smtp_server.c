@@ -236,8 +236,10 @@ smtp_server_teardown(struct smtp_run *run)
 	spool_committer_free(&srv->committer);
 	auth_pool_free(&srv->auth);
 	auth_throttle_free(&srv->throttle);
-	filter_chain_free(&srv->chain);
+	/* Sessions before the chain: a session whose filter run is still
+	 * out hands its filter state to the chain, which frees it. */
 	smtp_session_free_all(srv);
+	filter_chain_free(&srv->chain);
 	for (i = 0; i < run->listener_count; i++) {
 		if (run->listeners[i].evl != NULL)
 			evconnlistener_free(run->listeners[i].evl);
