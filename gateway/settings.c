@@ -317,6 +317,15 @@ const struct setting_def moat_setting_defs[] = {
     {"smtp.delay_reject", SETTING_BOOL, "yes", S(smtp_delay_reject), 0, 0, NULL,
      "answer a reject found at connect, HELO or MAIL at each RCPT (as "
      "Postfix's smtpd_delay_reject); no: at once"},
+    /* users' spam training (gateway/spam_learn.c) */
+    {"spam.user_training", SETTING_BOOL, "yes", S(spam_user_training), 0, 0,
+     NULL,
+     "learn spam from IMAP moves and copies into Junk, APPENDs to it and "
+     "the $Junk keyword, ham from moves out of Junk and $NotJunk (needs "
+     "the spam filter and its Bayes database)"},
+    {"spam.user_training_max_pending", SETTING_INT, "10000",
+     S(spam_user_training_max_pending), 1, 10000000, NULL,
+     "messages waiting to be learned at most; more are dropped and logged"},
 };
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);

@@ -97,6 +97,9 @@ struct moat_settings {
 	long long policy_reject_score; /* 0 = off */
 	/* filter phases: early rejects answered at RCPT (smtpd_delay_reject) */
 	bool smtp_delay_reject;
+	/* users' spam training (gateway/spam_learn.c) */
+	bool spam_user_training; /* IMAP Junk moves and $Junk keywords */
+	long long spam_user_training_max_pending; /* messages in the spool */
 };
 
 extern const struct setting_def moat_setting_defs[];
