@@ -351,6 +351,15 @@ const struct setting_def moat_setting_defs[] = {
     {"dmarc.report_retention", SETTING_DURATION, "7d",
      S(dmarc_report_retention), 60, 366 * 86400, NULL,
      "report rows older than this are deleted, reported or not"},
+    /* users' spam training (gateway/spam_learn.c) */
+    {"spam.user_training", SETTING_BOOL, "yes", S(spam_user_training), 0, 0,
+     NULL,
+     "learn spam from IMAP moves and copies into Junk, APPENDs to it and "
+     "the $Junk keyword, ham from moves out of Junk and $NotJunk (needs "
+     "the spam filter and its Bayes database)"},
+    {"spam.user_training_max_pending", SETTING_INT, "10000",
+     S(spam_user_training_max_pending), 1, 10000000, NULL,
+     "messages waiting to be learned at most; more are dropped and logged"},
 };
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);

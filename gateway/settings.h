@@ -101,6 +101,9 @@ struct moat_settings {
 	char *dmarc_report_from;	     /* "" = dmarc-reports@hostname */
 	unsigned int dmarc_report_interval;  /* seconds per report */
 	unsigned int dmarc_report_retention; /* rows kept at most */
+	/* users' spam training (gateway/spam_learn.c) */
+	bool spam_user_training; /* IMAP Junk moves and $Junk keywords */
+	long long spam_user_training_max_pending; /* messages in the spool */
 };
 
 extern const struct setting_def moat_setting_defs[];

@@ -98,6 +98,9 @@ static const struct default_case default_cases[] = {
     {"dmarc.report_from", ""},
     {"dmarc.report_interval", "86400"},
     {"dmarc.report_retention", "604800"},
+    /* users' spam training */
+    {"spam.user_training", "yes"},
+    {"spam.user_training_max_pending", "10000"},
 };
 
 static const struct setting_def *
