@@ -152,6 +152,14 @@ imap_server_setup(struct imap_run *run, const struct imap_server_config *cfg)
 		return -1;
 	}
 	srv->throttle = auth_throttle_new(NULL);
+	if (cfg->train_dir != NULL &&
+	    train_spool_open(cfg->train_dir, cfg->train_max_pending,
+			     &srv->train, &error) < 0) {
+		log_errorx("event=setup_failed what=spam_training error=\"%s\"",
+			   error);
+		free(error);
+		return -1;
+	}
 	msg_search_init(); /* GMime, once, before any session */
 	if (notify_bind(srv) < 0) {
 		log_error("event=setup_failed what=notify_socket");
@@ -191,6 +199,7 @@ imap_server_teardown(struct imap_run *run)
 		(void)unlink(srv->notify_path);
 	}
 	free(srv->notify_path);
+	train_spool_free(&srv->train);
 	store_close(&srv->store);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
