@@ -99,6 +99,7 @@ class Moat:
 
     # --- lifecycle -------------------------------------------------------
     def start(self, timeout=15):
+        starts = self.log().count("event=started version=")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([MOATD, "-c", self.conf, "-f"],
                                      stdout=log, stderr=log, env=self.env)
@@ -108,6 +109,12 @@ class Moat:
             if self.proc.poll() is not None:
                 raise RuntimeError("moatd exited with %s:\n%s" %
                                    (self.proc.returncode, self.log()))
+            # The master binds every listener before it forks and logs
+            # "event=started" after; a connect alone would succeed as
+            # soon as the SMTP socket is bound, before the IMAP/POP3 ones.
+            if self.log().count("event=started version=") <= starts:
+                time.sleep(0.02)
+                continue
             try:
                 socket.create_connection(("127.0.0.1", self.smtp_port),
                                          timeout=1).close()
