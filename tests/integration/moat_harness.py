@@ -22,18 +22,26 @@ MOATCTL = os.path.join(BUILD, "gateway", "moatctl")
 PASSWORD = "correct horse"
 
 
+_HANDED_OUT = set()
+
+
 def free_port(host="127.0.0.1"):
     """A port free now, below the kernel's ephemeral range (32768 and up
     on Linux), so that no outgoing connection of a concurrent test can
-    take it as its source port before moatd binds it."""
+    take it as its source port before moatd binds it. Never the same port
+    twice in one test run: one daemon's several ports must differ even
+    though none is bound until it starts."""
     import random
     for _ in range(200):
         port = random.randrange(10000, 32000)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
