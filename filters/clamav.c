@@ -250,6 +250,10 @@ clamav_reload_check(struct clamav *av, char **error_r)
 		pthread_mutex_unlock(&av->reload_lock);
 		return -1;
 	}
+	/* Logged before the swap, so the line precedes any verdict of the
+	 * new engine in the log. */
+	log_info("clamav: database reloaded from %s: %u signatures",
+		 av->database_dir, sigs);
 	pthread_mutex_lock(&av->lock);
 	old = av->engine;
 	av->engine = engine;
@@ -259,8 +263,6 @@ clamav_reload_check(struct clamav *av, char **error_r)
 	/* Scans still holding the old engine keep it alive. */
 	cl_engine_free(old);
 	pthread_mutex_unlock(&av->reload_lock);
-	log_info("clamav: database reloaded from %s: %u signatures",
-		 av->database_dir, sigs);
 	return 1;
 }
 

@@ -5,8 +5,10 @@
  * server itself lives in mailstore/imap_*.c, below the gateway.
  */
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "gateway/service.h"
+#include "gateway/spam_learn.h"
 #include "lib/xalloc.h"
 #include "mailstore/imap_server.h"
 
@@ -17,6 +19,7 @@ imapd_run(struct service_context *ctx)
 	struct imap_listener_config *listeners =
 	    xcalloc(ctx->listener_count + 1, sizeof(*listeners));
 	struct imap_server_config cfg = {0};
+	char *train_dir = NULL;
 	size_t n = 0;
 	int rc;
 
@@ -45,7 +48,18 @@ imapd_run(struct service_context *ctx)
 	cfg.max_command_size = set->imap_max_command_size;
 	cfg.max_message_size = set->smtp_max_message_size;
 	cfg.quota = set->mailstore_quota;
+	if (spam_learn_enabled(set)) {
+		char *spam_dir = xasprintf("%s/spam", set->data_dir);
+
+		(void)mkdir(spam_dir, 0750);
+		free(spam_dir);
+		train_dir = spam_learn_spool_dir(set);
+		cfg.train_dir = train_dir;
+		cfg.train_max_pending =
+		    (size_t)set->spam_user_training_max_pending;
+	}
 	rc = imap_server_run(&cfg);
+	free(train_dir);
 	free(listeners);
 	return rc;
 }

@@ -33,6 +33,7 @@
 #include "gateway/master_control.h"
 #include "gateway/master_prepare.h"
 #include "gateway/service.h"
+#include "gateway/spam_learn.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
 #include "lib/tls.h"
@@ -61,6 +62,7 @@ static const struct service_def services[] = {
     {"queue", NULL, 0, queue_run},
     {"imapd", imapd_kinds, 2, imapd_run},
     {"pop3d", pop3d_kinds, 2, pop3d_run},
+    {"spamlearn", NULL, 0, spam_learn_run},
 };
 #define SERVICE_COUNT (sizeof(services) / sizeof(services[0]))
 

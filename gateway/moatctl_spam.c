@@ -4,8 +4,9 @@
  * message files, directories of them (one level) and mbox files;
  * `check PATH...` scores messages with the configured rule set (and Bayes
  * when there is a database) and prints one line per message; `stats`
- * prints what Bayes has learned and what the rule set holds. The Bayes
- * database is --db PATH, else moat.conf's filter.spam.bayes_db; rule
+ * prints what Bayes has learned (and how much of it users taught from
+ * their Junk folders, gateway/spam_learn.c) and what the rule set holds. The
+ * Bayes database is --db PATH, else moat.conf's filter.spam.bayes_db; rule
  * files are the built-in set plus filter.spam.rules_paths and --rules.
  *
  * Messages are parsed with the same MIME code and message view as the
@@ -24,8 +25,10 @@
 
 #include "filters/mime.h"
 #include "filters/spam_view.h"
+#include "gateway/spam_learn.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
+#include "mailstore/train_spool.h"
 #include "rules/bayes.h"
 #include "rules/spam_rules.h"
 
@@ -425,6 +428,34 @@ spam_ctl_check(const struct moat_settings *settings, const char *db_path,
 	return ret;
 }
 
+/* The users' side (gateway/spam_learn.c): what the spamlearn service
+ * applied, and what waits in the spool. */
+static int
+spam_ctl_user_training(const struct moat_settings *settings)
+{
+	char *path = spam_learn_stats_path(settings);
+	char *dir = spam_learn_spool_dir(settings);
+	struct spam_learn_stats st;
+	char *error = NULL;
+	int ret = 0;
+
+	if (spam_learn_stats_read(path, &st, &error) < 0) {
+		fprintf(stderr, "moatctl: %s\n", error);
+		free(error);
+		ret = 1;
+	} else {
+		printf("user training (%s): %llu spam, %llu ham learned, "
+		       "%llu already known, %llu missing, %llu bad; %zu "
+		       "pending\n",
+		       spam_learn_enabled(settings) ? "on" : "off", st.spam,
+		       st.ham, st.known, st.missing, st.bad,
+		       train_spool_pending(dir));
+	}
+	free(path);
+	free(dir);
+	return ret;
+}
+
 static int
 spam_ctl_stats(const struct moat_settings *settings, const char *db_path,
 	       const char *rules_path)
@@ -482,7 +513,7 @@ spam_ctl_stats(const struct moat_settings *settings, const char *db_path,
 	}
 	printf("bayes: %u spam, %u ham learned\n", ns, nh);
 	bayes_close(&db);
-	return 0;
+	return spam_ctl_user_training(settings);
 }
 
 int

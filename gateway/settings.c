@@ -313,6 +313,15 @@ const struct setting_def moat_setting_defs[] = {
      0, NULL, "defer (451) a message carrying any of these symbols"},
     {"policy.reject_score", SETTING_INT, "0", S(policy_reject_score), 0,
      1000000, NULL, "reject a message whose score reaches this (0: off)"},
+    /* users' spam training (gateway/spam_learn.c) */
+    {"spam.user_training", SETTING_BOOL, "yes", S(spam_user_training), 0, 0,
+     NULL,
+     "learn spam from IMAP moves and copies into Junk, APPENDs to it and "
+     "the $Junk keyword, ham from moves out of Junk and $NotJunk (needs "
+     "the spam filter and its Bayes database)"},
+    {"spam.user_training_max_pending", SETTING_INT, "10000",
+     S(spam_user_training_max_pending), 1, 10000000, NULL,
+     "messages waiting to be learned at most; more are dropped and logged"},
 };
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);

@@ -95,6 +95,9 @@ struct moat_settings {
 	struct str_list policy_reject_symbols;
 	struct str_list policy_tempfail_symbols;
 	long long policy_reject_score; /* 0 = off */
+	/* users' spam training (gateway/spam_learn.c) */
+	bool spam_user_training; /* IMAP Junk moves and $Junk keywords */
+	long long spam_user_training_max_pending; /* messages in the spool */
 };
 
 extern const struct setting_def moat_setting_defs[];

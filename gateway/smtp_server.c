@@ -1,7 +1,7 @@
 /*
  * smtp_server: smtpd_run(), the body of the smtpd child. It sets up one
  * libevent loop (with pthreads support, so the committer and auth threads
- * can wake it), one evconnlistener per listener fd the master bound, the
+ * can wake it), the listeners the master bound (lib/net_service), the
  * directory, the group committer and the auth pool, then runs until
  * SIGTERM/SIGINT. Stopping is graceful: listeners close at once, idle
  * sessions get 421, sessions inside a transaction may finish within
@@ -11,14 +11,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
-#include <event2/thread.h>
 
 #include "gateway/relay_verify.h"
 #include "filters/filter_chain.h"
@@ -28,84 +25,42 @@
 #include "gateway/smtp_session.h"
 #include "gateway/spool_commit.h"
 #include "lib/log.h"
+#include "lib/net_service.h"
 #include "lib/xalloc.h"
 #include "mailstore/directory.h"
 
-struct smtp_listener {
-	struct smtp_server *server;
-	enum listener_kind kind;
-	struct evconnlistener *evl;
-};
-
 struct smtp_run {
 	struct smtp_server server;
-	struct smtp_listener *listeners;
-	size_t listener_count;
-	struct event *sig_term, *sig_int, *stop_timer;
+	struct net_service *svc;
 };
 
 static void
-listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
-		struct sockaddr *sa, int salen, void *arg)
+smtp_accept(void *server, int fd, const struct sockaddr *sa, int kind)
 {
-	struct smtp_listener *l = arg;
-
-	(void)evl;
-	(void)salen;
-	if (l->server->stopping) {
-		close(fd);
-		return;
-	}
-	(void)smtp_session_new(l->server, fd, sa, l->kind);
+	(void)smtp_session_new(server, fd, sa, (enum listener_kind)kind);
 }
 
 static void
-listener_error(struct evconnlistener *evl, void *arg)
+smtp_stop_sessions(void *server)
 {
-	(void)evl;
-	(void)arg;
-	/* EMFILE and friends: libevent retries on the next readiness. */
-	log_warn("event=accept_error");
+	smtp_session_shutdown_all(server);
 }
 
-static void
-stop_timeout(evutil_socket_t fd, short what, void *arg)
+static size_t
+smtp_session_count(void *server)
 {
-	struct smtp_run *run = arg;
-
-	(void)fd;
-	(void)what;
-	log_info("event=shutdown_timeout sessions=%zu",
-		 run->server.session_count);
-	event_base_loopbreak(run->server.base);
-}
-
-static void
-stop_signal(evutil_socket_t sig, short what, void *arg)
-{
-	struct smtp_run *run = arg;
-	struct timeval tv = {(time_t)run->server.set->smtp_shutdown_timeout, 0};
-	size_t i;
-
-	(void)what;
-	if (run->server.stopping)
-		return;
-	log_info("event=stopping signal=%d sessions=%zu", (int)sig,
-		 run->server.session_count);
-	for (i = 0; i < run->listener_count; i++) {
-		if (run->listeners[i].evl != NULL) {
-			evconnlistener_free(run->listeners[i].evl);
-			run->listeners[i].evl = NULL;
-		}
-	}
-	run->stop_timer = evtimer_new(run->server.base, stop_timeout, run);
-	evtimer_add(run->stop_timer, &tv);
-	smtp_session_shutdown_all(&run->server);
+	return ((struct smtp_server *)server)->session_count;
 }
 
 static int
 smtp_server_setup(struct smtp_run *run, struct service_context *ctx)
 {
+	static const struct net_service_ops ops_template = {
+	    .accept = smtp_accept,
+	    .stop_sessions = smtp_stop_sessions,
+	    .session_count = smtp_session_count,
+	};
+	struct net_service_ops ops = ops_template;
 	struct smtp_server *srv = &run->server;
 	const struct moat_settings *set = ctx->settings;
 	const char *error;
@@ -126,6 +81,9 @@ smtp_server_setup(struct smtp_run *run, struct service_context *ctx)
 		log_errorx("event=setup_failed what=event_base");
 		return -1;
 	}
+	ops.server = srv;
+	run->svc = net_service_new(srv->base, &ops,
+				   (unsigned int)set->smtp_shutdown_timeout);
 	if (directory_open(set->data_dir, &srv->dir, &error_alloc) < 0) {
 		log_errorx("event=setup_failed what=directory error=\"%s\"",
 			   error_alloc);
@@ -183,45 +141,23 @@ smtp_server_setup(struct smtp_run *run, struct service_context *ctx)
 			return -1;
 		}
 	}
-	srv->throttle = auth_throttle_new(NULL);
-
-	run->listeners =
-	    xcalloc(ctx->listener_count + 1, sizeof(*run->listeners));
 	for (i = 0; i < ctx->listener_count; i++) {
-		struct smtp_listener *l = &run->listeners[i];
+		const struct service_listener *sl = &ctx->listeners[i];
 
-		l->server = srv;
-		l->kind = ctx->listeners[i].kind;
-		if (l->kind != LISTENER_SMTP &&
-		    l->kind != LISTENER_SUBMISSION && l->kind != LISTENER_SMTPS)
+		if (sl->kind != LISTENER_SMTP &&
+		    sl->kind != LISTENER_SUBMISSION &&
+		    sl->kind != LISTENER_SMTPS)
 			continue;
-		if (l->kind == LISTENER_SMTPS && ctx->tls_ctx == NULL) {
+		if (sl->kind == LISTENER_SMTPS && ctx->tls_ctx == NULL) {
 			log_errorx("event=setup_failed what=listener "
 				   "address=%s error=\"no TLS context\"",
-				   ctx->listeners[i].address);
+				   sl->address);
 			return -1;
 		}
-		l->evl = evconnlistener_new(srv->base, listener_accept, l,
-					    LEV_OPT_CLOSE_ON_EXEC, 0,
-					    ctx->listeners[i].fd);
-		if (l->evl == NULL) {
-			log_errorx("event=setup_failed what=listener "
-				   "address=%s",
-				   ctx->listeners[i].address);
+		if (net_service_listen(run->svc, sl->fd, (int)sl->kind,
+				       sl->address, NULL) < 0)
 			return -1;
-		}
-		evconnlistener_set_error_cb(l->evl, listener_error);
-		log_info("event=listening address=%s",
-			 ctx->listeners[i].address != NULL
-			     ? ctx->listeners[i].address
-			     : "?");
 	}
-	run->listener_count = ctx->listener_count;
-
-	run->sig_term = evsignal_new(srv->base, SIGTERM, stop_signal, run);
-	run->sig_int = evsignal_new(srv->base, SIGINT, stop_signal, run);
-	evsignal_add(run->sig_term, NULL);
-	evsignal_add(run->sig_int, NULL);
 	return 0;
 }
 
@@ -229,7 +165,6 @@ static void
 smtp_server_teardown(struct smtp_run *run)
 {
 	struct smtp_server *srv = &run->server;
-	size_t i;
 
 	/* Threads first: the committer may still be fsyncing a session's
 	 * fd. Their completions are dropped (the loop no longer runs). */
@@ -238,17 +173,7 @@ smtp_server_teardown(struct smtp_run *run)
 	auth_throttle_free(&srv->throttle);
 	filter_chain_free(&srv->chain);
 	smtp_session_free_all(srv);
-	for (i = 0; i < run->listener_count; i++) {
-		if (run->listeners[i].evl != NULL)
-			evconnlistener_free(run->listeners[i].evl);
-	}
-	free(run->listeners);
-	if (run->sig_term != NULL)
-		event_free(run->sig_term);
-	if (run->sig_int != NULL)
-		event_free(run->sig_int);
-	if (run->stop_timer != NULL)
-		event_free(run->stop_timer);
+	net_service_free(&run->svc);
 	if (srv->dir != NULL)
 		directory_close(&srv->dir);
 	relay_verify_free(&srv->relay);
@@ -266,20 +191,11 @@ smtpd_run(struct service_context *ctx)
 	int status = 0;
 
 	memset(&run, 0, sizeof(run));
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	if (evthread_use_pthreads() < 0) {
-		log_errorx("event=setup_failed what=evthread");
+	if (net_service_prepare() < 0)
 		return 1;
-	}
-	if (smtp_server_setup(&run, ctx) < 0) {
+	if (smtp_server_setup(&run, ctx) < 0 ||
+	    net_service_dispatch(run.svc) < 0)
 		status = 1;
-	} else {
-		log_info("event=started listeners=%zu", ctx->listener_count);
-		if (event_base_dispatch(run.server.base) < 0)
-			status = 1;
-		log_info("event=stopped");
-	}
 	smtp_server_teardown(&run);
 	return status;
 }

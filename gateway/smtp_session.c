@@ -48,9 +48,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "filters/filter_chain.h"
@@ -61,6 +59,7 @@
 #include "gateway/spool_edit.h"
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/net_conn.h"
 #include "lib/netaddr.h"
 #include "lib/pool.h"
 #include "lib/xalloc.h"
@@ -179,18 +178,6 @@ session_kill(struct smtp_session *s)
 static const struct timeval close_tv = {10, 0};
 static const struct timeval close_poll_tv = {0, 20000};
 
-/* Bytes not yet handed to the kernel, through a STARTTLS filter too. */
-static size_t
-session_pending_output(struct smtp_session *s)
-{
-	struct bufferevent *under = bufferevent_get_underlying(s->bev);
-	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
-
-	if (under != NULL)
-		n += evbuffer_get_length(bufferevent_get_output(under));
-	return n;
-}
-
 static void
 session_close_poll(evutil_socket_t fd, short what, void *arg)
 {
@@ -199,7 +186,7 @@ session_close_poll(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* 10 s at 20 ms per poll, then give up on the client */
-	if (session_pending_output(s) == 0 || ++s->close_polls > 500) {
+	if (net_conn_output_pending(s->bev) == 0 || ++s->close_polls > 500) {
 		session_kill(s);
 		return;
 	}
@@ -214,7 +201,7 @@ session_close_after_flush(struct smtp_session *s)
 {
 	s->state = SESSION_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
-	if (session_pending_output(s) == 0) {
+	if (net_conn_output_pending(s->bev) == 0) {
 		session_kill(s);
 		return;
 	}
@@ -990,7 +977,6 @@ static void
 cmd_starttls(struct smtp_session *s)
 {
 	struct bufferevent *tls_bev;
-	struct evbuffer *in;
 	SSL *ssl;
 
 	if (s->tls || s->server->ctx->tls_ctx == NULL ||
@@ -1005,17 +991,9 @@ cmd_starttls(struct smtp_session *s)
 		return;
 	}
 	session_reply(s, "220 2.0.0 Ready to start TLS");
-	in = bufferevent_get_input(s->bev);
-	if (evbuffer_get_length(in) > 0) {
-		log_info("session=%s event=starttls_injection bytes=%zu", s->id,
-			 evbuffer_get_length(in));
-		evbuffer_drain(in, evbuffer_get_length(in));
-	}
-	tls_bev = bufferevent_openssl_filter_new(s->server->base, s->bev, ssl,
-						 BUFFEREVENT_SSL_ACCEPTING,
-						 BEV_OPT_CLOSE_ON_FREE);
+	tls_bev =
+	    net_conn_starttls(s->server->base, s->bev, ssl, s->id, "starttls");
 	if (tls_bev == NULL) {
-		SSL_free(ssl);
 		session_close_after_flush(s);
 		return;
 	}
@@ -1267,7 +1245,7 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	struct smtp_session *s = arg;
 
 	(void)bev;
-	if (s->state == SESSION_CLOSING && session_pending_output(s) == 0)
+	if (s->state == SESSION_CLOSING && net_conn_output_pending(s->bev) == 0)
 		session_kill(s);
 }
 
@@ -1275,7 +1253,6 @@ static void
 session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_session *s = arg;
-	unsigned long err;
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED)
@@ -1295,14 +1272,8 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_close_after_flush(s);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR) {
-		while ((err = bufferevent_get_openssl_error(bev)) != 0) {
-			char msg[256];
-			ERR_error_string_n(err, msg, sizeof(msg));
-			log_info("session=%s event=tls_error error=\"%s\"",
-				 s->id, msg);
-		}
-	}
+	if (what & BEV_EVENT_ERROR)
+		net_conn_log_tls_errors(bev, s->id);
 	if (s->state == SESSION_DATA || s->state == SESSION_BDAT || s->in_tx)
 		log_info("session=%s event=lost_connection state=%s", s->id,
 			 s->state == SESSION_DATA || s->state == SESSION_BDAT
@@ -1327,23 +1298,14 @@ sessions_from_ip(const struct smtp_server *srv, const char *ip)
 	return n;
 }
 
-static void
-refuse(int fd, const char *reply)
-{
-	ssize_t n = send(fd, reply, strlen(reply), MSG_DONTWAIT | MSG_NOSIGNAL);
-
-	(void)n;
-	close(fd);
-}
-
 int
 smtp_session_new(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 		 enum listener_kind kind)
 {
 	const struct moat_settings *set = srv->set;
 	struct smtp_session *s;
+	struct bufferevent *bev;
 	char ip[64], reply[256];
-	SSL *ssl;
 
 	netaddr_ip(peer, ip, sizeof(ip));
 	if ((set->smtp_max_connections > 0 &&
@@ -1360,12 +1322,23 @@ smtp_session_new(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 			 ip, srv->session_count);
 		snprintf(reply, sizeof(reply),
 			 "421 4.7.0 Too many connections from %s\r\n", ip);
-		refuse(fd, reply);
+		net_conn_refuse(fd, kind == LISTENER_SMTPS ? NULL : reply);
 		return 0;
 	}
-	evutil_make_socket_nonblocking(fd);
+	if (kind == LISTENER_SMTPS && srv->ctx->tls_ctx == NULL) {
+		log_errorx("event=tls_unavailable ip=%s", ip);
+		close(fd);
+		return -1;
+	}
+	bev = net_conn_open(srv->base, fd,
+			    kind == LISTENER_SMTPS ? srv->ctx->tls_ctx : NULL,
+			    ip);
+	if (bev == NULL)
+		return -1;
 	s = xcalloc(1, sizeof(*s));
 	s->server = srv;
+	s->bev = bev;
+	s->tls = kind == LISTENER_SMTPS;
 	s->kind = kind;
 	s->fd = -1;
 	s->state = SESSION_COMMAND;
@@ -1373,33 +1346,7 @@ smtp_session_new(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 	buf_init(&s->wbuf);
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	snprintf(s->peer_ip, sizeof(s->peer_ip), "%s", ip);
-	snprintf(s->id, sizeof(s->id), "%05lX%05X",
-		 (unsigned long)time(NULL) & 0xfffff,
-		 (unsigned int)(srv->session_counter++ & 0xfffff));
-	if (kind == LISTENER_SMTPS) {
-		if (srv->ctx->tls_ctx == NULL ||
-		    (ssl = SSL_new(srv->ctx->tls_ctx)) == NULL) {
-			log_errorx("event=tls_unavailable ip=%s", ip);
-			close(fd);
-			pool_free(&s->tx_pool);
-			free(s);
-			return -1;
-		}
-		s->bev = bufferevent_openssl_socket_new(
-		    srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-		    BEV_OPT_CLOSE_ON_FREE);
-		s->tls = true;
-	} else {
-		s->bev = bufferevent_socket_new(srv->base, fd,
-						BEV_OPT_CLOSE_ON_FREE);
-	}
-	if (s->bev == NULL) {
-		log_errorx("event=bufferevent_failed ip=%s", ip);
-		close(fd);
-		pool_free(&s->tx_pool);
-		free(s);
-		return -1;
-	}
+	net_conn_session_id(s->id, sizeof(s->id), &srv->session_counter);
 	s->next = srv->sessions;
 	if (srv->sessions != NULL)
 		srv->sessions->prev = s;

@@ -800,8 +800,10 @@ imap_cmd_store(struct imap_session *s, const struct imap_command *cmd,
 	struct buf flags, modified;
 	uint32_t *uids;
 	struct store_flag_result *res = NULL;
+	struct train_batch *train = NULL;
 	size_t nres = 0;
 	char *serror = NULL;
+	int train_cls;
 
 	if (nargs < 3 || args[0].type != IMAP_ARG_ATOM) {
 		imap_tagged(s, cmd->tag, "BAD", "Syntax: STORE set item flags");
@@ -886,6 +888,10 @@ imap_cmd_store(struct imap_session *s, const struct imap_command *cmd,
 		goto out;
 	}
 	buf_init(&modified);
+	train_cls =
+	    imap_train_flag_class(buf_cstr(&flags), mode == STORE_FLAGS_REMOVE);
+	train =
+	    imap_train_begin(s, s->view->name, train_cls, TRAIN_REASON_FLAG);
 	{
 		uint32_t *mod = xcalloc(nres + 1, sizeof(*mod));
 		size_t nmod = 0;
@@ -902,6 +908,16 @@ imap_cmd_store(struct imap_session *s, const struct imap_command *cmd,
 			    res[k].modseq > unchangedsince) {
 				mod[nmod++] = uid ? m->uid : (uint32_t)vi + 1;
 				continue;
+			}
+			if (train != NULL && res[k].changed) {
+				const char *kw = train_cls == TRAIN_SPAM
+						     ? "$Junk"
+						     : "$NotJunk";
+
+				if (imap_train_has_keyword(res[k].flags, kw) &&
+				    !imap_train_has_keyword(m->flags, kw))
+					imap_train_add(s, train, m->uid,
+						       m->path, NULL, 0);
 			}
 			free(m->flags);
 			m->flags = res[k].flags;
@@ -936,6 +952,7 @@ imap_cmd_store(struct imap_session *s, const struct imap_command *cmd,
 		}
 		free(mod);
 	}
+	imap_train_finish(s, &train, true);
 	buf_free(&modified);
 out:
 	store_flag_results_free(res, nres);
@@ -954,6 +971,7 @@ imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd,
 	const struct imap_arg *args = cmd->args + first;
 	size_t nargs = cmd->count - first, *idx = NULL, n = 0;
 	uint32_t *uids, *new_uids = NULL, validity = 0;
+	struct train_batch *train = NULL;
 	const char *error;
 	char *dest, *serror = NULL;
 
@@ -982,12 +1000,32 @@ imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd,
 	uids = xcalloc(n + 1, sizeof(*uids));
 	for (size_t k = 0; k < n; k++)
 		uids[k] = s->view->msgs[idx[k]].uid;
+	if (n > 0 && s->server->train != NULL) {
+		/* Stage before the move: the source files go with it. */
+		struct store_mailbox_info dinfo;
+		char *derr = NULL;
+
+		if (store_mailbox_get(s->server->store, s->user, dest, &dinfo,
+				      &derr) == 1) {
+			train = imap_train_begin(
+			    s, s->view->name,
+			    imap_train_copy_class(s->view->special_use,
+						  dinfo.special_use),
+			    move ? TRAIN_REASON_MOVE : TRAIN_REASON_COPY);
+			store_mailbox_info_clear(&dinfo);
+		}
+		free(derr);
+		for (size_t k = 0; train != NULL && k < n; k++)
+			imap_train_add(s, train, uids[k],
+				       s->view->msgs[idx[k]].path, NULL, 0);
+	}
 	if (n == 0) {
 		imap_tagged(s, cmd->tag, "OK", "%s completed, nothing to do",
 			    move ? "MOVE" : "COPY");
 	} else if (store_copy(s->server->store, s->user, s->view->name, dest,
 			      uids, n, move, &new_uids, &validity,
 			      &serror) < 0) {
+		imap_train_finish(s, &train, false);
 		if (serror != NULL && serror[0] == '[')
 			imap_tagged(s, cmd->tag, "NO", "%s", serror);
 		else {
@@ -1003,6 +1041,7 @@ imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd,
 		size_t m = 0;
 		struct buf a, b;
 
+		imap_train_finish(s, &train, true);
 		for (size_t k = 0; k < n; k++)
 			if (new_uids[k] != 0) {
 				src[m] = uids[k];

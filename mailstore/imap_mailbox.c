@@ -857,8 +857,20 @@ imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	} else if (store_commit(s->server->store, &error) < 0) {
 		store_failed(s, cmd->tag, error);
 	} else {
+		struct train_batch *train = NULL;
 		struct buf set;
 
+		if (s->server->train != NULL &&
+		    imap_train_copy_class(NULL, info.special_use) ==
+			TRAIN_SPAM) {
+			train = imap_train_begin(s, info.name, TRAIN_SPAM,
+						 TRAIN_REASON_APPEND);
+			for (size_t k = 0; train != NULL && k < n; k++)
+				imap_train_add(s, train, uids[k], NULL,
+					       msgs[k].data->str,
+					       msgs[k].data->len);
+			imap_train_finish(s, &train, true);
+		}
 		if (s->view != NULL && strcmp(s->view->name, info.name) == 0)
 			imap_view_sync(s, true);
 		buf_init(&set);

@@ -19,6 +19,7 @@
 #include "mailstore/imap_parser.h"
 #include "mailstore/imap_seqset.h"
 #include "mailstore/imap_server.h"
+#include "mailstore/train_spool.h"
 
 struct event_base;
 struct bufferevent;
@@ -50,6 +51,7 @@ struct imap_server {
 	int notify_fd;
 	char *notify_path;
 	struct event *notify_event;
+	struct train_spool *train; /* users' spam training; NULL: off */
 	bool stopping;
 };
 
@@ -65,7 +67,8 @@ struct imap_msg {
 };
 
 struct imap_view {
-	char *name; /* canonical (store) name */
+	char *name;	   /* canonical (store) name */
+	char *special_use; /* "" or e.g. "\\Junk" */
 	bool readonly;
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
@@ -215,5 +218,26 @@ void imap_append_datetime(struct buf *out, time_t t);
 int imap_parse_date(const char *s, time_t *t_r);
 /* Parses an APPEND date-time "01-Feb-2024 10:00:00 +0100"; -1 invalid. */
 int imap_parse_datetime(const char *s, time_t *t_r);
+
+/* imap_train.c: users' spam training (see there for the rules) */
+/* TRAIN_SPAM or TRAIN_HAM for a COPY/MOVE between mailboxes of these
+ * special uses, or -1 when it teaches nothing. */
+int imap_train_copy_class(const char *src_use, const char *dst_use);
+/* The class a STORE of these flags teaches ($Junk, $NotJunk), or -1. */
+int imap_train_flag_class(const char *flags, bool remove);
+/* Whether the space separated flags hold keyword (case-insensitive). */
+bool imap_train_has_keyword(const char *flags, const char *keyword);
+/* A request for this command; NULL when training is off or cls < 0 (the
+ * other functions accept NULL and do nothing). */
+struct train_batch *imap_train_begin(struct imap_session *s,
+				     const char *mailbox, int cls,
+				     enum train_reason reason);
+/* Stages a message: the file at path, or len bytes of data. */
+void imap_train_add(struct imap_session *s, struct train_batch *batch,
+		    uint32_t uid, const char *path, const void *data,
+		    size_t len);
+/* Commits the request when ok (the command succeeded), else drops it. */
+void imap_train_finish(struct imap_session *s, struct train_batch **batch,
+		       bool ok);
 
 #endif

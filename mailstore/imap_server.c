@@ -1,7 +1,7 @@
 /*
  * imap_server: imap_server_run(), the body of the imapd child. One libevent
- * loop (with pthreads support, so the auth pool's threads can wake it), one
- * evconnlistener per listener fd the master bound, one store connection
+ * loop (with pthreads support, so the auth pool's threads can wake it) and
+ * the listeners the master bound (lib/net_service), one store connection
  * shared by all sessions (SQLite calls are short and run on the loop), the
  * auth pool and the per-address failed-login throttle.
  *
@@ -24,58 +24,42 @@
 #include "mailstore/imap_server.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
-#include <event2/thread.h>
 
 #include "lib/log.h"
-#include "lib/xalloc.h"
+#include "lib/net_service.h"
 #include "mailstore/auth_pool.h"
 #include "mailstore/auth_throttle.h"
 #include "mailstore/imap_private.h"
 #include "mailstore/msg_search.h"
 #include "mailstore/store.h"
 
-struct imap_listener {
-	struct imap_server *server;
-	bool implicit_tls;
-	struct evconnlistener *evl;
-};
-
 struct imap_run {
 	struct imap_server server;
-	struct imap_listener *listeners;
-	size_t listener_count;
-	struct event *sig_term, *sig_int, *stop_timer;
+	struct net_service *svc;
 };
 
 static void
-listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
-		struct sockaddr *sa, int salen, void *arg)
+imap_accept(void *server, int fd, const struct sockaddr *sa, int implicit_tls)
 {
-	struct imap_listener *l = arg;
-
-	(void)evl;
-	(void)salen;
-	if (l->server->stopping) {
-		close(fd);
-		return;
-	}
-	imap_session_new(l->server, fd, sa, l->implicit_tls);
+	imap_session_new(server, fd, sa, implicit_tls != 0);
 }
 
 static void
-listener_error(struct evconnlistener *evl, void *arg)
+imap_stop_sessions(void *server)
 {
-	(void)evl;
-	(void)arg;
-	log_warn("event=accept_error");
+	imap_session_shutdown_all(server);
+}
+
+static size_t
+imap_session_count(void *server)
+{
+	return ((struct imap_server *)server)->session_count;
 }
 
 static void
@@ -131,43 +115,15 @@ notify_bind(struct imap_server *srv)
 	return 0;
 }
 
-static void
-stop_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct imap_run *run = arg;
-
-	(void)fd;
-	(void)what;
-	log_info("event=shutdown_timeout sessions=%zu",
-		 run->server.session_count);
-	event_base_loopbreak(run->server.base);
-}
-
-static void
-stop_signal(evutil_socket_t sig, short what, void *arg)
-{
-	struct imap_run *run = arg;
-	struct timeval tv = {(time_t)run->server.cfg->shutdown_timeout, 0};
-
-	(void)what;
-	if (run->server.stopping)
-		return;
-	log_info("event=stopping signal=%d sessions=%zu", (int)sig,
-		 run->server.session_count);
-	for (size_t i = 0; i < run->listener_count; i++) {
-		if (run->listeners[i].evl != NULL) {
-			evconnlistener_free(run->listeners[i].evl);
-			run->listeners[i].evl = NULL;
-		}
-	}
-	run->stop_timer = evtimer_new(run->server.base, stop_timeout, run);
-	evtimer_add(run->stop_timer, &tv);
-	imap_session_shutdown_all(&run->server);
-}
-
 static int
 imap_server_setup(struct imap_run *run, const struct imap_server_config *cfg)
 {
+	static const struct net_service_ops ops_template = {
+	    .accept = imap_accept,
+	    .stop_sessions = imap_stop_sessions,
+	    .session_count = imap_session_count,
+	};
+	struct net_service_ops ops = ops_template;
 	struct imap_server *srv = &run->server;
 	char *error = NULL;
 
@@ -178,6 +134,9 @@ imap_server_setup(struct imap_run *run, const struct imap_server_config *cfg)
 		log_errorx("event=setup_failed what=event_base");
 		return -1;
 	}
+	ops.server = srv;
+	run->svc = net_service_new(srv->base, &ops,
+				   (unsigned int)cfg->shutdown_timeout);
 	if (store_open(cfg->data_dir, &srv->store, &error) < 0) {
 		log_errorx("event=setup_failed what=store error=\"%s\"", error);
 		free(error);
@@ -193,43 +152,34 @@ imap_server_setup(struct imap_run *run, const struct imap_server_config *cfg)
 		return -1;
 	}
 	srv->throttle = auth_throttle_new(NULL);
+	if (cfg->train_dir != NULL &&
+	    train_spool_open(cfg->train_dir, cfg->train_max_pending,
+			     &srv->train, &error) < 0) {
+		log_errorx("event=setup_failed what=spam_training error=\"%s\"",
+			   error);
+		free(error);
+		return -1;
+	}
 	msg_search_init(); /* GMime, once, before any session */
 	if (notify_bind(srv) < 0) {
 		log_error("event=setup_failed what=notify_socket");
 		return -1;
 	}
-	run->listeners =
-	    xcalloc(cfg->listener_count + 1, sizeof(*run->listeners));
 	for (size_t i = 0; i < cfg->listener_count; i++) {
-		struct imap_listener *l = &run->listeners[i];
+		bool implicit_tls = cfg->listeners[i].implicit_tls;
 
-		l->server = srv;
-		l->implicit_tls = cfg->listeners[i].implicit_tls;
-		if (l->implicit_tls && cfg->tls_ctx == NULL) {
+		if (implicit_tls && cfg->tls_ctx == NULL) {
 			log_errorx("event=setup_failed what=listener "
 				   "address=%s error=\"no TLS context\"",
 				   cfg->listeners[i].address);
 			return -1;
 		}
-		l->evl = evconnlistener_new(srv->base, listener_accept, l,
-					    LEV_OPT_CLOSE_ON_EXEC, 0,
-					    cfg->listeners[i].fd);
-		if (l->evl == NULL) {
-			log_errorx("event=setup_failed what=listener "
-				   "address=%s",
-				   cfg->listeners[i].address);
+		if (net_service_listen(run->svc, cfg->listeners[i].fd,
+				       implicit_tls, cfg->listeners[i].address,
+				       implicit_tls ? "implicit" : "starttls") <
+		    0)
 			return -1;
-		}
-		evconnlistener_set_error_cb(l->evl, listener_error);
-		log_info("event=listening address=%s tls=%s",
-			 cfg->listeners[i].address,
-			 l->implicit_tls ? "implicit" : "starttls");
 	}
-	run->listener_count = cfg->listener_count;
-	run->sig_term = evsignal_new(srv->base, SIGTERM, stop_signal, run);
-	run->sig_int = evsignal_new(srv->base, SIGINT, stop_signal, run);
-	evsignal_add(run->sig_term, NULL);
-	evsignal_add(run->sig_int, NULL);
 	return 0;
 }
 
@@ -241,16 +191,7 @@ imap_server_teardown(struct imap_run *run)
 	auth_pool_free(&srv->auth);
 	imap_session_free_all(srv);
 	auth_throttle_free(&srv->throttle);
-	for (size_t i = 0; i < run->listener_count; i++)
-		if (run->listeners[i].evl != NULL)
-			evconnlistener_free(run->listeners[i].evl);
-	free(run->listeners);
-	if (run->sig_term != NULL)
-		event_free(run->sig_term);
-	if (run->sig_int != NULL)
-		event_free(run->sig_int);
-	if (run->stop_timer != NULL)
-		event_free(run->stop_timer);
+	net_service_free(&run->svc);
 	if (srv->notify_event != NULL)
 		event_free(srv->notify_event);
 	if (srv->notify_fd >= 0) {
@@ -258,6 +199,7 @@ imap_server_teardown(struct imap_run *run)
 		(void)unlink(srv->notify_path);
 	}
 	free(srv->notify_path);
+	train_spool_free(&srv->train);
 	store_close(&srv->store);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
@@ -270,20 +212,11 @@ imap_server_run(const struct imap_server_config *cfg)
 	int status = 0;
 
 	memset(&run, 0, sizeof(run));
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	if (evthread_use_pthreads() < 0) {
-		log_errorx("event=setup_failed what=evthread");
+	if (net_service_prepare() < 0)
 		return 1;
-	}
-	if (imap_server_setup(&run, cfg) < 0) {
+	if (imap_server_setup(&run, cfg) < 0 ||
+	    net_service_dispatch(run.svc) < 0)
 		status = 1;
-	} else {
-		log_info("event=started listeners=%zu", cfg->listener_count);
-		if (event_base_dispatch(run.server.base) < 0)
-			status = 1;
-		log_info("event=stopped");
-	}
 	imap_server_teardown(&run);
 	return status;
 }

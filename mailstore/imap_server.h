@@ -32,6 +32,10 @@ struct imap_server_config {
 	uint64_t max_command_size; /* line + literals (not APPEND) */
 	uint64_t max_message_size; /* APPENDLIMIT */
 	uint64_t quota;		   /* bytes per user, 0 = none */
+	/* users' spam training (mailstore/train_spool.h): the spool
+	 * directory, NULL when off; messages allowed to wait in it */
+	const char *train_dir;
+	size_t train_max_pending;
 };
 
 /* Runs until SIGTERM/SIGINT; returns the process exit status. */

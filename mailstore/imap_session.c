@@ -41,12 +41,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "lib/log.h"
+#include "lib/net_conn.h"
 #include "lib/netaddr.h"
 #include "lib/pool.h"
 #include "lib/xalloc.h"
@@ -106,16 +105,7 @@ imap_tagged(struct imap_session *s, const char *tag, const char *status,
 size_t
 imap_output_pending(struct imap_session *s)
 {
-	struct bufferevent *under;
-	size_t n;
-
-	if (s->bev == NULL)
-		return 0;
-	n = evbuffer_get_length(bufferevent_get_output(s->bev));
-	under = bufferevent_get_underlying(s->bev);
-	if (under != NULL)
-		n += evbuffer_get_length(bufferevent_get_output(under));
-	return n;
+	return net_conn_output_pending(s->bev);
 }
 
 void
@@ -467,7 +457,6 @@ static void
 cmd_starttls(struct imap_session *s, const struct imap_command *cmd)
 {
 	struct bufferevent *tls_bev;
-	struct evbuffer *in;
 	SSL *ssl;
 
 	if (s->tls || s->server->cfg->tls_ctx == NULL) {
@@ -483,17 +472,9 @@ cmd_starttls(struct imap_session *s, const struct imap_command *cmd)
 	}
 	imap_tagged(s, cmd->tag, "OK", "Begin TLS negotiation now");
 	/* Nothing sent before the handshake may count (injection). */
-	in = bufferevent_get_input(s->bev);
-	if (evbuffer_get_length(in) > 0) {
-		log_info("session=%s event=starttls_injection bytes=%zu", s->id,
-			 evbuffer_get_length(in));
-		evbuffer_drain(in, evbuffer_get_length(in));
-	}
-	tls_bev = bufferevent_openssl_filter_new(s->server->base, s->bev, ssl,
-						 BUFFEREVENT_SSL_ACCEPTING,
-						 BEV_OPT_CLOSE_ON_FREE);
+	tls_bev =
+	    net_conn_starttls(s->server->base, s->bev, ssl, s->id, "starttls");
 	if (tls_bev == NULL) {
-		SSL_free(ssl);
 		session_close_after_flush(s);
 		return;
 	}
@@ -1244,7 +1225,6 @@ static void
 session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct imap_session *s = arg;
-	unsigned long err;
 
 	if (what & BEV_EVENT_CONNECTED)
 		return;
@@ -1260,14 +1240,8 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_close_after_flush(s);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR) {
-		while ((err = bufferevent_get_openssl_error(bev)) != 0) {
-			char msg[256];
-			ERR_error_string_n(err, msg, sizeof(msg));
-			log_info("session=%s event=tls_error error=\"%s\"",
-				 s->id, msg);
-		}
-	}
+	if (what & BEV_EVENT_ERROR)
+		net_conn_log_tls_errors(bev, s->id);
 	session_kill(s);
 }
 
@@ -1292,54 +1266,32 @@ imap_session_new(struct imap_server *srv, int fd, const struct sockaddr *peer,
 {
 	const struct imap_server_config *cfg = srv->cfg;
 	struct imap_session *s;
+	struct bufferevent *bev;
 	char ip[48];
 	struct buf caps;
-	SSL *ssl;
 
 	netaddr_ip(peer, ip, sizeof(ip));
 	if ((long long)srv->session_count >= cfg->max_connections ||
 	    (long long)sessions_from_ip(srv, ip) >=
 		cfg->max_connections_per_ip) {
-		static const char bye[] = "* BYE Too many connections\r\n";
-
 		log_info("event=limit limit=connections ip=%s", ip);
-		if (!implicit_tls)
-			(void)!send(fd, bye, sizeof(bye) - 1,
-				    MSG_DONTWAIT | MSG_NOSIGNAL);
-		close(fd);
+		net_conn_refuse(
+		    fd, implicit_tls ? NULL : "* BYE Too many connections\r\n");
 		return;
 	}
-	evutil_make_socket_nonblocking(fd);
+	bev = net_conn_open(srv->base, fd, implicit_tls ? cfg->tls_ctx : NULL,
+			    ip);
+	if (bev == NULL)
+		return;
 	s = xcalloc(1, sizeof(*s));
 	s->server = srv;
+	s->bev = bev;
+	s->tls = implicit_tls;
 	s->implicit_tls = implicit_tls;
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	s->loopback = strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0;
-	snprintf(s->id, sizeof(s->id), "%05lX%05lX",
-		 (unsigned long)time(NULL) & 0xfffff,
-		 srv->session_counter++ & 0xfffff);
+	net_conn_session_id(s->id, sizeof(s->id), &srv->session_counter);
 	buf_init(&s->cmd);
-	if (implicit_tls) {
-		ssl = SSL_new(cfg->tls_ctx);
-		if (ssl == NULL) {
-			close(fd);
-			free(s);
-			return;
-		}
-		s->bev = bufferevent_openssl_socket_new(
-		    srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-		    BEV_OPT_CLOSE_ON_FREE);
-		s->tls = true;
-	} else {
-		s->bev = bufferevent_socket_new(srv->base, fd,
-						BEV_OPT_CLOSE_ON_FREE);
-	}
-	if (s->bev == NULL) {
-		log_errorx("event=bufferevent_failed ip=%s", ip);
-		close(fd);
-		free(s);
-		return;
-	}
 	s->next = srv->sessions;
 	if (srv->sessions != NULL)
 		srv->sessions->prev = s;

@@ -38,6 +38,7 @@ imap_view_free(struct imap_view **view)
 		msg_clear(&v->msgs[i]);
 	free(v->msgs);
 	free(v->name);
+	free(v->special_use);
 	free(v);
 	*view = NULL;
 }
@@ -89,6 +90,8 @@ imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	v = xcalloc(1, sizeof(*v));
 	v->name = info.name;
 	info.name = NULL;
+	v->special_use =
+	    xstrdup(info.special_use != NULL ? info.special_use : "");
 	v->readonly = readonly;
 	v->uidvalidity = info.uidvalidity;
 	v->uidnext = info.uidnext;

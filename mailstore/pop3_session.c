@@ -44,11 +44,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/err.h>
 
 #include "lib/log.h"
+#include "lib/net_conn.h"
 #include "lib/netaddr.h"
 #include "lib/xalloc.h"
 #include "mailstore/auth_pool.h"
@@ -202,18 +201,6 @@ session_kill(struct pop3_session *s)
 static const struct timeval close_tv = {10, 0};
 static const struct timeval close_poll_tv = {0, 20000};
 
-/* Bytes not yet handed to the kernel, through a STLS filter too. */
-static size_t
-pending_output(struct pop3_session *s)
-{
-	struct bufferevent *under = bufferevent_get_underlying(s->bev);
-	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
-
-	if (under != NULL)
-		n += evbuffer_get_length(bufferevent_get_output(under));
-	return n;
-}
-
 static void
 close_poll(evutil_socket_t fd, short what, void *arg)
 {
@@ -221,7 +208,7 @@ close_poll(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (pending_output(s) == 0 || ++s->close_polls > 500) {
+	if (net_conn_output_pending(s->bev) == 0 || ++s->close_polls > 500) {
 		session_kill(s);
 		return;
 	}
@@ -239,7 +226,7 @@ close_after_flush(struct pop3_session *s)
 		s->fd = -1;
 	}
 	bufferevent_disable(s->bev, EV_READ);
-	if (pending_output(s) == 0) {
+	if (net_conn_output_pending(s->bev) == 0) {
 		session_kill(s);
 		return;
 	}
@@ -808,7 +795,6 @@ cmd_stls(struct pop3_session *s)
 {
 	struct pop3_server *srv = s->server;
 	struct bufferevent *tls_bev;
-	struct evbuffer *in;
 	SSL *ssl;
 
 	if (s->tls) {
@@ -822,18 +808,8 @@ cmd_stls(struct pop3_session *s)
 		return;
 	}
 	reply(s, "+OK Begin TLS negotiation");
-	in = bufferevent_get_input(s->bev);
-	if (evbuffer_get_length(in) > 0) {
-		/* RFC 2595 / CVE-2011-0411 style injection: drop it */
-		log_info("session=%s event=stls_injection bytes=%zu", s->id,
-			 evbuffer_get_length(in));
-		evbuffer_drain(in, evbuffer_get_length(in));
-	}
-	tls_bev = bufferevent_openssl_filter_new(srv->base, s->bev, ssl,
-						 BUFFEREVENT_SSL_ACCEPTING,
-						 BEV_OPT_CLOSE_ON_FREE);
+	tls_bev = net_conn_starttls(srv->base, s->bev, ssl, s->id, "stls");
 	if (tls_bev == NULL) {
-		SSL_free(ssl);
 		close_after_flush(s);
 		return;
 	}
@@ -1125,7 +1101,7 @@ session_write_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (s->state == POP3_CLOSING) {
-		if (pending_output(s) == 0)
+		if (net_conn_output_pending(s->bev) == 0)
 			session_kill(s);
 		return;
 	}
@@ -1141,7 +1117,6 @@ static void
 session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct pop3_session *s = arg;
-	unsigned long err;
 
 	if (what & BEV_EVENT_CONNECTED)
 		return;
@@ -1158,15 +1133,8 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		close_after_flush(s);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR) {
-		while ((err = bufferevent_get_openssl_error(bev)) != 0) {
-			char msg[256];
-
-			ERR_error_string_n(err, msg, sizeof(msg));
-			log_info("session=%s event=tls_error error=\"%s\"",
-				 s->id, msg);
-		}
-	}
+	if (what & BEV_EVENT_ERROR)
+		net_conn_log_tls_errors(bev, s->id);
 	session_kill(s);
 }
 
@@ -1210,8 +1178,8 @@ pop3_session_new(struct pop3_server *srv, int fd, const struct sockaddr *peer,
 {
 	const struct pop3_settings *set = srv->set;
 	struct pop3_session *s;
+	struct bufferevent *bev;
 	char ip[64];
-	SSL *ssl;
 
 	netaddr_ip(peer, ip, sizeof(ip));
 	if ((set->max_connections > 0 &&
@@ -1219,49 +1187,31 @@ pop3_session_new(struct pop3_server *srv, int fd, const struct sockaddr *peer,
 	    (set->max_connections_per_ip > 0 &&
 	     (long long)sessions_from_ip(srv, ip) >=
 		 set->max_connections_per_ip)) {
-		static const char msg[] =
-		    "-ERR [SYS/TEMP] Too many connections\r\n";
-		ssize_t n;
-
 		log_info("event=limit limit=connections ip=%s connections=%zu",
 			 ip, srv->session_count);
-		n = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-		(void)n;
-		close(fd);
+		net_conn_refuse(fd, implicit_tls ? NULL
+						 : "-ERR [SYS/TEMP] Too many "
+						   "connections\r\n");
 		return 0;
 	}
-	evutil_make_socket_nonblocking(fd);
+	if (implicit_tls && set->tls_ctx == NULL) {
+		log_errorx("event=tls_unavailable ip=%s", ip);
+		close(fd);
+		return -1;
+	}
+	bev = net_conn_open(srv->base, fd, implicit_tls ? set->tls_ctx : NULL,
+			    ip);
+	if (bev == NULL)
+		return -1;
 	s = xcalloc(1, sizeof(*s));
 	s->server = srv;
+	s->bev = bev;
+	s->tls = implicit_tls;
 	s->fd = -1;
 	s->state = POP3_AUTHORIZATION;
 	s->loopback = peer_is_loopback(peer);
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
-	snprintf(s->id, sizeof(s->id), "%05lX%05X",
-		 (unsigned long)time(NULL) & 0xfffff,
-		 (unsigned int)(srv->session_counter++ & 0xfffff));
-	if (implicit_tls) {
-		if (set->tls_ctx == NULL ||
-		    (ssl = SSL_new(set->tls_ctx)) == NULL) {
-			log_errorx("event=tls_unavailable ip=%s", ip);
-			close(fd);
-			free(s);
-			return -1;
-		}
-		s->bev = bufferevent_openssl_socket_new(
-		    srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-		    BEV_OPT_CLOSE_ON_FREE);
-		s->tls = true;
-	} else {
-		s->bev = bufferevent_socket_new(srv->base, fd,
-						BEV_OPT_CLOSE_ON_FREE);
-	}
-	if (s->bev == NULL) {
-		log_errorx("event=bufferevent_failed ip=%s", ip);
-		close(fd);
-		free(s);
-		return -1;
-	}
+	net_conn_session_id(s->id, sizeof(s->id), &srv->session_counter);
 	s->next = srv->sessions;
 	if (srv->sessions != NULL)
 		srv->sessions->prev = s;

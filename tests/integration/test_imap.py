@@ -110,6 +110,26 @@ def test_logindisabled_without_tls_then_starttls(moat_factory):
     c.logout()
 
 
+def test_starttls_command_injection_dropped(moat_factory):
+    """A LOGIN pipelined behind STARTTLS in plaintext is dropped, never run
+    inside the TLS session (CVE-2011-0411 style injection)."""
+    import socket
+    moat = moat_factory({"imap.listen": "127.0.0.1:{imap_port}"})
+    s = socket.create_connection(("127.0.0.1", moat.imap_port), timeout=10)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"* OK")
+    s.sendall(b"a STARTTLS\r\nb LOGIN %s \"%s\"\r\n" %
+              (USER.encode(), PASSWORD.encode()))
+    assert f.readline().startswith(b"a OK")
+    tls = tls_context().wrap_socket(s)
+    tls.sendall(b"c SELECT INBOX\r\n")
+    # the injected LOGIN never ran: still not authenticated
+    reply = tls.recv(1000)
+    assert reply.startswith(b"c BAD") or reply.startswith(b"c NO"), reply
+    tls.close()
+    assert "event=starttls_injection" in moat.log()
+
+
 def test_imaps_and_authenticate(imap_moat):
     c = imaplib.IMAP4_SSL("127.0.0.1", imap_moat.imaps_port,
                           ssl_context=tls_context(), timeout=10)

@@ -117,3 +117,25 @@ def test_swaks_pipelining(moat):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "queued as" in r.stdout
     assert len(moat.wait_messages("demo@example.test", 1)) == 1
+
+
+def test_starttls_command_injection_dropped(moat):
+    """Commands pipelined behind STARTTLS in plaintext (CVE-2011-0411
+    style) are dropped, never run inside the TLS session."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", moat.smtp_port), timeout=20)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220")
+    s.sendall(b"EHLO client.example\r\n")
+    while True:
+        line = f.readline()
+        if line[3:4] == b" ":
+            break
+    s.sendall(b"STARTTLS\r\nMAIL FROM:<evil@remote.example>\r\n")
+    assert f.readline().startswith(b"220")
+    tls = insecure().wrap_socket(s, server_hostname="mx.moat.test")
+    tls.sendall(b"RCPT TO:<demo@example.test>\r\n")
+    # the injected MAIL never ran: RCPT has no transaction to join
+    assert tls.recv(1000).startswith(b"503")
+    tls.close()
+    assert "event=starttls_injection" in moat.log()

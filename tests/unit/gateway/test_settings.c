@@ -92,6 +92,9 @@ static const struct default_case default_cases[] = {
     {"relay.delay_warning", "14400"},
     {"relay.verify_recipients", "no"},
     {"relay.verify_cache_ttl", "3600"},
+    /* users' spam training */
+    {"spam.user_training", "yes"},
+    {"spam.user_training_max_pending", "10000"},
 };
 
 static const struct setting_def *
