@@ -250,6 +250,12 @@ child_main(struct master *m, size_t index, pid_t master_pid)
 		log_error("event=drop_privileges user=%s failed", m->user.name);
 		_exit(1);
 	}
+	/* The kernel clears the parent-death signal when the credentials
+	 * change (setuid above): set it again, or a SIGKILLed master leaves
+	 * its children running with the listeners. */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != master_pid)
+		_exit(1);
 	log_info("event=start pid=%ld user=%s", (long)getpid(), m->user.name);
 	rc = def->run(&ctx);
 	log_info("event=exit status=%d", rc);
