@@ -551,6 +551,10 @@ spam_collect_problems(struct spam_rules *rules)
 {
 	size_t i;
 
+	buf_reset(&rules->skipped_text);
+	for (i = 0; i < rules->skipped_count; i++)
+		buf_printf(&rules->skipped_text, "%zu\t%s\n",
+			   rules->skipped[i].count, rules->skipped[i].label);
 	buf_reset(&rules->problems);
 	for (i = 0; i < rules->count; i++) {
 		const struct spam_rule *rule = &rules->rules[i];
