@@ -793,11 +793,12 @@ spam_parse_line(struct spam_rules *rules, struct spam_parse_state *st,
 		st->active[st->depth - 1] =
 		    st->parent[st->depth - 1] && !st->active[st->depth - 1];
 		if (strncmp(st->label[st->depth - 1], "else of ", 8) != 0) {
-			char l[sizeof(st->label[0])];
+			char *l = st->label[st->depth - 1];
 
-			snprintf(l, sizeof(l), "else of %s",
-				 st->label[st->depth - 1]);
-			memcpy(st->label[st->depth - 1], l, sizeof(l));
+			/* "else of " + the label, cut to fit. */
+			memmove(l + 8, l, sizeof(st->label[0]) - 9);
+			memcpy(l, "else of ", 8);
+			l[sizeof(st->label[0]) - 1] = '\0';
 		}
 		return;
 	}
@@ -968,7 +969,8 @@ spam_rules_load_path(struct spam_rules *rules, const char *path, char **error_r)
 		names[count++] = xasprintf("%s/%s", path, de->d_name);
 	}
 	closedir(dir);
-	qsort(names, count, sizeof(*names), spam_cmp_str);
+	if (count > 0)
+		qsort(names, count, sizeof(*names), spam_cmp_str);
 	for (i = 0; i < count; i++) {
 		if (ret == 0 && spam_load_file(rules, names[i], error_r) < 0)
 			ret = -1;
