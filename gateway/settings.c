@@ -421,6 +421,7 @@ moat_settings_load(const char *path, struct moat_settings *settings,
 	settings_filter_default(settings, "dkim_sign.key_dir", "dkim");
 	settings_filter_default(settings, "arc.key_dir", "dkim");
 	settings_filter_default(settings, "spam.bayes_db", "spam/bayes.db");
+	settings_filter_default(settings, "spam.cache_dir", "spam/cache");
 	settings_filter_default(settings, "greylist.db", "spam/greylist.db");
 	if (moat_settings_check_filters(settings, error_r) < 0)
 		return -1;
