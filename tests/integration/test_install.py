@@ -53,6 +53,10 @@ def staged():
 def run_install(st, extra_env=None):
     env = dict(os.environ, DESTDIR=st["dest"], MOAT_BUILD_DIR=BUILD,
                PATH=st["shims"] + ":" + os.environ.get("PATH", ""))
+    # dev.sh test runs with MOAT_SKIP_INSTALL=1; the tests decide here.
+    for k in ("MOAT_SKIP_INSTALL", "MOAT_NO_START", "MOAT_INSTALL_SERVICES",
+              "MOAT_SYSTEMD", "PREFIX"):
+        env.pop(k, None)
     env.update(extra_env or {})
     return subprocess.run([INSTALL], env=env, capture_output=True,
                           text=True, timeout=60)
