@@ -11,7 +11,6 @@ Usage: /usr/bin/python3 tests/bench/filters.py [N]   (build first)
 import os
 import re
 import smtplib
-import socket
 import statistics
 import sys
 import time
@@ -19,6 +18,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
+from dns_harness import LoopbackDNS  # noqa: E402
 from moat_harness import Moat  # noqa: E402
 from dnslib import RR, QTYPE, TXT, RCODE  # noqa: E402
 from dnslib import server as dns_server  # noqa: E402
@@ -76,14 +76,8 @@ def run(n, filters, dns_port, addr="192.0.2.10", extra=None):
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = dns_server.DNSServer(
-        Zone(), port=port, address="127.0.0.1",
-        logger=dns_server.DNSLogger("-request,-reply,-truncated,-error,"
-                                    "-recv,-send,-data"))
-    server.start_thread()
+    dns = LoopbackDNS(Zone())
+    port = dns.port
     try:
         with_f, totals = run(n, "spf", port)
         without, _ = run(n, '""', port)
@@ -91,7 +85,7 @@ def main():
         nolog, _ = run(n, "spf", port, "127.0.0.2",
                        {"filters.message_log": "no"})
     finally:
-        server.stop()
+        dns.stop()
     us = 1e6
     print("messages: %d per run, 4 KB, one connection" % n)
     print("chain time (event=filters total): mean %.0f us, median %.0f us,"

@@ -25,7 +25,6 @@ import gzip
 import os
 import shutil
 import smtplib
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -39,6 +38,7 @@ dkim = pytest.importorskip("dkim")
 pytest.importorskip("aiosmtpd")
 from dnslib import server as dns_server  # noqa: E402
 
+from dns_harness import LoopbackDNS  # noqa: E402
 from relay_peers import Sink, wait_for  # noqa: E402
 
 USER = "demo@example.test"
@@ -98,16 +98,9 @@ def key(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dns_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = dns_server.DNSServer(
-        Zone(), port=port, address="127.0.0.1",
-        logger=dns_server.DNSLogger("-request,-reply,-truncated,-error,"
-                                    "-recv,-send,-data,-log_error"))
-    server.start_thread()
-    yield port
-    server.stop()
+    dns = LoopbackDNS(Zone())
+    yield dns.port
+    dns.stop()
 
 
 @pytest.fixture(scope="module")
