@@ -250,6 +250,12 @@ child_main(struct master *m, size_t index, pid_t master_pid)
 		log_error("event=drop_privileges user=%s failed", m->user.name);
 		_exit(1);
 	}
+	/* Changing credentials clears the parent-death signal (prctl(2)):
+	 * set it again as the run user, or children started as root outlive
+	 * a killed master, holding its listeners and data. */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != master_pid)
+		_exit(1);
 	log_info("event=start pid=%ld user=%s", (long)getpid(), m->user.name);
 	rc = def->run(&ctx);
 	log_info("event=exit status=%d", rc);
