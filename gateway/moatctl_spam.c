@@ -346,6 +346,8 @@ spam_ctl_check_one(void *context, const char *name, const char *data,
 	for (i = 0; i < result.count; i++)
 		printf("%s%s(%.2f)", i == 0 ? " " : ",", result.hits[i].name,
 		       result.hits[i].score);
+	if (view.msg.bayes >= 0)
+		printf(" bayes=%.4f", view.msg.bayes);
 	printf("\n");
 	spam_result_free(&result);
 	spam_view_free(&view);

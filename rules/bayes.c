@@ -21,8 +21,6 @@
 #include "lib/xalloc.h"
 
 #define BAYES_MAX_TOKENS 10000
-#define BAYES_MIN_LEN	 3
-#define BAYES_MAX_LEN	 15
 
 struct bayes_db {
 	sqlite3 *db;
@@ -42,7 +40,7 @@ static const struct db_migration bayes_migrations[] = {
 void
 bayes_params_default(struct bayes_params *params_r)
 {
-	params_r->robinson_s = 0.030;
+	params_r->robinson_s = 0.300;
 	params_r->robinson_x = 0.538;
 	params_r->min_strength = 0.346;
 	params_r->max_tokens = 150;
@@ -111,137 +109,6 @@ bayes_tokens_finish(struct bayes_tokens *tokens)
 		if (n == 0 || tokens->hashes[n - 1] != tokens->hashes[i])
 			tokens->hashes[n++] = tokens->hashes[i];
 	tokens->count = n;
-}
-
-/* Bytes that belong to a word: letters, digits, UTF-8, and a few marks
- * that carry meaning in spam ($ ! ' - . @ _ , :). */
-static bool
-bayes_word_byte(unsigned char c)
-{
-	return isalnum(c) || c >= 0x80 || c == '$' || c == '!' || c == '\'' ||
-	       c == '-' || c == '.' || c == '@' || c == '_' || c == ',' ||
-	       c == ':';
-}
-
-static bool
-bayes_edge_punct(unsigned char c)
-{
-	return c == '.' || c == ',' || c == '\'' || c == '-' || c == ':' ||
-	       c == '!';
-}
-
-void
-bayes_tokenize_text(const char *text, size_t len, const char *prefix,
-		    bayes_token_fn *fn, void *context)
-{
-	char tok[64];
-	size_t plen = strlen(prefix), i = 0;
-
-	if (plen > 16)
-		plen = 16;
-	while (i < len) {
-		size_t start, end, wlen, k, o;
-
-		while (i < len && !bayes_word_byte((unsigned char)text[i]))
-			i++;
-		start = i;
-		while (i < len && bayes_word_byte((unsigned char)text[i]))
-			i++;
-		end = i;
-		while (start < end &&
-		       bayes_edge_punct((unsigned char)text[start]))
-			start++;
-		while (end > start &&
-		       bayes_edge_punct((unsigned char)text[end - 1]) &&
-		       text[end - 1] != '!')
-			end--;
-		wlen = end - start;
-		if (wlen < BAYES_MIN_LEN)
-			continue;
-		memcpy(tok, prefix, plen);
-		o = plen;
-		if (wlen > BAYES_MAX_LEN) {
-			memcpy(tok + o, "sk:", 3);
-			o += 3;
-			wlen = 7;
-		}
-		for (k = 0; k < wlen; k++)
-			tok[o++] =
-			    (char)tolower((unsigned char)text[start + k]);
-		fn(context, tok, o);
-	}
-}
-
-static void
-bayes_add_cb(void *context, const char *token, size_t len)
-{
-	bayes_tokens_add(context, token, len);
-}
-
-/* Adds "prefix" + host and each parent domain of a URL's host. */
-static void
-bayes_add_url(struct bayes_tokens *tokens, const char *url)
-{
-	const char *p = strstr(url, "://"), *end;
-	char tok[300];
-	size_t n;
-
-	p = p != NULL ? p + 3 : url;
-	end = p;
-	while (*end != '\0' && *end != '/' && *end != ':' && *end != '?' &&
-	       *end != '#')
-		end++;
-	if (memchr(p, '@', (size_t)(end - p)) != NULL)
-		p = (const char *)memchr(p, '@', (size_t)(end - p)) + 1;
-	while (p < end) {
-		const char *dot;
-
-		n = (size_t)snprintf(tok, sizeof(tok), "U:%.*s", (int)(end - p),
-				     p);
-		if (n >= sizeof(tok))
-			n = sizeof(tok) - 1;
-		for (size_t k = 2; k < n; k++)
-			tok[k] = (char)tolower((unsigned char)tok[k]);
-		bayes_tokens_add(tokens, tok, n);
-		dot = memchr(p, '.', (size_t)(end - p));
-		if (dot == NULL ||
-		    memchr(dot + 1, '.', (size_t)(end - dot - 1)) == NULL)
-			break;
-		p = dot + 1;
-	}
-}
-
-void
-bayes_tokenize(const struct spam_msg *msg, struct bayes_tokens *tokens)
-{
-	static const struct {
-		const char *name;
-		const char *prefix;
-	} hdrs[] = {
-	    {"Subject", "S:"},	     {"From", "F:"},
-	    {"Reply-To", "R:"},	     {"To", "T:"},
-	    {"X-Mailer", "XM:"},     {"User-Agent", "XM:"},
-	    {"Content-Type", "CT:"}, {"Message-Id", "MI:"},
-	    {"List-Id", "LI:"},	     {"Return-Path", "RP:"},
-	};
-	size_t i, k;
-
-	for (i = 0; i < msg->header_count; i++) {
-		const struct spam_header *h = &msg->headers[i];
-
-		for (k = 0; k < sizeof(hdrs) / sizeof(hdrs[0]); k++)
-			if (strcasecmp(h->name, hdrs[k].name) == 0 &&
-			    h->value != NULL)
-				bayes_tokenize_text(h->value, strlen(h->value),
-						    hdrs[k].prefix,
-						    bayes_add_cb, tokens);
-	}
-	if (msg->body != NULL)
-		bayes_tokenize_text(msg->body, msg->body_len, "", bayes_add_cb,
-				    tokens);
-	for (i = 0; i < msg->uri_count; i++)
-		bayes_add_url(tokens, msg->uris[i]);
-	bayes_tokens_finish(tokens);
 }
 
 double

@@ -26,7 +26,7 @@ struct bayes_tokens {
 };
 
 struct bayes_params {
-	double robinson_s;	 /* strength of the prior (0.030) */
+	double robinson_s;	 /* strength of the prior (0.300) */
 	double robinson_x;	 /* prior probability of an unknown token */
 	double min_strength;	 /* |f - 0.5| below this is ignored (0.346) */
 	unsigned int max_tokens; /* significant tokens used (150) */
@@ -53,7 +53,23 @@ typedef void bayes_token_fn(void *context, const char *token, size_t len);
  */
 void bayes_tokenize_text(const char *text, size_t len, const char *prefix,
 			 bayes_token_fn *fn, void *context);
-/* Tokenises a whole message view into tokens (finished). */
+/*
+ * The tokens of one header field (see bayes_tokenize.c for the scheme):
+ * "N:name", then the value's words under a per-field prefix; Received by
+ * hosts and addresses, Message-Id and Date by shape; nothing at all for
+ * X-Spam-* and X-Moat-*. value may be NULL.
+ */
+void bayes_tokenize_header(const char *name, const char *value,
+			   bayes_token_fn *fn, void *context);
+/* "HT:tag", "HT:tag.attr" (and "=value" for colours, faces and sizes)
+ * for the HTML markup in raw (decoded text parts, tags kept). */
+void bayes_tokenize_html(const char *raw, size_t len, bayes_token_fn *fn,
+			 void *context);
+/* "U:host" and each parent domain of a URL's host; "U*:ip" for an IPv4
+ * literal. */
+void bayes_tokenize_url(const char *url, bayes_token_fn *fn, void *context);
+/* Tokenises a whole message view into tokens (finished): headers, body
+ * words, HTML markup, URL hosts. */
 void bayes_tokenize(const struct spam_msg *msg, struct bayes_tokens *tokens);
 
 /* Robinson's f(w) for a token seen in spam_count spam and ham_count ham

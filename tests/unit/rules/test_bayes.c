@@ -87,10 +87,15 @@ test_tokenize_message(void **state)
 	bayes_tokens_init(&t);
 	bayes_tokenize(&msg, &t);
 	bayes_tokens_init(&want);
-	/* Subject tokens, body tokens (deduplicated), URL host suffixes;
-	 * Received is not tokenised. */
+	/* Field names, Subject words, Received words, body words
+	 * (deduplicated; the body's own HTML scan finds no tags), URL host
+	 * suffixes. */
+	bayes_tokens_add(&want, "N:subject", 9);
+	bayes_tokens_add(&want, "N:received", 10);
 	bayes_tokens_add(&want, "S:cheap", 7);
 	bayes_tokens_add(&want, "S:pills", 7);
+	bayes_tokens_add(&want, "Rc:from", 7);
+	bayes_tokens_add(&want, "Rc:nowhere", 10);
 	bayes_tokens_add(&want, "pills", 5);
 	bayes_tokens_add(&want, "body", 4);
 	bayes_tokens_add(&want, "U:www.spam.example.test", 23);
@@ -101,6 +106,120 @@ test_tokenize_message(void **state)
 	assert_memory_equal(t.hashes, want.hashes, t.count * sizeof(*t.hashes));
 	bayes_tokens_free(&t);
 	bayes_tokens_free(&want);
+}
+
+struct hdr_case {
+	const char *name;
+	const char *value;
+	const char *want; /* tokens joined by '|' */
+};
+
+static const struct hdr_case hdr_cases[] = {
+    {"Subject", "Cheap Meds", "N:subject|S:cheap|S:meds"},
+    /* addresses whole, plus their domain */
+    {"From", "Bob <bob@mail.example.test>",
+     "N:from|F:bob|F:bob@mail.example.test|F:@mail.example.test"},
+    {"FROM", "x@y.test", "N:from|F:x@y.test|F:@y.test"},
+    /* Received: hosts, addresses and their /24, plain words; no ids, no
+     * times, no digits */
+    {"Received",
+     "from mx.example.test (mx.example.test [192.0.2.7]) by "
+     "in.moat.test with ESMTP id 4AbC12x; Tue, 6 Aug 2002 07:18:09 -0400",
+     "N:received|Rc:from|Rc:mx.example.test|Rc:mx.example.test|"
+     "Rc:192.0.2|Rc:192.0.2.7|Rc:in.moat.test|Rc:with|Rc:esmtp|Rc:tue|"
+     "Rc:aug"},
+    /* shapes */
+    {"Message-Id", "<20020806.AB12@mail.example.test>",
+     "N:message-id|MI*:<9.A9@a.a.a>|MI:mail.example.test"},
+    {"Date", "Tue, 6 Aug 2002 07:18:09 -0400", "N:date|D*:Aa,_9_Aa_9_9:9:9_-9"},
+    /* other fields: presence only */
+    {"X-Beenthere", "list@example.test", "N:x-beenthere"},
+    {"Delivered-To", "me@example.test", "N:delivered-to"},
+    {"Lines", NULL, "N:lines"},
+    /* never: a sender does not vote on its own verdict */
+    {"X-Spam-Status", "No, score=-100", ""},
+    {"x-moat-anything", "ham", ""},
+};
+
+static void
+test_tokenize_header_table(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(hdr_cases) / sizeof(hdr_cases[0]); i++) {
+		char out[512] = "";
+
+		bayes_tokenize_header(hdr_cases[i].name, hdr_cases[i].value,
+				      join_cb, out);
+		if (strcmp(out, hdr_cases[i].want) != 0)
+			fail_msg("%s: \"%s\": got \"%s\", want \"%s\"",
+				 hdr_cases[i].name,
+				 hdr_cases[i].value ? hdr_cases[i].value : "",
+				 out, hdr_cases[i].want);
+	}
+}
+
+struct html_case {
+	const char *raw;
+	const char *want;
+};
+
+static const struct html_case html_cases[] = {
+    {"<p>Hi</p>", "HT:p"},
+    {"<FONT COLOR=\"#FF0000\" size=7>x</font>",
+     "HT:font|HT:font.color=#ff0000|HT:font.size=7"},
+    {"<a href='http://x.test/'><img src=a.gif width=1></a>",
+     "HT:a|HT:a.href|HT:img|HT:img.src|HT:img.width"},
+    {"<table border>", "HT:table|HT:table.border"},
+    /* not markup: addresses, comparisons, a lone < */
+    {"mail <bob@example.test> if a < b or 1<2 <", ""},
+    {"<br/>", "HT:br"},
+    /* an unterminated tag stops at the end */
+    {"<div class=\"x", "HT:div|HT:div.class"},
+    {"", ""},
+};
+
+static void
+test_tokenize_html_table(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(html_cases) / sizeof(html_cases[0]); i++) {
+		char out[512] = "";
+
+		bayes_tokenize_html(html_cases[i].raw,
+				    strlen(html_cases[i].raw), join_cb, out);
+		if (strcmp(out, html_cases[i].want) != 0)
+			fail_msg("\"%s\": got \"%s\", want \"%s\"",
+				 html_cases[i].raw, out, html_cases[i].want);
+	}
+}
+
+static const struct html_case url_cases[] = {
+    {"http://www.Spam.example.test/x?y",
+     "U:www.spam.example.test|U:spam.example.test|U:example.test"},
+    {"https://user@host.test:8080/", "U:host.test"},
+    {"http://192.0.2.1/phish", "U*:ip|U:192.0.2.1|U:0.2.1|U:2.1"},
+    {"mailto:bob", "U:mailto"},
+    {"", ""},
+};
+
+static void
+test_tokenize_url_table(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(url_cases) / sizeof(url_cases[0]); i++) {
+		char out[512] = "";
+
+		bayes_tokenize_url(url_cases[i].raw, join_cb, out);
+		if (strcmp(out, url_cases[i].want) != 0)
+			fail_msg("\"%s\": got \"%s\", want \"%s\"",
+				 url_cases[i].raw, out, url_cases[i].want);
+	}
 }
 
 static void
@@ -133,7 +252,8 @@ test_math(void **state)
 	assert_true(bayes_token_prob(0, 50, 100, 100, &p) < 0.01);
 	/* Equal rates: 0.5 pulled slightly toward x. */
 	assert_near(bayes_token_prob(10, 10, 100, 100, &p),
-		    (0.030 * 0.538 + 20 * 0.5) / (0.030 + 20), 1e-12);
+		    (p.robinson_s * 0.538 + 20 * 0.5) / (p.robinson_s + 20),
+		    1e-12);
 	for (i = 0; i < 20; i++) {
 		spammy[i] = 0.99;
 		hammy[i] = 0.01;
@@ -245,6 +365,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_tokenize_table),
 	    cmocka_unit_test(test_tokenize_message),
+	    cmocka_unit_test(test_tokenize_header_table),
+	    cmocka_unit_test(test_tokenize_html_table),
+	    cmocka_unit_test(test_tokenize_url_table),
 	    cmocka_unit_test(test_math),
 	    cmocka_unit_test(test_learn_classify),
 	};
