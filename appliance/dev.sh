@@ -24,7 +24,7 @@ case "$data_dir" in /*) ;; *) data_dir="$repo/$data_dir" ;; esac
 build_packages=(build-essential cmake pkg-config libevent-dev libssl-dev
 	libunbound-dev libsqlite3-dev libsodium-dev libcmocka-dev openssl
 	ca-certificates libspf2-dev libopendkim-dev libopendmarc-dev libidn2-dev publicsuffix
-	libclamav-dev libgmime-3.0-dev libmagic-dev libpcre2-dev libarchive-dev
+	libclamav-dev libgmime-3.0-dev libmagic-dev libpcre2-dev libarchive-dev zlib1g-dev
 	libmilter-dev)
 [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] &&
 	build_packages+=(libhyperscan-dev)

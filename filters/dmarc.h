@@ -93,6 +93,16 @@ struct dmarc_result {
 	bool spf_aligned;
 	bool adkim_strict, aspf_strict;
 	char dkim_domain[256]; /* the aligned (or first passing) d= */
+
+	/* Filled by the "dmarc" filter for the aggregate-report history
+	 * (filters/dmarc_history.h); strings live as long as the message's
+	 * filter context. dmarc_evaluate() leaves them zero. */
+	bool enforced;		   /* filter.dmarc.enforce = yes */
+	bool is_report;		   /* the message is itself a DMARC report */
+	const char *header_from;   /* RFC5322.From domain */
+	const char *policy_domain; /* where the record was found */
+	const char *record;	   /* the record as published */
+	enum dmarc_spf_result spf; /* the SPF input of the evaluation */
 };
 
 const char *dmarc_outcome_name(enum dmarc_outcome outcome);

@@ -1,19 +1,17 @@
 /*
  * dmarc_filter: the "dmarc" filter. Runs after "spf" and "dkim" (it reads
- * their results: SPF from its Authentication-Results entry, DKIM from
- * filter_data(ctx, "dkim")), finds the policy record through the chain's
- * resolver (_dmarc.<From domain>, then the organisational domain of the
- * Public Suffix List) and applies it:
- *   reject     -> 550 5.7.1 at DATA (filter.dmarc.enforce = yes)
- *   quarantine -> verdict QUARANTINE, recorded (until a quarantine store
- *                 exists the policy step tags and delivers)
- *   none       -> recorded only.
- * Mail from authenticated users is not evaluated (it is ours to sign).
- * Every evaluation leaves DMARC_REPORT (score 0) whose detail holds the
- * aggregate-report row (RFC 7489 7.2: source IP, header from, policy
- * domain, published p/sp/pct, disposition, DKIM and SPF results and
- * alignment) in the message log; the struct dmarc_result is left for
- * later filters and rules (filter_data(ctx, "dmarc")).
+ * their result data: struct spf_result from filter_data(ctx, "spf"), the
+ * DKIM signatures from filter_data(ctx, "dkim")), finds the policy record
+ * through the chain's resolver (_dmarc.<From domain>, then the organisational
+ * domain of the Public Suffix List) and applies it: reject     -> 550 5.7.1 at
+ * DATA (filter.dmarc.enforce = yes) quarantine -> verdict QUARANTINE, recorded
+ * (until a quarantine store exists the policy step tags and delivers) none ->
+ * recorded only. Mail from authenticated users is not evaluated (it is ours to
+ * sign). The struct dmarc_result is left for later filters and rules
+ * (filter_data(ctx, "dmarc")), with the header From and policy domains and
+ * the record; at the end of the chain the message log turns it into the
+ * aggregate-report row of the message (filters/dmarc_history.h), unless
+ * the message is itself a DMARC report (Subject "Report Domain: ...").
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -24,8 +22,9 @@
 #include "filters/auth_common.h"
 #include "filters/dkim_verify.h"
 #include "filters/dmarc.h"
+#include "filters/dmarc_report.h"
 #include "filters/filter.h"
-#include "lib/buf.h"
+#include "filters/spf.h"
 #include "lib/dns.h"
 #include "lib/xalloc.h"
 
@@ -90,74 +89,42 @@ dmarc_filter_lookup(void *context, const char *name, char *const **txt_r,
 	}
 }
 
-/* The SPF identity and result from the "spf" filter's A-R entry:
- * props "smtp.mailfrom=[local@]domain" or "smtp.helo=domain". */
+/* The SPF identity and result from the "spf" filter's struct spf_result
+ * (filters/spf.h): the MAIL FROM identity, which for the null sender is the
+ * HELO name (RFC 7489 3.1.2, RFC 7208 2.4). No data (spf not configured or
+ * it did not judge the client): none. */
 static enum dmarc_spf_result
-spf_from_auth(struct filter_context *ctx, char **domain_r)
+spf_from_filter(struct filter_context *ctx, const char **domain_r)
 {
-	size_t n = 0;
-	const struct filter_auth_result *ar = filter_auth_results(ctx, &n);
+	const struct spf_result *spf = filter_data(ctx, "spf");
 
 	*domain_r = NULL;
-	for (size_t i = 0; i < n; i++) {
-		const char *p, *v;
-
-		if (strcmp(ar[i].method, "spf") != 0 || ar[i].props == NULL)
-			continue;
-		p = strstr(ar[i].props, "smtp.mailfrom=");
-		v = p != NULL ? p + strlen("smtp.mailfrom=") : NULL;
-		if (v == NULL &&
-		    (p = strstr(ar[i].props, "smtp.helo=")) != NULL)
-			v = p + strlen("smtp.helo=");
-		if (v == NULL)
-			continue;
-		{
-			size_t len = strcspn(v, " ;");
-			const char *at = memchr(v, '@', len);
-
-			if (at != NULL) {
-				len -= (size_t)(at + 1 - v);
-				v = at + 1;
-			}
-			*domain_r = xstrndup(v, len);
-		}
-		if (strcmp(ar[i].result, "pass") == 0)
-			return DMARC_SPF_PASS;
-		if (strcmp(ar[i].result, "temperror") == 0)
-			return DMARC_SPF_TEMPERROR;
-		if (strcmp(ar[i].result, "none") == 0)
-			return DMARC_SPF_NONE;
+	if (spf == NULL || spf->mailfrom_domain == NULL)
+		return DMARC_SPF_NONE;
+	*domain_r = spf->mailfrom_domain;
+	switch (spf->mailfrom) {
+	case SPF_RESULT_CODE_PASS:
+		return DMARC_SPF_PASS;
+	case SPF_RESULT_CODE_TEMPERROR:
+		return DMARC_SPF_TEMPERROR;
+	case SPF_RESULT_CODE_NONE:
+		return DMARC_SPF_NONE;
+	default:
 		return DMARC_SPF_FAIL;
 	}
-	return DMARC_SPF_NONE;
 }
 
-static void
-dmarc_report_row(struct filter_context *ctx, const struct dmarc_input *in,
-		 const struct dmarc_result *r, const char *spf_domain)
+/* Whether the message is itself a DMARC aggregate report (its Subject):
+ * such mail is evaluated but kept out of our reports, so two reporting
+ * gateways never report on each other's reports. */
+static bool
+message_is_report(struct filter_context *ctx)
 {
-	struct buf b;
+	long i = filter_header_find(ctx, "Subject", 0);
+	size_t n;
+	const struct filter_header *h = filter_headers(ctx, &n, NULL);
 
-	buf_init(&b);
-	buf_printf(&b,
-		   "ip=%s header_from=%s policy_domain=%s p=%s sp=%s pct=%d "
-		   "disposition=%s dkim=%s dkim_domain=%s spf=%s "
-		   "spf_domain=%s",
-		   in->client_ip != NULL ? in->client_ip : "", in->from_domain,
-		   in->policy_domain != NULL ? in->policy_domain : "",
-		   r->p == 'r'	 ? "reject"
-		   : r->p == 'q' ? "quarantine"
-				 : "none",
-		   r->sp == 'r'	  ? "reject"
-		   : r->sp == 'q' ? "quarantine"
-		   : r->sp == 'n' ? "none"
-				  : "",
-		   r->pct, dmarc_disposition_name(r->disposition),
-		   r->dkim_aligned ? "pass" : "fail", r->dkim_domain,
-		   r->spf_aligned ? "pass" : "fail",
-		   spf_domain != NULL ? spf_domain : "");
-	filter_add_symbol(ctx, "DMARC_REPORT", 0.0, buf_cstr(&b));
-	buf_free(&b);
+	return i >= 0 && dmarc_report_subject_is_report(h[i].value);
 }
 
 static int
@@ -170,7 +137,8 @@ dmarc_filter_run(void *state, struct filter_context *ctx,
 	struct dmarc_lookup_ctx lc = {ctx, NULL};
 	struct dmarc_input in;
 	struct dmarc_result r;
-	char *from = NULL, *record = NULL, *pdom = NULL, *spf_domain = NULL;
+	char *from = NULL, *record = NULL, *pdom = NULL;
+	const char *spf_domain = NULL;
 	char *props = NULL, text[300];
 	const char *error = NULL;
 	int found;
@@ -206,7 +174,7 @@ dmarc_filter_run(void *state, struct filter_context *ctx,
 	memset(&in, 0, sizeof(in));
 	in.client_ip = env->client_ip;
 	in.from_domain = from;
-	in.spf = spf_from_auth(ctx, &spf_domain);
+	in.spf = spf_from_filter(ctx, &spf_domain);
 	in.spf_domain = spf_domain;
 	in.dkim = filter_data(ctx, "dkim");
 	in.record = record;
@@ -218,15 +186,19 @@ dmarc_filter_run(void *state, struct filter_context *ctx,
 		free(from);
 		free(record);
 		free(pdom);
-		free(spf_domain);
 		return -1;
 	}
-	dmarc_report_row(ctx, &in, &r, spf_domain);
+	r.enforced = set->enforce;
+	r.is_report = message_is_report(ctx);
+	r.header_from = filter_strdup(ctx, from);
+	r.policy_domain = filter_strdup(ctx, pdom);
+	r.record = filter_strdup(ctx, record);
+	r.spf = in.spf;
 	{
-		struct dmarc_result *copy = xmalloc(sizeof(*copy));
+		struct dmarc_result *copy = filter_alloc(ctx, sizeof(*copy));
 
 		*copy = r;
-		filter_set_data(ctx, copy, free);
+		filter_set_data(ctx, copy, NULL); /* in the context's pool */
 	}
 	free(props);
 	props = xasprintf("header.from=%s policy.dmarc=%s", from,
@@ -270,7 +242,6 @@ out:
 	free(from);
 	free(record);
 	free(pdom);
-	free(spf_domain);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "filters/dmarc_history.h"
 #include "filters/filter_context.h"
 #include "lib/buf.h"
 #include "lib/db.h"
@@ -43,6 +44,7 @@ struct log_record {
 	size_t filter_count;
 	struct log_symbol *symbols;
 	size_t symbol_count;
+	struct dmarc_history_entry *dmarc; /* DMARC report row, or NULL */
 };
 
 struct filter_log {
@@ -84,6 +86,8 @@ static const struct db_migration log_migrations[] = {
 	"  score REAL NOT NULL,"
 	"  detail TEXT);"
 	"CREATE INDEX message_symbols_id ON message_symbols(message_id);"},
+    /* DMARC aggregate-report history (filters/dmarc_history.h). */
+    {2, DMARC_HISTORY_SCHEMA},
 };
 
 static void
@@ -105,6 +109,7 @@ record_free(struct log_record *r)
 		free(r->symbols[i].detail);
 	}
 	free(r->symbols);
+	dmarc_history_entry_free(&r->dmarc);
 	free(r);
 }
 
@@ -187,6 +192,9 @@ log_write(struct filter_log *log, struct log_record *list)
 			}
 			sqlite3_reset(sym);
 		}
+		if (r->dmarc != NULL &&
+		    dmarc_history_insert(log->db, r->dmarc, &err) < 0)
+			goto rollback;
 	}
 	sqlite3_finalize(msg);
 	sqlite3_finalize(flt);
@@ -234,6 +242,14 @@ log_writer(void *arg)
 	}
 	pthread_mutex_unlock(&log->lock);
 	return NULL;
+}
+
+int
+filter_log_db_open(const char *path, sqlite3 **db_r, char **error_r)
+{
+	return db_open(path, log_migrations,
+		       sizeof(log_migrations) / sizeof(log_migrations[0]), db_r,
+		       error_r);
 }
 
 int
@@ -378,6 +394,8 @@ filter_log_message(struct filter_log *log, const struct filter_context *ctx,
 		r->symbols[i].score = s->score;
 	}
 	r->symbol_count = result->symbol_count;
+	r->dmarc =
+	    dmarc_history_entry_new(ctx, result->verdict, (long long)r->time);
 	pthread_mutex_lock(&log->lock);
 	*log->queue_tail = r;
 	log->queue_tail = &r->next;

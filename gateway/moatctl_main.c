@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "gateway/master_prepare.h"
+#include "gateway/moatctl_dmarc.h"
 #include "gateway/moatctl_spam.h"
 #include "gateway/queue_file.h"
 #include "gateway/queue_state.h"
@@ -82,6 +83,12 @@ usage(FILE *out)
 	    "                             score messages, one line each\n"
 	    "  spam stats [--db PATH]     rule set, Bayes counts and users'\n"
 	    "                             training (Junk folder moves)\n"
+	    "  dmarc report [--domain D] [--from T] [--to T] [--out DIR]\n"
+	    "                             DMARC aggregate reports (.xml.gz) "
+	    "from\n"
+	    "                             recorded results; T: UTC seconds "
+	    "or\n"
+	    "                             YYYY-MM-DD[THH:MM[:SS]]\n"
 	    "  spf [--timeout=MS] IP HELO SENDER   SPF check through "
 	    "Moat's SPF code\n"
 	    "  spf [--timeout=MS] --batch  the same for \"IP<TAB>HELO<TAB>"
@@ -850,6 +857,15 @@ main(int argc, char **argv)
 	if (become_run_user(&ctl.settings) < 0) {
 		moat_settings_free(&ctl.settings);
 		return 1;
+	}
+	if (strcmp(argv[i], "dmarc") == 0 && argc - i >= 2) {
+		ret = moatctl_dmarc(&ctl.settings, argc - i - 1, argv + i + 1);
+		moat_settings_free(&ctl.settings);
+		if (ret < 0) {
+			usage(stderr);
+			return 2;
+		}
+		return ret;
 	}
 	if (strcmp(argv[i], "spam") == 0 && argc - i >= 2) {
 		ret = moatctl_spam(&ctl.settings, argc - i - 1, argv + i + 1);

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "gateway/delivery_remote.h"
+#include "gateway/dmarc_reporter.h"
 #include "gateway/queue_control.h"
 #include "gateway/queue_file.h"
 #include "gateway/service.h"
@@ -73,6 +74,7 @@ struct queue_service {
 	struct delivery_remote *remote; /* delivery_remote.c */
 	struct timespec started;	/* files newer than this are notified */
 	struct queue_control *control;
+	struct dmarc_reporter *dmarc; /* DMARC aggregate reports */
 	bool stopping;
 };
 
@@ -635,10 +637,16 @@ queue_run(struct service_context *ctx)
 		free(error);
 		qs.stopping = true;
 	}
+	/* DMARC aggregate reports: pruning always, sending when enabled. */
+	if (!qs.stopping)
+		qs.dmarc =
+		    dmarc_reporter_new(qs.base, ctx->settings, qs.queue_dir,
+				       on_remote_enqueue, &qs);
 	/* Everything already on disk at start is ours to deliver. */
 	queue_scan(&qs, true);
 	if (!qs.stopping)
 		event_base_dispatch(qs.base);
+	dmarc_reporter_free(&qs.dmarc);
 	queue_control_free(&qs.control);
 	delivery_remote_free(&qs.remote);
 	event_free(sigterm);

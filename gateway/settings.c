@@ -151,6 +151,29 @@ validate_xclient_trusted(const void *field, const char **error_r)
 
 #define S(field) offsetof(struct moat_settings, field)
 
+/* dmarc.report_from: empty or a plain local@domain (it becomes an
+ * envelope sender and a From: field). */
+static int
+validate_dmarc_report_from(const void *value, const char **error_r)
+{
+	const char *v = *(char *const *)value, *at = strchr(v, '@');
+
+	if (v[0] == '\0')
+		return 0;
+	for (const char *p = v; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
+			*error_r = "must be an address local@domain";
+			return -1;
+		}
+	}
+	if (at == NULL || at == v || at[1] == '\0' || strchr(at + 1, '@') ||
+	    strlen(v) > 254 || strpbrk(v, " \t<>()[]\\,;:\"") != NULL) {
+		*error_r = "must be an address local@domain";
+		return -1;
+	}
+	return 0;
+}
+
 const struct setting_def moat_setting_defs[] = {
     {"data_dir", SETTING_PATH, "/var/lib/moat", S(data_dir), 0, 0,
      validate_data_dir, "directory for databases, queue, mail and TLS files"},
@@ -313,6 +336,21 @@ const struct setting_def moat_setting_defs[] = {
      0, NULL, "defer (451) a message carrying any of these symbols"},
     {"policy.reject_score", SETTING_INT, "0", S(policy_reject_score), 0,
      1000000, NULL, "reject a message whose score reaches this (0: off)"},
+    /* DMARC aggregate reports (RFC 7489 7.2) */
+    {"dmarc.reports", SETTING_BOOL, "no", S(dmarc_reports), 0, 0, NULL,
+     "mail DMARC aggregate reports to each policy domain's rua= addresses"},
+    {"dmarc.report_org", SETTING_STRING, "", S(dmarc_report_org), 0, 0, NULL,
+     "org_name in the reports (empty: hostname)"},
+    {"dmarc.report_from", SETTING_STRING, "", S(dmarc_report_from), 0, 0,
+     validate_dmarc_report_from,
+     "sender of the reports, also their <email> (empty: "
+     "dmarc-reports@hostname)"},
+    {"dmarc.report_interval", SETTING_DURATION, "1d", S(dmarc_report_interval),
+     1, 7 * 86400, NULL,
+     "period one report covers, aligned to UTC (RFC 7489 default: 1d)"},
+    {"dmarc.report_retention", SETTING_DURATION, "7d",
+     S(dmarc_report_retention), 60, 366 * 86400, NULL,
+     "report rows older than this are deleted, reported or not"},
     /* users' spam training (gateway/spam_learn.c) */
     {"spam.user_training", SETTING_BOOL, "yes", S(spam_user_training), 0, 0,
      NULL,
@@ -366,6 +404,15 @@ moat_settings_load(const char *path, struct moat_settings *settings,
 	if (settings->authserv_id[0] == '\0') {
 		free(settings->authserv_id);
 		settings->authserv_id = xstrdup(settings->hostname);
+	}
+	if (settings->dmarc_report_org[0] == '\0') {
+		free(settings->dmarc_report_org);
+		settings->dmarc_report_org = xstrdup(settings->hostname);
+	}
+	if (settings->dmarc_report_from[0] == '\0') {
+		free(settings->dmarc_report_from);
+		settings->dmarc_report_from =
+		    xasprintf("dmarc-reports@%s", settings->hostname);
 	}
 	settings_filter_default(settings, "dkim_sign.key_dir", "dkim");
 	settings_filter_default(settings, "arc.key_dir", "dkim");

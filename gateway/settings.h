@@ -95,6 +95,12 @@ struct moat_settings {
 	struct str_list policy_reject_symbols;
 	struct str_list policy_tempfail_symbols;
 	long long policy_reject_score; /* 0 = off */
+	/* DMARC aggregate reports (gateway/dmarc_reporter.h) */
+	bool dmarc_reports;		     /* send them */
+	char *dmarc_report_org;		     /* org_name; "" = hostname */
+	char *dmarc_report_from;	     /* "" = dmarc-reports@hostname */
+	unsigned int dmarc_report_interval;  /* seconds per report */
+	unsigned int dmarc_report_retention; /* rows kept at most */
 	/* users' spam training (gateway/spam_learn.c) */
 	bool spam_user_training; /* IMAP Junk moves and $Junk keywords */
 	long long spam_user_training_max_pending; /* messages in the spool */

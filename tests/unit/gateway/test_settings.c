@@ -92,6 +92,12 @@ static const struct default_case default_cases[] = {
     {"relay.delay_warning", "14400"},
     {"relay.verify_recipients", "no"},
     {"relay.verify_cache_ttl", "3600"},
+    /* DMARC aggregate reports */
+    {"dmarc.reports", "no"},
+    {"dmarc.report_org", ""},
+    {"dmarc.report_from", ""},
+    {"dmarc.report_interval", "86400"},
+    {"dmarc.report_retention", "604800"},
     /* users' spam training */
     {"spam.user_training", "yes"},
     {"spam.user_training_max_pending", "10000"},
@@ -210,6 +216,10 @@ test_settings_load_fills_hostname(void **state)
 	if (moat_settings_load(path, &s, &error) < 0)
 		fail_msg("load: %s", error);
 	assert_true(s.hostname[0] != '\0');
+	/* the DMARC report sender defaults to the host name */
+	assert_string_equal(s.dmarc_report_org, s.hostname);
+	assert_true(strncmp(s.dmarc_report_from, "dmarc-reports@", 14) == 0);
+	assert_string_equal(s.dmarc_report_from + 14, s.hostname);
 	moat_settings_free(&s);
 	unlink(path);
 	free(path);
@@ -271,6 +281,10 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+    {"dmarc sender without domain", "dmarc.report_from = dmarc\n",
+     "1: dmarc.report_from: must be an address local@domain"},
+    {"dmarc sender with space", "dmarc.report_from = \"a b@x.org\"\n",
+     "1: dmarc.report_from: must be an address local@domain"},
     {"bad port", "# c\nsmtp.listen = 127.0.0.1:99999\n",
      "2: smtp.listen: invalid port (0-65535)"},
     {"host name", "imap.listen = localhost:143\n",
