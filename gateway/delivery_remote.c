@@ -588,12 +588,7 @@ send_dsn(struct attempt *a, const size_t *which, size_t n, enum dsn_kind kind,
 	struct delivery_remote *dr = a->dr;
 	struct dsn_rcpt *rcpts = xcalloc(n, sizeof(*rcpts));
 	char(*diag)[600] = xcalloc(n, sizeof(*diag));
-	struct dsn_report r;
 	char qid[32];
-	const char *error = NULL;
-	char *original = NULL;
-	size_t original_len = 0;
-	bool full = false;
 
 	for (size_t i = 0; i < n; i++) {
 		struct daddr *d = &a->addrs[which[i]];
@@ -603,42 +598,12 @@ send_dsn(struct attempt *a, const size_t *which, size_t n, enum dsn_kind kind,
 		rcpts[i].orcpt = a->env.rcpts[d->rcpt].orcpt;
 		rcpts[i].status = statuses[i];
 		rcpts[i].remote_mta = d->remote[0] != '\0' ? d->remote : NULL;
-		rcpts[i].diagnostic = diag[i];
+		rcpts[i].diagnostic = kind == DSN_DELIVERED ? NULL : diag[i];
 	}
-	if (dsn_read_original(a->fd, (long long)a->offset, a->len,
-			      kind == DSN_FAILURE && a->env.ret != NULL &&
-				  strcasecmp(a->env.ret, "FULL") == 0,
-			      &original, &original_len, &full) < 0) {
-		original = xstrdup("");
-		original_len = 0;
-	}
-	memset(&r, 0, sizeof(r));
-	r.kind = kind;
-	r.reporting_mta = dr->set->hostname;
-	r.qid = a->qid;
-	r.sender = a->env.mail_from;
-	r.envid = a->env.envid;
-	r.arrival = a->env.arrival;
-	r.now = time(NULL);
-	r.retry_until = a->env.arrival + (time_t)dr->policy.lifetime;
-	r.rcpts = rcpts;
-	r.rcpt_count = n;
-	r.original = original;
-	r.original_len = original_len;
-	r.original_full = full;
-	if (dsn_enqueue(dr->queue_dir, &r, qid, &error) < 0) {
-		log_errorx("qid=%s event=dsn error=\"%s\"", a->qid, error);
-	} else {
-		log_info("qid=%s event=dsn kind=%s dsn_qid=%s to=<%s> "
-			 "recipients=%zu",
-			 a->qid,
-			 kind == DSN_DELAY     ? "delay"
-			 : kind == DSN_RELAYED ? "relayed"
-					       : "failure",
-			 qid, a->env.mail_from, n);
+	if (dsn_send(dr->queue_dir, dr->set->hostname, &a->env, a->fd,
+		     (long long)a->offset, a->len, kind, rcpts, n,
+		     a->env.arrival + (time_t)dr->policy.lifetime, qid) == 0)
 		dr->enqueue(qid, dr->enqueue_ctx);
-	}
-	free(original);
 	free(diag);
 	free(rcpts);
 }
@@ -744,6 +709,20 @@ attempt_finish(struct attempt *a)
 	}
 	if (nfail > 0)
 		send_dsn(a, fail, nfail, DSN_RELAYED, fail_status);
+	nfail = 0;
+	for (size_t i = 0; i < a->naddrs && !null_sender; i++) {
+		struct daddr *d = &a->addrs[i];
+		const struct queue_rcpt *qr = &a->env.rcpts[d->rcpt];
+
+		if (d->result == AR_SENT && d->delivered_locally &&
+		    qr->notify != NULL &&
+		    dsn_notify_wants(qr->notify, "SUCCESS")) {
+			fail_status[nfail] = "2.0.0";
+			fail[nfail++] = i;
+		}
+	}
+	if (nfail > 0)
+		send_dsn(a, fail, nfail, DSN_DELIVERED, fail_status);
 	for (size_t i = 0; i < a->env.rcpt_count; i++) {
 		if (a->done[i])
 			continue;
@@ -910,7 +889,16 @@ attempt_local_users(struct attempt *a, size_t rcpt,
 		if (rc < 0 || (rc == 2 && worst == 1))
 			worst = rc;
 	}
-	if (worst == 2)
+	if (worst == 1 && users->count > 0) {
+		/* Recorded for a NOTIFY=SUCCESS report only. */
+		struct daddr *d;
+
+		attempt_add_addr(a, rcpt, a->env.rcpts[rcpt].address);
+		d = &a->addrs[a->naddrs - 1];
+		d->result = AR_SENT;
+		d->delivered_locally = true;
+		delivery_outcome_make(&d->outcome, 250, "2.0.0", "delivered");
+	} else if (worst == 2)
 		attempt_add_local(a, rcpt, AR_DEFER, 452, "4.2.2",
 				  "mailbox full");
 	else if (worst < 0)

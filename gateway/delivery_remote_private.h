@@ -38,6 +38,7 @@ struct daddr {
 	struct smtp_client_outcome outcome;
 	char remote[320];	  /* "host[ip]:port" or "" */
 	bool relayed_without_dsn; /* sent to a host that has no DSN */
+	bool delivered_locally;	  /* into the store by this engine */
 };
 
 struct target {

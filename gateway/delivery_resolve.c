@@ -42,6 +42,18 @@ next_hop(struct job *j)
 	delivery_resolve_hop(j);
 }
 
+/* Copies src, truncated, into dst[size]. memmove, not snprintf: the
+ * sources live inside the same job (route hops), which gcc cannot tell
+ * apart from the destination and warns about (-Wrestrict at -O3). */
+static void
+copy_name(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memmove(dst, src, n);
+	dst[n] = '\0';
+}
+
 static void
 add_target(struct job *j, const char *host, const char *ip)
 {
@@ -50,8 +62,8 @@ add_target(struct job *j, const char *host, const char *ip)
 	if (j->ntargets == TARGETS_MAX)
 		return;
 	t = &j->targets[j->ntargets++];
-	snprintf(t->host, sizeof(t->host), "%s", host);
-	snprintf(t->ip, sizeof(t->ip), "%s", ip);
+	copy_name(t->host, sizeof(t->host), host);
+	copy_name(t->ip, sizeof(t->ip), ip);
 	t->port = hop_port(j);
 }
 

@@ -4,7 +4,8 @@
  * for programs: one per-message block, then one block per recipient with
  * Action, Status, Remote-MTA and Diagnostic-Code. Strings that came from
  * peers (diagnostics) were sanitised by the caller; addresses are what
- * smtpd accepted. Called by delivery_remote; unit tests compose reports.
+ * smtpd accepted. Called by delivery_remote and, for local NOTIFY=SUCCESS
+ * reports, by queue_service; unit tests compose reports.
  */
 #include "gateway/dsn.h"
 
@@ -18,6 +19,7 @@
 
 #include "gateway/queue_file.h"
 #include "lib/fileio.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 
 #define DSN_HEADERS_MAX (64 * 1024)
@@ -73,10 +75,13 @@ dsn_compose(const struct dsn_report *r, struct buf *out)
 	static const char *const subjects[] = {
 	    "Undelivered Mail Returned to Sender",
 	    "Delayed Mail (still being retried)",
+	    "Successful Mail Delivery Report",
 	    "Successful Mail Delivery Report"};
-	static const char *const actions[] = {"failed", "delayed", "relayed"};
-	static const char *const ids[] = {"bounce", "delay", "relayed"};
-	size_t k = (size_t)r->kind < 3 ? (size_t)r->kind : 0;
+	static const char *const actions[] = {"failed", "delayed", "relayed",
+					      "delivered"};
+	static const char *const ids[] = {"bounce", "delay", "relayed",
+					  "delivered"};
+	size_t k = (size_t)r->kind < 4 ? (size_t)r->kind : 0;
 
 	rfc5322_date(r->now, date, sizeof(date));
 	rfc5322_date(r->arrival, arrival, sizeof(arrival));
@@ -104,7 +109,14 @@ dsn_compose(const struct dsn_report *r, struct buf *out)
 		   r->reporting_mta, r->sender, subjects[k], date, r->qid,
 		   ids[k], (long long)r->now, r->reporting_mta, boundary,
 		   boundary);
-	if (r->kind == DSN_RELAYED)
+	if (r->kind == DSN_DELIVERED)
+		buf_printf(out,
+			   "This is the mail system at host %s.\r\n"
+			   "\r\n"
+			   "Your message was delivered to the mailboxes of "
+			   "the recipients\r\nbelow, as you asked.\r\n\r\n",
+			   r->reporting_mta);
+	else if (r->kind == DSN_RELAYED)
 		buf_printf(out,
 			   "This is the mail system at host %s.\r\n"
 			   "\r\n"
@@ -268,5 +280,53 @@ dsn_enqueue(const char *queue_dir, const struct dsn_report *r, char qid_r[32],
 		snprintf(qid_r, 32, "%s", env.qid);
 	free(path);
 	buf_free(&file);
+	return ret;
+}
+
+int
+dsn_send(const char *queue_dir, const char *reporting_mta,
+	 const struct queue_envelope *env, int fd, long long offset, size_t len,
+	 enum dsn_kind kind, const struct dsn_rcpt *rcpts, size_t n,
+	 time_t retry_until, char qid_r[32])
+{
+	static const char *const names[] = {"failure", "delay", "relayed",
+					    "delivered"};
+	struct dsn_report r;
+	const char *error = NULL;
+	char *original = NULL;
+	size_t original_len = 0;
+	bool full = false;
+	int ret;
+
+	if (dsn_read_original(fd, offset, len,
+			      kind == DSN_FAILURE && env->ret != NULL &&
+				  strcasecmp(env->ret, "FULL") == 0,
+			      &original, &original_len, &full) < 0) {
+		original = xstrdup("");
+		original_len = 0;
+	}
+	memset(&r, 0, sizeof(r));
+	r.kind = kind;
+	r.reporting_mta = reporting_mta;
+	r.qid = env->qid;
+	r.sender = env->mail_from;
+	r.envid = env->envid;
+	r.arrival = env->arrival;
+	r.now = time(NULL);
+	r.retry_until = retry_until;
+	r.rcpts = rcpts;
+	r.rcpt_count = n;
+	r.original = original;
+	r.original_len = original_len;
+	r.original_full = full;
+	ret = dsn_enqueue(queue_dir, &r, qid_r, &error);
+	if (ret < 0)
+		log_errorx("qid=%s event=dsn error=\"%s\"", env->qid, error);
+	else
+		log_info("qid=%s event=dsn kind=%s dsn_qid=%s to=<%s> "
+			 "recipients=%zu",
+			 env->qid, names[(size_t)kind < 4 ? (size_t)kind : 0],
+			 qid_r, env->mail_from, n);
+	free(original);
 	return ret;
 }

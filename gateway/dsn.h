@@ -1,7 +1,9 @@
 /*
  * dsn: delivery status notifications (RFC 3464 in a multipart/report of
  * RFC 6522): the bounce for recipients that failed permanently or expired,
- * and the DELAY notice for senders who asked (NOTIFY=DELAY). A DSN goes to
+ * the DELAY notice for senders who asked (NOTIFY=DELAY), and the success
+ * reports of NOTIFY=SUCCESS (delivered into a local mailbox, or relayed to
+ * a host without DSN). A DSN goes to
  * the envelope sender with the null sender <> as its own, so it can never
  * cause another DSN; the caller never asks for one when the sender is <>.
  * The original message's header (or, with RET=FULL, the whole message) is
@@ -14,6 +16,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "gateway/queue_file.h"
 #include "lib/buf.h"
 
 #define DSN_FULL_MAX (10 * 1024 * 1024) /* larger: headers only */
@@ -27,10 +30,12 @@ struct dsn_rcpt {
 };
 
 enum dsn_kind {
-	DSN_FAILURE, /* Action: failed (a bounce) */
-	DSN_DELAY,   /* Action: delayed (NOTIFY=DELAY) */
-	DSN_RELAYED, /* Action: relayed to a host without DSN (NOTIFY=SUCCESS,
-			RFC 3461 6.2.2) */
+	DSN_FAILURE,   /* Action: failed (a bounce) */
+	DSN_DELAY,     /* Action: delayed (NOTIFY=DELAY) */
+	DSN_RELAYED,   /* Action: relayed to a host without DSN (NOTIFY=SUCCESS,
+			  RFC 3461 6.2.2) */
+	DSN_DELIVERED, /* Action: delivered into a local mailbox
+			  (NOTIFY=SUCCESS) */
 };
 
 struct dsn_report {
@@ -65,6 +70,17 @@ int dsn_read_original(int fd, long long offset, size_t len, bool full,
  */
 int dsn_enqueue(const char *queue_dir, const struct dsn_report *report,
 		char qid_r[32], const char **error_r);
+/*
+ * The whole job for one queued message: reads the part of the original to
+ * attach (RET=FULL for failures only) from fd at offset/len, composes the
+ * DSN of kind for the n recipients and enqueues it into queue_dir; logs
+ * the outcome as "qid=QID event=dsn ...". Returns 0 with the new queue id
+ * in qid_r, or -1 (logged).
+ */
+int dsn_send(const char *queue_dir, const char *reporting_mta,
+	     const struct queue_envelope *env, int fd, long long offset,
+	     size_t len, enum dsn_kind kind, const struct dsn_rcpt *rcpts,
+	     size_t n, time_t retry_until, char qid_r[32]);
 /* true when the NOTIFY value asks for kind ("FAILURE", "DELAY",
  * "SUCCESS");
  * no NOTIFY means FAILURE only. */

@@ -250,9 +250,9 @@ child_main(struct master *m, size_t index, pid_t master_pid)
 		log_error("event=drop_privileges user=%s failed", m->user.name);
 		_exit(1);
 	}
-	/* Changing credentials clears the parent-death signal (prctl(2)):
-	 * set it again as the run user, or children started as root outlive
-	 * a killed master, holding its listeners and data. */
+	/* The kernel clears the parent-death signal when the credentials
+	 * change (setuid above): set it again, or a SIGKILLed master leaves
+	 * its children running with the listeners. */
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != master_pid)
 		_exit(1);

@@ -38,6 +38,7 @@
 
 #include "gateway/delivery_remote.h"
 #include "gateway/dmarc_reporter.h"
+#include "gateway/dsn.h"
 #include "gateway/queue_control.h"
 #include "gateway/queue_file.h"
 #include "gateway/service.h"
@@ -86,6 +87,7 @@ struct batch_item {
 	off_t offset;
 	size_t len;
 	bool *done;	  /* per recipient: reached its final state */
+	bool *stored;	  /* per recipient: stored by this batch */
 	bool remote_left; /* some recipient waits for remote delivery */
 	char *prefix;
 };
@@ -234,6 +236,7 @@ item_open(struct queue_service *qs, struct batch_item *item)
 	}
 	free(path);
 	item->done = xcalloc(item->env.rcpt_count + 1, sizeof(bool));
+	item->stored = xcalloc(item->env.rcpt_count + 1, sizeof(bool));
 	queue_done_load(qs->queue_dir, item->entry.qid, item->done,
 			item->env.rcpt_count);
 	item->prefix = xasprintf("Return-Path: <%s>\r\n", item->env.mail_from);
@@ -247,6 +250,7 @@ item_free(struct batch_item *item)
 		close(item->fd);
 	queue_envelope_free(&item->env);
 	free(item->done);
+	free(item->stored);
 	free(item->prefix);
 	memset(item, 0, sizeof(*item));
 	item->fd = -1;
@@ -333,9 +337,13 @@ item_deliver(struct queue_service *qs, struct batch_item *item, char **error_r)
 				 "size=%zu status=%s",
 				 item->entry.qid, rcpt, users.items[u], uid,
 				 item->len, rc == 1 ? "sent" : "duplicate");
+			if (rc == 1)
+				item->stored[i] = true;
 		}
 		if (foreign.count == 0 && !over_quota)
 			item->done[i] = true;
+		else
+			item->stored[i] = false; /* reported when complete */
 		str_list_free(&users);
 		str_list_free(&foreign);
 	}
@@ -382,6 +390,40 @@ local_deliver(void *context, const char *qid, size_t rcpt, const char *user,
 	free(key);
 	free(prefix);
 	return rc;
+}
+
+/* RFC 3461 NOTIFY=SUCCESS: one "delivered" DSN for the recipients this
+ * batch stored completely. After the commit, so a rollback never reports;
+ * a crash between the two loses the report, never duplicates it. */
+static void
+item_success_dsn(struct queue_service *qs, struct batch_item *item)
+{
+	struct dsn_rcpt *rcpts;
+	size_t n = 0;
+	char qid[32];
+
+	if (item->env.mail_from[0] == '\0')
+		return;
+	rcpts = xcalloc(item->env.rcpt_count + 1, sizeof(*rcpts));
+	for (size_t i = 0; i < item->env.rcpt_count; i++) {
+		const struct queue_rcpt *qr = &item->env.rcpts[i];
+
+		if (!item->stored[i] || qr->notify == NULL ||
+		    !dsn_notify_wants(qr->notify, "SUCCESS"))
+			continue;
+		rcpts[n].address = qr->address;
+		rcpts[n].orcpt = qr->orcpt;
+		rcpts[n].status = "2.0.0";
+		n++;
+	}
+	if (n > 0 &&
+	    dsn_send(qs->queue_dir, qs->settings->hostname, &item->env,
+		     item->fd, (long long)item->offset, item->len,
+		     DSN_DELIVERED, rcpts, n, item->env.arrival, qid) == 0) {
+		pending_add(qs, qid, 0, 0);
+		queue_kick(qs);
+	}
+	free(rcpts);
 }
 
 /* After the store commit: drop finished files, set deferred ones aside. */
@@ -520,8 +562,10 @@ queue_work_batch(struct queue_service *qs, size_t max)
 			   nitems, error != NULL ? error : "unknown");
 		schedule_retry(qs, items, nitems, nitems > 1);
 	} else {
-		for (size_t i = 0; i < nitems; i++)
+		for (size_t i = 0; i < nitems; i++) {
+			item_success_dsn(qs, &items[i]);
 			item_finish(qs, &items[i]);
+		}
 		(void)fileio_sync_dir(qs->queue_dir);
 	}
 out:

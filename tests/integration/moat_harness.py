@@ -22,18 +22,26 @@ MOATCTL = os.path.join(BUILD, "gateway", "moatctl")
 PASSWORD = "correct horse"
 
 
+_HANDED_OUT = set()
+
+
 def free_port(host="127.0.0.1"):
     """A port free now, below the kernel's ephemeral range (32768 and up
     on Linux), so that no outgoing connection of a concurrent test can
-    take it as its source port before moatd binds it."""
+    take it as its source port before moatd binds it. Never the same port
+    twice in one test run: one daemon's several ports must differ even
+    though none is bound until it starts."""
     import random
     for _ in range(200):
         port = random.randrange(10000, 32000)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -99,6 +107,7 @@ class Moat:
 
     # --- lifecycle -------------------------------------------------------
     def start(self, timeout=15):
+        starts = self.log().count("event=started version=")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([MOATD, "-c", self.conf, "-f"],
                                      stdout=log, stderr=log, env=self.env)
@@ -108,6 +117,12 @@ class Moat:
             if self.proc.poll() is not None:
                 raise RuntimeError("moatd exited with %s:\n%s" %
                                    (self.proc.returncode, self.log()))
+            # The master binds every listener before it forks and logs
+            # "event=started" after; a connect alone would succeed as
+            # soon as the SMTP socket is bound, before the IMAP/POP3 ones.
+            if self.log().count("event=started version=") <= starts:
+                time.sleep(0.02)
+                continue
             try:
                 socket.create_connection(("127.0.0.1", self.smtp_port),
                                          timeout=1).close()

@@ -131,3 +131,24 @@ def test_moatctl_commands_and_errors(moat):
     with smtplib.SMTP("127.0.0.1", moat.smtp_port) as c:
         c.sendmail("a@remote.example", ["late@example.test"], b"\r\nhi\r\n")
     assert len(moat.wait_messages("late@example.test", 1)) == 1
+
+
+def test_children_die_with_a_killed_master(moat):
+    """SIGKILL of the master takes every service with it (the parent-death
+    signal survives the drop of privileges), so nothing keeps the
+    listeners and a restart binds them again."""
+    import subprocess
+    import time
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(moat.proc.pid)],
+                         capture_output=True, text=True).stdout
+    children = [int(p) for p in out.split()]
+    assert len(children) >= 4
+    moat.kill9()
+    deadline = time.time() + 10
+    alive = children
+    while alive and time.time() < deadline:
+        alive = [p for p in children if os.path.exists("/proc/%d" % p)
+                 and "zombie" not in open("/proc/%d/status" % p).read()]
+        time.sleep(0.05)
+    assert alive == []
+    moat.start()

@@ -161,6 +161,25 @@ test_dsn_relayed(void **state)
 }
 
 static void
+test_dsn_delivered(void **state)
+{
+	static const struct want wants[] = {
+	    {"Subject: Successful Mail Delivery Report\r\n", true},
+	    {"Action: delivered\r\n", true},
+	    {"delivered to the mailboxes", true},
+	    {"Will-Retry-Until", false},
+	    {"Action: relayed", false},
+	    {"Action: failed", false},
+	};
+	struct buf b;
+
+	(void)state;
+	compose(DSN_DELIVERED, &b);
+	check(&b, wants, sizeof(wants) / sizeof(wants[0]));
+	buf_free(&b);
+}
+
+static void
 test_dsn_notify(void **state)
 {
 	static const struct {
@@ -225,6 +244,7 @@ main(void)
 	    cmocka_unit_test(test_dsn_failure),
 	    cmocka_unit_test(test_dsn_delay),
 	    cmocka_unit_test(test_dsn_relayed),
+	    cmocka_unit_test(test_dsn_delivered),
 	    cmocka_unit_test(test_dsn_notify),
 	    cmocka_unit_test(test_dsn_read_original),
 	};
