@@ -8,6 +8,9 @@
 #   ./appliance/dev.sh fuzz   build the libFuzzer targets with clang and run
 #                             each for $MOAT_FUZZ_SECONDS (default 20)
 #   ./appliance/dev.sh build  install and build only
+#   ./appliance/dev.sh install   build, then install as an appliance service
+#                             (appliance/install.sh: binaries, /etc/moat,
+#                             systemd unit, user moat, clamav-freshclam on)
 #
 # Environment: MOAT_DATA_DIR (default ./var), MOAT_BUILD_DIR (default ./build),
 # MOAT_SANITIZE=1 builds with ASan+UBSan, MOAT_SKIP_INSTALL=1 skips apt-get.
@@ -35,6 +38,8 @@ test_packages=(python3 python3-pytest python3-dnslib python3-yaml swaks libnet-s
 # Content filters: clamd for the clamd mode test, zip for encrypted archives.
 test_packages+=(clamav-daemon zip)
 fuzz_packages=(clang libclang-rt-14-dev)
+# An appliance install (dev.sh install): Debian's ClamAV updater.
+appliance_packages=(clamav-freshclam)
 
 say() { printf '\033[1mdev.sh:\033[0m %s\n' "$*" >&2; }
 
@@ -172,8 +177,13 @@ fuzz)
 	install_packages "${build_packages[@]}" "${fuzz_packages[@]}"
 	fuzz
 	;;
+install)
+	install_packages "${build_packages[@]}" "${appliance_packages[@]}"
+	build
+	MOAT_BUILD_DIR="$build_dir" exec "$repo/appliance/install.sh"
+	;;
 *)
-	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

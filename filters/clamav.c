@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -116,6 +117,85 @@ clamav_dir_has_official_db(const char *dir)
 			return true;
 	}
 	return false;
+}
+
+static int
+clamav_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Database files libclamav loads from a directory (by extension). */
+static bool
+clamav_is_db_file(const char *name)
+{
+	static const char *const exts[] = {
+	    ".cvd", ".cld",  ".cud", ".ndb",  ".ndu", ".hdb",  ".hdu", ".hsb",
+	    ".hsu", ".mdb",  ".mdu", ".msb",  ".msu", ".ldb",  ".ldu", ".idb",
+	    ".cdb", ".crb",  ".pdb", ".gdb",  ".wdb", ".ftm",  ".fp",  ".sfp",
+	    ".ign", ".ign2", ".yar", ".yara", ".cbc", ".info", ".cat"};
+	const char *dot = strrchr(name, '.');
+
+	if (name[0] == '.' || dot == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
+		if (strcmp(dot, exts[i]) == 0)
+			return true;
+	return false;
+}
+
+char *
+clamav_dir_describe(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **names = NULL, out[1024];
+	size_t n = 0, i, len = 0;
+
+	out[0] = '\0';
+	if (d == NULL)
+		return xstrdup("(unreadable)");
+	while ((e = readdir(d)) != NULL && n < 64) {
+		if (!clamav_is_db_file(e->d_name))
+			continue;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), clamav_cmp_str);
+	for (i = 0; i < n; i++) {
+		const char *dot = strrchr(names[i], '.');
+		char item[300], path[4096];
+		int w;
+
+		if (strcmp(dot, ".cvd") == 0 || strcmp(dot, ".cld") == 0) {
+			struct cl_cvd *cvd;
+
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+			cvd = cl_cvdhead(path);
+			if (cvd != NULL) {
+				snprintf(item, sizeof(item), "%s v%u (%u sigs)",
+					 names[i], cvd->version, cvd->sigs);
+				cl_cvdfree(cvd);
+			} else {
+				snprintf(item, sizeof(item), "%s (bad header)",
+					 names[i]);
+			}
+		} else {
+			snprintf(item, sizeof(item), "%s", names[i]);
+		}
+		w = snprintf(out + len, sizeof(out) - len, "%s%s",
+			     i > 0 ? ", " : "", item);
+		if (w < 0 || (size_t)w >= sizeof(out) - len)
+			break; /* out stays NUL-terminated, truncated */
+		len += (size_t)w;
+		free(names[i]);
+		names[i] = NULL;
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return xstrdup(n == 0 ? "(no database files)" : out);
 }
 
 /* Per scan: the first detection's name, when libclamav reports one
@@ -252,8 +332,19 @@ clamav_reload_check(struct clamav *av, char **error_r)
 	}
 	/* Logged before the swap, so the line precedes any verdict of the
 	 * new engine in the log. */
-	log_info("clamav: database reloaded from %s: %u signatures",
-		 av->database_dir, sigs);
+	{
+		char *desc = clamav_dir_describe(av->database_dir);
+
+		log_info(
+		    "clamav: database reloaded from %s: %u signatures: "
+		    "%s%s",
+		    av->database_dir, sigs, desc,
+		    clamav_dir_has_official_db(av->database_dir)
+			? ""
+			: " (*** TEST DATABASE ***: no official main/daily "
+			  "yet)");
+		free(desc);
+	}
 	pthread_mutex_lock(&av->lock);
 	old = av->engine;
 	av->engine = engine;

@@ -103,5 +103,8 @@ unsigned int clamav_generation(struct clamav *av);
 
 /* True when dir holds an official database (main/daily .cvd or .cld). */
 bool clamav_dir_has_official_db(const char *dir);
+/* The database files in dir for the log, e.g. "daily.cld v27100 (2054
+ * sigs), main.cvd v62 (6647427 sigs), moat-test-eicar.ndb"; allocated. */
+char *clamav_dir_describe(const char *dir);
 
 #endif

@@ -187,17 +187,22 @@ clamav_filter_init(const void *settings, void **state_r, char **error_r)
 		return -1;
 	}
 	if (config.mode == CLAMAV_MODE_LIBCLAMAV) {
+		char *desc = clamav_dir_describe(set->database_dir);
+
 		if (!clamav_dir_has_official_db(set->database_dir))
 			log_warnx("clamav: *** TEST DATABASE *** %s holds no "
 				  "official ClamAV database (main/daily), only "
-				  "%u local signatures: real viruses will NOT "
-				  "be detected. Run freshclam.",
+				  "%u local signatures (%s): real viruses will "
+				  "NOT be detected. Run freshclam (the "
+				  "clamav-freshclam service); the official "
+				  "database is loaded when it arrives.",
 				  set->database_dir,
-				  clamav_signature_count(f->av));
+				  clamav_signature_count(f->av), desc);
 		else
-			log_info("clamav: %u signatures loaded from %s",
+			log_info("clamav: %u signatures loaded from %s: %s",
 				 clamav_signature_count(f->av),
-				 set->database_dir);
+				 set->database_dir, desc);
+		free(desc);
 	} else {
 		log_info("clamav: scanning through clamd at %s",
 			 set->clamd_address);

@@ -3,10 +3,13 @@
  * DNSBL zone for the client address, and each URIBL zone for the
  * registrable domains of the message's URLs (Public Suffix List, at most
  * max_uri_domains per message), and adds the configured symbol with its
- * score for every listing. It gives no verdict: the spam filter sums the
- * scores and rules/policy.c decides. Lookups go through
- * filter_dns_lookup() (the resolver of dns.servers) and stop when the
- * filter's time runs out; a resolver failure is not a listing.
+ * score for every listing. The client check runs at CONNECT (as a
+ * Postfix reject_rbl_client; the result stays with the connection), the
+ * URL check at DATA. Neither runs for submission (587/465: every sender
+ * there must authenticate) nor for an authenticated session. It gives no
+ * verdict: the spam filter sums the scores and rules/policy.c decides. Lookups
+ * go through filter_dns_lookup() (the resolver of dns.servers) and stop when
+ * the filter's time runs out; a resolver failure is not a listing.
  */
 #include "filters/dnsbl.h"
 
@@ -389,9 +392,9 @@ dnsbl_run(void *state_p, struct filter_context *ctx, enum filter_phase phase)
 	char(*domains)[DNSBL_NAME_MAX] = NULL;
 	const struct mime_message *mime;
 
-	if (phase != FILTER_PHASE_DATA)
+	if (env->auth_user != NULL || env->submission)
 		return 0;
-	if (st->ip_count > 0 && env->auth_user == NULL &&
+	if (phase == FILTER_PHASE_CONNECT && st->ip_count > 0 &&
 	    !(st->settings->skip_private &&
 	      dnsbl_ip_is_private(env->client_ip))) {
 		log_sanitize(env->client_ip, strlen(env->client_ip), safe,
@@ -407,7 +410,8 @@ dnsbl_run(void *state_p, struct filter_context *ctx, enum filter_phase phase)
 				return 0;
 		}
 	}
-	if (st->uri_count == 0 || st->settings->max_uri_domains == 0)
+	if (phase != FILTER_PHASE_DATA || st->uri_count == 0 ||
+	    st->settings->max_uri_domains == 0)
 		return 0;
 	mime = mime_filter_get(ctx);
 	if (mime == NULL)
@@ -451,7 +455,7 @@ dnsbl_run(void *state_p, struct filter_context *ctx, enum filter_phase phase)
 
 const struct filter filter_dnsbl = {
     .name = "dnsbl",
-    .phases = FILTER_PHASE_DATA,
+    .phases = FILTER_PHASE_CONNECT | FILTER_PHASE_DATA,
     .settings = dnsbl_setting_defs,
     .settings_count =
 	sizeof(dnsbl_setting_defs) / sizeof(dnsbl_setting_defs[0]),

@@ -7,40 +7,70 @@
  * which order ("filters = spf dkim dmarc ...") and sets their options as
  * "filter.NAME.KEY = value" lines.
  *
- * Execution model:
+ * Execution model (phases):
  * - init() runs once per smtpd process after the settings are loaded and
  *   before any message; fini() at shutdown. The state init() returns is
  *   shared by every worker thread: make it read-only or lock it.
+ * - Each phase runs when the SMTP session reaches it: CONNECT after accept,
+ *   before the 220 greeting (and again after XCLIENT); HELO at each
+ *   EHLO/HELO; MAIL at MAIL FROM; RCPT at each RCPT TO, with that recipient
+ *   in filter_envelope()->rcpt (after the recipient was validated); DATA at
+ *   the end of DATA/BDAT with the message spooled. For one phase the chain
+ *   runs, in the configured order, every filter whose "phases" has that
+ *   bit. The session waits for the result before it answers the command;
+ *   the event loop never blocks.
  * - run() runs on a worker thread of the chain's pool (never on the event
- *   loop), once per message for each phase the filter asked for. It may
- *   block (DNS through filter_dns_lookup(), sockets) but must give up when
- *   filter_remaining_ms() reaches 0. The filters of one message run one after
- *   another on one thread, so a context needs no locking; different messages
- *   run in parallel.
- * - A filter reads the message through the context (envelope, parsed
- *   header list, a pull reader over the bytes, earlier filters' results) and
- *   answers only through it: a verdict, symbols with scores, header edits,
- *   Authentication-Results entries and result data for later filters.
- *   Filters never touch the message bytes: the core applies header edits.
- * - A watchdog on the event loop answers 451 4.7.1 for a message whose
- *   filters together overrun the sum of their timeouts plus one second (a
- *   run() stuck in a call without a timeout); the late result is dropped.
- *   The message is read through the chain's own descriptor, so this is safe.
+ *   loop). It may block (DNS through filter_dns_lookup(), sockets) but must
+ *   give up when filter_remaining_ms() reaches 0 (each run of a phase gets
+ *   the filter's whole timeout). The runs of one session happen one after
+ *   another, never in parallel, so a context needs no locking; different
+ *   sessions run in parallel.
+ * - Two contexts per session: the connection's (CONNECT and HELO results,
+ *   kept for every transaction of the session; a new EHLO drops what the
+ *   previous HELO phase added) and the transaction's (MAIL, RCPT, DATA;
+ *   dropped at RSET, a new MAIL, EHLO or the end of the message). The
+ *   transaction's context starts with a copy of the connection's results
+ *   (symbols, scores, Authentication-Results entries, filter_data()), so
+ *   the DATA phase sees everything found before it. The envelope grows as
+ *   the session goes: helo is "" at CONNECT, mail_from "" before MAIL,
+ *   rcpts lists the recipients accepted so far, qid is "" before DATA.
+ *   Headers and the body exist at DATA only.
+ * - A filter reads through the context (envelope, parsed header list, a
+ *   pull reader over the bytes, earlier results) and answers only through
+ *   it: a verdict, symbols with scores, header edits, Authentication-
+ *   Results entries and result data for later filters. Filters never
+ *   touch the message bytes: the core applies header edits.
+ * - A watchdog on the event loop answers 451 4.7.1 for a run whose filters
+ *   together overrun the sum of their timeouts plus one second (a run()
+ *   stuck in a call without a timeout); the late result is dropped, and
+ *   later runs of that session answer 451 until the stuck one returns. The
+ *   message is read through the chain's own descriptor, so this is safe.
  * - run() returns 0 when it reached a result (whatever it is: an SPF fail is
  *   a result) and -1 on an internal error (resolver down, clamd gone,
  *   timeout), after filter_set_error(). On -1 or when the filter overran its
  *   timeout, the chain applies the filter's on_error: "tempfail" (the
- *   default) answers 451 4.7.1 and ends the chain; "accept" drops what the
+ *   default) answers 451 4.7.1 and ends the run; "accept" drops what the
  *   filter added and carries on with the next filter.
  * - Verdicts: CONTINUE (the default) goes on. REJECT, TEMPFAIL and DISCARD
- *   end the chain; ACCEPT ends it too (an allow-list hit skips the rest).
- *   QUARANTINE is recorded and the chain goes on. rules/policy.c then maps
- *   the strongest verdict and the total score to the SMTP answer.
- * - abort() is called, on a worker thread, for each filter whose run() was
- *   called for this transaction when the transaction ends without reaching
- *   its end (later filter rejected, RSET, disconnect, timeout) so the filter
- *   may drop anything it keeps outside the context. Data attached with
- *   filter_set_data() is freed by the chain in any case. May be NULL.
+ *   end the chain; ACCEPT ends it too (an allow-list hit skips every later
+ *   filter, of this phase and of the later phases). QUARANTINE is recorded
+ *   and the chain goes on. rules/policy.c maps the verdict, the symbols and
+ *   the score to the SMTP answer of the command (policy_decide_stage()):
+ *   a REJECT/TEMPFAIL at CONNECT, HELO or MAIL is answered at each RCPT
+ *   when smtp.delay_reject is on (the default, as Postfix), else at once;
+ *   one at RCPT refuses that recipient only (its symbols are dropped, the
+ *   transaction goes on); one at DATA refuses the message. A verdict found
+ *   at CONNECT/HELO is not applied to a session that authenticated.
+ * - abort() is called for each filter whose run() was called for a
+ *   transaction (MAIL, RCPT, DATA) that ends without reaching its end: a
+ *   refused message (on the worker thread, right after the DATA run), RSET,
+ *   a new MAIL or EHLO, a refused MAIL, QUIT or a disconnect, a timeout
+ *   (on the event loop, between runs, never while a run of that session is
+ *   in progress: the session waits for a run in flight first). At the end
+ *   of the session it is also called, with the connection's context, for
+ *   each filter that ran at CONNECT or HELO. So abort() must be quick and
+ *   must not block. Data attached with filter_set_data() is freed by the
+ *   chain in any case. May be NULL.
  *
  * Built-in per-filter settings handled by the chain, for every filter:
  *   filter.NAME.timeout  = 10s          (duration, 1s..10m)
@@ -79,9 +109,8 @@ enum filter_phase {
 struct filter {
 	/* Name in moat.conf and in logs: [a-z0-9_]+. */
 	const char *name;
-	/* FILTER_PHASE_* bits. Today the chain runs the data phase only: the
-	 * earlier phases are called at the start of the data phase, in phase
-	 * order, with the envelope complete. */
+	/* FILTER_PHASE_* bits: the phases at which run() is called (see the
+	 * execution model above). */
 	unsigned int phases;
 	/* NULL-terminated names of filters this one must run after when they
 	 * are configured (DMARC: "spf", "dkim"); --check-config rejects an
@@ -127,6 +156,7 @@ struct filter_envelope {
 	bool submission;	    /* arrived on 587 or 465 */
 	bool tls;		    /* the session is encrypted */
 	const char *local_hostname; /* our host name (Received, A-R) */
+	const char *rcpt; /* RCPT phase: the recipient checked, else NULL */
 };
 
 /*

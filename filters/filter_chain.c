@@ -55,17 +55,42 @@ struct chain_filter {
 	bool on_error_accept;
 };
 
+/*
+ * The chain's side of one SMTP session (filter_chain.h): the connection's
+ * context (CONNECT and HELO results) and the transaction's (MAIL, RCPT,
+ * DATA, seeded from the connection's), and which filters ran at each level
+ * so that abort() reaches exactly those. While a run is in flight (busy)
+ * the worker owns both contexts; everything else happens on the loop.
+ */
+struct filter_session {
+	struct filter_session *prev, *next; /* chain->sessions (loop) */
+	struct filter_chain *chain;
+	struct filter_context *conn, *tx;
+	struct filter_context_mark helo_mark; /* conn after CONNECT */
+	bool have_helo_mark;
+	bool *conn_ran, *tx_ran;		    /* per configured filter */
+	struct filter_log_entry *conn_log, *tx_log; /* per filter */
+	enum policy_verdict tx_seen; /* strongest verdict of the tx */
+	const char *tx_seen_filter;
+	int fd_dup; /* the DATA run's own descriptor, or -1 */
+	/* on the loop only */
+	unsigned int refs; /* jobs not yet through chain_done() */
+	bool busy;	   /* a run is in flight: the worker owns it */
+	bool free_pending, end_pending, reset_pending;
+	bool end_completed;
+};
+
 struct chain_job {
 	struct chain_job *next;
 	struct filter_chain *chain;
-	struct filter_context *ctx;
+	struct filter_session *fs;
+	enum filter_phase phase; /* 0: every phase (one-shot) */
 	filter_chain_done_fn *done;
 	void *context;
 	struct filter_chain_result result;
-	struct filter_log_entry *log; /* one per configured filter */
 	struct timespec start;
-	int fd_dup;	     /* the job's own descriptor, or -1 */
 	struct event *timer; /* the watchdog (loop thread), or NULL */
+	bool synthetic;	     /* answered without a run (session busy) */
 	bool finished;	     /* the worker is done with it (lock) */
 	bool abandoned;	     /* answered by the watchdog (lock) */
 };
@@ -87,7 +112,10 @@ struct filter_chain {
 	bool stop;
 	struct dns *now_dns; /* for filter_chain_run_now() */
 	struct event_base *base;
-	long budget_ms; /* the watchdog: every timeout, plus a grace */
+	long budget_ms;		 /* the watchdog: every timeout, plus a grace */
+	long phase_budget_ms[5]; /* the same per phase */
+	unsigned int phases;	 /* every phase some filter wants */
+	struct filter_session *sessions; /* live ones (loop) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -459,10 +487,9 @@ filter_chain_ar_claims(const char *value, const char *authserv_id)
 
 /* Authentication-Results, then the filters' additions; the removals. */
 static void
-chain_build_edits(struct filter_chain *chain, struct chain_job *job)
+chain_build_edits(struct filter_chain *chain, struct filter_context *ctx,
+		  struct filter_chain_result *res)
 {
-	struct filter_context *ctx = job->ctx;
-	struct filter_chain_result *res = &job->result;
 	struct buf out = {0};
 	size_t ncut = 0;
 	struct filter_chain_cut *cuts;
@@ -519,63 +546,73 @@ chain_build_edits(struct filter_chain *chain, struct chain_job *job)
 	res->cut_count = ncut;
 }
 
-/* Runs every phase the filter wants; 0 or -1. */
-static int
-chain_run_one(struct chain_filter *cf, struct filter_context *ctx)
-{
-	static const enum filter_phase order[] = {
-	    FILTER_PHASE_CONNECT, FILTER_PHASE_HELO, FILTER_PHASE_MAIL,
-	    FILTER_PHASE_RCPT,	  FILTER_PHASE_DATA,
-	};
+static const enum filter_phase phase_order[] = {
+    FILTER_PHASE_CONNECT, FILTER_PHASE_HELO, FILTER_PHASE_MAIL,
+    FILTER_PHASE_RCPT,	  FILTER_PHASE_DATA,
+};
 
-	for (size_t p = 0; p < sizeof(order) / sizeof(order[0]); p++) {
-		if ((cf->filter->phases & (unsigned int)order[p]) == 0)
-			continue;
-		if (cf->filter->run(cf->state, ctx, order[p]) < 0)
-			return -1;
-		if (verdict_ends_chain(ctx->verdict))
-			break;
-	}
-	return 0;
+static size_t
+phase_index(enum filter_phase phase)
+{
+	for (size_t i = 0; i < 5; i++)
+		if (phase_order[i] == phase)
+			return i;
+	return 4;
 }
 
-/* The whole chain over one message, on the calling (worker) thread. */
-static void
-chain_job_run(struct filter_chain *chain, struct chain_job *job,
-	      struct dns *dns)
+const char *
+filter_phase_name(enum filter_phase phase)
 {
-	struct filter_context *ctx = job->ctx;
-	struct filter_chain_result *res = &job->result;
-	size_t ran = 0;
+	static const char *const names[] = {"connect", "helo", "mail", "rcpt",
+					    "data"};
+
+	return phase == 0 ? "all" : names[phase_index(phase)];
+}
+
+static bool
+is_conn_phase(enum filter_phase phase)
+{
+	return phase == FILTER_PHASE_CONNECT || phase == FILTER_PHASE_HELO;
+}
+
+static bool
+verdict_refuses(enum policy_verdict v)
+{
+	return v == POLICY_REJECT || v == POLICY_TEMPFAIL ||
+	       v == POLICY_DISCARD;
+}
+
+/*
+ * Runs, in order, every filter that wants phase over ctx (worker thread),
+ * until a verdict ends the chain; a verdict an earlier phase left ends it
+ * before the first. ran/log: per configured filter.
+ */
+static void
+chain_run_phase(struct filter_chain *chain, struct filter_context *ctx,
+		enum filter_phase phase, bool *ran,
+		struct filter_log_entry *log)
+{
 	char safe[160];
 
-	ctx->dns = dns;
-	job->log =
-	    pool_zalloc(ctx->pool, (chain->count + 1) * sizeof(*job->log));
-	if (filter_context_load(ctx) < 0) {
-		log_warn("session=%s qid=%s event=filter_error "
-			 "reason=\"cannot read the message\"",
-			 ctx->env.session_id, ctx->env.qid);
-		ctx->current = NULL;
-		filter_set_verdict(ctx, POLICY_TEMPFAIL, 451, "4.3.0",
-				   "Temporary error reading the message");
-	}
-	for (size_t i = 0; i < chain->count && ctx->verdict != POLICY_TEMPFAIL;
-	     i++) {
+	for (size_t i = 0; i < chain->count; i++) {
 		struct chain_filter *cf = &chain->filters[i];
-		struct filter_log_entry *le = &job->log[i];
+		struct filter_log_entry *le = &log[i];
 		struct filter_context_mark mark;
 		struct timespec t0;
 		int rc;
 
+		if ((cf->filter->phases & (unsigned int)phase) == 0)
+			continue;
+		if (verdict_ends_chain(ctx->verdict))
+			break;
 		filter_context_mark(ctx, &mark);
 		filter_context_begin(ctx, cf->filter->name, cf->timeout_ms);
 		timespec_now(&t0);
-		rc = chain_run_one(cf, ctx);
+		rc = cf->filter->run(cf->state, ctx, phase);
+		ran[i] = true;
 		le->filter = cf->filter->name;
-		le->elapsed_us = elapsed_us(&t0);
+		le->elapsed_us += elapsed_us(&t0);
 		le->ran = true;
-		ran = i + 1;
 		if (rc == 0 && filter_remaining_ms(ctx) == 0) {
 			rc = -1;
 			if (ctx->error == NULL)
@@ -588,11 +625,13 @@ chain_job_run(struct filter_chain *chain, struct chain_job *job,
 			log_sanitize(ctx->error != NULL ? ctx->error : "failed",
 				     SIZE_MAX, safe, sizeof(safe));
 			log_warnx("session=%s qid=%s event=filter_error "
-				  "filter=%s reason=\"%s\" action=%s",
+				  "filter=%s phase=%s reason=\"%s\" action=%s",
 				  ctx->env.session_id, ctx->env.qid,
-				  cf->filter->name, safe,
+				  cf->filter->name, filter_phase_name(phase),
+				  safe,
 				  cf->on_error_accept ? "accept" : "tempfail");
 			if (!cf->on_error_accept) {
+				ctx->current = NULL;
 				filter_set_verdict(ctx, POLICY_TEMPFAIL, 451,
 						   "4.7.1",
 						   "Temporary filter failure, "
@@ -605,15 +644,26 @@ chain_job_run(struct filter_chain *chain, struct chain_job *job,
 			break;
 	}
 	ctx->current = NULL;
-	/* The message will not be accepted: tell the filters that ran. */
-	if (ctx->verdict == POLICY_REJECT || ctx->verdict == POLICY_TEMPFAIL ||
-	    ctx->verdict == POLICY_DISCARD)
-		for (size_t i = 0; i < ran; i++)
-			if (chain->filters[i].filter->abort != NULL)
-				chain->filters[i].filter->abort(
-				    chain->filters[i].state, ctx);
-	ctx->dns = NULL;
+}
 
+/* Calls abort() of every filter marked in ran, then clears the marks. */
+static void
+chain_abort_ran(struct filter_chain *chain, bool *ran,
+		struct filter_context *ctx)
+{
+	for (size_t i = 0; i < chain->count; i++) {
+		if (!ran[i])
+			continue;
+		ran[i] = false;
+		if (chain->filters[i].filter->abort != NULL && ctx != NULL)
+			chain->filters[i].filter->abort(chain->filters[i].state,
+							ctx);
+	}
+}
+
+static void
+chain_result_fill(struct filter_context *ctx, struct filter_chain_result *res)
+{
 	res->verdict = ctx->verdict;
 	res->code = ctx->code;
 	res->enhanced = ctx->enhanced;
@@ -621,44 +671,238 @@ chain_job_run(struct filter_chain *chain, struct chain_job *job,
 	res->verdict_filter = ctx->verdict_filter;
 	res->symbols = filter_symbols(ctx, &res->symbol_count);
 	res->score = filter_score(ctx);
-	chain_build_edits(chain, job);
-	res->elapsed_us = elapsed_us(&job->start);
-	filter_log_message(chain->msglog, ctx, job->log, chain->count, res);
 }
 
-static struct chain_job *
-chain_job_new(struct filter_chain *chain, const struct filter_envelope *env,
-	      int fd, off_t offset, size_t len, filter_chain_done_fn *done,
-	      void *context)
+/* One job on the calling (worker) thread: one phase of a session, or every
+ * phase of a one-shot message. */
+static void
+chain_job_run(struct filter_chain *chain, struct chain_job *job,
+	      struct dns *dns)
 {
-	struct chain_job *job = xcalloc(1, sizeof(*job));
+	struct filter_session *fs = job->fs;
+	bool conn = is_conn_phase(job->phase);
+	struct filter_context *ctx = conn ? fs->conn : fs->tx;
+	bool *ran = conn ? fs->conn_ran : fs->tx_ran;
+	struct filter_log_entry *log = conn ? fs->conn_log : fs->tx_log;
+	struct filter_chain_result *res = &job->result;
+	struct filter_context_mark mark;
+	bool message = job->phase == 0 || job->phase == FILTER_PHASE_DATA;
 
-	job->chain = chain;
-	job->fd_dup = -1;
-	job->ctx = filter_context_new(env, fd, offset, len);
-	job->done = done;
-	job->context = context;
-	timespec_now(&job->start);
-	return job;
+	ctx->dns = dns;
+	filter_context_mark(ctx, &mark);
+	if (message && filter_context_load(ctx) < 0) {
+		log_warn("session=%s qid=%s event=filter_error "
+			 "reason=\"cannot read the message\"",
+			 ctx->env.session_id, ctx->env.qid);
+		ctx->current = NULL;
+		filter_set_verdict(ctx, POLICY_TEMPFAIL, 451, "4.3.0",
+				   "Temporary error reading the message");
+	}
+	if (job->phase == 0) {
+		for (size_t p = 0; p < 5; p++)
+			chain_run_phase(chain, ctx, phase_order[p], ran, log);
+	} else {
+		chain_run_phase(chain, ctx, job->phase, ran, log);
+	}
+	chain_result_fill(ctx, res);
+	if (!conn && filter_verdict_rank(ctx->verdict) >
+			 filter_verdict_rank(fs->tx_seen)) {
+		fs->tx_seen = ctx->verdict;
+		fs->tx_seen_filter = ctx->verdict_filter;
+	}
+	if (job->phase == FILTER_PHASE_RCPT && ctx->verdict != mark.verdict) {
+		/* A verdict at RCPT is about that recipient only: a refused
+		 * one leaves nothing behind, an allow-listed one does not
+		 * end the chain for the others. */
+		if (ctx->verdict == POLICY_REJECT ||
+		    ctx->verdict == POLICY_TEMPFAIL) {
+			filter_context_rollback(ctx, &mark);
+		} else if (ctx->verdict == POLICY_ACCEPT) {
+			ctx->verdict = mark.verdict;
+			ctx->code = mark.code;
+			ctx->enhanced = mark.enhanced;
+			ctx->text = mark.text;
+			ctx->verdict_filter = mark.verdict_filter;
+		}
+	}
+	if (message) {
+		/* The message will not be accepted: tell the filters. */
+		if (verdict_refuses(ctx->verdict))
+			chain_abort_ran(chain, fs->tx_ran, ctx);
+		chain_build_edits(chain, ctx, res);
+		res->elapsed_us = elapsed_us(&job->start);
+		filter_log_message(chain->msglog, ctx, log, chain->count, res);
+	} else {
+		res->elapsed_us = elapsed_us(&job->start);
+	}
+	ctx->dns = NULL;
 }
 
 static void
 chain_job_free(struct chain_job *job)
 {
-	filter_context_free(&job->ctx);
 	if (job->timer != NULL)
 		event_free(job->timer);
-	if (job->fd_dup >= 0)
-		close(job->fd_dup);
 	free(job);
+}
+
+/* ------------------------------------------------------------------ */
+/* sessions (loop thread) */
+
+struct filter_session *
+filter_session_new(struct filter_chain *chain)
+{
+	struct filter_session *fs = xcalloc(1, sizeof(*fs));
+	size_t n = chain->count + 1;
+
+	fs->chain = chain;
+	fs->fd_dup = -1;
+	fs->conn_ran = xcalloc(n, sizeof(*fs->conn_ran));
+	fs->tx_ran = xcalloc(n, sizeof(*fs->tx_ran));
+	fs->conn_log = xcalloc(n, sizeof(*fs->conn_log));
+	fs->tx_log = xcalloc(n, sizeof(*fs->tx_log));
+	fs->next = chain->sessions;
+	if (chain->sessions != NULL)
+		chain->sessions->prev = fs;
+	chain->sessions = fs;
+	return fs;
+}
+
+bool
+filter_chain_wants(const struct filter_chain *chain, enum filter_phase phase)
+{
+	return chain != NULL && (chain->phases & (unsigned int)phase) != 0;
+}
+
+/* Ends the transaction: aborts unless it completed, drops its context. */
+static void
+session_end_tx_now(struct filter_session *fs, bool completed)
+{
+	struct filter_chain *chain = fs->chain;
+
+	if (!completed)
+		chain_abort_ran(chain, fs->tx_ran, fs->tx);
+	memset(fs->tx_ran, 0, chain->count * sizeof(*fs->tx_ran));
+	memset(fs->tx_log, 0, chain->count * sizeof(*fs->tx_log));
+	filter_context_free(&fs->tx);
+	if (fs->fd_dup >= 0) {
+		close(fs->fd_dup);
+		fs->fd_dup = -1;
+	}
+	fs->tx_seen = POLICY_CONTINUE;
+	fs->tx_seen_filter = NULL;
+}
+
+/* Drops the connection's results (after the transaction's). */
+static void
+session_reset_conn_now(struct filter_session *fs)
+{
+	struct filter_chain *chain = fs->chain;
+
+	session_end_tx_now(fs, false);
+	chain_abort_ran(chain, fs->conn_ran, fs->conn);
+	memset(fs->conn_log, 0, chain->count * sizeof(*fs->conn_log));
+	filter_context_free(&fs->conn);
+	fs->have_helo_mark = false;
+}
+
+static void
+session_destroy(struct filter_session *fs)
+{
+	struct filter_chain *chain = fs->chain;
+
+	session_reset_conn_now(fs);
+	if (fs->prev != NULL)
+		fs->prev->next = fs->next;
+	else
+		chain->sessions = fs->next;
+	if (fs->next != NULL)
+		fs->next->prev = fs->prev;
+	free(fs->conn_ran);
+	free(fs->tx_ran);
+	free(fs->conn_log);
+	free(fs->tx_log);
+	free(fs);
+}
+
+void
+filter_session_end_tx(struct filter_session *fs, bool completed)
+{
+	if (fs == NULL)
+		return;
+	if (fs->busy) {
+		/* After a watchdog answer: when the run comes back. */
+		fs->end_pending = true;
+		fs->end_completed = completed;
+		return;
+	}
+	if (fs->tx != NULL)
+		session_end_tx_now(fs, completed);
+}
+
+void
+filter_session_reset_connection(struct filter_session *fs)
+{
+	if (fs == NULL)
+		return;
+	if (fs->busy) {
+		fs->reset_pending = true;
+		return;
+	}
+	session_reset_conn_now(fs);
+}
+
+void
+filter_session_log_refused(struct filter_session *fs,
+			   const struct filter_envelope *env,
+			   enum policy_verdict action)
+{
+	struct filter_chain *chain;
+	struct filter_context *ctx;
+	struct filter_chain_result res;
+	struct filter_log_entry *log;
+
+	if (fs == NULL || fs->busy)
+		return;
+	chain = fs->chain;
+	ctx = fs->tx != NULL ? fs->tx : fs->conn;
+	log = fs->tx != NULL ? fs->tx_log : fs->conn_log;
+	if (ctx == NULL)
+		return; /* no filter ran: nothing to tell */
+	filter_context_set_env(ctx, env);
+	memset(&res, 0, sizeof(res));
+	chain_result_fill(ctx, &res);
+	res.verdict = action;
+	res.verdict_filter =
+	    verdict_refuses(fs->tx_seen) && fs->tx_seen_filter != NULL
+		? fs->tx_seen_filter
+	    : verdict_refuses(ctx->verdict) ? ctx->verdict_filter
+					    : "policy";
+	for (size_t i = 0; i < chain->count; i++)
+		res.elapsed_us += log[i].elapsed_us;
+	filter_log_message(chain->msglog, ctx, log, chain->count, &res);
+}
+
+void
+filter_session_free(struct filter_session **fsp)
+{
+	struct filter_session *fs = *fsp;
+
+	if (fs == NULL)
+		return;
+	*fsp = NULL;
+	fs->free_pending = true;
+	if (fs->busy || fs->refs > 0)
+		return; /* chain_done() finishes it */
+	session_destroy(fs);
 }
 
 /*
  * The watchdog, on the loop: a filter that ignores its deadline (a
- * blocking call without a timeout) must not hold the session. The message
- * is answered 451 now; the worker keeps the job (it reads the message
- * through its own descriptor, so the session may close and unlink the
- * file) and the job is freed without a callback when the worker returns.
+ * blocking call without a timeout) must not hold the session. The command
+ * is answered 451 now; the worker keeps the session's contexts (the
+ * message through its own descriptor, so the session may close and unlink
+ * the file) and the job goes without a callback when the worker returns.
  */
 static void
 chain_job_watchdog(evutil_socket_t fd, short what, void *arg)
@@ -677,10 +921,14 @@ chain_job_watchdog(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&chain->lock);
 	if (!abandon)
 		return; /* the result is on its way to chain_done() */
-	log_warnx("session=%s qid=%s event=filter_watchdog budget_ms=%ld "
+	log_warnx("session=%s event=filter_watchdog phase=%s budget_ms=%ld "
 		  "action=tempfail",
-		  job->ctx->env.session_id, job->ctx->env.qid,
-		  chain->budget_ms);
+		  job->fs->tx != NULL && !is_conn_phase(job->phase)
+		      ? job->fs->tx->env.session_id
+		  : job->fs->conn != NULL ? job->fs->conn->env.session_id
+					  : "-",
+		  filter_phase_name(job->phase),
+		  chain->phase_budget_ms[phase_index(job->phase)]);
 	memset(&res, 0, sizeof(res));
 	res.verdict = POLICY_TEMPFAIL;
 	res.code = 451;
@@ -720,11 +968,11 @@ chain_worker(void *arg)
 		if (chain->queue == NULL)
 			chain->queue_tail = &chain->queue;
 		job->next = NULL;
-		if (!job->abandoned) {
-			pthread_mutex_unlock(&chain->lock);
-			chain_job_run(chain, job, dns);
-			pthread_mutex_lock(&chain->lock);
-		}
+		pthread_mutex_unlock(&chain->lock);
+		/* Abandoned or not, the run goes through: the session's
+		 * contexts must stay consistent for the runs after it. */
+		chain_job_run(chain, job, dns);
+		pthread_mutex_lock(&chain->lock);
 		job->finished = true;
 		*chain->done_tail = job;
 		chain->done_tail = &job->next;
@@ -733,6 +981,14 @@ chain_worker(void *arg)
 	pthread_mutex_unlock(&chain->lock);
 	dns_free(&dns);
 	return NULL;
+}
+
+/* A one-shot session (filter_chain_submit) ends with its only job. */
+static void
+chain_oneshot_end(struct filter_session *fs, enum policy_verdict verdict)
+{
+	filter_session_end_tx(fs, !verdict_refuses(verdict));
+	filter_session_free(&fs);
 }
 
 static void
@@ -749,11 +1005,74 @@ chain_done(evutil_socket_t fd, short what, void *arg)
 	chain->done_tail = &chain->done_list;
 	pthread_mutex_unlock(&chain->lock);
 	for (; list != NULL; list = next) {
+		struct filter_session *fs = list->fs;
+		bool call;
+
 		next = list->next;
-		if (!list->abandoned)
+		fs->refs--;
+		if (!list->synthetic)
+			fs->busy = false;
+		call = !list->abandoned && !fs->free_pending;
+		if (call) {
+			/* done may end the transaction or free fs: fs is not
+			 * touched after it. */
 			list->done(&list->result, list->context);
+			if (list->phase == 0)
+				chain_oneshot_end(fs, list->result.verdict);
+		} else if (list->phase == 0) {
+			chain_oneshot_end(fs, POLICY_TEMPFAIL);
+		} else if (!fs->busy) {
+			if (fs->end_pending)
+				session_end_tx_now(fs, fs->end_completed);
+			if (fs->reset_pending)
+				session_reset_conn_now(fs);
+			fs->end_pending = fs->reset_pending = false;
+			if (fs->free_pending && fs->refs == 0)
+				session_destroy(fs);
+		}
 		chain_job_free(list);
 	}
+}
+
+/* Queues a job (loop thread), with its watchdog. */
+static void
+chain_job_queue(struct filter_chain *chain, struct chain_job *job,
+		long budget_ms)
+{
+	job->fs->refs++;
+	if (chain->base != NULL && chain->thread_count > 0) {
+		struct timeval tv = {budget_ms / 1000,
+				     (budget_ms % 1000) * 1000};
+
+		job->timer = evtimer_new(chain->base, chain_job_watchdog, job);
+		if (job->timer != NULL)
+			evtimer_add(job->timer, &tv);
+	}
+	pthread_mutex_lock(&chain->lock);
+	if (chain->thread_count == 0) {
+		/* No workers (no filters): complete on the next loop turn. */
+		*chain->done_tail = job;
+		chain->done_tail = &job->next;
+		job->finished = true;
+		pthread_mutex_unlock(&chain->lock);
+		if (!job->synthetic)
+			chain_job_run(chain, job, NULL);
+		if (chain->done_event != NULL)
+			event_active(chain->done_event, EV_READ, 0);
+		return;
+	}
+	if (job->synthetic) {
+		*chain->done_tail = job;
+		chain->done_tail = &job->next;
+		job->finished = true;
+		pthread_mutex_unlock(&chain->lock);
+		event_active(chain->done_event, EV_READ, 0);
+		return;
+	}
+	*chain->queue_tail = job;
+	chain->queue_tail = &job->next;
+	pthread_cond_signal(&chain->cond);
+	pthread_mutex_unlock(&chain->lock);
 }
 
 struct filter_chain *
@@ -798,8 +1117,17 @@ filter_chain_new(struct event_base *base,
 	}
 	chain->base = base;
 	chain->budget_ms = CHAIN_WATCHDOG_GRACE_MS;
-	for (size_t i = 0; i < chain->count; i++)
-		chain->budget_ms += chain->filters[i].timeout_ms;
+	for (size_t p = 0; p < 5; p++)
+		chain->phase_budget_ms[p] = CHAIN_WATCHDOG_GRACE_MS;
+	for (size_t i = 0; i < chain->count; i++) {
+		const struct chain_filter *cf = &chain->filters[i];
+
+		chain->budget_ms += cf->timeout_ms;
+		chain->phases |= cf->filter->phases;
+		for (size_t p = 0; p < 5; p++)
+			if (cf->filter->phases & (unsigned int)phase_order[p])
+				chain->phase_budget_ms[p] += cf->timeout_ms;
+	}
 	if (base == NULL)
 		return chain; /* filter_chain_run_now() only */
 	chain->done_event = event_new(base, -1, 0, chain_done, chain);
@@ -849,6 +1177,9 @@ filter_chain_free(struct filter_chain **chainp)
 		next = job->next;
 		chain_job_free(job);
 	}
+	/* Sessions still here lost their owner's callbacks: abort and go. */
+	while (chain->sessions != NULL)
+		session_destroy(chain->sessions);
 	if (chain->done_event != NULL)
 		event_free(chain->done_event);
 	free(chain->threads);
@@ -868,42 +1199,97 @@ filter_chain_count(const struct filter_chain *chain)
 	return chain != NULL ? chain->count : 0;
 }
 
+/* Brings the session's context for phase up to date (loop thread). */
+static void
+session_prepare(struct filter_session *fs, enum filter_phase phase,
+		const struct filter_envelope *env, int fd, off_t offset,
+		size_t len)
+{
+	if (is_conn_phase(phase)) {
+		if (fs->conn == NULL) {
+			fs->conn = filter_context_new_empty(2048);
+			fs->have_helo_mark = false;
+		}
+		if (phase == FILTER_PHASE_HELO) {
+			/* A new EHLO replaces what the last one found. */
+			if (fs->have_helo_mark)
+				filter_context_rollback(fs->conn,
+							&fs->helo_mark);
+			else
+				filter_context_mark(fs->conn, &fs->helo_mark);
+			fs->have_helo_mark = true;
+		}
+		filter_context_set_env(fs->conn, env);
+		return;
+	}
+	if (fs->tx == NULL) {
+		fs->tx = filter_context_new_empty(8192);
+		if (fs->conn != NULL) {
+			/* A verdict about the client does not bind a user
+			 * who authenticated since (smtp-policy.md). */
+			filter_context_seed(fs->tx, fs->conn,
+					    env->auth_user == NULL);
+			memcpy(fs->tx_log, fs->conn_log,
+			       fs->chain->count * sizeof(*fs->tx_log));
+		}
+		fs->tx_seen = POLICY_CONTINUE;
+		fs->tx_seen_filter = NULL;
+	}
+	filter_context_set_env(fs->tx, env);
+	if (phase == 0 || phase == FILTER_PHASE_DATA) {
+		int own = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+
+		/* The run reads through its own descriptor, so that a
+		 * session the watchdog answered may close its file. */
+		if (fs->fd_dup >= 0)
+			close(fs->fd_dup);
+		fs->fd_dup = own;
+		filter_context_set_body(fs->tx, own >= 0 ? own : fd, offset,
+					len);
+	}
+}
+
+void
+filter_session_run(struct filter_session *fs, enum filter_phase phase,
+		   const struct filter_envelope *env, int fd, off_t offset,
+		   size_t len, filter_chain_done_fn *done, void *context)
+{
+	struct filter_chain *chain = fs->chain;
+	struct chain_job *job = xcalloc(1, sizeof(*job));
+
+	job->chain = chain;
+	job->fs = fs;
+	job->phase = phase;
+	job->done = done;
+	job->context = context;
+	timespec_now(&job->start);
+	if (fs->busy) {
+		/* A run the watchdog gave up on still holds the contexts. */
+		job->synthetic = true;
+		job->result.verdict = POLICY_TEMPFAIL;
+		job->result.code = 451;
+		job->result.enhanced = "4.7.1";
+		job->result.text = "Filter timeout, try again later";
+		job->result.verdict_filter = "watchdog";
+		chain_job_queue(chain, job, 0);
+		return;
+	}
+	session_prepare(fs, phase, env, fd, offset, len);
+	fs->busy = true;
+	chain_job_queue(chain, job,
+			phase == 0
+			    ? chain->budget_ms
+			    : chain->phase_budget_ms[phase_index(phase)]);
+}
+
 void
 filter_chain_submit(struct filter_chain *chain,
 		    const struct filter_envelope *env, int fd, off_t offset,
 		    size_t len, filter_chain_done_fn *done, void *context)
 {
-	struct chain_job *job;
-	int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	struct filter_session *fs = filter_session_new(chain);
 
-	/* The job reads through its own descriptor, so that a session the
-	 * watchdog answered may close its file at once. */
-	job = chain_job_new(chain, env, own >= 0 ? own : fd, offset, len, done,
-			    context);
-	job->fd_dup = own;
-	if (own >= 0 && chain->base != NULL && chain->thread_count > 0) {
-		struct timeval tv = {chain->budget_ms / 1000,
-				     (chain->budget_ms % 1000) * 1000};
-
-		job->timer = evtimer_new(chain->base, chain_job_watchdog, job);
-		if (job->timer != NULL)
-			evtimer_add(job->timer, &tv);
-	}
-	pthread_mutex_lock(&chain->lock);
-	if (chain->thread_count == 0) {
-		/* No workers (no filters): complete on the next loop turn. */
-		*chain->done_tail = job;
-		chain->done_tail = &job->next;
-		pthread_mutex_unlock(&chain->lock);
-		chain_job_run(chain, job, NULL);
-		if (chain->done_event != NULL)
-			event_active(chain->done_event, EV_READ, 0);
-		return;
-	}
-	*chain->queue_tail = job;
-	chain->queue_tail = &job->next;
-	pthread_cond_signal(&chain->cond);
-	pthread_mutex_unlock(&chain->lock);
+	filter_session_run(fs, 0, env, fd, offset, len, done, context);
 }
 
 void
@@ -911,8 +1297,8 @@ filter_chain_run_now(struct filter_chain *chain,
 		     const struct filter_envelope *env, int fd, off_t offset,
 		     size_t len, filter_chain_done_fn *done, void *context)
 {
-	struct chain_job *job =
-	    chain_job_new(chain, env, fd, offset, len, done, context);
+	struct filter_session *fs = filter_session_new(chain);
+	struct chain_job job;
 
 	if (chain->now_dns == NULL) {
 		char *err = NULL;
@@ -920,9 +1306,15 @@ filter_chain_run_now(struct filter_chain *chain,
 		chain->now_dns = dns_new(NULL, &chain->dns_servers, &err);
 		free(err);
 	}
-	chain_job_run(chain, job, chain->now_dns);
-	done(&job->result, context);
-	chain_job_free(job);
+	memset(&job, 0, sizeof(job));
+	job.chain = chain;
+	job.fs = fs;
+	timespec_now(&job.start);
+	session_prepare(fs, 0, env, fd, offset, len);
+	chain_job_run(chain, &job, chain->now_dns);
+	done(&job.result, context);
+	session_end_tx_now(fs, !verdict_refuses(job.result.verdict));
+	session_destroy(fs);
 }
 
 /* ------------------------------------------------------------------ */

@@ -1,9 +1,13 @@
 /*
- * filter_chain: runs the configured filters (filters/filter.h) over one
- * spooled message after DATA and before the answer, on a pool of worker
- * threads, and hands the outcome back on the event loop: the strongest
- * verdict, the symbols and score, and the header edits smtpd applies to the
- * spool file (Authentication-Results among them).
+ * filter_chain: runs the configured filters (filters/filter.h) phase by
+ * phase as an SMTP session goes (connect, HELO, MAIL, each RCPT, the end of
+ * DATA), on a pool of worker threads, and hands the outcome of each run
+ * back on the event loop: the strongest verdict, the symbols and score, and
+ * at DATA the header edits smtpd applies to the spool file
+ * (Authentication-Results among them). smtpd keeps one struct
+ * filter_session per SMTP session (filter_session_*); filter_chain_submit()
+ * and filter_chain_run_now() run every phase over one message at once
+ * (tools, tests).
  *
  * Configuration: moat.conf's "filters" list names the filters in order;
  * "filter.NAME.KEY = value" lines (struct config_map) set their options.
@@ -100,11 +104,65 @@ void filter_chain_free(struct filter_chain **chain);
  * Authentication-Results-free result, cheaply). */
 size_t filter_chain_count(const struct filter_chain *chain);
 
+/* ------------------------------------------------------------------ */
+/* one SMTP session */
+
+struct filter_session;
+
+/* True when some configured filter wants phase (else a run of it would do
+ * nothing: the caller may skip it). */
+bool filter_chain_wants(const struct filter_chain *chain,
+			enum filter_phase phase);
+/* "connect", "helo", "mail", "rcpt", "data" ("all" for 0). */
+const char *filter_phase_name(enum filter_phase phase);
+
+/* The chain's state for one SMTP session; free it with
+ * filter_session_free() before the chain. */
+struct filter_session *filter_session_new(struct filter_chain *chain);
 /*
- * Queues one message: env is copied; the message is len bytes at offset in
- * fd, which the caller keeps open and unchanged until done runs. done runs
- * later on the loop, never inside this call, exactly once unless the chain is
- * freed first.
+ * Runs one phase for the session: every configured filter that wants it,
+ * in order, on a worker (never inside this call). env is the envelope so
+ * far (copied; env->rcpt is the recipient at FILTER_PHASE_RCPT); fd,
+ * offset and len are the message at FILTER_PHASE_DATA (fd is dup()ed; -1
+ * otherwise). done runs later on the loop exactly once, unless the session
+ * or the chain is freed first. One run at a time: the caller waits for
+ * done before the next (after a watchdog answer, a run while the stuck one
+ * is still out is answered TEMPFAIL at once). The result's symbols and
+ * score are everything found so far in the session's transaction (or
+ * connection); its verdict is what the chain found so far: one left by an
+ * earlier phase stays (connect REJECT is still REJECT at RCPT), except a
+ * verdict at RCPT, which is about that recipient only.
+ */
+void filter_session_run(struct filter_session *fs, enum filter_phase phase,
+			const struct filter_envelope *env, int fd, off_t offset,
+			size_t len, filter_chain_done_fn *done, void *context);
+/* The transaction ended (RSET, MAIL refused, new MAIL/EHLO, the message
+ * answered, QUIT, disconnect). completed: the message was accepted
+ * (queued or discarded), so filters are not told; otherwise abort() of
+ * every filter whose run() was called for it. No-op without one. */
+void filter_session_end_tx(struct filter_session *fs, bool completed);
+/* XCLIENT: the session is another client now: everything found since the
+ * connection (and the transaction) goes, with abort(); then run CONNECT. */
+void filter_session_reset_connection(struct filter_session *fs);
+/* A transaction refused before DATA (by a filter or by policy): the
+ * summary log line ("qid=-") and the message-log row, with env and
+ * action (REJECT or TEMPFAIL). Call before filter_session_end_tx(). */
+void filter_session_log_refused(struct filter_session *fs,
+				const struct filter_envelope *env,
+				enum policy_verdict action);
+/* The session is over: abort() for the transaction's filters and for
+ * those that ran at CONNECT/HELO, then frees (when a run the watchdog gave
+ * up on is still out, when it returns). NULLs *fs. */
+void filter_session_free(struct filter_session **fs);
+
+/* ------------------------------------------------------------------ */
+/* one message at once */
+
+/*
+ * Queues one message, every phase in one run: env is copied; the message is len
+ * bytes at offset in fd, which the caller keeps open and unchanged until done
+ * runs. done runs later on the loop, never inside this call, exactly once
+ * unless the chain is freed first.
  */
 void filter_chain_submit(struct filter_chain *chain,
 			 const struct filter_envelope *env, int fd,

@@ -135,6 +135,7 @@ filter_context_new(const struct filter_envelope *env, int fd, off_t offset,
 	ctx->env.rcpts = rcpts;
 	ctx->env.rcpt_count = env->rcpt_count;
 	ctx->env.auth_user = dup_or_null(p, env->auth_user);
+	ctx->env.rcpt = dup_or_null(p, env->rcpt);
 	ctx->env.submission = env->submission;
 	ctx->env.tls = env->tls;
 	ctx->env.local_hostname = pool_strdup(
@@ -145,6 +146,136 @@ filter_context_new(const struct filter_envelope *env, int fd, off_t offset,
 	ctx->verdict = POLICY_CONTINUE;
 	ctx->body.body_offset = len;
 	return ctx;
+}
+
+struct filter_context *
+filter_context_new_empty(size_t pool_size)
+{
+	struct filter_context *ctx = xcalloc(1, sizeof(*ctx));
+	struct pool *p = pool_new(pool_size);
+	const char **rcpts;
+
+	ctx->pool = p;
+	ctx->env.session_id = "";
+	ctx->env.qid = "";
+	ctx->env.client_ip = "";
+	ctx->env.helo = "";
+	ctx->env.mail_from = "";
+	ctx->env.local_hostname = "";
+	rcpts = pool_alloc(p, sizeof(*rcpts));
+	rcpts[0] = NULL;
+	ctx->env.rcpts = rcpts;
+	ctx->verdict = POLICY_CONTINUE;
+	ctx->body.fd = -1;
+	return ctx;
+}
+
+/* s, or a copy of new when it differs (NULL stays NULL). */
+static const char *
+update_str(struct pool *pool, const char *old, const char *new)
+{
+	if (new == NULL)
+		return NULL;
+	if (old != NULL && strcmp(old, new) == 0)
+		return old;
+	return pool_strdup(pool, new);
+}
+
+void
+filter_context_set_env(struct filter_context *ctx,
+		       const struct filter_envelope *env)
+{
+	struct pool *p = ctx->pool;
+	struct filter_envelope *e = &ctx->env;
+	const char **rcpts = (const char **)e->rcpts;
+
+	e->session_id = update_str(p, e->session_id, env->session_id);
+	e->qid = update_str(p, e->qid, env->qid != NULL ? env->qid : "");
+	e->client_ip = update_str(p, e->client_ip, env->client_ip);
+	e->client_name = update_str(p, e->client_name, env->client_name);
+	e->helo = update_str(p, e->helo, env->helo != NULL ? env->helo : "");
+	e->mail_from = update_str(p, e->mail_from,
+				  env->mail_from != NULL ? env->mail_from : "");
+	e->auth_user = update_str(p, e->auth_user, env->auth_user);
+	e->local_hostname =
+	    update_str(p, e->local_hostname,
+		       env->local_hostname != NULL ? env->local_hostname : "");
+	e->rcpt = env->rcpt != NULL ? pool_strdup(p, env->rcpt) : NULL;
+	e->submission = env->submission;
+	e->tls = env->tls;
+	if (env->rcpt_count < e->rcpt_count) {
+		/* A new transaction in this context: start over. */
+		e->rcpt_count = 0;
+	}
+	if (env->rcpt_count > e->rcpt_count) {
+		if (env->rcpt_count + 1 > ctx->rcpt_alloc) {
+			size_t n = (env->rcpt_count + 1) * 2;
+			const char **nr = pool_alloc(p, n * sizeof(*nr));
+
+			memcpy(nr, rcpts, e->rcpt_count * sizeof(*nr));
+			rcpts = nr;
+			ctx->rcpt_alloc = n;
+		}
+		for (size_t i = e->rcpt_count; i < env->rcpt_count; i++)
+			rcpts[i] = pool_strdup(p, env->rcpts[i]);
+		e->rcpt_count = env->rcpt_count;
+	}
+	if (ctx->rcpt_alloc > 0)
+		rcpts[e->rcpt_count] = NULL;
+	e->rcpts = rcpts;
+}
+
+void
+filter_context_set_body(struct filter_context *ctx, int fd, off_t offset,
+			size_t len)
+{
+	ctx->body.fd = fd;
+	ctx->body.offset = offset;
+	ctx->body.len = len;
+	ctx->body.body_offset = len;
+}
+
+/* Copies count elements of size from src into a new pool array. */
+static void *
+seed_array(struct pool *pool, const void *src, size_t count, size_t size,
+	   size_t *alloc_r)
+{
+	void *dst;
+
+	*alloc_r = count;
+	if (count == 0)
+		return NULL;
+	dst = pool_alloc(pool, count * size);
+	memcpy(dst, src, count * size);
+	return dst;
+}
+
+void
+filter_context_seed(struct filter_context *ctx,
+		    const struct filter_context *from, bool with_verdict)
+{
+	ctx->symbols = seed_array(ctx->pool, from->symbols, from->symbol_count,
+				  sizeof(*ctx->symbols), &ctx->symbol_alloc);
+	ctx->symbol_count = from->symbol_count;
+	ctx->auth = seed_array(ctx->pool, from->auth, from->auth_count,
+			       sizeof(*ctx->auth), &ctx->auth_alloc);
+	ctx->auth_count = from->auth_count;
+	ctx->added = seed_array(ctx->pool, from->added, from->added_count,
+				sizeof(*ctx->added), &ctx->added_alloc);
+	ctx->added_count = from->added_count;
+	ctx->data = seed_array(ctx->pool, from->data, from->data_count,
+			       sizeof(*ctx->data), &ctx->data_alloc);
+	ctx->data_count = from->data_count;
+	ctx->data_shared = from->data_count;
+	for (size_t i = 0; i < ctx->data_count; i++)
+		ctx->data[i].free_fn = NULL; /* from frees them */
+	if (with_verdict) {
+		ctx->verdict = from->verdict;
+		ctx->code = from->code;
+		ctx->enhanced = from->enhanced;
+		ctx->text = from->text;
+		ctx->verdict_filter = from->verdict_filter;
+	}
 }
 
 int
@@ -509,7 +640,7 @@ filter_set_data(struct filter_context *ctx, void *data,
 	const char *name = current(ctx);
 	struct filter_data_slot *slot;
 
-	for (size_t i = 0; i < ctx->data_count; i++) {
+	for (size_t i = ctx->data_shared; i < ctx->data_count; i++) {
 		if (strcmp(ctx->data[i].filter, name) != 0)
 			continue;
 		if (ctx->data[i].free_fn != NULL && ctx->data[i].data != NULL)

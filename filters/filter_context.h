@@ -59,6 +59,8 @@ struct filter_context {
 	size_t removed_count, removed_alloc;
 	struct filter_data_slot *data;
 	size_t data_count, data_alloc;
+	size_t data_shared; /* the first slots are another context's */
+	size_t rcpt_alloc;
 
 	enum policy_verdict verdict; /* strongest so far */
 	int code;
@@ -79,6 +81,23 @@ struct filter_context {
  * deep-copied. Nothing is read yet. */
 struct filter_context *filter_context_new(const struct filter_envelope *env,
 					  int fd, off_t offset, size_t len);
+/* An empty context (no envelope, no message) whose pool grows in blocks of
+ * pool_size bytes: the connection's or a transaction's context. */
+struct filter_context *filter_context_new_empty(size_t pool_size);
+/* Brings the envelope up to date with env: strings that changed are
+ * copied, recipients beyond those already copied are appended (the list
+ * only grows within a context), rcpt is copied. */
+void filter_context_set_env(struct filter_context *ctx,
+			    const struct filter_envelope *env);
+/* The message: len bytes at offset in fd (not owned). */
+void filter_context_set_body(struct filter_context *ctx, int fd, off_t offset,
+			     size_t len);
+/* Starts a transaction's context with the results of the connection's:
+ * symbols, Authentication-Results, header additions and data slots are
+ * shared (the slots without their destructor: from keeps them), so from
+ * must outlive ctx. The verdict is copied too when with_verdict. */
+void filter_context_seed(struct filter_context *ctx,
+			 const struct filter_context *from, bool with_verdict);
 /* Reads and parses the header section. 0, or -1 with errno. */
 int filter_context_load(struct filter_context *ctx);
 /* Frees data slots (their free_fn), the MIME tree and the pool. */

@@ -327,8 +327,10 @@ filter_log_message(struct filter_log *log, const struct filter_context *ctx,
 
 	/* The summary line: names and numbers only (symbol names are
 	 * [A-Z0-9_] by construction). */
+	/* qid "-": a transaction refused before DATA. */
 	buf_printf(&line, "session=%s qid=%s event=filters verdict=%s",
-		   ctx->env.session_id, ctx->env.qid,
+		   ctx->env.session_id,
+		   ctx->env.qid[0] != '\0' ? ctx->env.qid : "-",
 		   filter_verdict_name(result->verdict));
 	if (result->verdict_filter != NULL)
 		buf_printf(&line, " by=%s", result->verdict_filter);

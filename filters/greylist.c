@@ -1,11 +1,13 @@
 /*
  * greylist: the triplet store and the "greylist" filter (see greylist.h).
- * One row per triplet (first attempt, last attempt, passed). The filter
- * runs after the scoring filters so it can greylist only what already looks
- * suspicious; each message is deferred when any of its recipients' triplets
- * is new or early, and every triplet is recorded, so the retry passes for
- * all recipients at once. Triplets hold addresses lower-cased; nothing from
- * the message is logged beyond the sanitised sender key.
+ * One row per triplet (first attempt, last attempt, passed). By default
+ * (min_score > 0) the filter runs at DATA after the scoring filters so it
+ * can greylist only what already looks suspicious; each message is deferred
+ * when any of its recipients' triplets is new or early, and every triplet
+ * is recorded, so the retry passes for all recipients at once. With
+ * min_score 0 it greylists everything, at RCPT, one recipient at a time.
+ * Triplets hold addresses lower-cased; nothing from the message is logged
+ * beyond the sanitised sender key.
  */
 #include "filters/greylist.h"
 
@@ -304,7 +306,8 @@ static const struct setting_def greylist_setting_defs[] = {
     {"pass_lifetime", SETTING_DURATION, "36d", G(pass_lifetime), 3600,
      400 * 86400, NULL, "how long a passed triplet is remembered"},
     {"min_score", SETTING_STRING, "3.0", G(min_score), 0, 0, NULL,
-     "greylist only mail whose score so far reaches this (0 = all)"},
+     "greylist only mail whose score so far reaches this at DATA (0 = "
+     "all, per recipient at RCPT)"},
     {"allow_domains", SETTING_LIST,
      "google.com gmail.com googlemail.com outlook.com hotmail.com live.com "
      "microsoft.com office365.com yahoo.com yahoo.co.uk aol.com icloud.com "
@@ -395,25 +398,18 @@ greylist_lower_append(struct buf *b, const char *s)
 		buf_append_char(b, (char)tolower((unsigned char)*s));
 }
 
+/* Whether the triplets of this session apply; the sender key into key.
+ * 0 = go on, 1 = skip. */
 static int
-greylist_filter_run(void *state_p, struct filter_context *ctx,
-		    enum filter_phase phase)
+greylist_applies(const struct greylist_filter_state *st,
+		 struct filter_context *ctx, char *key, size_t keysz)
 {
-	struct greylist_filter_state *st = state_p;
 	const struct filter_envelope *env = filter_envelope(ctx);
 	const struct spf_result *spf = filter_data(ctx, "spf");
 	const char *spf_domain = NULL;
-	char key[128], safe[128];
-	struct buf triplet;
-	bool defer = false, passed = false;
-	time_t now = time(NULL);
-	size_t i;
 
-	if (phase != FILTER_PHASE_DATA || env->auth_user != NULL ||
-	    env->submission)
-		return 0;
-	if (filter_score(ctx) < st->min_score)
-		return 0;
+	if (env->auth_user != NULL || env->submission)
+		return 1;
 	if (spf != NULL && spf->mailfrom == SPF_RESULT_CODE_PASS &&
 	    spf->mailfrom_domain != NULL && env->mail_from[0] != '\0')
 		spf_domain = spf->mailfrom_domain;
@@ -421,48 +417,99 @@ greylist_filter_run(void *state_p, struct filter_context *ctx,
 	    greylist_domain_listed(spf_domain,
 				   st->settings->allow_domains.items,
 				   st->settings->allow_domains.count))
-		return 0;
+		return 1;
 	if (greylist_ip_listed(env->client_ip,
 			       st->settings->allow_networks.items,
 			       st->settings->allow_networks.count))
-		return 0;
-	if (greylist_sender_key(env->client_ip, spf_domain, key, sizeof(key)) <
-	    0)
-		return 0; /* no usable address (a local socket): skip */
-	buf_init(&triplet);
-	for (i = 0; i < env->rcpt_count; i++) {
-		enum greylist_status status;
-		char *error = NULL;
+		return 1;
+	if (greylist_sender_key(env->client_ip, spf_domain, key, keysz) < 0)
+		return 1; /* no usable address (a local socket): skip */
+	return 0;
+}
 
-		buf_reset(&triplet);
-		buf_append_str(&triplet, key);
-		buf_append_char(&triplet, ' ');
-		greylist_lower_append(&triplet, env->mail_from);
-		buf_append_char(&triplet, ' ');
-		greylist_lower_append(&triplet, env->rcpts[i]);
-		if (greylist_check(st->gl, buf_cstr(&triplet), now, &status,
-				   &error) < 0) {
-			filter_set_error(ctx, "%s", error);
-			free(error);
-			buf_free(&triplet);
+/* Checks and records the triplet of one recipient; -1 after
+ * filter_set_error(). */
+static int
+greylist_one(struct greylist_filter_state *st, struct filter_context *ctx,
+	     const char *key, const char *rcpt, time_t now,
+	     enum greylist_status *status_r)
+{
+	const struct filter_envelope *env = filter_envelope(ctx);
+	struct buf triplet;
+	char *error = NULL;
+	int rc;
+
+	buf_init(&triplet);
+	buf_append_str(&triplet, key);
+	buf_append_char(&triplet, ' ');
+	greylist_lower_append(&triplet, env->mail_from);
+	buf_append_char(&triplet, ' ');
+	greylist_lower_append(&triplet, rcpt);
+	rc = greylist_check(st->gl, buf_cstr(&triplet), now, status_r, &error);
+	buf_free(&triplet);
+	if (rc < 0) {
+		filter_set_error(ctx, "%s", error);
+		free(error);
+		return -1;
+	}
+	if (__atomic_add_fetch(&st->gl->checks, 1, __ATOMIC_RELAXED) % 1000 ==
+	    0)
+		(void)greylist_expire(st->gl, now);
+	return 0;
+}
+
+/*
+ * Two modes. With min_score 0 (greylist everything, as postgrey) it runs
+ * at RCPT: each recipient whose triplet is new or early is deferred on its
+ * own (451 4.7.1 to that RCPT), the others go on. With a min_score it runs
+ * at DATA, after the scoring filters: the message is deferred when any of
+ * its recipients' triplets is new or early.
+ */
+static int
+greylist_filter_run(void *state_p, struct filter_context *ctx,
+		    enum filter_phase phase)
+{
+	struct greylist_filter_state *st = state_p;
+	const struct filter_envelope *env = filter_envelope(ctx);
+	char key[128], safe[128];
+	bool defer = false, passed = false;
+	bool at_rcpt = st->min_score <= 0;
+	time_t now = time(NULL);
+	size_t i;
+
+	if (at_rcpt != (phase == FILTER_PHASE_RCPT))
+		return 0;
+	if (!at_rcpt && filter_score(ctx) < st->min_score)
+		return 0;
+	if (greylist_applies(st, ctx, key, sizeof(key)) != 0)
+		return 0;
+	for (i = 0; i < (at_rcpt ? 1 : env->rcpt_count); i++) {
+		enum greylist_status status;
+
+		if (greylist_one(st, ctx, key,
+				 at_rcpt ? env->rcpt : env->rcpts[i], now,
+				 &status) < 0)
 			return -1;
-		}
 		if (status == GREYLIST_NEW || status == GREYLIST_EARLY)
 			defer = true;
 		else if (status == GREYLIST_PASSED)
 			passed = true;
 	}
-	buf_free(&triplet);
-	if (__atomic_add_fetch(&st->gl->checks, 1, __ATOMIC_RELAXED) % 1000 ==
-	    0)
-		(void)greylist_expire(st->gl, now);
 	log_sanitize(key, strlen(key), safe, sizeof(safe));
 	if (defer) {
 		filter_add_symbol(ctx, "GREYLIST_DEFER", 0, safe);
 		filter_set_verdict(ctx, POLICY_TEMPFAIL, 451, "4.7.1",
 				   "Greylisted, please try again later");
 	} else if (passed) {
-		filter_add_symbol(ctx, "GREYLIST_PASSED", 0, safe);
+		const struct filter_symbol *syms;
+		size_t n;
+		bool have = false;
+
+		syms = filter_symbols(ctx, &n);
+		for (size_t k = 0; k < n && !have; k++)
+			have = strcmp(syms[k].name, "GREYLIST_PASSED") == 0;
+		if (!have)
+			filter_add_symbol(ctx, "GREYLIST_PASSED", 0, safe);
 	}
 	return 0;
 }
@@ -473,7 +520,7 @@ static const char *const greylist_filter_after[] = {
 
 const struct filter filter_greylist = {
     .name = "greylist",
-    .phases = FILTER_PHASE_DATA,
+    .phases = FILTER_PHASE_RCPT | FILTER_PHASE_DATA,
     .after = greylist_filter_after,
     .settings = greylist_setting_defs,
     .settings_count =

@@ -49,6 +49,7 @@ struct spam_filter_settings {
 	unsigned long long max_scan_size;
 	bool add_headers;
 	long long prefilter_min;
+	char *cache_dir;
 };
 
 #define SF(field) offsetof(struct spam_filter_settings, field)
@@ -83,6 +84,10 @@ static const struct setting_def spam_filter_setting_defs[] = {
      "add X-Spam-Score, X-Spam-Status and X-Spam-Symbols"},
     {"prefilter_min", SETTING_INT, "32", SF(prefilter_min), 1, 1000000, NULL,
      "body rules from which Hyperscan prefilters (amd64)"},
+    {"cache_dir", SETTING_PATH, "", SF(cache_dir), 0, 0, NULL,
+     "directory caching the compiled Hyperscan databases, keyed by the "
+     "rules, Hyperscan version and CPU; default data_dir/spam/cache; set "
+     "empty to compile at every start"},
 };
 
 struct spam_filter_state {
@@ -172,6 +177,47 @@ spam_mkdir_parent(const char *path)
 	free(dir);
 }
 
+/* The load log: what compiled, how, the cache, and each disabled rule
+ * with its reason (rule names and reasons come from the admin's files and
+ * are plain: names are [A-Za-z0-9_], reasons are our own text). */
+static void
+spam_log_rules(const struct spam_rules *rules,
+	       const struct spam_rules_stats *stats)
+{
+	static const char *const cache_names[] = {"off", "hit", "miss",
+						  "rebuilt", "store_failed"};
+	const char *prob = spam_rules_problems(rules), *nl;
+
+	log_info(
+	    "event=spam_rules rules=%zu active=%zu prefiltered=%zu "
+	    "unsupported=%zu bad=%zu warnings=%zu hyperscan=%s utf=%zu "
+	    "hs_databases=%zu compile_ms=%.0f cache=%s cache_file=%s",
+	    stats->rules, stats->active, stats->prefiltered, stats->unsupported,
+	    stats->bad, stats->warnings, stats->hyperscan ? "yes" : "no",
+	    stats->utf, stats->hs_databases, stats->compile_ms,
+	    cache_names[stats->cache],
+	    *spam_rules_cache_file(rules) ? spam_rules_cache_file(rules) : "-");
+	if (*spam_rules_cache_note(rules) != '\0')
+		log_warnx("event=spam_rules_cache status=%s file=%s "
+			  "reason=\"%s\"",
+			  cache_names[stats->cache],
+			  spam_rules_cache_file(rules),
+			  spam_rules_cache_note(rules));
+	for (; *prob != '\0'; prob = nl + 1) {
+		const char *colon;
+
+		nl = strchr(prob, '\n');
+		if (nl == NULL)
+			break;
+		colon = memchr(prob, ':', (size_t)(nl - prob));
+		if (colon == NULL)
+			continue;
+		log_info("event=spam_rule_disabled rule=%.*s reason=\"%.*s\"",
+			 (int)(colon - prob), prob, (int)(nl - colon - 2),
+			 colon + 2);
+	}
+}
+
 static int
 spam_filter_init(const void *settings_p, void **state_r, char **error_r)
 {
@@ -193,6 +239,7 @@ spam_filter_init(const void *settings_p, void **state_r, char **error_r)
 	st->rules = spam_rules_new();
 	spam_rules_set_prefilter_min(st->rules, (size_t)s->prefilter_min);
 	spam_rules_set_score_set(st->rules, s->bayes_db[0] != '\0' ? 3 : 1);
+	spam_rules_set_cache_dir(st->rules, s->cache_dir);
 	if (s->default_rules)
 		spam_rules_load_default(st->rules);
 	for (i = 0; i < s->rules_paths.count; i++) {
@@ -207,11 +254,7 @@ spam_filter_init(const void *settings_p, void **state_r, char **error_r)
 		return -1;
 	}
 	spam_rules_get_stats(st->rules, &stats);
-	log_info("event=spam_rules rules=%zu active=%zu prefiltered=%zu "
-		 "unsupported=%zu bad=%zu warnings=%zu hyperscan=%s",
-		 stats.rules, stats.active, stats.prefiltered,
-		 stats.unsupported, stats.bad, stats.warnings,
-		 stats.hyperscan ? "yes" : "no");
+	spam_log_rules(st->rules, &stats);
 	bayes_params_default(&st->bayes_params);
 	st->bayes_params.min_spam = (unsigned int)s->bayes_min_learns;
 	st->bayes_params.min_ham = (unsigned int)s->bayes_min_learns;

@@ -1110,7 +1110,7 @@ spf_run(void *state, struct filter_context *ctx, enum filter_phase phase)
 	struct spf_evaluation ev;
 	char props[600];
 
-	(void)phase;
+	(void)phase; /* MAIL: HELO and MAIL FROM are known */
 	if (set->skip_authenticated && env->auth_user != NULL)
 		return 0;
 	data = filter_alloc(ctx, sizeof(*data));
@@ -1157,7 +1157,7 @@ spf_run(void *state, struct filter_context *ctx, enum filter_phase phase)
 
 const struct filter filter_spf = {
     .name = "spf",
-    .phases = FILTER_PHASE_DATA,
+    .phases = FILTER_PHASE_MAIL,
     .settings = spf_setting_defs,
     .settings_count = sizeof(spf_setting_defs) / sizeof(spf_setting_defs[0]),
     .settings_size = sizeof(struct spf_settings),

@@ -362,11 +362,13 @@ spam_ctl_rules(const struct moat_settings *settings, const char *extra,
 	struct spam_rules *rules = spam_rules_new();
 	const char *paths = spam_ctl_setting(settings, "spam.rules_paths");
 	const char *def = spam_ctl_setting(settings, "spam.default_rules");
+	const char *cache = spam_ctl_setting(settings, "spam.cache_dir");
 	char *error = NULL, *copy, *p, *item;
 
 	if (def == NULL || strcmp(def, "no") != 0)
 		spam_rules_load_default(rules);
 	spam_rules_set_score_set(rules, with_bayes ? 3 : 1);
+	spam_rules_set_cache_dir(rules, cache);
 	for (int pass = 0; pass < 2; pass++) {
 		const char *list = pass == 0 ? paths : extra;
 
@@ -478,6 +480,26 @@ spam_ctl_stats(const struct moat_settings *settings, const char *db_path,
 	       st.hyperscan ? "yes" : "no", st.prefiltered);
 	if (st.warnings > 0)
 		printf("%s", spam_rules_warnings(rules));
+	{
+		static const char *const cache_names[] = {
+		    "off", "hit", "miss", "rebuilt", "not stored"};
+		const char *prob = spam_rules_problems(rules), *nl;
+
+		printf("compile: %.0f ms, %zu regexes in UTF mode, %zu "
+		       "Hyperscan databases, cache %s%s%s%s%s\n",
+		       st.compile_ms, st.utf, st.hs_databases,
+		       cache_names[st.cache],
+		       *spam_rules_cache_file(rules) ? " " : "",
+		       spam_rules_cache_file(rules),
+		       *spam_rules_cache_note(rules) ? ": " : "",
+		       spam_rules_cache_note(rules));
+		for (; *prob != '\0'; prob = nl + 1) {
+			nl = strchr(prob, '\n');
+			if (nl == NULL)
+				break;
+			printf("disabled: %.*s\n", (int)(nl - prob), prob);
+		}
+	}
 	spam_rules_free(&rules);
 	if (spam_ctl_open_db(settings, db_path, &db, false) < 0)
 		return 1;

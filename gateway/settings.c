@@ -336,6 +336,10 @@ const struct setting_def moat_setting_defs[] = {
      0, NULL, "defer (451) a message carrying any of these symbols"},
     {"policy.reject_score", SETTING_INT, "0", S(policy_reject_score), 0,
      1000000, NULL, "reject a message whose score reaches this (0: off)"},
+    /* filter phases (issue 5) */
+    {"smtp.delay_reject", SETTING_BOOL, "yes", S(smtp_delay_reject), 0, 0, NULL,
+     "answer a reject found at connect, HELO or MAIL at each RCPT (as "
+     "Postfix's smtpd_delay_reject); no: at once"},
     /* DMARC aggregate reports (RFC 7489 7.2) */
     {"dmarc.reports", SETTING_BOOL, "no", S(dmarc_reports), 0, 0, NULL,
      "mail DMARC aggregate reports to each policy domain's rua= addresses"},
@@ -417,6 +421,7 @@ moat_settings_load(const char *path, struct moat_settings *settings,
 	settings_filter_default(settings, "dkim_sign.key_dir", "dkim");
 	settings_filter_default(settings, "arc.key_dir", "dkim");
 	settings_filter_default(settings, "spam.bayes_db", "spam/bayes.db");
+	settings_filter_default(settings, "spam.cache_dir", "spam/cache");
 	settings_filter_default(settings, "greylist.db", "spam/greylist.db");
 	if (moat_settings_check_filters(settings, error_r) < 0)
 		return -1;

@@ -95,6 +95,8 @@ struct moat_settings {
 	struct str_list policy_reject_symbols;
 	struct str_list policy_tempfail_symbols;
 	long long policy_reject_score; /* 0 = off */
+	/* filter phases: early rejects answered at RCPT (smtpd_delay_reject) */
+	bool smtp_delay_reject;
 	/* DMARC aggregate reports (gateway/dmarc_reporter.h) */
 	bool dmarc_reports;		     /* send them */
 	char *dmarc_report_org;		     /* org_name; "" = hostname */

@@ -171,8 +171,10 @@ smtp_server_teardown(struct smtp_run *run)
 	spool_committer_free(&srv->committer);
 	auth_pool_free(&srv->auth);
 	auth_throttle_free(&srv->throttle);
-	filter_chain_free(&srv->chain);
+	/* Sessions before the chain: a session whose filter run is still
+	 * out hands its filter state to the chain, which frees it. */
 	smtp_session_free_all(srv);
+	filter_chain_free(&srv->chain);
 	net_service_free(&run->svc);
 	if (srv->dir != NULL)
 		directory_close(&srv->dir);

@@ -105,9 +105,50 @@ session_discard_file(struct smtp_session *s)
 	buf_reset(&s->wbuf);
 }
 
+/* The filters' envelope from the session (rcpt: the RCPT phase's). */
+static void
+session_fenv(const struct smtp_session *s, struct filter_envelope *e,
+	     const char *rcpt)
+{
+	memset(e, 0, sizeof(*e));
+	e->session_id = s->id;
+	e->qid = s->qid;
+	e->client_ip = s->ip;
+	e->client_name = s->client_name[0] != '\0' ? s->client_name : NULL;
+	e->helo = s->helo;
+	e->mail_from = s->mail_from != NULL ? s->mail_from : "";
+	e->auth_user = s->auth_user;
+	e->rcpts = s->rcpt_addrs;
+	e->rcpt_count = s->rcpt_addrs != NULL ? s->rcpt_count : 0;
+	e->submission =
+	    s->kind == LISTENER_SUBMISSION || s->kind == LISTENER_SMTPS;
+	e->tls = s->tls;
+	e->local_hostname = s->server->hostname;
+	e->rcpt = rcpt;
+}
+
 static void
 session_tx_reset(struct smtp_session *s)
 {
+	if (s->fsess != NULL) {
+		/* Refused before DATA: the summary line says so; then the
+		 * filters that ran for it hear that it ended. */
+		if (s->tx_refused != POLICY_CONTINUE && !s->tx_data_run &&
+		    !s->tx_completed) {
+			struct filter_envelope fenv;
+
+			session_fenv(s, &fenv, NULL);
+			filter_session_log_refused(
+			    s->fsess, &fenv,
+			    (enum policy_verdict)s->tx_refused);
+		}
+		filter_session_end_tx(s->fsess, s->tx_completed);
+	}
+	s->tx_completed = s->tx_data_run = false;
+	s->tx_refused = POLICY_CONTINUE;
+	s->refusal[SESSION_REFUSAL_MAIL].set = false;
+	s->rcpt_addrs = NULL;
+	s->pending_rcpt = s->pending_notify = s->pending_orcpt = NULL;
 	session_discard_file(s);
 	pool_clear(s->tx_pool);
 	s->in_tx = false;
@@ -133,6 +174,7 @@ session_free(struct smtp_session *s)
 		 s->id, s->ip, s->commands, s->messages, s->rcpts_total,
 		 s->errors);
 	session_tx_reset(s);
+	filter_session_free(&s->fsess);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -477,9 +519,7 @@ static void
 session_message_end(struct smtp_session *s)
 {
 	struct filter_envelope fenv;
-	const char **rcpts;
 	const char *reject = NULL;
-	size_t i;
 
 	if (s->cr_pending)
 		data_bare_cr(s);
@@ -507,7 +547,7 @@ session_message_end(struct smtp_session *s)
 	}
 	/* No trailer yet: until the policy step accepts the message the
 	 * file is incomplete, so the queue never picks it up. */
-	if (filter_chain_count(s->server->chain) == 0) {
+	if (s->fsess == NULL) {
 		struct filter_chain_result none;
 
 		memset(&none, 0, sizeof(none));
@@ -515,28 +555,15 @@ session_message_end(struct smtp_session *s)
 		session_message_decide(s, &none, false);
 		return;
 	}
-	rcpts = pool_alloc(s->tx_pool, sizeof(*rcpts) * (s->rcpt_count + 1));
-	for (i = 0; i < s->rcpt_count; i++)
-		rcpts[i] = s->rcpts[i].address;
-	memset(&fenv, 0, sizeof(fenv));
-	fenv.session_id = s->id;
-	fenv.qid = s->qid;
-	fenv.client_ip = s->ip;
-	fenv.client_name = s->client_name[0] != '\0' ? s->client_name : NULL;
-	fenv.helo = s->helo;
-	fenv.mail_from = s->mail_from;
-	fenv.auth_user = s->auth_user;
-	fenv.rcpts = rcpts;
-	fenv.rcpt_count = s->rcpt_count;
-	fenv.submission =
-	    s->kind == LISTENER_SUBMISSION || s->kind == LISTENER_SMTPS;
-	fenv.tls = s->tls;
-	fenv.local_hostname = s->server->hostname;
+	/* Even when no filter wants DATA: the run builds the
+	 * Authentication-Results of the earlier phases and logs. */
+	session_fenv(s, &fenv, NULL);
+	s->tx_data_run = true;
 	s->state = SESSION_WAIT;
 	s->async_pending = true;
-	filter_chain_submit(s->server->chain, &fenv, s->fd,
-			    (off_t)s->header_len, s->data_len,
-			    session_filters_done, s);
+	filter_session_run(s->fsess, FILTER_PHASE_DATA, &fenv, s->fd,
+			   (off_t)s->header_len, s->data_len,
+			   session_filters_done, s);
 }
 
 /*
@@ -552,9 +579,9 @@ session_message_decide(struct smtp_session *s,
 
 	{
 		const struct moat_settings *set = s->server->set;
-		struct policy_config pcfg = {&set->policy_reject_symbols,
-					     &set->policy_tempfail_symbols,
-					     set->policy_reject_score};
+		struct policy_config pcfg = {
+		    &set->policy_reject_symbols, &set->policy_tempfail_symbols,
+		    set->policy_reject_score, set->smtp_delay_reject};
 		struct policy_input pin;
 		const char **names = pool_alloc(
 		    s->tx_pool, sizeof(*names) * (fres->symbol_count + 1));
@@ -600,6 +627,7 @@ session_message_decide(struct smtp_session *s,
 			 s->qid, s->body_len);
 		session_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 		s->messages++;
+		s->tx_completed = true;
 		session_tx_reset(s);
 		s->state = SESSION_COMMAND;
 		if (resume)
@@ -677,10 +705,281 @@ session_commit_done(int status, void *context)
 			log_warn("session=%s qid=%s event=notify_failed", s->id,
 				 s->qid);
 		s->messages++;
+		s->tx_completed = true;
 		session_tx_reset(s);
 	}
 	s->state = SESSION_COMMAND;
 	session_process(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* filter phases before DATA (filters/filter_chain.h, rules/policy.h) */
+
+/* The policy's answer to the command of stage from a phase run. */
+static void
+session_stage_answer(struct smtp_session *s, enum policy_stage stage,
+		     const struct filter_chain_result *fres,
+		     struct policy_answer *ans)
+{
+	const struct moat_settings *set = s->server->set;
+	struct policy_config pcfg = {
+	    &set->policy_reject_symbols, &set->policy_tempfail_symbols,
+	    set->policy_reject_score, set->smtp_delay_reject};
+	struct policy_input pin;
+	const char **names = xcalloc(fres->symbol_count + 1, sizeof(*names));
+
+	for (size_t i = 0; i < fres->symbol_count; i++)
+		names[i] = fres->symbols[i].name;
+	memset(&pin, 0, sizeof(pin));
+	pin.verdict = fres->verdict;
+	pin.code = fres->code;
+	pin.enhanced = fres->enhanced;
+	pin.text = fres->text;
+	pin.symbols = names;
+	pin.symbol_count = fres->symbol_count;
+	pin.score = fres->score;
+	policy_decide_stage(&pcfg, stage, &pin, ans);
+	free(names);
+}
+
+static const char *
+stage_name(enum policy_stage stage)
+{
+	static const char *const names[] = {"connect", "helo", "mail", "rcpt",
+					    "data"};
+
+	return names[stage];
+}
+
+/* True when ans refuses; then r is the refusal (logged). */
+static bool
+session_refusal_make(struct smtp_session *s, enum policy_stage stage,
+		     const struct policy_answer *ans,
+		     const struct filter_chain_result *fres,
+		     struct session_refusal *r)
+{
+	if (ans->action != POLICY_REJECT && ans->action != POLICY_TEMPFAIL)
+		return false;
+	memset(r, 0, sizeof(*r));
+	r->set = true;
+	r->temp = ans->action == POLICY_TEMPFAIL;
+	snprintf(r->reply, sizeof(r->reply), "%d %s %s", ans->code,
+		 ans->enhanced, ans->text);
+	snprintf(r->by, sizeof(r->by), "%s",
+		 strcmp(ans->rule, "verdict") == 0 &&
+			 fres->verdict_filter != NULL
+		     ? fres->verdict_filter
+		     : ans->rule);
+	log_info("session=%s event=filter_refusal stage=%s action=%s by=%s "
+		 "code=%d answer=%s",
+		 s->id, stage_name(stage), r->temp ? "tempfail" : "reject",
+		 r->by, ans->code, ans->deferred ? "at_rcpt" : "now");
+	return true;
+}
+
+static void
+session_greet(struct smtp_session *s)
+{
+	session_reply(s, "220 %s %s", s->server->hostname,
+		      s->server->set->smtp_banner);
+}
+
+static void
+session_connect_done(const struct filter_chain_result *fres, void *context)
+{
+	struct smtp_session *s = context;
+	struct policy_answer ans;
+	struct session_refusal r;
+
+	s->async_pending = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	s->state = SESSION_COMMAND;
+	session_stage_answer(s, POLICY_STAGE_CONNECT, fres, &ans);
+	if (session_refusal_make(s, POLICY_STAGE_CONNECT, &ans, fres, &r)) {
+		s->refusal[SESSION_REFUSAL_CONNECT] = r;
+		if (!ans.deferred) {
+			/* RFC 5321 3.1: a refusing greeting, then only
+			 * QUIT is served. */
+			s->no_service = true;
+			session_reply(s, "%s", r.reply);
+			session_process(s);
+			return;
+		}
+	}
+	session_greet(s);
+	session_process(s);
+}
+
+void
+session_connect_phase(struct smtp_session *s)
+{
+	struct filter_envelope fenv;
+
+	s->refusal[SESSION_REFUSAL_CONNECT].set = false;
+	s->refusal[SESSION_REFUSAL_HELO].set = false;
+	s->no_service = false;
+	if (s->fsess == NULL ||
+	    !filter_chain_wants(s->server->chain, FILTER_PHASE_CONNECT)) {
+		session_greet(s);
+		return;
+	}
+	session_fenv(s, &fenv, NULL);
+	s->state = SESSION_WAIT;
+	s->async_pending = true;
+	filter_session_run(s->fsess, FILTER_PHASE_CONNECT, &fenv, -1, 0, 0,
+			   session_connect_done, s);
+}
+
+static void session_helo_reply(struct smtp_session *s, bool ehlo);
+
+static void
+session_helo_done(const struct filter_chain_result *fres, void *context)
+{
+	struct smtp_session *s = context;
+	struct policy_answer ans;
+	struct session_refusal r;
+
+	s->async_pending = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	s->state = SESSION_COMMAND;
+	session_stage_answer(s, POLICY_STAGE_HELO, fres, &ans);
+	if (session_refusal_make(s, POLICY_STAGE_HELO, &ans, fres, &r)) {
+		if (!ans.deferred) {
+			s->have_helo = false;
+			session_reply(s, "%s", r.reply);
+			(void)session_error(s);
+			session_process(s);
+			return;
+		}
+		s->refusal[SESSION_REFUSAL_HELO] = r;
+	}
+	session_helo_reply(s, s->helo_ehlo);
+	session_process(s);
+}
+
+static void
+session_mail_done(const struct filter_chain_result *fres, void *context)
+{
+	struct smtp_session *s = context;
+	struct policy_answer ans;
+	struct session_refusal r;
+
+	s->async_pending = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	s->state = SESSION_COMMAND;
+	session_stage_answer(s, POLICY_STAGE_MAIL, fres, &ans);
+	if (session_refusal_make(s, POLICY_STAGE_MAIL, &ans, fres, &r)) {
+		if (!ans.deferred) {
+			session_reply(s, "%s", r.reply);
+			s->tx_refused = ans.action;
+			session_tx_reset(s);
+			if (!r.temp)
+				(void)session_error(s);
+			session_process(s);
+			return;
+		}
+		s->refusal[SESSION_REFUSAL_MAIL] = r;
+	}
+	session_reply(s, "250 2.1.0 Ok");
+	session_process(s);
+}
+
+/* A refusal found before RCPT answers this RCPT; true when it did. A
+ * refusal about the client does not bind a user who authenticated. */
+static bool
+session_rcpt_refused_early(struct smtp_session *s, const char *safe)
+{
+	static const char *const stages[] = {"connect", "helo", "mail"};
+
+	for (size_t i = 0; i < SESSION_REFUSAL_SLOTS; i++) {
+		const struct session_refusal *r = &s->refusal[i];
+
+		if (!r->set ||
+		    (i != SESSION_REFUSAL_MAIL && s->auth_user != NULL))
+			continue;
+		session_reply(s, "%s", r->reply);
+		log_info("session=%s event=rcpt result=%s to=<%s> "
+			 "reason=filter stage=%s by=%s",
+			 s->id, r->temp ? "tempfail" : "rejected", safe,
+			 stages[i], r->by);
+		if (s->tx_refused != POLICY_REJECT)
+			s->tx_refused =
+			    r->temp ? POLICY_TEMPFAIL : POLICY_REJECT;
+		if (!r->temp)
+			(void)session_error(s);
+		return true;
+	}
+	return false;
+}
+
+static void session_rcpt_accept(struct smtp_session *s, const char *address,
+				const char *notify, const char *orcpt);
+
+static void
+session_rcpt_done(const struct filter_chain_result *fres, void *context)
+{
+	struct smtp_session *s = context;
+	struct policy_answer ans;
+	struct session_refusal r;
+	char safe[128];
+
+	s->async_pending = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	s->state = SESSION_COMMAND;
+	session_stage_answer(s, POLICY_STAGE_RCPT, fres, &ans);
+	if (session_refusal_make(s, POLICY_STAGE_RCPT, &ans, fres, &r)) {
+		log_sanitize(s->pending_rcpt, strlen(s->pending_rcpt), safe,
+			     sizeof(safe));
+		session_reply(s, "%d %s <%s>: %s", ans.code, ans.enhanced,
+			      s->pending_rcpt, ans.text);
+		log_info("session=%s event=rcpt result=%s to=<%s> "
+			 "reason=filter stage=rcpt by=%s",
+			 s->id, r.temp ? "tempfail" : "rejected", safe, r.by);
+		if (s->tx_refused != POLICY_REJECT)
+			s->tx_refused = ans.action;
+		if (!r.temp)
+			(void)session_error(s);
+	} else {
+		session_rcpt_accept(s, s->pending_rcpt, s->pending_notify,
+				    s->pending_orcpt);
+	}
+	s->pending_rcpt = s->pending_notify = s->pending_orcpt = NULL;
+	session_process(s);
+}
+
+void
+session_rcpt_add(struct smtp_session *s, const char *address,
+		 const char *notify, const char *orcpt)
+{
+	struct filter_envelope fenv;
+
+	if (s->fsess == NULL ||
+	    !filter_chain_wants(s->server->chain, FILTER_PHASE_RCPT)) {
+		session_rcpt_accept(s, address, notify, orcpt);
+		return;
+	}
+	s->pending_rcpt = pool_strdup(s->tx_pool, address);
+	s->pending_notify =
+	    notify != NULL ? pool_strdup(s->tx_pool, notify) : NULL;
+	s->pending_orcpt =
+	    orcpt != NULL ? pool_strdup(s->tx_pool, orcpt) : NULL;
+	session_fenv(s, &fenv, s->pending_rcpt);
+	s->state = SESSION_WAIT;
+	s->async_pending = true;
+	filter_session_run(s->fsess, FILTER_PHASE_RCPT, &fenv, -1, 0, 0,
+			   session_rcpt_done, s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -689,7 +988,6 @@ session_commit_done(int status, void *context)
 static void
 cmd_helo(struct smtp_session *s, const struct smtp_command *cmd, bool ehlo)
 {
-	const struct moat_settings *set = s->server->set;
 	size_t n = strlen(cmd->arg);
 	char safe[128];
 
@@ -700,9 +998,31 @@ cmd_helo(struct smtp_session *s, const struct smtp_command *cmd, bool ehlo)
 	s->have_helo = true;
 	s->esmtp = ehlo;
 	session_tx_reset(s);
+	s->refusal[SESSION_REFUSAL_HELO].set = false;
 	log_info("session=%s event=helo verb=%s helo=%s", s->id,
 		 ehlo ? "EHLO" : "HELO",
 		 log_sanitize(s->helo, strlen(s->helo), safe, sizeof(safe)));
+	if (s->fsess != NULL &&
+	    filter_chain_wants(s->server->chain, FILTER_PHASE_HELO)) {
+		struct filter_envelope fenv;
+
+		session_fenv(s, &fenv, NULL);
+		s->helo_ehlo = ehlo;
+		s->state = SESSION_WAIT;
+		s->async_pending = true;
+		filter_session_run(s->fsess, FILTER_PHASE_HELO, &fenv, -1, 0, 0,
+				   session_helo_done, s);
+		return;
+	}
+	session_helo_reply(s, ehlo);
+}
+
+/* The answer to EHLO/HELO. */
+static void
+session_helo_reply(struct smtp_session *s, bool ehlo)
+{
+	const struct moat_settings *set = s->server->set;
+
 	if (!ehlo) {
 		session_reply(s, "250 %s", s->server->hostname);
 		return;
@@ -785,6 +1105,17 @@ cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 	log_info("session=%s event=mail from=<%s> size=%llu", s->id,
 		 log_sanitize(cmd->path, strlen(cmd->path), safe, sizeof(safe)),
 		 cmd->size);
+	if (s->fsess != NULL &&
+	    filter_chain_wants(s->server->chain, FILTER_PHASE_MAIL)) {
+		struct filter_envelope fenv;
+
+		session_fenv(s, &fenv, NULL);
+		s->state = SESSION_WAIT;
+		s->async_pending = true;
+		filter_session_run(s->fsess, FILTER_PHASE_MAIL, &fenv, -1, 0, 0,
+				   session_mail_done, s);
+		return;
+	}
 	session_reply(s, "250 2.1.0 Ok");
 }
 
@@ -837,6 +1168,9 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 			 s->id, safe);
 		return;
 	}
+	/* Before the directory: a refused client learns nothing of it. */
+	if (session_rcpt_refused_early(s, safe))
+		return;
 	if (strchr(cmd->path, '@') == NULL) /* bare <postmaster> */
 		postmaster_address(s, lookup, sizeof(lookup));
 	else
@@ -869,9 +1203,9 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 	session_rcpt_add(s, lookup, cmd->notify, cmd->orcpt);
 }
 
-void
-session_rcpt_add(struct smtp_session *s, const char *address,
-		 const char *notify, const char *orcpt)
+static void
+session_rcpt_accept(struct smtp_session *s, const char *address,
+		    const char *notify, const char *orcpt)
 {
 	struct session_rcpt *r;
 	char safe[128];
@@ -881,13 +1215,20 @@ session_rcpt_add(struct smtp_session *s, const char *address,
 		size_t n = s->rcpt_alloc == 0 ? 8 : s->rcpt_alloc * 2;
 		struct session_rcpt *nr =
 		    pool_alloc(s->tx_pool, n * sizeof(*nr));
-		if (s->rcpt_count > 0)
+		const char **na = pool_alloc(s->tx_pool, (n + 1) * sizeof(*na));
+
+		if (s->rcpt_count > 0) {
 			memcpy(nr, s->rcpts, s->rcpt_count * sizeof(*nr));
+			memcpy(na, s->rcpt_addrs, s->rcpt_count * sizeof(*na));
+		}
 		s->rcpts = nr;
+		s->rcpt_addrs = na;
 		s->rcpt_alloc = n;
 	}
-	r = &s->rcpts[s->rcpt_count++];
+	r = &s->rcpts[s->rcpt_count];
 	r->address = pool_strdup(s->tx_pool, address);
+	s->rcpt_addrs[s->rcpt_count++] = r->address;
+	s->rcpt_addrs[s->rcpt_count] = NULL;
 	r->notify = notify != NULL ? pool_strdup(s->tx_pool, notify) : NULL;
 	r->orcpt = orcpt != NULL ? pool_strdup(s->tx_pool, orcpt) : NULL;
 	s->rcpts_total++;
@@ -1032,6 +1373,13 @@ session_command(struct smtp_session *s, const char *line, size_t len)
 	s->commands++;
 	if (smtp_command_parse(line, len, flags, &cmd, &reply) < 0) {
 		session_reply(s, "%s", reply);
+		return !session_error(s);
+	}
+	if (s->no_service && cmd.verb != SMTP_VERB_QUIT &&
+	    cmd.verb != SMTP_VERB_XCLIENT) {
+		/* The greeting refused the client: only QUIT. */
+		session_reply(s, "%s",
+			      s->refusal[SESSION_REFUSAL_CONNECT].reply);
 		return !session_error(s);
 	}
 	if (is_idle_command(cmd.verb) && !s->in_tx &&
@@ -1363,7 +1711,9 @@ smtp_session_new(struct smtp_server *srv, int fd, const struct sockaddr *peer,
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_HIGH);
 	session_set_timeout(s, set->smtp_command_timeout);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	session_reply(s, "220 %s %s", srv->hostname, set->smtp_banner);
+	if (filter_chain_count(srv->chain) > 0)
+		s->fsess = filter_session_new(srv->chain);
+	session_connect_phase(s);
 	return 0;
 }
 

@@ -29,6 +29,22 @@ enum session_state {
 	SESSION_CLOSING, /* flushing the last reply */
 };
 
+/* Refusals found by the filter chain before RCPT and answered there
+ * (smtp.delay_reject): one slot per stage. */
+enum session_refusal_slot {
+	SESSION_REFUSAL_CONNECT,
+	SESSION_REFUSAL_HELO,
+	SESSION_REFUSAL_MAIL,
+	SESSION_REFUSAL_SLOTS,
+};
+
+struct session_refusal {
+	bool set;
+	bool temp;	 /* 4xx */
+	char reply[256]; /* "550 5.7.1 text" */
+	char by[32];	 /* the filter or rule, for the log */
+};
+
 struct session_rcpt {
 	char *address;
 	char *notify;
@@ -67,6 +83,17 @@ struct smtp_session {
 	struct session_rcpt *rcpts;
 	size_t rcpt_count, rcpt_alloc;
 
+	/* filter phases (filters/filter_chain.h) */
+	struct filter_session *fsess; /* NULL: no filters configured */
+	struct session_refusal refusal[SESSION_REFUSAL_SLOTS];
+	bool no_service;	 /* greeting was a refusal: only QUIT */
+	bool helo_ehlo;		 /* the EHLO/HELO whose phase runs */
+	bool tx_completed;	 /* the message was accepted (queued) */
+	bool tx_data_run;	 /* the DATA phase ran (and logged) */
+	int tx_refused;		 /* POLICY_REJECT/TEMPFAIL of MAIL or a RCPT */
+	const char **rcpt_addrs; /* rcpts[i].address, for the envelope */
+	char *pending_rcpt, *pending_notify, *pending_orcpt; /* tx_pool */
+
 	/* message being received */
 	char qid[QUEUE_ID_MAX];
 	char *path;
@@ -92,9 +119,14 @@ void session_free(struct smtp_session *s);
 /* Runs the commands waiting in the input buffer. */
 void session_process(struct smtp_session *s);
 
-/* Adds an accepted recipient to the transaction and replies 250. */
+/* A valid recipient: runs the RCPT phase of the filters, then adds it to
+ * the transaction and replies 250, or refuses it. May leave the session
+ * waiting (SESSION_WAIT) for the filters. */
 void session_rcpt_add(struct smtp_session *s, const char *address,
 		      const char *notify, const char *orcpt);
+/* Runs the CONNECT phase and sends the greeting (after accept and
+ * XCLIENT). May leave the session waiting. */
+void session_connect_phase(struct smtp_session *s);
 
 /* smtp_session_relay.c: RCPT to a domain that is not ours, without AUTH:
  * accepted for relay domains (optionally after a probe), else 554. */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "filters/filter_chain.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -145,6 +146,8 @@ smtp_session_xclient(struct smtp_session *s, const struct smtp_command *cmd)
 	}
 	log_info("session=%s event=xclient peer=%s ip=%s", s->id, s->peer_ip,
 		 log_sanitize(s->ip, strlen(s->ip), safe, sizeof(safe)));
-	session_reply(s, "220 %s %s", s->server->hostname,
-		      s->server->set->smtp_banner);
+	/* A new client for the filters too: the connection's results go,
+	 * the CONNECT phase runs again, then the 220. */
+	filter_session_reset_connection(s->fsess);
+	session_connect_phase(s);
 }

@@ -86,6 +86,67 @@ policy_decide(const struct policy_config *config, const struct policy_input *in,
 	}
 }
 
+/* ---- the answer at each SMTP command ---- */
+
+void
+policy_decide_stage(const struct policy_config *config, enum policy_stage stage,
+		    const struct policy_input *in,
+		    struct policy_answer *answer_r)
+{
+	static const char *const what[] = {
+	    "Client host rejected", "Client host rejected",
+	    "Sender address rejected", "Recipient address rejected"};
+	const char *sym = NULL;
+	bool client =
+	    stage == POLICY_STAGE_CONNECT || stage == POLICY_STAGE_HELO;
+
+	if (stage == POLICY_STAGE_DATA) {
+		policy_decide(config, in, answer_r);
+		return;
+	}
+	memset(answer_r, 0, sizeof(*answer_r));
+	answer_r->action = POLICY_ACCEPT;
+	answer_r->rule = "verdict";
+	if (in->verdict == POLICY_REJECT || in->verdict == POLICY_TEMPFAIL) {
+		bool temp = in->verdict == POLICY_TEMPFAIL;
+
+		answer_r->action = in->verdict;
+		answer_r->code = in->code != 0 ? in->code
+				 : temp	       ? 451
+				 : client      ? 554
+					       : 550;
+		answer_r->enhanced = in->enhanced != NULL ? in->enhanced
+				     : temp		  ? "4.7.1"
+							  : "5.7.1";
+		if (in->text != NULL)
+			answer_r->text = in->text;
+		else {
+			snprintf(answer_r->buf, sizeof(answer_r->buf), "%s%s",
+				 what[stage], temp ? ", try again later" : "");
+			answer_r->text = answer_r->buf;
+		}
+	} else if (config != NULL &&
+		   ((sym = policy_listed(config->reject_symbols, in)) != NULL ||
+		    (sym = policy_listed(config->tempfail_symbols, in)) !=
+			NULL)) {
+		bool temp = policy_listed(config->reject_symbols, in) == NULL;
+
+		answer_r->action = temp ? POLICY_TEMPFAIL : POLICY_REJECT;
+		answer_r->rule = "symbol";
+		answer_r->code = temp ? 451 : client ? 554 : 550;
+		answer_r->enhanced = temp			    ? "4.7.1"
+				     : strncmp(sym, "SPF_", 4) == 0 ? "5.7.23"
+								    : "5.7.1";
+		snprintf(answer_r->buf, sizeof(answer_r->buf),
+			 "%s by policy (%s)", what[stage], sym);
+		answer_r->text = answer_r->buf;
+	} else {
+		return;
+	}
+	answer_r->deferred = config != NULL && config->delay_reject &&
+			     stage != POLICY_STAGE_RCPT;
+}
+
 /* ---- spam score thresholds ---- */
 
 enum policy_spam_action

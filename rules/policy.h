@@ -12,6 +12,7 @@
 #ifndef MOAT_POLICY_H
 #define MOAT_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct str_list;
@@ -29,6 +30,7 @@ struct policy_config {
 	const struct str_list *reject_symbols;	 /* NULL = none */
 	const struct str_list *tempfail_symbols; /* NULL = none */
 	long long reject_score;			 /* 0 = off */
+	bool delay_reject; /* smtp.delay_reject: early rejects at RCPT */
 };
 
 /* What the chain found (strings owned by the caller). */
@@ -50,6 +52,7 @@ struct policy_answer {
 	const char *rule;	    /* why, for the log: "verdict",
 				       "symbol", "score" */
 	char buf[160];		    /* backs text when policy wrote it */
+	bool deferred; /* policy_decide_stage: answer it at each RCPT */
 };
 
 /* Maps the chain's result to the final answer. config may be NULL (the
@@ -57,6 +60,32 @@ struct policy_answer {
 void policy_decide(const struct policy_config *config,
 		   const struct policy_input *in,
 		   struct policy_answer *answer_r);
+
+/* ---- the answer at each SMTP command (filter phases) ---- */
+
+enum policy_stage {
+	POLICY_STAGE_CONNECT,
+	POLICY_STAGE_HELO,
+	POLICY_STAGE_MAIL,
+	POLICY_STAGE_RCPT,
+	POLICY_STAGE_DATA,
+};
+
+/*
+ * The answer to the command of stage from what the chain found so far.
+ * DATA: policy_decide(). Before DATA: a REJECT or TEMPFAIL verdict, then
+ * policy.reject_symbols and policy.tempfail_symbols (not the score: it is
+ * not complete before the message) refuse; anything else is ACCEPT (go
+ * on; DISCARD and QUARANTINE act at DATA). code, enhanced and text are
+ * always set for a refusal: the filter's reply, else 554 5.7.1 (CONNECT,
+ * HELO: about the client), 550 5.7.1 (MAIL, RCPT) or 451 4.7.1.
+ * deferred: stage is CONNECT, HELO or MAIL and config->delay_reject is on:
+ * the caller answers the command as usual and this answer at each RCPT of
+ * the session (CONNECT, HELO) or of the transaction (MAIL).
+ */
+void policy_decide_stage(const struct policy_config *config,
+			 enum policy_stage stage, const struct policy_input *in,
+			 struct policy_answer *answer_r);
 
 /* ---- spam score thresholds (filters/spam.c) ---- */
 

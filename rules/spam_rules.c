@@ -53,6 +53,9 @@ spam_rule_clear_test(struct spam_rule *rule)
 	x_free(&rule->pattern);
 	x_free(&rule->eval_str);
 	x_free(&rule->meta_src);
+	x_free(&rule->hs_pattern);
+	x_free(&rule->why);
+	rule->utf = false;
 	if (rule->re != NULL) {
 		pcre2_code_free(rule->re);
 		rule->re = NULL;
@@ -84,14 +87,15 @@ spam_rules_free(struct spam_rules **rules_p)
 	free(rules->rules);
 	free(rules->hash);
 	free(rules->meta_order);
-	for (i = 0; i < SPAM_AREA_COUNT; i++) {
+	for (i = 0; i < SPAM_AREA_COUNT; i++)
 		free(rules->area_rules[i]);
 #ifdef MOAT_HAVE_HYPERSCAN
-		if (rules->hs_db[i] != NULL)
-			hs_free_database(rules->hs_db[i]);
-		free(rules->hs_map[i]);
+	spam_hs_dbs_free(&rules->hs_dbs, &rules->hs_db_count);
 #endif
-	}
+	free(rules->cache_dir);
+	free(rules->cache_file);
+	free(rules->cache_note);
+	buf_free(&rules->problems);
 	buf_free(&rules->warnings);
 	x_free(rules_p);
 }
@@ -107,6 +111,32 @@ void
 spam_rules_set_prefilter_min(struct spam_rules *rules, size_t min)
 {
 	rules->prefilter_min = min;
+}
+
+void
+spam_rules_set_cache_dir(struct spam_rules *rules, const char *dir)
+{
+	x_free(&rules->cache_dir);
+	if (dir != NULL && dir[0] != '\0')
+		rules->cache_dir = xstrdup(dir);
+}
+
+const char *
+spam_rules_cache_file(const struct spam_rules *rules)
+{
+	return rules->cache_file != NULL ? rules->cache_file : "";
+}
+
+const char *
+spam_rules_cache_note(const struct spam_rules *rules)
+{
+	return rules->cache_note != NULL ? rules->cache_note : "";
+}
+
+const char *
+spam_rules_problems(const struct spam_rules *rules)
+{
+	return buf_cstr(&rules->problems);
 }
 
 void
@@ -353,6 +383,11 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 		    strncmp(fns[i].name, s, nlen) == 0)
 			rule->eval = fns[i].fn;
 	}
+	if (rule->eval == SPAM_EVAL_UNSUPPORTED) {
+		/* Its name, for the load log. */
+		rule->eval_str = xstrndup(s, nlen < 64 ? nlen : 64);
+		return;
+	}
 	if (paren == NULL)
 		return;
 	snprintf(args, sizeof(args), "%s", paren + 1);
@@ -417,6 +452,7 @@ spam_parse_test(struct spam_rules *rules, enum spam_rule_type type, char *rest,
 		}
 		if (strncmp(def, "rbl", 3) == 0 && strchr(def, ':') != NULL) {
 			rule->type = SPAM_RULE_EVAL; /* unsupported */
+			rule->eval_str = xstrdup("rbl");
 			return;
 		}
 		hname = spam_next_word(&def);

@@ -70,6 +70,17 @@ struct spam_rules_stats {
 	size_t prefiltered; /* rules in the Hyperscan database */
 	size_t warnings;    /* malformed lines */
 	bool hyperscan;
+	/* Regex compilation (spam_rules_compile.c). */
+	size_t utf;	     /* regexes compiled in PCRE2 UTF mode */
+	size_t hs_databases; /* Hyperscan databases (chunks) */
+	double compile_ms;   /* wall time of spam_rules_compile() */
+	enum spam_cache_status {
+		SPAM_CACHE_OFF,	    /* no cache_dir, or no Hyperscan */
+		SPAM_CACHE_HIT,	    /* databases loaded from the cache */
+		SPAM_CACHE_MISS,    /* compiled and stored */
+		SPAM_CACHE_INVALID, /* unusable entry: compiled and stored */
+		SPAM_CACHE_FAILED,  /* compiled; storing failed */
+	} cache;
 };
 
 struct spam_rules;
@@ -90,6 +101,16 @@ void spam_rules_set_score_set(struct spam_rules *rules, int set);
 /* Body-like rule count from which Hyperscan prefilters (default 32);
  * (size_t)-1 disables Hyperscan. */
 void spam_rules_set_prefilter_min(struct spam_rules *rules, size_t min);
+/* Directory caching compiled Hyperscan databases (e.g. data_dir/spam/cache,
+ * created when missing); NULL or "" turns the cache off (the default). */
+void spam_rules_set_cache_dir(struct spam_rules *rules, const char *dir);
+/* After spam_rules_compile(): the cache file used or written ("" when
+ * none), and why the last entry was rebuilt or not stored ("" when not). */
+const char *spam_rules_cache_file(const struct spam_rules *rules);
+const char *spam_rules_cache_note(const struct spam_rules *rules);
+/* After spam_rules_compile(): one "NAME: reason" line per disabled rule
+ * (bad or unsupported regex, unsupported eval:, dead meta); "" when none. */
+const char *spam_rules_problems(const struct spam_rules *rules);
 
 /*
  * Parses .cf text and adds its definitions (later lines override earlier

@@ -46,9 +46,8 @@ spam_scratch_new(const struct spam_rules *rules)
 	s->cand = xcalloc(rules->count + 1, 1);
 	buf_init(&s->tmp);
 #ifdef MOAT_HAVE_HYPERSCAN
-	for (int a = 0; a < SPAM_AREA_COUNT; a++)
-		if (rules->hs_db[a] != NULL &&
-		    hs_alloc_scratch(rules->hs_db[a], &s->hs) != HS_SUCCESS)
+	for (size_t d = 0; d < rules->hs_db_count; d++)
+		if (hs_alloc_scratch(rules->hs_dbs[d].db, &s->hs) != HS_SUCCESS)
 			abort();
 #endif
 	return s;
@@ -332,6 +331,7 @@ spam_eval_builtin(const struct spam_rule *rule, const struct spam_msg *msg,
 struct spam_hs_ctx {
 	struct spam_scratch *s;
 	const int *map;
+	size_t count;
 };
 
 static int
@@ -343,7 +343,8 @@ spam_hs_on_match(unsigned int id, unsigned long long from,
 	(void)from;
 	(void)to;
 	(void)flags;
-	ctx->s->cand[ctx->map[id]] = 1;
+	if (id < ctx->count) /* a loaded database is checked, yet... */
+		ctx->s->cand[ctx->map[id]] = 1;
 	return 0;
 }
 #endif
@@ -358,14 +359,22 @@ spam_eval_area(const struct spam_rules *rules, struct spam_scratch *s, int area,
 	if (text == NULL)
 		text = "", len = 0;
 #ifdef MOAT_HAVE_HYPERSCAN
-	if (rules->hs_db[area] != NULL && len <= 0xffffffffu) {
-		struct spam_hs_ctx ctx = {s, rules->hs_map[area]};
+	if (rules->stats.hyperscan && len <= 0xffffffffu) {
+		size_t d;
 
 		for (i = 0; i < rules->area_count[area]; i++)
 			s->cand[rules->area_rules[area][i]] = 0;
-		if (hs_scan(rules->hs_db[area], text, (unsigned int)len, 0,
-			    s->hs, spam_hs_on_match, &ctx) == HS_SUCCESS)
-			prefiltered = true;
+		prefiltered = true;
+		for (d = 0; d < rules->hs_db_count; d++) {
+			const struct spam_hs_db *db = &rules->hs_dbs[d];
+			struct spam_hs_ctx ctx = {s, db->map, db->count};
+
+			if (db->area != area)
+				continue;
+			if (hs_scan(db->db, text, (unsigned int)len, 0, s->hs,
+				    spam_hs_on_match, &ctx) != HS_SUCCESS)
+				prefiltered = false;
+		}
 	}
 #endif
 	for (i = 0; i < rules->area_count[area]; i++) {

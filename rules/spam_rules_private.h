@@ -74,7 +74,9 @@ struct spam_rule {
 	char *pattern;
 	uint32_t pcre_flags;
 	pcre2_code *re;
-	int hs_id; /* index in its area's Hyperscan database, -1 = none */
+	bool utf;	  /* compiled in PCRE2 UTF mode (spam_regex.h) */
+	char *hs_pattern; /* its Hyperscan prefilter form, or NULL */
+	int hs_id;	  /* id in its Hyperscan database, -1 = none */
 	/* eval rules */
 	enum spam_eval_fn eval;
 	enum spam_rule_type eval_area; /* header or body eval */
@@ -90,6 +92,7 @@ struct spam_rule {
 	unsigned int tflags;
 	unsigned int maxhits;
 	bool disabled; /* failed to compile, unsupported, or a dead meta */
+	char *why;     /* why it is disabled (for the load log), or NULL */
 	int order;     /* evaluation order of metas (topological) */
 };
 
@@ -110,12 +113,47 @@ struct spam_rules {
 	/* regex rule indexes per area, plus header and uri lists */
 	int *area_rules[SPAM_AREA_COUNT];
 	size_t area_count[SPAM_AREA_COUNT];
+	char *cache_dir;     /* compiled Hyperscan databases, or NULL */
+	char *cache_file;    /* the entry used or written, or NULL */
+	char *cache_note;    /* why it was rebuilt or not stored, or NULL */
+	struct buf problems; /* "NAME: reason" per disabled rule */
 #ifdef MOAT_HAVE_HYPERSCAN
-	hs_database_t *hs_db[SPAM_AREA_COUNT];
-	int *hs_map[SPAM_AREA_COUNT]; /* hs id -> rule index */
-	size_t hs_count[SPAM_AREA_COUNT];
+	/* Prefilter databases, several per area (compiled in chunks). */
+	struct spam_hs_db *hs_dbs;
+	size_t hs_db_count;
 #endif
 };
+
+#ifdef MOAT_HAVE_HYPERSCAN
+/* One Hyperscan database: a chunk of one area's candidate patterns. */
+struct spam_hs_db {
+	int area;
+	hs_database_t *db;
+	uint32_t *cand; /* hs id -> index in the area's candidate list */
+	int *map;	/* hs id -> rule index */
+	size_t count;
+};
+
+/* Cache of compiled databases (spam_rules_cache.c), keyed by a SHA-256
+ * over everything the compile reads. */
+#define SPAM_CACHE_KEY_LEN 32
+/* Loads dir/<hex key>.hsdb. cand_count[area] bounds the candidate indexes.
+ * Returns 1 (dbs_r filled, map left NULL), 0 when there is no such file,
+ * -1 with *why_r (allocated) when the file is unusable (corrupt, truncated,
+ * another format or Hyperscan version): the caller rebuilds. */
+int spam_cache_load(const char *dir, const unsigned char *key,
+		    const size_t *cand_count, struct spam_hs_db **dbs_r,
+		    size_t *count_r, char **why_r);
+/* Writes the databases atomically (tmp, fsync, rename, fsync of the
+ * directory, created when missing) and prunes old entries. 0, or -1 with
+ * *error_r (allocated). */
+int spam_cache_store(const char *dir, const unsigned char *key,
+		     const struct spam_hs_db *dbs, size_t count,
+		     char **error_r);
+/* The cache file of key, allocated. */
+char *spam_cache_path(const char *dir, const unsigned char *key);
+void spam_hs_dbs_free(struct spam_hs_db **dbs, size_t *count);
+#endif
 
 struct spam_scratch {
 	const struct spam_rules *rules;

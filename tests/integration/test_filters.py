@@ -72,8 +72,9 @@ def settings(dns_port, **extra):
     return s
 
 
-def send(moat, sender, body, ip="192.0.2.10", helo="helo.example.org"):
-    """Sends one message as if from ip; returns (code, reply) of DATA."""
+def send_at(moat, sender, body, ip="192.0.2.10", helo="helo.example.org"):
+    """Sends one message as if from ip; returns (command, code, reply) of
+    the first command refused (MAIL, RCPT), else of DATA."""
     c = smtplib.SMTP("127.0.0.1", moat.smtp_port, timeout=30)
     try:
         c.ehlo("client.test")
@@ -82,11 +83,20 @@ def send(moat, sender, body, ip="192.0.2.10", helo="helo.example.org"):
         assert code == 220, msg
         c.ehlo_resp = None
         c.ehlo(helo)
-        c.mail(sender)
-        c.rcpt(USER)
-        return c.data(body)
+        code, msg = c.mail(sender)
+        if code >= 400:
+            return "MAIL", code, msg
+        code, msg = c.rcpt(USER)
+        if code >= 400:
+            return "RCPT", code, msg
+        return ("DATA",) + tuple(c.data(body))
     finally:
         c.close()
+
+
+def send(moat, sender, body, ip="192.0.2.10", helo="helo.example.org"):
+    """send_at() without the command."""
+    return send_at(moat, sender, body, ip, helo)[1:]
 
 
 MESSAGE = (b"From: a@example.org\r\nTo: demo@example.test\r\n"
@@ -132,21 +142,41 @@ def test_spf_fail_tagged_without_policy(moat_factory, dns_port):
 
 
 def test_spf_fail_rejected_by_policy(moat_factory, dns_port):
+    """SPF runs at MAIL; with smtp.delay_reject (the default) its reject
+    is the answer to RCPT, as Postfix does, and nothing is queued."""
     moat = moat_factory(settings(dns_port,
                                  **{"policy.reject_symbols": "SPF_FAIL"}))
-    code, msg = send(moat, "a@example.org", MESSAGE, ip="198.51.100.7")
-    assert code == 550 and msg.startswith(b"5.7.23"), (code, msg)
+    cmd, code, msg = send_at(moat, "a@example.org", MESSAGE,
+                             ip="198.51.100.7")
+    assert (cmd, code) == ("RCPT", 550) and msg.startswith(b"5.7.23"), \
+        (cmd, code, msg)
+    assert not moat.queue_files()
     # softfail is not in the list: accepted.
     code, _ = send(moat, "b@soft.example.org", MESSAGE, ip="198.51.100.7")
     assert code == 250
-    assert "rule=symbol" in moat.log()
+    log = moat.log()
+    assert "event=filter_refusal stage=mail action=reject by=symbol" in log
+    # Refused before DATA: still one summary line, without a qid.
+    assert "qid=- event=filters verdict=reject" in log
+
+
+def test_spf_fail_rejected_at_mail_without_delay(moat_factory, dns_port):
+    moat = moat_factory(settings(dns_port, **{
+        "policy.reject_symbols": "SPF_FAIL", "smtp.delay_reject": "no"}))
+    cmd, code, msg = send_at(moat, "a@example.org", MESSAGE,
+                             ip="198.51.100.7")
+    assert (cmd, code) == ("MAIL", 550) and msg.startswith(b"5.7.23"), \
+        (cmd, code, msg)
+    assert not moat.queue_files()
 
 
 def test_timeout_on_error_tempfail(moat_factory, dns_port):
     moat = moat_factory(settings(dns_port, **{"filter.spf.timeout": "1s"}))
-    code, msg = send(moat, "a@" + SLOW, MESSAGE)
-    assert code == 451 and msg.startswith(b"4.7.1"), (code, msg)
-    assert "event=filter_error filter=spf" in moat.log()
+    cmd, code, msg = send_at(moat, "a@" + SLOW, MESSAGE)
+    # SPF runs at MAIL; its tempfail is answered at RCPT (delay_reject).
+    assert (cmd, code) == ("RCPT", 451) and msg.startswith(b"4.7.1"), \
+        (cmd, code, msg)
+    assert "event=filter_error filter=spf phase=mail" in moat.log()
     assert not moat.queue_files()
 
 

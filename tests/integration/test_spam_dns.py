@@ -2,7 +2,8 @@
 DNS server on loopback (dnslib) serving test zones: a listed client address
 (DNSBL) and a listed URL domain (URIBL) add their configured symbols and
 scores; a suspicious first-time triplet gets 451 4.7.1 and passes when
-retried after the delay; mail below the greylisting score is not delayed.
+retried after the delay (at DATA; with min_score 0 at RCPT); mail below
+the greylisting score is not delayed.
 The client is 127.0.0.1, so the DNSBL test turns filter.dnsbl.skip_private
 off instead of presenting another address."""
 
@@ -66,7 +67,9 @@ def dns_port():
 
 
 def send(port, body, sender="sender@remote.example", ip=None):
-    """DATA's reply; ip presents another client address (XCLIENT)."""
+    """RCPT's reply when it refused (greylisting with min_score 0 defers
+    each recipient at RCPT), else DATA's; ip presents another client
+    address (XCLIENT)."""
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
         c.ehlo("client.example")
         if ip is not None:
@@ -75,7 +78,9 @@ def send(port, body, sender="sender@remote.example", ip=None):
             c.ehlo_resp = None
             c.ehlo("client.example")
         c.mail(sender)
-        c.rcpt("demo@example.test")
+        code, text = c.rcpt("demo@example.test")
+        if code >= 400:
+            return code, text
         return c.data(body)
 
 

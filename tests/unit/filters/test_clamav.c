@@ -429,6 +429,48 @@ test_errors(void **state)
 	clamav_free(&av);
 }
 
+/* The log's description of a database directory: official files with
+ * their version from the CVD header, local files by name, sorted. */
+static void
+test_dir_describe(void **state)
+{
+	char dir[] = "/tmp/test_clamav_describe_XXXXXX", path[256], hdr[512];
+	char *desc;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	desc = clamav_dir_describe(dir);
+	assert_string_equal(desc, "(no database files)");
+	free(desc);
+	/* A CVD header as freshclam's files start (512 bytes, padded). */
+	memset(hdr, ' ', sizeof(hdr));
+	memcpy(hdr, "ClamAV-VDB:01 Dec 2026 10-00 +0000:27100:2054:90:x:y:z:1",
+	       56);
+	snprintf(path, sizeof(path), "%s/daily.cld", dir);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	fwrite(hdr, 1, sizeof(hdr), f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/moat-test-eicar.ndb", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("x\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/freshclam.dat", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	desc = clamav_dir_describe(dir);
+	assert_string_equal(
+	    desc, "daily.cld v27100 (2054 sigs), moat-test-eicar.ndb");
+	free(desc);
+	assert_true(clamav_dir_has_official_db(dir));
+	desc = xasprintf("rm -rf '%s'", dir);
+	assert_int_equal(system(desc), 0);
+	free(desc);
+}
+
 /* A loopback TCP port free right now. */
 static int
 free_port(void)
@@ -570,6 +612,7 @@ main(void)
 	    cmocka_unit_test(test_reload),
 	    cmocka_unit_test(test_background_reload),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_dir_describe),
 	    cmocka_unit_test(test_clamd),
 	};
 

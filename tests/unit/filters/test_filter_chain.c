@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,9 +178,172 @@ static const struct filter filter_stuck = {
     .run = stuck_run,
 };
 
+/* The probe: records every call (phase, recipient, abort) in probe_log,
+ * adds PROBE[2]_<PHASE> at each run, and rejects, accepts or sleeps where
+ * its settings say. Two instances ("probe", "probe2") show ordering. */
+struct probe_settings {
+	char *reject_phase, *accept_phase, *reject_rcpt, *sleep_phase;
+	long long sleep_ms;
+};
+
+#define PS(f) offsetof(struct probe_settings, f)
+static const struct setting_def probe_defs[] = {
+    {"reject_phase", SETTING_STRING, "", PS(reject_phase), 0, 0, NULL, "x"},
+    {"accept_phase", SETTING_STRING, "", PS(accept_phase), 0, 0, NULL, "x"},
+    {"reject_rcpt", SETTING_STRING, "", PS(reject_rcpt), 0, 0, NULL, "x"},
+    {"sleep_phase", SETTING_STRING, "", PS(sleep_phase), 0, 0, NULL, "x"},
+    {"sleep_ms", SETTING_INT, "0", PS(sleep_ms), 0, 10000, NULL, "x"},
+};
+
+struct probe_state {
+	const char *name;
+	const struct probe_settings *set;
+};
+
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+static char probe_log[2048];
+
+static void
+probe_record(const char *fmt, ...)
+{
+	size_t n;
+	va_list ap;
+
+	pthread_mutex_lock(&probe_lock);
+	n = strlen(probe_log);
+	va_start(ap, fmt);
+	vsnprintf(probe_log + n, sizeof(probe_log) - n, fmt, ap);
+	va_end(ap);
+	n = strlen(probe_log);
+	if (n + 1 < sizeof(probe_log))
+		strcat(probe_log, " ");
+	pthread_mutex_unlock(&probe_lock);
+}
+
+static void
+probe_reset(void)
+{
+	pthread_mutex_lock(&probe_lock);
+	probe_log[0] = '\0';
+	pthread_mutex_unlock(&probe_lock);
+}
+
+static int
+probe_init_named(const char *name, const void *settings, void **state_r)
+{
+	struct probe_state *st = xcalloc(1, sizeof(*st));
+
+	st->name = name;
+	st->set = settings;
+	*state_r = st;
+	return 0;
+}
+
+static int
+probe_init(const void *settings, void **state_r, char **error_r)
+{
+	(void)error_r;
+	return probe_init_named("probe", settings, state_r);
+}
+
+static int
+probe2_init(const void *settings, void **state_r, char **error_r)
+{
+	(void)error_r;
+	return probe_init_named("probe2", settings, state_r);
+}
+
+static int
+probe_run(void *state, struct filter_context *ctx, enum filter_phase phase)
+{
+	const struct probe_state *st = state;
+	const struct filter_envelope *env = filter_envelope(ctx);
+	const char *ph = filter_phase_name(phase);
+	char sym[40];
+
+	if (phase == FILTER_PHASE_RCPT)
+		probe_record("%s:%s:%s", st->name, ph, env->rcpt);
+	else
+		probe_record("%s:%s", st->name, ph);
+	snprintf(sym, sizeof(sym), "%s_%s", st->name, ph);
+	for (char *c = sym; *c != '\0'; c++)
+		*c = (char)toupper((unsigned char)*c);
+	filter_add_symbol(ctx, sym, 1, NULL);
+	if (strcmp(st->set->sleep_phase, ph) == 0)
+		usleep((useconds_t)st->set->sleep_ms * 1000);
+	if (strcmp(st->set->reject_phase, ph) == 0)
+		filter_set_verdict(ctx, POLICY_REJECT, 0, NULL,
+				   "probe says no");
+	if (strcmp(st->set->accept_phase, ph) == 0)
+		filter_set_verdict(ctx, POLICY_ACCEPT, 0, NULL, NULL);
+	if (phase == FILTER_PHASE_RCPT &&
+	    strcmp(st->set->reject_rcpt, env->rcpt) == 0)
+		filter_set_verdict(ctx, POLICY_REJECT, 550, "5.7.1",
+				   "no such rcpt");
+	return 0;
+}
+
+static void
+probe_abort(void *state, struct filter_context *ctx)
+{
+	const struct probe_state *st = state;
+
+	/* The connection's context never has a sender. */
+	probe_record("abort:%s:%s", st->name,
+		     filter_envelope(ctx)->mail_from[0] != '\0' ? "tx"
+								: "conn");
+}
+
+static void
+probe_fini(void *state)
+{
+	free(state);
+}
+
+#define PROBE_PHASES                                                           \
+	(FILTER_PHASE_CONNECT | FILTER_PHASE_HELO | FILTER_PHASE_MAIL |        \
+	 FILTER_PHASE_RCPT | FILTER_PHASE_DATA)
+
+static const struct filter filter_probe = {
+    .name = "probe",
+    .phases = PROBE_PHASES,
+    .settings = probe_defs,
+    .settings_count = sizeof(probe_defs) / sizeof(probe_defs[0]),
+    .settings_size = sizeof(struct probe_settings),
+    .init = probe_init,
+    .run = probe_run,
+    .abort = probe_abort,
+    .fini = probe_fini,
+};
+
+static const struct filter filter_probe2 = {
+    .name = "probe2",
+    .phases = PROBE_PHASES,
+    .settings = probe_defs,
+    .settings_count = sizeof(probe_defs) / sizeof(probe_defs[0]),
+    .settings_size = sizeof(struct probe_settings),
+    .init = probe2_init,
+    .run = probe_run,
+    .abort = probe_abort,
+    .fini = probe_fini,
+};
+
+/* Wants MAIL only: phases nobody wants are skipped by the session. */
+static const struct filter filter_mailonly = {
+    .name = "mailonly",
+    .phases = FILTER_PHASE_MAIL,
+    .run = probe_run,
+    .init = probe_init,
+    .fini = probe_fini,
+    .settings = probe_defs,
+    .settings_count = sizeof(probe_defs) / sizeof(probe_defs[0]),
+    .settings_size = sizeof(struct probe_settings),
+};
+
 const struct filter *const filter_registry[] = {
-    &filter_tag,  &filter_reader, &filter_fail,
-    &filter_slow, &filter_stuck,  NULL,
+    &filter_tag,    &filter_reader,   &filter_fail,
+    &filter_slow,   &filter_stuck,    &filter_probe,
+    &filter_probe2, &filter_mailonly, NULL,
 };
 
 const struct filter *
@@ -626,6 +791,358 @@ test_watchdog(void **state)
 	str_list_free(&names);
 }
 
+/* ------------------------------------------------------------------ */
+/* phases of one session (filter_session_*) with the probes */
+
+struct sess {
+	struct event_base *base;
+	struct filter_chain *chain;
+	struct filter_session *fs;
+	struct filter_envelope env;
+	const char *rcpts[8];
+	int calls;
+	struct run_out out;
+	int fd;
+};
+
+static void
+sess_done(const struct filter_chain_result *r, void *context)
+{
+	struct sess *t = context;
+
+	run_done(r, &t->out);
+	t->calls++;
+}
+
+static void
+sess_open(struct sess *t, const char *filters, struct config_map *map)
+{
+	struct str_list names = {0};
+	struct filter_chain_config cfg = {0};
+	char *error = NULL;
+
+	memset(t, 0, sizeof(*t));
+	evthread_use_pthreads();
+	t->base = event_base_new();
+	split_names(filters, &names);
+	cfg.names = &names;
+	cfg.map = map;
+	cfg.threads = 2;
+	cfg.authserv_id = "mx.example";
+	t->chain = filter_chain_new(t->base, &cfg, &error);
+	if (t->chain == NULL)
+		fail_msg("chain: %s", error);
+	str_list_free(&names);
+	t->fs = filter_session_new(t->chain);
+	t->env.session_id = "S9";
+	t->env.qid = "";
+	t->env.client_ip = "192.0.2.1";
+	t->env.helo = "";
+	t->env.mail_from = "";
+	t->env.rcpts = t->rcpts;
+	t->fd = message_fd(message);
+	probe_reset();
+}
+
+static void
+sess_close(struct sess *t)
+{
+	filter_session_free(&t->fs);
+	filter_chain_free(&t->chain);
+	event_base_free(t->base);
+	close(t->fd);
+}
+
+/* Runs one phase and waits for its answer on the loop. */
+static void
+sess_run(struct sess *t, enum filter_phase phase, const char *rcpt)
+{
+	int before = t->calls;
+
+	t->env.rcpt = rcpt;
+	filter_session_run(t->fs, phase, &t->env, t->fd, 9, strlen(message),
+			   sess_done, t);
+	while (t->calls == before)
+		event_base_loop(t->base, EVLOOP_ONCE);
+	t->env.rcpt = NULL;
+}
+
+static void
+sess_add_rcpt(struct sess *t, const char *rcpt)
+{
+	t->rcpts[t->env.rcpt_count++] = rcpt;
+}
+
+static void
+assert_log(const char *want)
+{
+	char got[sizeof(probe_log)];
+
+	pthread_mutex_lock(&probe_lock);
+	memcpy(got, probe_log, sizeof(got));
+	probe_log[0] = '\0';
+	pthread_mutex_unlock(&probe_lock);
+	if (strcmp(got, want) != 0)
+		fail_msg("calls:\n  got  '%s'\n  want '%s'", got, want);
+}
+
+/* Each phase when the session reaches it; connection results kept across
+ * transactions, transaction results dropped at its end; abort() only for
+ * a transaction that did not complete, and for the connection at the end. */
+static void
+test_phase_sequence(void **state)
+{
+	struct sess t;
+
+	(void)state;
+	sess_open(&t, "probe probe2", NULL);
+	sess_run(&t, FILTER_PHASE_CONNECT, NULL);
+	assert_log("probe:connect probe2:connect ");
+	assert_string_equal(t.out.names, "PROBE_CONNECT PROBE2_CONNECT ");
+	t.env.helo = "h.example";
+	sess_run(&t, FILTER_PHASE_HELO, NULL);
+	assert_log("probe:helo probe2:helo ");
+	t.env.mail_from = "a@example.org";
+	sess_run(&t, FILTER_PHASE_MAIL, NULL);
+	sess_run(&t, FILTER_PHASE_RCPT, "u1@example.org");
+	sess_add_rcpt(&t, "u1@example.org");
+	sess_run(&t, FILTER_PHASE_RCPT, "u2@example.org");
+	sess_add_rcpt(&t, "u2@example.org");
+	assert_log("probe:mail probe2:mail probe:rcpt:u1@example.org "
+		   "probe2:rcpt:u1@example.org probe:rcpt:u2@example.org "
+		   "probe2:rcpt:u2@example.org ");
+	t.env.qid = "Q9";
+	sess_run(&t, FILTER_PHASE_DATA, NULL);
+	assert_log("probe:data probe2:data ");
+	assert_int_equal(t.out.verdict, POLICY_CONTINUE);
+	/* The DATA run sees everything found before it. */
+	assert_string_equal(t.out.names,
+			    "PROBE_CONNECT PROBE2_CONNECT PROBE_HELO "
+			    "PROBE2_HELO PROBE_MAIL PROBE2_MAIL PROBE_RCPT "
+			    "PROBE2_RCPT PROBE_RCPT PROBE2_RCPT PROBE_DATA "
+			    "PROBE2_DATA ");
+	filter_session_end_tx(t.fs, true); /* queued: nobody is told */
+	assert_log("");
+
+	/* A second transaction starts from the connection's results. */
+	t.env.qid = "";
+	t.env.rcpt_count = 0;
+	t.env.mail_from = "b@example.org";
+	sess_run(&t, FILTER_PHASE_MAIL, NULL);
+	assert_string_equal(t.out.names, "PROBE_CONNECT PROBE2_CONNECT "
+					 "PROBE_HELO PROBE2_HELO PROBE_MAIL "
+					 "PROBE2_MAIL ");
+	assert_log("probe:mail probe2:mail ");
+	filter_session_end_tx(t.fs, false); /* RSET */
+	assert_log("abort:probe:tx abort:probe2:tx ");
+	filter_session_end_tx(t.fs, false); /* nothing left to abort */
+	assert_log("");
+	/* A new EHLO replaces the HELO results. */
+	t.env.mail_from = "";
+	t.env.helo = "other.example";
+	sess_run(&t, FILTER_PHASE_HELO, NULL);
+	assert_string_equal(t.out.names, "PROBE_CONNECT PROBE2_CONNECT "
+					 "PROBE_HELO PROBE2_HELO ");
+	assert_log("probe:helo probe2:helo ");
+	filter_session_free(&t.fs); /* disconnect */
+	assert_log("abort:probe:conn abort:probe2:conn ");
+	sess_close(&t);
+}
+
+/* A reject at RCPT refuses that recipient only: the later filters do not
+ * run for it and what it added is dropped; the others go on. */
+static void
+test_phase_rcpt_reject(void **state)
+{
+	struct config_map_entry e = {(char *)"probe.reject_rcpt",
+				     (char *)"bad@example.org", (char *)"t", 1};
+	struct config_map map = {&e, 1};
+	struct sess t;
+
+	(void)state;
+	sess_open(&t, "probe probe2", &map);
+	t.env.mail_from = "a@example.org";
+	sess_run(&t, FILTER_PHASE_MAIL, NULL);
+	sess_run(&t, FILTER_PHASE_RCPT, "bad@example.org");
+	assert_int_equal(t.out.verdict, POLICY_REJECT);
+	assert_int_equal(t.out.code, 550);
+	assert_string_equal(t.out.text, "no such rcpt");
+	sess_run(&t, FILTER_PHASE_RCPT, "good@example.org");
+	assert_int_equal(t.out.verdict, POLICY_CONTINUE);
+	sess_add_rcpt(&t, "good@example.org");
+	assert_log("probe:mail probe2:mail probe:rcpt:bad@example.org "
+		   "probe:rcpt:good@example.org probe2:rcpt:good@example.org ");
+	t.env.qid = "Q2";
+	sess_run(&t, FILTER_PHASE_DATA, NULL);
+	assert_int_equal(t.out.verdict, POLICY_CONTINUE);
+	assert_string_equal(t.out.names, "PROBE_MAIL PROBE2_MAIL PROBE_RCPT "
+					 "PROBE2_RCPT PROBE_DATA PROBE2_DATA ");
+	assert_log("probe:data probe2:data ");
+	filter_session_end_tx(t.fs, true);
+	sess_close(&t);
+	assert_log(""); /* no CONNECT/HELO run: nothing to abort */
+}
+
+/* A reject at CONNECT stays: every later run answers it at once without
+ * calling a filter; at the end only the filter that ran hears abort(). */
+static void
+test_phase_connect_reject_persists(void **state)
+{
+	struct config_map_entry e = {(char *)"probe.reject_phase",
+				     (char *)"connect", (char *)"t", 1};
+	struct config_map map = {&e, 1};
+	struct sess t;
+
+	(void)state;
+	sess_open(&t, "probe probe2", &map);
+	sess_run(&t, FILTER_PHASE_CONNECT, NULL);
+	assert_int_equal(t.out.verdict, POLICY_REJECT);
+	assert_string_equal(t.out.text, "probe says no");
+	t.env.mail_from = "a@example.org";
+	sess_run(&t, FILTER_PHASE_MAIL, NULL);
+	assert_int_equal(t.out.verdict, POLICY_REJECT);
+	sess_run(&t, FILTER_PHASE_RCPT, "u@example.org");
+	assert_int_equal(t.out.verdict, POLICY_REJECT);
+	assert_log("probe:connect ");
+	filter_session_end_tx(t.fs, false);
+	assert_log("");
+	/* An authenticated user is not bound by it (the session decides
+	 * whether to answer it; the transaction starts without it). */
+	t.env.auth_user = "user@example.test";
+	sess_run(&t, FILTER_PHASE_MAIL, NULL);
+	assert_int_equal(t.out.verdict, POLICY_CONTINUE);
+	assert_log("probe:mail probe2:mail ");
+	filter_session_end_tx(t.fs, false);
+	assert_log("abort:probe:tx abort:probe2:tx ");
+	filter_session_free(&t.fs);
+	assert_log("abort:probe:conn ");
+	sess_close(&t);
+}
+
+/* ACCEPT (an allow-list) skips every later filter of every later phase. */
+static void
+test_phase_accept_skips_later(void **state)
+{
+	struct config_map_entry e = {(char *)"probe.accept_phase",
+				     (char *)"helo", (char *)"t", 1};
+	struct config_map map = {&e, 1};
+	struct sess t;
+
+	(void)state;
+	sess_open(&t, "probe probe2", &map);
+	sess_run(&t, FILTER_PHASE_HELO, NULL);
+	assert_int_equal(t.out.verdict, POLICY_ACCEPT);
+	t.env.mail_from = "a@example.org";
+	sess_run(&t, FILTER_PHASE_MAIL, NULL);
+	sess_run(&t, FILTER_PHASE_RCPT, "u@example.org");
+	sess_add_rcpt(&t, "u@example.org");
+	sess_run(&t, FILTER_PHASE_DATA, NULL);
+	assert_int_equal(t.out.verdict, POLICY_ACCEPT);
+	assert_log("probe:helo ");
+	filter_session_end_tx(t.fs, true);
+	sess_close(&t);
+}
+
+/* A later filter's reject at DATA: abort() for every filter that ran for
+ * the transaction, once, on the worker; the end of the transaction does
+ * not repeat it. */
+static void
+test_phase_data_reject_aborts(void **state)
+{
+	struct config_map_entry e = {(char *)"probe2.reject_phase",
+				     (char *)"data", (char *)"t", 1};
+	struct config_map map = {&e, 1};
+	struct sess t;
+
+	(void)state;
+	sess_open(&t, "probe probe2", &map);
+	t.env.mail_from = "a@example.org";
+	sess_run(&t, FILTER_PHASE_MAIL, NULL);
+	sess_add_rcpt(&t, "u@example.org");
+	t.env.qid = "Q1";
+	sess_run(&t, FILTER_PHASE_DATA, NULL);
+	assert_int_equal(t.out.verdict, POLICY_REJECT);
+	assert_log("probe:mail probe2:mail probe:data probe2:data "
+		   "abort:probe:tx abort:probe2:tx ");
+	filter_session_end_tx(t.fs, false);
+	assert_log("");
+	sess_close(&t);
+}
+
+/* The client goes while a run is in flight: the session's filter state
+ * stays with the worker, no callback comes, and abort() reaches the
+ * transaction's and the connection's filters once the run is back. */
+static void
+test_phase_free_while_running(void **state)
+{
+	struct config_map_entry e[] = {
+	    {(char *)"probe.sleep_phase", (char *)"mail", (char *)"t", 1},
+	    {(char *)"probe.sleep_ms", (char *)"300", (char *)"t", 2},
+	};
+	struct config_map map = {e, 2};
+	struct timeval wait = {1, 0};
+	struct sess t;
+
+	(void)state;
+	sess_open(&t, "probe", &map);
+	sess_run(&t, FILTER_PHASE_CONNECT, NULL);
+	assert_log("probe:connect ");
+	t.env.mail_from = "a@example.org";
+	filter_session_run(t.fs, FILTER_PHASE_MAIL, &t.env, -1, 0, 0, sess_done,
+			   &t);
+	filter_session_end_tx(t.fs, false);
+	filter_session_free(&t.fs);
+	event_base_loopexit(t.base, &wait);
+	event_base_dispatch(t.base);
+	assert_int_equal(t.calls, 1); /* the CONNECT run only */
+	assert_log("probe:mail abort:probe:tx abort:probe:conn ");
+	sess_close(&t);
+}
+
+/* The watchdog answers a stuck MAIL run; a run while it is still out is
+ * answered TEMPFAIL at once; the RSET is applied when it comes back. */
+static void
+test_phase_watchdog_busy(void **state)
+{
+	struct config_map_entry e[] = {
+	    {(char *)"probe.sleep_phase", (char *)"mail", (char *)"t", 1},
+	    {(char *)"probe.sleep_ms", (char *)"2600", (char *)"t", 2},
+	    {(char *)"probe.timeout", (char *)"1s", (char *)"t", 3},
+	};
+	struct config_map map = {e, 3};
+	struct timeval wait = {2, 0};
+	struct sess t;
+
+	(void)state;
+	sess_open(&t, "probe", &map);
+	t.env.mail_from = "a@example.org";
+	sess_run(&t, FILTER_PHASE_MAIL, NULL);
+	assert_int_equal(t.out.verdict, POLICY_TEMPFAIL); /* the watchdog */
+	sess_run(&t, FILTER_PHASE_RCPT, "u@example.org");
+	assert_int_equal(t.out.verdict, POLICY_TEMPFAIL);
+	filter_session_end_tx(t.fs, false);
+	assert_log("probe:mail ");
+	event_base_loopexit(t.base, &wait);
+	event_base_dispatch(t.base);
+	assert_int_equal(t.calls, 2); /* no late callback */
+	assert_log("abort:probe:tx ");
+	sess_close(&t);
+}
+
+static void
+test_chain_wants(void **state)
+{
+	struct sess t;
+
+	(void)state;
+	sess_open(&t, "mailonly", NULL);
+	assert_true(filter_chain_wants(t.chain, FILTER_PHASE_MAIL));
+	assert_false(filter_chain_wants(t.chain, FILTER_PHASE_CONNECT));
+	assert_false(filter_chain_wants(t.chain, FILTER_PHASE_RCPT));
+	assert_false(filter_chain_wants(NULL, FILTER_PHASE_MAIL));
+	sess_close(&t);
+}
+
 struct claims_case {
 	const char *value, *id;
 	bool want;
@@ -666,6 +1183,14 @@ main(void)
 	    cmocka_unit_test(test_run_timeout),
 	    cmocka_unit_test(test_ar_claims),
 	    cmocka_unit_test(test_watchdog),
+	    cmocka_unit_test(test_phase_sequence),
+	    cmocka_unit_test(test_phase_rcpt_reject),
+	    cmocka_unit_test(test_phase_connect_reject_persists),
+	    cmocka_unit_test(test_phase_accept_skips_later),
+	    cmocka_unit_test(test_phase_data_reject_aborts),
+	    cmocka_unit_test(test_phase_free_while_running),
+	    cmocka_unit_test(test_phase_watchdog_busy),
+	    cmocka_unit_test(test_chain_wants),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,6 +77,8 @@ static const struct default_case default_cases[] = {
     {"policy.reject_symbols", ""},
     {"policy.tempfail_symbols", ""},
     {"policy.reject_score", "0"},
+    /* filter phases */
+    {"smtp.delay_reject", "yes"},
     /* relay */
     {"relay.routes", ""},
     {"relay.default_route", ""},
