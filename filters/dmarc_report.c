@@ -257,7 +257,7 @@ dmarc_report_gzip(const void *data, size_t len, struct buf *out,
 	int rc;
 
 	memset(&z, 0, sizeof(z));
-	if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
 			 Z_DEFAULT_STRATEGY) != Z_OK) {
 		*error_r = "deflateInit2 failed";
 		return -1;

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "filters/dkim_sign.h"
+#include "filters/dkim_tags.h"
 #include "filters/dmarc.h"
 #include "filters/dmarc_rua.h"
 #include "filters/filter_log.h"
@@ -188,6 +190,57 @@ report_enqueue(const char *queue_dir, const char *from, const char *rcpt,
 	return ret;
 }
 
+/* DKIM-signs a report message in place with the active key of the report
+ * sender's domain (moatctl dkim genkey), when there is one, so the report
+ * passes DMARC at its receiver. Unsigned when there is no key or signing
+ * fails (logged). */
+static void
+report_sign(const struct moat_settings *set, const char *domain,
+	    struct buf *msg)
+{
+	const char *dir = moat_settings_filter_value(set, "dkim_sign.key_dir");
+	struct dkim_sign_options opts = {DKIM_C14N_RELAXED, DKIM_C14N_RELAXED,
+					 NULL, 0};
+	struct dkim_sign_key *key = NULL;
+	struct mail_headers headers;
+	const char *serr = NULL;
+	char *error = NULL, *field = NULL;
+	struct buf out = {0};
+	int rc;
+
+	if (dir == NULL)
+		return;
+	rc = dkim_keystore_load(dir, domain, &key, &error);
+	if (rc <= 0) {
+		if (rc < 0)
+			log_warnx("event=dmarc_report_sign domain=%s "
+				  "error=\"%s\"",
+				  domain, error);
+		free(error);
+		return;
+	}
+	if (mail_headers_parse(msg->data, msg->len, 100, &headers, &serr) < 0) {
+		log_warnx("event=dmarc_report_sign domain=%s error=\"%s\"",
+			  domain, serr);
+		dkim_sign_key_free(&key);
+		return;
+	}
+	if (dkim_sign_message(key, &opts, msg->data, msg->len, &headers, &field,
+			      &serr) == 0) {
+		buf_append_str(&out, field);
+		buf_append_str(&out, "\r\n");
+		buf_append(&out, msg->data, msg->len);
+		buf_free(msg);
+		*msg = out;
+	} else {
+		log_warnx("event=dmarc_report_sign domain=%s error=\"%s\"",
+			  domain, serr);
+	}
+	free(field);
+	mail_headers_clear(&headers);
+	dkim_sign_key_free(&key);
+}
+
 /* Sends one slot's report to its rua addresses. Returns the number of
  * queue files written, or -1 when one could not be written (the rows are
  * then kept for the next run). */
@@ -231,6 +284,7 @@ report_slot(sqlite3 *db, struct dns *dns, const struct moat_settings *set,
 		meta.end = slot->end - 1;
 		dmarc_report_message(&meta, slot->policy_domain, r->address,
 				     b.gz.data, b.gz.len, now, &msg);
+		report_sign(set, b.receiver, &msg);
 		if (r->limit > 0 && msg.len > r->limit) {
 			log_info("event=dmarc_report_skipped domain=%s "
 				 "rua_domain=%s reason=\"size %zu over the "

@@ -7,7 +7,8 @@
  * mail (filters/dmarc_report.h) from dmarc.report_from to every mailto:
  * address of the domain's rua= that passes the external-destination check
  * of RFC 7489 7.1 and whose size limit the compressed report fits, written
- * as a queue file so relay/remote delivery, retries and DSNs apply. Rows
+ * as a queue file so relay/remote delivery, retries and DSNs apply, and
+ * DKIM-signed when the report sender's domain has an active key. Rows
  * of a finished interval are deleted once its reports are queued; rows
  * older than dmarc.report_retention are deleted in any case.
  */

@@ -681,8 +681,9 @@ queue_run(struct service_context *ctx)
 		free(error);
 		qs.stopping = true;
 	}
-	/* DMARC aggregate reports: pruning always, sending when enabled. */
-	if (!qs.stopping)
+	/* DMARC aggregate reports (rows come from the message log): pruning
+	 * always, sending when dmarc.reports = yes. */
+	if (!qs.stopping && ctx->settings->filters_message_log)
 		qs.dmarc =
 		    dmarc_reporter_new(qs.base, ctx->settings, qs.queue_dir,
 				       on_remote_enqueue, &qs);

@@ -11,7 +11,8 @@ with xml.etree) has the metadata, the published policy and grouped records
 with the right counts, dispositions, reasons and DKIM/SPF results; with
 dmarc.reports = yes and a short interval the report mail reaches the rua
 domain's MX with the RFC 7489 Subject and an application/gzip part that
-decodes to the same report, an authorised external rua gets its report,
+decodes to the same report, DKIM-signed with the key of the report
+sender's domain (dkimpy verifies it), an authorised external rua gets its report,
 an external rua without the _report._dmarc record gets nothing, and the
 reported rows are pruned."""
 
@@ -132,6 +133,12 @@ def message(sender, subject="hello"):
             "Date: Tue, 01 Dec 2026 12:00:00 +0000\r\n"
             "Message-ID: <%f@rep.test>\r\n\r\nHi Bob.\r\n"
             % (sender, USER, subject, time.time())).encode()
+
+
+def dnsfunc(name, timeout=5):
+    """dkimpy's lookup, served from the same zone."""
+    name = name.decode() if isinstance(name, bytes) else name
+    return TXT.get(name.rstrip(".").lower(), "").encode()
 
 
 def signed(msg, key):
@@ -334,7 +341,12 @@ def test_reports_mailed_to_rua(moat_factory, dns_port, psl_copy, key):
     try:
         m = moat_factory(settings(dns_port, psl_copy, **{
             "dmarc.reports": "yes", "dmarc.report_interval": "4s",
-            "relay.remote_port": str(sink.port)}))
+            "relay.remote_port": str(sink.port)}), start=False)
+        # a signing key for the reports' domain: the reports are signed
+        m.ctl("dkim", "genkey", "moat.test", "--selector", "rep")
+        record = m.ctl("dkim", "show-dns", "moat.test").stdout
+        TXT["rep._domainkey.moat.test"] = "".join(record.split('"')[1::2])
+        m.start()
         send_mix(m, key)
 
         def subjects():
@@ -347,6 +359,9 @@ def test_reports_mailed_to_rua(moat_factory, dns_port, psl_copy, key):
         reports = {}
         for msg, p in report_mails(sink):
             assert msg["from"] == "dmarc-reports@moat.test"
+            assert p["Auto-Submitted"] == "auto-generated"
+            assert dkim.verify(msg["data"], dnsfunc=dnsfunc), \
+                "report mail does not verify"
             assert msg["to"] == ["dmarc@rep.test"]
             subject = " ".join(str(p["Subject"]).split())
             assert subject.startswith("Report Domain: ")
