@@ -162,7 +162,8 @@ clamav_dir_describe(const char *dir)
 		names[n++] = xstrdup(e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), clamav_cmp_str);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), clamav_cmp_str);
 	for (i = 0; i < n; i++) {
 		const char *dot = strrchr(names[i], '.');
 		char item[300], path[4096];

@@ -203,6 +203,16 @@ spam_log_rules(const struct spam_rules *rules,
 			  cache_names[stats->cache],
 			  spam_rules_cache_file(rules),
 			  spam_rules_cache_note(rules));
+	for (const char *sk = spam_rules_skipped(rules); *sk != '\0';
+	     sk = nl + 1) {
+		const char *tab = strchr(sk, '\t');
+
+		nl = strchr(sk, '\n');
+		if (nl == NULL || tab == NULL || tab > nl)
+			break;
+		log_info("event=spam_rules_skipped rules=%.*s reason=\"%.*s\"",
+			 (int)(tab - sk), sk, (int)(nl - tab - 1), tab + 1);
+	}
 	for (; *prob != '\0'; prob = nl + 1) {
 		const char *colon;
 

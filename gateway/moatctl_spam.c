@@ -493,6 +493,17 @@ spam_ctl_stats(const struct moat_settings *settings, const char *db_path,
 		       spam_rules_cache_file(rules),
 		       *spam_rules_cache_note(rules) ? ": " : "",
 		       spam_rules_cache_note(rules));
+		for (const char *sk = spam_rules_skipped(rules); *sk != '\0';
+		     sk = nl + 1) {
+			const char *tab = strchr(sk, '\t');
+
+			nl = strchr(sk, '\n');
+			if (nl == NULL || tab == NULL || tab > nl)
+				break;
+			printf("skipped: %.*s test definitions: %.*s\n",
+			       (int)(tab - sk), sk, (int)(nl - tab - 1),
+			       tab + 1);
+		}
 		for (; *prob != '\0'; prob = nl + 1) {
 			nl = strchr(prob, '\n');
 			if (nl == NULL)

@@ -11,7 +11,9 @@
  * A failure at any point fills every outcome still open with one reply (the
  * server's, or a made-up 4xx for network trouble) and calls back once. The
  * size, 8BITMIME and SMTPUTF8 checks happen before MAIL (RFC 1870, 6152,
- * 6531): a message the server cannot take fails permanently.
+ * 6531): an 8-bit message for a server without 8BITMIME is converted to
+ * 7 bits when its header fields allow (mime_downgrade.c); a message the
+ * server cannot take fails permanently.
  */
 #include "gateway/smtp_client.h"
 
@@ -32,7 +34,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "gateway/mime_downgrade.h"
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "lib/netaddr.h"
 #include "lib/xalloc.h"
 
@@ -94,6 +98,11 @@ struct smtp_client {
 	struct smtp_client_outcome mail_outcome;
 	size_t body_pos;
 	bool body_bol;
+	/* What DATA/BDAT sends: the queue file's message, or its 7-bit
+	 * conversion in a memfd owned here (body_own_fd >= 0). */
+	int body_fd, body_own_fd;
+	off_t body_offset;
+	size_t body_len;
 };
 
 static void client_read(struct bufferevent *bev, void *arg);
@@ -146,6 +155,9 @@ transaction_clear(struct smtp_client *c)
 	c->ncmds = c->sent = c->replied = c->accepted = 0;
 	c->mail_failed = false;
 	c->msg = NULL;
+	if (c->body_own_fd >= 0)
+		close(c->body_own_fd);
+	c->body_own_fd = -1;
 }
 
 static void
@@ -263,6 +275,7 @@ smtp_client_connect(struct event_base *base, const struct sockaddr *addr,
 {
 	struct smtp_client *c = xcalloc(1, sizeof(*c));
 
+	c->body_own_fd = -1;
 	c->base = base;
 	c->cfg = config;
 	c->ready = ready;
@@ -553,12 +566,44 @@ smtp_client_send(struct smtp_client *c, struct smtp_client_message *m,
 			need_8bit = r == 1;
 		}
 	}
-	if (need_8bit) {
-		outcome_set(&o, 554, "5.6.3", false,
-			    "8-bit message and %s does not offer 8BITMIME",
-			    c->peer_ip);
-		transaction_refuse(c, &o);
-		return;
+	c->body_fd = m->fd;
+	c->body_offset = m->offset;
+	c->body_len = m->len;
+	if (need_8bit && !m->probe_only) {
+		/* RFC 6152 3: convert to 7 bits, or return the message. */
+		const char *error = NULL;
+		int r = mime_downgrade(m->fd, m->offset, m->len,
+				       &c->body_own_fd, &c->body_len, &error);
+
+		if (r < 0) {
+			outcome_set(&o, 554, "5.6.3", false,
+				    "8-bit message that cannot be converted "
+				    "to 7 bits (%s) and %s does not offer "
+				    "8BITMIME",
+				    error, c->peer_ip);
+			transaction_refuse(c, &o);
+			return;
+		}
+		if (r == 0) {
+			outcome_set(&o, 554, "5.6.3", false,
+				    "8-bit header fields and %s does not "
+				    "offer 8BITMIME",
+				    c->peer_ip);
+			transaction_refuse(c, &o);
+			return;
+		}
+		c->body_fd = c->body_own_fd;
+		c->body_offset = 0;
+		log_info("event=downgrade_7bit peer=%s size=%zu converted=%zu",
+			 c->peer_ip, m->len, c->body_len);
+		if (c->caps.size > 0 && c->body_len > c->caps.size) {
+			outcome_set(&o, 552, "5.3.4", false,
+				    "message size %zu after 7-bit conversion "
+				    "exceeds the limit of %llu announced by %s",
+				    c->body_len, c->caps.size, c->peer_ip);
+			transaction_refuse(c, &o);
+			return;
+		}
 	}
 	c->use_utf8 = false;
 	if (m->smtputf8) {
@@ -585,7 +630,7 @@ smtp_client_send(struct smtp_client *c, struct smtp_client_message *m,
 	buf_init(&mail);
 	buf_printf(&mail, "MAIL FROM:<%s>", m->mail_from);
 	if (c->caps.size_ext)
-		buf_printf(&mail, " SIZE=%zu", m->len);
+		buf_printf(&mail, " SIZE=%zu", c->body_len);
 	if (c->use_body_param)
 		buf_append_str(&mail, " BODY=8BITMIME");
 	if (c->use_utf8)
@@ -620,16 +665,16 @@ static void
 pump_body(struct smtp_client *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	const struct smtp_client_message *m = c->msg;
 	unsigned char chunk[BODY_CHUNK];
 	struct smtp_client_outcome o;
 
-	while (evbuffer_get_length(out) < BODY_HIGH && c->body_pos < m->len) {
-		size_t want = m->len - c->body_pos < sizeof(chunk)
-				  ? m->len - c->body_pos
+	while (evbuffer_get_length(out) < BODY_HIGH &&
+	       c->body_pos < c->body_len) {
+		size_t want = c->body_len - c->body_pos < sizeof(chunk)
+				  ? c->body_len - c->body_pos
 				  : sizeof(chunk);
-		ssize_t n =
-		    pread(m->fd, chunk, want, m->offset + (off_t)c->body_pos);
+		ssize_t n = pread(c->body_fd, chunk, want,
+				  c->body_offset + (off_t)c->body_pos);
 
 		if (n <= 0) {
 			outcome_set(&o, 451, "4.3.0", false,
@@ -656,7 +701,7 @@ pump_body(struct smtp_client *c)
 		}
 		c->body_pos += (size_t)n;
 	}
-	if (c->body_pos < m->len)
+	if (c->body_pos < c->body_len)
 		return;
 	if (!c->use_bdat) {
 		if (!c->body_bol)
@@ -675,7 +720,7 @@ start_body(struct smtp_client *c)
 	c->body_pos = 0;
 	c->body_bol = true;
 	if (c->use_bdat)
-		client_send(c, "BDAT %zu LAST", c->msg->len);
+		client_send(c, "BDAT %zu LAST", c->body_len);
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, BODY_CHUNK, 0);
 	pump_body(c);

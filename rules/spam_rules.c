@@ -96,6 +96,7 @@ spam_rules_free(struct spam_rules **rules_p)
 	free(rules->cache_file);
 	free(rules->cache_note);
 	buf_free(&rules->problems);
+	buf_free(&rules->skipped_text);
 	buf_free(&rules->warnings);
 	x_free(rules_p);
 }
@@ -137,6 +138,12 @@ const char *
 spam_rules_problems(const struct spam_rules *rules)
 {
 	return buf_cstr(&rules->problems);
+}
+
+const char *
+spam_rules_skipped(const struct spam_rules *rules)
+{
+	return buf_cstr(&rules->skipped_text);
 }
 
 void
@@ -675,7 +682,57 @@ struct spam_parse_state {
 	bool parent[SPAM_MAX_IF_DEPTH];
 	int depth;
 	int overflow; /* levels past SPAM_MAX_IF_DEPTH, all inactive */
+	/* the if/ifplugin line of each level, for the load log */
+	char label[SPAM_MAX_IF_DEPTH][96];
 };
+
+/* Directives that define a test (counted when skipped). */
+static bool
+spam_defines_test(const char *cmd)
+{
+	static const char *const cmds[] = {
+	    "header",	"body",	     "rawbody",	   "full",
+	    "uri",	"meta",	     "mimeheader", "askdns",
+	    "urirhsbl", "urirhssub", "uridnsbl",   "uridnssub"};
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(cmd, cmds[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Counts a test definition that is not loaded, by why (the outermost
+ * false if/ifplugin, or an unimplemented directive). */
+static void
+spam_count_skipped(struct spam_rules *rules, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < rules->skipped_count; i++) {
+		if (strcmp(rules->skipped[i].label, why) == 0) {
+			rules->skipped[i].count++;
+			return;
+		}
+	}
+	if (rules->skipped_count ==
+	    sizeof(rules->skipped) / sizeof(rules->skipped[0]))
+		i = rules->skipped_count - 1; /* the last one collects */
+	else
+		i = rules->skipped_count++;
+	snprintf(rules->skipped[i].label, sizeof(rules->skipped[i].label), "%s",
+		 why);
+	rules->skipped[i].count++;
+}
+
+/* The reason a line is inactive: the outermost false branch. */
+static const char *
+spam_state_why(const struct spam_parse_state *st)
+{
+	for (int i = 0; i < st->depth; i++)
+		if (!st->active[i])
+			return st->label[i];
+	return "if/ifplugin nested too deep";
+}
 
 static bool
 spam_state_active(const struct spam_parse_state *st)
@@ -721,6 +778,8 @@ spam_parse_line(struct spam_rules *rules, struct spam_parse_state *st,
 				      : spam_plugin_supported(spam_trim(p));
 		st->parent[st->depth] = outer;
 		st->active[st->depth] = outer && cond;
+		snprintf(st->label[st->depth], sizeof(st->label[st->depth]),
+			 "%s %s", cmd, spam_trim(p));
 		st->depth++;
 		return;
 	}
@@ -733,6 +792,14 @@ spam_parse_line(struct spam_rules *rules, struct spam_parse_state *st,
 		}
 		st->active[st->depth - 1] =
 		    st->parent[st->depth - 1] && !st->active[st->depth - 1];
+		if (strncmp(st->label[st->depth - 1], "else of ", 8) != 0) {
+			char *l = st->label[st->depth - 1];
+
+			/* "else of " + the label, cut to fit. */
+			memmove(l + 8, l, sizeof(st->label[0]) - 9);
+			memcpy(l, "else of ", 8);
+			l[sizeof(st->label[0]) - 1] = '\0';
+		}
 		return;
 	}
 	if (strcmp(cmd, "endif") == 0) {
@@ -745,8 +812,11 @@ spam_parse_line(struct spam_rules *rules, struct spam_parse_state *st,
 			st->depth--;
 		return;
 	}
-	if (!spam_state_active(st))
+	if (!spam_state_active(st)) {
+		if (spam_defines_test(cmd))
+			spam_count_skipped(rules, spam_state_why(st));
 		return;
+	}
 	if (strcmp(cmd, "header") == 0)
 		spam_parse_test(rules, SPAM_RULE_HEADER, p, file, lineno);
 	else if (strcmp(cmd, "body") == 0)
@@ -768,8 +838,14 @@ spam_parse_line(struct spam_rules *rules, struct spam_parse_state *st,
 	else if (strcmp(cmd, "mimeheader") == 0 || strcmp(cmd, "askdns") == 0 ||
 		 strcmp(cmd, "urirhsbl") == 0 ||
 		 strcmp(cmd, "urirhssub") == 0 ||
-		 strcmp(cmd, "uridnsbl") == 0 || strcmp(cmd, "uridnssub") == 0)
+		 strcmp(cmd, "uridnsbl") == 0 ||
+		 strcmp(cmd, "uridnssub") == 0) {
+		char why[64];
+
 		rules->stats.unsupported++;
+		snprintf(why, sizeof(why), "%s (not implemented)", cmd);
+		spam_count_skipped(rules, why);
+	}
 	/* Everything else (lang, priority, report, required_score, ...) has
 	 * no meaning for Moat's scoring and is ignored. */
 }
@@ -893,7 +969,8 @@ spam_rules_load_path(struct spam_rules *rules, const char *path, char **error_r)
 		names[count++] = xasprintf("%s/%s", path, de->d_name);
 	}
 	closedir(dir);
-	qsort(names, count, sizeof(*names), spam_cmp_str);
+	if (count > 0)
+		qsort(names, count, sizeof(*names), spam_cmp_str);
 	for (i = 0; i < count; i++) {
 		if (ret == 0 && spam_load_file(rules, names[i], error_r) < 0)
 			ret = -1;

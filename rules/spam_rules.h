@@ -111,6 +111,11 @@ const char *spam_rules_cache_note(const struct spam_rules *rules);
 /* After spam_rules_compile(): one "NAME: reason" line per disabled rule
  * (bad or unsupported regex, unsupported eval:, dead meta); "" when none. */
 const char *spam_rules_problems(const struct spam_rules *rules);
+/* After spam_rules_compile(): test definitions that were not loaded at
+ * all, one "COUNT\tREASON" line per reason (e.g. "93\tifplugin
+ * Mail::SpamAssassin::Plugin::MIMEHeader", "4\taskdns (not
+ * implemented)"); "" when none. */
+const char *spam_rules_skipped(const struct spam_rules *rules);
 
 /*
  * Parses .cf text and adds its definitions (later lines override earlier

@@ -329,7 +329,8 @@ cache_prune(const char *dir)
 		n++;
 	}
 	closedir(d);
-	qsort(ents, n, sizeof(*ents), cache_entry_cmp);
+	if (n > 0)
+		qsort(ents, n, sizeof(*ents), cache_entry_cmp);
 	for (i = 0; i < n; i++) {
 		if (i >= CACHE_KEEP)
 			(void)unlink(ents[i].path);

@@ -25,11 +25,13 @@
 #include <malloc.h>
 #endif
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef MOAT_HAVE_HYPERSCAN
 #include <openssl/evp.h>
@@ -42,6 +44,8 @@
  * about a hundred compile faster, and in a fraction of the memory, than
  * one database of all). */
 #define SPAM_HS_CHUNK 128
+/* Threads compiling chunks at once (at most the number of CPUs). */
+#define SPAM_HS_THREADS 4
 
 static void spam_rule_disable(struct spam_rules *rules, struct spam_rule *rule,
 			      const char *fmt, ...)
@@ -382,6 +386,90 @@ spam_hs_compile_chunk(const struct spam_hs_cands *c, int area, size_t from,
 	free(ids);
 }
 
+/* One chunk to compile; the chunks of all areas are shared out between a
+ * few threads (the compile is CPU-bound and Hyperscan's compiler is
+ * thread-safe), and their databases collected in chunk order. */
+struct spam_hs_job {
+	const struct spam_hs_cands *cands;
+	int area;
+	size_t from, to;
+	struct spam_hs_db *dbs; /* 0 or 1 database */
+	size_t ndbs;
+};
+
+struct spam_hs_pool {
+	struct spam_hs_job *jobs;
+	size_t count, next;
+	pthread_mutex_t lock;
+};
+
+static void *
+spam_hs_worker(void *arg)
+{
+	struct spam_hs_pool *pool = arg;
+
+	for (;;) {
+		struct spam_hs_job *job;
+
+		pthread_mutex_lock(&pool->lock);
+		job =
+		    pool->next < pool->count ? &pool->jobs[pool->next++] : NULL;
+		pthread_mutex_unlock(&pool->lock);
+		if (job == NULL)
+			return NULL;
+		spam_hs_compile_chunk(job->cands, job->area, job->from, job->to,
+				      &job->dbs, &job->ndbs);
+	}
+}
+
+static void
+spam_hs_compile_all(const struct spam_hs_cands *cands, struct spam_hs_db **dbs,
+		    size_t *ndbs)
+{
+	struct spam_hs_pool pool;
+	pthread_t threads[SPAM_HS_THREADS];
+	size_t nthreads = 0, i, j;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int area;
+
+	memset(&pool, 0, sizeof(pool));
+	pthread_mutex_init(&pool.lock, NULL);
+	for (area = 0; area < SPAM_AREA_COUNT; area++) {
+		for (i = 0; i < cands[area].count; i += SPAM_HS_CHUNK) {
+			struct spam_hs_job *job;
+
+			pool.jobs = xreallocarray(pool.jobs, pool.count + 1,
+						  sizeof(*pool.jobs));
+			job = &pool.jobs[pool.count++];
+			memset(job, 0, sizeof(*job));
+			job->cands = &cands[area];
+			job->area = area;
+			job->from = i;
+			job->to = i + SPAM_HS_CHUNK < cands[area].count
+				      ? i + SPAM_HS_CHUNK
+				      : cands[area].count;
+		}
+	}
+	/* The calling thread works too; helpers only for several chunks. */
+	while (nthreads + 1 < SPAM_HS_THREADS && (long)nthreads + 1 < cpus &&
+	       nthreads + 1 < pool.count &&
+	       pthread_create(&threads[nthreads], NULL, spam_hs_worker,
+			      &pool) == 0)
+		nthreads++;
+	(void)spam_hs_worker(&pool);
+	for (i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+	pthread_mutex_destroy(&pool.lock);
+	for (i = 0; i < pool.count; i++) {
+		for (j = 0; j < pool.jobs[i].ndbs; j++) {
+			*dbs = xreallocarray(*dbs, *ndbs + 1, sizeof(**dbs));
+			(*dbs)[(*ndbs)++] = pool.jobs[i].dbs[j];
+		}
+		free(pool.jobs[i].dbs);
+	}
+	free(pool.jobs);
+}
+
 static void
 spam_note(struct spam_rules *rules, char *note)
 {
@@ -425,14 +513,7 @@ spam_build_hyperscan(struct spam_rules *rules)
 		}
 	}
 	if (!loaded) {
-		for (area = 0; area < SPAM_AREA_COUNT; area++)
-			for (i = 0; i < cands[area].count; i += SPAM_HS_CHUNK)
-				spam_hs_compile_chunk(&cands[area], area, i,
-						      i + SPAM_HS_CHUNK <
-							      cands[area].count
-							  ? i + SPAM_HS_CHUNK
-							  : cands[area].count,
-						      &dbs, &ndbs);
+		spam_hs_compile_all(cands, &dbs, &ndbs);
 		if (rules->cache_dir != NULL && ndbs > 0) {
 			char *error = NULL;
 
@@ -470,6 +551,10 @@ spam_collect_problems(struct spam_rules *rules)
 {
 	size_t i;
 
+	buf_reset(&rules->skipped_text);
+	for (i = 0; i < rules->skipped_count; i++)
+		buf_printf(&rules->skipped_text, "%zu\t%s\n",
+			   rules->skipped[i].count, rules->skipped[i].label);
 	buf_reset(&rules->problems);
 	for (i = 0; i < rules->count; i++) {
 		const struct spam_rule *rule = &rules->rules[i];

@@ -117,6 +117,14 @@ struct spam_rules {
 	char *cache_file;    /* the entry used or written, or NULL */
 	char *cache_note;    /* why it was rebuilt or not stored, or NULL */
 	struct buf problems; /* "NAME: reason" per disabled rule */
+	/* Test definitions not loaded, by reason (skipped if/ifplugin block,
+	 * unimplemented directive); spam_rules_skipped() lists them. */
+	struct spam_skipped {
+		char label[96];
+		size_t count;
+	} skipped[48];
+	size_t skipped_count;
+	struct buf skipped_text;
 #ifdef MOAT_HAVE_HYPERSCAN
 	/* Prefilter databases, several per area (compiled in chunks). */
 	struct spam_hs_db *hs_dbs;

@@ -303,7 +303,12 @@ test_bad_code_point_listed(void **state)
 	static const char cf[] = "body BAD_CP /\\x{110000}/\n"
 				 "body GOOD /ok/\n"
 				 "meta META_BAD BAD_CP && GOOD\n"
-				 "meta META_GONE __NOT_DEFINED || GOOD\n";
+				 "meta META_GONE __NOT_DEFINED || GOOD\n"
+				 "ifplugin Mail::SpamAssassin::Plugin::Foo\n"
+				 "body FOO1 /a/\nheader FOO2 X =~ /b/\n"
+				 "score FOO1 2\n"
+				 "else\nbody FOO3 /c/\nendif\n"
+				 "mimeheader MH Content-Type =~ /x/\n";
 	struct spam_rules *rules = spam_rules_new();
 	struct spam_rules_stats st;
 	char *err = NULL;
@@ -313,13 +318,16 @@ test_bad_code_point_listed(void **state)
 	spam_rules_parse_text(rules, cf, sizeof(cf) - 1, "t.cf");
 	assert_int_equal(spam_rules_compile(rules, &err), 0);
 	spam_rules_get_stats(rules, &st);
-	assert_int_equal(st.active, 1);
+	assert_int_equal(st.active, 2); /* GOOD and the else branch's FOO3 */
 	p = spam_rules_problems(rules);
 	assert_non_null(strstr(p, "BAD_CP: regex: code point above U+10FFFF"));
 	assert_non_null(
 	    strstr(p, "META_BAD: meta: reads disabled rule BAD_CP"));
 	assert_non_null(
 	    strstr(p, "META_GONE: meta: unknown rule __NOT_DEFINED"));
+	assert_string_equal(spam_rules_skipped(rules),
+			    "2\tifplugin Mail::SpamAssassin::Plugin::Foo\n"
+			    "1\tmimeheader (not implemented)\n");
 	spam_rules_free(&rules);
 }
 
