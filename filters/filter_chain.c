@@ -1,23 +1,34 @@
 /*
  * filter_chain: the configured filters, their settings and state, and the
- * pool of worker threads that runs them over each message (see
- * filter_chain.h and, for the filters' side, filter.h).
+ * pool of worker threads that runs them phase by phase for each SMTP
+ * session (see filter_chain.h and, for the filters' side, filter.h).
  *
- * A job is one message: submitted on the event loop, queued, taken by a
- * worker that reads and parses the header, runs every filter in order,
- * builds the result (verdict, symbols, Authentication-Results and the other
- * header edits), logs one summary line and moves the job to the done list;
- * the loop is woken with event_active() and runs the callbacks. The filters
- * of one message run on one thread, one after another; messages run in
+ * A job is one phase of one session (or, for filter_chain_submit(), every
+ * phase of one message): submitted on the event loop after the session's
+ * context for it is brought up to date, queued, taken by a worker that runs
+ * the filters wanting that phase in order (at DATA after reading and
+ * parsing the header, then building the header edits and logging the
+ * summary line) and moves the job to the done list; the loop is woken with
+ * event_active() and runs the callbacks. A session has at most one job in
+ * flight (busy): while it is out the worker owns the session's contexts,
+ * and everything that changes them (end of a transaction, XCLIENT, the
+ * end of the session) waits for it in chain_done(). Sessions run in
  * parallel. Each worker has its own resolver (lib/dns private context) for
  * filter_dns_lookup(), so no lookup crosses threads.
+ *
+ * Ownership: the SMTP session owns its struct filter_session until
+ * filter_session_free(); a session freed while a job is out is only marked
+ * (free_pending) and destroyed by chain_done() when the job comes back (or
+ * by filter_chain_free()), and no callback is made for it, so the worker
+ * never sees freed memory and the SMTP session may go at once.
  *
  * Timeouts are cooperative: a filter gets a deadline (filter_remaining_ms()),
  * every lookup through filter_dns_lookup() is bounded by it, and a run() that
  * returns after its deadline counts as an error, answered by its on_error.
- * A watchdog timer per message (the sum of the timeouts plus a grace)
- * answers for a filter that never returns; each job reads the message
- * through its own dup()ed descriptor, so the session may drop its file.
+ * A watchdog timer per job (the sum of the timeouts of the filters of that
+ * phase plus a grace) answers for a filter that never returns; the DATA run
+ * reads the message through its own dup()ed descriptor, so the session may
+ * drop its file.
  */
 #include "filters/filter_chain.h"
 

@@ -511,6 +511,8 @@ session_filters_done(const struct filter_chain_result *result, void *context)
 		session_free(s); /* the client left: it will retry */
 		return;
 	}
+	if (s->state == SESSION_CLOSING)
+		return; /* timed out while waiting: the close frees it */
 	session_message_decide(s, result, true);
 }
 
@@ -715,6 +717,19 @@ session_commit_done(int status, void *context)
 /* ------------------------------------------------------------------ */
 /* filter phases before DATA (filters/filter_chain.h, rules/policy.h) */
 
+/* A phase run came back: false when the session is gone (freed now) or
+ * closing (a timeout while it waited: the close frees it). */
+static bool
+session_async_back(struct smtp_session *s)
+{
+	s->async_pending = false;
+	if (s->dead) {
+		session_free(s);
+		return false;
+	}
+	return s->state != SESSION_CLOSING;
+}
+
 /* The policy's answer to the command of stage from a phase run. */
 static void
 session_stage_answer(struct smtp_session *s, enum policy_stage stage,
@@ -791,11 +806,8 @@ session_connect_done(const struct filter_chain_result *fres, void *context)
 	struct policy_answer ans;
 	struct session_refusal r;
 
-	s->async_pending = false;
-	if (s->dead) {
-		session_free(s);
+	if (!session_async_back(s))
 		return;
-	}
 	s->state = SESSION_COMMAND;
 	session_stage_answer(s, POLICY_STAGE_CONNECT, fres, &ans);
 	if (session_refusal_make(s, POLICY_STAGE_CONNECT, &ans, fres, &r)) {
@@ -842,11 +854,8 @@ session_helo_done(const struct filter_chain_result *fres, void *context)
 	struct policy_answer ans;
 	struct session_refusal r;
 
-	s->async_pending = false;
-	if (s->dead) {
-		session_free(s);
+	if (!session_async_back(s))
 		return;
-	}
 	s->state = SESSION_COMMAND;
 	session_stage_answer(s, POLICY_STAGE_HELO, fres, &ans);
 	if (session_refusal_make(s, POLICY_STAGE_HELO, &ans, fres, &r)) {
@@ -870,11 +879,8 @@ session_mail_done(const struct filter_chain_result *fres, void *context)
 	struct policy_answer ans;
 	struct session_refusal r;
 
-	s->async_pending = false;
-	if (s->dead) {
-		session_free(s);
+	if (!session_async_back(s))
 		return;
-	}
 	s->state = SESSION_COMMAND;
 	session_stage_answer(s, POLICY_STAGE_MAIL, fres, &ans);
 	if (session_refusal_make(s, POLICY_STAGE_MAIL, &ans, fres, &r)) {
@@ -932,11 +938,8 @@ session_rcpt_done(const struct filter_chain_result *fres, void *context)
 	struct session_refusal r;
 	char safe[128];
 
-	s->async_pending = false;
-	if (s->dead) {
-		session_free(s);
+	if (!session_async_back(s))
 		return;
-	}
 	s->state = SESSION_COMMAND;
 	session_stage_answer(s, POLICY_STAGE_RCPT, fres, &ans);
 	if (session_refusal_make(s, POLICY_STAGE_RCPT, &ans, fres, &r)) {

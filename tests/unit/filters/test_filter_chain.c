@@ -15,6 +15,8 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <malloc.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1129,6 +1131,56 @@ test_phase_watchdog_busy(void **state)
 	sess_close(&t);
 }
 
+/* Figures for the record (printed, never asserted): the mean time of one
+ * phase run through the pool and back on the loop with a filter that does
+ * nothing but add a symbol, and the heap one session costs after a
+ * CONNECT and a HELO run. */
+static void
+test_phase_figures(void **state)
+{
+	enum { RUNS = 2000, SESSIONS = 200 };
+	struct filter_session *many[SESSIONS];
+	struct timespec t0, t1;
+	struct mallinfo2 m0, m1;
+	struct sess t;
+	double us;
+
+	(void)state;
+	sess_open(&t, "mailonly", NULL);
+	t.env.mail_from = "a@example.org";
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < RUNS; i++) {
+		sess_run(&t, FILTER_PHASE_MAIL, NULL);
+		filter_session_end_tx(t.fs, true);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 +
+	      (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) /
+	     RUNS;
+	probe_reset();
+	sess_close(&t);
+
+	sess_open(&t, "probe", NULL);
+	m0 = mallinfo2();
+	for (int i = 0; i < SESSIONS; i++) {
+		struct filter_session *keep = t.fs;
+
+		t.fs = filter_session_new(t.chain);
+		sess_run(&t, FILTER_PHASE_CONNECT, NULL);
+		sess_run(&t, FILTER_PHASE_HELO, NULL);
+		many[i] = t.fs;
+		t.fs = keep;
+	}
+	m1 = mallinfo2();
+	printf("figures: %.1f us per phase run (pool round trip), %zu bytes "
+	       "per session after CONNECT+HELO\n",
+	       us, (size_t)(m1.uordblks - m0.uordblks) / SESSIONS);
+	for (int i = 0; i < SESSIONS; i++)
+		filter_session_free(&many[i]);
+	probe_reset();
+	sess_close(&t);
+}
+
 static void
 test_chain_wants(void **state)
 {
@@ -1191,6 +1243,7 @@ main(void)
 	    cmocka_unit_test(test_phase_free_while_running),
 	    cmocka_unit_test(test_phase_watchdog_busy),
 	    cmocka_unit_test(test_chain_wants),
+	    cmocka_unit_test(test_phase_figures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
