@@ -97,13 +97,16 @@ dmarc_reporter_build(sqlite3 *db, const struct moat_settings *settings,
 
 bool
 dmarc_reporter_authorized(struct dns *dns, const char *policy_domain,
-			  const char *rua_domain, const char **why_r)
+			  const char *rua_domain,
+			  struct dmarc_rua_list *override_r, const char **why_r)
 {
 	char org_a[256], org_b[256];
 	struct dns_answer *ans = NULL;
 	char *name;
 	bool ok = false;
 
+	if (override_r != NULL)
+		memset(override_r, 0, sizeof(*override_r));
 	if (dmarc_org_domain(policy_domain, org_a, sizeof(org_a)) < 0)
 		snprintf(org_a, sizeof(org_a), "%s", policy_domain);
 	if (dmarc_org_domain(rua_domain, org_b, sizeof(org_b)) < 0)
@@ -119,16 +122,39 @@ dmarc_reporter_authorized(struct dns *dns, const char *policy_domain,
 		*why_r = "resolver unavailable";
 	} else if (ans->status == DNS_TEMPFAIL) {
 		*why_r = "authorisation lookup failed (temporary)";
-	} else if (ans->status == DNS_OK) {
-		for (size_t i = 0; i < ans->count; i++) {
-			const char *t = ans->txt[i];
+	} else if (ans->status == DNS_OK && ans->count > 1) {
+		*why_r = "several _report._dmarc records";
+	} else if (ans->status == DNS_OK && ans->count == 1) {
+		const char *t = ans->txt[0];
 
-			while (*t == ' ' || *t == '\t')
-				t++;
-			if (strncasecmp(t, "v=DMARC1", 8) == 0 &&
-			    (t[8] == '\0' || t[8] == ';' || t[8] == ' ' ||
-			     t[8] == '\t'))
-				ok = true;
+		while (*t == ' ' || *t == '\t')
+			t++;
+		if (strncasecmp(t, "v=DMARC1", 8) == 0 &&
+		    (t[8] == '\0' || t[8] == ';' || t[8] == ' ' ||
+		     t[8] == '\t'))
+			ok = true;
+		else
+			*why_r = "_report._dmarc record without v=DMARC1";
+		if (ok && override_r != NULL) {
+			size_t size = strlen(t) + 1, keep = 0;
+			char *rua = xmalloc(size);
+
+			if (dmarc_record_tag(t, "rua", rua, size) == 1)
+				dmarc_rua_parse(rua, override_r);
+			/* 7.1 step 7: only URIs on the same host count. */
+			for (size_t i = 0; i < override_r->count; i++) {
+				if (strcasecmp(override_r->items[i].domain,
+					       rua_domain) != 0)
+					continue;
+				override_r->items[keep] = override_r->items[i];
+				override_r->items[keep].domain =
+				    strchr(override_r->items[keep].address,
+					   '@') +
+				    1;
+				keep++;
+			}
+			override_r->count = keep;
+			free(rua);
 		}
 	}
 	dns_answer_free(&ans);
@@ -241,6 +267,50 @@ report_sign(const struct moat_settings *set, const char *domain,
 	dkim_sign_key_free(&key);
 }
 
+/* Mails the built report to one address, within its size limit. 1 queued,
+ * 0 skipped (too large), -1 when the queue file could not be written. */
+static int
+report_send(const struct moat_settings *set, const char *queue_dir,
+	    const struct dmarc_history_slot *slot, const struct dmarc_built *b,
+	    const struct dmarc_rua *r, long long now,
+	    void (*on_qid)(const char *, void *), void *ctx)
+{
+	struct dmarc_report_meta meta;
+	struct buf msg = {0};
+	char qid[QUEUE_ID_MAX];
+
+	memset(&meta, 0, sizeof(meta));
+	meta.org_name = set->dmarc_report_org;
+	meta.email = set->dmarc_report_from;
+	meta.receiver = b->receiver;
+	meta.report_id = b->report_id;
+	meta.begin = slot->begin;
+	meta.end = slot->end - 1;
+	dmarc_report_message(&meta, slot->policy_domain, r->address, b->gz.data,
+			     b->gz.len, now, &msg);
+	report_sign(set, b->receiver, &msg);
+	if (r->limit > 0 && msg.len > r->limit) {
+		log_info("event=dmarc_report_skipped domain=%s rua_domain=%s "
+			 "reason=\"size %zu over the limit %llu\"",
+			 slot->policy_domain, r->domain, msg.len, r->limit);
+		buf_free(&msg);
+		return 0;
+	}
+	if (report_enqueue(queue_dir, set->dmarc_report_from, r->address,
+			   set->hostname, &msg, now, qid) < 0) {
+		buf_free(&msg);
+		return -1;
+	}
+	log_info("qid=%s event=dmarc_report_queued domain=%s rua_domain=%s "
+		 "begin=%lld end=%lld messages=%llu records=%zu bytes=%zu",
+		 qid, slot->policy_domain, r->domain, slot->begin, slot->end,
+		 b->messages, b->data.count, b->gz.len);
+	if (on_qid != NULL)
+		on_qid(qid, ctx);
+	buf_free(&msg);
+	return 1;
+}
+
 /* Sends one slot's report to its rua addresses. Returns the number of
  * queue files written, or -1 when one could not be written (the rows are
  * then kept for the next run). */
@@ -263,53 +333,32 @@ report_slot(sqlite3 *db, struct dns *dns, const struct moat_settings *set,
 	dmarc_rua_parse(b.data.policy.rua, &rua);
 	for (size_t i = 0; i < rua.count; i++) {
 		const struct dmarc_rua *r = &rua.items[i];
-		struct dmarc_report_meta meta;
+		struct dmarc_rua_list over;
 		const char *why = NULL;
-		struct buf msg = {0};
-		char qid[QUEUE_ID_MAX];
 
 		if (!dmarc_reporter_authorized(dns, slot->policy_domain,
-					       r->domain, &why)) {
+					       r->domain, &over, &why)) {
 			log_info("event=dmarc_report_skipped domain=%s "
 				 "rua_domain=%s reason=\"%s\"",
 				 slot->policy_domain, r->domain, why);
 			continue;
 		}
-		memset(&meta, 0, sizeof(meta));
-		meta.org_name = set->dmarc_report_org;
-		meta.email = set->dmarc_report_from;
-		meta.receiver = b.receiver;
-		meta.report_id = b.report_id;
-		meta.begin = slot->begin;
-		meta.end = slot->end - 1;
-		dmarc_report_message(&meta, slot->policy_domain, r->address,
-				     b.gz.data, b.gz.len, now, &msg);
-		report_sign(set, b.receiver, &msg);
-		if (r->limit > 0 && msg.len > r->limit) {
-			log_info("event=dmarc_report_skipped domain=%s "
-				 "rua_domain=%s reason=\"size %zu over the "
-				 "limit %llu\"",
-				 slot->policy_domain, r->domain, msg.len,
-				 r->limit);
-			buf_free(&msg);
-			continue;
+		if (over.count == 0) {
+			over.items[0] = *r;
+			over.items[0].domain =
+			    strchr(over.items[0].address, '@') + 1;
+			over.count = 1;
 		}
-		if (report_enqueue(queue_dir, set->dmarc_report_from,
-				   r->address, set->hostname, &msg, now,
-				   qid) < 0) {
-			buf_free(&msg);
-			dmarc_built_clear(&b);
-			return -1;
+		for (size_t j = 0; j < over.count; j++) {
+			int rc = report_send(set, queue_dir, slot, &b,
+					     &over.items[j], now, on_qid, ctx);
+
+			if (rc < 0) {
+				dmarc_built_clear(&b);
+				return -1;
+			}
+			sent += rc;
 		}
-		log_info("qid=%s event=dmarc_report_queued domain=%s "
-			 "rua_domain=%s begin=%lld end=%lld messages=%llu "
-			 "records=%zu bytes=%zu",
-			 qid, slot->policy_domain, r->domain, slot->begin,
-			 slot->end, b.messages, b.data.count, b.gz.len);
-		if (on_qid != NULL)
-			on_qid(qid, ctx);
-		sent++;
-		buf_free(&msg);
 	}
 	dmarc_built_clear(&b);
 	return sent;

@@ -20,6 +20,7 @@
 
 #include "filters/dmarc_history.h"
 #include "filters/dmarc_report.h"
+#include "filters/dmarc_rua.h"
 #include "gateway/settings.h"
 #include "lib/buf.h"
 
@@ -46,12 +47,16 @@ int dmarc_reporter_build(sqlite3 *db, const struct moat_settings *settings,
 /*
  * RFC 7489 7.1: may a report about policy_domain go to rua_domain? Yes
  * when both have the same organisational domain, else when
- * "<policy_domain>._report._dmarc.<rua_domain>" has a TXT record starting
- * with "v=DMARC1". dns NULL = only the first rule. Returns true/false;
- * *why_r (static) says why not.
+ * "<policy_domain>._report._dmarc.<rua_domain>" has exactly one TXT record
+ * and it starts with "v=DMARC1". When that record has its own rua= (7.1
+ * step 7), its mailto: URIs on rua_domain itself replace the address: they
+ * are in *override_r (count 0 = keep the address; may be NULL). dns NULL =
+ * only the first rule. Returns true/false; *why_r (static) says why not.
  */
 bool dmarc_reporter_authorized(struct dns *dns, const char *policy_domain,
-			       const char *rua_domain, const char **why_r);
+			       const char *rua_domain,
+			       struct dmarc_rua_list *override_r,
+			       const char **why_r);
 
 /* The message log database: DATA_DIR/messagelog.db. */
 char *dmarc_reporter_db_path(const struct moat_settings *settings);

@@ -13,8 +13,10 @@ dmarc.reports = yes and a short interval the report mail reaches the rua
 domain's MX with the RFC 7489 Subject and an application/gzip part that
 decodes to the same report, DKIM-signed with the key of the report
 sender's domain (dkimpy verifies it), an authorised external rua gets its report,
-an external rua without the _report._dmarc record gets nothing, and the
-reported rows are pruned."""
+an external rua without the _report._dmarc record gets nothing, one whose
+authorisation record names its own rua= gets the report there, an address
+whose size limit the report exceeds is skipped, and the reported rows are
+pruned."""
 
 import base64
 import email
@@ -41,15 +43,19 @@ from relay_peers import Sink, wait_for  # noqa: E402
 
 USER = "demo@example.test"
 PSL = "/usr/share/publicsuffix/public_suffix_list.dat"
-RUA = "mailto:dmarc@rep.test!10m,mailto:agg@ext.test"
+# dmarc@ gets the reports; ext.test has not authorised reports about
+# rep.test; a report never fits in tiny@'s 1 KiB
+RUA = "mailto:dmarc@rep.test!10m,mailto:agg@ext.test,mailto:tiny@rep.test!1k"
 
 TXT = {
     "_dmarc.rep.test": "v=DMARC1; p=reject; fo=1; rua=" + RUA,
     "_dmarc.quar.test": "v=DMARC1; p=quarantine; rua=mailto:dmarc@rep.test",
     "_dmarc.pct.test": "v=DMARC1; p=reject; pct=0; adkim=s",
     "rep.test": "v=spf1 ip4:192.0.2.0/24 -all",
-    # quar.test may send its reports to rep.test (RFC 7489 7.1)
-    "quar.test._report._dmarc.rep.test": "v=DMARC1",
+    # rep.test accepts quar.test's reports (RFC 7489 7.1) and names its own
+    # address for them (step 7; the one on another host is ignored)
+    "quar.test._report._dmarc.rep.test":
+        "v=DMARC1; rua=mailto:quar-reports@rep.test,mailto:x@evil.test",
 }
 MX = {"rep.test": "mx.rep.test", "ext.test": "mx.ext.test"}
 A = {"mx.rep.test": "127.0.0.1", "mx.ext.test": "127.0.0.1"}
@@ -362,11 +368,14 @@ def test_reports_mailed_to_rua(moat_factory, dns_port, psl_copy, key):
             assert p["Auto-Submitted"] == "auto-generated"
             assert dkim.verify(msg["data"], dnsfunc=dnsfunc), \
                 "report mail does not verify"
-            assert msg["to"] == ["dmarc@rep.test"]
             subject = " ".join(str(p["Subject"]).split())
             assert subject.startswith("Report Domain: ")
             assert " Submitter: moat.test Report-ID: <" in subject
             domain = subject.split()[2]
+            assert msg["to"] == [{"rep.test": "dmarc@rep.test",
+                                  "quar.test": "quar-reports@rep.test"}
+                                 [domain]]
+            assert str(p["To"]) == msg["to"][0]
             assert p.get_content_type() == "multipart/mixed"
             parts = [x for x in p.iter_attachments()]
             assert len(parts) == 1
@@ -391,10 +400,14 @@ def test_reports_mailed_to_rua(moat_factory, dns_port, psl_copy, key):
         check_quar(reports["quar.test"][0])
         # pct.test publishes no rua: nothing to send
         assert "pct.test" not in reports
-        # ext.test has no quar... _report._dmarc record: never sent there
-        assert all(msg["to"] != ["agg@ext.test"] for msg in sink.messages)
+        # ext.test has no rep.test._report._dmarc record: never sent
+        # there; nor to tiny@ (size limit)
         assert "event=dmarc_report_skipped domain=rep.test " \
-            "rua_domain=ext.test" in m.log()
+            "rua_domain=ext.test reason=\"no _report._dmarc authorisation " \
+            "record\"" in m.log()
+        assert "event=dmarc_report_skipped domain=rep.test " \
+            "rua_domain=rep.test reason=\"size " in m.log()
+        assert "over the limit 1024" in m.log()
         # reported rows are pruned
         assert wait_for(lambda: rows(m) == [], timeout=20)
     finally:
