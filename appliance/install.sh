@@ -23,7 +23,11 @@
 # enabled and started.
 #
 # Environment: DESTDIR, PREFIX, MOAT_BUILD_DIR, MOAT_SKIP_INSTALL=1 (no
-# apt-get), MOAT_NO_START=1 (enable but do not start the services).
+# apt-get), MOAT_NO_START=1 (enable but do not start the services),
+# MOAT_INSTALL_SERVICES=1 (with DESTDIR: still run the user, package and
+# service steps, through whatever useradd/apt-get/systemctl are first on
+# PATH; the tests use it with stand-ins), MOAT_SYSTEMD=yes|no (whether
+# systemd runs here; default: /run/systemd/system exists).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,6 +40,8 @@ docdir="$prefix/share/doc/moat"
 clamav_db=/var/lib/clamav
 staged=0
 [ -n "$destdir" ] && staged=1
+services=1
+[ $staged = 1 ] && [ "${MOAT_INSTALL_SERVICES:-}" != 1 ] && services=0
 
 say() { printf '\033[1minstall.sh:\033[0m %s\n' "$*" >&2; }
 warn() { printf '\033[1minstall.sh: warning:\033[0m %s\n' "$*" >&2; }
@@ -54,7 +60,7 @@ done
 
 # The ClamAV updater (a real install only; offline, apt-get may fail: the
 # rest of the install goes on and says what is missing).
-if [ $staged = 0 ] && [ "${MOAT_SKIP_INSTALL:-}" != 1 ] &&
+if [ $services = 1 ] && [ "${MOAT_SKIP_INSTALL:-}" != 1 ] &&
 	! dpkg-query -W -f='${Status}' clamav-freshclam 2>/dev/null |
 	grep -q "install ok installed"; then
 	say "installing clamav-freshclam"
@@ -86,14 +92,14 @@ chmod 644 "$destdir/etc/systemd/system/moatd.service"
 
 install -d -m 750 "$destdir/var/lib/moat"
 
-if [ $staged = 0 ]; then
+if [ $services = 1 ]; then
 	if ! getent passwd moat >/dev/null; then
 		say "creating system user moat"
 		useradd --system --no-create-home --home-dir /nonexistent \
 			--shell /usr/sbin/nologin moat
 	fi
-	chown moat:moat /var/lib/moat
-	chgrp moat /etc/moat/moat.conf
+	chown moat:moat "$destdir/var/lib/moat"
+	chgrp moat "$destdir/etc/moat/moat.conf"
 fi
 
 # Until freshclam has fetched the official database, an EICAR-only test
@@ -110,12 +116,17 @@ if ! ls "$destdir$clamav_db"/main.c[vl]d "$destdir$clamav_db"/daily.c[vl]d \
 	say "*** ClamAV: no official database in $clamav_db yet: installed an EICAR-only TEST signature (moat-test-eicar.ndb) until freshclam fetches the real one ***"
 fi
 
-if [ $staged = 1 ]; then
+if [ $services = 0 ]; then
 	say "staged under $destdir (no user, no services touched)"
 	exit 0
 fi
 
-if [ ! -d /run/systemd/system ]; then
+systemd=${MOAT_SYSTEMD:-}
+if [ -z "$systemd" ]; then
+	systemd=no
+	[ -d /run/systemd/system ] && systemd=yes
+fi
+if [ "$systemd" != yes ]; then
 	warn "systemd is not running here: start freshclam and moatd yourself:"
 	warn "  freshclam --daemon; $sbindir/moatd -c /etc/moat/moat.conf"
 	exit 0

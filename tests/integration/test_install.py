@@ -28,7 +28,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 INSTALL = os.path.join(REPO, "appliance", "install.sh")
 EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!"
          b"$H+H*")
-SHIMS = ("systemctl", "useradd", "apt-get", "chown", "chgrp", "dpkg-query")
+SHIMS = ("systemctl", "useradd", "apt-get", "chown", "chgrp", "dpkg-query",
+         "getent")
 
 
 @pytest.fixture
@@ -52,6 +53,10 @@ def staged():
 def run_install(st, extra_env=None):
     env = dict(os.environ, DESTDIR=st["dest"], MOAT_BUILD_DIR=BUILD,
                PATH=st["shims"] + ":" + os.environ.get("PATH", ""))
+    # dev.sh test runs with MOAT_SKIP_INSTALL=1; the tests decide here.
+    for k in ("MOAT_SKIP_INSTALL", "MOAT_NO_START", "MOAT_INSTALL_SERVICES",
+              "MOAT_SYSTEMD", "PREFIX"):
+        env.pop(k, None)
     env.update(extra_env or {})
     return subprocess.run([INSTALL], env=env, capture_output=True,
                           text=True, timeout=60)
@@ -100,6 +105,56 @@ def test_install_staged_into_destdir(staged):
         assert v.returncode == 0 and v.stderr.strip() == "", v.stderr
     # Staging touches nothing on the host.
     assert not os.path.exists(staged["calls"]), open(staged["calls"]).read()
+
+
+def shim(st, name, code):
+    path = os.path.join(st["shims"], name)
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\necho \"%s $*\" >> %s\nexit %d\n" %
+                (name, st["calls"], code))
+    os.chmod(path, 0o755)
+
+
+def test_install_offline_services(staged):
+    """The service steps on a machine without network: apt-get cannot
+    fetch clamav-freshclam and its unit cannot be enabled, yet the install
+    succeeds, says so, creates the user and enables moatd (stand-ins record
+    every call; nothing reaches the host)."""
+    shim(staged, "getent", 2)        # no user moat yet
+    shim(staged, "dpkg-query", 1)    # clamav-freshclam not installed
+    shim(staged, "apt-get", 100)     # offline
+    shim(staged, "useradd", 0)
+    shim(staged, "chown", 0)
+    shim(staged, "chgrp", 0)
+    path = os.path.join(staged["shims"], "systemctl")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\necho \"systemctl $*\" >> %s\n"
+                "case \"$*\" in *clamav-freshclam*) exit 5;; esac\n"
+                "exit 0\n" % staged["calls"])
+    os.chmod(path, 0o755)
+    r = run_install(staged, {"MOAT_INSTALL_SERVICES": "1",
+                             "MOAT_SYSTEMD": "yes"})
+    assert r.returncode == 0, r.stderr
+    calls = open(staged["calls"]).read().splitlines()
+    assert any(c.startswith("apt-get install") and "clamav-freshclam" in c
+               for c in calls), calls
+    assert "could not install clamav-freshclam" in r.stderr
+    assert any(c.startswith("useradd --system") and c.endswith(" moat")
+               for c in calls), calls
+    assert "chown moat:moat %s/var/lib/moat" % staged["dest"] in calls
+    assert "systemctl daemon-reload" in calls
+    assert "systemctl enable --now clamav-freshclam.service" in calls
+    assert "could not enable clamav-freshclam" in r.stderr
+    assert calls[-1] == "systemctl enable --now moatd.service", calls
+
+    # Without systemd: no systemctl at all, instructions instead.
+    os.unlink(staged["calls"])
+    r = run_install(staged, {"MOAT_INSTALL_SERVICES": "1",
+                             "MOAT_SYSTEMD": "no", "MOAT_SKIP_INSTALL": "1"})
+    assert r.returncode == 0, r.stderr
+    assert "systemd is not running here" in r.stderr
+    calls = open(staged["calls"]).read()
+    assert "systemctl" not in calls and "apt-get" not in calls
 
 
 def test_install_again_keeps_config(staged):

@@ -251,6 +251,7 @@ run_body_cases(size_t prefilter_min)
 			fail_msg("%s: did not compile: %s", c->name,
 				 spam_rules_problems(rules));
 		assert_int_equal(st.utf, 1);
+#ifdef MOAT_HAVE_HYPERSCAN
 		if (prefilter_min == 1) {
 			/* Prefiltered exactly when there is a byte form. */
 			struct spam_regex_prep prep;
@@ -266,6 +267,7 @@ run_body_cases(size_t prefilter_min)
 			spam_regex_prep_free(&prep);
 			free(pat);
 		}
+#endif
 		scratch = spam_scratch_new(rules);
 		assert_int_equal(
 		    spam_rules_eval(rules, scratch, &msg, &result, &error), 0);
