@@ -166,6 +166,13 @@ validate_dmarc_report_from(const void *value, const char **error_r)
 			return -1;
 		}
 	}
+	/* The domain names report files (receiver!domain!...): a host name. */
+	if (at != NULL && strspn(at + 1, "abcdefghijklmnopqrstuvwxyz"
+					 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789.-") != strlen(at + 1)) {
+		*error_r = "must be an address local@domain";
+		return -1;
+	}
 	if (at == NULL || at == v || at[1] == '\0' || strchr(at + 1, '@') ||
 	    strlen(v) > 254 || strpbrk(v, " \t<>()[]\\,;:\"") != NULL) {
 		*error_r = "must be an address local@domain";

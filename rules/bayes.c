@@ -16,16 +16,37 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "lib/db.h"
 #include "lib/xalloc.h"
 
 #define BAYES_MAX_TOKENS 10000
+/* Token tables larger than this are not copied into memory (16 bytes a
+ * token): lookups then go to SQLite. */
+#define BAYES_SNAPSHOT_MAX 8000000
+
+/* A copy of the token table in memory, ascending by hash as SQLite keeps
+ * it (signed 64-bit rowids): a lookup is a binary search instead of a
+ * B-tree probe through SQLite's virtual machine. */
+struct bayes_snapshot {
+	sqlite3_int64 *hashes;
+	uint32_t *spam, *ham;
+	size_t count, cap;
+	unsigned int nspam, nham;
+	long long version;	   /* PRAGMA data_version when loaded */
+	unsigned long long writes; /* db->writes when loaded */
+	time_t loaded;		   /* last load attempt */
+	bool valid, failed;
+};
 
 struct bayes_db {
 	sqlite3 *db;
 	pthread_mutex_t lock;
 	sqlite3_stmt *get, *upsert, *seen_get, *seen_put, *vars_get, *vars_add;
+	sqlite3_stmt *scan, *version;
+	struct bayes_snapshot snap;
+	unsigned long long writes; /* learnings through this connection */
 };
 
 static const struct db_migration bayes_migrations[] = {
@@ -46,6 +67,7 @@ bayes_params_default(struct bayes_params *params_r)
 	params_r->max_tokens = 150;
 	params_r->min_spam = 200;
 	params_r->min_ham = 200;
+	params_r->snapshot_max_age = 30;
 }
 
 uint64_t
@@ -190,6 +212,13 @@ bayes_open(const char *path, struct bayes_db **db_r, char **error_r)
 	}
 	(void)sqlite3_exec(db->db, "PRAGMA synchronous=NORMAL", NULL, NULL,
 			   NULL);
+	/* A message looks up a few thousand tokens: read the token table
+	 * through a memory map and a larger page cache rather than one
+	 * pread() per page (measured: about half the classifier's CPU went
+	 * to system calls). */
+	(void)sqlite3_exec(
+	    db->db, "PRAGMA mmap_size=268435456; PRAGMA cache_size=-16384",
+	    NULL, NULL, NULL);
 	if (sqlite3_prepare_v2(db->db,
 			       "SELECT spam, ham FROM tokens WHERE hash = ?",
 			       -1, &db->get, NULL) != SQLITE_OK ||
@@ -211,7 +240,12 @@ bayes_open(const char *path, struct bayes_db **db_r, char **error_r)
 	    sqlite3_prepare_v2(db->db,
 			       "UPDATE vars SET nspam = max(nspam + ?, 0), "
 			       "nham = max(nham + ?, 0) WHERE id = 1",
-			       -1, &db->vars_add, NULL) != SQLITE_OK) {
+			       -1, &db->vars_add, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(
+		db->db, "SELECT hash, spam, ham FROM tokens ORDER BY hash", -1,
+		&db->scan, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db->db, "PRAGMA data_version", -1, &db->version,
+			       NULL) != SQLITE_OK) {
 		*error_r = bayes_sql_error(db, "prepare");
 		bayes_close(&db);
 		return -1;
@@ -234,6 +268,11 @@ bayes_close(struct bayes_db **dbp)
 	sqlite3_finalize(db->seen_put);
 	sqlite3_finalize(db->vars_get);
 	sqlite3_finalize(db->vars_add);
+	sqlite3_finalize(db->scan);
+	sqlite3_finalize(db->version);
+	free(db->snap.hashes);
+	free(db->snap.spam);
+	free(db->snap.ham);
 	db_close(&db->db);
 	pthread_mutex_destroy(&db->lock);
 	x_free(dbp);
@@ -298,6 +337,7 @@ bayes_learn(struct bayes_db *db, const struct bayes_tokens *tokens,
 	sqlite3_bind_int(db->seen_put, 2, spam ? 1 : 0);
 	if (bayes_step_done(db->seen_put) < 0)
 		goto fail;
+	db->writes++;
 done:
 	if (sqlite3_exec(db->db, "RELEASE learn", NULL, NULL, NULL) !=
 	    SQLITE_OK)
@@ -375,6 +415,119 @@ bayes_strength_cmp(const void *a, const void *b)
 	return x > y ? -1 : x < y ? 1 : 0;
 }
 
+/* PRAGMA data_version: changes when another connection commits. */
+static long long
+bayes_data_version(struct bayes_db *db)
+{
+	long long v = -1;
+
+	if (sqlite3_step(db->version) == SQLITE_ROW)
+		v = sqlite3_column_int64(db->version, 0);
+	sqlite3_reset(db->version);
+	return v;
+}
+
+/* Reloads the snapshot (lock held). 0, or -1 when the table is too large
+ * or cannot be read (the snapshot is then invalid). */
+static int
+bayes_snapshot_load(struct bayes_db *db, long long version)
+{
+	struct bayes_snapshot *sn = &db->snap;
+	bool own_txn = sqlite3_get_autocommit(db->db) != 0;
+	int rc = SQLITE_DONE, ret = 0;
+
+	sn->valid = false;
+	sn->count = 0;
+	sn->version = version;
+	sn->writes = db->writes;
+	sn->loaded = time(NULL);
+	if (own_txn)
+		(void)sqlite3_exec(db->db, "BEGIN", NULL, NULL, NULL);
+	if (bayes_counts_locked(db, &sn->nspam, &sn->nham) < 0)
+		ret = -1;
+	while (ret == 0 && (rc = sqlite3_step(db->scan)) == SQLITE_ROW) {
+		if (sn->count == BAYES_SNAPSHOT_MAX) {
+			ret = -1;
+			break;
+		}
+		if (sn->count == sn->cap) {
+			sn->cap = sn->cap == 0 ? 4096 : sn->cap * 2;
+			sn->hashes = xreallocarray(sn->hashes, sn->cap,
+						   sizeof(*sn->hashes));
+			sn->spam =
+			    xreallocarray(sn->spam, sn->cap, sizeof(*sn->spam));
+			sn->ham =
+			    xreallocarray(sn->ham, sn->cap, sizeof(*sn->ham));
+		}
+		sn->hashes[sn->count] = sqlite3_column_int64(db->scan, 0);
+		sn->spam[sn->count] =
+		    (uint32_t)sqlite3_column_int64(db->scan, 1);
+		sn->ham[sn->count] =
+		    (uint32_t)sqlite3_column_int64(db->scan, 2);
+		sn->count++;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = -1;
+	sqlite3_reset(db->scan);
+	if (own_txn)
+		(void)sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL);
+	sn->failed = ret < 0;
+	sn->valid = ret == 0;
+	return ret;
+}
+
+/* Looks hash up in the snapshot: true with the counts when present. */
+static bool
+bayes_snapshot_get(const struct bayes_snapshot *sn, uint64_t hash,
+		   unsigned int *spam_r, unsigned int *ham_r)
+{
+	sqlite3_int64 key = (sqlite3_int64)hash;
+	size_t lo = 0, hi = sn->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sn->hashes[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == sn->count || sn->hashes[lo] != key)
+		return false;
+	*spam_r = sn->spam[lo];
+	*ham_r = sn->ham[lo];
+	return true;
+}
+
+/*
+ * Makes the snapshot current enough (lock held): reloaded when the
+ * database changed (another process's commit, or a learning through this
+ * handle) and the snapshot is older than params->snapshot_max_age, or
+ * still short of the minimum learnings. Returns true when it is usable.
+ */
+static bool
+bayes_snapshot_ready(struct bayes_db *db, const struct bayes_params *params)
+{
+	struct bayes_snapshot *sn = &db->snap;
+	long long version;
+	bool changed, stale;
+
+	if (params->snapshot_max_age < 0)
+		return false;
+	version = bayes_data_version(db);
+	/* never loaded, or changed since (a failed load, e.g. a table too
+	 * large to copy, is retried only after the same delay) */
+	changed = (!sn->valid && !sn->failed) || version != sn->version ||
+		  db->writes != sn->writes;
+	stale = (!sn->valid && !sn->failed) ||
+		(sn->valid && (sn->nspam < params->min_spam ||
+			       sn->nham < params->min_ham)) ||
+		time(NULL) - sn->loaded >= params->snapshot_max_age;
+	if (changed && stale)
+		(void)bayes_snapshot_load(db, version);
+	return sn->valid;
+}
+
 int
 bayes_classify(struct bayes_db *db, const struct bayes_tokens *tokens,
 	       const struct bayes_params *params, double *prob_r,
@@ -383,10 +536,14 @@ bayes_classify(struct bayes_db *db, const struct bayes_tokens *tokens,
 	unsigned int nspam, nham;
 	double *probs;
 	size_t i, n = 0;
-	bool own_txn;
+	bool own_txn = false, snap;
 
 	pthread_mutex_lock(&db->lock);
-	if (bayes_counts_locked(db, &nspam, &nham) < 0) {
+	snap = bayes_snapshot_ready(db, params);
+	if (snap) {
+		nspam = db->snap.nspam;
+		nham = db->snap.nham;
+	} else if (bayes_counts_locked(db, &nspam, &nham) < 0) {
 		*error_r = bayes_sql_error(db, "counts");
 		pthread_mutex_unlock(&db->lock);
 		return -1;
@@ -396,26 +553,37 @@ bayes_classify(struct bayes_db *db, const struct bayes_tokens *tokens,
 		pthread_mutex_unlock(&db->lock);
 		return 0;
 	}
-	own_txn = sqlite3_get_autocommit(db->db) != 0;
-	if (own_txn)
-		(void)sqlite3_exec(db->db, "BEGIN", NULL, NULL, NULL);
+	if (!snap) {
+		own_txn = sqlite3_get_autocommit(db->db) != 0;
+		if (own_txn)
+			(void)sqlite3_exec(db->db, "BEGIN", NULL, NULL, NULL);
+	}
 	probs = xcalloc(tokens->count + 1, sizeof(*probs));
 	for (i = 0; i < tokens->count; i++) {
-		double f;
+		unsigned int s, h;
+		bool found = false;
 
-		sqlite3_bind_int64(db->get, 1,
-				   (sqlite3_int64)tokens->hashes[i]);
-		if (sqlite3_step(db->get) == SQLITE_ROW) {
-			unsigned int s =
-			    (unsigned int)sqlite3_column_int(db->get, 0);
-			unsigned int h =
-			    (unsigned int)sqlite3_column_int(db->get, 1);
+		if (snap) {
+			found = bayes_snapshot_get(&db->snap, tokens->hashes[i],
+						   &s, &h);
+		} else {
+			sqlite3_bind_int64(db->get, 1,
+					   (sqlite3_int64)tokens->hashes[i]);
+			if (sqlite3_step(db->get) == SQLITE_ROW) {
+				s = (unsigned int)sqlite3_column_int(db->get,
+								     0);
+				h = (unsigned int)sqlite3_column_int(db->get,
+								     1);
+				found = true;
+			}
+			sqlite3_reset(db->get);
+		}
+		if (found) {
+			double f = bayes_token_prob(s, h, nspam, nham, params);
 
-			f = bayes_token_prob(s, h, nspam, nham, params);
 			if (fabs(f - 0.5) >= params->min_strength)
 				probs[n++] = f;
 		}
-		sqlite3_reset(db->get);
 	}
 	if (own_txn)
 		(void)sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL);

@@ -32,6 +32,12 @@ struct bayes_params {
 	unsigned int max_tokens; /* significant tokens used (150) */
 	unsigned int min_spam;	 /* learned spam needed before scoring (200) */
 	unsigned int min_ham;	 /* learned ham needed before scoring (200) */
+	/* Classifying reads a copy of the token table kept in memory; after
+	 * the database changes (learning here or in another process) the
+	 * copy is reloaded once it is this many seconds old (30), at once
+	 * while fewer than the minimum learnings are known. -1: no copy,
+	 * every token looked up in SQLite. */
+	int snapshot_max_age;
 };
 
 void bayes_params_default(struct bayes_params *params_r);

@@ -5,7 +5,9 @@
  * and "free" in the body are different evidence:
  *
  *   body        words of 3 to 15 bytes, lower-cased, edge punctuation
- *               trimmed; a longer word is "sk:" + its first 7 bytes
+ *               trimmed; a longer word is "sk:" + its first 7 bytes;
+ *               "2:" + each pair of neighbouring words, and "C:" + a word
+ *               as written when it has capitals
  *   headers     "N:name" for every field present (the set of fields is a
  *               mailer's fingerprint); the words of each field's value
  *               under a per-field prefix (addresses and host names kept
@@ -112,12 +114,47 @@ bayes_emit(const char *prefix, size_t plen, const char *w, size_t len,
 	fn(context, tok, plen + len);
 }
 
+/*
+ * The body's extra evidence for one word w (after prev, prevlen 0 at the
+ * start): "2:prev w", the pair of words (as SpamBayes and Rspamd's OSB
+ * do: phrases say more than words), and "C:" + w as written when it has a
+ * capital letter (SHOUTING and Odd Capitals are spam's style). Both
+ * raised cross-validated recall on the training half.
+ */
+static void
+bayes_body_extra(const char *prev, size_t prevlen, const char *w, size_t wlen,
+		 bayes_token_fn *fn, void *context)
+{
+	char tok[2 + 2 * BAYES_MAX_LEN + 1];
+	size_t k;
+
+	if (prevlen > 0) {
+		memcpy(tok, "2:", 2);
+		for (k = 0; k < prevlen; k++)
+			tok[2 + k] = (char)tolower((unsigned char)prev[k]);
+		tok[2 + prevlen] = ' ';
+		for (k = 0; k < wlen; k++)
+			tok[3 + prevlen + k] =
+			    (char)tolower((unsigned char)w[k]);
+		fn(context, tok, 3 + prevlen + wlen);
+	}
+	for (k = 0; k < wlen; k++)
+		if (isupper((unsigned char)w[k]))
+			break;
+	if (k < wlen) {
+		memcpy(tok, "C:", 2);
+		memcpy(tok + 2, w, wlen);
+		fn(context, tok, 2 + wlen);
+	}
+}
+
 static void
 bayes_words(const char *text, size_t len, const char *prefix,
 	    enum bayes_word_mode mode, bayes_token_fn *fn, void *context)
 {
-	char pre[BAYES_PREFIX_MAX + 4];
-	size_t plen = strlen(prefix), i = 0;
+	char pre[BAYES_PREFIX_MAX + 4], prev[BAYES_MAX_LEN];
+	size_t plen = strlen(prefix), i = 0, prevlen = 0;
+	bool body = mode == BAYES_WORDS_BODY && plen == 0;
 	size_t max =
 	    mode == BAYES_WORDS_BODY ? BAYES_MAX_LEN : BAYES_HDR_MAX_LEN;
 
@@ -162,11 +199,17 @@ bayes_words(const char *text, size_t len, const char *prefix,
 			if (mode == BAYES_WORDS_BODY) {
 				memcpy(pre + plen, "sk:", 3);
 				bayes_emit(pre, plen + 3, w, 7, fn, context);
+				prevlen = 0;
 				continue;
 			}
 			wlen = max;
 		}
 		bayes_emit(pre, plen, w, wlen, fn, context);
+		if (body) {
+			bayes_body_extra(prev, prevlen, w, wlen, fn, context);
+			memcpy(prev, w, wlen);
+			prevlen = wlen;
+		}
 		if (mode == BAYES_WORDS_HEADER &&
 		    (at = memchr(w, '@', end - start)) != NULL &&
 		    (size_t)(w + (end - start) - at) > 3) {

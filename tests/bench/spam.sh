@@ -46,14 +46,24 @@
 #     is an action of "add header" (6) or worse. CPU: every rspamd process.
 # Bayes needs BENCH_MIN_LEARNS (100) spam and ham learned on all three.
 #
+# BENCH_PEERS=no runs Moat alone (no SpamAssassin, no Rspamd, no
+# "moat+SA rules" row): a few minutes on the whole corpus, for iterating;
+# reported figures come from a full run with the peers.
+#
+# Moat's BAYES_* scores, the Bayes constants and its rule scores were
+# chosen by two-fold cross-validation inside the train half only
+# (tests/bench/spam_tune.py); the test half is never used for tuning.
+#
 #   tests/bench/spam.sh
 #   BENCH_SAMPLE=all tests/bench/spam.sh
+#   BENCH_SAMPLE=all BENCH_PEERS=no tests/bench/spam.sh
 #
 # Not part of the test suite: it reports figures, it asserts nothing.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 sample=${BENCH_SAMPLE:-1000}
+peers=${BENCH_PEERS:-yes}
 min_learns=${BENCH_MIN_LEARNS:-100}
 jobs=${BENCH_JOBS:-$(nproc)}
 build="$repo/build-bench"
@@ -70,9 +80,11 @@ rspamd_ctl_port=$((base_port + 3))
 
 [ "$(id -u)" -eq 0 ] || { echo "spam.sh: run as root (it installs the peers)" >&2; exit 2; }
 need=()
-command -v sa-learn >/dev/null || need+=(spamassassin)
-command -v spamd >/dev/null || need+=(spamd)
-command -v rspamd >/dev/null || need+=(rspamd)
+if [ "$peers" = yes ]; then
+	command -v sa-learn >/dev/null || need+=(spamassassin)
+	command -v spamd >/dev/null || need+=(spamd)
+	command -v rspamd >/dev/null || need+=(rspamd)
+fi
 command -v npm >/dev/null || need+=(npm)
 if [ "${#need[@]}" -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -213,7 +225,7 @@ moatctl_check moat_check
 # The same with SpamAssassin's own rule files loaded on top of Moat's set
 # (filter.spam.rules_paths = /usr/share/spamassassin): quality and
 # moatctl's CPU only.
-if [ "${BENCH_SA_RULES:-yes}" = yes ]; then
+if [ "$peers" = yes ] && [ "${BENCH_SA_RULES:-yes}" = yes ]; then
 	echo "moat: checking with SpamAssassin's rules" >&2
 	moatctl_check moat_sa_check --rules /usr/share/spamassassin
 	"${helper[@]}" moat-check "$work/moat_sa_check.txt" >"$res/moat_sa.json"
@@ -252,6 +264,7 @@ awk -v f="$(sed 's/.*"ms_per_msg": \([0-9.]*\).*/\1/' "$res/moat_smtp_full_cpu.j
 	-v b="$(sed 's/.*"ms_per_msg": \([0-9.]*\).*/\1/' "$res/moat_smtp_base_cpu.json")" \
 	'BEGIN { d = f - b; if (d < 0) d = 0; printf "{\"ms_per_msg\": %.3f}\n", d }' >"$res/moat_cpu.json"
 
+if [ "$peers" = yes ]; then
 # --- SpamAssassin ----------------------------------------------------------
 sa="$work/sa"
 mkdir -p "$sa/etc" "$sa/bayes" "$sa/home"
@@ -356,9 +369,13 @@ before=$(tree_ticks "$rspamd_pid")
 after=$(tree_ticks "$rspamd_pid")
 cpu_json "$((after - before))" "$n_test" >"$res/rspamd_cpu.json"
 kill "$rspamd_pid"; wait "$rspamd_pid" 2>/dev/null || true; rspamd_pid=
+fi # peers
 
 echo "spam: $sample messages sampled, $n_test tested; Bayes after $min_learns" \
 	"of each; ClamAV database: $clamav_db; $jobs parallel clients; $(nproc) cores"
 "${helper[@]}" report "$res"
-echo "moat: $(grep -i bayes "$res/moat_stats.txt" | head -1);" \
-	"rspamd learned: $(cat "$res/rspamd_learn_spam.json") $(cat "$res/rspamd_learn_ham.json")"
+echo "moat: $(grep -i bayes "$res/moat_stats.txt" | head -1); scores and" \
+	"Bayes constants tuned by cross-validation on the train half only"
+if [ "$peers" = yes ]; then
+	echo "rspamd learned: $(cat "$res/rspamd_learn_spam.json") $(cat "$res/rspamd_learn_ham.json")"
+fi

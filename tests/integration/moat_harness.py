@@ -142,6 +142,16 @@ class Moat:
             self.proc.wait()
             raise
 
+    def set_setting(self, key, value):
+        """Rewrites "key = value" in moat.conf (appended when absent);
+        takes effect at the next start()."""
+        with open(self.conf) as f:
+            lines = f.read().splitlines()
+        lines = [l for l in lines if l.split("=", 1)[0].strip() != key]
+        lines.append("%s = %s" % (key, value))
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()

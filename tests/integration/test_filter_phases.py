@@ -278,3 +278,30 @@ def test_authenticated_submission_not_checked_by_dnsbl(moat_factory,
         c.sendmail(USER, [USER], MESSAGE)
     assert len(moat.wait_messages(USER, 1)) == 1
     assert "event=filter_refusal" not in moat.log()
+
+
+def test_command_timeout_while_filter_runs(moat_factory, dns_port):
+    """The session's idle timeout fires while the connect phase waits for
+    a slow DNSBL answer: the session closes with 421, the late result is
+    dropped, the filters' state is freed, and the daemon goes on."""
+    moat = moat_factory(settings(dns_port, **{
+        "smtp.command_timeout": "1s", "filter.dnsbl.timeout": "5s"}))
+    c = RawSMTP(moat.smtp_port, timeout=30)
+    try:
+        assert c.cmd(b"EHLO client.test")[0] == 250
+        code, text = c.cmd(b"XCLIENT ADDR=" + SLOW_IP.encode())
+        assert code == 421 and b"Timeout" in text, (code, text)
+    finally:
+        c.close()
+    wait_log(moat, "event=disconnect")
+    c, greeting = session(moat, CLEAN)
+    try:
+        assert greeting[0] == 220
+        assert c.cmd(b"QUIT")[0] == 221
+    finally:
+        c.close()
+    time.sleep(1.5)  # let the slow answer come back to a closed session
+    c, greeting = session(moat, CLEAN)
+    c.close()
+    assert greeting[0] == 220
+    assert "service_exit service=smtpd" not in moat.log()

@@ -11,7 +11,6 @@ refused to untrusted peers, and --check-config errors with file:line."""
 
 import os
 import smtplib
-import socket
 import sqlite3
 import subprocess
 import time
@@ -22,6 +21,7 @@ from moat_harness import MOATD
 
 dnslib = pytest.importorskip("dnslib")
 from dnslib import server as dns_server  # noqa: E402
+from dns_harness import LoopbackDNS  # noqa: E402
 
 USER = "demo@example.test"
 ZONE = {
@@ -52,16 +52,9 @@ class SpfZone(dns_server.BaseResolver):
 
 @pytest.fixture(scope="module")
 def dns_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = dns_server.DNSServer(
-        SpfZone(), port=port, address="127.0.0.1",
-        logger=dns_server.DNSLogger("-request,-reply,-truncated,-error,"
-                                    "-recv,-send,-data,-log_error"))
-    server.start_thread()
-    yield port
-    server.stop()
+    dns = LoopbackDNS(SpfZone())
+    yield dns.port
+    dns.stop()
 
 
 def settings(dns_port, **extra):

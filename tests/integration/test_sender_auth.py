@@ -17,7 +17,6 @@ import base64
 import os
 import shutil
 import smtplib
-import socket
 import sqlite3
 import ssl
 import subprocess
@@ -32,6 +31,7 @@ dnslib = pytest.importorskip("dnslib")
 dkim = pytest.importorskip("dkim")
 nacl_signing = pytest.importorskip("nacl.signing")
 from dnslib import server as dns_server  # noqa: E402
+from dns_harness import LoopbackDNS  # noqa: E402
 
 USER = "demo@example.test"
 PSL = "/usr/share/publicsuffix/public_suffix_list.dat"
@@ -120,16 +120,9 @@ def keys(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dns_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = dns_server.DNSServer(
-        Zone(), port=port, address="127.0.0.1",
-        logger=dns_server.DNSLogger("-request,-reply,-truncated,-error,"
-                                    "-recv,-send,-data,-log_error"))
-    server.start_thread()
-    yield port
-    server.stop()
+    dns = LoopbackDNS(Zone())
+    yield dns.port
+    dns.stop()
 
 
 @pytest.fixture(scope="module")

@@ -287,6 +287,8 @@ static const struct bad_case bad_cases[] = {
      "1: dmarc.report_from: must be an address local@domain"},
     {"dmarc sender with space", "dmarc.report_from = \"a b@x.org\"\n",
      "1: dmarc.report_from: must be an address local@domain"},
+    {"dmarc sender domain with a slash", "dmarc.report_from = a@x/../y\n",
+     "1: dmarc.report_from: must be an address local@domain"},
     {"bad port", "# c\nsmtp.listen = 127.0.0.1:99999\n",
      "2: smtp.listen: invalid port (0-65535)"},
     {"host name", "imap.listen = localhost:143\n",

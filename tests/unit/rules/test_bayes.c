@@ -25,15 +25,18 @@ struct tok_case {
 };
 
 static const struct tok_case tok_cases[] = {
-    {"Hello World", "", "hello|world"},
-    {"a an the cat", "", "the|cat"},
-    {"FREE!!! money...", "", "free!!!|money"},
-    {"  'quoted', -dash- ", "", "quoted|dash"},
-    {"price: $100 now", "", "price|$100|now"},
+    {"Hello World", "", "hello|C:Hello|world|2:hello world|C:World"},
+    {"a an the cat", "", "the|cat|2:the cat"},
+    {"FREE!!! money...", "", "free!!!|C:FREE!!!|money|2:free!!! money"},
+    {"  'quoted', -dash- ", "", "quoted|dash|2:quoted dash"},
+    {"price: $100 now", "", "price|$100|2:price $100|now|2:$100 now"},
     {"supercalifragilistic", "", "sk:superca"},
     {"mail bob@example.test", "", "mail|sk:bob@exa"},
     {"to bob@ex.test", "", "bob@ex.test"},
-    {"caf\xc3\xa9 ol\xc3\xa9", "", "caf\xc3\xa9|ol\xc3\xa9"},
+    {"caf\xc3\xa9 ol\xc3\xa9", "",
+     "caf\xc3\xa9|ol\xc3\xa9|2:caf\xc3\xa9 ol\xc3\xa9"},
+    /* a long word breaks the pairs */
+    {"one supercalifragilistic two", "", "one|sk:superca|two"},
     {"Cheap Meds", "S:", "S:cheap|S:meds"},
     {"", "", ""},
     {"<<<>>>", "", ""},
@@ -98,6 +101,8 @@ test_tokenize_message(void **state)
 	bayes_tokens_add(&want, "Rc:nowhere", 10);
 	bayes_tokens_add(&want, "pills", 5);
 	bayes_tokens_add(&want, "body", 4);
+	bayes_tokens_add(&want, "2:pills pills", 13);
+	bayes_tokens_add(&want, "2:pills body", 12);
 	bayes_tokens_add(&want, "U:www.spam.example.test", 23);
 	bayes_tokens_add(&want, "U:spam.example.test", 19);
 	bayes_tokens_add(&want, "U:example.test", 14);
@@ -359,6 +364,111 @@ test_learn_classify(void **state)
 	rmdir(dir);
 }
 
+/* The in-memory copy of the token table: the same answers as SQLite
+ * lookups; reloaded after another connection's commit once old enough, at
+ * once while too little is learned. */
+static void
+test_snapshot(void **state)
+{
+	char dir[] = "/tmp/moat-bayes-XXXXXX", *path, *err = NULL;
+	struct bayes_db *db = NULL, *other = NULL;
+	struct bayes_params fresh, sql, lazy;
+	struct bayes_tokens t;
+	double p1 = -1, p2 = -1;
+	unsigned int i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	path = xasprintf("%s/bayes.db", dir);
+	assert_int_equal(bayes_open(path, &db, &err), 0);
+	assert_int_equal(bayes_open(path, &other, &err), 0);
+	bayes_params_default(&fresh);
+	fresh.min_spam = fresh.min_ham = 3;
+	fresh.snapshot_max_age = 0;
+	sql = fresh;
+	sql.snapshot_max_age = -1;
+	lazy = fresh;
+	lazy.snapshot_max_age = 3600;
+
+	/* Too little learned: a lazy snapshot taken now must not stick. */
+	tokens_of(&t, "cheap pills");
+	assert_int_equal(bayes_classify(db, &t, &lazy, &p1, &err), 0);
+	bayes_tokens_free(&t);
+	for (i = 0; i < 3; i++) {
+		char spam[64], ham[64];
+
+		snprintf(spam, sizeof(spam), "cheap pills offer n%u", i);
+		snprintf(ham, sizeof(ham), "project meeting agenda n%u", i);
+		tokens_of(&t, spam);
+		assert_int_equal(bayes_learn(other, &t, 10 + i, true, &err), 1);
+		bayes_tokens_free(&t);
+		tokens_of(&t, ham);
+		assert_int_equal(bayes_learn(other, &t, 20 + i, false, &err),
+				 1);
+		bayes_tokens_free(&t);
+	}
+	tokens_of(&t, "cheap pills offer");
+	assert_int_equal(bayes_classify(db, &t, &lazy, &p1, &err), 1);
+	assert_true(p1 > 0.9);
+	/* Snapshot and SQLite agree. */
+	assert_int_equal(bayes_classify(db, &t, &sql, &p2, &err), 1);
+	assert_near(p1, p2, 1e-12);
+	bayes_tokens_free(&t);
+
+	/* Another process teaches "offer" as ham many times (now in most
+	 * ham, all spam: about 0.5): a lazy snapshot keeps the old view, a
+	 * fresh one sees the change. */
+	for (i = 0; i < 20; i++) {
+		char ham[64];
+
+		snprintf(ham, sizeof(ham), "offer accepted n%u", i);
+		tokens_of(&t, ham);
+		assert_int_equal(bayes_learn(other, &t, 100 + i, false, &err),
+				 1);
+		bayes_tokens_free(&t);
+	}
+	tokens_of(&t, "offer");
+	assert_int_equal(bayes_classify(db, &t, &lazy, &p1, &err), 1);
+	assert_true(p1 > 0.9);
+	assert_int_equal(bayes_classify(db, &t, &fresh, &p1, &err), 1);
+	assert_true(p1 < 0.7);
+	assert_int_equal(bayes_classify(db, &t, &sql, &p2, &err), 1);
+	assert_near(p1, p2, 1e-12);
+	bayes_tokens_free(&t);
+	/* Learning through the same handle counts as a change too: "agenda"
+	 * (so far ham only) turns spammy. */
+	tokens_of(&t, "agenda");
+	assert_int_equal(bayes_classify(db, &t, &fresh, &p1, &err), 1);
+	assert_true(p1 < 0.1);
+	bayes_tokens_free(&t);
+	for (i = 0; i < 40; i++) {
+		char spam[64];
+
+		snprintf(spam, sizeof(spam), "agenda pills n%u", i);
+		tokens_of(&t, spam);
+		assert_int_equal(bayes_learn(db, &t, 200 + i, true, &err), 1);
+		bayes_tokens_free(&t);
+	}
+	tokens_of(&t, "agenda");
+	assert_int_equal(bayes_classify(db, &t, &fresh, &p1, &err), 1);
+	assert_int_equal(bayes_classify(db, &t, &sql, &p2, &err), 1);
+	assert_near(p1, p2, 1e-12);
+	assert_true(p1 > 0.6);
+	bayes_tokens_free(&t);
+
+	bayes_close(&other);
+	bayes_close(&db);
+	unlink(path);
+	free(path);
+	path = xasprintf("%s/bayes.db-wal", dir);
+	unlink(path);
+	free(path);
+	path = xasprintf("%s/bayes.db-shm", dir);
+	unlink(path);
+	free(path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -370,6 +480,7 @@ main(void)
 	    cmocka_unit_test(test_tokenize_url_table),
 	    cmocka_unit_test(test_math),
 	    cmocka_unit_test(test_learn_classify),
+	    cmocka_unit_test(test_snapshot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
