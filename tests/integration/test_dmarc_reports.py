@@ -33,6 +33,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from moat_harness import open_db  # noqa: E402
+
 dnslib = pytest.importorskip("dnslib")
 dkim = pytest.importorskip("dkim")
 pytest.importorskip("aiosmtpd")
@@ -166,7 +168,7 @@ def rows(moat):
     path = os.path.join(moat.data, "messagelog.db")
     if not os.path.exists(path):
         return []
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
+    db = open_db(path)
     try:
         return db.execute("SELECT policy_domain, disposition, override, "
                           "dkim, spf, qid FROM dmarc_messages").fetchall()

@@ -11,13 +11,12 @@ refused to untrusted peers, and --check-config errors with file:line."""
 
 import os
 import smtplib
-import sqlite3
 import subprocess
 import time
 
 import pytest
 
-from moat_harness import MOATD
+from moat_harness import MOATD, open_db
 
 dnslib = pytest.importorskip("dnslib")
 from dnslib import server as dns_server  # noqa: E402
@@ -200,8 +199,7 @@ def test_message_log(moat_factory, dns_port):
     code, msg = send(moat, "a@example.org", MESSAGE)
     assert code == 250
     qid = msg.decode().rsplit(" ", 1)[1]
-    db = sqlite3.connect(os.path.join(moat.data, "messagelog.db"),
-                         timeout=10)
+    db = open_db(os.path.join(moat.data, "messagelog.db"))
     deadline = time.time() + 10
     rows = []
     while not rows and time.time() < deadline:

@@ -17,7 +17,6 @@ import base64
 import os
 import shutil
 import smtplib
-import sqlite3
 import ssl
 import subprocess
 import tempfile
@@ -25,7 +24,7 @@ import time
 
 import pytest
 
-from moat_harness import PASSWORD
+from moat_harness import PASSWORD, open_db
 
 dnslib = pytest.importorskip("dnslib")
 dkim = pytest.importorskip("dkim")
@@ -201,9 +200,7 @@ def auth_results(stored):
 
 
 def symbols(moat, qid):
-    db = sqlite3.connect("file:%s?mode=ro" %
-                         os.path.join(moat.data, "messagelog.db"), uri=True,
-                         timeout=10)
+    db = open_db(os.path.join(moat.data, "messagelog.db"))
     deadline = time.time() + 10
     rows = []
     while not rows and time.time() < deadline:
@@ -370,8 +367,7 @@ def test_dmarc_quarantine_tagged_and_delivered(moat):
     ar = auth_results(delivered(moat, 1))
     assert "dmarc=fail header.from=quar.test policy.dmarc=quarantine" in ar
     assert "DMARC_QUARANTINE" in symbols(moat, qid)
-    db = sqlite3.connect("file:%s?mode=ro" %
-                         os.path.join(moat.data, "messagelog.db"), uri=True)
+    db = open_db(os.path.join(moat.data, "messagelog.db"))
     verdict = db.execute("SELECT verdict, verdict_filter FROM messages "
                          "WHERE qid = ?", (qid,)).fetchone()
     db.close()
@@ -384,9 +380,7 @@ def test_dmarc_none_recorded_with_report_row(moat):
     qid = reply.decode().rsplit(" ", 1)[1]
     assert "dmarc=fail header.from=none.test policy.dmarc=none" in \
         auth_results(delivered(moat, 1))
-    db = sqlite3.connect("file:%s?mode=ro" %
-                         os.path.join(moat.data, "messagelog.db"), uri=True,
-                         timeout=10)
+    db = open_db(os.path.join(moat.data, "messagelog.db"))
     rows = []
     deadline = time.time() + 10
     while not rows and time.time() < deadline:
