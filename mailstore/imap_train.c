@@ -120,7 +120,7 @@ imap_train_add(struct imap_session *s, struct train_batch *b, uint32_t uid,
 {
 	char *error = NULL;
 
-	if (b == NULL)
+	if (b == NULL || (path == NULL && data == NULL))
 		return;
 	if (train_batch_add(b, uid, path, data, len, &error) < 0) {
 		log_errorx("session=%s event=spam_training_error error=\"%s\"",
