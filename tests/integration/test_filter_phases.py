@@ -13,8 +13,10 @@ while the other is accepted; clients that disconnect while a slow filter
 runs at connect and at MAIL, after which the daemon goes on serving; an
 authenticated submission session not checked against the DNSBL."""
 
+import os
 import smtplib
 import socket
+import sqlite3
 import ssl
 import time
 
@@ -141,6 +143,19 @@ def test_dnsbl_listed_client_refused_at_rcpt(moat_factory, dns_port):
     assert "reason=filter stage=connect by=symbol" in log
     # Each refused transaction has its summary line, without a qid.
     assert log.count("qid=- event=filters verdict=reject") == 2
+    # ... and its message-log row, with the connection's symbols.
+    db = sqlite3.connect(os.path.join(moat.data, "messagelog.db"),
+                         timeout=10)
+    deadline = time.time() + 10
+    rows = []
+    while len(rows) < 2 and time.time() < deadline:
+        rows = db.execute(
+            "SELECT m.verdict, m.client_ip, s.name FROM messages m "
+            "JOIN message_symbols s ON s.message_id = m.id "
+            "WHERE m.qid = '' ORDER BY m.id").fetchall()
+        time.sleep(0.05)
+    db.close()
+    assert rows == [("reject", LISTED, "RBL_TEST")] * 2, rows
 
 
 def test_dnsbl_refused_in_greeting_without_delay(moat_factory, dns_port):
