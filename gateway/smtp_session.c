@@ -18,8 +18,16 @@
  *   "250 queued" (reject, error, disconnect, shutdown).
  * - "250 2.0.0 Ok: queued as <qid>" is sent only after spool_commit reports
  *   the file durable.
- * - A session with an auth check or commit in flight is not freed when the
- *   client goes away; it is marked dead and freed by that callback.
+ * - A session with an auth check, a filter run or a commit in flight is not
+ *   freed when the client goes away; it is marked dead and freed by that
+ *   callback. The idle timeouts do not apply while it waits (SESSION_WAIT).
+ * - The filter chain runs phase by phase (filters/filter_chain.h): CONNECT
+ *   before the greeting (and after XCLIENT), HELO, MAIL and each RCPT
+ *   before their answers, DATA after the message is spooled; the answer of
+ *   each comes from rules/policy (policy_decide_stage). Refusals found
+ *   before RCPT wait in s->refusal[] for the RCPTs (smtp.delay_reject).
+ *   The filter state of a transaction ends in session_tx_reset(), the
+ *   connection's in session_free().
  *
  * Message data policy (DATA and BDAT alike), for the admin guide:
  * - Lines must end with CRLF. A bare LF or a bare CR anywhere in the data
@@ -1610,6 +1618,14 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	log_debug("session=%s event=bufferevent what=0x%x state=%d", s->id,
 		  (unsigned int)what, (int)s->state);
+	if ((what & BEV_EVENT_TIMEOUT) && s->state == SESSION_WAIT &&
+	    s->async_pending) {
+		/* The client waits for us (a filter run, an auth check, a
+		 * commit, each bounded by its own timeout): it is not idle.
+		 * libevent stopped the direction that timed out: resume. */
+		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+		return;
+	}
 	if ((what & BEV_EVENT_TIMEOUT) && s->state != SESSION_CLOSING) {
 		bool in_data =
 		    s->state == SESSION_DATA || s->state == SESSION_BDAT;

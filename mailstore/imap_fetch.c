@@ -1002,19 +1002,15 @@ imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd,
 		uids[k] = s->view->msgs[idx[k]].uid;
 	if (n > 0 && s->server->train != NULL) {
 		/* Stage before the move: the source files go with it. */
-		struct store_mailbox_info dinfo;
-		char *derr = NULL;
+		char *dst_use = imap_train_special_use(s, dest);
 
-		if (store_mailbox_get(s->server->store, s->user, dest, &dinfo,
-				      &derr) == 1) {
+		if (dst_use != NULL)
 			train = imap_train_begin(
 			    s, s->view->name,
 			    imap_train_copy_class(s->view->special_use,
-						  dinfo.special_use),
+						  dst_use),
 			    move ? TRAIN_REASON_MOVE : TRAIN_REASON_COPY);
-			store_mailbox_info_clear(&dinfo);
-		}
-		free(derr);
+		free(dst_use);
 		for (size_t k = 0; train != NULL && k < n; k++)
 			imap_train_add(s, train, uids[k],
 				       s->view->msgs[idx[k]].path, NULL, 0);

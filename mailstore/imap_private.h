@@ -223,6 +223,10 @@ int imap_parse_datetime(const char *s, time_t *t_r);
 /* TRAIN_SPAM or TRAIN_HAM for a COPY/MOVE between mailboxes of these
  * special uses, or -1 when it teaches nothing. */
 int imap_train_copy_class(const char *src_use, const char *dst_use);
+/* The special use of the user's mailbox name ("" for none), allocated;
+ * NULL when there is no such mailbox or on an error (logged). Reads the
+ * mailbox list only, not the mailbox's counters. */
+char *imap_train_special_use(struct imap_session *s, const char *name);
 /* The class a STORE of these flags teaches ($Junk, $NotJunk), or -1. */
 int imap_train_flag_class(const char *flags, bool remove);
 /* Whether the space separated flags hold keyword (case-insensitive). */

@@ -24,6 +24,7 @@
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mailstore/store.h"
 #include "mailstore/train_spool.h"
 
 static bool
@@ -43,6 +44,29 @@ imap_train_copy_class(const char *src_use, const char *dst_use)
 	if (src_junk && !dst_junk && !su_is(dst_use, "\\Trash"))
 		return TRAIN_HAM;
 	return -1;
+}
+
+char *
+imap_train_special_use(struct imap_session *s, const char *name)
+{
+	struct store_mailbox_info *list = NULL;
+	char *error = NULL, *use = NULL;
+	size_t count = 0;
+
+	if (store_mailbox_list(s->server->store, s->user, &list, &count,
+			       &error) < 0) {
+		log_errorx("session=%s event=store_error error=\"%s\"", s->id,
+			   error);
+		free(error);
+		return NULL;
+	}
+	for (size_t i = 0; i < count && use == NULL; i++)
+		if (strcmp(list[i].name, name) == 0)
+			use = xstrdup(list[i].special_use != NULL
+					  ? list[i].special_use
+					  : "");
+	store_mailbox_info_free(list, count);
+	return use;
 }
 
 bool
@@ -96,7 +120,7 @@ imap_train_add(struct imap_session *s, struct train_batch *b, uint32_t uid,
 {
 	char *error = NULL;
 
-	if (b == NULL)
+	if (b == NULL || (path == NULL && data == NULL))
 		return;
 	if (train_batch_add(b, uid, path, data, len, &error) < 0) {
 		log_errorx("session=%s event=spam_training_error error=\"%s\"",

@@ -62,6 +62,28 @@ def run_user():
     return "moat"
 
 
+def open_db(path):
+    """A read-only SQLite connection to one of moatd's databases. Reading
+    a WAL database creates its -wal and -shm files when the daemon is not
+    running; created by root they would lock the daemon (user moat) out
+    ("attempt to write a readonly database"), so they are handed to the
+    run user."""
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
+    try:
+        db.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.Error:
+        pass
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam(run_user())
+        for suffix in ("-wal", "-shm"):
+            try:
+                if os.stat(path + suffix).st_uid == 0:
+                    os.chown(path + suffix, pw.pw_uid, pw.pw_gid)
+            except FileNotFoundError:
+                pass
+    return db
+
+
 class Moat:
     """One moatd instance with its own data dir and ports."""
 
@@ -142,6 +164,16 @@ class Moat:
             self.proc.wait()
             raise
 
+    def set_setting(self, key, value):
+        """Rewrites "key = value" in moat.conf (appended when absent);
+        takes effect at the next start()."""
+        with open(self.conf) as f:
+            lines = f.read().splitlines()
+        lines = [l for l in lines if l.split("=", 1)[0].strip() != key]
+        lines.append("%s = %s" % (key, value))
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
@@ -188,9 +220,7 @@ class Moat:
 
     # --- the store ---------------------------------------------------------
     def index(self):
-        path = os.path.join(self.data, "mail", "index.db")
-        return sqlite3.connect("file:%s?mode=ro" % path, uri=True,
-                               timeout=10)
+        return open_db(os.path.join(self.data, "mail", "index.db"))
 
     def messages(self, user, mailbox="INBOX"):
         """Bytes of every message in a mailbox, in UID order."""

@@ -4,7 +4,6 @@ and a dnslib DNS server on loopback serving MX and A records. Every peer
 listens on 127.0.0.0/8 so several "hosts" share one port number (moatd's
 relay.remote_port) on different loopback addresses."""
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -12,52 +11,18 @@ import tempfile
 import threading
 import time
 
-import dnslib
-from dnslib import server as dns_server
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as AioSMTP
 
 
+from dns_harness import LoopbackDNS, ZoneResolver  # noqa: E402
 from moat_harness import free_port  # noqa: E402  (shared port picker)
 
 
-class ZoneResolver(dns_server.BaseResolver):
-    def __init__(self, zone):
-        self.records = dnslib.RR.fromZone(zone)
-
-    def resolve(self, request, handler):
-        reply = request.reply()
-        q = request.q
-        found = False
-        for rr in self.records:
-            if rr.rname == q.qname:
-                found = True
-                if q.qtype == rr.rtype or q.qtype == dnslib.QTYPE.ANY:
-                    reply.add_answer(rr)
-        if not found:
-            reply.header.rcode = dnslib.RCODE.NXDOMAIN
-        return reply
-
-
-class DNS:
+class DNS(LoopbackDNS):
     """A loopback DNS server for a zone given as text."""
 
     def __init__(self, zone):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = dns_server.DNSServer(
-            ZoneResolver(zone), port=self.port, address="127.0.0.1",
-            logger=dns_server.DNSLogger(
-                "-request,-reply,-truncated,-error,-recv,-send,-data"))
-        self.server.start_thread()
-
-    @property
-    def setting(self):
-        return "127.0.0.1@%d" % self.port
-
-    def stop(self):
-        self.server.stop()
+        super().__init__(ZoneResolver(zone))
 
 
 class Handler:

@@ -8,7 +8,6 @@ import io
 import os
 import shutil
 import smtplib
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -18,6 +17,8 @@ import email.policy
 from email.message import EmailMessage
 
 import pytest
+
+from moat_harness import open_db
 
 EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!"
          b"$H+H*")
@@ -98,8 +99,7 @@ def message_log(moat, count):
     while True:
         out = []
         try:
-            db = sqlite3.connect("file:%s?mode=ro" % path, uri=True,
-                                 timeout=10)
+            db = open_db(path)
             for mid, verdict, vf in db.execute(
                     "SELECT id, verdict, verdict_filter FROM messages "
                     "ORDER BY id"):

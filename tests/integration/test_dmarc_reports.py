@@ -25,7 +25,6 @@ import gzip
 import os
 import shutil
 import smtplib
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -34,11 +33,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from moat_harness import open_db  # noqa: E402
+
 dnslib = pytest.importorskip("dnslib")
 dkim = pytest.importorskip("dkim")
 pytest.importorskip("aiosmtpd")
 from dnslib import server as dns_server  # noqa: E402
 
+from dns_harness import LoopbackDNS  # noqa: E402
 from relay_peers import Sink, wait_for  # noqa: E402
 
 USER = "demo@example.test"
@@ -98,16 +100,9 @@ def key(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dns_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = dns_server.DNSServer(
-        Zone(), port=port, address="127.0.0.1",
-        logger=dns_server.DNSLogger("-request,-reply,-truncated,-error,"
-                                    "-recv,-send,-data,-log_error"))
-    server.start_thread()
-    yield port
-    server.stop()
+    dns = LoopbackDNS(Zone())
+    yield dns.port
+    dns.stop()
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +168,7 @@ def rows(moat):
     path = os.path.join(moat.data, "messagelog.db")
     if not os.path.exists(path):
         return []
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
+    db = open_db(path)
     try:
         return db.execute("SELECT policy_domain, disposition, override, "
                           "dkim, spf, qid FROM dmarc_messages").fetchall()

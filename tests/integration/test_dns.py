@@ -2,13 +2,11 @@
 dnslib serves a test zone, moatd's configuration points dns.servers at it,
 and `moatctl dns` performs lookups through the production code path."""
 
-import socket
-import threading
 
 import pytest
 
 dnslib = pytest.importorskip("dnslib")
-from dnslib import server as dns_server  # noqa: E402
+from dns_harness import LoopbackDNS  # noqa: E402
 
 ZONE = """
 example.test.        300 IN MX 10 mx1.example.test.
@@ -20,35 +18,11 @@ nullmx.example.test. 300 IN MX 0 .
 """
 
 
-class ZoneResolver(dns_server.BaseResolver):
-    def __init__(self, zone):
-        self.records = dnslib.RR.fromZone(zone)
-
-    def resolve(self, request, handler):
-        reply = request.reply()
-        q = request.q
-        found = False
-        for rr in self.records:
-            if rr.rname == q.qname:
-                found = True
-                if q.qtype == rr.rtype or q.qtype == dnslib.QTYPE.ANY:
-                    reply.add_answer(rr)
-        if not found:
-            reply.header.rcode = dnslib.RCODE.NXDOMAIN
-        return reply
-
-
 @pytest.fixture
 def dns_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = dns_server.DNSServer(ZoneResolver(ZONE), port=port,
-                                  address="127.0.0.1",
-                                  logger=dns_server.DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data"))
-    server.start_thread()
-    yield port
-    server.stop()
+    dns = LoopbackDNS(ZONE)
+    yield dns.port
+    dns.stop()
 
 
 def test_lookups_through_moat_resolver(moat_factory, dns_port):

@@ -13,8 +13,10 @@ while the other is accepted; clients that disconnect while a slow filter
 runs at connect and at MAIL, after which the daemon goes on serving; an
 authenticated submission session not checked against the DNSBL."""
 
+import os
 import smtplib
 import socket
+import sqlite3
 import ssl
 import time
 
@@ -141,6 +143,19 @@ def test_dnsbl_listed_client_refused_at_rcpt(moat_factory, dns_port):
     assert "reason=filter stage=connect by=symbol" in log
     # Each refused transaction has its summary line, without a qid.
     assert log.count("qid=- event=filters verdict=reject") == 2
+    # ... and its message-log row, with the connection's symbols.
+    db = sqlite3.connect(os.path.join(moat.data, "messagelog.db"),
+                         timeout=10)
+    deadline = time.time() + 10
+    rows = []
+    while len(rows) < 2 and time.time() < deadline:
+        rows = db.execute(
+            "SELECT m.verdict, m.client_ip, s.name FROM messages m "
+            "JOIN message_symbols s ON s.message_id = m.id "
+            "WHERE m.qid = '' ORDER BY m.id").fetchall()
+        time.sleep(0.05)
+    db.close()
+    assert rows == [("reject", LISTED, "RBL_TEST")] * 2, rows
 
 
 def test_dnsbl_refused_in_greeting_without_delay(moat_factory, dns_port):
@@ -278,3 +293,31 @@ def test_authenticated_submission_not_checked_by_dnsbl(moat_factory,
         c.sendmail(USER, [USER], MESSAGE)
     assert len(moat.wait_messages(USER, 1)) == 1
     assert "event=filter_refusal" not in moat.log()
+
+
+def test_command_timeout_while_filter_runs(moat_factory, dns_port):
+    """The session's idle timeout does not run while the session waits for
+    its filters (the client is waiting for us; the filter timeouts and the
+    watchdog bound that wait): a connect phase slower than
+    smtp.command_timeout still ends in the greeting, and the idle timeout
+    applies again afterwards."""
+    moat = moat_factory(settings(dns_port, **{
+        "smtp.command_timeout": "1s", "filter.dnsbl.timeout": "5s"}))
+    c = RawSMTP(moat.smtp_port, timeout=30)
+    try:
+        assert c.cmd(b"EHLO client.test")[0] == 250
+        code, text = c.cmd(b"XCLIENT ADDR=" + SLOW_IP.encode())
+        assert code == 220, (code, text)
+        # Idle now: the timeout closes the session.
+        code, text = c.reply()
+        assert code == 421 and b"Timeout" in text, (code, text)
+    finally:
+        c.close()
+    wait_log(moat, "event=disconnect")
+    c, greeting = session(moat, CLEAN)
+    try:
+        assert greeting[0] == 220
+        assert c.cmd(b"QUIT")[0] == 221
+    finally:
+        c.close()
+    assert "service_exit service=smtpd" not in moat.log()

@@ -11,17 +11,16 @@ refused to untrusted peers, and --check-config errors with file:line."""
 
 import os
 import smtplib
-import socket
-import sqlite3
 import subprocess
 import time
 
 import pytest
 
-from moat_harness import MOATD
+from moat_harness import MOATD, open_db
 
 dnslib = pytest.importorskip("dnslib")
 from dnslib import server as dns_server  # noqa: E402
+from dns_harness import LoopbackDNS  # noqa: E402
 
 USER = "demo@example.test"
 ZONE = {
@@ -52,16 +51,9 @@ class SpfZone(dns_server.BaseResolver):
 
 @pytest.fixture(scope="module")
 def dns_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = dns_server.DNSServer(
-        SpfZone(), port=port, address="127.0.0.1",
-        logger=dns_server.DNSLogger("-request,-reply,-truncated,-error,"
-                                    "-recv,-send,-data,-log_error"))
-    server.start_thread()
-    yield port
-    server.stop()
+    dns = LoopbackDNS(SpfZone())
+    yield dns.port
+    dns.stop()
 
 
 def settings(dns_port, **extra):
@@ -207,8 +199,7 @@ def test_message_log(moat_factory, dns_port):
     code, msg = send(moat, "a@example.org", MESSAGE)
     assert code == 250
     qid = msg.decode().rsplit(" ", 1)[1]
-    db = sqlite3.connect(os.path.join(moat.data, "messagelog.db"),
-                         timeout=10)
+    db = open_db(os.path.join(moat.data, "messagelog.db"))
     deadline = time.time() + 10
     rows = []
     while not rows and time.time() < deadline:

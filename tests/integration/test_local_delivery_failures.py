@@ -52,11 +52,7 @@ def test_over_quota_is_retried_locally_then_delivered(moat_factory):
     assert moat.messages(FULL) == []
     # raise the quota: the next retry stores it locally
     moat.stop()
-    with open(moat.conf) as f:
-        conf = f.read().replace("mailstore.quota = 4k",
-                                "mailstore.quota = 1m")
-    with open(moat.conf, "w") as f:
-        f.write(conf)
+    moat.set_setting("mailstore.quota", "1m")
     moat.start()
     assert len(moat.wait_messages(FULL, 1, timeout=20)) == 1
     moat.wait_queue_empty()

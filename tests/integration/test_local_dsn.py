@@ -77,11 +77,7 @@ def test_delivered_dsn_after_a_full_mailbox_is_retried(moat_factory):
         time.sleep(0.1)
     assert deadline_text in moat.log()
     moat.stop()
-    with open(moat.conf) as f:
-        conf = f.read().replace("mailstore.quota = 4k",
-                                "mailstore.quota = 1m")
-    with open(moat.conf, "w") as f:
-        f.write(conf)
+    moat.set_setting("mailstore.quota", "1m")
     moat.start()
     moat.wait_messages(RCPT, 1, timeout=20)
     msgs = moat.wait_messages(SENDER, 1, timeout=20)

@@ -17,8 +17,6 @@ import base64
 import os
 import shutil
 import smtplib
-import socket
-import sqlite3
 import ssl
 import subprocess
 import tempfile
@@ -26,12 +24,13 @@ import time
 
 import pytest
 
-from moat_harness import PASSWORD
+from moat_harness import PASSWORD, open_db
 
 dnslib = pytest.importorskip("dnslib")
 dkim = pytest.importorskip("dkim")
 nacl_signing = pytest.importorskip("nacl.signing")
 from dnslib import server as dns_server  # noqa: E402
+from dns_harness import LoopbackDNS  # noqa: E402
 
 USER = "demo@example.test"
 PSL = "/usr/share/publicsuffix/public_suffix_list.dat"
@@ -120,16 +119,9 @@ def keys(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dns_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = dns_server.DNSServer(
-        Zone(), port=port, address="127.0.0.1",
-        logger=dns_server.DNSLogger("-request,-reply,-truncated,-error,"
-                                    "-recv,-send,-data,-log_error"))
-    server.start_thread()
-    yield port
-    server.stop()
+    dns = LoopbackDNS(Zone())
+    yield dns.port
+    dns.stop()
 
 
 @pytest.fixture(scope="module")
@@ -208,9 +200,7 @@ def auth_results(stored):
 
 
 def symbols(moat, qid):
-    db = sqlite3.connect("file:%s?mode=ro" %
-                         os.path.join(moat.data, "messagelog.db"), uri=True,
-                         timeout=10)
+    db = open_db(os.path.join(moat.data, "messagelog.db"))
     deadline = time.time() + 10
     rows = []
     while not rows and time.time() < deadline:
@@ -377,8 +367,7 @@ def test_dmarc_quarantine_tagged_and_delivered(moat):
     ar = auth_results(delivered(moat, 1))
     assert "dmarc=fail header.from=quar.test policy.dmarc=quarantine" in ar
     assert "DMARC_QUARANTINE" in symbols(moat, qid)
-    db = sqlite3.connect("file:%s?mode=ro" %
-                         os.path.join(moat.data, "messagelog.db"), uri=True)
+    db = open_db(os.path.join(moat.data, "messagelog.db"))
     verdict = db.execute("SELECT verdict, verdict_filter FROM messages "
                          "WHERE qid = ?", (qid,)).fetchone()
     db.close()
@@ -391,9 +380,7 @@ def test_dmarc_none_recorded_with_report_row(moat):
     qid = reply.decode().rsplit(" ", 1)[1]
     assert "dmarc=fail header.from=none.test policy.dmarc=none" in \
         auth_results(delivered(moat, 1))
-    db = sqlite3.connect("file:%s?mode=ro" %
-                         os.path.join(moat.data, "messagelog.db"), uri=True,
-                         timeout=10)
+    db = open_db(os.path.join(moat.data, "messagelog.db"))
     rows = []
     deadline = time.time() + 10
     while not rows and time.time() < deadline:

@@ -281,3 +281,53 @@ def test_user_training_changes_classification(moat_factory):
     msg = moat.wait_messages(USER, 6)[5]
     assert re.search(r"BAYES_0\d*\(", symbols(msg)), symbols(msg)
 
+
+
+def test_requests_survive_a_crash(moat_factory):
+    """A request written before the service applied it is applied after
+    moatd is killed and started again; the staged link keeps the message
+    even though the user expunged it meanwhile."""
+    import re as _re
+    import signal
+    moat = moat_factory(settings())
+    deliver(moat, 1)
+    pid = int(_re.findall(r"service_started service=spamlearn pid=(\d+)",
+                          moat.log())[-1])
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        c = login(moat)
+        assert c._simple_command("MOVE", "1", "Junk")[0] == "OK"
+        c.select("Junk")
+        c.store("1", "+FLAGS", "(\\Deleted)")
+        c.expunge()
+        c.logout()
+        assert len(spool_requests(moat)) == 1
+        moat.kill9()
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    moat.start()
+    nspam, nham, ut = wait_applied(moat, 1)
+    assert (nspam, ut["spam"], ut["missing"]) == (1, 1, 0)
+
+
+def test_only_own_mail_is_staged(moat_factory):
+    """A user's commands stage only that user's messages, under that
+    user's name: another user's UIDs name nothing in their mailbox."""
+    moat = moat_factory(settings(), users=(USER, "eve@example.test"))
+    deliver(moat, 1)
+    c = imaplib.IMAP4("127.0.0.1", moat.imap_port, timeout=10)
+    c.login("eve@example.test", PASSWORD)
+    c.select("INBOX")
+    typ, _ = c.uid("COPY", "1:*", "Junk")
+    assert typ == "OK"
+    c.logout()
+    assert spool_requests(moat) == []
+    c = login(moat)
+    assert c.uid("COPY", "1", "Junk")[0] == "OK"
+    c.logout()
+    wait_applied(moat, 1)
+    lines = train_lines(moat)
+    assert len(lines) == 1 and "user=demo@example.test" in lines[0]

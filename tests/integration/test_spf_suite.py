@@ -12,7 +12,6 @@ starts passing fails the run so the list stays honest.
 
 import gzip
 import os
-import socket
 import subprocess
 import tempfile
 
@@ -23,6 +22,7 @@ from moat_harness import MOATCTL, REPO
 yaml = pytest.importorskip("yaml")
 dnslib = pytest.importorskip("dnslib")
 from dnslib import server as dns_server  # noqa: E402
+from dns_harness import LoopbackDNS  # noqa: E402
 
 SHARED = os.path.join(REPO, "..", "shared", "testdata", "spf",
                       "rfc7208-tests.yml")
@@ -48,10 +48,6 @@ SKIP = {
     "p-macro-multiple": ("libspf2 1.2.10 expands %{p} to 'unknown' here "
                          "without a PTR query (seen in the query log)"),
 }
-
-QUIET = dns_server.DNSLogger("-request,-reply,-truncated,-error,-recv,"
-                             "-send,-data,-log_error")
-
 
 def load_suite():
     if os.path.exists(SHARED):
@@ -152,15 +148,9 @@ class SuiteResolver(dns_server.BaseResolver):
 
 @pytest.fixture(scope="module")
 def dns():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    resolver = SuiteResolver()
-    server = dns_server.DNSServer(resolver, port=port, address="127.0.0.1",
-                                  logger=QUIET)
-    server.start_thread()
-    yield resolver, port
-    server.stop()
+    dns = LoopbackDNS(SuiteResolver())
+    yield dns.resolver, dns.port
+    dns.stop()
 
 
 def run_scenario(conf, tests):
