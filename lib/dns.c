@@ -8,6 +8,12 @@
  * ".test" is made resolvable (unbound treats it as always-NXDOMAIN unless
  * told otherwise). Answers are parsed with bounds checks into the
  * convenience arrays of struct dns_answer.
+ *
+ * Creating, configuring and deleting unbound contexts is serialised by one
+ * process-wide mutex: libunbound's set-up touches global state (its lock
+ * and log initialisation), and the filter workers each make their own
+ * context at once when smtpd starts. ThreadSanitizer saw those calls race
+ * inside libunbound; queries on distinct contexts need no lock.
  */
 #include "lib/dns.h"
 
@@ -15,6 +21,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
@@ -30,6 +37,8 @@ struct dns_query {
 	dns_callback_fn *callback;
 	void *context;
 };
+
+static pthread_mutex_t dns_setup_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct dns {
 	struct ub_ctx *ctx;
@@ -53,8 +62,10 @@ dns_new(struct event_base *base, const struct str_list *servers, char **error_r)
 	struct dns *dns = xcalloc(1, sizeof(*dns));
 	int rc = 0;
 
+	pthread_mutex_lock(&dns_setup_lock);
 	dns->ctx = ub_ctx_create();
 	if (dns->ctx == NULL) {
+		pthread_mutex_unlock(&dns_setup_lock);
 		*error_r = xstrdup("ub_ctx_create failed");
 		free(dns);
 		return NULL;
@@ -77,9 +88,11 @@ dns_new(struct event_base *base, const struct str_list *servers, char **error_r)
 	if (rc != 0) {
 		*error_r = xasprintf("resolver set-up: %s", ub_strerror(rc));
 		ub_ctx_delete(dns->ctx);
+		pthread_mutex_unlock(&dns_setup_lock);
 		free(dns);
 		return NULL;
 	}
+	pthread_mutex_unlock(&dns_setup_lock);
 	if (base == NULL)
 		return dns; /* a private resolver: dns_lookup_wait() only */
 	dns->event = event_new(base, ub_fd(dns->ctx), EV_READ | EV_PERSIST,
@@ -88,7 +101,9 @@ dns_new(struct event_base *base, const struct str_list *servers, char **error_r)
 		*error_r = xstrdup("cannot watch the resolver's socket");
 		if (dns->event != NULL)
 			event_free(dns->event);
+		pthread_mutex_lock(&dns_setup_lock);
 		ub_ctx_delete(dns->ctx);
+		pthread_mutex_unlock(&dns_setup_lock);
 		free(dns);
 		return NULL;
 	}
@@ -104,7 +119,9 @@ dns_free(struct dns **dnsp)
 		return;
 	if (dns->event != NULL)
 		event_free(dns->event);
+	pthread_mutex_lock(&dns_setup_lock);
 	ub_ctx_delete(dns->ctx);
+	pthread_mutex_unlock(&dns_setup_lock);
 	/* Lookups still in flight never call back; their state goes. */
 	while (dns->queries != NULL) {
 		struct dns_query *q = dns->queries;
