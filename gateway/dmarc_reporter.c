@@ -113,9 +113,10 @@ dmarc_reporter_authorized(struct dns *dns, const char *policy_domain,
 		snprintf(org_b, sizeof(org_b), "%s", rua_domain);
 	if (strcasecmp(org_a, org_b) == 0)
 		return 1;
-	*why_r = "no _report._dmarc authorisation record";
+	*why_r = "resolver unavailable";
 	if (dns == NULL)
-		return 0;
+		return -1;
+	*why_r = "no _report._dmarc authorisation record";
 	name = xasprintf("%s._report._dmarc.%s", policy_domain, rua_domain);
 	if (dns_lookup_wait(dns, name, 16, REPORTER_DNS_TIMEOUT_MS, &ans) < 0 ||
 	    ans == NULL) {
