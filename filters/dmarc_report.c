@@ -370,6 +370,57 @@ dmarc_report_message(const struct dmarc_report_meta *meta,
 	buf_printf(out, "\r\n--%s--\r\n", boundary);
 }
 
+void
+dmarc_report_error_message(const struct dmarc_report_meta *meta,
+			   const char *policy_domain, const char *rcpt,
+			   size_t report_size, const char *uris, long long now,
+			   struct buf *out)
+{
+	unsigned char rnd[8];
+	char date[64], hex[17];
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0x5a, sizeof(rnd));
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	rfc5322_date(now, date, sizeof(date));
+	buf_printf(out,
+		   "From: %s\r\n"
+		   "To: %s\r\n"
+		   "Date: %s\r\n"
+		   "Subject: Report Domain: %s Submitter: %s\r\n"
+		   " Report-ID: <%s>\r\n"
+		   "Message-ID: <dmarc-error.%lld.%s@%s>\r\n"
+		   "Auto-Submitted: auto-generated\r\n"
+		   "MIME-Version: 1.0\r\n"
+		   "Content-Type: text/plain; charset=us-ascii\r\n"
+		   "Content-Transfer-Encoding: 7bit\r\n"
+		   "\r\n"
+		   "The DMARC aggregate report (RFC 7489) for %s from %s,\r\n"
+		   "covering %lld to %lld (UTC seconds), is larger than the\r\n"
+		   "size limit of every address it was to go to, so it was\r\n"
+		   "not sent (RFC 7489 7.2.2).\r\n"
+		   "\r\n"
+		   "Report-Date: %s\r\n"
+		   "Report-Domain: %s\r\n"
+		   "Report-ID: %s\r\n"
+		   "Report-Size: %zu\r\n"
+		   "Submitter: %s\r\n"
+		   "Submitting-URI: %s\r\n",
+		   meta->email, rcpt, date, policy_domain, meta->receiver,
+		   meta->report_id, meta->begin, hex, meta->receiver,
+		   policy_domain, meta->receiver, meta->begin, meta->end, date,
+		   policy_domain, meta->report_id, report_size, meta->receiver,
+		   uris);
+}
+
+bool
+dmarc_report_may_retry(long long now, long long begin, long long retention,
+		       long long next_run)
+{
+	return begin >= now + next_run - retention;
+}
+
 bool
 dmarc_report_subject_is_report(const char *subject)
 {

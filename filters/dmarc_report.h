@@ -87,6 +87,28 @@ void dmarc_report_message(const struct dmarc_report_meta *meta,
 			  const void *gz, size_t gz_len, long long now,
 			  struct buf *out);
 
+/*
+ * The short notice sent instead of a report too large for every rua
+ * address (RFC 7489 7.2.2 error report): the same From/To/Subject headers
+ * as the report (so it is not recorded as DMARC traffic either) and one
+ * text/plain part whose lines are the 7.2.2 fields Report-Date,
+ * Report-Domain, Report-ID, Report-Size (report_size bytes), Submitter and
+ * Submitting-URI (uris, e.g. "mailto:a@b!10k, mailto:c@d!1k"). No
+ * attachment.
+ */
+void dmarc_report_error_message(const struct dmarc_report_meta *meta,
+				const char *policy_domain, const char *rcpt,
+				size_t report_size, const char *uris,
+				long long now, struct buf *out);
+
+/*
+ * May a report whose rows start at begin be kept for another try at the
+ * reporter's next run, next_run seconds from now, when rows older than
+ * retention seconds expire? True while all its rows would still be there.
+ */
+bool dmarc_report_may_retry(long long now, long long begin, long long retention,
+			    long long next_run);
+
 /* true when a Subject value is that of a DMARC aggregate report (the
  * "dmarc" filter does not record reports about reports). */
 bool dmarc_report_subject_is_report(const char *subject);

@@ -95,7 +95,7 @@ dmarc_reporter_build(sqlite3 *db, const struct moat_settings *settings,
 	return 0;
 }
 
-bool
+int
 dmarc_reporter_authorized(struct dns *dns, const char *policy_domain,
 			  const char *rua_domain,
 			  struct dmarc_rua_list *override_r, const char **why_r)
@@ -103,7 +103,7 @@ dmarc_reporter_authorized(struct dns *dns, const char *policy_domain,
 	char org_a[256], org_b[256];
 	struct dns_answer *ans = NULL;
 	char *name;
-	bool ok = false;
+	int ok = 0;
 
 	if (override_r != NULL)
 		memset(override_r, 0, sizeof(*override_r));
@@ -112,16 +112,19 @@ dmarc_reporter_authorized(struct dns *dns, const char *policy_domain,
 	if (dmarc_org_domain(rua_domain, org_b, sizeof(org_b)) < 0)
 		snprintf(org_b, sizeof(org_b), "%s", rua_domain);
 	if (strcasecmp(org_a, org_b) == 0)
-		return true;
-	*why_r = "no _report._dmarc authorisation record";
+		return 1;
+	*why_r = "resolver unavailable";
 	if (dns == NULL)
-		return false;
+		return -1;
+	*why_r = "no _report._dmarc authorisation record";
 	name = xasprintf("%s._report._dmarc.%s", policy_domain, rua_domain);
 	if (dns_lookup_wait(dns, name, 16, REPORTER_DNS_TIMEOUT_MS, &ans) < 0 ||
 	    ans == NULL) {
 		*why_r = "resolver unavailable";
+		ok = -1;
 	} else if (ans->status == DNS_TEMPFAIL) {
 		*why_r = "authorisation lookup failed (temporary)";
+		ok = -1;
 	} else if (ans->status == DNS_OK && ans->count > 1) {
 		*why_r = "several _report._dmarc records";
 	} else if (ans->status == DNS_OK && ans->count == 1) {
@@ -132,10 +135,10 @@ dmarc_reporter_authorized(struct dns *dns, const char *policy_domain,
 		if (strncasecmp(t, "v=DMARC1", 8) == 0 &&
 		    (t[8] == '\0' || t[8] == ';' || t[8] == ' ' ||
 		     t[8] == '\t'))
-			ok = true;
+			ok = 1;
 		else
 			*why_r = "_report._dmarc record without v=DMARC1";
-		if (ok && override_r != NULL) {
+		if (ok == 1 && override_r != NULL) {
 			size_t size = strlen(t) + 1, keep = 0;
 			char *rua = xmalloc(size);
 
@@ -268,11 +271,12 @@ report_sign(const struct moat_settings *set, const char *domain,
 }
 
 /* Mails the built report to one address, within its size limit. 1 queued,
- * 0 skipped (too large), -1 when the queue file could not be written. */
+ * 0 skipped (too large), -1 when the queue file could not be written.
+ * *size_r is the message's size. */
 static int
 report_send(const struct moat_settings *set, const char *queue_dir,
 	    const struct dmarc_history_slot *slot, const struct dmarc_built *b,
-	    const struct dmarc_rua *r, long long now,
+	    const struct dmarc_rua *r, long long now, size_t *size_r,
 	    void (*on_qid)(const char *, void *), void *ctx)
 {
 	struct dmarc_report_meta meta;
@@ -289,6 +293,7 @@ report_send(const struct moat_settings *set, const char *queue_dir,
 	dmarc_report_message(&meta, slot->policy_domain, r->address, b->gz.data,
 			     b->gz.len, now, &msg);
 	report_sign(set, b->receiver, &msg);
+	*size_r = msg.len;
 	if (r->limit > 0 && msg.len > r->limit) {
 		log_info("event=dmarc_report_skipped domain=%s rua_domain=%s "
 			 "reason=\"size %zu over the limit %llu\"",
@@ -311,9 +316,92 @@ report_send(const struct moat_settings *set, const char *queue_dir,
 	return 1;
 }
 
+/* Seconds between two reporter runs (see dmarc_reporter_new). */
+static long long
+reporter_tick(const struct moat_settings *set)
+{
+	long long tick = (long long)set->dmarc_report_interval / 4;
+
+	if (tick < 1)
+		tick = 1;
+	return tick < REPORTER_TICK_MAX ? tick : REPORTER_TICK_MAX;
+}
+
+/* Appends t to the growing array *items (count/cap), its domain pointer
+ * set into the copy. */
+static void
+target_add(struct dmarc_rua **items, size_t *count, size_t *cap,
+	   const struct dmarc_rua *t)
+{
+	if (*count == *cap) {
+		*cap = *cap == 0 ? 8 : *cap * 2;
+		*items = xreallocarray(*items, *cap, sizeof(**items));
+	}
+	(*items)[*count] = *t;
+	(*items)[*count].domain = strchr((*items)[*count].address, '@') + 1;
+	(*count)++;
+}
+
+/* RFC 7489 7.2.2: the report fits no address; each gets a short notice
+ * instead. 1 when all are queued, -1 when one could not be written. */
+static int
+report_notice(const struct moat_settings *set, const char *queue_dir,
+	      const struct dmarc_history_slot *slot,
+	      const struct dmarc_built *b, const struct dmarc_rua *targets,
+	      size_t count, size_t size, long long now,
+	      void (*on_qid)(const char *, void *), void *ctx)
+{
+	struct dmarc_report_meta meta;
+	struct buf uris = {0};
+
+	memset(&meta, 0, sizeof(meta));
+	meta.org_name = set->dmarc_report_org;
+	meta.email = set->dmarc_report_from;
+	meta.receiver = b->receiver;
+	meta.report_id = b->report_id;
+	meta.begin = slot->begin;
+	meta.end = slot->end - 1;
+	for (size_t i = 0; i < count; i++) {
+		buf_printf(&uris, "%smailto:%s", i > 0 ? ", " : "",
+			   targets[i].address);
+		if (targets[i].limit > 0)
+			buf_printf(&uris, "!%llu", targets[i].limit);
+	}
+	log_warnx("event=dmarc_report_too_large domain=%s report_id=%s "
+		  "bytes=%zu limits=\"%s\" action=notice",
+		  slot->policy_domain, b->report_id, size, buf_cstr(&uris));
+	for (size_t i = 0; i < count; i++) {
+		struct buf msg = {0};
+		char qid[QUEUE_ID_MAX];
+
+		dmarc_report_error_message(&meta, slot->policy_domain,
+					   targets[i].address, size,
+					   buf_cstr(&uris), now, &msg);
+		report_sign(set, b->receiver, &msg);
+		if (report_enqueue(queue_dir, set->dmarc_report_from,
+				   targets[i].address, set->hostname, &msg, now,
+				   qid) < 0) {
+			buf_free(&msg);
+			buf_free(&uris);
+			return -1;
+		}
+		log_info("qid=%s event=dmarc_report_notice_queued domain=%s "
+			 "rua_domain=%s report_id=%s",
+			 qid, slot->policy_domain, targets[i].domain,
+			 b->report_id);
+		if (on_qid != NULL)
+			on_qid(qid, ctx);
+		buf_free(&msg);
+	}
+	buf_free(&uris);
+	return 1;
+}
+
 /* Sends one slot's report to its rua addresses. Returns the number of
- * queue files written, or -1 when one could not be written (the rows are
- * then kept for the next run). */
+ * queue files written, or -1 when the rows are to be kept for the next
+ * run: a queue file could not be written, or an authorisation lookup
+ * failed temporarily and the rows outlive the next run (then nothing is
+ * sent, so no address gets the report twice). */
 static int
 report_slot(sqlite3 *db, struct dns *dns, const struct moat_settings *set,
 	    const char *queue_dir, const struct dmarc_history_slot *slot,
@@ -321,8 +409,13 @@ report_slot(sqlite3 *db, struct dns *dns, const struct moat_settings *set,
 {
 	struct dmarc_built b;
 	struct dmarc_rua_list rua;
+	struct dmarc_rua *targets = NULL;
+	size_t ntargets = 0, cap = 0, largest = 0;
 	char *error = NULL;
-	int sent = 0;
+	bool retry = dmarc_report_may_retry(
+	    now, slot->begin, (long long)set->dmarc_report_retention,
+	    reporter_tick(set));
+	int sent = 0, ret = -1;
 
 	if (dmarc_reporter_build(db, set, slot, &b, &error) < 0) {
 		log_errorx("event=dmarc_report_error domain=%s error=\"%s\"",
@@ -335,33 +428,48 @@ report_slot(sqlite3 *db, struct dns *dns, const struct moat_settings *set,
 		const struct dmarc_rua *r = &rua.items[i];
 		struct dmarc_rua_list over;
 		const char *why = NULL;
+		int rc = dmarc_reporter_authorized(dns, slot->policy_domain,
+						   r->domain, &over, &why);
 
-		if (!dmarc_reporter_authorized(dns, slot->policy_domain,
-					       r->domain, &over, &why)) {
+		if (rc < 0 && retry) {
+			log_warnx("event=dmarc_report_deferred domain=%s "
+				  "rua_domain=%s reason=\"%s\"",
+				  slot->policy_domain, r->domain, why);
+			goto out;
+		}
+		if (rc <= 0) {
 			log_info("event=dmarc_report_skipped domain=%s "
 				 "rua_domain=%s reason=\"%s\"",
 				 slot->policy_domain, r->domain, why);
 			continue;
 		}
-		if (over.count == 0) {
-			over.items[0] = *r;
-			over.items[0].domain =
-			    strchr(over.items[0].address, '@') + 1;
-			over.count = 1;
-		}
-		for (size_t j = 0; j < over.count; j++) {
-			int rc = report_send(set, queue_dir, slot, &b,
-					     &over.items[j], now, on_qid, ctx);
-
-			if (rc < 0) {
-				dmarc_built_clear(&b);
-				return -1;
-			}
-			sent += rc;
-		}
+		if (over.count == 0)
+			target_add(&targets, &ntargets, &cap, r);
+		for (size_t j = 0; j < over.count; j++)
+			target_add(&targets, &ntargets, &cap, &over.items[j]);
 	}
+	for (size_t j = 0; j < ntargets; j++) {
+		size_t size = 0;
+		int rc = report_send(set, queue_dir, slot, &b, &targets[j], now,
+				     &size, on_qid, ctx);
+
+		if (rc < 0)
+			goto out;
+		if (size > largest)
+			largest = size;
+		sent += rc;
+	}
+	if (ntargets > 0 && sent == 0) {
+		if (report_notice(set, queue_dir, slot, &b, targets, ntargets,
+				  largest, now, on_qid, ctx) < 0)
+			goto out;
+		sent = (int)ntargets;
+	}
+	ret = sent;
+out:
+	free(targets);
 	dmarc_built_clear(&b);
-	return sent;
+	return ret;
 }
 
 int

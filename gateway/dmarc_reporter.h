@@ -50,13 +50,15 @@ int dmarc_reporter_build(sqlite3 *db, const struct moat_settings *settings,
  * "<policy_domain>._report._dmarc.<rua_domain>" has exactly one TXT record
  * and it starts with "v=DMARC1". When that record has its own rua= (7.1
  * step 7), its mailto: URIs on rua_domain itself replace the address: they
- * are in *override_r (count 0 = keep the address; may be NULL). dns NULL =
- * only the first rule. Returns true/false; *why_r (static) says why not.
+ * are in *override_r (count 0 = keep the address; may be NULL). dns NULL (no
+ * resolver) is a temporary failure when the first rule fails. Returns 1 (yes),
+ * 0 (no: NXDOMAIN, no or a bad record) or -1 (temporary: SERVFAIL, timeout, no
+ * resolver); *why_r (static) says why not.
  */
-bool dmarc_reporter_authorized(struct dns *dns, const char *policy_domain,
-			       const char *rua_domain,
-			       struct dmarc_rua_list *override_r,
-			       const char **why_r);
+int dmarc_reporter_authorized(struct dns *dns, const char *policy_domain,
+			      const char *rua_domain,
+			      struct dmarc_rua_list *override_r,
+			      const char **why_r);
 
 /* The message log database: DATA_DIR/messagelog.db. */
 char *dmarc_reporter_db_path(const struct moat_settings *settings);

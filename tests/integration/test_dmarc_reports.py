@@ -16,7 +16,9 @@ sender's domain (dkimpy verifies it), an authorised external rua gets its report
 an external rua without the _report._dmarc record gets nothing, one whose
 authorisation record names its own rua= gets the report there, an address
 whose size limit the report exceeds is skipped, and the reported rows are
-pruned."""
+pruned; a SERVFAIL for the authorisation record defers the report to the
+next run (exactly one report once it answers) and a report too large for
+every address becomes a 7.2.2 notice."""
 
 import base64
 import email
@@ -59,8 +61,19 @@ TXT = {
     "quar.test._report._dmarc.rep.test":
         "v=DMARC1; rua=mailto:quar-reports@rep.test,mailto:x@evil.test",
 }
-MX = {"rep.test": "mx.rep.test", "ext.test": "mx.ext.test"}
+TXT.update({
+    # auth.test authorises tf.test's reports, but its first answer is a
+    # SERVFAIL (see SERVFAIL)
+    "_dmarc.tf.test": "v=DMARC1; p=none; rua=mailto:agg@auth.test",
+    "tf.test._report._dmarc.auth.test": "v=DMARC1",
+    # no report fits under 1 KiB: small@ gets a 7.2.2 notice instead
+    "_dmarc.big.test": "v=DMARC1; p=none; rua=mailto:small@big.test!1k",
+})
+MX = {"rep.test": "mx.rep.test", "ext.test": "mx.ext.test",
+      "auth.test": "mx.rep.test", "big.test": "mx.rep.test"}
 A = {"mx.rep.test": "127.0.0.1", "mx.ext.test": "127.0.0.1"}
+# names answered with SERVFAIL (a temporary failure) while listed
+SERVFAIL = set()
 
 
 class Zone(dns_server.BaseResolver):
@@ -68,7 +81,9 @@ class Zone(dns_server.BaseResolver):
         reply = request.reply()
         name = str(request.q.qname).rstrip(".").lower()
         qt = request.q.qtype
-        if name not in TXT and name not in MX and name not in A:
+        if name in SERVFAIL:
+            reply.header.rcode = dnslib.RCODE.SERVFAIL
+        elif name not in TXT and name not in MX and name not in A:
             reply.header.rcode = dnslib.RCODE.NXDOMAIN
         elif qt == dnslib.QTYPE.TXT and name in TXT:
             text = TXT[name].encode()
@@ -406,4 +421,69 @@ def test_reports_mailed_to_rua(moat_factory, dns_port, psl_copy, key):
         # reported rows are pruned
         assert wait_for(lambda: rows(m) == [], timeout=20)
     finally:
+        sink.stop()
+
+
+def test_tempfail_retried_and_too_large_notice(moat_factory, dns_port,
+                                               psl_copy):
+    """A SERVFAIL on the 7.1 authorisation lookup keeps the rows for the
+    next run instead of skipping the address: once the record answers,
+    exactly one report arrives. A report too large for every address
+    becomes a short 7.2.2 notice without attachment."""
+    auth = "tf.test._report._dmarc.auth.test"
+    SERVFAIL.add(auth)
+    sink = Sink(host="127.0.0.1").start()
+    try:
+        m = moat_factory(settings(dns_port, psl_copy, **{
+            "dmarc.reports": "yes", "dmarc.report_interval": "4s",
+            "relay.remote_port": str(sink.port)}))
+        assert send(m, "198.51.100.7", "x@other.test",
+                    message("a@tf.test")) == 250
+        assert send(m, "198.51.100.7", "x@other.test",
+                    message("a@big.test")) == 250
+        assert wait_for(lambda: "event=dmarc_report_deferred domain=tf.test "
+                        "rua_domain=auth.test reason=\"authorisation lookup "
+                        "failed (temporary)\"" in m.log(), timeout=30)
+        # nothing went out for tf.test and its row is still there
+        assert not [1 for msg in sink.messages if "agg@auth.test" in
+                    msg["to"]]
+        assert [r for r in rows(m) if r[0] == "tf.test"]
+        SERVFAIL.discard(auth)
+
+        def for_rcpt(rcpt):
+            return [p for msg, p in report_mails(sink) if rcpt in msg["to"]]
+
+        assert wait_for(lambda: not [r for r in rows(m)
+                                     if r[0] == "tf.test"], timeout=30)
+        assert wait_for(lambda: for_rcpt("agg@auth.test"), timeout=30)
+        got = for_rcpt("agg@auth.test")
+        assert len(got) == 1
+        parts = list(got[0].iter_attachments())
+        assert [x.get_content_type() for x in parts] == ["application/gzip"]
+        root = ET.fromstring(gzip.decompress(parts[0].get_content()))
+        check_metadata(root, "tf.test")
+        assert [r["count"] for r in records(root)] == [1]
+
+        # big.test: the notice, no report
+        assert wait_for(lambda: for_rcpt("small@big.test"), timeout=30)
+        notice = for_rcpt("small@big.test")
+        assert len(notice) == 1
+        p = notice[0]
+        subject = " ".join(str(p["Subject"]).split())
+        assert subject.startswith("Report Domain: big.test Submitter: "
+                                  "moat.test Report-ID: <big.test.")
+        assert p.get_content_type() == "text/plain"
+        assert not list(p.iter_attachments())
+        body = p.get_content()
+        report_id = subject.split("Report-ID: <")[1].rstrip(">")
+        assert "Report-ID: %s\n" % report_id in body.replace("\r\n", "\n")
+        assert "Report-Domain: big.test" in body
+        assert "Submitting-URI: mailto:small@big.test!1024" in body
+        size = int(body.split("Report-Size: ")[1].split()[0])
+        assert size > 1024
+        assert "event=dmarc_report_too_large domain=big.test" in m.log()
+        assert "over the limit 1024" in m.log()
+        assert wait_for(lambda: rows(m) == [], timeout=20)
+    finally:
+        SERVFAIL.discard(auth)
         sink.stop()

@@ -401,6 +401,69 @@ test_gzip_filename_message(void **state)
 	buf_free(&msg);
 }
 
+/* The 7.2.2 notice for a report too large for every address. */
+static void
+test_error_message(void **state)
+{
+	struct dmarc_report_meta m = {
+	    "Org", "dmarc@mx.moat.test", "mx.moat.test", "id.1", 1000, 1999};
+	struct buf msg = {0};
+	const char *x, *body;
+
+	(void)state;
+	dmarc_report_error_message(&m, "rep.test", "a@rep.test", 4242,
+				   "mailto:a@rep.test!1024", 1764633600, &msg);
+	x = buf_cstr(&msg);
+	assert_non_null(strstr(x, "From: dmarc@mx.moat.test\r\nTo: "
+				  "a@rep.test\r\n"));
+	assert_non_null(strstr(x, "Subject: Report Domain: rep.test "
+				  "Submitter: mx.moat.test\r\n Report-ID: "
+				  "<id.1>\r\n"));
+	assert_non_null(strstr(x, "Auto-Submitted: auto-generated\r\n"));
+	assert_non_null(
+	    strstr(x, "Content-Type: text/plain; charset=us-ascii\r\n"));
+	assert_null(strstr(x, "multipart"));
+	assert_null(strstr(x, "application/gzip"));
+	body = strstr(x, "\r\n\r\n");
+	assert_non_null(body);
+	assert_non_null(strstr(body, "\r\nReport-Date: Tue, 02 Dec 2025 "
+				     "00:00:00 +0000\r\n"
+				     "Report-Domain: rep.test\r\n"
+				     "Report-ID: id.1\r\n"
+				     "Report-Size: 4242\r\n"
+				     "Submitter: mx.moat.test\r\n"
+				     "Submitting-URI: mailto:a@rep.test!1024"
+				     "\r\n"));
+	assert_true(
+	    dmarc_report_subject_is_report("Report Domain: rep.test Submitter: "
+					   "mx.moat.test Report-ID: <id.1>"));
+	buf_free(&msg);
+}
+
+/* Rows are kept for another run only while none of them would expire. */
+static void
+test_may_retry(void **state)
+{
+	static const struct {
+		long long now, begin, retention, next_run;
+		bool want;
+	} cases[] = {
+	    {10000, 9000, 7 * 86400, 60, true},
+	    {10000, 9000, 1000, 0, true},  /* exactly at the edge */
+	    {10000, 9000, 1000, 1, false}, /* the oldest row would go */
+	    {10000, 9000, 1060, 60, true},
+	    {10000, 8000, 1500, 60, false},	/* already due */
+	    {1000000, 0, 7 * 86400, 60, false}, /* far past retention */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(dmarc_report_may_retry(
+				     cases[i].now, cases[i].begin,
+				     cases[i].retention, cases[i].next_run),
+				 cases[i].want);
+}
+
 /* ------------------------------------------------------------------ */
 /* the history table */
 
@@ -509,6 +572,8 @@ main(void)
 	    cmocka_unit_test(test_xml_document),
 	    cmocka_unit_test(test_gzip_filename_message),
 	    cmocka_unit_test(test_history),
+	    cmocka_unit_test(test_error_message),
+	    cmocka_unit_test(test_may_retry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
