@@ -27,6 +27,7 @@
 #include "filters/spam_view.h"
 #include "gateway/spam_learn.h"
 #include "lib/buf.h"
+#include "lib/fileio.h"
 #include "lib/xalloc.h"
 #include "mailstore/train_spool.h"
 #include "rules/bayes.h"
@@ -54,28 +55,7 @@ spam_ctl_setting(const struct moat_settings *settings, const char *key)
 static int
 spam_ctl_read(const char *path, struct buf *out)
 {
-	char chunk[65536];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return -1;
-		}
-		if (out->len + (size_t)n > SPAM_CTL_MAX_FILE) {
-			close(fd);
-			errno = EFBIG;
-			return -1;
-		}
-		buf_append(out, chunk, (size_t)n);
-	}
-	close(fd);
-	return 0;
+	return fileio_read_all(path, 0, SPAM_CTL_MAX_FILE, out);
 }
 
 /* Splits an mbox ("From " lines after a blank line or at the start) and

@@ -35,6 +35,7 @@
 #include "filters/mime.h"
 #include "filters/spam_view.h"
 #include "lib/buf.h"
+#include "lib/fileio.h"
 #include "lib/db.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -199,28 +200,7 @@ spam_learn_count(struct spam_learn *l, const struct spam_learn_stats *d)
 static int
 spam_learn_read(const char *path, struct buf *out)
 {
-	char chunk[65536];
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return -1;
-		}
-		if (out->len + (size_t)n > SPAM_LEARN_MAX_MESSAGE) {
-			close(fd);
-			errno = EFBIG;
-			return -1;
-		}
-		buf_append(out, chunk, (size_t)n);
-	}
-	close(fd);
-	return 0;
+	return fileio_read_all(path, O_NOFOLLOW, SPAM_LEARN_MAX_MESSAGE, out);
 }
 
 /* Learns one message: 1 learned, 0 already known, -1 database error,

@@ -609,36 +609,20 @@ train_spool_read(const char *dir, const char *id, struct train_request *req_r,
 {
 	char *path = xasprintf("%s/%s.req", dir, id);
 	struct buf data;
-	char chunk[8192];
-	ssize_t n;
-	int fd, ret;
+	int ret;
 
 	memset(req_r, 0, sizeof(*req_r));
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	free(path);
-	if (fd < 0) {
-		*error_r = "cannot open the request";
-		return -1;
-	}
 	buf_init(&data);
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			buf_free(&data);
-			*error_r = "cannot read the request";
-			return -1;
-		}
-		if (data.len + (size_t)n > TRAIN_REQUEST_MAX) {
-			close(fd);
-			buf_free(&data);
-			*error_r = "request too large";
-			return 0;
-		}
-		buf_append(&data, chunk, (size_t)n);
+	if (fileio_read_all(path, O_NOFOLLOW, TRAIN_REQUEST_MAX, &data) < 0) {
+		bool too_large = errno == EFBIG;
+
+		free(path);
+		buf_free(&data);
+		*error_r =
+		    too_large ? "request too large" : "cannot read the request";
+		return too_large ? 0 : -1;
 	}
-	close(fd);
+	free(path);
 	ret = train_request_parse(data.data != NULL ? data.data : "", data.len,
 				  req_r, error_r) < 0
 		  ? 0

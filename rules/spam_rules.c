@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fileio.h"
 #include "lib/xalloc.h"
 
 #define SPAM_MAX_LINE	       65536
@@ -900,33 +901,15 @@ static int
 spam_load_file(struct spam_rules *rules, const char *path, char **error_r)
 {
 	struct buf text;
-	char chunk[65536];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0) {
-		*error_r = xasprintf("%s: %s", path, strerror(errno));
+	buf_init(&text);
+	if (fileio_read_all(path, 0, SPAM_MAX_FILE, &text) < 0) {
+		*error_r = errno == EFBIG
+			       ? xasprintf("%s: file too large", path)
+			       : xasprintf("%s: %s", path, strerror(errno));
+		buf_free(&text);
 		return -1;
 	}
-	buf_init(&text);
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			*error_r = xasprintf("%s: %s", path, strerror(errno));
-			close(fd);
-			buf_free(&text);
-			return -1;
-		}
-		if (text.len + (size_t)n > SPAM_MAX_FILE) {
-			*error_r = xasprintf("%s: file too large", path);
-			close(fd);
-			buf_free(&text);
-			return -1;
-		}
-		buf_append(&text, chunk, (size_t)n);
-	}
-	close(fd);
 	spam_rules_parse_text(rules, buf_cstr(&text), text.len, path);
 	buf_free(&text);
 	return 0;

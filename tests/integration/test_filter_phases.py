@@ -15,17 +15,16 @@ authenticated submission session not checked against the DNSBL."""
 
 import os
 import smtplib
-import socket
-import sqlite3
 import ssl
 import time
 
 import pytest
 
-from moat_harness import PASSWORD, RawSMTP
+from moat_harness import PASSWORD, RawSMTP, open_db
 
 dnslib = pytest.importorskip("dnslib")
 from dnslib import server as dns_server  # noqa: E402
+from dns_harness import LoopbackDNS  # noqa: E402
 
 USER = "demo@example.test"
 OTHER = "other@example.test"
@@ -64,16 +63,9 @@ class Zone(dns_server.BaseResolver):
 
 @pytest.fixture(scope="module")
 def dns_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = dns_server.DNSServer(
-        Zone(), port=port, address="127.0.0.1",
-        logger=dns_server.DNSLogger("-request,-reply,-truncated,-error,"
-                                    "-recv,-send,-data,-log_error"))
-    server.start_thread()
-    yield port
-    server.stop()
+    dns = LoopbackDNS(Zone())
+    yield dns.port
+    dns.stop()
 
 
 def settings(dns_port, **extra):
@@ -144,8 +136,7 @@ def test_dnsbl_listed_client_refused_at_rcpt(moat_factory, dns_port):
     # Each refused transaction has its summary line, without a qid.
     assert log.count("qid=- event=filters verdict=reject") == 2
     # ... and its message-log row, with the connection's symbols.
-    db = sqlite3.connect(os.path.join(moat.data, "messagelog.db"),
-                         timeout=10)
+    db = open_db(os.path.join(moat.data, "messagelog.db"))
     deadline = time.time() + 10
     rows = []
     while len(rows) < 2 and time.time() < deadline:
