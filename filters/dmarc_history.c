@@ -19,6 +19,7 @@
 #include "filters/filter.h"
 #include "filters/spf.h"
 #include "lib/buf.h"
+#include "lib/db.h"
 #include "lib/xalloc.h"
 
 /* A copy of s keeping only characters that may appear in domains,
@@ -174,15 +175,6 @@ dmarc_history_entry_free(struct dmarc_history_entry **ep)
 	x_free(ep);
 }
 
-static void
-bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s != NULL)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
-
 int
 dmarc_history_insert(sqlite3 *db, const struct dmarc_history_entry *e,
 		     char **error_r)
@@ -202,27 +194,27 @@ dmarc_history_insert(sqlite3 *db, const struct dmarc_history_entry *e,
 		return -1;
 	}
 	sqlite3_bind_int64(st, i++, e->time);
-	bind_text(st, i++, e->qid);
-	bind_text(st, i++, e->source_ip);
-	bind_text(st, i++, e->header_from);
-	bind_text(st, i++, e->envelope_from);
-	bind_text(st, i++, e->envelope_to);
-	bind_text(st, i++, e->policy_domain);
-	bind_text(st, i++, e->p);
-	bind_text(st, i++, e->sp[0] != '\0' ? e->sp : NULL);
+	db_bind_text(st, i++, e->qid);
+	db_bind_text(st, i++, e->source_ip);
+	db_bind_text(st, i++, e->header_from);
+	db_bind_text(st, i++, e->envelope_from);
+	db_bind_text(st, i++, e->envelope_to);
+	db_bind_text(st, i++, e->policy_domain);
+	db_bind_text(st, i++, e->p);
+	db_bind_text(st, i++, e->sp[0] != '\0' ? e->sp : NULL);
 	sqlite3_bind_int(st, i++, e->pct);
-	bind_text(st, i++, e->adkim);
-	bind_text(st, i++, e->aspf);
-	bind_text(st, i++, e->fo);
-	bind_text(st, i++, e->rua);
-	bind_text(st, i++, e->disposition);
-	bind_text(st, i++, e->override);
-	bind_text(st, i++, e->dkim);
-	bind_text(st, i++, e->spf);
-	bind_text(st, i++, e->dkim_sigs);
-	bind_text(st, i++, e->spf_domain);
-	bind_text(st, i++, e->spf_scope);
-	bind_text(st, i++, e->spf_result);
+	db_bind_text(st, i++, e->adkim);
+	db_bind_text(st, i++, e->aspf);
+	db_bind_text(st, i++, e->fo);
+	db_bind_text(st, i++, e->rua);
+	db_bind_text(st, i++, e->disposition);
+	db_bind_text(st, i++, e->override);
+	db_bind_text(st, i++, e->dkim);
+	db_bind_text(st, i++, e->spf);
+	db_bind_text(st, i++, e->dkim_sigs);
+	db_bind_text(st, i++, e->spf_domain);
+	db_bind_text(st, i++, e->spf_scope);
+	db_bind_text(st, i++, e->spf_result);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		*error_r = xstrdup(sqlite3_errmsg(db));
 		sqlite3_finalize(st);
@@ -268,7 +260,7 @@ dmarc_history_slots(sqlite3 *db, const char *domain, long long from,
 	sqlite3_bind_int64(st, 1, interval);
 	sqlite3_bind_int64(st, 2, from);
 	sqlite3_bind_int64(st, 3, to);
-	bind_text(st, 4, domain);
+	db_bind_text(st, 4, domain);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct dmarc_history_slot *s;
 		long long b = sqlite3_column_int64(st, 1);
@@ -309,7 +301,7 @@ dmarc_history_slots_free(struct dmarc_history_slot **slots, size_t count)
 static int
 slot_bind(sqlite3_stmt *st, const struct dmarc_history_slot *slot)
 {
-	bind_text(st, 1, slot->policy_domain);
+	db_bind_text(st, 1, slot->policy_domain);
 	sqlite3_bind_int64(st, 2, slot->begin);
 	sqlite3_bind_int64(st, 3, slot->end);
 	sqlite3_bind_int64(st, 4, slot->max_id);

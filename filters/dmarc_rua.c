@@ -13,17 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "lib/hex.h"
 
 /* "!" DIGITS [kmgt] after the URI: 0 with *limit_r, -1 if malformed. */
 static int
@@ -117,8 +107,8 @@ parse_mailto(const char *uri, size_t len, struct dmarc_rua *out)
 
 			if (i + 2 >= len)
 				return -1;
-			hi = hexval(uri[i + 1]);
-			lo = hexval(uri[i + 2]);
+			hi = hex_digit((unsigned char)uri[i + 1]);
+			lo = hex_digit((unsigned char)uri[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (unsigned char)(hi * 16 + lo);

@@ -113,15 +113,6 @@ record_free(struct log_record *r)
 	free(r);
 }
 
-static void
-bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s != NULL)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
-
 /* Inserts a batch in one transaction; errors are logged and dropped. */
 static void
 log_write(struct filter_log *log, struct log_record *list)
@@ -152,14 +143,14 @@ log_write(struct filter_log *log, struct log_record *list)
 	for (struct log_record *r = list; r != NULL; r = r->next) {
 		sqlite3_int64 id;
 
-		bind_text(msg, 1, r->qid);
+		db_bind_text(msg, 1, r->qid);
 		sqlite3_bind_int64(msg, 2, (sqlite3_int64)r->time);
-		bind_text(msg, 3, r->session);
-		bind_text(msg, 4, r->client_ip);
-		bind_text(msg, 5, r->mail_from);
-		bind_text(msg, 6, r->rcpts);
-		bind_text(msg, 7, r->verdict);
-		bind_text(msg, 8, r->verdict_filter);
+		db_bind_text(msg, 3, r->session);
+		db_bind_text(msg, 4, r->client_ip);
+		db_bind_text(msg, 5, r->mail_from);
+		db_bind_text(msg, 6, r->rcpts);
+		db_bind_text(msg, 7, r->verdict);
+		db_bind_text(msg, 8, r->verdict_filter);
 		sqlite3_bind_double(msg, 9, r->score);
 		sqlite3_bind_int64(msg, 10, (sqlite3_int64)r->elapsed_us);
 		if (sqlite3_step(msg) != SQLITE_DONE) {
@@ -170,8 +161,8 @@ log_write(struct filter_log *log, struct log_record *list)
 		id = sqlite3_last_insert_rowid(log->db);
 		for (size_t i = 0; i < r->filter_count; i++) {
 			sqlite3_bind_int64(flt, 1, id);
-			bind_text(flt, 2, r->filters[i].filter);
-			bind_text(flt, 3, r->filters[i].status);
+			db_bind_text(flt, 2, r->filters[i].filter);
+			db_bind_text(flt, 3, r->filters[i].status);
 			sqlite3_bind_int64(
 			    flt, 4, (sqlite3_int64)r->filters[i].elapsed_us);
 			if (sqlite3_step(flt) != SQLITE_DONE) {
@@ -182,10 +173,10 @@ log_write(struct filter_log *log, struct log_record *list)
 		}
 		for (size_t i = 0; i < r->symbol_count; i++) {
 			sqlite3_bind_int64(sym, 1, id);
-			bind_text(sym, 2, r->symbols[i].filter);
-			bind_text(sym, 3, r->symbols[i].name);
+			db_bind_text(sym, 2, r->symbols[i].filter);
+			db_bind_text(sym, 3, r->symbols[i].name);
 			sqlite3_bind_double(sym, 4, r->symbols[i].score);
-			bind_text(sym, 5, r->symbols[i].detail);
+			db_bind_text(sym, 5, r->symbols[i].detail);
 			if (sqlite3_step(sym) != SQLITE_DONE) {
 				err = xstrdup(sqlite3_errmsg(log->db));
 				goto rollback;

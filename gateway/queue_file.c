@@ -20,6 +20,7 @@
 
 #include "lib/buf.h"
 #include "lib/fileio.h"
+#include "lib/hex.h"
 #include "lib/xalloc.h"
 
 #define QUEUE_MAGIC	 "MOATQ 1\n"
@@ -140,18 +141,6 @@ queue_envelope_encode(const struct queue_envelope *env, struct buf *out)
 	buf_append_char(out, '\n');
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Decodes a percent-encoded token of len bytes; NULL on bad encoding or an
  * embedded NUL. */
 static char *
@@ -168,8 +157,8 @@ decode_value(const char *s, size_t len)
 				free(out);
 				return NULL;
 			}
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = hex_digit((unsigned char)s[i + 1]);
+			lo = hex_digit((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 				free(out);
 				return NULL;

@@ -104,3 +104,12 @@ db_close(sqlite3 **db)
 	sqlite3_close(*db);
 	*db = NULL;
 }
+
+void
+db_bind_text(sqlite3_stmt *st, int index, const char *s)
+{
+	if (s != NULL)
+		sqlite3_bind_text(st, index, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, index);
+}

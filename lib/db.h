@@ -25,5 +25,7 @@ int db_open(const char *path, const struct db_migration *migrations,
 void db_close(sqlite3 **db);
 /* sqlite3_exec that returns 0/-1 and fills *error_r (allocated). */
 int db_exec(sqlite3 *db, const char *sql, char **error_r);
+/* Binds s (SQLITE_STATIC: it must outlive the step) or NULL as SQL NULL. */
+void db_bind_text(sqlite3_stmt *st, int index, const char *s);
 
 #endif

@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "lib/buf.h"
+#include "lib/hex.h"
 #include "lib/xalloc.h"
 
 #define MS_NONE UINT32_MAX
@@ -1739,18 +1740,6 @@ decode_base64(const char *in, size_t len, struct buf *out)
 	}
 }
 
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static void
 decode_qp(const char *in, size_t len, struct buf *out)
 {
@@ -1779,13 +1768,13 @@ decode_qp(const char *in, size_t len, struct buf *out)
 				break;
 			}
 			if (k + 2 < content_end &&
-			    hex_value((unsigned char)in[k + 1]) >= 0 &&
-			    hex_value((unsigned char)in[k + 2]) >= 0) {
+			    hex_digit((unsigned char)in[k + 1]) >= 0 &&
+			    hex_digit((unsigned char)in[k + 2]) >= 0) {
 				buf_append_char(
 				    out,
-				    (char)(hex_value((unsigned char)in[k + 1]) *
+				    (char)(hex_digit((unsigned char)in[k + 1]) *
 					       16 +
-					   hex_value(
+					   hex_digit(
 					       (unsigned char)in[k + 2])));
 				k += 2;
 			} else {

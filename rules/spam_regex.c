@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "lib/hex.h"
 #include "lib/xalloc.h"
 
 /* The PCRE2 flag bits this module reads (pcre2.h values, kept here so
@@ -51,18 +52,6 @@ struct rx {
 	struct buf out;
 };
 
-static int
-rx_hex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Reads digits of base (8 or 16) in [s, e) into *v; false on overflow,
  * no digits or a stray character. */
 static bool
@@ -73,7 +62,7 @@ rx_number(const char *s, const char *e, int base, uint32_t *v)
 	if (s == e)
 		return false;
 	for (; s < e; s++) {
-		int d = rx_hex((unsigned char)*s);
+		int d = hex_digit((unsigned char)*s);
 
 		if (d < 0 || d >= base || n > 0x0fffffffu)
 			return false;
@@ -284,8 +273,10 @@ rx_escape(struct rx *rx, size_t *len_r, uint32_t *v_r)
 		}
 		*v_r = 0;
 		for (q = p + 2;
-		     q < p + 4 && q < e && rx_hex((unsigned char)*q) >= 0; q++)
-			*v_r = *v_r * 16 + (uint32_t)rx_hex((unsigned char)*q);
+		     q < p + 4 && q < e && hex_digit((unsigned char)*q) >= 0;
+		     q++)
+			*v_r =
+			    *v_r * 16 + (uint32_t)hex_digit((unsigned char)*q);
 		*len_r = (size_t)(q - p);
 		return RX_ESC_CP;
 	case 'o':
