@@ -1289,7 +1289,7 @@ imap_session_new(struct imap_server *srv, int fd, const struct sockaddr *peer,
 	s->tls = implicit_tls;
 	s->implicit_tls = implicit_tls;
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
-	s->loopback = strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0;
+	s->loopback = netaddr_is_loopback(peer);
 	net_conn_session_id(s->id, sizeof(s->id), &srv->session_counter);
 	buf_init(&s->cmd);
 	s->next = srv->sessions;

@@ -1153,25 +1153,6 @@ sessions_from_ip(const struct pop3_server *srv, const char *ip)
 	return n;
 }
 
-static bool
-peer_is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const void *)sa;
-
-		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const void *)sa;
-		const uint8_t *b = sin6->sin6_addr.s6_addr;
-
-		if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
-			return true;
-		return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && b[12] == 127;
-	}
-	return false;
-}
-
 int
 pop3_session_new(struct pop3_server *srv, int fd, const struct sockaddr *peer,
 		 bool implicit_tls)
@@ -1209,7 +1190,7 @@ pop3_session_new(struct pop3_server *srv, int fd, const struct sockaddr *peer,
 	s->tls = implicit_tls;
 	s->fd = -1;
 	s->state = POP3_AUTHORIZATION;
-	s->loopback = peer_is_loopback(peer);
+	s->loopback = netaddr_is_loopback(peer);
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	net_conn_session_id(s->id, sizeof(s->id), &srv->session_counter);
 	s->next = srv->sessions;
