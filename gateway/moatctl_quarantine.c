@@ -234,28 +234,41 @@ cmd_show(struct store *store, const char *id)
 }
 
 /* Asks the running queue to deliver qid now (it would find the file at
- * its next start or rescan anyway). */
+ * its next start or rescan anyway). While moatd runs (its control socket
+ * exists) but the queue's socket is not there yet (the queue is
+ * starting), tries again for up to 3 s. */
 static void
 queue_notify(const struct moat_settings *settings, const char *qid)
 {
 	struct sockaddr_un sun;
 	char *path = xasprintf("%s/queue/control.sock", settings->data_dir);
+	char *master = xasprintf("%s/moatd.sock", settings->data_dir);
 	char line[64], reply[256];
-	int fd;
+	struct stat st;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	free(path);
 	snprintf(line, sizeof(line), "deliver %s\n", qid);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
-	    fileio_write_all(fd, line, strlen(line)) == 0)
-		while (read(fd, reply, sizeof(reply)) > 0)
-			;
-	close(fd);
+	for (int attempt = 0; attempt < 60; attempt++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			break;
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			if (fileio_write_all(fd, line, strlen(line)) == 0)
+				while (read(fd, reply, sizeof(reply)) > 0)
+					;
+			close(fd);
+			break;
+		}
+		close(fd);
+		if (stat(master, &st) < 0)
+			break; /* moatd is not running */
+		usleep(50000);
+	}
+	free(path);
+	free(master);
 }
 
 int
