@@ -43,6 +43,7 @@ struct spam_filter_settings {
 	char *reject_score;
 	char *bayes_db;
 	long long bayes_min_learns;
+	char *bayes_combining;
 	bool autolearn;
 	char *autolearn_spam;
 	char *autolearn_ham;
@@ -53,6 +54,19 @@ struct spam_filter_settings {
 };
 
 #define SF(field) offsetof(struct spam_filter_settings, field)
+
+static int
+spam_validate_combining(const void *field, const char **error_r)
+{
+	struct bayes_params params;
+
+	bayes_params_default(&params);
+	if (bayes_params_set_combining(&params, *(char *const *)field) < 0) {
+		*error_r = "must be logodds or chi2";
+		return -1;
+	}
+	return 0;
+}
 
 static const struct setting_def spam_filter_setting_defs[] = {
     {"default_rules", SETTING_BOOL, "yes", SF(default_rules), 0, 0, NULL,
@@ -71,6 +85,10 @@ static const struct setting_def spam_filter_setting_defs[] = {
      "data_dir/spam/bayes.db; set empty to turn Bayes off"},
     {"bayes_min_learns", SETTING_INT, "200", SF(bayes_min_learns), 1, 1000000,
      NULL, "spam and ham messages each learned before Bayes scores"},
+    {"bayes_combining", SETTING_STRING, "logodds", SF(bayes_combining), 0, 0,
+     spam_validate_combining,
+     "how token probabilities combine: logodds (the 40 strongest tokens' "
+     "log-odds summed) or chi2 (SpamAssassin's chi-square, 150 tokens)"},
     {"autolearn", SETTING_BOOL, "yes", SF(autolearn), 0, 0, NULL,
      "learn mail that scores clearly spam or clearly ham"},
     {"autolearn_spam", SETTING_STRING, "12.0", SF(autolearn_spam), 0, 0, NULL,
@@ -266,6 +284,7 @@ spam_filter_init(const void *settings_p, void **state_r, char **error_r)
 	spam_rules_get_stats(st->rules, &stats);
 	spam_log_rules(st->rules, &stats);
 	bayes_params_default(&st->bayes_params);
+	(void)bayes_params_set_combining(&st->bayes_params, s->bayes_combining);
 	st->bayes_params.min_spam = (unsigned int)s->bayes_min_learns;
 	st->bayes_params.min_ham = (unsigned int)s->bayes_min_learns;
 	if (s->bayes_db[0] != '\0') {

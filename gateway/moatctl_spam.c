@@ -383,6 +383,8 @@ spam_ctl_check(const struct moat_settings *settings, const char *db_path,
 	struct spam_ctl_check c;
 	const char *tag = spam_ctl_setting(settings, "spam.tag_score");
 	const char *min = spam_ctl_setting(settings, "spam.bayes_min_learns");
+	const char *combining =
+	    spam_ctl_setting(settings, "spam.bayes_combining");
 	int i, ret = 0;
 
 	memset(&c, 0, sizeof(c));
@@ -391,6 +393,12 @@ spam_ctl_check(const struct moat_settings *settings, const char *db_path,
 	if (min != NULL)
 		c.params.min_spam = c.params.min_ham =
 		    (unsigned int)strtoul(min, NULL, 10);
+	if (combining != NULL &&
+	    bayes_params_set_combining(&c.params, combining) < 0) {
+		fprintf(stderr, "moatctl: filter.spam.bayes_combining: must be "
+				"logodds or chi2\n");
+		return 1;
+	}
 	if (spam_ctl_open_db(settings, db_path, &c.db, false) < 0)
 		return 1;
 	c.rules = spam_ctl_rules(settings, rules_path, c.db != NULL);

@@ -1,6 +1,6 @@
 /*
- * bayes: tokeniser, SQLite token store and chi-square combining (see
- * bayes.h). Tokens are stored as 64-bit FNV-1a hashes (INTEGER PRIMARY
+ * bayes: tokeniser, SQLite token store and combining (log-odds or chi-square)
+ * (see bayes.h). Tokens are stored as 64-bit FNV-1a hashes (INTEGER PRIMARY
  * KEY), so a lookup is one B-tree probe and no message text is kept on
  * disk. Learning runs in a SAVEPOINT so callers may batch many messages in
  * one outer transaction (bayes_begin/bayes_commit). The database runs with
@@ -64,10 +64,27 @@ bayes_params_default(struct bayes_params *params_r)
 	params_r->robinson_s = 0.300;
 	params_r->robinson_x = 0.538;
 	params_r->min_strength = 0.346;
-	params_r->max_tokens = 150;
+	params_r->max_tokens = 40;
+	params_r->combining = BAYES_COMBINE_LOGODDS;
+	params_r->logodds_scale = 10.0;
 	params_r->min_spam = 200;
 	params_r->min_ham = 200;
 	params_r->snapshot_max_age = 30;
+}
+
+int
+bayes_params_set_combining(struct bayes_params *params, const char *name)
+{
+	if (strcmp(name, "logodds") == 0) {
+		params->combining = BAYES_COMBINE_LOGODDS;
+		params->max_tokens = 40;
+	} else if (strcmp(name, "chi2") == 0) {
+		params->combining = BAYES_COMBINE_CHI2;
+		params->max_tokens = 150;
+	} else {
+		return -1;
+	}
+	return 0;
 }
 
 uint64_t
@@ -191,6 +208,29 @@ bayes_combine(const double *probs, size_t n)
 	s = 1.0 - bayes_chi2q(-2.0 * ls, (unsigned int)(2 * n));
 	h = 1.0 - bayes_chi2q(-2.0 * lh, (unsigned int)(2 * n));
 	return ((s - h) + 1.0) / 2.0;
+}
+
+double
+bayes_combine_logodds(const double *probs, size_t n, double scale)
+{
+	double sum = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		double p = probs[i];
+
+		if (p < 1e-9)
+			p = 1e-9;
+		if (p > 1 - 1e-9)
+			p = 1 - 1e-9;
+		sum += log(p / (1.0 - p));
+	}
+	sum /= scale > 0 ? scale : 1.0;
+	if (sum > 700)
+		sum = 700;
+	if (sum < -700)
+		sum = -700;
+	return 1.0 / (1.0 + exp(-sum));
 }
 
 static char *
@@ -592,7 +632,9 @@ bayes_classify(struct bayes_db *db, const struct bayes_tokens *tokens,
 		qsort(probs, n, sizeof(*probs), bayes_strength_cmp);
 	if (n > params->max_tokens)
 		n = params->max_tokens;
-	*prob_r = bayes_combine(probs, n);
+	*prob_r = params->combining == BAYES_COMBINE_CHI2
+		      ? bayes_combine(probs, n)
+		      : bayes_combine_logodds(probs, n, params->logodds_scale);
 	free(probs);
 	return 1;
 }

@@ -25,13 +25,24 @@ struct bayes_tokens {
 	size_t count, cap;
 };
 
+/* How the strongest tokens' probabilities become the message's. */
+enum bayes_combining {
+	/* Graham's naive Bayes: their log-odds summed, then a logistic of
+	 * slope 1/logodds_scale (40 tokens); the default */
+	BAYES_COMBINE_LOGODDS,
+	/* Fisher/Robinson chi-square, as SpamAssassin (150 tokens) */
+	BAYES_COMBINE_CHI2,
+};
+
 struct bayes_params {
 	double robinson_s;	 /* strength of the prior (0.300) */
 	double robinson_x;	 /* prior probability of an unknown token */
 	double min_strength;	 /* |f - 0.5| below this is ignored (0.346) */
-	unsigned int max_tokens; /* significant tokens used (150) */
-	unsigned int min_spam;	 /* learned spam needed before scoring (200) */
-	unsigned int min_ham;	 /* learned ham needed before scoring (200) */
+	unsigned int max_tokens; /* significant tokens used (40; chi2 150) */
+	enum bayes_combining combining;
+	double logodds_scale;  /* log-odds sum per unit of logit (10) */
+	unsigned int min_spam; /* learned spam needed before scoring (200) */
+	unsigned int min_ham;  /* learned ham needed before scoring (200) */
 	/* Classifying reads a copy of the token table kept in memory; after
 	 * the database changes (learning here or in another process) the
 	 * copy is reloaded once it is this many seconds old (30), at once
@@ -41,6 +52,9 @@ struct bayes_params {
 };
 
 void bayes_params_default(struct bayes_params *params_r);
+/* Sets the combining method by name ("logodds" or "chi2") with its token
+ * count. Returns 0, or -1 for an unknown name. */
+int bayes_params_set_combining(struct bayes_params *params, const char *name);
 
 void bayes_tokens_init(struct bayes_tokens *tokens);
 void bayes_tokens_free(struct bayes_tokens *tokens);
@@ -88,6 +102,9 @@ double bayes_chi2q(double x2, unsigned int v);
 /* Fisher/Robinson chi-square combining of n token probabilities: 0 hammy,
  * 1 spammy, 0.5 when n == 0. */
 double bayes_combine(const double *probs, size_t n);
+/* Graham's combining of n token probabilities: 1 / (1 + e^(-L / scale))
+ * where L is the sum of their log-odds ln(p / (1 - p)); 0.5 when n == 0. */
+double bayes_combine_logodds(const double *probs, size_t n, double scale);
 
 struct bayes_db;
 

@@ -17,7 +17,8 @@
  *               by their shape ("<9a.9a@a.a>"), which tells one mail
  *               program from another; X-Spam-* and X-Moat-* are never
  *               read (a sender must not vote on its own verdict), nor are
- *               signatures and mbox bookkeeping fields
+ *               signatures; mbox and mail-client bookkeeping fields
+ *               (X-Status, X-Keywords...) are not even counted present
  *   HTML        "HT:tag" and "HT:tag.attr" for the markup of the decoded
  *               text parts, plus the value of a few presentational
  *               attributes (colour, font face and size)
@@ -271,7 +272,7 @@ static const struct {
 };
 
 /* Fields whose value says nothing about the mail: signatures (random
- * bytes), mbox and IMAP bookkeeping, sizes. */
+ * bytes), sizes. */
 static const char *const bayes_header_values_skipped[] = {
     "dkim-signature",
     "domainkey-signature",
@@ -281,12 +282,17 @@ static const char *const bayes_header_values_skipped[] = {
     "arc-authentication-results",
     "content-length",
     "lines",
-    "x-uid",
-    "status",
-    "x-status",
-    "x-keywords",
-    "x-evolution",
     "delivered-to",
+};
+
+/* Fields not read at all, not even their presence: what a mail client or
+ * mbox file adds after delivery (a corpus collected from mailboxes has
+ * them on one class more than the other; mail arriving over SMTP never
+ * does, so they would only teach the classifier the corpus). */
+static const char *const bayes_header_ignored[] = {
+    "x-uid",	   "status",	       "x-status",	    "x-keywords",
+    "x-evolution", "x-flags",	       "x-imapbase",	    "x-imap",
+    "x-uidl",	   "x-mozilla-status", "x-mozilla-status2", "x-mozilla-keys",
 };
 
 void
@@ -303,6 +309,11 @@ bayes_tokenize_header(const char *name, const char *value, bayes_token_fn *fn,
 	if (strncmp(lname, "x-spam-", 7) == 0 ||
 	    strncmp(lname, "x-moat-", 7) == 0)
 		return;
+	for (k = 0;
+	     k < sizeof(bayes_header_ignored) / sizeof(bayes_header_ignored[0]);
+	     k++)
+		if (strcmp(lname, bayes_header_ignored[k]) == 0)
+			return;
 	snprintf(pre, sizeof(pre), "N:%s", lname);
 	fn(context, pre, strlen(pre));
 	if (value == NULL)

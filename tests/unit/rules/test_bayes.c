@@ -269,6 +269,46 @@ test_math(void **state)
 	assert_near(bayes_combine(NULL, 0), 0.5, 1e-12);
 }
 
+/* Graham's combining: the log-odds add up, the scale sets the slope. */
+static void
+test_combine_logodds(void **state)
+{
+	static const struct {
+		double probs[4];
+		size_t n;
+		double scale, want;
+	} rows[] = {
+	    {{0}, 0, 10, 0.5},
+	    /* ln(0.9/0.1) = 2.1972; twice, over 10: logistic(0.43944) */
+	    {{0.9, 0.9}, 2, 10, 0.608127},
+	    {{0.9, 0.1}, 2, 10, 0.5},
+	    {{0.9, 0.1, 0.99}, 3, 1, 0.99},
+	    /* saturates without overflow */
+	    {{1.0, 1.0, 1.0, 1.0}, 4, 0.001, 1.0},
+	    {{0.0, 0.0, 0.0, 0.0}, 4, 0.001, 0.0},
+	    /* a scale of 0 counts as 1 */
+	    {{0.75}, 1, 0, 0.75},
+	};
+	struct bayes_params p;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		assert_near(bayes_combine_logodds(rows[i].probs, rows[i].n,
+						  rows[i].scale),
+			    rows[i].want, 1e-6);
+	bayes_params_default(&p);
+	assert_int_equal(p.combining, BAYES_COMBINE_LOGODDS);
+	assert_int_equal(p.max_tokens, 40);
+	assert_int_equal(bayes_params_set_combining(&p, "chi2"), 0);
+	assert_int_equal(p.combining, BAYES_COMBINE_CHI2);
+	assert_int_equal(p.max_tokens, 150);
+	assert_int_equal(bayes_params_set_combining(&p, "logodds"), 0);
+	assert_int_equal(p.max_tokens, 40);
+	assert_int_equal(bayes_params_set_combining(&p, "graham"), -1);
+	assert_int_equal(p.combining, BAYES_COMBINE_LOGODDS);
+}
+
 static void
 add_cb(void *context, const char *token, size_t len)
 {
@@ -330,13 +370,21 @@ test_learn_classify(void **state)
 	assert_int_equal(ns, 10);
 	bayes_tokens_free(&t);
 
+	/* Three words (six tokens with the pairs) are modest evidence for the
+	 * log-odds sum; chi-square calls them certain. */
 	tokens_of(&t, "cheap viagra pills");
+	assert_int_equal(bayes_classify(db, &t, &p, &prob, &err), 1);
+	assert_true(prob > 0.75);
+	assert_int_equal(bayes_params_set_combining(&p, "chi2"), 0);
 	assert_int_equal(bayes_classify(db, &t, &p, &prob, &err), 1);
 	assert_true(prob > 0.9);
 	bayes_tokens_free(&t);
 	tokens_of(&t, "project meeting agenda");
 	assert_int_equal(bayes_classify(db, &t, &p, &prob, &err), 1);
 	assert_true(prob < 0.1);
+	assert_int_equal(bayes_params_set_combining(&p, "logodds"), 0);
+	assert_int_equal(bayes_classify(db, &t, &p, &prob, &err), 1);
+	assert_true(prob < 0.25);
 	bayes_tokens_free(&t);
 	tokens_of(&t, "nothing known here");
 	assert_int_equal(bayes_classify(db, &t, &p, &prob, &err), 1);
@@ -383,6 +431,9 @@ test_snapshot(void **state)
 	assert_int_equal(bayes_open(path, &db, &err), 0);
 	assert_int_equal(bayes_open(path, &other, &err), 0);
 	bayes_params_default(&fresh);
+	/* One-token messages: chi-square makes the probabilities below
+	 * clear-cut (this test is about which counts are read). */
+	assert_int_equal(bayes_params_set_combining(&fresh, "chi2"), 0);
 	fresh.min_spam = fresh.min_ham = 3;
 	fresh.snapshot_max_age = 0;
 	sql = fresh;
@@ -479,6 +530,7 @@ main(void)
 	    cmocka_unit_test(test_tokenize_html_table),
 	    cmocka_unit_test(test_tokenize_url_table),
 	    cmocka_unit_test(test_math),
+	    cmocka_unit_test(test_combine_logodds),
 	    cmocka_unit_test(test_learn_classify),
 	    cmocka_unit_test(test_snapshot),
 	};
