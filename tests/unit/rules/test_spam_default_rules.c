@@ -145,6 +145,11 @@ static const struct default_case default_cases[] = {
      "Jul 2002 10:00:00 +0000\n",
      "DATE_IN_FUTURE_12_XX", false},
     {"From: \xe9\xe8\xe0\xe1\xe2 <a@b.example>\n", "FROM_ILLEGAL_CHARS", true},
+    /* two independent forgery signs, not one */
+    {"Date: Jul, 24 2002 4:33:02 PM -0700\nMessage-Id: <no at sign>\n",
+     "FORGED_HEADERS_2", true},
+    {"Date: Jul, 24 2002 4:33:02 PM -0700\nMessage-Id: <a@b.example>\n",
+     "FORGED_HEADERS_2", false},
 };
 
 /* Splits "Name: value\n" lines into headers (storage keeps the bytes). */
