@@ -468,3 +468,15 @@ def test_imap_idle_sees_new_and_released_entries(moat_factory, avdb):
     c.send(b"DONE\r\n")
     assert c.readline().startswith(b"i1 OK")
     c.logout()
+
+
+def test_kill9_after_250_loses_nothing(moat_factory, avdb):
+    moat = moat_factory(settings(avdb))
+    qids = [send(moat, eicar_mail("crash %d" % i)) for i in range(3)]
+    moat.kill9()  # wherever the queue was: before, during or after
+    moat.start()
+    got = wait_entries(moat, 3)
+    assert sorted(e["id"] for e in got) == sorted(qids)
+    assert moat.wait_queue_empty() == []
+    assert sorted(qfiles(moat)) == sorted(qids)
+    assert imap_messages(moat) == []
