@@ -94,6 +94,12 @@ extern const unsigned char spam_default_rules[];
 extern const size_t spam_default_rules_len;
 /* Parses the built-in default rule set into rules. */
 void spam_rules_load_default(struct spam_rules *rules);
+/* Parses again the built-in set's score lines of the rules whose names
+ * start with prefix, so they win over later files: Moat's BAYES_* scores
+ * are fitted to Moat's classifier, SpamAssassin's (50_scores.cf) to
+ * SpamAssassin's (filter.spam.bayes_scores = moat). */
+void spam_rules_load_default_scores(struct spam_rules *rules,
+				    const char *prefix);
 
 /* Which score of SpamAssassin's four score sets is used: 0 (no Bayes, no
  * network), 1 (network), 2 (Bayes), 3 (Bayes and network). Default 3. */
