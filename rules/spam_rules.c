@@ -382,6 +382,9 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 	    {"check_outlook_message_id", SPAM_EVAL_OUTLOOK_MSGID},
 	    {"check_for_shifted_date", SPAM_EVAL_SHIFTED_DATE},
 	    {"check_illegal_chars", SPAM_EVAL_ILLEGAL_CHARS},
+	    {"html_image_only", SPAM_EVAL_HTML_IMAGE_ONLY},
+	    {"check_for_mime_html", SPAM_EVAL_MIME_HTML},
+	    {"check_for_mime_html_only", SPAM_EVAL_MIME_HTML_ONLY},
 	};
 	const char *paren = strchr(s, '(');
 	size_t nlen = paren != NULL ? (size_t)(paren - s) : strlen(s), i;

@@ -145,6 +145,12 @@ static const struct default_case default_cases[] = {
      "Jul 2002 10:00:00 +0000\n",
      "DATE_IN_FUTURE_12_XX", false},
     {"From: \xe9\xe8\xe0\xe1\xe2 <a@b.example>\n", "FROM_ILLEGAL_CHARS", true},
+    {"Date: Wed, 31 Jul 2002 18:00:00 +0000\nReceived: from a by b; Wed, 31 "
+     "Jul 2002 10:00:00 +0000\n",
+     "DATE_IN_FUTURE_06_12", true},
+    {"Date: Wed, 31 Jul 2002 13:00:00 +0000\nReceived: from a by b; Wed, 31 "
+     "Jul 2002 10:00:00 +0000\n",
+     "DATE_IN_FUTURE_06_12", false},
     /* two independent forgery signs, not one */
     {"Date: Jul, 24 2002 4:33:02 PM -0700\nMessage-Id: <no at sign>\n",
      "FORGED_HEADERS_2", true},
