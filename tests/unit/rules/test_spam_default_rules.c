@@ -165,9 +165,8 @@ static const struct bayes_case bayes_cases[] = {
     {0.0, -3.5, -2.5},	/* clearly ham */
     {0.5, -0.5, 0.5},	/* no opinion */
     {0.7, -0.5, 0.5},	/* leaning spam: counts for nothing alone */
-    {0.9, -0.5, 0.5},	/* still nothing (log-odds combining) */
-    {0.97, 2.5, 3.5},	/* likely: needs two points of rules */
-    {0.995, 5.0, 5.5},	/* confident: spam on its own */
+    {0.9, 3.0, 4.0},	/* likely: needs another sign */
+    {0.97, 5.0, 5.5},	/* confident: spam on its own */
     {0.9995, 5.0, 6.0}, /* very confident */
 };
 
