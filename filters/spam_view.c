@@ -23,21 +23,117 @@ spam_view_append_capped(struct buf *b, const void *data, size_t len, size_t max)
 	buf_append(b, data, len);
 }
 
+static bool
+spam_view_has_header(const struct mime_message *mime, const char *name,
+		     size_t len)
+{
+	for (size_t i = 0; i < mime->header_count; i++)
+		if (strncasecmp(mime->headers[i].name, name, len) == 0 &&
+		    mime->headers[i].name[len] == '\0')
+			return true;
+	return false;
+}
+
+/*
+ * The message's Content-* fields (Content-Type, -Transfer-Encoding,
+ * -Disposition...) are, in the MIME parse, headers of its body part, so
+ * the top-level list lacks them; rules read them as message headers
+ * (SpamAssassin's "header X Content-Type =~ ..."), so they are taken from
+ * the raw header block: unfolded, in order, each name at most the times
+ * it occurs. Returns how many were added to view->content_fields, as
+ * "Name\0value\0" pairs.
+ */
+static size_t
+spam_view_content_fields(struct spam_view *view,
+			 const struct mime_message *mime)
+{
+	const char *p = mime->raw_headers, *end;
+	size_t count = 0;
+
+	if (p == NULL)
+		return 0;
+	end = p + mime->raw_headers_len;
+	while (p < end) {
+		const char *line = p, *colon, *v;
+		size_t nlen;
+
+		/* A field: its first line, then continuation lines. */
+		while (p < end && *p != '\n')
+			p++;
+		while (p + 1 < end && (p[1] == ' ' || p[1] == '\t')) {
+			p++;
+			while (p < end && *p != '\n')
+				p++;
+		}
+		if (line[0] == ' ' || line[0] == '\t' ||
+		    (size_t)(p - line) < 9 ||
+		    strncasecmp(line, "Content-", 8) != 0) {
+			p++;
+			continue;
+		}
+		colon = memchr(line, ':', (size_t)(p - line));
+		nlen = colon != NULL ? (size_t)(colon - line) : 0;
+		if (colon == NULL || nlen > 64 ||
+		    memchr(line, ' ', nlen) != NULL ||
+		    memchr(line, '\t', nlen) != NULL ||
+		    memchr(line, '\0', nlen) != NULL ||
+		    spam_view_has_header(mime, line, nlen)) {
+			p++;
+			continue;
+		}
+		buf_append(&view->content_fields, line, nlen);
+		buf_append_char(&view->content_fields, '\0');
+		for (v = colon + 1; v < p && (*v == ' ' || *v == '\t'); v++)
+			;
+		for (; v < p; v++) {
+			/* Unfold: CR and LF go, the next line's blank stays. */
+			if (*v == '\r' || *v == '\n' || *v == '\0')
+				continue;
+			buf_append_char(&view->content_fields, *v);
+		}
+		while (
+		    view->content_fields.len > 0 &&
+		    (view->content_fields.data[view->content_fields.len - 1] ==
+			 ' ' ||
+		     view->content_fields.data[view->content_fields.len - 1] ==
+			 '\t'))
+			buf_truncate(&view->content_fields,
+				     view->content_fields.len - 1);
+		buf_append_char(&view->content_fields, '\0');
+		count++;
+		p++;
+	}
+	return count;
+}
+
 void
 spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	       const char *full, size_t full_len, size_t max_text)
 {
-	const char *subject;
-	size_t i;
+	const char *subject, *f;
+	size_t i, extra;
 
 	memset(view, 0, sizeof(*view));
 	buf_init(&view->body);
 	buf_init(&view->rawbody);
-	view->headers = xcalloc(mime->header_count + 1, sizeof(*view->headers));
+	buf_init(&view->content_fields);
+	extra = spam_view_content_fields(view, mime);
+	view->headers =
+	    xcalloc(mime->header_count + extra + 1, sizeof(*view->headers));
 	for (i = 0; i < mime->header_count; i++) {
 		view->headers[i].name = mime->headers[i].name;
 		view->headers[i].value = mime->headers[i].value;
 		view->headers[i].raw = mime->headers[i].raw;
+	}
+	/* The buffer is complete: point into it. */
+	for (i = 0, f = view->content_fields.data; i < extra; i++) {
+		struct spam_header *h = &view->headers[mime->header_count + i];
+
+		h->name = f;
+		f += strlen(f) + 1;
+		h->value = f;
+		h->raw = NULL;
+		f += strlen(f) + 1;
 	}
 	subject = mime_message_header(mime, "Subject", 0);
 	if (subject != NULL) {
@@ -60,7 +156,7 @@ spam_view_init(struct spam_view *view, const struct mime_message *mime,
 					p->content_len, max_text);
 	}
 	view->msg.headers = view->headers;
-	view->msg.header_count = mime->header_count;
+	view->msg.header_count = mime->header_count + extra;
 	view->msg.body = buf_cstr(&view->body);
 	view->msg.body_len = view->body.len;
 	view->msg.rawbody = buf_cstr(&view->rawbody);
@@ -80,6 +176,7 @@ spam_view_free(struct spam_view *view)
 	free(view->headers);
 	buf_free(&view->body);
 	buf_free(&view->rawbody);
+	buf_free(&view->content_fields);
 	memset(view, 0, sizeof(*view));
 }
 

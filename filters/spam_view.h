@@ -18,6 +18,10 @@ struct spam_view {
 	struct spam_header *headers;
 	struct buf body;    /* Subject line + rendered text */
 	struct buf rawbody; /* decoded text parts, HTML kept */
+	/* Content-* fields of the top-level header block, which the MIME
+	 * parse files under the body part rather than the message: their
+	 * names and unfolded values, NUL-separated. */
+	struct buf content_fields;
 };
 
 /*

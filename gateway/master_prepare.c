@@ -1,7 +1,8 @@
 /*
  * master_prepare: one-time start-up work of the master, done as root before
- * any child is forked. Creates DATA_DIR/{queue,mail,tls}, migrates moat.db
- * and mail/index.db by opening them once, hands everything to the run user,
+ * any child is forked. Creates DATA_DIR/{queue,mail,tls,quarantine},
+ * migrates moat.db, mail/index.db and quarantine/index.db by opening them
+ * once, hands everything to the run user,
  * discards queue files that never got their trailer (a crash mid-DATA: the
  * client never saw a 250) and ensures a TLS certificate exists.
  *
@@ -124,7 +125,9 @@ int
 master_prepare_data_dir(const struct moat_settings *settings,
 			const struct run_user *user, char **error_r)
 {
-	static const char *const subdirs[] = {"queue", "mail", "tls"};
+	static const char *const subdirs[] = {
+	    "queue",	  "mail",	    "tls",
+	    "quarantine", "quarantine/msg", "quarantine/tmp"};
 	const char *dir = settings->data_dir;
 	struct directory *directory = NULL;
 	struct store *store = NULL;
@@ -146,7 +149,25 @@ master_prepare_data_dir(const struct moat_settings *settings,
 	directory_close(&directory);
 	if (store_open(dir, &store, error_r) < 0)
 		return -1;
+	{
+		uint32_t uidvalidity;
+
+		/* opens (migrates) the quarantine index too */
+		if (store_quarantine_uidvalidity(store, &uidvalidity, error_r) <
+		    0) {
+			store_close(&store);
+			return -1;
+		}
+	}
 	store_close(&store);
+	path = xasprintf("%s/quarantine/index.db", dir);
+	ret = chown_database(path, user);
+	free(path);
+	if (ret < 0) {
+		*error_r = xasprintf("chown the quarantine in %s: %s", dir,
+				     strerror(errno));
+		return -1;
+	}
 	path = xasprintf("%s/moat.db", dir);
 	ret = chown_database(path, user);
 	free(path);

@@ -24,6 +24,7 @@
 
 #include "gateway/master_prepare.h"
 #include "gateway/moatctl_dmarc.h"
+#include "gateway/moatctl_quarantine.h"
 #include "gateway/moatctl_spam.h"
 #include "gateway/queue_file.h"
 #include "gateway/queue_state.h"
@@ -89,6 +90,15 @@ usage(FILE *out)
 	    "                             recorded results; T: UTC seconds "
 	    "or\n"
 	    "                             YYYY-MM-DD[THH:MM[:SS]]\n"
+	    "  quarantine list [--rcpt ADDR] [--json]\n"
+	    "                             quarantined messages, one line "
+	    "per recipient\n"
+	    "  quarantine show ID         summary, recipients and header\n"
+	    "  quarantine release ID [--rcpt ADDR]\n"
+	    "                             deliver it (to one recipient) "
+	    "without the filters\n"
+	    "  quarantine delete ID [--rcpt ADDR]\n"
+	    "                             drop it (for one recipient)\n"
 	    "  spf [--timeout=MS] IP HELO SENDER   SPF check through "
 	    "Moat's SPF code\n"
 	    "  spf [--timeout=MS] --batch  the same for \"IP<TAB>HELO<TAB>"
@@ -869,6 +879,16 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "spam") == 0 && argc - i >= 2) {
 		ret = moatctl_spam(&ctl.settings, argc - i - 1, argv + i + 1);
+		moat_settings_free(&ctl.settings);
+		if (ret < 0) {
+			usage(stderr);
+			return 2;
+		}
+		return ret;
+	}
+	if (strcmp(argv[i], "quarantine") == 0 && argc - i >= 2) {
+		ret = moatctl_quarantine(&ctl.settings, argc - i - 1,
+					 argv + i + 1);
 		moat_settings_free(&ctl.settings);
 		if (ret < 0) {
 			usage(stderr);

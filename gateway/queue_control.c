@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "gateway/delivery_remote.h"
+#include "gateway/queue_file.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -38,6 +39,8 @@ struct queue_control {
 	struct delivery_remote *remote;
 	struct control_client *clients;
 	char *path;
+	queue_control_enqueue_fn *enqueue;
+	void *enqueue_context;
 };
 
 static void
@@ -81,7 +84,14 @@ on_read(struct bufferevent *bev, void *arg)
 	buf_init(&reply);
 	if (len > CONTROL_LINE_MAX)
 		buf_append_str(&reply, "ERR command too long\n");
-	else if (delivery_remote_command(cc->qc->remote, line, &reply) == 0)
+	else if (strncmp(line, "deliver ", 8) == 0 && cc->qc->enqueue != NULL) {
+		if (queue_id_valid(line + 8)) {
+			cc->qc->enqueue(line + 8, cc->qc->enqueue_context);
+			buf_printf(&reply, "%s: queued\nOK\n", line + 8);
+		} else {
+			buf_append_str(&reply, "bad queue id\nERR\n");
+		}
+	} else if (delivery_remote_command(cc->qc->remote, line, &reply) == 0)
 		buf_append_str(&reply, "OK\n");
 	else
 		buf_append_str(&reply, "ERR\n");
@@ -173,4 +183,12 @@ queue_control_free(struct queue_control **qcp)
 	(void)unlink(qc->path);
 	free(qc->path);
 	x_free(qcp);
+}
+
+void
+queue_control_set_enqueue(struct queue_control *qc,
+			  queue_control_enqueue_fn *fn, void *context)
+{
+	qc->enqueue = fn;
+	qc->enqueue_context = context;
 }

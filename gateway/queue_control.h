@@ -19,5 +19,11 @@ struct queue_control *queue_control_new(struct event_base *base,
 					struct delivery_remote *remote,
 					char **error_r);
 void queue_control_free(struct queue_control **control);
+/* "deliver QID": a message written into queue/ by someone else (moatctl
+ * quarantine release) is handed to fn at once instead of waiting for the
+ * next rescan. */
+typedef void queue_control_enqueue_fn(const char *qid, void *context);
+void queue_control_set_enqueue(struct queue_control *control,
+			       queue_control_enqueue_fn *fn, void *context);
 
 #endif

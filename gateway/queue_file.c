@@ -127,6 +127,12 @@ queue_envelope_encode(const struct queue_envelope *env, struct buf *out)
 	encode_field(out, "ip", env->client_ip);
 	encode_field(out, "helo", env->helo);
 	buf_printf(out, "arrival %lld\n", (long long)env->arrival);
+	if (env->quarantine != NULL) {
+		encode_field(out, "quarantine", env->quarantine);
+		encode_field(out, "quarantine_by", env->quarantine_by);
+		encode_field(out, "symbols", env->symbols);
+		buf_printf(out, "score %.3f\n", env->score);
+	}
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		const struct queue_rcpt *r = &env->rcpts[i];
 
@@ -197,6 +203,9 @@ queue_envelope_free(struct queue_envelope *env)
 	free(env->auth_user);
 	free(env->client_ip);
 	free(env->helo);
+	free(env->quarantine);
+	free(env->quarantine_by);
+	free(env->symbols);
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		free(env->rcpts[i].address);
 		free(env->rcpts[i].notify);
@@ -244,6 +253,25 @@ parse_rcpt(struct queue_envelope *env, const char *s, size_t len)
 	free(notify);
 	free(orcpt);
 	return 0;
+}
+
+/* "-12.345": an optional sign, digits, an optional fraction; bounded. */
+static int
+parse_score(double *score_r, const char *v, size_t vlen)
+{
+	char text[32];
+	char *end;
+
+	if (vlen == 0 || vlen >= sizeof(text))
+		return -1;
+	for (size_t i = 0; i < vlen; i++)
+		if (!((v[i] >= '0' && v[i] <= '9') || v[i] == '.' ||
+		      (i == 0 && v[i] == '-')))
+			return -1;
+	memcpy(text, v, vlen);
+	text[vlen] = '\0';
+	*score_r = strtod(text, &end);
+	return *end == '\0' ? 0 : -1;
 }
 
 static int
@@ -302,6 +330,14 @@ parse_line(struct queue_envelope *env, const char *line, size_t len)
 	}
 	if (KEY("rcpt"))
 		return parse_rcpt(env, v, vlen);
+	if (KEY("quarantine"))
+		return set_once(&env->quarantine, v, vlen);
+	if (KEY("quarantine_by"))
+		return set_once(&env->quarantine_by, v, vlen);
+	if (KEY("symbols"))
+		return set_once(&env->symbols, v, vlen);
+	if (KEY("score"))
+		return parse_score(&env->score, v, vlen);
 #undef KEY
 	return 0; /* unknown keys from newer versions are ignored */
 }

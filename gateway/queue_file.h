@@ -43,6 +43,14 @@ struct queue_envelope {
 	char *client_ip;
 	char *helo;
 	time_t arrival;
+	/* Quarantined by the filter chain (the queue stores it in the
+	 * quarantine instead of delivering it): quarantine is the reason
+	 * (NULL: not quarantined), quarantine_by the filter or policy rule
+	 * that decided, symbols "NAME(score),..." and score the chain's. */
+	char *quarantine;
+	char *quarantine_by;
+	char *symbols;
+	double score;
 	struct queue_rcpt *rcpts;
 	size_t rcpt_count;
 };

@@ -22,6 +22,12 @@
  *
  * Rescans only take files older than QUEUE_SCAN_MIN_AGE seconds: younger
  * ones are either notified by smtpd or still being written.
+ *
+ * A message smtpd quarantined (its envelope says why) is not delivered:
+ * each recipient gets an entry in the quarantine store instead (a local
+ * address one per mailbox user it resolves to, any other address as it
+ * is), in one durable store call keyed by the queue id, before the queue
+ * file goes. Expired entries are pruned every quarantine.prune_interval.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -76,6 +82,7 @@ struct queue_service {
 	struct timespec started;	/* files newer than this are notified */
 	struct queue_control *control;
 	struct dmarc_reporter *dmarc; /* DMARC aggregate reports */
+	struct event *prune_timer;    /* quarantine expiry */
 	bool stopping;
 };
 
@@ -350,6 +357,93 @@ item_deliver(struct queue_service *qs, struct batch_item *item, char **error_r)
 	return 0;
 }
 
+/* The quarantine entries' recipients of item: local users for local
+ * addresses, any other address as it is. 0, or -1 (directory error). */
+static int
+item_quarantine_rcpts(struct queue_service *qs, struct batch_item *item,
+		      struct str_list *rcpts)
+{
+	for (size_t i = 0; i < item->env.rcpt_count; i++) {
+		const char *rcpt = item->env.rcpts[i].address;
+		struct str_list users = {0}, foreign = {0};
+		enum directory_result r;
+
+		if (item->done[i])
+			continue;
+		r = directory_resolve(qs->dir, rcpt, &users, &foreign);
+		if (r == DIRECTORY_ERROR) {
+			str_list_free(&users);
+			str_list_free(&foreign);
+			return -1;
+		}
+		if (r != DIRECTORY_LOCAL || users.count + foreign.count == 0)
+			str_list_add(rcpts, rcpt);
+		for (size_t u = 0; u < users.count; u++)
+			str_list_add(rcpts, users.items[u]);
+		for (size_t u = 0; u < foreign.count; u++)
+			str_list_add(rcpts, foreign.items[u]);
+		str_list_free(&users);
+		str_list_free(&foreign);
+	}
+	return 0;
+}
+
+/* Stores a quarantined message in the quarantine (durably). 0, or -1
+ * (retried later: the queue file stays). */
+static int
+item_quarantine(struct queue_service *qs, struct batch_item *item)
+{
+	struct store_quarantine_new q;
+	struct str_list rcpts = {0};
+	char *error = NULL;
+	char reason[200], by[64];
+	int rc;
+
+	if (item_quarantine_rcpts(qs, item, &rcpts) < 0) {
+		log_errorx("qid=%s event=quarantine status=deferred "
+			   "error=\"directory lookup failed\"",
+			   item->entry.qid);
+		str_list_free(&rcpts);
+		return -1;
+	}
+	memset(&q, 0, sizeof(q));
+	q.qid = item->entry.qid;
+	q.mail_from = item->env.mail_from;
+	q.received = item->env.arrival;
+	q.expires =
+	    item->env.arrival + (time_t)qs->settings->quarantine_retention;
+	q.reason = item->env.quarantine;
+	q.by = item->env.quarantine_by != NULL ? item->env.quarantine_by : "";
+	q.symbols = item->env.symbols != NULL ? item->env.symbols : "";
+	q.score = item->env.score;
+	q.fd = item->fd;
+	q.offset = item->offset;
+	q.size = item->len;
+	q.rcpts = (const char *const *)rcpts.items;
+	q.rcpt_count = rcpts.count;
+	rc = rcpts.count == 0 ? 1 : store_quarantine_add(qs->store, &q, &error);
+	log_sanitize(q.reason, strlen(q.reason), reason, sizeof(reason));
+	log_sanitize(q.by, strlen(q.by), by, sizeof(by));
+	if (rc < 0) {
+		log_errorx("qid=%s event=quarantine status=deferred "
+			   "error=\"%s\"",
+			   item->entry.qid, error);
+		free(error);
+		str_list_free(&rcpts);
+		return -1;
+	}
+	for (size_t i = 0; i < rcpts.count; i++)
+		log_info("qid=%s to=<%s> status=quarantined by=%s "
+			 "score=%.2f size=%zu reason=\"%s\"%s",
+			 item->entry.qid, rcpts.items[i], by, q.score,
+			 item->len, reason, rc == 0 ? " duplicate=yes" : "");
+	for (size_t i = 0; i < item->env.rcpt_count; i++)
+		item->done[i] = true;
+	item->remote_left = false;
+	str_list_free(&rcpts);
+	return 0;
+}
+
 /* delivery_local_fn: one local user of a deferred message, in its own
  * store transaction (the event loop never runs it inside a batch). */
 static int
@@ -543,6 +637,23 @@ queue_work_batch(struct queue_service *qs, size_t max)
 			item_free(item);
 	next:;
 	}
+	/* Quarantined messages go to the quarantine store, each durably on
+	 * its own, and leave the batch. */
+	for (size_t i = 0; i < nitems;) {
+		if (items[i].env.quarantine == NULL) {
+			i++;
+			continue;
+		}
+		if (item_quarantine(qs, &items[i]) == 0) {
+			item_finish(qs, &items[i]);
+			(void)fileio_sync_dir(qs->queue_dir);
+		} else {
+			schedule_retry(qs, &items[i], 1, false);
+		}
+		item_free(&items[i]);
+		items[i] = items[--nitems];
+		items[nitems].fd = -1;
+	}
 	if (nitems == 0)
 		goto out;
 	if (store_begin(qs->store, &error) < 0) {
@@ -617,6 +728,24 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(qs->base);
 }
 
+static void
+on_prune(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_service *qs = arg;
+	char *error = NULL;
+	size_t removed = 0;
+
+	(void)fd;
+	(void)what;
+	if (store_quarantine_prune(qs->store, time(NULL), &removed, &error) <
+	    0) {
+		log_errorx("event=quarantine_prune error=\"%s\"", error);
+		free(error);
+	} else if (removed > 0) {
+		log_info("event=quarantine_prune removed=%zu", removed);
+	}
+}
+
 /* delivery_remote hands us the DSNs it writes into queue/. */
 static void
 on_remote_enqueue(const char *qid, void *context)
@@ -676,6 +805,8 @@ queue_run(struct service_context *ctx)
 	if (qs.remote != NULL)
 		qs.control = queue_control_new(qs.base, ctx->settings->data_dir,
 					       qs.remote, &error);
+	if (qs.control != NULL)
+		queue_control_set_enqueue(qs.control, on_remote_enqueue, &qs);
 	if (qs.remote == NULL || qs.control == NULL) {
 		log_errorx("event=start error=\"%s\"", error);
 		free(error);
@@ -687,6 +818,16 @@ queue_run(struct service_context *ctx)
 		qs.dmarc =
 		    dmarc_reporter_new(qs.base, ctx->settings, qs.queue_dir,
 				       on_remote_enqueue, &qs);
+	/* Quarantine expiry: now, then every prune_interval. */
+	qs.prune_timer = event_new(qs.base, -1, EV_PERSIST, on_prune, &qs);
+	{
+		struct timeval prune = {
+		    (time_t)ctx->settings->quarantine_prune_interval, 0};
+
+		event_add(qs.prune_timer, &prune);
+	}
+	if (!qs.stopping)
+		on_prune(-1, 0, &qs);
 	/* Everything already on disk at start is ours to deliver. */
 	queue_scan(&qs, true);
 	if (!qs.stopping)
@@ -700,6 +841,7 @@ queue_run(struct service_context *ctx)
 	event_free(qs.scan_timer);
 	event_free(qs.work_event);
 	event_free(qs.retry_timer);
+	event_free(qs.prune_timer);
 	event_base_free(qs.base);
 	store_close(&qs.store);
 	directory_close(&qs.dir);

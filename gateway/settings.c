@@ -371,6 +371,17 @@ const struct setting_def moat_setting_defs[] = {
     {"spam.user_training_max_pending", SETTING_INT, "10000",
      S(spam_user_training_max_pending), 1, 10000000, NULL,
      "messages waiting to be learned at most; more are dropped and logged"},
+    /* quarantine store */
+    {"quarantine.retention", SETTING_DURATION, "30d", S(quarantine_retention),
+     1, 3660 * 86400, NULL,
+     "how long a quarantined message is kept before the queue deletes it"},
+    {"quarantine.prune_interval", SETTING_DURATION, "1h",
+     S(quarantine_prune_interval), 1, 86400, NULL,
+     "how often the queue deletes expired quarantine entries"},
+    {"quarantine.learn_on_release", SETTING_BOOL, "yes",
+     S(quarantine_learn_on_release), 0, 0, NULL,
+     "a release of mail the spam filter quarantined teaches Bayes ham "
+     "(through the spamlearn service: needs spam.user_training and Bayes)"},
 };
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);

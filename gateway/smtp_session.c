@@ -339,25 +339,15 @@ session_protocol(const struct smtp_session *s)
 	return names[i];
 }
 
-static int
-session_open_message(struct smtp_session *s)
+/* The transaction's queue envelope; its strings are the session's. */
+static void
+session_envelope(struct smtp_session *s, time_t now,
+		 struct queue_envelope *env_r)
 {
 	struct queue_envelope env;
 	struct queue_rcpt *qr;
-	char date[64];
-	struct tm tm;
-	time_t now = time(NULL);
 	size_t i;
 
-	queue_id_new(s->qid);
-	s->path = xasprintf("%s/%s", s->server->queue_dir, s->qid);
-	s->fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (s->fd < 0) {
-		log_error("session=%s qid=%s event=queue_open_failed", s->id,
-			  s->qid);
-		x_free(&s->path);
-		return -1;
-	}
 	memset(&env, 0, sizeof(env));
 	memcpy(env.qid, s->qid, sizeof(env.qid));
 	env.mail_from = s->mail_from;
@@ -379,6 +369,28 @@ session_open_message(struct smtp_session *s)
 	}
 	env.rcpts = qr;
 	env.rcpt_count = s->rcpt_count;
+	*env_r = env;
+}
+
+static int
+session_open_message(struct smtp_session *s)
+{
+	struct queue_envelope env;
+	char date[64];
+	struct tm tm;
+	time_t now = time(NULL);
+
+	queue_id_new(s->qid);
+	s->path = xasprintf("%s/%s", s->server->queue_dir, s->qid);
+	s->fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (s->fd < 0) {
+		log_error("session=%s qid=%s event=queue_open_failed", s->id,
+			  s->qid);
+		x_free(&s->path);
+		return -1;
+	}
+	s->arrival = now;
+	session_envelope(s, now, &env);
 
 	buf_reset(&s->wbuf);
 	queue_envelope_encode(&env, &s->wbuf);
@@ -577,6 +589,43 @@ session_message_end(struct smtp_session *s)
 }
 
 /*
+ * The envelope of a message the policy step quarantines: the usual one plus
+ * why (the verdict's reply text, or the spam score), who decided (the
+ * filter), the chain's symbols and score. The queue reads them to store
+ * the message in the quarantine instead of delivering it.
+ */
+static void
+session_quarantine_envelope(struct smtp_session *s,
+			    const struct filter_chain_result *fres,
+			    struct buf *out)
+{
+	struct queue_envelope env;
+	struct buf symbols, reason;
+	const char *by =
+	    fres->verdict_filter != NULL ? fres->verdict_filter : "policy";
+
+	buf_init(&symbols);
+	buf_init(&reason);
+	for (size_t i = 0; i < fres->symbol_count; i++)
+		buf_printf(&symbols, "%s%s(%.2f)", i > 0 ? "," : "",
+			   fres->symbols[i].name, fres->symbols[i].score);
+	if (fres->text != NULL)
+		buf_append_str(&reason, fres->text);
+	else if (strcmp(by, "spam") == 0)
+		buf_printf(&reason, "spam score %.2f", fres->score);
+	else
+		buf_printf(&reason, "quarantined by %s", by);
+	session_envelope(s, s->arrival, &env);
+	env.quarantine = (char *)buf_cstr(&reason);
+	env.quarantine_by = (char *)by;
+	env.symbols = (char *)buf_cstr(&symbols);
+	env.score = fres->score;
+	queue_envelope_encode(&env, out);
+	buf_free(&symbols);
+	buf_free(&reason);
+}
+
+/*
  * Applies the chain's header edits to the spool file, asks the policy step
  * and answers or commits. resume: called from a callback, so the commands
  * waiting behind DATA are processed afterwards.
@@ -646,21 +695,32 @@ session_message_decide(struct smtp_session *s,
 	default:
 		break;
 	}
-	/* Accepted: header edits (they rewrite the file with its trailer),
-	 * else the trailer; then the durable commit. */
-	if (fres->add_len > 0 || fres->cut_count > 0) {
+	/* Accepted: header edits and a quarantine verdict (they rewrite the
+	 * file with its trailer), else the trailer; then the durable
+	 * commit. */
+	s->quarantined = ans.action == POLICY_QUARANTINE;
+	if (fres->add_len > 0 || fres->cut_count > 0 || s->quarantined) {
+		struct buf envelope;
 		int nfd;
 		size_t nlen;
 
+		buf_init(&envelope);
+		if (s->quarantined)
+			session_quarantine_envelope(s, fres, &envelope);
 		if (spool_edit_apply(s->path, s->fd, s->header_len, s->data_len,
-				     fres, &nfd, &nlen) < 0) {
+				     fres,
+				     s->quarantined ? envelope.data : NULL,
+				     envelope.len, &nfd, &nlen) < 0) {
 			log_error("session=%s qid=%s event=spool_edit_failed",
 				  s->id, s->qid);
 			s->io_error = true;
 		} else {
 			s->fd = nfd;
 			s->data_len = nlen;
+			if (s->quarantined)
+				s->header_len = envelope.len;
 		}
+		buf_free(&envelope);
 	} else {
 		char trailer[QUEUE_TRAILER_LEN + 1];
 
@@ -704,9 +764,9 @@ session_commit_done(int status, void *context)
 		s->fd = -1;
 		x_free(&s->path); /* committed: no longer ours to unlink */
 		log_info("session=%s qid=%s event=queued size=%zu rcpts=%zu "
-			 "from=<%s>",
+			 "from=<%s>%s",
 			 s->id, s->qid, s->body_len, s->rcpt_count,
-			 s->mail_from);
+			 s->mail_from, s->quarantined ? " quarantine=yes" : "");
 		session_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 		if (qfd >= 0 &&
 		    send(qfd, s->qid, strlen(s->qid),

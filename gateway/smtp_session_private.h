@@ -100,6 +100,8 @@ struct smtp_session {
 	int fd;
 	struct buf wbuf;
 	size_t header_len; /* envelope bytes at the start of the file */
+	time_t arrival;	   /* the envelope's, kept for a rewrite */
+	bool quarantined;  /* the policy step said quarantine */
 	size_t data_len;   /* bytes after the envelope (Received + message) */
 	size_t body_len;   /* message bytes as received (size limit) */
 	size_t line_len;

@@ -65,8 +65,8 @@ copy_range(int in, off_t *in_off, int out, size_t len)
 
 int
 spool_edit_apply(const char *path, int fd, size_t header_len, size_t data_len,
-		 const struct filter_chain_result *result, int *fd_r,
-		 size_t *data_len_r)
+		 const struct filter_chain_result *result, const char *envelope,
+		 size_t envelope_len, int *fd_r, size_t *data_len_r)
 {
 	char trailer[QUEUE_TRAILER_LEN + 1];
 	char *tmp = xasprintf("%s.edit", path);
@@ -81,9 +81,13 @@ spool_edit_apply(const char *path, int fd, size_t header_len, size_t data_len,
 		errno = saved;
 		return -1;
 	}
-	/* Envelope as is. */
-	if (copy_range(fd, &in_off, out, header_len) < 0)
+	/* Envelope as is, or the replacement. */
+	if (envelope != NULL) {
+		if (fileio_write_all(out, envelope, envelope_len) < 0)
+			goto fail;
+	} else if (copy_range(fd, &in_off, out, header_len) < 0) {
 		goto fail;
+	}
 	if (insert_at > data_len)
 		insert_at = data_len;
 	/* Message: segments between cuts, with the insertion. */

@@ -75,9 +75,17 @@ db_open(const char *path, const struct db_migration *migrations, size_t count,
 
 		if (migrations[i].version <= version)
 			continue;
+		if (db_exec(db, "BEGIN IMMEDIATE;", &error) == 0 &&
+		    db_user_version(db, &version) == 0 &&
+		    migrations[i].version <= version) {
+			/* Another process opening the database at the same
+			 * time applied it first. */
+			if (db_exec(db, "COMMIT;", &error) == 0)
+				continue;
+		}
 		bump = xasprintf("PRAGMA user_version = %d;",
 				 migrations[i].version);
-		if (db_exec(db, "BEGIN IMMEDIATE;", &error) < 0 ||
+		if (error != NULL ||
 		    db_exec(db, migrations[i].sql, &error) < 0 ||
 		    db_exec(db, bump, &error) < 0 ||
 		    db_exec(db, "COMMIT;", &error) < 0) {

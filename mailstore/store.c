@@ -229,3 +229,73 @@ store_set_relaxed_sync(struct store *store, bool relaxed)
 {
 	store->backend->set_relaxed_sync(store, relaxed);
 }
+
+/* ---- quarantine ---- */
+
+int
+store_quarantine_add(struct store *store, const struct store_quarantine_new *q,
+		     char **error_r)
+{
+	return store->backend->quarantine_add(store, q, error_r);
+}
+
+int
+store_quarantine_list(struct store *store, const char *rcpt, const char *qid,
+		      struct store_quarantine_entry **entries_r,
+		      size_t *count_r, char **error_r)
+{
+	return store->backend->quarantine_list(store, rcpt, qid, entries_r,
+					       count_r, error_r);
+}
+
+int
+store_quarantine_get(struct store *store, uint64_t id,
+		     struct store_quarantine_entry *entry_r, char **error_r)
+{
+	return store->backend->quarantine_get(store, id, entry_r, error_r);
+}
+
+int
+store_quarantine_remove(struct store *store, const uint64_t *ids, size_t count,
+			char **error_r)
+{
+	return store->backend->quarantine_remove(store, ids, count, error_r);
+}
+
+int
+store_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
+		       char **error_r)
+{
+	return store->backend->quarantine_prune(store, now, removed_r, error_r);
+}
+
+int
+store_quarantine_uidvalidity(struct store *store, uint32_t *uidvalidity_r,
+			     char **error_r)
+{
+	return store->backend->quarantine_uidvalidity(store, uidvalidity_r,
+						      error_r);
+}
+
+void
+store_quarantine_entry_clear(struct store_quarantine_entry *e)
+{
+	x_free(&e->qid);
+	x_free(&e->rcpt);
+	x_free(&e->mail_from);
+	x_free(&e->from);
+	x_free(&e->subject);
+	x_free(&e->reason);
+	x_free(&e->by);
+	x_free(&e->symbols);
+	x_free(&e->path);
+}
+
+void
+store_quarantine_entries_free(struct store_quarantine_entry *entries,
+			      size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		store_quarantine_entry_clear(&entries[i]);
+	free(entries);
+}

@@ -26,6 +26,8 @@
 
 struct store;
 struct msg_structure;
+struct store_quarantine_new;
+struct store_quarantine_entry;
 
 struct store_delivery {
 	const char *user;    /* canonical user address */
@@ -135,6 +137,23 @@ struct store_backend {
 	int (*message_structure)(struct store *store, const char *user,
 				 const char *mailbox, uint32_t uid,
 				 struct msg_structure **s_r, char **error_r);
+	/* quarantine (see "Quarantine" below) */
+	int (*quarantine_add)(struct store *store,
+			      const struct store_quarantine_new *q,
+			      char **error_r);
+	int (*quarantine_list)(struct store *store, const char *rcpt,
+			       const char *qid,
+			       struct store_quarantine_entry **entries_r,
+			       size_t *count_r, char **error_r);
+	int (*quarantine_get)(struct store *store, uint64_t id,
+			      struct store_quarantine_entry *entry_r,
+			      char **error_r);
+	int (*quarantine_remove)(struct store *store, const uint64_t *ids,
+				 size_t count, char **error_r);
+	int (*quarantine_prune)(struct store *store, time_t now,
+				size_t *removed_r, char **error_r);
+	int (*quarantine_uidvalidity)(struct store *store,
+				      uint32_t *uidvalidity_r, char **error_r);
 };
 
 extern const struct store_backend store_backend_embedded;
@@ -258,5 +277,86 @@ char *store_notify_path(const char *data_dir);
  * APPEND, expunges, copies, moves and deletions still wait for the disk.
  */
 void store_set_relaxed_sync(struct store *store, bool relaxed);
+
+/*
+ * Quarantine (ARCHITECTURE.md section 3, step 6): messages the filter
+ * chain quarantined, kept instead of delivered. The message bytes are
+ * stored once per message (the queue id names it) and shared by one entry
+ * per recipient: a local user, or any address (relay domains, remote
+ * recipients). Entry ids are unique and never reused (they are the UIDs
+ * of the user's read-only IMAP mailbox "Quarantine"). The embedded
+ * backend keeps DATA_DIR/quarantine/index.db and one file per message
+ * under DATA_DIR/quarantine/msg/. Each call is its own durable
+ * transaction (store_begin() is not needed and must not be open).
+ */
+struct store_quarantine_new {
+	const char *qid;       /* message id: the queue id, [0-9A-Z]{1,32} */
+	const char *mail_from; /* envelope sender, "" for <> */
+	time_t received;
+	time_t expires;	    /* pruned by store_quarantine_prune() after this */
+	const char *reason; /* why, e.g. "Virus found: Eicar-Test-Signature" */
+	const char *by;	    /* the filter or rule that decided, e.g. "clamav" */
+	const char *symbols; /* "NAME(score),..." or "" */
+	double score;
+	int fd; /* the message: size bytes at offset in fd */
+	off_t offset;
+	size_t size;
+	const char *const *rcpts; /* one entry each (duplicates once) */
+	size_t rcpt_count;
+};
+
+struct store_quarantine_entry {
+	uint64_t id; /* the entry */
+	char *qid;   /* its message */
+	char *rcpt;
+	char *mail_from;
+	char *from;    /* From: decoded to UTF-8, controls replaced */
+	char *subject; /* Subject: likewise */
+	time_t received, expires;
+	uint64_t size;
+	char *reason, *by, *symbols;
+	double score;
+	char *path; /* the message file (read-only, shared by the entries) */
+};
+
+/* Stores the message and its entries, durably (file fsync'd, then the
+ * index) before it returns. 1 stored, 0 the qid is already there (nothing
+ * changed: a queue retry after a crash), -1 with *error_r allocated. */
+int store_quarantine_add(struct store *store,
+			 const struct store_quarantine_new *q, char **error_r);
+/* Entries by id; rcpt (case-insensitive) and qid filter when not NULL.
+ * Free with store_quarantine_entries_free. 0 or -1. */
+int store_quarantine_list(struct store *store, const char *rcpt,
+			  const char *qid,
+			  struct store_quarantine_entry **entries_r,
+			  size_t *count_r, char **error_r);
+/* 1 found (free with store_quarantine_entry_clear), 0 no such entry, -1. */
+int store_quarantine_get(struct store *store, uint64_t id,
+			 struct store_quarantine_entry *entry_r,
+			 char **error_r);
+/* Removes the entries (missing ones are skipped) and the message file of
+ * each message whose last entry went. Returns how many were removed, or
+ * -1 with *error_r allocated. */
+int store_quarantine_remove(struct store *store, const uint64_t *ids,
+			    size_t count, char **error_r);
+/* Removes every entry expired at now (expires <= now), files as above.
+ * 0 with *removed_r, or -1. */
+int store_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
+			   char **error_r);
+/* The UIDVALIDITY of every user's Quarantine mailbox (fixed at creation). */
+int store_quarantine_uidvalidity(struct store *store, uint32_t *uidvalidity_r,
+				 char **error_r);
+void store_quarantine_entry_clear(struct store_quarantine_entry *entry);
+void store_quarantine_entries_free(struct store_quarantine_entry *entries,
+				   size_t count);
+/*
+ * From and Subject of a message's header (data: the message or its first
+ * bytes), decoded (RFC 2047, charsets) to UTF-8, control characters
+ * replaced by spaces, at most STORE_QUARANTINE_SUMMARY_MAX bytes (cut at
+ * a character boundary); "" when absent. Both allocated.
+ */
+#define STORE_QUARANTINE_SUMMARY_MAX 256
+void store_quarantine_summary(const char *data, size_t len, char **from_r,
+			      char **subject_r);
 
 #endif

@@ -38,6 +38,7 @@
 #include "lib/fileio.h"
 #include "lib/xalloc.h"
 #include "mailstore/msg_structure.h"
+#include "mailstore/quarantine_db.h"
 
 struct store_embedded {
 	struct store store;
@@ -54,6 +55,7 @@ struct store_embedded {
 	int notify_fd;
 	char *notify_path;
 	sqlite3_stmt *structure_get; /* prepared once (FETCH asks per UID) */
+	struct quarantine_db *quarantine; /* opened on first use */
 };
 
 static const char *const special_mailboxes[][2] = {
@@ -214,6 +216,7 @@ embedded_close(struct store *store)
 	if (se->in_txn)
 		embedded_rollback(store);
 	sqlite3_finalize(se->structure_get);
+	quarantine_db_close(&se->quarantine);
 	db_close(&se->db);
 	free(se->fds);
 	str_list_free(&se->paths);
@@ -2000,6 +2003,82 @@ out:
 	return ret;
 }
 
+/* ------------------------------------------------------------------ */
+/* quarantine (mailstore/quarantine_db.c) */
+
+static struct quarantine_db *
+quarantine_of(struct store *store, char **error_r)
+{
+	struct store_embedded *se = embedded(store);
+
+	if (se->quarantine == NULL &&
+	    quarantine_db_open(se->data_dir, &se->quarantine, error_r) < 0)
+		return NULL;
+	return se->quarantine;
+}
+
+static int
+embedded_quarantine_add(struct store *store,
+			const struct store_quarantine_new *q, char **error_r)
+{
+	struct quarantine_db *qdb = quarantine_of(store, error_r);
+
+	return qdb == NULL ? -1 : quarantine_db_add(qdb, q, error_r);
+}
+
+static int
+embedded_quarantine_list(struct store *store, const char *rcpt, const char *qid,
+			 struct store_quarantine_entry **entries_r,
+			 size_t *count_r, char **error_r)
+{
+	struct quarantine_db *qdb = quarantine_of(store, error_r);
+
+	return qdb == NULL ? -1
+			   : quarantine_db_list(qdb, rcpt, qid, entries_r,
+						count_r, error_r);
+}
+
+static int
+embedded_quarantine_get(struct store *store, uint64_t id,
+			struct store_quarantine_entry *entry_r, char **error_r)
+{
+	struct quarantine_db *qdb = quarantine_of(store, error_r);
+
+	return qdb == NULL ? -1 : quarantine_db_get(qdb, id, entry_r, error_r);
+}
+
+static int
+embedded_quarantine_remove(struct store *store, const uint64_t *ids,
+			   size_t count, char **error_r)
+{
+	struct quarantine_db *qdb = quarantine_of(store, error_r);
+
+	return qdb == NULL ? -1
+			   : quarantine_db_remove(qdb, ids, count, error_r);
+}
+
+static int
+embedded_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
+			  char **error_r)
+{
+	struct quarantine_db *qdb = quarantine_of(store, error_r);
+
+	*removed_r = 0;
+	return qdb == NULL ? -1
+			   : quarantine_db_prune(qdb, now, removed_r, error_r);
+}
+
+static int
+embedded_quarantine_uidvalidity(struct store *store, uint32_t *uidvalidity_r,
+				char **error_r)
+{
+	struct quarantine_db *qdb = quarantine_of(store, error_r);
+
+	return qdb == NULL
+		   ? -1
+		   : quarantine_db_uidvalidity(qdb, uidvalidity_r, error_r);
+}
+
 const struct store_backend store_backend_embedded = {
     .name = "embedded",
     .open = embedded_open,
@@ -2024,4 +2103,10 @@ const struct store_backend store_backend_embedded = {
     .quota_usage = embedded_quota_usage,
     .set_relaxed_sync = embedded_set_relaxed_sync,
     .message_structure = embedded_message_structure,
+    .quarantine_add = embedded_quarantine_add,
+    .quarantine_list = embedded_quarantine_list,
+    .quarantine_get = embedded_quarantine_get,
+    .quarantine_remove = embedded_quarantine_remove,
+    .quarantine_prune = embedded_quarantine_prune,
+    .quarantine_uidvalidity = embedded_quarantine_uidvalidity,
 };

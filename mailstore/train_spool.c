@@ -44,7 +44,9 @@ struct train_batch {
 
 static const char *const train_class_names[] = {"spam", "ham"};
 static const char *const train_reason_names[] = {"move", "copy", "append",
-						 "flag"};
+						 "flag", "release"};
+#define TRAIN_REASONS                                                          \
+	(sizeof(train_reason_names) / sizeof(train_reason_names[0]))
 
 const char *
 train_class_name(enum train_class cls)
@@ -55,7 +57,8 @@ train_class_name(enum train_class cls)
 const char *
 train_reason_name(enum train_reason reason)
 {
-	return (unsigned int)reason < 4 ? train_reason_names[reason] : "?";
+	return (unsigned int)reason < TRAIN_REASONS ? train_reason_names[reason]
+						    : "?";
 }
 
 bool
@@ -210,11 +213,11 @@ train_parse_line(struct train_request *req, unsigned int *have, size_t *cap,
 
 		if (*have & TRAIN_HAVE_REASON)
 			goto dup;
-		for (i = 0; i < 4; i++)
+		for (i = 0; i < TRAIN_REASONS; i++)
 			if (strlen(train_reason_names[i]) == vlen &&
 			    memcmp(v, train_reason_names[i], vlen) == 0)
 				break;
-		if (i == 4) {
+		if (i == TRAIN_REASONS) {
 			*error_r = "bad reason";
 			return -1;
 		}

@@ -38,10 +38,11 @@ enum train_class {
 };
 
 enum train_reason {
-	TRAIN_REASON_MOVE,   /* MOVE into or out of Junk */
-	TRAIN_REASON_COPY,   /* COPY into or out of Junk */
-	TRAIN_REASON_APPEND, /* APPEND into Junk */
-	TRAIN_REASON_FLAG,   /* $Junk / $NotJunk keyword set */
+	TRAIN_REASON_MOVE,    /* MOVE into or out of Junk */
+	TRAIN_REASON_COPY,    /* COPY into or out of Junk */
+	TRAIN_REASON_APPEND,  /* APPEND into Junk */
+	TRAIN_REASON_FLAG,    /* $Junk / $NotJunk keyword set */
+	TRAIN_REASON_RELEASE, /* released from the quarantine (ham) */
 };
 
 /* One request: one IMAP command's messages, all of one class. */
@@ -64,7 +65,7 @@ const char *train_reason_name(enum train_reason reason);
  *   moat-train 1
  *   user demo@example.test
  *   class spam|ham
- *   reason move|copy|append|flag
+ *   reason move|copy|append|flag|release
  *   mailbox INBOX
  *   time 1764633600
  *   uid 5            (one line per message, at least one)

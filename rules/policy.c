@@ -50,7 +50,10 @@ policy_decide(const struct policy_config *config, const struct policy_input *in,
 	answer_r->code = 0;
 	answer_r->enhanced = NULL;
 	answer_r->text = NULL;
-	answer_r->action = POLICY_ACCEPT;
+	/* Quarantine: accepted (250) and kept in the quarantine store by the
+	 * queue, unless a rule below refuses it outright. */
+	answer_r->action = in->verdict == POLICY_QUARANTINE ? POLICY_QUARANTINE
+							    : POLICY_ACCEPT;
 	if (config == NULL)
 		return;
 	if ((sym = policy_listed(config->reject_symbols, in)) != NULL) {

@@ -4,8 +4,8 @@
  * policy_decide() later; its callers stay as they are.
  *
  * Today: the chain's strongest verdict is applied as is (QUARANTINE is
- * accepted and delivered until the quarantine store exists); a message
- * the chain let through is rejected when it carries a symbol listed in
+ * accepted, and the queue keeps the message in the quarantine store); a
+ * message the chain let through is rejected when it carries a symbol listed in
  * policy.reject_symbols or its score reaches policy.reject_score, and
  * deferred when it carries one listed in policy.tempfail_symbols.
  */
@@ -45,7 +45,8 @@ struct policy_input {
 };
 
 struct policy_answer {
-	enum policy_verdict action; /* ACCEPT, REJECT, TEMPFAIL or DISCARD */
+	enum policy_verdict action; /* ACCEPT, REJECT, TEMPFAIL, DISCARD or
+				       QUARANTINE (accept, then quarantine) */
 	int code;		    /* SMTP reply code, 0 = the default */
 	const char *enhanced;	    /* "5.7.1", NULL = the default */
 	const char *text;	    /* reply text, NULL = the default */

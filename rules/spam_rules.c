@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,6 +379,9 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 	    {"check_body_length", SPAM_EVAL_BODY_LENGTH},
 	    {"check_for_missing_header", SPAM_EVAL_MISSING_HEADER},
 	    {"check_gtube", SPAM_EVAL_GTUBE},
+	    {"check_outlook_message_id", SPAM_EVAL_OUTLOOK_MSGID},
+	    {"check_for_shifted_date", SPAM_EVAL_SHIFTED_DATE},
+	    {"check_illegal_chars", SPAM_EVAL_ILLEGAL_CHARS},
 	};
 	const char *paren = strchr(s, '(');
 	size_t nlen = paren != NULL ? (size_t)(paren - s) : strlen(s), i;
@@ -412,10 +416,17 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 			if (l >= 2)
 				arg[l - 2] = '\0';
 		}
-		if (n == 0 && rule->eval == SPAM_EVAL_MISSING_HEADER)
+		if (n == 0 && (rule->eval == SPAM_EVAL_MISSING_HEADER ||
+			       rule->eval == SPAM_EVAL_ILLEGAL_CHARS)) {
 			rule->eval_str = xstrdup(arg);
-		else if (n < 2)
-			rule->eval_num[n] = strtod(arg, NULL);
+		} else if (rule->eval == SPAM_EVAL_ILLEGAL_CHARS) {
+			if (n < 3)
+				rule->eval_num[n - 1] = strtod(arg, NULL);
+		} else if (n < 2) {
+			/* 'undef' (no bound) is NAN */
+			rule->eval_num[n] =
+			    strcmp(arg, "undef") == 0 ? NAN : strtod(arg, NULL);
+		}
 		n++;
 	}
 }

@@ -9,7 +9,8 @@
  *
  * Documented eval: built-ins: check_bayes(lo, hi), check_for_missing_to_
  * header(), subject_is_all_caps(), check_body_length(n),
- * check_for_missing_header(name), check_gtube().
+ * check_for_missing_header(name), check_gtube(); those on header
+ * structure are in spam_evals.c.
  */
 #include "rules/spam_rules_private.h"
 
@@ -322,6 +323,19 @@ spam_eval_builtin(const struct spam_rule *rule, const struct spam_msg *msg,
 			   : 0;
 	case SPAM_EVAL_GTUBE:
 		return gtube ? 1 : 0;
+	case SPAM_EVAL_OUTLOOK_MSGID:
+		return spam_eval_outlook_msgid(msg) ? 1 : 0;
+	case SPAM_EVAL_SHIFTED_DATE:
+		return spam_eval_shifted_date(msg, rule->eval_num[0],
+					      rule->eval_num[1])
+			   ? 1
+			   : 0;
+	case SPAM_EVAL_ILLEGAL_CHARS:
+		return spam_eval_illegal_chars(msg, rule->eval_str,
+					       rule->eval_num[0],
+					       rule->eval_num[1])
+			   ? 1
+			   : 0;
 	default:
 		return 0;
 	}

@@ -50,6 +50,10 @@ enum spam_eval_fn {
 	SPAM_EVAL_BODY_LENGTH,	    /* check_body_length(n) */
 	SPAM_EVAL_MISSING_HEADER,   /* check_for_missing_header(name) */
 	SPAM_EVAL_GTUBE,	    /* check_gtube() */
+	/* spam_evals.c */
+	SPAM_EVAL_OUTLOOK_MSGID, /* check_outlook_message_id() */
+	SPAM_EVAL_SHIFTED_DATE,	 /* check_for_shifted_date(min, max) */
+	SPAM_EVAL_ILLEGAL_CHARS, /* check_illegal_chars(hdr, ratio, n) */
 };
 
 #define SPAM_TF_MULTIPLE    0x01
@@ -173,6 +177,14 @@ struct spam_scratch {
 	hs_scratch_t *hs;
 #endif
 };
+
+/* spam_evals.c: built-ins on header structure (see there). */
+bool spam_parse_date(const char *s, long long *time_r);
+bool spam_eval_outlook_msgid(const struct spam_msg *msg);
+/* min/max in hours; NAN = no bound ('undef'). */
+bool spam_eval_shifted_date(const struct spam_msg *msg, double min, double max);
+bool spam_eval_illegal_chars(const struct spam_msg *msg, const char *header,
+			     double ratio, double count);
 
 int spam_rules_find(const struct spam_rules *rules, const char *name,
 		    size_t len);

@@ -360,10 +360,18 @@ def test_dmarc_strict_alignment(moat, keys):
     assert send(moat, signed)[0] == 550
 
 
-def test_dmarc_quarantine_tagged_and_delivered(moat):
+def test_dmarc_quarantine_goes_to_the_quarantine(moat):
     code, reply = send(moat, message(sender="a@quar.test"))
     assert code == 250
     qid = reply.decode().rsplit(" ", 1)[1]
+    deadline = time.time() + 15
+    listed = ""
+    while qid not in listed and time.time() < deadline:
+        listed = moat.ctl("quarantine", "list").stdout
+        time.sleep(0.05)
+    assert qid in listed and " dmarc " in listed
+    assert moat.messages(USER) == []
+    moat.ctl("quarantine", "release", qid)
     ar = auth_results(delivered(moat, 1))
     assert "dmarc=fail header.from=quar.test policy.dmarc=quarantine" in ar
     assert "DMARC_QUARANTINE" in symbols(moat, qid)

@@ -74,6 +74,15 @@ round_trip(const struct queue_envelope *in)
 		assert_string_equal(out.envid, in->envid);
 	assert_int_equal(out.smtputf8, in->smtputf8);
 	assert_int_equal(out.arrival, in->arrival);
+	if (in->quarantine == NULL) {
+		assert_null(out.quarantine);
+	} else {
+		assert_string_equal(out.quarantine, in->quarantine);
+		assert_string_equal(out.quarantine_by, in->quarantine_by);
+		assert_string_equal(out.symbols, in->symbols);
+		assert_true(out.score > in->score - 0.001 &&
+			    out.score < in->score + 0.001);
+	}
 	/* Every strict prefix of the header asks for more data. */
 	for (size_t n = 0; n < header_len; n++) {
 		struct queue_envelope partial;
@@ -119,6 +128,39 @@ test_envelope_round_trips(void **state)
 	queue_envelope_free(&env);
 }
 
+/* The quarantine verdict and why travel with the envelope. */
+static void
+test_envelope_quarantine(void **state)
+{
+	static const struct {
+		const char *reason, *by, *symbols;
+		double score;
+	} rows[] = {
+	    {"Virus found: Eicar-Test-Signature", "clamav",
+	     "CLAMAV_VIRUS(0.00)", 0},
+	    {"spam score 7.5", "spam", "BAYES_99(3.50),URI_X(4.00)", 7.5},
+	    {"DMARC policy quarantine", "dmarc", "", -1.25},
+	    {"100% \x01odd\n bytes", "x", "-", 1234.125},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct queue_envelope env;
+
+		memset(&env, 0, sizeof(env));
+		queue_id_new(env.qid);
+		env.mail_from = xstrdup("a@b.example");
+		env.arrival = 5;
+		env.quarantine = xstrdup(rows[i].reason);
+		env.quarantine_by = xstrdup(rows[i].by);
+		env.symbols = xstrdup(rows[i].symbols);
+		env.score = rows[i].score;
+		queue_envelope_add_rcpt(&env, "demo@example.test", NULL, NULL);
+		round_trip(&env);
+		queue_envelope_free(&env);
+	}
+}
+
 static void
 test_envelope_rejects_broken_headers(void **state)
 {
@@ -136,6 +178,12 @@ test_envelope_rejects_broken_headers(void **state)
 	    "- -\n\n",
 	    "MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a\nrcpt  - -\n\n",
 	    "MOATQ 1\nnoval\n\n",
+	    "MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a\nscore 1e9\nrcpt c@d "
+	    "- -\n\n",
+	    "MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a\nscore \nrcpt c@d "
+	    "- -\n\n",
+	    "MOATQ 1\nqid 0HOEVX3OU5A00AVE0000\nfrom a\nquarantine x\n"
+	    "quarantine y\nrcpt c@d - -\n\n",
 	};
 
 	(void)state;
@@ -231,6 +279,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_queue_id_unique_and_valid),
 	    cmocka_unit_test(test_envelope_round_trips),
+	    cmocka_unit_test(test_envelope_quarantine),
 	    cmocka_unit_test(test_envelope_rejects_broken_headers),
 	    cmocka_unit_test(test_queue_file_trailer),
 	};

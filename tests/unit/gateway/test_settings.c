@@ -103,6 +103,10 @@ static const struct default_case default_cases[] = {
     /* users' spam training */
     {"spam.user_training", "yes"},
     {"spam.user_training_max_pending", "10000"},
+    /* quarantine store */
+    {"quarantine.retention", "2592000"},
+    {"quarantine.prune_interval", "3600"},
+    {"quarantine.learn_on_release", "yes"},
 };
 
 static const struct setting_def *

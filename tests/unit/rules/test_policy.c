@@ -63,6 +63,13 @@ static const struct stage_case cases[] = {
      NULL, 0, POLICY_ACCEPT, 0, NULL, NULL, false},
     {"discard acts at data", POLICY_STAGE_RCPT, true, POLICY_DISCARD, 0, NULL,
      NULL, 0, POLICY_ACCEPT, 0, NULL, NULL, false},
+    {"quarantine acts at data", POLICY_STAGE_RCPT, true, POLICY_QUARANTINE, 0,
+     NULL, NULL, 0, POLICY_ACCEPT, 0, NULL, NULL, false},
+    {"quarantine at data", POLICY_STAGE_DATA, true, POLICY_QUARANTINE, 0, NULL,
+     NULL, 0, POLICY_QUARANTINE, 0, NULL, NULL, false},
+    {"reject symbol beats quarantine", POLICY_STAGE_DATA, true,
+     POLICY_QUARANTINE, 0, NULL, "SPF_FAIL", 0, POLICY_REJECT, 550, "5.7.23",
+     "(SPF_FAIL)", false},
 };
 
 static void

@@ -58,6 +58,98 @@ static const struct default_case default_cases[] = {
     {"From: a@x.example\nTo: ba@x.example\n", "FROM_IS_TO", false},
     {"From: ba@x.example\nTo: a@x.example\n", "FROM_IS_TO", false},
     {"To: <ba@x.example>\nFrom: B <a@x.example>\n", "FROM_IS_TO", false},
+    /* Outlook's priority header without its MimeOLE, from a program that
+     * claims Microsoft or names none; bulk programs that copy it */
+    {"X-MSMail-Priority: Normal\nX-Mailer: Microsoft Outlook Express "
+     "6.00.2600.0000\n",
+     "MISSING_MIMEOLE", true},
+    {"X-MSMail-Priority: Normal\n", "MISSING_MIMEOLE", true},
+    {"X-MSMail-Priority: Normal\nX-Mailer: Microsoft Outlook Express "
+     "6.00.2600.0000\nX-MimeOLE: Produced By Microsoft MimeOLE V6\n",
+     "MISSING_MIMEOLE", false},
+    {"X-MSMail-Priority: Normal\nX-Mailer: eMessaging SMTP Delivery Agent\n",
+     "MISSING_MIMEOLE", false},
+    /* Outlook-style Message-Id without Outlook's other headers */
+    {"Message-Id: <000801c238a0$12345678$0100a8c0@pc>\n", "RATWARE_MS_HASH",
+     true},
+    {"Message-Id: <000801c238a0$12345678$0100a8c0@pc>\nX-MimeOLE: "
+     "Produced By Microsoft MimeOLE V6\n",
+     "RATWARE_MS_HASH", false},
+    /* claims Outlook Express or Outlook, Message-Id not theirs */
+    {"X-Mailer: Microsoft Outlook Express 5.50.4133.2400\nMessage-Id: "
+     "<200207242024.VAA07621@webnote.example>\n",
+     "FORGED_MUA_OUTLOOK", true},
+    {"X-Mailer: Microsoft Outlook, Build 10.0.2627\nMessage-Id: "
+     "<abc@x.example>\n",
+     "FORGED_MUA_OUTLOOK", true},
+    {"X-Mailer: Microsoft Outlook Express 5.50.4133.2400\nMessage-Id: "
+     "<000801c238a0$12345678$0100a8c0@pc>\n",
+     "FORGED_MUA_OUTLOOK", false},
+    {"X-Mailer: Microsoft Outlook Express 6.00.2600.0000\nMessage-Id: "
+     "<abc@x.example>\nReceived: from a by b with Microsoft Exchange "
+     "Server\n",
+     "FORGED_MUA_OUTLOOK", false},
+    {"X-Mailer: Internet Mail Service (5.5.2650.21)\nMessage-Id: "
+     "<abc@x.example>\n",
+     "FORGED_MUA_IMS", true},
+    {"X-Mailer: Internet Mail Service (5.5.2650.21)\nMessage-Id: "
+     "<5C9A3F5D2B7ED411A5A000508BDC9AFA0117B7D4@x.example>\n",
+     "FORGED_MUA_IMS", false},
+    /* malformed Date and Message-Id */
+    {"Date: Jul, 24 2002 4:33:02 PM -0700\n", "INVALID_DATE", true},
+    {"Date: 24 Jul 2002 16:33:02 -0700\n", "INVALID_DATE", false},
+    {"Date: Wed, 24 Jul 2002 16:33:02 -0700 (PDT)\n", "INVALID_DATE", false},
+    {"Message-Id: <no at sign>\n", "INVALID_MSGID", true},
+    {"Message-Id: <a.b@c.example>\n", "INVALID_MSGID", false},
+    /* Content-Type without MIME-Version; text/plain is allowed */
+    {"Content-Type: text/html\n", "MIME_HEADER_CTYPE_ONLY", true},
+    {"Content-Type: text/html\nMIME-Version: 1.0\n", "MIME_HEADER_CTYPE_ONLY",
+     false},
+    {"Content-Type: text/plain\n", "MIME_HEADER_CTYPE_ONLY", false},
+    {"From: \"\" <a@b.example>\n", "FROM_BLANK_NAME", true},
+    {"From: \"Ann\" <a@b.example>\n", "FROM_BLANK_NAME", false},
+    /* forged relays */
+    {"Received: from 210.143.86.66 (unknown [202.29.80.9]) by x.example\n",
+     "RCVD_HELO_IP_MISMATCH", true},
+    {"Received: from 202.29.80.7 (unknown [202.29.80.9]) by x.example\n",
+     "RCVD_HELO_IP_MISMATCH", false},
+    {"Received: from 192.168.1.2 (unknown [202.29.80.9]) by x.example\n",
+     "RCVD_HELO_IP_MISMATCH", false},
+    {"Received: from a.example ([30.215.79.204]) by m10.grp.snv.example "
+     "with SMTP; Jul, 24 2002 4:33:02 PM -0700\n",
+     "RCVD_DATE_FORGED", true},
+    {"Received: from a by b; Wed, 24 Jul 2002 16:33:02 -0700\n",
+     "RCVD_DATE_FORGED", false},
+    {"Received: from yahoo.com (dsl-1-2-3-4.isp.example [1.2.3.4]) by x\n",
+     "RCVD_FAKE_HELO_FREEMAIL", true},
+    {"Received: from hotmail.com (dav39.law15.hotmail.com [64.4.22.96]) by "
+     "x\n",
+     "RCVD_FAKE_HELO_FREEMAIL", false},
+    {"From: a1@yahoo.com\nReceived: from dsl.isp.example by mx.example\n",
+     "FREEMAIL_NOT_RCVD", true},
+    {"From: a1@yahoo.com\nReceived: from web1.mail.yahoo.com by x\n",
+     "FREEMAIL_NOT_RCVD", false},
+    {"From: a1@example.com\nReceived: from dsl.isp.example by x\n",
+     "FREEMAIL_NOT_RCVD", false},
+    /* clocks: Outlook Message-Id off Date; Date days before the relays */
+    {"Message-Id: <000801c22ffb$12345678$0100a8c0@pc>\nDate: Wed, 31 Jul "
+     "2002 16:41:57 +0200\n",
+     "MSGID_OUTLOOK_INVALID", true},
+    {"Date: Fri, 26 Jul 2002 10:00:00 +0000\nReceived: from a by b; Wed, 31 "
+     "Jul 2002 10:00:00 +0000\n",
+     "DATE_IN_PAST_96_XX", true},
+    {"Date: Thu, 1 Aug 2002 10:00:00 +0000\nReceived: from a by b; Wed, 31 "
+     "Jul 2002 10:00:00 +0000\n",
+     "DATE_IN_FUTURE_12_XX", true},
+    {"Date: Wed, 31 Jul 2002 10:30:00 +0000\nReceived: from a by b; Wed, 31 "
+     "Jul 2002 10:00:00 +0000\n",
+     "DATE_IN_FUTURE_12_XX", false},
+    {"From: \xe9\xe8\xe0\xe1\xe2 <a@b.example>\n", "FROM_ILLEGAL_CHARS", true},
+    /* two independent forgery signs, not one */
+    {"Date: Jul, 24 2002 4:33:02 PM -0700\nMessage-Id: <no at sign>\n",
+     "FORGED_HEADERS_2", true},
+    {"Date: Jul, 24 2002 4:33:02 PM -0700\nMessage-Id: <a@b.example>\n",
+     "FORGED_HEADERS_2", false},
 };
 
 /* Splits "Name: value\n" lines into headers (storage keeps the bytes). */

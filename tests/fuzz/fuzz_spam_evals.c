@@ -1,0 +1,78 @@
+/*
+ * libFuzzer target for rules/spam_evals.c, the eval: built-ins that parse
+ * peer-supplied header fields: the date parser on the raw input, then the
+ * input's lines as the values of Date, Received (several), Message-Id,
+ * From, Subject and To, evaluated by a rule set that calls every such
+ * built-in (compiled once), so an overread or a leak shows up.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules/spam_rules_private.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char fuzz_cf[] =
+    "header A eval:check_outlook_message_id()\n"
+    "header B eval:check_for_shifted_date('undef', '-96')\n"
+    "header C eval:check_for_shifted_date('-6', '12')\n"
+    "header D eval:check_illegal_chars('From', '0.20', '2')\n"
+    "header E eval:check_illegal_chars('Subject', '0', '1')\n"
+    "header F eval:check_illegal_chars('ALL', '0.01', '2')\n";
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const names[] = {
+	    "Date", "Received", "Message-Id", "Received",
+	    "From", "Subject",	"Received",   "To",
+	};
+	enum { NAMES = sizeof(names) / sizeof(names[0]) };
+	static struct spam_rules *rules;
+	static struct spam_scratch *scratch;
+	struct spam_header headers[NAMES];
+	struct spam_result result;
+	struct spam_msg msg;
+	const char *error;
+	char *text, *line, *save = NULL;
+	long long t;
+	size_t n = 0;
+
+	if (rules == NULL) {
+		char *err = NULL;
+
+		rules = spam_rules_new();
+		spam_rules_set_prefilter_min(rules, (size_t)-1);
+		spam_rules_parse_text(rules, fuzz_cf, sizeof(fuzz_cf) - 1,
+				      "fuzz.cf");
+		if (spam_rules_compile(rules, &err) < 0)
+			abort();
+		scratch = spam_scratch_new(rules);
+	}
+	if (size > 8192)
+		return 0;
+	text = malloc(size + 1);
+	if (text == NULL)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	(void)spam_parse_date(text, &t);
+	for (line = strtok_r(text, "\n", &save); line != NULL && n < NAMES;
+	     line = strtok_r(NULL, "\n", &save)) {
+		headers[n].name = names[n];
+		headers[n].value = line;
+		headers[n].raw = NULL;
+		n++;
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.headers = headers;
+	msg.header_count = n;
+	msg.bayes = -1;
+	if (spam_rules_eval(rules, scratch, &msg, &result, &error) < 0)
+		abort();
+	spam_result_free(&result);
+	free(text);
+	return 0;
+}

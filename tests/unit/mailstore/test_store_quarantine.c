@@ -1,0 +1,400 @@
+/*
+ * Unit tests for the store's quarantine operations (embedded backend,
+ * mailstore/quarantine_db.c): From/Subject summaries, adding a message with
+ * one entry per recipient (bytes stored once, idempotent by queue id),
+ * listing by recipient and message, removal that drops the file with the
+ * last entry, expiry, refused ids, and ids and UIDVALIDITY that survive a
+ * reopen and are never reused.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/xalloc.h"
+#include "mailstore/store.h"
+
+struct fixture {
+	char dir[64];
+	char *source;
+	int fd;
+	struct store *store;
+};
+
+static const char message[] =
+    "From: =?UTF-8?B?SsO2cmc=?= <joerg@remote.example>\r\n"
+    "Subject: =?ISO-8859-1?Q?Gr=FC=DFe?= and\r\n more\r\n"
+    "\r\n"
+    "Subject: not this one\r\n";
+
+static int
+setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	char *error = NULL;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/moat-test-quar-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	f->source = xasprintf("%s/source", f->dir);
+	f->fd = open(f->source, O_RDWR | O_CREAT, 0600);
+	assert_true(f->fd >= 0);
+	/* The message sits at offset 3 behind an envelope stand-in. */
+	assert_int_equal(write(f->fd, "env", 3), 3);
+	assert_int_equal(write(f->fd, message, strlen(message)),
+			 (ssize_t)strlen(message));
+	assert_int_equal(store_open(f->dir, &f->store, &error), 0);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char *cmd = xasprintf("rm -rf '%s'", f->dir);
+
+	store_close(&f->store);
+	close(f->fd);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	free(f->source);
+	free(f);
+	return 0;
+}
+
+static void
+reopen(struct fixture *f)
+{
+	char *error = NULL;
+
+	store_close(&f->store);
+	assert_int_equal(store_open(f->dir, &f->store, &error), 0);
+}
+
+static int
+add(struct fixture *f, const char *qid, const char *const *rcpts, size_t count,
+    time_t expires)
+{
+	struct store_quarantine_new q;
+	char *error = NULL;
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	q.qid = qid;
+	q.mail_from = "sender@remote.example";
+	q.received = 1000;
+	q.expires = expires;
+	q.reason = "Virus found: Eicar-Test-Signature";
+	q.by = "clamav";
+	q.symbols = "CLAMAV_VIRUS(0.00)";
+	q.score = 1.5;
+	q.fd = f->fd;
+	q.offset = 3;
+	q.size = strlen(message);
+	q.rcpts = rcpts;
+	q.rcpt_count = count;
+	rc = store_quarantine_add(f->store, &q, &error);
+	free(error);
+	return rc;
+}
+
+static size_t
+count_entries(struct fixture *f, const char *rcpt, const char *qid)
+{
+	struct store_quarantine_entry *list = NULL;
+	size_t count = 99;
+	char *error = NULL;
+
+	assert_int_equal(
+	    store_quarantine_list(f->store, rcpt, qid, &list, &count, &error),
+	    0);
+	store_quarantine_entries_free(list, count);
+	return count;
+}
+
+static bool
+file_exists(struct fixture *f, const char *qid)
+{
+	char *path = xasprintf("%s/quarantine/msg/%s", f->dir, qid);
+	struct stat st;
+	bool ok = stat(path, &st) == 0;
+
+	free(path);
+	return ok;
+}
+
+/* ---- From / Subject summaries ---- */
+
+static void
+test_summary(void **state)
+{
+	static const struct {
+		const char *header, *from, *subject;
+	} rows[] = {
+	    {"From: a@b.example\r\nSubject: hi\r\n\r\nbody", "a@b.example",
+	     "hi"},
+	    {"Subject: =?UTF-8?Q?caf=C3=A9?=\r\n\r\n", "", "caf\xc3\xa9"},
+	    {"subject: folded\r\n\tline\r\n\r\n", "", "folded line"},
+	    {"Subject: bell\x07 and  spaces\x1b[31m\r\n\r\n", "",
+	     "bell and spaces [31m"},
+	    {"X: y\n\nSubject: in the body\n", "", ""},
+	    {"From: only\r\n", "only", ""},
+	    {"", "", ""},
+	    {"Subject: \r\n\r\n", "", ""},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *from = NULL, *subject = NULL;
+
+		store_quarantine_summary(rows[i].header, strlen(rows[i].header),
+					 &from, &subject);
+		if (strcmp(from, rows[i].from) != 0 ||
+		    strcmp(subject, rows[i].subject) != 0)
+			fail_msg("row %zu: from '%s' subject '%s'", i, from,
+				 subject);
+		free(from);
+		free(subject);
+	}
+}
+
+static void
+test_summary_long(void **state)
+{
+	char header[2048];
+	char *from = NULL, *subject = NULL;
+	size_t n = 0;
+
+	(void)state;
+	/* 300 two-byte characters: cut at 256 bytes, between characters. */
+	n += (size_t)snprintf(header, sizeof(header), "Subject: x");
+	for (int i = 0; i < 300; i++) {
+		header[n++] = '\xc3';
+		header[n++] = '\xa9';
+	}
+	memcpy(header + n, "\r\n\r\n", 5);
+	store_quarantine_summary(header, strlen(header), &from, &subject);
+	assert_true(strlen(subject) <= STORE_QUARANTINE_SUMMARY_MAX);
+	assert_true(strlen(subject) >= STORE_QUARANTINE_SUMMARY_MAX - 1);
+	assert_true(((unsigned char)subject[strlen(subject) - 1] & 0xc0) ==
+		    0x80);
+	free(from);
+	free(subject);
+}
+
+/* ---- add, list, get ---- */
+
+static void
+test_add_list_get(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const one[] = {"demo@example.test"};
+	static const char *const two[] = {"demo@example.test",
+					  "bob@relay.example"};
+	static const char *const dup[] = {"x@example.test", "X@example.test"};
+	static const struct {
+		const char *qid;
+		const char *const *rcpts;
+		size_t count, want_entries;
+	} rows[] = {
+	    {"AAAAAAAAAAAAAAAAAAA1", one, 1, 1},
+	    {"AAAAAAAAAAAAAAAAAAA2", two, 2, 2},
+	    {"AAAAAAAAAAAAAAAAAAA3", dup, 2, 1},
+	};
+	struct store_quarantine_entry e, *list = NULL;
+	size_t count = 0;
+	char *error = NULL;
+	char got[256];
+	int fd;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		assert_int_equal(
+		    add(f, rows[i].qid, rows[i].rcpts, rows[i].count, 2000), 1);
+		/* Again (a queue retry after a crash): nothing changes. */
+		assert_int_equal(
+		    add(f, rows[i].qid, rows[i].rcpts, rows[i].count, 2000), 0);
+		assert_int_equal(count_entries(f, NULL, rows[i].qid),
+				 rows[i].want_entries);
+		assert_true(file_exists(f, rows[i].qid));
+	}
+	assert_int_equal(count_entries(f, NULL, NULL), 4);
+	assert_int_equal(count_entries(f, "DEMO@example.test", NULL), 2);
+	assert_int_equal(count_entries(f, "bob@relay.example", NULL), 1);
+	assert_int_equal(count_entries(f, "nobody@example.test", NULL), 0);
+	assert_int_equal(
+	    count_entries(f, "demo@example.test", "AAAAAAAAAAAAAAAAAAA2"), 1);
+
+	assert_int_equal(store_quarantine_list(f->store, NULL,
+					       "AAAAAAAAAAAAAAAAAAA2", &list,
+					       &count, &error),
+			 0);
+	assert_int_equal(count, 2);
+	assert_true(list[0].id < list[1].id);
+	assert_string_equal(list[0].path, list[1].path); /* stored once */
+	assert_int_equal(store_quarantine_get(f->store, list[1].id, &e, &error),
+			 1);
+	assert_string_equal(e.qid, "AAAAAAAAAAAAAAAAAAA2");
+	assert_string_equal(e.rcpt, "bob@relay.example");
+	assert_string_equal(e.mail_from, "sender@remote.example");
+	assert_string_equal(e.from, "J\xc3\xb6rg <joerg@remote.example>");
+	assert_string_equal(e.subject, "Gr\xc3\xbc\xc3\x9f"
+				       "e and more");
+	assert_string_equal(e.reason, "Virus found: Eicar-Test-Signature");
+	assert_string_equal(e.by, "clamav");
+	assert_string_equal(e.symbols, "CLAMAV_VIRUS(0.00)");
+	assert_true(e.score > 1.49 && e.score < 1.51);
+	assert_int_equal(e.received, 1000);
+	assert_int_equal(e.expires, 2000);
+	assert_int_equal(e.size, strlen(message));
+	fd = open(e.path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, got, sizeof(got)), (ssize_t)strlen(message));
+	close(fd);
+	assert_memory_equal(got, message, strlen(message));
+	store_quarantine_entry_clear(&e);
+	store_quarantine_entries_free(list, count);
+	assert_int_equal(store_quarantine_get(f->store, 9999, &e, &error), 0);
+}
+
+static void
+test_refused(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const one[] = {"demo@example.test"};
+	static const struct {
+		const char *qid;
+		size_t count;
+	} rows[] = {
+	    {"../../etc/passwd", 1},
+	    {"", 1},
+	    {"A/B", 1},
+	    {"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 1}, /* 33 */
+	    {".hidden", 1},
+	    {"AAAA", 0}, /* no recipient */
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (add(f, rows[i].qid, one, rows[i].count, 2000) != -1)
+			fail_msg("row %zu accepted", i);
+	assert_int_equal(count_entries(f, NULL, NULL), 0);
+}
+
+/* ---- remove, prune ---- */
+
+static void
+test_remove_last_entry_drops_file(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const three[] = {"a@example.test", "b@example.test",
+					    "c@example.test"};
+	struct store_quarantine_entry *list = NULL;
+	size_t count = 0;
+	char *error = NULL;
+	uint64_t ids[3], none = 424242;
+
+	assert_int_equal(add(f, "BBBBBBBBBBBBBBBBBBB1", three, 3, 2000), 1);
+	assert_int_equal(
+	    store_quarantine_list(f->store, NULL, NULL, &list, &count, &error),
+	    0);
+	assert_int_equal(count, 3);
+	for (size_t i = 0; i < 3; i++)
+		ids[i] = list[i].id;
+	store_quarantine_entries_free(list, count);
+
+	assert_int_equal(store_quarantine_remove(f->store, &none, 1, &error),
+			 0);
+	assert_int_equal(store_quarantine_remove(f->store, ids, 1, &error), 1);
+	assert_true(file_exists(f, "BBBBBBBBBBBBBBBBBBB1"));
+	assert_int_equal(store_quarantine_remove(f->store, ids + 1, 1, &error),
+			 1);
+	assert_true(file_exists(f, "BBBBBBBBBBBBBBBBBBB1"));
+	/* again: already gone */
+	assert_int_equal(store_quarantine_remove(f->store, ids + 1, 1, &error),
+			 0);
+	assert_int_equal(store_quarantine_remove(f->store, ids, 3, &error), 1);
+	assert_false(file_exists(f, "BBBBBBBBBBBBBBBBBBB1"));
+	assert_int_equal(count_entries(f, NULL, NULL), 0);
+	/* The qid may come back (a release re-quarantined is a new id
+	 * anyway) and its entries get new ids. */
+	assert_int_equal(add(f, "BBBBBBBBBBBBBBBBBBB1", three, 1, 2000), 1);
+	reopen(f);
+	assert_int_equal(
+	    store_quarantine_list(f->store, NULL, NULL, &list, &count, &error),
+	    0);
+	assert_int_equal(count, 1);
+	assert_true(list[0].id > ids[2]); /* never reused */
+	store_quarantine_entries_free(list, count);
+}
+
+static void
+test_prune(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const two[] = {"a@example.test", "b@example.test"};
+	static const struct {
+		const char *qid;
+		time_t expires;
+		bool kept; /* after prune at 5000 */
+	} rows[] = {
+	    {"CCCCCCCCCCCCCCCCCCC1", 4000, false},
+	    {"CCCCCCCCCCCCCCCCCCC2", 5000, false}, /* expires == now */
+	    {"CCCCCCCCCCCCCCCCCCC3", 5001, true},
+	    {"CCCCCCCCCCCCCCCCCCC4", 90000, true},
+	};
+	char *error = NULL;
+	size_t removed = 99;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		assert_int_equal(add(f, rows[i].qid, two, 2, rows[i].expires),
+				 1);
+	assert_int_equal(
+	    store_quarantine_prune(f->store, 3000, &removed, &error), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(
+	    store_quarantine_prune(f->store, 5000, &removed, &error), 0);
+	assert_int_equal(removed, 4);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		assert_int_equal(file_exists(f, rows[i].qid), rows[i].kept);
+		assert_int_equal(count_entries(f, NULL, rows[i].qid),
+				 rows[i].kept ? 2 : 0);
+	}
+}
+
+static void
+test_uidvalidity_stable(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t a = 0, b = 0;
+	char *error = NULL;
+
+	assert_int_equal(store_quarantine_uidvalidity(f->store, &a, &error), 0);
+	assert_true(a != 0);
+	reopen(f);
+	assert_int_equal(store_quarantine_uidvalidity(f->store, &b, &error), 0);
+	assert_int_equal(a, b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_summary),
+	    cmocka_unit_test(test_summary_long),
+	    cmocka_unit_test_setup_teardown(test_add_list_get, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_remove_last_entry_drops_file,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_uidvalidity_stable, setup,
+					    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,249 @@
+/*
+ * Unit tests for rules/spam_evals.c, the eval: built-ins on header
+ * structure: the date parser (RFC 5322 and the looser forms mail programs
+ * write, with what it must refuse), then one table per built-in
+ * (check_outlook_message_id, check_for_shifted_date,
+ * check_illegal_chars) of header blocks that must or must not hit, run
+ * through the rule language so parsing of the arguments is covered too.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lib/xalloc.h"
+#include "rules/spam_rules_private.h"
+
+struct date_case {
+	const char *text;
+	bool ok;
+	long long want;
+};
+
+static const struct date_case date_cases[] = {
+    {"Wed, 31 Jul 2002 16:41:57 +0200", true, 1028126517},
+    {"31 Jul 2002 14:41:57 GMT", true, 1028126517},
+    {"Wed, 31 Jul 2002 10:41:57 -0400 (EDT)", true, 1028126517},
+    {"Wed, 31 Jul 2002 07:41:57 PDT", true, 1028126517},
+    {"Wed,31 Jul 2002 14:41:57", true, 1028126517},	 /* no zone: UTC */
+    {"Wed, 31 Jul 02 14:41:57 +0000", true, 1028126517}, /* 2-digit */
+    {"Wed Jul 31 14:41:57 2002", true, 1028126517},	 /* ctime */
+    {"  Wed, 31 jul 2002 14:41 +0000", true, 1028126460},
+    {"Thu, 1 Jan 1970 00:00:00 +0000", true, 0},
+    {"Wed, 24 Jul 0102 04:01:49 -0400", true, -58930732691},
+    /* clamped fields, as SpamAssassin does */
+    {"Wed, 31 Jul 2002 14:75:57 +0000", true, 1028127597},
+    {"Wed, 31 Jul 2002 14:41:57 +9999", true, 1028126517 - 6039 * 60},
+    /* not dates */
+    {"", false, 0},
+    {"yesterday", false, 0},
+    {"Jul, 24 2002 4:33:02 PM -0700", false, 0},
+    {"31 Foo 2002 14:41:57 +0000", false, 0},
+    {"31 Jul 20021 14:41:57 +0000", false, 0},
+    {"(31 Jul 2002 14:41:57 +0000)", false, 0},
+};
+
+static void
+test_parse_date(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(date_cases) / sizeof(date_cases[0]);
+	     i++) {
+		const struct date_case *c = &date_cases[i];
+		long long t = -1;
+		bool ok = spam_parse_date(c->text, &t);
+
+		if (ok != c->ok || (ok && t != c->want))
+			fail_msg("\"%s\": got %d %lld, want %d %lld", c->text,
+				 ok, t, c->ok, c->want);
+	}
+	assert_false(spam_parse_date(NULL, &(long long){0}));
+}
+
+struct eval_case {
+	const char *rule;    /* a header eval: rule line, the rule named R */
+	const char *headers; /* "Name: value\n" lines */
+	bool hit;
+};
+
+#define OUTLOOK	 "header R eval:check_outlook_message_id()\n"
+#define PAST96	 "header R eval:check_for_shifted_date('undef', '-96')\n"
+#define FUT12	 "header R eval:check_for_shifted_date('12', 'undef')\n"
+#define RANGE	 "header R eval:check_for_shifted_date('-6', '-3')\n"
+#define ILL_FROM "header R eval:check_illegal_chars('From', '0.20', '2')\n"
+#define ILL_SUBJ "header R eval:check_illegal_chars('Subject', '0.00', '2')\n"
+#define ILL_ALL	 "header R eval:check_illegal_chars('ALL', '0.010', '2')\n"
+
+static const struct eval_case eval_cases[] = {
+    /* Outlook's clock in the Message-Id agrees with Date */
+    {OUTLOOK,
+     "Message-Id: <000801c238a0$12345678$0100a8c0@pc>\n"
+     "Date: Wed, 31 Jul 2002 16:41:57 +0200\n",
+     false},
+    /* 11 days off Date, no Received */
+    {OUTLOOK,
+     "Message-Id: <000801c22ffb$12345678$0100a8c0@pc>\n"
+     "Date: Wed, 31 Jul 2002 16:41:57 +0200\n",
+     true},
+    /* off Date, but agrees with the oldest Received */
+    {OUTLOOK,
+     "Message-Id: <000801c22ffb$12345678$0100a8c0@pc>\n"
+     "Date: Wed, 31 Jul 2002 16:41:57 +0200\n"
+     "Received: from a by b; Wed, 31 Jul 2002 14:41:57 +0000\n"
+     "Received: from c by a; Sat, 20 Jul 2002 14:41:57 +0000\n",
+     false},
+    {OUTLOOK,
+     "Message-Id: <000801c22ffb$12345678$0100a8c0@pc>\n"
+     "Date: Wed, 31 Jul 2002 16:41:57 +0200\n"
+     "Received: from c by a; Wed, 31 Jul 2002 14:41:57 +0000\n",
+     true},
+    /* not Outlook's form: upper case, 8-hex first field, no Message-Id */
+    {OUTLOOK,
+     "Message-Id: <000801C22FFB$12345678$0100A8C0@pc>\n"
+     "Date: Wed, 31 Jul 2002 16:41:57 +0200\n",
+     false},
+    {OUTLOOK,
+     "Message-Id: <01c22ffb$12345678$0100a8c0@pc>\n"
+     "Date: Wed, 31 Jul 2002 16:41:57 +0200\n",
+     false},
+    {OUTLOOK, "Date: Wed, 31 Jul 2002 16:41:57 +0200\n", false},
+    /* Date 5 days before the relays; the closest Received counts */
+    {PAST96,
+     "Date: Fri, 26 Jul 2002 10:00:00 +0000\n"
+     "Received: from a by b; Wed, 31 Jul 2002 10:00:00 +0000\n",
+     true},
+    {PAST96,
+     "Date: Fri, 26 Jul 2002 10:00:00 +0000\n"
+     "Received: from a by b; Wed, 31 Jul 2002 10:00:00 +0000\n"
+     "Received: from c by a; Fri, 26 Jul 2002 11:00:00 +0000\n",
+     false},
+    /* the oldest Received equal to Date is left out */
+    {PAST96,
+     "Date: Fri, 26 Jul 2002 10:00:00 +0000\n"
+     "Received: from a by b; Wed, 31 Jul 2002 10:00:00 +0000\n"
+     "Received: from c by a; Fri, 26 Jul 2002 10:00:00 +0000\n",
+     true},
+    /* zones are honoured: the same instant */
+    {PAST96,
+     "Date: Wed, 31 Jul 2002 06:00:00 -0400\n"
+     "Received: from a by b; Wed, 31 Jul 2002 12:00:00 +0200\n",
+     false},
+    {PAST96, "Date: Fri, 26 Jul 2002 10:00:00 +0000\n", false},
+    {PAST96,
+     "Date: garbage\n"
+     "Received: from a by b; Wed, 31 Jul 2002 10:00:00 +0000\n",
+     false},
+    /* the Y2K-bug year 0102 is far in the past */
+    {PAST96,
+     "Date: Wed, 24 Jul 0102 04:01:49 -0400\n"
+     "Received: from a by b; Tue, 23 Jul 2002 20:29:12 -0500\n",
+     true},
+    {FUT12,
+     "Date: Thu, 1 Aug 2002 10:00:00 +0000\n"
+     "Received: from a by b; Wed, 31 Jul 2002 10:00:00 +0000\n",
+     true},
+    {FUT12,
+     "Date: Wed, 31 Jul 2002 21:00:00 +0000\n"
+     "Received: from a by b; Wed, 31 Jul 2002 10:00:00 +0000\n",
+     false},
+    /* a bounded range: [-6h, -3h) */
+    {RANGE,
+     "Date: Wed, 31 Jul 2002 06:00:00 +0000\n"
+     "Received: from a by b; Wed, 31 Jul 2002 10:00:00 +0000\n",
+     true},
+    {RANGE,
+     "Date: Wed, 31 Jul 2002 07:00:00 +0000\n"
+     "Received: from a by b; Wed, 31 Jul 2002 10:00:00 +0000\n",
+     false},
+    /* raw 8-bit From; UTF-8 is internationalised mail, not illegal */
+    {ILL_FROM, "From: \xe9\xe8\xe0\xe1\xe2 <a@b.example>\n", true},
+    {ILL_FROM, "From: \xc3\xa9\xc3\xa8\xc3\xa0 <a@b.example>\n", false},
+    {ILL_FROM, "From: Bob <a@b.example>\n", false},
+    {ILL_FROM, "From: Ren\xe9 Dupont-Martin <rene@example.test>\n",
+     false}, /* one byte, below the ratio */
+    {ILL_SUBJ, "Subject: caf\xe9 cr\xe8me\n", true},
+    {ILL_SUBJ, "Subject: only \xa3 5\n", false}, /* one pound sign */
+    {ILL_SUBJ, "Subject: ctrl \x01\x02 bytes\n", true},
+    {ILL_SUBJ, "Subject: caf\xc3\xa9 \x01\x02\n", true}, /* UTF-8 + ctl */
+    {ILL_ALL, "Subject: \xb0\xa1\xb0\xa2\nFrom: a@b.example\n", true},
+    {ILL_ALL, "Subject: plain\nFrom: a@b.example\n", false},
+};
+
+static void
+split_headers(const char *text, struct spam_header **hdrs_r, size_t *count_r,
+	      char **storage_r)
+{
+	char *s = xstrdup(text), *line, *save = NULL;
+	struct spam_header *h = NULL;
+	size_t n = 0;
+
+	for (line = strtok_r(s, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *colon = strchr(line, ':');
+
+		if (colon == NULL)
+			continue;
+		*colon = '\0';
+		h = xreallocarray(h, n + 1, sizeof(*h));
+		h[n].name = line;
+		h[n].value = colon + 1 + strspn(colon + 1, " ");
+		h[n].raw = NULL;
+		n++;
+	}
+	*hdrs_r = h;
+	*count_r = n;
+	*storage_r = s;
+}
+
+static void
+test_eval_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(eval_cases) / sizeof(eval_cases[0]);
+	     i++) {
+		const struct eval_case *c = &eval_cases[i];
+		struct spam_rules *rules = spam_rules_new();
+		struct spam_scratch *scratch;
+		struct spam_result result;
+		struct spam_msg msg;
+		struct spam_header *hdrs;
+		const char *error;
+		char *storage, *err = NULL;
+		struct spam_rules_stats st;
+
+		spam_rules_parse_text(rules, c->rule, strlen(c->rule), "t.cf");
+		assert_int_equal(spam_rules_compile(rules, &err), 0);
+		spam_rules_get_stats(rules, &st);
+		assert_int_equal(st.unsupported, 0);
+		memset(&msg, 0, sizeof(msg));
+		split_headers(c->headers, &hdrs, &msg.header_count, &storage);
+		msg.headers = hdrs;
+		msg.bayes = -1;
+		scratch = spam_scratch_new(rules);
+		assert_int_equal(
+		    spam_rules_eval(rules, scratch, &msg, &result, &error), 0);
+		if ((result.count == 1) != c->hit)
+			fail_msg("case %zu (%s): hit %d, want %d", i, c->rule,
+				 result.count == 1, c->hit);
+		spam_result_free(&result);
+		spam_scratch_free(&scratch);
+		spam_rules_free(&rules);
+		free(hdrs);
+		free(storage);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parse_date),
+	    cmocka_unit_test(test_eval_table),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
