@@ -51,6 +51,7 @@ struct spam_filter_settings {
 	bool add_headers;
 	long long prefilter_min;
 	char *cache_dir;
+	char *bayes_scores;
 };
 
 #define SF(field) offsetof(struct spam_filter_settings, field)
@@ -63,6 +64,18 @@ spam_validate_combining(const void *field, const char **error_r)
 	bayes_params_default(&params);
 	if (bayes_params_set_combining(&params, *(char *const *)field) < 0) {
 		*error_r = "must be logodds or chi2";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+spam_validate_bayes_scores(const void *field, const char **error_r)
+{
+	const char *v = *(char *const *)field;
+
+	if (strcmp(v, "moat") != 0 && strcmp(v, "rules") != 0) {
+		*error_r = "must be moat or rules";
 		return -1;
 	}
 	return 0;
@@ -106,6 +119,11 @@ static const struct setting_def spam_filter_setting_defs[] = {
      "directory caching the compiled Hyperscan databases, keyed by the "
      "rules, Hyperscan version and CPU; default data_dir/spam/cache; set "
      "empty to compile at every start"},
+    {"bayes_scores", SETTING_STRING, "moat", SF(bayes_scores), 0, 0,
+     spam_validate_bayes_scores,
+     "whose BAYES_* scores count when rules_paths loads files that set "
+     "them too: moat (the built-in set's, fitted to Moat's classifier) or "
+     "rules (the files', e.g. SpamAssassin's, fitted to its own)"},
 };
 
 struct spam_filter_state {
@@ -277,6 +295,9 @@ spam_filter_init(const void *settings_p, void **state_r, char **error_r)
 			return -1;
 		}
 	}
+	if (s->default_rules && s->rules_paths.count > 0 &&
+	    strcmp(s->bayes_scores, "moat") == 0)
+		spam_rules_load_default_scores(st->rules, "BAYES_");
 	if (spam_rules_compile(st->rules, error_r) < 0) {
 		spam_filter_fini(st);
 		return -1;

@@ -106,6 +106,56 @@ spam_view_content_fields(struct spam_view *view,
 	return count;
 }
 
+/* <img> tags in HTML source: "<img" then a blank, '>' or '/'. */
+static unsigned int
+spam_view_count_images(const unsigned char *html, size_t len)
+{
+	unsigned int n = 0;
+
+	for (size_t i = 0; i + 4 < len; i++) {
+		if (html[i] != '<' || (html[i + 1] | 0x20) != 'i' ||
+		    (html[i + 2] | 0x20) != 'm' || (html[i + 3] | 0x20) != 'g')
+			continue;
+		if (html[i + 4] == ' ' || html[i + 4] == '\t' ||
+		    html[i + 4] == '\r' || html[i + 4] == '\n' ||
+		    html[i + 4] == '>' || html[i + 4] == '/')
+			n++;
+	}
+	return n;
+}
+
+/* The text parts' MIME structure for the MIME and HTML built-ins. */
+static void
+spam_view_parts(struct spam_view *view, const struct mime_message *mime)
+{
+	size_t i, html = 0;
+
+	for (i = 0; i < mime->part_count; i++)
+		if (mime->parts[i].kind == MIME_PART_LEAF &&
+		    strcmp(mime->parts[i].content_type, "text/html") == 0)
+			html++;
+	view->html_parts = xcalloc(html + 1, sizeof(*view->html_parts));
+	for (i = 0; i < mime->part_count; i++) {
+		const struct mime_part *p = &mime->parts[i];
+
+		if (p->kind != MIME_PART_LEAF ||
+		    strncmp(p->content_type, "text/", 5) != 0)
+			continue;
+		if (strcmp(p->content_type, "text/html") != 0) {
+			view->msg.text_part_count++;
+			continue;
+		}
+		view->html_parts[view->msg.html_part_count].text_len =
+		    p->text != NULL ? p->text_len : 0;
+		view->html_parts[view->msg.html_part_count].images =
+		    p->content != NULL
+			? spam_view_count_images(p->content, p->content_len)
+			: 0;
+		view->msg.html_part_count++;
+	}
+	view->msg.html_parts = view->html_parts;
+}
+
 void
 spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	       const char *full, size_t full_len, size_t max_text)
@@ -168,12 +218,14 @@ spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	view->msg.uris = mime->urls;
 	view->msg.uri_count = mime->url_count;
 	view->msg.bayes = -1;
+	spam_view_parts(view, mime);
 }
 
 void
 spam_view_free(struct spam_view *view)
 {
 	free(view->headers);
+	free(view->html_parts);
 	buf_free(&view->body);
 	buf_free(&view->rawbody);
 	buf_free(&view->content_fields);

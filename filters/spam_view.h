@@ -22,6 +22,7 @@ struct spam_view {
 	 * parse files under the body part rather than the message: their
 	 * names and unfolded values, NUL-separated. */
 	struct buf content_fields;
+	struct spam_html_part *html_parts;
 };
 
 /*

@@ -57,6 +57,7 @@ imapd_run(struct service_context *ctx)
 		cfg.train_dir = train_dir;
 		cfg.train_max_pending =
 		    (size_t)set->spam_user_training_max_pending;
+		cfg.quarantine_learn = set->quarantine_learn_on_release;
 	}
 	rc = imap_server_run(&cfg);
 	free(train_dir);

@@ -150,11 +150,11 @@ master_prepare_data_dir(const struct moat_settings *settings,
 	if (store_open(dir, &store, error_r) < 0)
 		return -1;
 	{
-		uint32_t uidvalidity;
+		uint32_t uidvalidity, uidnext;
 
 		/* opens (migrates) the quarantine index too */
-		if (store_quarantine_uidvalidity(store, &uidvalidity, error_r) <
-		    0) {
+		if (store_quarantine_status(store, &uidvalidity, &uidnext,
+					    error_r) < 0) {
 			store_close(&store);
 			return -1;
 		}

@@ -343,7 +343,9 @@ spam_ctl_rules(const struct moat_settings *settings, const char *extra,
 	const char *paths = spam_ctl_setting(settings, "spam.rules_paths");
 	const char *def = spam_ctl_setting(settings, "spam.default_rules");
 	const char *cache = spam_ctl_setting(settings, "spam.cache_dir");
+	const char *bscores = spam_ctl_setting(settings, "spam.bayes_scores");
 	char *error = NULL, *copy, *p, *item;
+	bool loaded = false;
 
 	if (def == NULL || strcmp(def, "no") != 0)
 		spam_rules_load_default(rules);
@@ -364,9 +366,14 @@ spam_ctl_rules(const struct moat_settings *settings, const char *extra,
 				free(error);
 				error = NULL;
 			}
+			loaded = true;
 		}
 		free(copy);
 	}
+	/* filter.spam.bayes_scores, as the spam filter does. */
+	if (loaded && (def == NULL || strcmp(def, "no") != 0) &&
+	    (bscores == NULL || strcmp(bscores, "rules") != 0))
+		spam_rules_load_default_scores(rules, "BAYES_");
 	if (spam_rules_compile(rules, &error) < 0) {
 		fprintf(stderr, "moatctl: %s\n", error);
 		free(error);

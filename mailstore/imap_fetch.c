@@ -985,7 +985,8 @@ imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd,
 		imap_tagged(s, cmd->tag, "NO", "[CANNOT] %s", error);
 		return;
 	}
-	if (move && s->view->readonly) {
+	/* Out of Quarantine, MOVE (like COPY) is a release. */
+	if (move && s->view->readonly && !imap_view_is_quarantine(s->view)) {
 		free(dest);
 		imap_tagged(s, cmd->tag, "NO",
 			    "[READ-ONLY] Mailbox is "
@@ -1000,7 +1001,12 @@ imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd,
 	uids = xcalloc(n + 1, sizeof(*uids));
 	for (size_t k = 0; k < n; k++)
 		uids[k] = s->view->msgs[idx[k]].uid;
-	if (n > 0 && s->server->train != NULL) {
+	if (n > 0 && s->server->train != NULL &&
+	    imap_view_is_quarantine(s->view)) {
+		/* A release teaches ham (spam quarantine only); staged before
+		 * the entries and perhaps their file go. */
+		train = imap_train_release(s, dest, uids, n);
+	} else if (n > 0 && s->server->train != NULL) {
 		/* Stage before the move: the source files go with it. */
 		char *dst_use = imap_train_special_use(s, dest);
 

@@ -687,7 +687,7 @@ imap_cmd_select(struct imap_session *s, const struct imap_command *cmd,
 	if (qresync != NULL)
 		select_qresync(s, qresync);
 	imap_tagged(s, cmd->tag, "OK", "[%s] %s completed",
-		    readonly ? "READ-ONLY" : "READ-WRITE", cmd->name);
+		    v->readonly ? "READ-ONLY" : "READ-WRITE", cmd->name);
 }
 
 /* ------------------------------------------------------------------ */

@@ -188,6 +188,9 @@ long imap_view_find_uid(const struct imap_view *view, uint32_t uid);
 int imap_view_resolve(struct imap_session *s, const char *text, bool uid,
 		      size_t **indexes_r, size_t *count_r,
 		      const char **error_r);
+/* Whether the view is the user's Quarantine mailbox (read-only; COPY and
+ * MOVE out of it release). */
+bool imap_view_is_quarantine(const struct imap_view *view);
 /* Appends "(\Seen ...)" for flags. */
 void imap_append_flags(struct buf *out, const char *flags);
 
@@ -240,6 +243,11 @@ struct train_batch *imap_train_begin(struct imap_session *s,
 void imap_train_add(struct imap_session *s, struct train_batch *batch,
 		    uint32_t uid, const char *path, const void *data,
 		    size_t len);
+/* COPY/MOVE of uids out of Quarantine into dest: a ham request for those
+ * of the user's entries the spam filter quarantined, unless dest is Trash
+ * or Junk or quarantine.learn_on_release is off; NULL when none. */
+struct train_batch *imap_train_release(struct imap_session *s, const char *dest,
+				       const uint32_t *uids, size_t count);
 /* Commits the request when ok (the command succeeded), else drops it. */
 void imap_train_finish(struct imap_session *s, struct train_batch **batch,
 		       bool ok);

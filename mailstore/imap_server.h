@@ -36,6 +36,9 @@ struct imap_server_config {
 	 * directory, NULL when off; messages allowed to wait in it */
 	const char *train_dir;
 	size_t train_max_pending;
+	/* quarantine.learn_on_release: a COPY or MOVE out of Quarantine of
+	 * mail the spam filter quarantined teaches ham (needs train_dir) */
+	bool quarantine_learn;
 };
 
 /* Runs until SIGTERM/SIGINT; returns the process exit status. */

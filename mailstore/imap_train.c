@@ -13,8 +13,11 @@
  * mailbox or the APPEND data), under that user's name. Learning the same
  * message twice as one class counts once (the classifier keys learnings
  * by message), so a client that both sets $Junk and moves to Junk is
- * harmless. Called by imap_fetch.c and imap_mailbox.c; off (every
- * function a no-op) when the server has no spool.
+ * harmless. A COPY or MOVE out of the Quarantine mailbox (a release) of
+ * mail the spam filter quarantined teaches ham, as `moatctl quarantine
+ * release` does (quarantine.learn_on_release). Called by imap_fetch.c and
+ * imap_mailbox.c; off (every function a no-op) when the server has no
+ * spool.
  */
 #include "mailstore/imap_private.h"
 
@@ -160,4 +163,46 @@ imap_train_finish(struct imap_session *s, struct train_batch **bp, bool ok)
 		log_info("session=%s event=spam_training_queued user=%s "
 			 "messages=%zu",
 			 s->id, user, count);
+}
+
+struct train_batch *
+imap_train_release(struct imap_session *s, const char *dest,
+		   const uint32_t *uids, size_t count)
+{
+	struct train_batch *b = NULL;
+	char *dst_use;
+
+	if (s->server->train == NULL || !s->server->cfg->quarantine_learn)
+		return NULL;
+	dst_use = imap_train_special_use(s, dest);
+	if (dst_use == NULL || su_is(dst_use, "\\Trash") ||
+	    su_is(dst_use, "\\Junk")) {
+		free(dst_use);
+		return NULL;
+	}
+	free(dst_use);
+	for (size_t i = 0; i < count; i++) {
+		struct store_quarantine_entry e;
+		char *error = NULL;
+		int rc =
+		    store_quarantine_get(s->server->store, uids[i], &e, &error);
+
+		if (rc < 0) {
+			log_errorx("session=%s event=store_error error=\"%s\"",
+				   s->id, error);
+			free(error);
+			continue;
+		}
+		if (rc == 1 && strcasecmp(e.rcpt, s->user) == 0 &&
+		    strcmp(e.by, "spam") == 0) {
+			if (b == NULL)
+				b = imap_train_begin(
+				    s, STORE_QUARANTINE_MAILBOX, TRAIN_HAM,
+				    TRAIN_REASON_RELEASE);
+			imap_train_add(s, b, uids[i], e.path, NULL, 0);
+		}
+		if (rc == 1)
+			store_quarantine_entry_clear(&e);
+	}
+	return b;
 }

@@ -92,7 +92,7 @@ imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	info.name = NULL;
 	v->special_use =
 	    xstrdup(info.special_use != NULL ? info.special_use : "");
-	v->readonly = readonly;
+	v->readonly = readonly || info.readonly; /* Quarantine */
 	v->uidvalidity = info.uidvalidity;
 	v->uidnext = info.uidnext;
 	v->highestmodseq = info.highestmodseq;
@@ -104,6 +104,13 @@ imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	store_mailbox_info_clear(&info);
 	*view_r = v;
 	return 1;
+}
+
+bool
+imap_view_is_quarantine(const struct imap_view *view)
+{
+	return view != NULL &&
+	       strcmp(view->name, STORE_QUARANTINE_MAILBOX) == 0;
 }
 
 long

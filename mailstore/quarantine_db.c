@@ -603,7 +603,7 @@ quarantine_db_prune(struct quarantine_db *q, time_t now, size_t *removed_r,
 	return 0;
 }
 
-int
+static int
 quarantine_db_uidvalidity(struct quarantine_db *q, uint32_t *uidvalidity_r,
 			  char **error_r)
 {
@@ -640,4 +640,38 @@ quarantine_db_uidvalidity(struct quarantine_db *q, uint32_t *uidvalidity_r,
 	}
 	*error_r = xstrdup(sqlite3_errmsg(q->db));
 	return -1;
+}
+
+/* The id the next entry gets: AUTOINCREMENT never hands out an id again,
+ * so this never goes down (IMAP UIDNEXT). */
+static int
+next_entry_id(struct quarantine_db *q, uint32_t *uidnext_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*uidnext_r = 1;
+	if (sqlite3_prepare_v2(q->db,
+			       "SELECT seq FROM sqlite_sequence WHERE name = "
+			       "'q_entries'",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*uidnext_r = (uint32_t)sqlite3_column_int64(st, 0) + 1;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+quarantine_db_status(struct quarantine_db *q, uint32_t *uidvalidity_r,
+		     uint32_t *uidnext_r, char **error_r)
+{
+	if (quarantine_db_uidvalidity(q, uidvalidity_r, error_r) < 0)
+		return -1;
+	if (next_entry_id(q, uidnext_r) < 0) {
+		*error_r = xstrdup(sqlite3_errmsg(q->db));
+		return -1;
+	}
+	return 0;
 }

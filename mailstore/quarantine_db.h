@@ -38,7 +38,7 @@ int quarantine_db_remove(struct quarantine_db *q, const uint64_t *ids,
 			 size_t count, char **error_r);
 int quarantine_db_prune(struct quarantine_db *q, time_t now, size_t *removed_r,
 			char **error_r);
-int quarantine_db_uidvalidity(struct quarantine_db *q, uint32_t *uidvalidity_r,
-			      char **error_r);
+int quarantine_db_status(struct quarantine_db *q, uint32_t *uidvalidity_r,
+			 uint32_t *uidnext_r, char **error_r);
 
 #endif

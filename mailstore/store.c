@@ -1,13 +1,20 @@
 /*
  * store: the backend-neutral entry points of the message store. Each call
  * dispatches through the table of operations of the store's backend; only
- * the embedded backend (files + SQLite) exists so far.
+ * the embedded backend (files + SQLite) exists so far. The per-user
+ * "Quarantine" mailbox is composed here for every backend (store_qbox.c):
+ * calls naming it go there instead of the backend's mailbox operations.
  */
 #include "mailstore/store_private.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib/xalloc.h"
+#include "mailstore/store_qbox.h"
+
+#define QBOX_CANNOT   "[CANNOT] Quarantine is managed by the mail system"
+#define QBOX_READONLY "[READ-ONLY] Quarantine is read-only"
 
 int
 store_open(const char *data_dir, struct store **store_r, char **error_r)
@@ -46,6 +53,10 @@ int
 store_deliver(struct store *store, const struct store_delivery *d,
 	      uint32_t *uid_r, char **error_r)
 {
+	if (store_qbox_is(d->mailbox)) {
+		*error_r = xstrdup(QBOX_CANNOT);
+		return -1;
+	}
 	return store->backend->deliver(store, d, uid_r, error_r);
 }
 
@@ -66,6 +77,9 @@ store_list(struct store *store, const char *user, const char *mailbox,
 	   struct store_message_info **messages_r, size_t *count_r,
 	   char **error_r)
 {
+	if (store_qbox_is(mailbox))
+		return store_qbox_list(store, user, messages_r, count_r,
+				       error_r);
 	return store->backend->list(store, user, mailbox, messages_r, count_r,
 				    error_r);
 }
@@ -105,8 +119,30 @@ store_mailbox_list(struct store *store, const char *user,
 		   struct store_mailbox_info **list_r, size_t *count_r,
 		   char **error_r)
 {
-	return store->backend->mailbox_list(store, user, list_r, count_r,
-					    error_r);
+	struct store_mailbox_info *list = NULL, q;
+	size_t count = 0, at = 0;
+
+	if (store->backend->mailbox_list(store, user, &list, &count, error_r) <
+	    0)
+		return -1;
+	if (store_qbox_info(store, user, false, &q, error_r) < 0) {
+		store_mailbox_info_free(list, count);
+		return -1;
+	}
+	/* In name order; it hides a stored mailbox of the same name. */
+	while (at < count && strcmp(list[at].name, q.name) < 0)
+		at++;
+	if (at < count && strcmp(list[at].name, q.name) == 0) {
+		store_mailbox_info_clear(&list[at]);
+	} else {
+		list = xreallocarray(list, count + 1, sizeof(*list));
+		memmove(&list[at + 1], &list[at], (count - at) * sizeof(*list));
+		count++;
+	}
+	list[at] = q;
+	*list_r = list;
+	*count_r = count;
+	return 0;
 }
 
 void
@@ -128,6 +164,10 @@ int
 store_mailbox_get(struct store *store, const char *user, const char *name,
 		  struct store_mailbox_info *info_r, char **error_r)
 {
+	if (store_qbox_is(name))
+		return store_qbox_info(store, user, true, info_r, error_r) < 0
+			   ? -1
+			   : 1;
 	return store->backend->mailbox_get(store, user, name, info_r, error_r);
 }
 
@@ -135,6 +175,10 @@ int
 store_mailbox_create(struct store *store, const char *user, const char *name,
 		     const char *special_use, char **error_r)
 {
+	if (store_qbox_is(name)) {
+		*error_r = xstrdup(QBOX_CANNOT);
+		return -1;
+	}
 	return store->backend->mailbox_create(store, user, name, special_use,
 					      error_r);
 }
@@ -143,6 +187,10 @@ int
 store_mailbox_delete(struct store *store, const char *user, const char *name,
 		     char **error_r)
 {
+	if (store_qbox_is(name)) {
+		*error_r = xstrdup(QBOX_CANNOT);
+		return -1;
+	}
 	return store->backend->mailbox_delete(store, user, name, error_r);
 }
 
@@ -150,6 +198,10 @@ int
 store_mailbox_rename(struct store *store, const char *user, const char *from,
 		     const char *to, char **error_r)
 {
+	if (store_qbox_is(from) || store_qbox_is(to)) {
+		*error_r = xstrdup(QBOX_CANNOT);
+		return -1;
+	}
 	return store->backend->mailbox_rename(store, user, from, to, error_r);
 }
 
@@ -157,6 +209,8 @@ int
 store_mailbox_subscribe(struct store *store, const char *user, const char *name,
 			bool subscribed, char **error_r)
 {
+	if (store_qbox_is(name))
+		return 0; /* always subscribed */
 	return store->backend->mailbox_subscribe(store, user, name, subscribed,
 						 error_r);
 }
@@ -169,6 +223,10 @@ store_flags_update(struct store *store, const char *user, const char *mailbox,
 		   struct store_flag_result **results_r, size_t *nresults_r,
 		   char **error_r)
 {
+	if (store_qbox_is(mailbox)) {
+		*error_r = xstrdup(QBOX_READONLY);
+		return -1;
+	}
 	return store->backend->flags_update(store, user, mailbox, uids, count,
 					    mode, flags, unchangedsince,
 					    results_r, nresults_r, error_r);
@@ -187,6 +245,10 @@ store_expunge(struct store *store, const char *user, const char *mailbox,
 	      const uint32_t *uids, size_t count, bool only_deleted,
 	      uint32_t **expunged_r, size_t *nexpunged_r, char **error_r)
 {
+	if (store_qbox_is(mailbox)) {
+		*error_r = xstrdup(QBOX_READONLY);
+		return -1;
+	}
 	return store->backend->expunge(store, user, mailbox, uids, count,
 				       only_deleted, expunged_r, nexpunged_r,
 				       error_r);
@@ -197,6 +259,12 @@ store_expunged_since(struct store *store, const char *user, const char *mailbox,
 		     uint64_t modseq, uint32_t **uids_r, size_t *count_r,
 		     char **error_r)
 {
+	if (store_qbox_is(mailbox)) {
+		/* Released and expired entries are not remembered. */
+		*uids_r = xcalloc(1, sizeof(**uids_r));
+		*count_r = 0;
+		return 0;
+	}
 	return store->backend->expunged_since(store, user, mailbox, modseq,
 					      uids_r, count_r, error_r);
 }
@@ -206,6 +274,13 @@ store_copy(struct store *store, const char *user, const char *from,
 	   const char *to, const uint32_t *uids, size_t count, bool move,
 	   uint32_t **new_uids_r, uint32_t *uidvalidity_r, char **error_r)
 {
+	if (store_qbox_is(to)) {
+		*error_r = xstrdup(QBOX_CANNOT);
+		return -1;
+	}
+	if (store_qbox_is(from))
+		return store_qbox_release(store, user, to, uids, count,
+					  new_uids_r, uidvalidity_r, error_r);
 	return store->backend->copy(store, user, from, to, uids, count, move,
 				    new_uids_r, uidvalidity_r, error_r);
 }
@@ -220,6 +295,8 @@ store_message_structure(struct store *store, const char *user,
 			const char *mailbox, uint32_t uid,
 			struct msg_structure **s_r, char **error_r)
 {
+	if (store_qbox_is(mailbox))
+		return store_qbox_structure(store, user, uid, s_r, error_r);
 	return store->backend->message_structure(store, user, mailbox, uid, s_r,
 						 error_r);
 }
@@ -270,11 +347,11 @@ store_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
 }
 
 int
-store_quarantine_uidvalidity(struct store *store, uint32_t *uidvalidity_r,
-			     char **error_r)
+store_quarantine_status(struct store *store, uint32_t *uidvalidity_r,
+			uint32_t *uidnext_r, char **error_r)
 {
-	return store->backend->quarantine_uidvalidity(store, uidvalidity_r,
-						      error_r);
+	return store->backend->quarantine_status(store, uidvalidity_r,
+						 uidnext_r, error_r);
 }
 
 void

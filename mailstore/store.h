@@ -62,6 +62,7 @@ struct store_mailbox_info {
 	/* counters: only filled by store_mailbox_get() */
 	uint32_t messages, unseen, deleted;
 	uint64_t size;
+	bool readonly; /* the Quarantine mailbox: SELECT is read-only */
 };
 
 enum store_flags_mode {
@@ -152,8 +153,8 @@ struct store_backend {
 				 size_t count, char **error_r);
 	int (*quarantine_prune)(struct store *store, time_t now,
 				size_t *removed_r, char **error_r);
-	int (*quarantine_uidvalidity)(struct store *store,
-				      uint32_t *uidvalidity_r, char **error_r);
+	int (*quarantine_status)(struct store *store, uint32_t *uidvalidity_r,
+				 uint32_t *uidnext_r, char **error_r);
 };
 
 extern const struct store_backend store_backend_embedded;
@@ -343,9 +344,10 @@ int store_quarantine_remove(struct store *store, const uint64_t *ids,
  * 0 with *removed_r, or -1. */
 int store_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
 			   char **error_r);
-/* The UIDVALIDITY of every user's Quarantine mailbox (fixed at creation). */
-int store_quarantine_uidvalidity(struct store *store, uint32_t *uidvalidity_r,
-				 char **error_r);
+/* The UIDVALIDITY of every user's Quarantine mailbox (fixed at creation)
+ * and the next entry id (never lower than any id handed out). 0 or -1. */
+int store_quarantine_status(struct store *store, uint32_t *uidvalidity_r,
+			    uint32_t *uidnext_r, char **error_r);
 void store_quarantine_entry_clear(struct store_quarantine_entry *entry);
 void store_quarantine_entries_free(struct store_quarantine_entry *entries,
 				   size_t count);
@@ -356,6 +358,20 @@ void store_quarantine_entries_free(struct store_quarantine_entry *entries,
  * a character boundary); "" when absent. Both allocated.
  */
 #define STORE_QUARANTINE_SUMMARY_MAX 256
+
+/*
+ * Quarantine mailbox: every user has a mailbox of this name holding the
+ * quarantine entries addressed to them (UID = entry id, UIDVALIDITY and
+ * UIDNEXT from store_quarantine_status(), no flags). store_mailbox_list()
+ * lists it, store_mailbox_get() reports it with readonly set, store_list()
+ * and store_message_structure() read it. Writes are refused with a
+ * response code for the client: STORE and EXPUNGE "[READ-ONLY]", APPEND,
+ * COPY into it, CREATE, DELETE and RENAME "[CANNOT]". store_copy() out of
+ * it (copy or move alike) releases the user's entries into the target
+ * mailbox (with Return-Path and "X-Moat-Released: by USER via IMAP") and
+ * removes them; training is the caller's business.
+ */
+#define STORE_QUARANTINE_MAILBOX "Quarantine"
 void store_quarantine_summary(const char *data, size_t len, char **from_r,
 			      char **subject_r);
 

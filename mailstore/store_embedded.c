@@ -2069,14 +2069,14 @@ embedded_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
 }
 
 static int
-embedded_quarantine_uidvalidity(struct store *store, uint32_t *uidvalidity_r,
-				char **error_r)
+embedded_quarantine_status(struct store *store, uint32_t *uidvalidity_r,
+			   uint32_t *uidnext_r, char **error_r)
 {
 	struct quarantine_db *qdb = quarantine_of(store, error_r);
 
-	return qdb == NULL
-		   ? -1
-		   : quarantine_db_uidvalidity(qdb, uidvalidity_r, error_r);
+	return qdb == NULL ? -1
+			   : quarantine_db_status(qdb, uidvalidity_r, uidnext_r,
+						  error_r);
 }
 
 const struct store_backend store_backend_embedded = {
@@ -2108,5 +2108,5 @@ const struct store_backend store_backend_embedded = {
     .quarantine_get = embedded_quarantine_get,
     .quarantine_remove = embedded_quarantine_remove,
     .quarantine_prune = embedded_quarantine_prune,
-    .quarantine_uidvalidity = embedded_quarantine_uidvalidity,
+    .quarantine_status = embedded_quarantine_status,
 };

@@ -2,9 +2,10 @@
  * spam_evals: the eval: built-ins that read header structure rather than
  * match a regex: dates (RFC 5322 and the looser forms mail programs
  * write) and what they reveal when compared, an Outlook Message-Id's
- * embedded clock, raw 8-bit bytes in a header, and look-alike recipient
- * lists. They follow SpamAssassin's HeaderEval functions of the same
- * names, so its rule files and Moat's own use them alike. Every input is
+ * embedded clock, raw 8-bit bytes in a header; and html_image_only(), on
+ * the message's HTML parts. They follow SpamAssassin's HeaderEval and
+ * HTMLEval functions of the same names, so its rule files and Moat's own
+ * use them alike. Every input is
  * peer-supplied: parsing is bounded and never allocates.
  */
 #include "rules/spam_rules_private.h"
@@ -417,4 +418,22 @@ spam_eval_illegal_chars(const struct spam_msg *msg, const char *header,
 		illegal--;
 	return (double)illegal / (double)len >= ratio &&
 	       (double)illegal >= count;
+}
+
+/*
+ * html_image_only(min, max): a text/html part with at least one <img>
+ * tag and between min (excluded) and max (included) bytes of rendered
+ * text: a picture sent instead of words, which text filters cannot read.
+ */
+bool
+spam_eval_html_image_only(const struct spam_msg *msg, double min, double max)
+{
+	for (size_t i = 0; i < msg->html_part_count; i++) {
+		const struct spam_html_part *h = &msg->html_parts[i];
+
+		if (h->images > 0 && (double)h->text_len > min &&
+		    (double)h->text_len <= max)
+			return true;
+	}
+	return false;
 }

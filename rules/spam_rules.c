@@ -382,6 +382,9 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 	    {"check_outlook_message_id", SPAM_EVAL_OUTLOOK_MSGID},
 	    {"check_for_shifted_date", SPAM_EVAL_SHIFTED_DATE},
 	    {"check_illegal_chars", SPAM_EVAL_ILLEGAL_CHARS},
+	    {"html_image_only", SPAM_EVAL_HTML_IMAGE_ONLY},
+	    {"check_for_mime_html", SPAM_EVAL_MIME_HTML},
+	    {"check_for_mime_html_only", SPAM_EVAL_MIME_HTML_ONLY},
 	};
 	const char *paren = strchr(s, '(');
 	size_t nlen = paren != NULL ? (size_t)(paren - s) : strlen(s), i;
@@ -906,6 +909,36 @@ spam_rules_load_default(struct spam_rules *rules)
 {
 	spam_rules_parse_text(rules, (const char *)spam_default_rules,
 			      spam_default_rules_len, "moat_default.cf");
+}
+
+void
+spam_rules_load_default_scores(struct spam_rules *rules, const char *prefix)
+{
+	const char *text = (const char *)spam_default_rules;
+	size_t len = spam_default_rules_len, i = 0, plen = strlen(prefix);
+	struct buf scores;
+
+	buf_init(&scores);
+	while (i < len) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t n = nl != NULL ? (size_t)(nl - (text + i)) : len - i;
+
+		if (n > 6 + plen && strncmp(text + i, "score ", 6) == 0) {
+			const char *name = text + i + 6;
+
+			while (name < text + i + n && *name == ' ')
+				name++;
+			if ((size_t)(text + i + n - name) > plen &&
+			    strncmp(name, prefix, plen) == 0) {
+				buf_append(&scores, text + i, n);
+				buf_append_char(&scores, '\n');
+			}
+		}
+		i += n + (nl != NULL ? 1 : 0);
+	}
+	spam_rules_parse_text(rules, buf_cstr(&scores), scores.len,
+			      "moat_default.cf");
+	buf_free(&scores);
 }
 
 static int

@@ -29,6 +29,12 @@ struct spam_header {
 	const char *raw;   /* as in the message, unfolded; NULL = value */
 };
 
+/* One text/html part, for the HTML built-ins (html_image_only). */
+struct spam_html_part {
+	size_t text_len;     /* bytes of its rendered text */
+	unsigned int images; /* <img> tags */
+};
+
 struct spam_msg {
 	const struct spam_header *headers;
 	size_t header_count;
@@ -46,6 +52,11 @@ struct spam_msg {
 	size_t uri_count;
 	/* Inputs of eval: built-ins. bayes < 0 means no Bayes verdict. */
 	double bayes;
+	/* MIME structure: the text/html parts, and how many other text
+	 * parts there are (check_for_mime_html_only). */
+	const struct spam_html_part *html_parts;
+	size_t html_part_count;
+	size_t text_part_count;
 };
 
 struct spam_hit {
@@ -94,6 +105,12 @@ extern const unsigned char spam_default_rules[];
 extern const size_t spam_default_rules_len;
 /* Parses the built-in default rule set into rules. */
 void spam_rules_load_default(struct spam_rules *rules);
+/* Parses again the built-in set's score lines of the rules whose names
+ * start with prefix, so they win over later files: Moat's BAYES_* scores
+ * are fitted to Moat's classifier, SpamAssassin's (50_scores.cf) to
+ * SpamAssassin's (filter.spam.bayes_scores = moat). */
+void spam_rules_load_default_scores(struct spam_rules *rules,
+				    const char *prefix);
 
 /* Which score of SpamAssassin's four score sets is used: 0 (no Bayes, no
  * network), 1 (network), 2 (Bayes), 3 (Bayes and network). Default 3. */

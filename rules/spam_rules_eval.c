@@ -330,6 +330,17 @@ spam_eval_builtin(const struct spam_rule *rule, const struct spam_msg *msg,
 					      rule->eval_num[1])
 			   ? 1
 			   : 0;
+	case SPAM_EVAL_HTML_IMAGE_ONLY:
+		return spam_eval_html_image_only(msg, rule->eval_num[0],
+						 rule->eval_num[1])
+			   ? 1
+			   : 0;
+	case SPAM_EVAL_MIME_HTML:
+		return msg->html_part_count > 0 ? 1 : 0;
+	case SPAM_EVAL_MIME_HTML_ONLY:
+		return msg->html_part_count > 0 && msg->text_part_count == 0
+			   ? 1
+			   : 0;
 	case SPAM_EVAL_ILLEGAL_CHARS:
 		return spam_eval_illegal_chars(msg, rule->eval_str,
 					       rule->eval_num[0],

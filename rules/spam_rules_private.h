@@ -51,9 +51,12 @@ enum spam_eval_fn {
 	SPAM_EVAL_MISSING_HEADER,   /* check_for_missing_header(name) */
 	SPAM_EVAL_GTUBE,	    /* check_gtube() */
 	/* spam_evals.c */
-	SPAM_EVAL_OUTLOOK_MSGID, /* check_outlook_message_id() */
-	SPAM_EVAL_SHIFTED_DATE,	 /* check_for_shifted_date(min, max) */
-	SPAM_EVAL_ILLEGAL_CHARS, /* check_illegal_chars(hdr, ratio, n) */
+	SPAM_EVAL_OUTLOOK_MSGID,   /* check_outlook_message_id() */
+	SPAM_EVAL_SHIFTED_DATE,	   /* check_for_shifted_date(min, max) */
+	SPAM_EVAL_ILLEGAL_CHARS,   /* check_illegal_chars(hdr, ratio, n) */
+	SPAM_EVAL_HTML_IMAGE_ONLY, /* html_image_only(min, max) */
+	SPAM_EVAL_MIME_HTML,	   /* check_for_mime_html() */
+	SPAM_EVAL_MIME_HTML_ONLY,  /* check_for_mime_html_only() */
 };
 
 #define SPAM_TF_MULTIPLE    0x01
@@ -185,6 +188,8 @@ bool spam_eval_outlook_msgid(const struct spam_msg *msg);
 bool spam_eval_shifted_date(const struct spam_msg *msg, double min, double max);
 bool spam_eval_illegal_chars(const struct spam_msg *msg, const char *header,
 			     double ratio, double count);
+bool spam_eval_html_image_only(const struct spam_msg *msg, double min,
+			       double max);
 
 int spam_rules_find(const struct spam_rules *rules, const char *name,
 		    size_t len);

@@ -32,7 +32,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    body,    sizeof(body) - 1,
 	    body,    sizeof(body) - 1,
 	    uris,    2,
-	    0.5,
+	    0.5,     NULL,
+	    0,	     0,
 	};
 	const char *error;
 	char *err = NULL;

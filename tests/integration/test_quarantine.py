@@ -282,3 +282,144 @@ def test_learn_on_release_off(moat_factory, spam_rules):
     assert not os.listdir(os.path.join(moat.data, "spam", "training")) \
         if os.path.isdir(os.path.join(moat.data, "spam", "training")) \
         else True
+
+
+# --- the IMAP Quarantine mailbox ------------------------------------------
+
+def imap_login(moat, user=USER):
+    c = imaplib.IMAP4("127.0.0.1", moat.imap_port, timeout=10)
+    c.login(user, PASSWORD)
+    return c
+
+
+def select_quarantine(c):
+    """SELECT Quarantine (imaplib refuses a read-only SELECT); EXISTS."""
+    typ, data = c._simple_command("SELECT", "Quarantine")
+    assert typ == "OK" and b"[READ-ONLY]" in data[-1], data
+    c.state = "SELECTED"
+    c.is_readonly = True
+    return int(c.untagged_responses["EXISTS"][-1])
+
+
+def test_imap_quarantine_mailbox(moat_factory, avdb):
+    moat = moat_factory(settings(avdb), users=(USER, BOB))
+    q_demo = send(moat, eicar_mail("for demo"))
+    q_bob = send(moat, eicar_mail("for bob", (BOB,)), rcpts=(BOB,))
+    q_both = send(moat, eicar_mail("for both", (USER, BOB)),
+                  rcpts=(USER, BOB))
+    got = wait_entries(moat, 4)
+    ids = {(e["id"], e["rcpt"]): e["entry"] for e in got}
+
+    c = imap_login(moat)
+    typ, data = c.list()
+    assert typ == "OK"
+    assert any(b'"Quarantine"' in line or line.endswith(b" Quarantine")
+               for line in data), data
+    typ, data = c.status("Quarantine", "(MESSAGES UIDNEXT UIDVALIDITY)")
+    assert typ == "OK" and b"MESSAGES 2" in data[0], data
+    assert select_quarantine(c) == 2
+    typ, data = c.uid("SEARCH", None, "ALL")
+    uids = [int(x) for x in data[0].split()]
+    assert uids == sorted([ids[(q_demo, USER)], ids[(q_both, USER)]])
+    # only demo's own entries: subjects, envelope, body
+    typ, data = c.uid("FETCH", "1:*",
+                      "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)] "
+                      "ENVELOPE)")
+    text = b" ".join(d[1] if isinstance(d, tuple) else d for d in data)
+    assert b"for demo" in text and b"for both" in text
+    assert b"for bob" not in text
+    typ, data = c.uid("FETCH", str(uids[0]), "(BODY.PEEK[])")
+    assert EICAR in data[0][1]
+    typ, data = c.uid("SEARCH", None, "SUBJECT", "both")
+    assert [int(x) for x in data[0].split()] == [ids[(q_both, USER)]]
+    # a UID of someone else's entry is simply not there
+    typ, data = c.uid("FETCH", str(ids[(q_bob, BOB)]), "(BODY.PEEK[])")
+    assert typ == "OK" and EICAR not in b"".join(
+        d[1] if isinstance(d, tuple) else (d or b"") for d in data)
+
+    # read-only: no flags, no expunge, nothing in
+    typ, data = c.uid("STORE", str(uids[0]), "+FLAGS", "(\\Seen)")
+    assert typ == "NO" and b"READ-ONLY" in data[0]
+    assert c.expunge()[0] == "NO"
+    c2 = imap_login(moat)
+    typ, data = c2.append("Quarantine", None, None,
+                          b"Subject: sneak\r\n\r\nx\r\n")
+    assert typ == "NO" and b"CANNOT" in data[0]
+    c2.select("INBOX")
+    assert c2.create("Quarantine")[0] == "NO"
+    assert c2.delete("Quarantine")[0] == "NO"
+    assert c2.rename("Quarantine", "Q2")[0] == "NO"
+    c2.logout()
+
+    # MOVE out releases demo's entry of the shared message only
+    typ, data = c.uid("MOVE", str(ids[(q_both, USER)]), "INBOX")
+    assert typ == "OK", data
+    left = entries(moat)
+    assert sorted((e["id"], e["rcpt"]) for e in left) == sorted(
+        [(q_demo, USER), (q_bob, BOB), (q_both, BOB)])
+    assert q_both in qfiles(moat)  # bob's entry still uses the file
+    inbox = imap_messages(moat)
+    assert [m["Subject"] for m in inbox] == ["for both"]
+    assert "by %s via IMAP (quarantine %s)" % (USER, q_both) in \
+        inbox[0]["X-Moat-Released"]
+    assert inbox[0]["Return-Path"] == "<sender@remote.example>"
+    assert EICAR in inbox[0].as_bytes()
+    typ, data = c.uid("SEARCH", None, "ALL")
+    assert [int(x) for x in data[0].split()] == [ids[(q_demo, USER)]]
+    # COPY out releases too (into another mailbox)
+    typ, data = c._simple_command("UID", "COPY", str(ids[(q_demo, USER)]),
+                                  "Archive")
+    assert typ == "OK" and b"COPYUID" in data[0], data
+    c.noop()
+    typ, data = c.uid("SEARCH", None, "ALL")
+    assert data == [b""]
+    c.logout()
+    assert [m["Subject"] for m in imap_messages(moat, USER, "Archive")] == \
+        ["for demo"]
+    assert q_demo not in qfiles(moat)
+
+    # bob's view, after a restart: his two entries, same UIDVALIDITY
+    c = imap_login(moat, BOB)
+    v1 = c.status("Quarantine", "(UIDVALIDITY)")[1][0]
+    c.logout()
+    moat.stop()
+    moat.start()
+    c = imap_login(moat, BOB)
+    assert c.status("Quarantine", "(UIDVALIDITY)")[1][0] == v1
+    c.select("Quarantine", readonly=True)
+    typ, data = c.uid("SEARCH", None, "ALL")
+    assert [int(x) for x in data[0].split()] == sorted(
+        [ids[(q_bob, BOB)], ids[(q_both, BOB)]])
+    c.logout()
+
+
+def test_imap_release_of_spam_trains_ham(moat_factory, spam_rules):
+    moat = moat_factory({
+        "imap.listen": "127.0.0.1:{imap_port}",
+        "imap.allow_plaintext_loopback": "yes",
+        "filters": "spam",
+        "filter.spam.default_rules": "no",
+        "filter.spam.rules_paths": spam_rules,
+        "filter.spam.autolearn": "no",
+        "filter.spam.quarantine_score": "6",
+    })
+    send(moat, b"From: promo@remote.example\r\nSubject: offer\r\n"
+         b"Message-ID: <offer-2@remote.example>\r\n\r\n"
+         b"quarantine-me-please\r\n")
+    wait_entries(moat, 1)
+    c = imap_login(moat)
+    assert select_quarantine(c) == 1
+    typ, data = c._simple_command("MOVE", "1", "INBOX")
+    assert typ == "OK", data
+    c.logout()
+    assert entries(moat) == []
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        stats = moat.ctl("spam", "stats").stdout
+        if re.search(r"user training \(on\): 0 spam, 1 ham learned", stats):
+            break
+        time.sleep(0.1)
+    assert re.search(r"user training \(on\): 0 spam, 1 ham learned",
+                     stats), stats + "\n".join(
+        l for l in moat.log().splitlines() if "spamlearn" in l)
+    assert 'reason=release mailbox="Quarantine"' in moat.log()

@@ -2,7 +2,8 @@
  * Unit tests for filters/spam_view.c, the rule engine's message view: the
  * top-level Content-* fields, which the MIME parse files under the body
  * part, must reach header rules as message headers (unfolded, once each,
- * never those of inner parts), next to the other fields.
+ * never those of inner parts), next to the other fields; and the text
+ * parts' structure (HTML parts, their <img> tags) reaches the built-ins.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -95,11 +96,43 @@ test_content_fields(void **state)
 	}
 }
 
+/* The part structure the MIME and HTML built-ins read. */
+static void
+test_parts(void **state)
+{
+	static const char msg[] =
+	    "From: a@b.example\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/related; boundary=\"XX\"\n\n"
+	    "--XX\nContent-Type: text/html\n\n"
+	    "<html><body><IMG src=\"cid:1\"><img/><imgx>Buy</body></html>\n"
+	    "--XX\nContent-Type: image/gif\n\nGIF89a\n--XX--\n";
+	static const char plain[] = "From: a@b.example\n\nhello\n";
+	struct mime_message *m;
+	struct spam_view view;
+
+	(void)state;
+	m = mime_parse_buffer(msg, sizeof(msg) - 1, NULL);
+	spam_view_init(&view, m, msg, sizeof(msg) - 1, 0);
+	assert_int_equal(view.msg.html_part_count, 1);
+	assert_int_equal(view.msg.text_part_count, 0);
+	assert_int_equal(view.msg.html_parts[0].images, 2);
+	assert_true(view.msg.html_parts[0].text_len >= 3);
+	spam_view_free(&view);
+	mime_message_free(&m);
+	m = mime_parse_buffer(plain, sizeof(plain) - 1, NULL);
+	spam_view_init(&view, m, plain, sizeof(plain) - 1, 0);
+	assert_int_equal(view.msg.html_part_count, 0);
+	assert_int_equal(view.msg.text_part_count, 1);
+	spam_view_free(&view);
+	mime_message_free(&m);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_content_fields),
+	    cmocka_unit_test(test_parts),
 	};
 
 	mime_init();

@@ -116,8 +116,8 @@ test_mailboxes(void **state)
 	    store_mailbox_create(f->store, USER, "a/b/c", NULL, &error), 0);
 	assert_int_equal(
 	    store_mailbox_list(f->store, USER, &list, &count, &error), 0);
-	/* 6 special + a, a/b, a/b/c */
-	assert_int_equal(count, 9);
+	/* 6 special + Quarantine + a, a/b, a/b/c */
+	assert_int_equal(count, 10);
 	store_mailbox_info_free(list, count);
 	assert_int_equal(
 	    store_mailbox_create(f->store, USER, "a/b", NULL, &error), -1);

@@ -3,8 +3,10 @@
  * mailstore/quarantine_db.c): From/Subject summaries, adding a message with
  * one entry per recipient (bytes stored once, idempotent by queue id),
  * listing by recipient and message, removal that drops the file with the
- * last entry, expiry, refused ids, and ids and UIDVALIDITY that survive a
- * reopen and are never reused.
+ * last entry, expiry, refused ids, ids and UIDVALIDITY that survive a
+ * reopen and are never reused, and the per-user read-only Quarantine
+ * mailbox (listed, only the user's entries, writes refused with the right
+ * response code, COPY/MOVE out releases).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "lib/xalloc.h"
+#include "mailstore/msg_structure.h"
 #include "mailstore/store.h"
 
 struct fixture {
@@ -371,14 +374,192 @@ static void
 test_uidvalidity_stable(void **state)
 {
 	struct fixture *f = *state;
-	uint32_t a = 0, b = 0;
+	static const char *const one[] = {"a@example.test"};
+	uint32_t a = 0, b = 0, next = 0, next2 = 0;
 	char *error = NULL;
 
-	assert_int_equal(store_quarantine_uidvalidity(f->store, &a, &error), 0);
+	assert_int_equal(store_quarantine_status(f->store, &a, &next, &error),
+			 0);
 	assert_true(a != 0);
+	assert_int_equal(next, 1);
+	assert_int_equal(add(f, "DDDDDDDDDDDDDDDDDDD1", one, 1, 9000), 1);
 	reopen(f);
-	assert_int_equal(store_quarantine_uidvalidity(f->store, &b, &error), 0);
+	assert_int_equal(store_quarantine_status(f->store, &b, &next2, &error),
+			 0);
 	assert_int_equal(a, b);
+	assert_int_equal(next2, 2);
+}
+
+/* ---- the per-user Quarantine mailbox ---- */
+
+static void
+test_quarantine_mailbox(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const both[] = {"demo@example.test",
+					   "bob@example.test"};
+	static const char *const bob[] = {"bob@example.test"};
+	struct store_mailbox_info *boxes = NULL, info;
+	struct store_message_info *msgs = NULL;
+	struct store_flag_result *fr = NULL;
+	struct msg_structure *ms = NULL;
+	uint32_t *new_uids = NULL, *gone = NULL, validity = 0, uid, bob_uid;
+	size_t count = 0, nfr = 0, ngone = 0;
+	bool listed = false;
+	char *error = NULL;
+	static const struct {
+		const char *what;
+		const char *code;
+	} refused[] = {
+	    {"create", "[CANNOT]"},   {"delete", "[CANNOT]"},
+	    {"rename", "[CANNOT]"},   {"rename-to", "[CANNOT]"},
+	    {"flags", "[READ-ONLY]"}, {"expunge", "[READ-ONLY]"},
+	    {"copy-in", "[CANNOT]"},  {"deliver", "[CANNOT]"},
+	};
+
+	assert_int_equal(
+	    store_user_create(f->store, "demo@example.test", &error), 0);
+	assert_int_equal(add(f, "EEEEEEEEEEEEEEEEEEE1", both, 2, 9000), 1);
+	assert_int_equal(add(f, "EEEEEEEEEEEEEEEEEEE2", bob, 1, 9000), 1);
+
+	assert_int_equal(store_mailbox_list(f->store, "demo@example.test",
+					    &boxes, &count, &error),
+			 0);
+	for (size_t i = 0; i < count; i++) {
+		if (i > 0)
+			assert_true(strcmp(boxes[i - 1].name, boxes[i].name) <
+				    0);
+		listed = listed || strcmp(boxes[i].name, "Quarantine") == 0;
+	}
+	assert_true(listed);
+	store_mailbox_info_free(boxes, count);
+
+	assert_int_equal(store_mailbox_get(f->store, "demo@example.test",
+					   "Quarantine", &info, &error),
+			 1);
+	assert_true(info.readonly);
+	assert_int_equal(info.messages, 1);
+	assert_int_equal(info.size, strlen(message));
+	assert_int_equal(info.uidnext, 4);
+	store_mailbox_info_clear(&info);
+
+	/* demo sees one message (the shared one), bob two */
+	assert_int_equal(store_list(f->store, "demo@example.test", "Quarantine",
+				    &msgs, &count, &error),
+			 0);
+	assert_int_equal(count, 1);
+	uid = msgs[0].uid;
+	assert_string_equal(msgs[0].flags, "");
+	assert_int_equal(msgs[0].internal_date, 1000);
+	store_message_info_free(msgs, count);
+	assert_int_equal(store_list(f->store, "bob@example.test", "Quarantine",
+				    &msgs, &count, &error),
+			 0);
+	assert_int_equal(count, 2);
+	bob_uid = msgs[1].uid;
+	store_message_info_free(msgs, count);
+	assert_int_equal(store_message_structure(f->store, "demo@example.test",
+						 "Quarantine", uid, &ms,
+						 &error),
+			 1);
+	msg_structure_free(&ms);
+	assert_int_equal(store_message_structure(f->store, "demo@example.test",
+						 "Quarantine", bob_uid, &ms,
+						 &error),
+			 0);
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		const char *w = refused[i].what;
+		int rc = 0;
+
+		if (strcmp(w, "create") == 0)
+			rc = store_mailbox_create(f->store, "demo@example.test",
+						  "Quarantine", NULL, &error);
+		else if (strcmp(w, "delete") == 0)
+			rc = store_mailbox_delete(f->store, "demo@example.test",
+						  "Quarantine", &error);
+		else if (strcmp(w, "rename") == 0)
+			rc = store_mailbox_rename(f->store, "demo@example.test",
+						  "Quarantine", "Q", &error);
+		else if (strcmp(w, "rename-to") == 0)
+			rc = store_mailbox_rename(f->store, "demo@example.test",
+						  "Archive", "Quarantine",
+						  &error);
+		else if (strcmp(w, "flags") == 0)
+			rc = store_flags_update(
+			    f->store, "demo@example.test", "Quarantine", &uid,
+			    1, STORE_FLAGS_ADD, "\\Seen", 0, &fr, &nfr, &error);
+		else if (strcmp(w, "expunge") == 0)
+			rc = store_expunge(f->store, "demo@example.test",
+					   "Quarantine", &uid, 1, false, &gone,
+					   &ngone, &error);
+		else if (strcmp(w, "copy-in") == 0)
+			rc = store_copy(f->store, "demo@example.test", "INBOX",
+					"Quarantine", &uid, 1, false, &new_uids,
+					&validity, &error);
+		else {
+			struct store_delivery d;
+
+			memset(&d, 0, sizeof(d));
+			d.user = "demo@example.test";
+			d.mailbox = "Quarantine";
+			d.fd = f->fd;
+			d.size = 1;
+			assert_int_equal(store_begin(f->store, &error), 0);
+			rc = store_deliver(f->store, &d, NULL, &error);
+			store_rollback(f->store);
+		}
+		if (rc != -1 || error == NULL ||
+		    strncmp(error, refused[i].code, strlen(refused[i].code)) !=
+			0)
+			fail_msg("%s: rc %d error %s", w, rc,
+				 error != NULL ? error : "(none)");
+		x_free(&error);
+	}
+
+	/* Release out: demo's entry goes into Archive; bob's uid is not
+	 * demo's to release. */
+	{
+		uint32_t uids[2] = {uid, bob_uid};
+
+		assert_int_equal(store_copy(f->store, "demo@example.test",
+					    "Quarantine", "Archive", uids, 2,
+					    true, &new_uids, &validity, &error),
+				 0);
+		assert_int_equal(new_uids[0], 1);
+		assert_int_equal(new_uids[1], 0);
+		free(new_uids);
+	}
+	assert_int_equal(store_list(f->store, "demo@example.test", "Archive",
+				    &msgs, &count, &error),
+			 0);
+	assert_int_equal(count, 1);
+	{
+		char got[1024];
+		int fd = open(msgs[0].path, O_RDONLY);
+		ssize_t n = read(fd, got, sizeof(got) - 1);
+
+		close(fd);
+		assert_true(n > 0);
+		got[n] = '\0';
+		assert_non_null(strstr(got, "Return-Path: "
+					    "<sender@remote.example>\r\n"));
+		assert_non_null(strstr(got,
+				       "X-Moat-Released: by "
+				       "demo@example.test via IMAP "
+				       "(quarantine EEEEEEEEEEEEEEEEEEE1)"));
+		assert_non_null(strstr(got, message));
+	}
+	store_message_info_free(msgs, count);
+	assert_int_equal(count_entries(f, "demo@example.test", NULL), 0);
+	assert_int_equal(count_entries(f, "bob@example.test", NULL), 2);
+	assert_true(file_exists(f, "EEEEEEEEEEEEEEEEEEE1")); /* bob's */
+	/* no such target */
+	assert_int_equal(store_copy(f->store, "bob@example.test", "Quarantine",
+				    "Nope", &bob_uid, 1, true, &new_uids,
+				    &validity, &error),
+			 -1);
+	x_free(&error);
 }
 
 int
@@ -393,6 +574,8 @@ main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_uidvalidity_stable, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_quarantine_mailbox, setup,
 					    teardown),
 	};
 

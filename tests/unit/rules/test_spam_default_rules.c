@@ -145,6 +145,12 @@ static const struct default_case default_cases[] = {
      "Jul 2002 10:00:00 +0000\n",
      "DATE_IN_FUTURE_12_XX", false},
     {"From: \xe9\xe8\xe0\xe1\xe2 <a@b.example>\n", "FROM_ILLEGAL_CHARS", true},
+    {"Date: Wed, 31 Jul 2002 18:00:00 +0000\nReceived: from a by b; Wed, 31 "
+     "Jul 2002 10:00:00 +0000\n",
+     "DATE_IN_FUTURE_06_12", true},
+    {"Date: Wed, 31 Jul 2002 13:00:00 +0000\nReceived: from a by b; Wed, 31 "
+     "Jul 2002 10:00:00 +0000\n",
+     "DATE_IN_FUTURE_06_12", false},
     /* two independent forgery signs, not one */
     {"Date: Jul, 24 2002 4:33:02 PM -0700\nMessage-Id: <no at sign>\n",
      "FORGED_HEADERS_2", true},
@@ -288,12 +294,52 @@ test_bayes_scores(void **state)
 	spam_rules_free(&rules);
 }
 
+/* filter.spam.bayes_scores = moat: a later file's BAYES_* scores (as
+ * SpamAssassin's 50_scores.cf) give way to the built-in ones again; its
+ * other scores stay. */
+static void
+test_default_bayes_scores_win(void **state)
+{
+	static const char later[] = "score BAYES_99 0 0 3.5 3.5\n"
+				    "score BAYES_999 0 0 0.2 0.2\n"
+				    "score SUBJ_FREE 3\n";
+	static const char headers[] = "Subject: free stuff\n";
+	struct spam_rules *ref = default_rules(), *rules = spam_rules_new();
+	struct spam_result want, got;
+	char *err = NULL;
+
+	(void)state;
+	spam_rules_load_default(rules);
+	spam_rules_parse_text(rules, later, sizeof(later) - 1, "later.cf");
+	spam_rules_load_default_scores(rules, "BAYES_");
+	assert_int_equal(spam_rules_compile(rules, &err), 0);
+	eval_default(ref, headers, 0.9995, &want);
+	eval_default(rules, headers, 0.9995, &got);
+	/* the same Bayes scores as the built-in set, SUBJ_FREE at 3 */
+	for (size_t i = 0; i < got.count; i++) {
+		if (strcmp(got.hits[i].name, "SUBJ_FREE") == 0)
+			assert_true(got.hits[i].score == 3.0);
+		for (size_t k = 0; k < want.count; k++)
+			if (strncmp(got.hits[i].name, "BAYES_", 6) == 0 &&
+			    strcmp(got.hits[i].name, want.hits[k].name) == 0)
+				assert_true(got.hits[i].score ==
+					    want.hits[k].score);
+	}
+	assert_true(result_has(&got, "BAYES_99"));
+	assert_true(result_has(&got, "SUBJ_FREE"));
+	spam_result_free(&want);
+	spam_result_free(&got);
+	spam_rules_free(&rules);
+	spam_rules_free(&ref);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_default_table),
 	    cmocka_unit_test(test_bayes_scores),
+	    cmocka_unit_test(test_default_bayes_scores_win),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

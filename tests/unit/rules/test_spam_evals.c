@@ -3,7 +3,8 @@
  * structure: the date parser (RFC 5322 and the looser forms mail programs
  * write, with what it must refuse), then one table per built-in
  * (check_outlook_message_id, check_for_shifted_date,
- * check_illegal_chars) of header blocks that must or must not hit, run
+ * check_illegal_chars) of header blocks that must or must not hit, and
+ * of part structures (html_image_only, check_for_mime_html[_only]), run
  * through the rule language so parsing of the arguments is covered too.
  */
 #include <setjmp.h>
@@ -237,12 +238,72 @@ test_eval_table(void **state)
 	}
 }
 
+/* The MIME and HTML built-ins on a message's part structure. */
+struct parts_case {
+	const char *rule;
+	struct spam_html_part html[2];
+	size_t html_count, text_count;
+	bool hit;
+};
+
+#define IMG08	   "body R eval:html_image_only('0400','0800')\n"
+#define MHTML	   "body R eval:check_for_mime_html()\n"
+#define MHTML_ONLY "body R eval:check_for_mime_html_only()\n"
+
+static const struct parts_case parts_cases[] = {
+    {IMG08, {{500, 1}}, 1, 0, true},
+    {IMG08, {{500, 0}}, 1, 0, false},		/* no image */
+    {IMG08, {{400, 2}}, 1, 0, false},		/* min is excluded */
+    {IMG08, {{800, 2}}, 1, 0, true},		/* max is included */
+    {IMG08, {{5000, 1}, {600, 3}}, 2, 0, true}, /* any HTML part */
+    {IMG08, {{0}}, 0, 1, false},
+    {MHTML, {{10, 0}}, 1, 1, true},
+    {MHTML, {{0}}, 0, 2, false},
+    {MHTML_ONLY, {{10, 0}}, 1, 0, true},
+    {MHTML_ONLY, {{10, 0}}, 1, 1, false}, /* with a text/plain part */
+    {MHTML_ONLY, {{0}}, 0, 0, false},
+};
+
+static void
+test_parts_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(parts_cases) / sizeof(parts_cases[0]);
+	     i++) {
+		const struct parts_case *c = &parts_cases[i];
+		struct spam_rules *rules = spam_rules_new();
+		struct spam_scratch *scratch;
+		struct spam_result result;
+		struct spam_msg msg;
+		const char *error;
+		char *err = NULL;
+
+		spam_rules_parse_text(rules, c->rule, strlen(c->rule), "t.cf");
+		assert_int_equal(spam_rules_compile(rules, &err), 0);
+		memset(&msg, 0, sizeof(msg));
+		msg.bayes = -1;
+		msg.html_parts = c->html;
+		msg.html_part_count = c->html_count;
+		msg.text_part_count = c->text_count;
+		scratch = spam_scratch_new(rules);
+		assert_int_equal(
+		    spam_rules_eval(rules, scratch, &msg, &result, &error), 0);
+		if ((result.count == 1) != c->hit)
+			fail_msg("parts case %zu (%s): hit %d, want %d", i,
+				 c->rule, result.count == 1, c->hit);
+		spam_result_free(&result);
+		spam_scratch_free(&scratch);
+		spam_rules_free(&rules);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_date),
 	    cmocka_unit_test(test_eval_table),
+	    cmocka_unit_test(test_parts_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
