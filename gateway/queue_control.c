@@ -86,8 +86,12 @@ on_read(struct bufferevent *bev, void *arg)
 		buf_append_str(&reply, "ERR command too long\n");
 	else if (strncmp(line, "deliver ", 8) == 0 && cc->qc->enqueue != NULL) {
 		if (queue_id_valid(line + 8)) {
-			cc->qc->enqueue(line + 8, cc->qc->enqueue_context);
-			buf_printf(&reply, "%s: queued\nOK\n", line + 8);
+			char qid[QUEUE_ID_MAX] = {
+			    0}; /* the callee copies all */
+
+			memcpy(qid, line + 8, strlen(line + 8));
+			cc->qc->enqueue(qid, cc->qc->enqueue_context);
+			buf_printf(&reply, "%s: queued\nOK\n", qid);
 		} else {
 			buf_append_str(&reply, "bad queue id\nERR\n");
 		}

@@ -17,8 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +37,8 @@
 
 struct quarantine_db {
 	char *dir, *msg_dir, *tmp_dir;
+	char *notify_path; /* imapd's (store_notify_path) */
+	int notify_fd;
 	sqlite3 *db;
 };
 
@@ -84,6 +89,8 @@ quarantine_db_open(const char *data_dir, struct quarantine_db **q_r,
 	char *path;
 	int ret;
 
+	q->notify_fd = -1;
+	q->notify_path = store_notify_path(data_dir);
 	q->dir = xasprintf("%s/quarantine", data_dir);
 	q->msg_dir = xasprintf("%s/msg", q->dir);
 	q->tmp_dir = xasprintf("%s/tmp", q->dir);
@@ -116,10 +123,41 @@ quarantine_db_close(struct quarantine_db **qp)
 	if (q == NULL)
 		return;
 	db_close(&q->db);
+	if (q->notify_fd >= 0)
+		close(q->notify_fd);
+	free(q->notify_path);
 	free(q->dir);
 	free(q->msg_dir);
 	free(q->tmp_dir);
 	x_free(qp);
+}
+
+/* Tells imapd that these users' Quarantine mailboxes changed (datagrams
+ * "user\tQuarantine", as the store announces its own changes; never
+ * blocks, may be lost: sessions also look on every command). */
+static void
+notify(struct quarantine_db *q, const struct str_list *rcpts)
+{
+	struct sockaddr_un sun;
+
+	if (rcpts->count == 0 || strlen(q->notify_path) >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, q->notify_path, strlen(q->notify_path) + 1);
+	if (q->notify_fd < 0)
+		q->notify_fd = socket(
+		    AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (q->notify_fd < 0)
+		return;
+	for (size_t i = 0; i < rcpts->count; i++) {
+		char *m = xasprintf("%s\t%s", rcpts->items[i],
+				    STORE_QUARANTINE_MAILBOX);
+
+		(void)sendto(q->notify_fd, m, strlen(m), MSG_DONTWAIT,
+			     (struct sockaddr *)&sun, sizeof(sun));
+		free(m);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -342,6 +380,14 @@ quarantine_db_add(struct quarantine_db *q, const struct store_quarantine_new *m,
 		goto out;
 	}
 	ret = 1;
+	{
+		struct str_list rcpts = {0};
+
+		for (size_t i = 0; i < m->rcpt_count; i++)
+			str_list_add(&rcpts, m->rcpts[i]);
+		notify(q, &rcpts);
+		str_list_free(&rcpts);
+	}
 out:
 	if (fd >= 0)
 		close(fd);
@@ -453,6 +499,15 @@ quarantine_db_get(struct quarantine_db *q, uint64_t id,
 /* ------------------------------------------------------------------ */
 /* removing */
 
+static void
+add_once(struct str_list *list, const char *s)
+{
+	for (size_t i = 0; i < list->count; i++)
+		if (strcasecmp(list->items[i], s) == 0)
+			return;
+	str_list_add(list, s);
+}
+
 /*
  * Inside a transaction: deletes the entries of where_sql (bound to arg),
  * then every message left without an entry, collecting their qids into
@@ -460,11 +515,12 @@ quarantine_db_get(struct quarantine_db *q, uint64_t id,
  */
 static int
 delete_entries(struct quarantine_db *q, const char *where_sql,
-	       sqlite3_int64 arg, struct str_list *gone)
+	       sqlite3_int64 arg, struct str_list *gone, struct str_list *rcpts)
 {
 	sqlite3_stmt *st;
-	char *sql = xasprintf("DELETE FROM q_entries WHERE %s", where_sql);
-	int n;
+	char *sql = xasprintf("DELETE FROM q_entries WHERE %s RETURNING rcpt",
+			      where_sql);
+	int n = 0, rc;
 
 	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		free(sql);
@@ -472,12 +528,13 @@ delete_entries(struct quarantine_db *q, const char *where_sql,
 	}
 	free(sql);
 	sqlite3_bind_int64(st, 1, arg);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		add_once(rcpts, (const char *)sqlite3_column_text(st, 0));
+		n++;
 	}
 	sqlite3_finalize(st);
-	n = sqlite3_changes(q->db);
+	if (rc != SQLITE_DONE)
+		return -1;
 	if (n == 0)
 		return 0;
 	if (sqlite3_prepare_v2(q->db,
@@ -512,30 +569,33 @@ int
 quarantine_db_remove(struct quarantine_db *q, const uint64_t *ids, size_t count,
 		     char **error_r)
 {
-	struct str_list gone = {0};
+	struct str_list gone = {0}, rcpts = {0};
 	int total = 0;
 
 	if (db_exec(q->db, "BEGIN IMMEDIATE", error_r) < 0)
 		return -1;
 	for (size_t i = 0; i < count; i++) {
-		int n =
-		    delete_entries(q, "id = ?", (sqlite3_int64)ids[i], &gone);
+		int n = delete_entries(q, "id = ?", (sqlite3_int64)ids[i],
+				       &gone, &rcpts);
 
 		if (n < 0) {
 			*error_r = xstrdup(sqlite3_errmsg(q->db));
 			(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-			str_list_free(&gone);
-			return -1;
+			total = -1;
+			goto out;
 		}
 		total += n;
 	}
 	if (db_exec(q->db, "COMMIT", error_r) < 0) {
 		(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-		str_list_free(&gone);
-		return -1;
+		total = -1;
+		goto out;
 	}
 	unlink_messages(q, &gone);
+	notify(q, &rcpts);
+out:
 	str_list_free(&gone);
+	str_list_free(&rcpts);
 	return total;
 }
 
@@ -575,8 +635,8 @@ int
 quarantine_db_prune(struct quarantine_db *q, time_t now, size_t *removed_r,
 		    char **error_r)
 {
-	struct str_list gone = {0};
-	int n;
+	struct str_list gone = {0}, rcpts = {0};
+	int n, ret = -1;
 
 	*removed_r = 0;
 	if (db_exec(q->db, "BEGIN IMMEDIATE", error_r) < 0)
@@ -584,23 +644,25 @@ quarantine_db_prune(struct quarantine_db *q, time_t now, size_t *removed_r,
 	n = delete_entries(q,
 			   "message_id IN (SELECT id FROM q_messages WHERE "
 			   "expires <= ?)",
-			   (sqlite3_int64)now, &gone);
+			   (sqlite3_int64)now, &gone, &rcpts);
 	if (n < 0) {
 		*error_r = xstrdup(sqlite3_errmsg(q->db));
 		(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-		str_list_free(&gone);
-		return -1;
+		goto out;
 	}
 	if (db_exec(q->db, "COMMIT", error_r) < 0) {
 		(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-		str_list_free(&gone);
-		return -1;
+		goto out;
 	}
 	unlink_messages(q, &gone);
-	str_list_free(&gone);
+	notify(q, &rcpts);
 	remove_orphans(q, now);
 	*removed_r = (size_t)n;
-	return 0;
+	ret = 0;
+out:
+	str_list_free(&gone);
+	str_list_free(&rcpts);
+	return ret;
 }
 
 static int

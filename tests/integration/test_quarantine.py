@@ -20,6 +20,7 @@ import time
 import pytest
 
 from moat_harness import PASSWORD
+from relay_peers import Sink
 from test_content import EICAR, make_db
 
 USER = "demo@example.test"
@@ -203,6 +204,34 @@ def test_entries_per_recipient_release_one(moat_factory, avdb):
     assert imap_messages(moat, USER) == []
     moat.ctl("quarantine", "delete", qid, "--rcpt", USER)
     assert entries(moat) == [] and qfiles(moat) == []
+
+
+def test_relay_domain_recipient_quarantined_then_relayed(moat_factory,
+                                                        avdb):
+    """A relay-domain recipient (corp.test routed to an internal host)
+    gets an entry of its own address; the release relays it there."""
+    sink = Sink().start()
+    try:
+        moat = moat_factory(settings(avdb, {
+            "relay.routes": "corp.test=[127.0.0.1]:%d" % sink.port}))
+        rcpts = (USER, "boss@corp.test")
+        qid = send(moat, eicar_mail("to corp", rcpts), rcpts=rcpts)
+        got = wait_entries(moat, 2)
+        assert sorted(e["rcpt"] for e in got) == ["boss@corp.test", USER]
+        assert moat.wait_queue_empty() == []
+        # nothing waits for relaying while quarantined
+        assert os.listdir(os.path.join(moat.data, "queue", "deferred")) \
+            == []
+        assert sink.messages == []
+        moat.ctl("quarantine", "release", qid, "--rcpt", "boss@corp.test")
+        msgs = sink.wait(1)
+        assert len(msgs) == 1 and msgs[0]["to"] == ["boss@corp.test"]
+        assert msgs[0]["from"] == "sender@remote.example"
+        assert b"X-Moat-Released: " in msgs[0]["data"]
+        assert EICAR in msgs[0]["data"]
+        assert [e["rcpt"] for e in entries(moat)] == [USER]
+    finally:
+        sink.stop()
 
 
 def test_expired_entries_are_pruned(moat_factory, avdb):
@@ -423,3 +452,31 @@ def test_imap_release_of_spam_trains_ham(moat_factory, spam_rules):
                      stats), stats + "\n".join(
         l for l in moat.log().splitlines() if "spamlearn" in l)
     assert 'reason=release mailbox="Quarantine"' in moat.log()
+
+
+def test_imap_idle_sees_new_and_released_entries(moat_factory, avdb):
+    moat = moat_factory(settings(avdb))
+    c = imap_login(moat)
+    assert select_quarantine(c) == 0
+    c.sock.settimeout(20)
+    c.send(b"i1 IDLE\r\n")
+    assert c.readline().startswith(b"+ ")
+    qid = send(moat, eicar_mail("while idling"))
+    assert c.readline().strip() == b"* 1 EXISTS"  # told by the queue
+    moat.ctl("quarantine", "delete", qid)
+    assert c.readline().strip() == b"* 1 EXPUNGE"  # told by moatctl
+    c.send(b"DONE\r\n")
+    assert c.readline().startswith(b"i1 OK")
+    c.logout()
+
+
+def test_kill9_after_250_loses_nothing(moat_factory, avdb):
+    moat = moat_factory(settings(avdb))
+    qids = [send(moat, eicar_mail("crash %d" % i)) for i in range(3)]
+    moat.kill9()  # wherever the queue was: before, during or after
+    moat.start()
+    got = wait_entries(moat, 3)
+    assert sorted(e["id"] for e in got) == sorted(qids)
+    assert moat.wait_queue_empty() == []
+    assert sorted(qfiles(moat)) == sorted(qids)
+    assert imap_messages(moat) == []
