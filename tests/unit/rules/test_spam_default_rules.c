@@ -262,9 +262,8 @@ struct bayes_case {
 static const struct bayes_case bayes_cases[] = {
     {0.0, -3.5, -2.5},	/* clearly ham */
     {0.5, -0.5, 0.5},	/* no opinion */
-    {0.7, -0.5, 0.5},	/* leaning spam: counts for nothing alone */
-    {0.9, -0.5, 0.5},	/* still nothing (log-odds combining) */
-    {0.97, 2.5, 3.5},	/* likely: needs two points of rules */
+    {0.7, 3.0, 4.0},	/* leaning spam: needs other signs */
+    {0.97, 3.0, 4.0},	/* likely: still needs them */
     {0.995, 5.0, 5.5},	/* confident: spam on its own */
     {0.9995, 5.0, 6.0}, /* very confident */
 };
