@@ -66,7 +66,7 @@ bayes_params_default(struct bayes_params *params_r)
 	params_r->min_strength = 0.346;
 	params_r->max_tokens = 40;
 	params_r->combining = BAYES_COMBINE_LOGODDS;
-	params_r->logodds_scale = 10.0;
+	params_r->logodds_scale = 5.0;
 	params_r->min_spam = 200;
 	params_r->min_ham = 200;
 	params_r->snapshot_max_age = 30;

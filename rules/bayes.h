@@ -40,7 +40,7 @@ struct bayes_params {
 	double min_strength;	 /* |f - 0.5| below this is ignored (0.346) */
 	unsigned int max_tokens; /* significant tokens used (40; chi2 150) */
 	enum bayes_combining combining;
-	double logodds_scale;  /* log-odds sum per unit of logit (10) */
+	double logodds_scale;  /* log-odds sum per unit of logit (5) */
 	unsigned int min_spam; /* learned spam needed before scoring (200) */
 	unsigned int min_ham;  /* learned ham needed before scoring (200) */
 	/* Classifying reads a copy of the token table kept in memory; after

@@ -7,16 +7,19 @@ script never reads).
 
 TRAIN is the train half as `spam_bench.py prep` writes it
 (TRAIN/{spam,ham}/<sha256 prefix>.eml), CF the rule file whose scores are
-evaluated (rules/data/moat_default.cf). Two-fold cross-validation: the
-messages are split by the parity of their name's first hex digit; for each
-fold a private Bayes database learns the other fold (`moatctl spam
+evaluated (rules/data/moat_default.cf). Eight-fold cross-validation: the
+messages are split by their name's first hex digit modulo 8; for each
+fold a private Bayes database learns the other seven (`moatctl spam
 train`) and `moatctl spam check` scores this fold, so every message is
-scored by a Bayes that never saw it. Printed: spam recall and ham false
-positives at the tag score 5.0 with CF's scores; then the BAYES_* map (one
-score per probability band, rising with the probability) that gives the
-best recall while at most 0.2% of ham reaches 4.0 (a one-point margin
-under the tag score), searched exhaustively on half points, with a
-held-out check (fitted on one fold's scores, measured on the other's).
+scored by a Bayes that never saw it, trained on seven eighths of the
+half (the size Bayes has in the benchmark matters: the log-odds sums grow
+with it). Printed: spam recall and ham false positives at the tag score
+5.0 with CF's scores; then the BAYES_* map (one score per probability
+band, rising with the probability) that maximises recall minus twenty times
+the share of ham reaching 4.0 (a false positive costs as much as twenty
+missed spam; ham is counted a point under the tag score, a margin),
+searched exhaustively on half points, with a held-out check per fold
+(fitted on the other seven folds' scores, measured on this one's).
 Rule scores other than BAYES_* are set by hand and left alone: the corpus
 is from 2002 and must not talk a rule about modern spam down to zero.
 
@@ -37,7 +40,8 @@ import tempfile
 BANDS = ["BAYES_00", "BAYES_05", "BAYES_20", "BAYES_40", "BAYES_50",
          "BAYES_60", "BAYES_80", "BAYES_95", "BAYES_99"]
 EDGES = [0.01, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99]
-TAG, MARGIN, MAX_FP = 5.0, 1.0, 0.002
+TAG, MARGIN, MAX_FP, FP_COST = 5.0, 1.0, 0.002, 20.0
+FOLDS = "01234567"
 
 
 def band(p):
@@ -112,21 +116,19 @@ def measure(rows, bands, at=TAG):
 
 
 def fit(rows, bands):
-    """The BAYES_* map with the best recall at TAG while at most MAX_FP of
-    the ham reaches TAG - MARGIN: an exhaustive search over half points
-    from 0 to 6 for the four spam-side bands (BAYES_60 to BAYES_99, rising
-    with the probability); the ham-side bands keep their scores. When no
-    map keeps the ham under the limit, the one flagging the fewest ham."""
+    """The BAYES_* map maximising recall at TAG minus FP_COST times the
+    share of ham at TAG - MARGIN or above: an exhaustive search over half
+    points from 0 to 6 for the four spam-side bands (BAYES_60 to
+    BAYES_99, rising with the probability); the ham-side bands keep their
+    scores. Ties go to the smaller scores."""
     lower = list(bands[:5])
     grid = [x / 2 for x in range(0, 13)]
-    nham = sum(1 for r in rows if not r[0])
     best, best_key = list(bands), None
     for top in itertools.combinations_with_replacement(grid, 4):
         cand = lower + list(top)
         recall, _, _ = measure(rows, cand)
-        _, fp, _ = measure(rows, cand, TAG - MARGIN)
-        key = (fp <= MAX_FP * nham, recall if fp <= MAX_FP * nham else -fp,
-               -sum(top))
+        _, fp, nham = measure(rows, cand, TAG - MARGIN)
+        key = (recall - FP_COST * fp / max(1, nham), -sum(top))
         if best_key is None or key > best_key:
             best, best_key = cand, key
     return best
@@ -147,16 +149,26 @@ def main():
         for label in ("spam", "ham"):
             src = os.path.join(args.train, label)
             for name in sorted(os.listdir(src)):
-                fold = "a" if int(name[0], 16) % 2 == 0 else "b"
+                fold = FOLDS[int(name[0], 16) % len(FOLDS)]
                 d = os.path.join(folds, fold, label)
                 os.makedirs(d, exist_ok=True)
                 os.symlink(os.path.join(os.path.abspath(src), name),
                            os.path.join(d, name))
         rows = []
-        for fold, other in (("a", "b"), ("b", "a")):
+        for fold in FOLDS:
+            train = os.path.join(work, "train-" + fold)
+            for other in FOLDS:
+                if other == fold:
+                    continue
+                for label in ("spam", "ham"):
+                    d = os.path.join(train, label)
+                    os.makedirs(d, exist_ok=True)
+                    src = os.path.join(folds, other, label)
+                    for name in os.listdir(src):
+                        os.symlink(os.readlink(os.path.join(src, name)),
+                                   os.path.join(d, name))
             lines = run_fold(args.moatctl, os.path.join(work, "db"), fold,
-                             os.path.join(folds, other),
-                             os.path.join(folds, fold))
+                             train, os.path.join(folds, fold))
             rows += parse(lines, fold)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -167,15 +179,17 @@ def main():
     print("cross-validated on the train half (%d messages): recall %.1f%%, "
           "ham at or above %.1f: %d of %d (%.2f%%)" % (
               len(rows), recall * 100, TAG, fp, nham, fp * 100 / nham))
-    for a, b in (("a", "b"), ("b", "a")):
-        fitted = fit([r for r in rows if r[3] == a], bands)
-        recall, fp, nham = measure([r for r in rows if r[3] == b], fitted)
-        print("held-out: map fitted on fold %s, on fold %s: recall %.1f%%, "
-              "ham flagged %d of %d" % (a, b, recall * 100, fp, nham))
+    for fold in FOLDS:
+        fitted = fit([r for r in rows if r[3] != fold], bands)
+        recall, fp, nham = measure([r for r in rows if r[3] == fold], fitted)
+        print("held-out: map fitted without fold %s, on fold %s: recall "
+              "%.1f%%, ham flagged %d of %d" % (fold, fold, recall * 100, fp,
+                                                nham))
     fitted = fit(rows, bands)
     recall, fp, nham = measure(rows, fitted)
-    print("best map on both folds: recall %.1f%%, ham flagged %d of %d" % (
-        recall * 100, fp, nham))
+    print("best map on all folds: recall %.1f%%, ham flagged %d of %d "
+          "(%.2f%%; target at most %.1f%%)" % (
+              recall * 100, fp, nham, fp * 100 / nham, MAX_FP * 100))
     for name, old, new in zip(BANDS, bands, fitted):
         print("  %-9s %6.3f -> %5.1f" % (name, old, new))
     print("(BAYES_99 includes BAYES_999, which adds to it)")
