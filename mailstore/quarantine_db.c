@@ -64,7 +64,39 @@ static const struct db_migration quarantine_migrations[] = {
 	"  UNIQUE (message_id, rcpt));"
 	"CREATE INDEX q_entries_rcpt ON q_entries(rcpt);"
 	"CREATE TABLE q_meta (uidvalidity INTEGER NOT NULL);"},
+    /* IMAP CONDSTORE/QRESYNC for the Quarantine mailboxes: one counter
+     * bumped by every change, each entry's modseq, removed entries. */
+    {2, "ALTER TABLE q_meta ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE q_entries ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1;"
+	"CREATE TABLE q_expunged ("
+	"  rcpt TEXT NOT NULL COLLATE NOCASE,"
+	"  id INTEGER NOT NULL,"
+	"  modseq INTEGER NOT NULL);"
+	"CREATE INDEX q_expunged_rcpt ON q_expunged(rcpt, modseq);"},
 };
+
+static int quarantine_db_uidvalidity(struct quarantine_db *q,
+				     uint32_t *uidvalidity_r, char **error_r);
+
+/* Inside a transaction: the next modseq (the q_meta row exists: open
+ * made it). 0 or -1. */
+static int
+bump_modseq(struct quarantine_db *q, sqlite3_int64 *modseq_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db,
+			       "UPDATE q_meta SET modseq = modseq + 1 "
+			       "RETURNING modseq",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*modseq_r = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
 
 static bool
 qid_safe(const char *qid)
@@ -107,6 +139,12 @@ quarantine_db_open(const char *data_dir, struct quarantine_db **q_r,
 			  sizeof(quarantine_migrations[0]),
 		      &q->db, error_r);
 	free(path);
+	if (ret == 0) {
+		uint32_t uidvalidity;
+
+		/* the q_meta row bump_modseq() needs */
+		ret = quarantine_db_uidvalidity(q, &uidvalidity, error_r);
+	}
 	if (ret < 0) {
 		quarantine_db_close(&q);
 		return -1;
@@ -281,7 +319,7 @@ insert_rows(struct quarantine_db *q, const struct store_quarantine_new *m,
 	    const char *from, const char *subject)
 {
 	sqlite3_stmt *st = NULL;
-	sqlite3_int64 mid;
+	sqlite3_int64 mid, modseq;
 
 	if (sqlite3_prepare_v2(
 		q->db,
@@ -310,15 +348,17 @@ insert_rows(struct quarantine_db *q, const struct store_quarantine_new *m,
 	}
 	sqlite3_finalize(st);
 	mid = sqlite3_last_insert_rowid(q->db);
-	if (sqlite3_prepare_v2(q->db,
+	if (bump_modseq(q, &modseq) < 0 ||
+	    sqlite3_prepare_v2(q->db,
 			       "INSERT OR IGNORE INTO q_entries(message_id, "
-			       "rcpt) VALUES (?, ?)",
+			       "rcpt, modseq) VALUES (?, ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	for (size_t i = 0; i < m->rcpt_count; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, mid);
 		sqlite3_bind_text(st, 2, m->rcpts[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, modseq);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			sqlite3_finalize(st);
 			return -1;
@@ -480,7 +520,8 @@ out:
 #define ENTRY_COLUMNS                                                          \
 	"SELECT e.id, m.qid, e.rcpt, m.mail_from, m.hdr_from, m.subject, "     \
 	"m.received, m.expires, m.size, m.reason, m.decided_by, m.score, "     \
-	"m.symbols FROM q_entries e JOIN q_messages m ON e.message_id = m.id "
+	"m.symbols, e.modseq FROM q_entries e JOIN q_messages m ON "           \
+	"e.message_id = m.id "
 
 static char *
 column_dup(sqlite3_stmt *st, int col)
@@ -507,6 +548,7 @@ entry_fill(struct quarantine_db *q, sqlite3_stmt *st,
 	e->by = column_dup(st, 10);
 	e->score = sqlite3_column_double(st, 11);
 	e->symbols = column_dup(st, 12);
+	e->modseq = (uint64_t)sqlite3_column_int64(st, 13);
 	e->path = xasprintf("%s/%s", q->msg_dir, e->qid);
 }
 
@@ -592,11 +634,28 @@ static int
 delete_entries(struct quarantine_db *q, const char *where_sql,
 	       sqlite3_int64 arg, struct str_list *gone, struct str_list *rcpts)
 {
-	sqlite3_stmt *st;
-	char *sql = xasprintf("DELETE FROM q_entries WHERE %s RETURNING rcpt",
-			      where_sql);
+	sqlite3_stmt *st, *ins = NULL;
+	char *sql = xasprintf(
+	    "INSERT INTO q_expunged(rcpt, id, modseq) SELECT rcpt, id, "
+	    "(SELECT modseq + 1 FROM q_meta) FROM q_entries WHERE %s",
+	    where_sql);
+	sqlite3_int64 modseq;
 	int n = 0, rc;
 
+	/* Remembered for QRESYNC first (all with the next modseq), then
+	 * deleted. */
+	if (sqlite3_prepare_v2(q->db, sql, -1, &ins, NULL) != SQLITE_OK) {
+		free(sql);
+		return -1;
+	}
+	free(sql);
+	sqlite3_bind_int64(ins, 1, arg);
+	rc = sqlite3_step(ins);
+	sqlite3_finalize(ins);
+	if (rc != SQLITE_DONE)
+		return -1;
+	sql = xasprintf("DELETE FROM q_entries WHERE %s RETURNING rcpt",
+			where_sql);
 	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		free(sql);
 		return -1;
@@ -612,6 +671,8 @@ delete_entries(struct quarantine_db *q, const char *where_sql,
 		return -1;
 	if (n == 0)
 		return 0;
+	if (bump_modseq(q, &modseq) < 0)
+		return -1;
 	if (sqlite3_prepare_v2(q->db,
 			       "DELETE FROM q_messages WHERE id NOT IN (SELECT "
 			       "message_id FROM q_entries) RETURNING qid",
@@ -802,13 +863,57 @@ next_entry_id(struct quarantine_db *q, uint32_t *uidnext_r)
 
 int
 quarantine_db_status(struct quarantine_db *q, uint32_t *uidvalidity_r,
-		     uint32_t *uidnext_r, char **error_r)
+		     uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+		     char **error_r)
 {
+	sqlite3_stmt *st;
+	int rc;
+
 	if (quarantine_db_uidvalidity(q, uidvalidity_r, error_r) < 0)
 		return -1;
-	if (next_entry_id(q, uidnext_r) < 0) {
+	if (next_entry_id(q, uidnext_r) < 0 ||
+	    sqlite3_prepare_v2(q->db, "SELECT modseq FROM q_meta LIMIT 1", -1,
+			       &st, NULL) != SQLITE_OK) {
 		*error_r = xstrdup(sqlite3_errmsg(q->db));
 		return -1;
 	}
+	rc = sqlite3_step(st);
+	*highestmodseq_r =
+	    rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 1;
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+quarantine_db_expunged_since(struct quarantine_db *q, const char *rcpt,
+			     uint64_t modseq, uint32_t **uids_r,
+			     size_t *count_r, char **error_r)
+{
+	uint32_t *uids = NULL;
+	size_t count = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db,
+			       "SELECT id FROM q_expunged WHERE rcpt = ? AND "
+			       "modseq > ? ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK) {
+		*error_r = xstrdup(sqlite3_errmsg(q->db));
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, rcpt, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)modseq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uids = xreallocarray(uids, count + 1, sizeof(*uids));
+		uids[count++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(uids);
+		*error_r = xstrdup(sqlite3_errmsg(q->db));
+		return -1;
+	}
+	*uids_r = uids != NULL ? uids : xcalloc(1, sizeof(*uids));
+	*count_r = count;
 	return 0;
 }

@@ -40,6 +40,10 @@ int quarantine_db_remove(struct quarantine_db *q, const uint64_t *ids,
 int quarantine_db_prune(struct quarantine_db *q, time_t now, size_t *removed_r,
 			char **error_r);
 int quarantine_db_status(struct quarantine_db *q, uint32_t *uidvalidity_r,
-			 uint32_t *uidnext_r, char **error_r);
+			 uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+			 char **error_r);
+int quarantine_db_expunged_since(struct quarantine_db *q, const char *rcpt,
+				 uint64_t modseq, uint32_t **uids_r,
+				 size_t *count_r, char **error_r);
 
 #endif

@@ -154,7 +154,11 @@ struct store_backend {
 	int (*quarantine_prune)(struct store *store, time_t now,
 				size_t *removed_r, char **error_r);
 	int (*quarantine_status)(struct store *store, uint32_t *uidvalidity_r,
-				 uint32_t *uidnext_r, char **error_r);
+				 uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+				 char **error_r);
+	int (*quarantine_expunged_since)(struct store *store, const char *rcpt,
+					 uint64_t modseq, uint32_t **uids_r,
+					 size_t *count_r, char **error_r);
 };
 
 extern const struct store_backend store_backend_embedded;
@@ -307,8 +311,9 @@ struct store_quarantine_new {
 };
 
 struct store_quarantine_entry {
-	uint64_t id; /* the entry */
-	char *qid;   /* its message */
+	uint64_t id;	 /* the entry */
+	uint64_t modseq; /* when it was added */
+	char *qid;	 /* its message */
 	char *rcpt;
 	char *mail_from;
 	char *from;    /* From: decoded to UTF-8, controls replaced */
@@ -347,10 +352,17 @@ int store_quarantine_remove(struct store *store, const uint64_t *ids,
  * 0 with *removed_r, or -1. */
 int store_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
 			   char **error_r);
-/* The UIDVALIDITY of every user's Quarantine mailbox (fixed at creation)
- * and the next entry id (never lower than any id handed out). 0 or -1. */
+/* The UIDVALIDITY of every user's Quarantine mailbox (fixed at creation),
+ * the next entry id (never lower than any id handed out) and the modseq of
+ * the last change (every add and removal bumps it). 0 or -1. */
 int store_quarantine_status(struct store *store, uint32_t *uidvalidity_r,
-			    uint32_t *uidnext_r, char **error_r);
+			    uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+			    char **error_r);
+/* Ids of rcpt's entries removed (released, deleted, expired) with a modseq
+ * above modseq, ascending (QRESYNC). 0 or -1. */
+int store_quarantine_expunged_since(struct store *store, const char *rcpt,
+				    uint64_t modseq, uint32_t **uids_r,
+				    size_t *count_r, char **error_r);
 void store_quarantine_entry_clear(struct store_quarantine_entry *entry);
 void store_quarantine_entries_free(struct store_quarantine_entry *entries,
 				   size_t count);

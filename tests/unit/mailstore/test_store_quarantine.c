@@ -374,20 +374,56 @@ static void
 test_uidvalidity_stable(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const one[] = {"a@example.test"};
-	uint32_t a = 0, b = 0, next = 0, next2 = 0;
+	static const char *const two[] = {"a@example.test", "b@example.test"};
+	struct store_quarantine_entry *list = NULL;
+	uint32_t a = 0, b = 0, next = 0, next2 = 0, *uids = NULL;
+	uint64_t m0 = 0, m1 = 0, m2 = 0, ids[1];
+	size_t count = 0;
 	char *error = NULL;
 
-	assert_int_equal(store_quarantine_status(f->store, &a, &next, &error),
-			 0);
+	assert_int_equal(
+	    store_quarantine_status(f->store, &a, &next, &m0, &error), 0);
 	assert_true(a != 0);
 	assert_int_equal(next, 1);
-	assert_int_equal(add(f, "DDDDDDDDDDDDDDDDDDD1", one, 1, 9000), 1);
+	assert_int_equal(add(f, "DDDDDDDDDDDDDDDDDDD1", two, 2, 9000), 1);
 	reopen(f);
-	assert_int_equal(store_quarantine_status(f->store, &b, &next2, &error),
-			 0);
+	assert_int_equal(
+	    store_quarantine_status(f->store, &b, &next2, &m1, &error), 0);
 	assert_int_equal(a, b);
-	assert_int_equal(next2, 2);
+	assert_int_equal(next2, 3);
+	assert_true(m1 > m0); /* an add is a change */
+	assert_int_equal(store_quarantine_list(f->store, "b@example.test", NULL,
+					       &list, &count, &error),
+			 0);
+	assert_int_equal(count, 1);
+	assert_true(list[0].modseq > m0 && list[0].modseq <= m1);
+	ids[0] = list[0].id;
+	store_quarantine_entries_free(list, count);
+	/* a removal too, remembered for b only (QRESYNC) */
+	assert_int_equal(store_quarantine_remove(f->store, ids, 1, &error), 1);
+	assert_int_equal(
+	    store_quarantine_status(f->store, &b, &next2, &m2, &error), 0);
+	assert_true(m2 > m1);
+	assert_int_equal(next2, 3);
+	assert_int_equal(store_quarantine_expunged_since(f->store,
+							 "B@example.test", m1,
+							 &uids, &count, &error),
+			 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(uids[0], ids[0]);
+	free(uids);
+	assert_int_equal(store_quarantine_expunged_since(f->store,
+							 "b@example.test", m2,
+							 &uids, &count, &error),
+			 0);
+	assert_int_equal(count, 0);
+	free(uids);
+	assert_int_equal(store_quarantine_expunged_since(f->store,
+							 "a@example.test", 0,
+							 &uids, &count, &error),
+			 0);
+	assert_int_equal(count, 0);
+	free(uids);
 }
 
 /* ---- several messages in one call (the queue's group commit) ---- */
