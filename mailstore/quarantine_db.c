@@ -328,74 +328,149 @@ insert_rows(struct quarantine_db *q, const struct store_quarantine_new *m,
 	return 0;
 }
 
-int
-quarantine_db_add(struct quarantine_db *q, const struct store_quarantine_new *m,
-		  char **error_r)
+/* One message of an add, between its file and its rows. */
+struct add_item {
+	const struct store_quarantine_new *m;
+	char *tmp, *final, *from, *subject;
+	int fd;
+	bool renamed;
+};
+
+static void
+add_item_clear(struct add_item *it, bool unlink_files)
 {
-	char *tmp = NULL, *final = NULL, *from = NULL, *subject = NULL;
+	if (it->fd >= 0)
+		close(it->fd);
+	if (unlink_files) {
+		(void)unlink(it->renamed ? it->final : it->tmp);
+	}
+	free(it->tmp);
+	free(it->final);
+	free(it->from);
+	free(it->subject);
+	memset(it, 0, sizeof(*it));
+	it->fd = -1;
+}
+
+/* Writes the message file to tmp/ (not yet synced) and reads its summary.
+ * 0 or -1 (errno). */
+static int
+add_item_write(struct quarantine_db *q, struct add_item *it)
+{
 	unsigned char rnd[6];
 	struct buf head;
-	int fd = -1, rc, ret = -1;
+	int ret = -1;
 
-	if (!qid_safe(m->qid) || m->rcpt_count == 0) {
-		*error_r =
-		    xstrdup("quarantine: bad message id or no recipient");
-		return -1;
-	}
-	rc = qid_known(q, m->qid);
-	if (rc != 0) {
-		if (rc < 0)
-			*error_r = xstrdup(sqlite3_errmsg(q->db));
-		return rc < 0 ? -1 : 0;
-	}
-	buf_init(&head);
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd));
-	tmp = xasprintf("%s/%s.%02x%02x%02x%02x%02x%02x", q->tmp_dir, m->qid,
-			rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
-	final = xasprintf("%s/%s", q->msg_dir, m->qid);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0 || copy_out(fd, m->fd, m->offset, m->size, &head) < 0 ||
-	    fdatasync(fd) < 0 || rename(tmp, final) < 0 ||
-	    fileio_sync_dir(q->msg_dir) < 0) {
-		*error_r = xasprintf("writing %s: %s", final, strerror(errno));
-		(void)unlink(tmp);
+	it->tmp =
+	    xasprintf("%s/%s.%02x%02x%02x%02x%02x%02x", q->tmp_dir, it->m->qid,
+		      rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+	it->final = xasprintf("%s/%s", q->msg_dir, it->m->qid);
+	buf_init(&head);
+	it->fd = open(it->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (it->fd >= 0 && copy_out(it->fd, it->m->fd, it->m->offset,
+				    it->m->size, &head) == 0) {
+		/* start write-back now: one journal commit for the batch */
+		(void)sync_file_range(it->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		store_quarantine_summary(head.data != NULL ? head.data : "",
+					 head.len, &it->from, &it->subject);
+		ret = 0;
+	}
+	buf_free(&head);
+	return ret;
+}
+
+int
+quarantine_db_add(struct quarantine_db *q,
+		  const struct store_quarantine_new *msgs, size_t count,
+		  int *results_r, char **error_r)
+{
+	struct add_item *items = xcalloc(count + 1, sizeof(*items));
+	struct str_list rcpts = {0};
+	size_t n = 0;
+	int ret = -1;
+
+	for (size_t i = 0; i < count; i++) {
+		int rc;
+
+		results_r[i] = 0;
+		if (!qid_safe(msgs[i].qid) || msgs[i].rcpt_count == 0) {
+			*error_r = xstrdup(
+			    "quarantine: bad message id or no recipient");
+			goto out;
+		}
+		rc = qid_known(q, msgs[i].qid);
+		for (size_t k = 0; k < n && rc == 0; k++)
+			if (strcmp(items[k].m->qid, msgs[i].qid) == 0)
+				rc = 1; /* twice in this call */
+		if (rc < 0) {
+			*error_r = xstrdup(sqlite3_errmsg(q->db));
+			goto out;
+		}
+		if (rc == 1)
+			continue;
+		items[n].fd = -1;
+		items[n].m = &msgs[i];
+		results_r[i] = 1;
+		if (add_item_write(q, &items[n++]) < 0) {
+			*error_r = xasprintf("writing %s: %s", items[n - 1].tmp,
+					     strerror(errno));
+			goto out;
+		}
+	}
+	if (n == 0) {
+		ret = 0;
 		goto out;
 	}
-	store_quarantine_summary(head.data != NULL ? head.data : "", head.len,
-				 &from, &subject);
-	if (db_exec(q->db, "BEGIN IMMEDIATE", error_r) < 0) {
-		(void)unlink(final);
+	/* The files, then their names, then the rows: the index never names
+	 * a file that a crash could lose. */
+	for (size_t k = 0; k < n; k++) {
+		if (fdatasync(items[k].fd) < 0) {
+			*error_r = xasprintf("writing %s: %s", items[k].tmp,
+					     strerror(errno));
+			goto out;
+		}
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (rename(items[k].tmp, items[k].final) < 0) {
+			*error_r = xasprintf("renaming %s: %s", items[k].tmp,
+					     strerror(errno));
+			goto out;
+		}
+		items[k].renamed = true;
+	}
+	if (fileio_sync_dir(q->msg_dir) < 0) {
+		*error_r = xasprintf("%s: %s", q->msg_dir, strerror(errno));
 		goto out;
 	}
-	if (insert_rows(q, m, from, subject) < 0) {
-		*error_r = xstrdup(sqlite3_errmsg(q->db));
-		(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-		(void)unlink(final);
+	if (db_exec(q->db, "BEGIN IMMEDIATE", error_r) < 0)
 		goto out;
+	for (size_t k = 0; k < n; k++) {
+		if (insert_rows(q, items[k].m, items[k].from,
+				items[k].subject) < 0) {
+			*error_r = xstrdup(sqlite3_errmsg(q->db));
+			(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+			goto out;
+		}
 	}
 	if (db_exec(q->db, "COMMIT", error_r) < 0) {
 		(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-		(void)unlink(final);
 		goto out;
 	}
-	ret = 1;
-	{
-		struct str_list rcpts = {0};
-
-		for (size_t i = 0; i < m->rcpt_count; i++)
-			str_list_add(&rcpts, m->rcpts[i]);
-		notify(q, &rcpts);
-		str_list_free(&rcpts);
-	}
+	ret = 0;
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i < items[k].m->rcpt_count; i++)
+			str_list_add(&rcpts, items[k].m->rcpts[i]);
+	notify(q, &rcpts);
 out:
-	if (fd >= 0)
-		close(fd);
-	buf_free(&head);
-	free(from);
-	free(subject);
-	free(tmp);
-	free(final);
+	for (size_t k = 0; k < n; k++)
+		add_item_clear(&items[k], ret < 0);
+	if (ret < 0)
+		for (size_t i = 0; i < count; i++)
+			results_r[i] = 0;
+	free(items);
+	str_list_free(&rcpts);
 	return ret;
 }
 

@@ -27,7 +27,8 @@ void quarantine_db_close(struct quarantine_db **q);
 
 /* The store.h operations, same contracts. */
 int quarantine_db_add(struct quarantine_db *q,
-		      const struct store_quarantine_new *m, char **error_r);
+		      const struct store_quarantine_new *msgs, size_t count,
+		      int *results_r, char **error_r);
 int quarantine_db_list(struct quarantine_db *q, const char *rcpt,
 		       const char *qid,
 		       struct store_quarantine_entry **entries_r,

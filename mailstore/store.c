@@ -310,10 +310,12 @@ store_set_relaxed_sync(struct store *store, bool relaxed)
 /* ---- quarantine ---- */
 
 int
-store_quarantine_add(struct store *store, const struct store_quarantine_new *q,
-		     char **error_r)
+store_quarantine_add(struct store *store,
+		     const struct store_quarantine_new *msgs, size_t count,
+		     int *results_r, char **error_r)
 {
-	return store->backend->quarantine_add(store, q, error_r);
+	return store->backend->quarantine_add(store, msgs, count, results_r,
+					      error_r);
 }
 
 int

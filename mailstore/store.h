@@ -140,8 +140,8 @@ struct store_backend {
 				 struct msg_structure **s_r, char **error_r);
 	/* quarantine (see "Quarantine" below) */
 	int (*quarantine_add)(struct store *store,
-			      const struct store_quarantine_new *q,
-			      char **error_r);
+			      const struct store_quarantine_new *msgs,
+			      size_t count, int *results_r, char **error_r);
 	int (*quarantine_list)(struct store *store, const char *rcpt,
 			       const char *qid,
 			       struct store_quarantine_entry **entries_r,
@@ -320,11 +320,14 @@ struct store_quarantine_entry {
 	char *path; /* the message file (read-only, shared by the entries) */
 };
 
-/* Stores the message and its entries, durably (file fsync'd, then the
- * index) before it returns. 1 stored, 0 the qid is already there (nothing
- * changed: a queue retry after a crash), -1 with *error_r allocated. */
+/* Stores the messages and their entries, durably (every file fdatasync'd,
+ * their directory fsync'd, then one index commit for all: group commit)
+ * before it returns. results_r[i]: 1 stored, 0 the qid was already there
+ * (nothing changed: a queue retry after a crash). 0, or -1 with *error_r
+ * allocated and nothing stored. */
 int store_quarantine_add(struct store *store,
-			 const struct store_quarantine_new *q, char **error_r);
+			 const struct store_quarantine_new *msgs, size_t count,
+			 int *results_r, char **error_r);
 /* Entries by id; rcpt (case-insensitive) and qid filter when not NULL.
  * Free with store_quarantine_entries_free. 0 or -1. */
 int store_quarantine_list(struct store *store, const char *rcpt,

@@ -2019,11 +2019,14 @@ quarantine_of(struct store *store, char **error_r)
 
 static int
 embedded_quarantine_add(struct store *store,
-			const struct store_quarantine_new *q, char **error_r)
+			const struct store_quarantine_new *msgs, size_t count,
+			int *results_r, char **error_r)
 {
 	struct quarantine_db *qdb = quarantine_of(store, error_r);
 
-	return qdb == NULL ? -1 : quarantine_db_add(qdb, q, error_r);
+	return qdb == NULL
+		   ? -1
+		   : quarantine_db_add(qdb, msgs, count, results_r, error_r);
 }
 
 static int
