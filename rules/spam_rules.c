@@ -392,6 +392,8 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 	    {"html_image_only", SPAM_EVAL_HTML_IMAGE_ONLY},
 	    {"check_for_mime_html", SPAM_EVAL_MIME_HTML},
 	    {"check_for_mime_html_only", SPAM_EVAL_MIME_HTML_ONLY},
+	    {"similar_recipients", SPAM_EVAL_SIMILAR_RECIPS},
+	    {"sorted_recipients", SPAM_EVAL_SORTED_RECIPS},
 	};
 	const char *paren = strchr(s, '(');
 	size_t nlen = paren != NULL ? (size_t)(paren - s) : strlen(s), i;

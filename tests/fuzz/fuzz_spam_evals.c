@@ -2,7 +2,8 @@
  * libFuzzer target for rules/spam_evals.c, the eval: built-ins that parse
  * peer-supplied header fields: the date parser on the raw input, then the
  * input's lines as the values of Date, Received (several), Message-Id,
- * From, Subject and To (its first bytes also shaping an HTML part),
+ * From, Subject, To, Cc and Bcc (its first bytes also shaping an HTML
+ * part),
  * evaluated by a rule set that calls every such built-in (compiled once),
  * so an overread or a leak shows up.
  */
@@ -23,14 +24,16 @@ static const char fuzz_cf[] =
     "header E eval:check_illegal_chars('Subject', '0', '1')\n"
     "header F eval:check_illegal_chars('ALL', '0.01', '2')\n"
     "body G eval:html_image_only('0', '400')\n"
-    "body H eval:check_for_mime_html_only()\n";
+    "body H eval:check_for_mime_html_only()\n"
+    "header I eval:similar_recipients('0.1', 'undef')\n"
+    "header J eval:sorted_recipients()\n";
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const names[] = {
-	    "Date", "Received", "Message-Id", "Received",
-	    "From", "Subject",	"Received",   "To",
+	    "Date",    "Received", "Message-Id", "Received", "From",
+	    "Subject", "Received", "To",	 "Cc",	     "Bcc",
 	};
 	enum { NAMES = sizeof(names) / sizeof(names[0]) };
 	static struct spam_rules *rules;
