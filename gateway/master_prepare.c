@@ -151,10 +151,11 @@ master_prepare_data_dir(const struct moat_settings *settings,
 		return -1;
 	{
 		uint32_t uidvalidity, uidnext;
+		uint64_t modseq;
 
 		/* opens (migrates) the quarantine index too */
 		if (store_quarantine_status(store, &uidvalidity, &uidnext,
-					    error_r) < 0) {
+					    &modseq, error_r) < 0) {
 			store_close(&store);
 			return -1;
 		}

@@ -26,8 +26,8 @@
  * A message smtpd quarantined (its envelope says why) is not delivered:
  * each recipient gets an entry in the quarantine store instead (a local
  * address one per mailbox user it resolves to, any other address as it
- * is), in one durable store call keyed by the queue id, before the queue
- * file goes. Expired entries are pruned every quarantine.prune_interval.
+ * is). The batch's quarantined messages are stored in one durable store
+ * call (group commit), keyed by queue id, before their queue files go. Expired entries are pruned every quarantine.prune_interval.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -388,60 +388,97 @@ item_quarantine_rcpts(struct queue_service *qs, struct batch_item *item,
 	return 0;
 }
 
-/* Stores a quarantined message in the quarantine (durably). 0, or -1
- * (retried later: the queue file stays). */
-static int
-item_quarantine(struct queue_service *qs, struct batch_item *item)
-{
-	struct store_quarantine_new q;
-	struct str_list rcpts = {0};
-	char *error = NULL;
-	char reason[200], by[64];
-	int rc;
+static void item_finish(struct queue_service *qs, struct batch_item *item);
+static void schedule_retry(struct queue_service *qs, struct batch_item *items,
+			   size_t n, bool split);
 
-	if (item_quarantine_rcpts(qs, item, &rcpts) < 0) {
-		log_errorx("qid=%s event=quarantine status=deferred "
-			   "error=\"directory lookup failed\"",
-			   item->entry.qid);
-		str_list_free(&rcpts);
-		return -1;
+/*
+ * Stores the batch's quarantined messages (items[idx[k]]) in the
+ * quarantine in one durable store call (group commit), then finishes
+ * their queue files. A message whose recipients cannot be resolved, or
+ * every message when the store fails, stays queued and is retried.
+ */
+static void
+queue_quarantine(struct queue_service *qs, struct batch_item *items,
+		 const size_t *idx, size_t n)
+{
+	struct store_quarantine_new *q = xcalloc(n + 1, sizeof(*q));
+	struct str_list *rcpts = xcalloc(n + 1, sizeof(*rcpts));
+	struct batch_item **its = xcalloc(n + 1, sizeof(*its));
+	int *results = xcalloc(n + 1, sizeof(*results));
+	char *error = NULL;
+	size_t m = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		struct batch_item *item = &items[idx[k]];
+
+		if (item_quarantine_rcpts(qs, item, &rcpts[m]) < 0) {
+			log_errorx("qid=%s event=quarantine status=deferred "
+				   "error=\"directory lookup failed\"",
+				   item->entry.qid);
+			str_list_free(&rcpts[m]);
+			schedule_retry(qs, item, 1, false);
+			continue;
+		}
+		if (rcpts[m].count == 0) { /* every recipient done before */
+			item_finish(qs, item);
+			str_list_free(&rcpts[m]);
+			continue;
+		}
+		q[m].qid = item->entry.qid;
+		q[m].mail_from = item->env.mail_from;
+		q[m].received = item->env.arrival;
+		q[m].expires = item->env.arrival +
+			       (time_t)qs->settings->quarantine_retention;
+		q[m].reason = item->env.quarantine;
+		q[m].by = item->env.quarantine_by != NULL
+			      ? item->env.quarantine_by
+			      : "";
+		q[m].symbols =
+		    item->env.symbols != NULL ? item->env.symbols : "";
+		q[m].score = item->env.score;
+		q[m].fd = item->fd;
+		q[m].offset = item->offset;
+		q[m].size = item->len;
+		q[m].rcpts = (const char *const *)rcpts[m].items;
+		q[m].rcpt_count = rcpts[m].count;
+		its[m++] = item;
 	}
-	memset(&q, 0, sizeof(q));
-	q.qid = item->entry.qid;
-	q.mail_from = item->env.mail_from;
-	q.received = item->env.arrival;
-	q.expires =
-	    item->env.arrival + (time_t)qs->settings->quarantine_retention;
-	q.reason = item->env.quarantine;
-	q.by = item->env.quarantine_by != NULL ? item->env.quarantine_by : "";
-	q.symbols = item->env.symbols != NULL ? item->env.symbols : "";
-	q.score = item->env.score;
-	q.fd = item->fd;
-	q.offset = item->offset;
-	q.size = item->len;
-	q.rcpts = (const char *const *)rcpts.items;
-	q.rcpt_count = rcpts.count;
-	rc = rcpts.count == 0 ? 1 : store_quarantine_add(qs->store, &q, &error);
-	log_sanitize(q.reason, strlen(q.reason), reason, sizeof(reason));
-	log_sanitize(q.by, strlen(q.by), by, sizeof(by));
-	if (rc < 0) {
-		log_errorx("qid=%s event=quarantine status=deferred "
+	if (m > 0 &&
+	    store_quarantine_add(qs->store, q, m, results, &error) < 0) {
+		log_errorx("event=quarantine status=deferred messages=%zu "
 			   "error=\"%s\"",
-			   item->entry.qid, error);
+			   m, error);
 		free(error);
-		str_list_free(&rcpts);
-		return -1;
+		for (size_t k = 0; k < m; k++)
+			schedule_retry(qs, its[k], 1, false);
+		m = 0;
 	}
-	for (size_t i = 0; i < rcpts.count; i++)
-		log_info("qid=%s to=<%s> status=quarantined by=%s "
-			 "score=%.2f size=%zu reason=\"%s\"%s",
-			 item->entry.qid, rcpts.items[i], by, q.score,
-			 item->len, reason, rc == 0 ? " duplicate=yes" : "");
-	for (size_t i = 0; i < item->env.rcpt_count; i++)
-		item->done[i] = true;
-	item->remote_left = false;
-	str_list_free(&rcpts);
-	return 0;
+	for (size_t k = 0; k < m; k++) {
+		struct batch_item *item = its[k];
+		char reason[200], by[64];
+
+		log_sanitize(q[k].reason, strlen(q[k].reason), reason,
+			     sizeof(reason));
+		log_sanitize(q[k].by, strlen(q[k].by), by, sizeof(by));
+		for (size_t i = 0; i < rcpts[k].count; i++)
+			log_info("qid=%s to=<%s> status=quarantined by=%s "
+				 "score=%.2f size=%zu reason=\"%s\"%s",
+				 item->entry.qid, rcpts[k].items[i], by,
+				 q[k].score, item->len, reason,
+				 results[k] == 0 ? " duplicate=yes" : "");
+		for (size_t i = 0; i < item->env.rcpt_count; i++)
+			item->done[i] = true;
+		item->remote_left = false;
+		item_finish(qs, item);
+	}
+	(void)fileio_sync_dir(qs->queue_dir);
+	for (size_t k = 0; k < n; k++)
+		str_list_free(&rcpts[k]);
+	free(rcpts);
+	free(results);
+	free(its);
+	free(q);
 }
 
 /* delivery_local_fn: one local user of a deferred message, in its own
@@ -637,22 +674,24 @@ queue_work_batch(struct queue_service *qs, size_t max)
 			item_free(item);
 	next:;
 	}
-	/* Quarantined messages go to the quarantine store, each durably on
-	 * its own, and leave the batch. */
-	for (size_t i = 0; i < nitems;) {
-		if (items[i].env.quarantine == NULL) {
-			i++;
-			continue;
+	/* Quarantined messages go to the quarantine store, all in one
+	 * durable call, and leave the batch. */
+	{
+		size_t *qidx = xcalloc(nitems + 1, sizeof(*qidx)), nq = 0;
+
+		for (size_t i = 0; i < nitems; i++)
+			if (items[i].env.quarantine != NULL)
+				qidx[nq++] = i;
+		if (nq > 0)
+			queue_quarantine(qs, items, qidx, nq);
+		for (size_t k = nq; k-- > 0;) {
+			/* from the end: the moved item was already seen */
+			item_free(&items[qidx[k]]);
+			items[qidx[k]] = items[--nitems];
+			memset(&items[nitems], 0, sizeof(items[nitems]));
+			items[nitems].fd = -1;
 		}
-		if (item_quarantine(qs, &items[i]) == 0) {
-			item_finish(qs, &items[i]);
-			(void)fileio_sync_dir(qs->queue_dir);
-		} else {
-			schedule_retry(qs, &items[i], 1, false);
-		}
-		item_free(&items[i]);
-		items[i] = items[--nitems];
-		items[nitems].fd = -1;
+		free(qidx);
 	}
 	if (nitems == 0)
 		goto out;

@@ -64,7 +64,39 @@ static const struct db_migration quarantine_migrations[] = {
 	"  UNIQUE (message_id, rcpt));"
 	"CREATE INDEX q_entries_rcpt ON q_entries(rcpt);"
 	"CREATE TABLE q_meta (uidvalidity INTEGER NOT NULL);"},
+    /* IMAP CONDSTORE/QRESYNC for the Quarantine mailboxes: one counter
+     * bumped by every change, each entry's modseq, removed entries. */
+    {2, "ALTER TABLE q_meta ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE q_entries ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1;"
+	"CREATE TABLE q_expunged ("
+	"  rcpt TEXT NOT NULL COLLATE NOCASE,"
+	"  id INTEGER NOT NULL,"
+	"  modseq INTEGER NOT NULL);"
+	"CREATE INDEX q_expunged_rcpt ON q_expunged(rcpt, modseq);"},
 };
+
+static int quarantine_db_uidvalidity(struct quarantine_db *q,
+				     uint32_t *uidvalidity_r, char **error_r);
+
+/* Inside a transaction: the next modseq (the q_meta row exists: open
+ * made it). 0 or -1. */
+static int
+bump_modseq(struct quarantine_db *q, sqlite3_int64 *modseq_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db,
+			       "UPDATE q_meta SET modseq = modseq + 1 "
+			       "RETURNING modseq",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*modseq_r = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
 
 static bool
 qid_safe(const char *qid)
@@ -107,6 +139,12 @@ quarantine_db_open(const char *data_dir, struct quarantine_db **q_r,
 			  sizeof(quarantine_migrations[0]),
 		      &q->db, error_r);
 	free(path);
+	if (ret == 0) {
+		uint32_t uidvalidity;
+
+		/* the q_meta row bump_modseq() needs */
+		ret = quarantine_db_uidvalidity(q, &uidvalidity, error_r);
+	}
 	if (ret < 0) {
 		quarantine_db_close(&q);
 		return -1;
@@ -281,7 +319,7 @@ insert_rows(struct quarantine_db *q, const struct store_quarantine_new *m,
 	    const char *from, const char *subject)
 {
 	sqlite3_stmt *st = NULL;
-	sqlite3_int64 mid;
+	sqlite3_int64 mid, modseq;
 
 	if (sqlite3_prepare_v2(
 		q->db,
@@ -310,15 +348,17 @@ insert_rows(struct quarantine_db *q, const struct store_quarantine_new *m,
 	}
 	sqlite3_finalize(st);
 	mid = sqlite3_last_insert_rowid(q->db);
-	if (sqlite3_prepare_v2(q->db,
+	if (bump_modseq(q, &modseq) < 0 ||
+	    sqlite3_prepare_v2(q->db,
 			       "INSERT OR IGNORE INTO q_entries(message_id, "
-			       "rcpt) VALUES (?, ?)",
+			       "rcpt, modseq) VALUES (?, ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	for (size_t i = 0; i < m->rcpt_count; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, mid);
 		sqlite3_bind_text(st, 2, m->rcpts[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, modseq);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			sqlite3_finalize(st);
 			return -1;
@@ -328,74 +368,149 @@ insert_rows(struct quarantine_db *q, const struct store_quarantine_new *m,
 	return 0;
 }
 
-int
-quarantine_db_add(struct quarantine_db *q, const struct store_quarantine_new *m,
-		  char **error_r)
+/* One message of an add, between its file and its rows. */
+struct add_item {
+	const struct store_quarantine_new *m;
+	char *tmp, *final, *from, *subject;
+	int fd;
+	bool renamed;
+};
+
+static void
+add_item_clear(struct add_item *it, bool unlink_files)
 {
-	char *tmp = NULL, *final = NULL, *from = NULL, *subject = NULL;
+	if (it->fd >= 0)
+		close(it->fd);
+	if (unlink_files) {
+		(void)unlink(it->renamed ? it->final : it->tmp);
+	}
+	free(it->tmp);
+	free(it->final);
+	free(it->from);
+	free(it->subject);
+	memset(it, 0, sizeof(*it));
+	it->fd = -1;
+}
+
+/* Writes the message file to tmp/ (not yet synced) and reads its summary.
+ * 0 or -1 (errno). */
+static int
+add_item_write(struct quarantine_db *q, struct add_item *it)
+{
 	unsigned char rnd[6];
 	struct buf head;
-	int fd = -1, rc, ret = -1;
+	int ret = -1;
 
-	if (!qid_safe(m->qid) || m->rcpt_count == 0) {
-		*error_r =
-		    xstrdup("quarantine: bad message id or no recipient");
-		return -1;
-	}
-	rc = qid_known(q, m->qid);
-	if (rc != 0) {
-		if (rc < 0)
-			*error_r = xstrdup(sqlite3_errmsg(q->db));
-		return rc < 0 ? -1 : 0;
-	}
-	buf_init(&head);
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd));
-	tmp = xasprintf("%s/%s.%02x%02x%02x%02x%02x%02x", q->tmp_dir, m->qid,
-			rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
-	final = xasprintf("%s/%s", q->msg_dir, m->qid);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0 || copy_out(fd, m->fd, m->offset, m->size, &head) < 0 ||
-	    fdatasync(fd) < 0 || rename(tmp, final) < 0 ||
-	    fileio_sync_dir(q->msg_dir) < 0) {
-		*error_r = xasprintf("writing %s: %s", final, strerror(errno));
-		(void)unlink(tmp);
+	it->tmp =
+	    xasprintf("%s/%s.%02x%02x%02x%02x%02x%02x", q->tmp_dir, it->m->qid,
+		      rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+	it->final = xasprintf("%s/%s", q->msg_dir, it->m->qid);
+	buf_init(&head);
+	it->fd = open(it->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (it->fd >= 0 && copy_out(it->fd, it->m->fd, it->m->offset,
+				    it->m->size, &head) == 0) {
+		/* start write-back now: one journal commit for the batch */
+		(void)sync_file_range(it->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		store_quarantine_summary(head.data != NULL ? head.data : "",
+					 head.len, &it->from, &it->subject);
+		ret = 0;
+	}
+	buf_free(&head);
+	return ret;
+}
+
+int
+quarantine_db_add(struct quarantine_db *q,
+		  const struct store_quarantine_new *msgs, size_t count,
+		  int *results_r, char **error_r)
+{
+	struct add_item *items = xcalloc(count + 1, sizeof(*items));
+	struct str_list rcpts = {0};
+	size_t n = 0;
+	int ret = -1;
+
+	for (size_t i = 0; i < count; i++) {
+		int rc;
+
+		results_r[i] = 0;
+		if (!qid_safe(msgs[i].qid) || msgs[i].rcpt_count == 0) {
+			*error_r = xstrdup(
+			    "quarantine: bad message id or no recipient");
+			goto out;
+		}
+		rc = qid_known(q, msgs[i].qid);
+		for (size_t k = 0; k < n && rc == 0; k++)
+			if (strcmp(items[k].m->qid, msgs[i].qid) == 0)
+				rc = 1; /* twice in this call */
+		if (rc < 0) {
+			*error_r = xstrdup(sqlite3_errmsg(q->db));
+			goto out;
+		}
+		if (rc == 1)
+			continue;
+		items[n].fd = -1;
+		items[n].m = &msgs[i];
+		results_r[i] = 1;
+		if (add_item_write(q, &items[n++]) < 0) {
+			*error_r = xasprintf("writing %s: %s", items[n - 1].tmp,
+					     strerror(errno));
+			goto out;
+		}
+	}
+	if (n == 0) {
+		ret = 0;
 		goto out;
 	}
-	store_quarantine_summary(head.data != NULL ? head.data : "", head.len,
-				 &from, &subject);
-	if (db_exec(q->db, "BEGIN IMMEDIATE", error_r) < 0) {
-		(void)unlink(final);
+	/* The files, then their names, then the rows: the index never names
+	 * a file that a crash could lose. */
+	for (size_t k = 0; k < n; k++) {
+		if (fdatasync(items[k].fd) < 0) {
+			*error_r = xasprintf("writing %s: %s", items[k].tmp,
+					     strerror(errno));
+			goto out;
+		}
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (rename(items[k].tmp, items[k].final) < 0) {
+			*error_r = xasprintf("renaming %s: %s", items[k].tmp,
+					     strerror(errno));
+			goto out;
+		}
+		items[k].renamed = true;
+	}
+	if (fileio_sync_dir(q->msg_dir) < 0) {
+		*error_r = xasprintf("%s: %s", q->msg_dir, strerror(errno));
 		goto out;
 	}
-	if (insert_rows(q, m, from, subject) < 0) {
-		*error_r = xstrdup(sqlite3_errmsg(q->db));
-		(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-		(void)unlink(final);
+	if (db_exec(q->db, "BEGIN IMMEDIATE", error_r) < 0)
 		goto out;
+	for (size_t k = 0; k < n; k++) {
+		if (insert_rows(q, items[k].m, items[k].from,
+				items[k].subject) < 0) {
+			*error_r = xstrdup(sqlite3_errmsg(q->db));
+			(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+			goto out;
+		}
 	}
 	if (db_exec(q->db, "COMMIT", error_r) < 0) {
 		(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-		(void)unlink(final);
 		goto out;
 	}
-	ret = 1;
-	{
-		struct str_list rcpts = {0};
-
-		for (size_t i = 0; i < m->rcpt_count; i++)
-			str_list_add(&rcpts, m->rcpts[i]);
-		notify(q, &rcpts);
-		str_list_free(&rcpts);
-	}
+	ret = 0;
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i < items[k].m->rcpt_count; i++)
+			str_list_add(&rcpts, items[k].m->rcpts[i]);
+	notify(q, &rcpts);
 out:
-	if (fd >= 0)
-		close(fd);
-	buf_free(&head);
-	free(from);
-	free(subject);
-	free(tmp);
-	free(final);
+	for (size_t k = 0; k < n; k++)
+		add_item_clear(&items[k], ret < 0);
+	if (ret < 0)
+		for (size_t i = 0; i < count; i++)
+			results_r[i] = 0;
+	free(items);
+	str_list_free(&rcpts);
 	return ret;
 }
 
@@ -405,7 +520,8 @@ out:
 #define ENTRY_COLUMNS                                                          \
 	"SELECT e.id, m.qid, e.rcpt, m.mail_from, m.hdr_from, m.subject, "     \
 	"m.received, m.expires, m.size, m.reason, m.decided_by, m.score, "     \
-	"m.symbols FROM q_entries e JOIN q_messages m ON e.message_id = m.id "
+	"m.symbols, e.modseq FROM q_entries e JOIN q_messages m ON "           \
+	"e.message_id = m.id "
 
 static char *
 column_dup(sqlite3_stmt *st, int col)
@@ -432,6 +548,7 @@ entry_fill(struct quarantine_db *q, sqlite3_stmt *st,
 	e->by = column_dup(st, 10);
 	e->score = sqlite3_column_double(st, 11);
 	e->symbols = column_dup(st, 12);
+	e->modseq = (uint64_t)sqlite3_column_int64(st, 13);
 	e->path = xasprintf("%s/%s", q->msg_dir, e->qid);
 }
 
@@ -517,11 +634,28 @@ static int
 delete_entries(struct quarantine_db *q, const char *where_sql,
 	       sqlite3_int64 arg, struct str_list *gone, struct str_list *rcpts)
 {
-	sqlite3_stmt *st;
-	char *sql = xasprintf("DELETE FROM q_entries WHERE %s RETURNING rcpt",
-			      where_sql);
+	sqlite3_stmt *st, *ins = NULL;
+	char *sql = xasprintf(
+	    "INSERT INTO q_expunged(rcpt, id, modseq) SELECT rcpt, id, "
+	    "(SELECT modseq + 1 FROM q_meta) FROM q_entries WHERE %s",
+	    where_sql);
+	sqlite3_int64 modseq;
 	int n = 0, rc;
 
+	/* Remembered for QRESYNC first (all with the next modseq), then
+	 * deleted. */
+	if (sqlite3_prepare_v2(q->db, sql, -1, &ins, NULL) != SQLITE_OK) {
+		free(sql);
+		return -1;
+	}
+	free(sql);
+	sqlite3_bind_int64(ins, 1, arg);
+	rc = sqlite3_step(ins);
+	sqlite3_finalize(ins);
+	if (rc != SQLITE_DONE)
+		return -1;
+	sql = xasprintf("DELETE FROM q_entries WHERE %s RETURNING rcpt",
+			where_sql);
 	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		free(sql);
 		return -1;
@@ -537,6 +671,8 @@ delete_entries(struct quarantine_db *q, const char *where_sql,
 		return -1;
 	if (n == 0)
 		return 0;
+	if (bump_modseq(q, &modseq) < 0)
+		return -1;
 	if (sqlite3_prepare_v2(q->db,
 			       "DELETE FROM q_messages WHERE id NOT IN (SELECT "
 			       "message_id FROM q_entries) RETURNING qid",
@@ -727,13 +863,57 @@ next_entry_id(struct quarantine_db *q, uint32_t *uidnext_r)
 
 int
 quarantine_db_status(struct quarantine_db *q, uint32_t *uidvalidity_r,
-		     uint32_t *uidnext_r, char **error_r)
+		     uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+		     char **error_r)
 {
+	sqlite3_stmt *st;
+	int rc;
+
 	if (quarantine_db_uidvalidity(q, uidvalidity_r, error_r) < 0)
 		return -1;
-	if (next_entry_id(q, uidnext_r) < 0) {
+	if (next_entry_id(q, uidnext_r) < 0 ||
+	    sqlite3_prepare_v2(q->db, "SELECT modseq FROM q_meta LIMIT 1", -1,
+			       &st, NULL) != SQLITE_OK) {
 		*error_r = xstrdup(sqlite3_errmsg(q->db));
 		return -1;
 	}
+	rc = sqlite3_step(st);
+	*highestmodseq_r =
+	    rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 1;
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+quarantine_db_expunged_since(struct quarantine_db *q, const char *rcpt,
+			     uint64_t modseq, uint32_t **uids_r,
+			     size_t *count_r, char **error_r)
+{
+	uint32_t *uids = NULL;
+	size_t count = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db,
+			       "SELECT id FROM q_expunged WHERE rcpt = ? AND "
+			       "modseq > ? ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK) {
+		*error_r = xstrdup(sqlite3_errmsg(q->db));
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, rcpt, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)modseq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uids = xreallocarray(uids, count + 1, sizeof(*uids));
+		uids[count++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(uids);
+		*error_r = xstrdup(sqlite3_errmsg(q->db));
+		return -1;
+	}
+	*uids_r = uids != NULL ? uids : xcalloc(1, sizeof(*uids));
+	*count_r = count;
 	return 0;
 }

@@ -27,7 +27,8 @@ void quarantine_db_close(struct quarantine_db **q);
 
 /* The store.h operations, same contracts. */
 int quarantine_db_add(struct quarantine_db *q,
-		      const struct store_quarantine_new *m, char **error_r);
+		      const struct store_quarantine_new *msgs, size_t count,
+		      int *results_r, char **error_r);
 int quarantine_db_list(struct quarantine_db *q, const char *rcpt,
 		       const char *qid,
 		       struct store_quarantine_entry **entries_r,
@@ -39,6 +40,10 @@ int quarantine_db_remove(struct quarantine_db *q, const uint64_t *ids,
 int quarantine_db_prune(struct quarantine_db *q, time_t now, size_t *removed_r,
 			char **error_r);
 int quarantine_db_status(struct quarantine_db *q, uint32_t *uidvalidity_r,
-			 uint32_t *uidnext_r, char **error_r);
+			 uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+			 char **error_r);
+int quarantine_db_expunged_since(struct quarantine_db *q, const char *rcpt,
+				 uint64_t modseq, uint32_t **uids_r,
+				 size_t *count_r, char **error_r);
 
 #endif

@@ -259,12 +259,9 @@ store_expunged_since(struct store *store, const char *user, const char *mailbox,
 		     uint64_t modseq, uint32_t **uids_r, size_t *count_r,
 		     char **error_r)
 {
-	if (store_qbox_is(mailbox)) {
-		/* Released and expired entries are not remembered. */
-		*uids_r = xcalloc(1, sizeof(**uids_r));
-		*count_r = 0;
-		return 0;
-	}
+	if (store_qbox_is(mailbox))
+		return store_quarantine_expunged_since(
+		    store, user, modseq, uids_r, count_r, error_r);
 	return store->backend->expunged_since(store, user, mailbox, modseq,
 					      uids_r, count_r, error_r);
 }
@@ -310,10 +307,12 @@ store_set_relaxed_sync(struct store *store, bool relaxed)
 /* ---- quarantine ---- */
 
 int
-store_quarantine_add(struct store *store, const struct store_quarantine_new *q,
-		     char **error_r)
+store_quarantine_add(struct store *store,
+		     const struct store_quarantine_new *msgs, size_t count,
+		     int *results_r, char **error_r)
 {
-	return store->backend->quarantine_add(store, q, error_r);
+	return store->backend->quarantine_add(store, msgs, count, results_r,
+					      error_r);
 }
 
 int
@@ -348,10 +347,20 @@ store_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
 
 int
 store_quarantine_status(struct store *store, uint32_t *uidvalidity_r,
-			uint32_t *uidnext_r, char **error_r)
+			uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+			char **error_r)
 {
-	return store->backend->quarantine_status(store, uidvalidity_r,
-						 uidnext_r, error_r);
+	return store->backend->quarantine_status(
+	    store, uidvalidity_r, uidnext_r, highestmodseq_r, error_r);
+}
+
+int
+store_quarantine_expunged_since(struct store *store, const char *rcpt,
+				uint64_t modseq, uint32_t **uids_r,
+				size_t *count_r, char **error_r)
+{
+	return store->backend->quarantine_expunged_since(
+	    store, rcpt, modseq, uids_r, count_r, error_r);
 }
 
 void

@@ -140,8 +140,8 @@ struct store_backend {
 				 struct msg_structure **s_r, char **error_r);
 	/* quarantine (see "Quarantine" below) */
 	int (*quarantine_add)(struct store *store,
-			      const struct store_quarantine_new *q,
-			      char **error_r);
+			      const struct store_quarantine_new *msgs,
+			      size_t count, int *results_r, char **error_r);
 	int (*quarantine_list)(struct store *store, const char *rcpt,
 			       const char *qid,
 			       struct store_quarantine_entry **entries_r,
@@ -154,7 +154,11 @@ struct store_backend {
 	int (*quarantine_prune)(struct store *store, time_t now,
 				size_t *removed_r, char **error_r);
 	int (*quarantine_status)(struct store *store, uint32_t *uidvalidity_r,
-				 uint32_t *uidnext_r, char **error_r);
+				 uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+				 char **error_r);
+	int (*quarantine_expunged_since)(struct store *store, const char *rcpt,
+					 uint64_t modseq, uint32_t **uids_r,
+					 size_t *count_r, char **error_r);
 };
 
 extern const struct store_backend store_backend_embedded;
@@ -307,8 +311,9 @@ struct store_quarantine_new {
 };
 
 struct store_quarantine_entry {
-	uint64_t id; /* the entry */
-	char *qid;   /* its message */
+	uint64_t id;	 /* the entry */
+	uint64_t modseq; /* when it was added */
+	char *qid;	 /* its message */
 	char *rcpt;
 	char *mail_from;
 	char *from;    /* From: decoded to UTF-8, controls replaced */
@@ -320,11 +325,14 @@ struct store_quarantine_entry {
 	char *path; /* the message file (read-only, shared by the entries) */
 };
 
-/* Stores the message and its entries, durably (file fsync'd, then the
- * index) before it returns. 1 stored, 0 the qid is already there (nothing
- * changed: a queue retry after a crash), -1 with *error_r allocated. */
+/* Stores the messages and their entries, durably (every file fdatasync'd,
+ * their directory fsync'd, then one index commit for all: group commit)
+ * before it returns. results_r[i]: 1 stored, 0 the qid was already there
+ * (nothing changed: a queue retry after a crash). 0, or -1 with *error_r
+ * allocated and nothing stored. */
 int store_quarantine_add(struct store *store,
-			 const struct store_quarantine_new *q, char **error_r);
+			 const struct store_quarantine_new *msgs, size_t count,
+			 int *results_r, char **error_r);
 /* Entries by id; rcpt (case-insensitive) and qid filter when not NULL.
  * Free with store_quarantine_entries_free. 0 or -1. */
 int store_quarantine_list(struct store *store, const char *rcpt,
@@ -344,10 +352,17 @@ int store_quarantine_remove(struct store *store, const uint64_t *ids,
  * 0 with *removed_r, or -1. */
 int store_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
 			   char **error_r);
-/* The UIDVALIDITY of every user's Quarantine mailbox (fixed at creation)
- * and the next entry id (never lower than any id handed out). 0 or -1. */
+/* The UIDVALIDITY of every user's Quarantine mailbox (fixed at creation),
+ * the next entry id (never lower than any id handed out) and the modseq of
+ * the last change (every add and removal bumps it). 0 or -1. */
 int store_quarantine_status(struct store *store, uint32_t *uidvalidity_r,
-			    uint32_t *uidnext_r, char **error_r);
+			    uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+			    char **error_r);
+/* Ids of rcpt's entries removed (released, deleted, expired) with a modseq
+ * above modseq, ascending (QRESYNC). 0 or -1. */
+int store_quarantine_expunged_since(struct store *store, const char *rcpt,
+				    uint64_t modseq, uint32_t **uids_r,
+				    size_t *count_r, char **error_r);
 void store_quarantine_entry_clear(struct store_quarantine_entry *entry);
 void store_quarantine_entries_free(struct store_quarantine_entry *entries,
 				   size_t count);

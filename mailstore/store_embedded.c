@@ -2019,11 +2019,14 @@ quarantine_of(struct store *store, char **error_r)
 
 static int
 embedded_quarantine_add(struct store *store,
-			const struct store_quarantine_new *q, char **error_r)
+			const struct store_quarantine_new *msgs, size_t count,
+			int *results_r, char **error_r)
 {
 	struct quarantine_db *qdb = quarantine_of(store, error_r);
 
-	return qdb == NULL ? -1 : quarantine_db_add(qdb, q, error_r);
+	return qdb == NULL
+		   ? -1
+		   : quarantine_db_add(qdb, msgs, count, results_r, error_r);
 }
 
 static int
@@ -2070,13 +2073,26 @@ embedded_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
 
 static int
 embedded_quarantine_status(struct store *store, uint32_t *uidvalidity_r,
-			   uint32_t *uidnext_r, char **error_r)
+			   uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+			   char **error_r)
 {
 	struct quarantine_db *qdb = quarantine_of(store, error_r);
 
 	return qdb == NULL ? -1
 			   : quarantine_db_status(qdb, uidvalidity_r, uidnext_r,
-						  error_r);
+						  highestmodseq_r, error_r);
+}
+
+static int
+embedded_quarantine_expunged_since(struct store *store, const char *rcpt,
+				   uint64_t modseq, uint32_t **uids_r,
+				   size_t *count_r, char **error_r)
+{
+	struct quarantine_db *qdb = quarantine_of(store, error_r);
+
+	return qdb == NULL ? -1
+			   : quarantine_db_expunged_since(
+				 qdb, rcpt, modseq, uids_r, count_r, error_r);
 }
 
 const struct store_backend store_backend_embedded = {
@@ -2109,4 +2125,5 @@ const struct store_backend store_backend_embedded = {
     .quarantine_remove = embedded_quarantine_remove,
     .quarantine_prune = embedded_quarantine_prune,
     .quarantine_status = embedded_quarantine_status,
+    .quarantine_expunged_since = embedded_quarantine_expunged_since,
 };

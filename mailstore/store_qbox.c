@@ -3,7 +3,9 @@
  * no rows of its own: its UIDVALIDITY is the quarantine's, its UIDs are
  * entry ids (unique and never reused across the whole quarantine, so
  * UIDNEXT only grows), its messages are the entries whose recipient is the
- * user (case-insensitive), each read from the shared message file. It
+ * user (case-insensitive), each read from the shared message file; every
+ * add and removal bumps a modseq the quarantine keeps, and removals are
+ * remembered for QRESYNC (VANISHED). It
  * holds no flags and takes no writes: STORE, EXPUNGE, APPEND and COPY into
  * it are refused by store.c; COPY or MOVE out of it is a release for this
  * user (delivered into the target mailbox like the queue delivers, then
@@ -55,13 +57,13 @@ store_qbox_info(struct store *store, const char *user, bool counters,
 
 	memset(info_r, 0, sizeof(*info_r));
 	if (store_quarantine_status(store, &info_r->uidvalidity,
-				    &info_r->uidnext, error_r) < 0)
+				    &info_r->uidnext, &info_r->highestmodseq,
+				    error_r) < 0)
 		return -1;
 	info_r->name = xstrdup(STORE_QUARANTINE_MAILBOX);
 	info_r->special_use = xstrdup("");
 	info_r->subscribed = true;
 	info_r->readonly = true;
-	info_r->highestmodseq = info_r->uidnext;
 	if (!counters)
 		return 0;
 	if (store_quarantine_list(store, user, NULL, &list, &count, error_r) <
@@ -92,7 +94,7 @@ store_qbox_list(struct store *store, const char *user,
 	out = xcalloc(count + 1, sizeof(*out));
 	for (size_t i = 0; i < count; i++) {
 		out[i].uid = (uint32_t)list[i].id;
-		out[i].modseq = list[i].id;
+		out[i].modseq = list[i].modseq;
 		out[i].size = list[i].size;
 		out[i].internal_date = list[i].received;
 		out[i].saved_date = list[i].received;

@@ -2,11 +2,11 @@
  * spam_evals: the eval: built-ins that read header structure rather than
  * match a regex: dates (RFC 5322 and the looser forms mail programs
  * write) and what they reveal when compared, an Outlook Message-Id's
- * embedded clock, raw 8-bit bytes in a header; and html_image_only(), on
- * the message's HTML parts. They follow SpamAssassin's HeaderEval and
- * HTMLEval functions of the same names, so its rule files and Moat's own
- * use them alike. Every input is
- * peer-supplied: parsing is bounded and never allocates.
+ * embedded clock, raw 8-bit bytes in a header, recipient lists that look
+ * generated; and html_image_only(), on the message's HTML parts. They follow
+ * SpamAssassin's HeaderEval and HTMLEval functions of the same names, so its
+ * rule files and Moat's own use them alike. Every input is peer-supplied:
+ * parsing is bounded and never allocates.
  */
 #include "rules/spam_rules_private.h"
 
@@ -436,4 +436,148 @@ spam_eval_html_image_only(const struct spam_msg *msg, double min, double max)
 			return true;
 	}
 	return false;
+}
+
+/* Recipient lists (similar_recipients, sorted_recipients). */
+#define SPAM_RECIPS_MAX	    256
+#define SPAM_RECIPS_SORTED  7 /* addresses for sorted_recipients() */
+#define SPAM_RECIPS_SIMILAR 5 /* addresses for similar_recipients() */
+
+struct spam_addr {
+	const char *p;
+	size_t len;
+};
+
+/* Appends the addresses of one To/Cc/Bcc value: per comma-separated
+ * item (commas inside quotes do not count), the text inside <...>, else
+ * the blank-delimited word holding an '@'. */
+static void
+spam_addr_list(const char *v, struct spam_addr *out, size_t *n)
+{
+	while (*v != '\0' && *n < SPAM_RECIPS_MAX) {
+		const char *item = v, *end, *lt, *gt, *at, *s, *e;
+		bool quoted = false;
+
+		for (end = v; *end != '\0' && (quoted || *end != ','); end++)
+			if (*end == '"')
+				quoted = !quoted;
+		v = *end == ',' ? end + 1 : end;
+		lt = memchr(item, '<', (size_t)(end - item));
+		gt = lt != NULL ? memchr(lt, '>', (size_t)(end - lt)) : NULL;
+		if (lt != NULL && gt != NULL) {
+			s = lt + 1;
+			e = gt;
+		} else {
+			at = memchr(item, '@', (size_t)(end - item));
+			if (at == NULL)
+				continue;
+			for (s = at; s > item && !isspace((unsigned char)s[-1]);
+			     s--)
+				;
+			for (e = at; e < end && !isspace((unsigned char)*e);
+			     e++)
+				;
+		}
+		if (e <= s || memchr(s, '@', (size_t)(e - s)) == NULL)
+			continue;
+		/* Neighbouring duplicates count once, as in SpamAssassin. */
+		if (*n > 0 && out[*n - 1].len == (size_t)(e - s) &&
+		    strncasecmp(out[*n - 1].p, s, (size_t)(e - s)) == 0)
+			continue;
+		out[*n].p = s;
+		out[*n].len = (size_t)(e - s);
+		(*n)++;
+	}
+}
+
+/* The To and Cc addresses, then Bcc while fewer than five. */
+static size_t
+spam_recipients(const struct spam_msg *msg, struct spam_addr *out)
+{
+	static const char *const names[] = {"To", "Cc", "Bcc"};
+	size_t n = 0;
+
+	for (size_t k = 0; k < 3; k++) {
+		if (k == 2 && n >= SPAM_RECIPS_SIMILAR)
+			break;
+		for (size_t i = 0; i < msg->header_count; i++)
+			if (strcasecmp(msg->headers[i].name, names[k]) == 0 &&
+			    msg->headers[i].value != NULL)
+				spam_addr_list(msg->headers[i].value, out, &n);
+	}
+	return n;
+}
+
+static int
+spam_addr_cmp(const struct spam_addr *a, const struct spam_addr *b)
+{
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->p, b->p, n);
+
+	return c != 0 ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* sorted_recipients(): seven or more recipients, in byte order: a list
+ * walked alphabetically by a bulk tool. */
+bool
+spam_eval_sorted_recipients(const struct spam_msg *msg)
+{
+	struct spam_addr addr[SPAM_RECIPS_MAX];
+	size_t n = spam_recipients(msg, addr);
+
+	if (n < SPAM_RECIPS_SORTED)
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (spam_addr_cmp(&addr[i - 1], &addr[i]) > 0)
+			return false;
+	return true;
+}
+
+/* Two addresses' first two bytes (or fewer) are equal. */
+static bool
+spam_prefix2_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t la = alen < 2 ? alen : 2, lb = blen < 2 ? blen : 2;
+
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
+/*
+ * similar_recipients(min, max): among five or more recipients, the share
+ * of address pairs whose local parts start alike (first two bytes), plus
+ * those whose domains start alike but differ, is in [min, max) ('undef':
+ * open): a list generated from a dictionary, as SpamAssassin measures it.
+ */
+bool
+spam_eval_similar_recipients(const struct spam_msg *msg, double min, double max)
+{
+	struct spam_addr addr[SPAM_RECIPS_MAX];
+	size_t n = spam_recipients(msg, addr), hits = 0, pairs = 0;
+	double ratio;
+
+	if (n < SPAM_RECIPS_SIMILAR)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		/* every address holds an '@' (spam_addr_list) */
+		const char *hi =
+		    (const char *)memchr(addr[i].p, '@', addr[i].len) + 1;
+		size_t hil = addr[i].len - (size_t)(hi - addr[i].p);
+
+		for (size_t j = i + 1; j < n; j++) {
+			const char *hj =
+			    (const char *)memchr(addr[j].p, '@', addr[j].len) +
+			    1;
+			size_t hjl = addr[j].len - (size_t)(hj - addr[j].p);
+
+			if (spam_prefix2_eq(addr[i].p, addr[i].len, addr[j].p,
+					    addr[j].len))
+				hits++;
+			if (spam_prefix2_eq(hi, hil, hj, hjl) &&
+			    !(hil == hjl && memcmp(hi, hj, hil) == 0))
+				hits++;
+			pairs++;
+		}
+	}
+	ratio = (double)hits / (double)pairs;
+	return (isnan(min) || ratio >= min) && (isnan(max) || ratio < max);
 }

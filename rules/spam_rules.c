@@ -35,6 +35,13 @@
 static const char *const spam_supported_plugins[] = {
     "Mail::SpamAssassin::Plugin::Bayes",
     "Mail::SpamAssassin::Plugin::Check",
+    /* Partly: their rules load; a rule whose eval: Moat lacks is
+     * disabled (moatctl spam stats names it), the others run. */
+    "Mail::SpamAssassin::Plugin::HeaderEval",
+    "Mail::SpamAssassin::Plugin::MIMEEval",
+    "Mail::SpamAssassin::Plugin::HTMLEval",
+    "Mail::SpamAssassin::Plugin::BodyEval",
+    "Mail::SpamAssassin::Plugin::RelayEval",
 };
 
 struct spam_rules *
@@ -385,6 +392,8 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 	    {"html_image_only", SPAM_EVAL_HTML_IMAGE_ONLY},
 	    {"check_for_mime_html", SPAM_EVAL_MIME_HTML},
 	    {"check_for_mime_html_only", SPAM_EVAL_MIME_HTML_ONLY},
+	    {"similar_recipients", SPAM_EVAL_SIMILAR_RECIPS},
+	    {"sorted_recipients", SPAM_EVAL_SORTED_RECIPS},
 	};
 	const char *paren = strchr(s, '(');
 	size_t nlen = paren != NULL ? (size_t)(paren - s) : strlen(s), i;
@@ -618,8 +627,18 @@ spam_parse_describe(struct spam_rules *rules, char *rest)
 	rule->describe = xstrdup(spam_trim(rest));
 }
 
+/* SpamAssassin features Moat's engine has, for `if can(...)`: rules with
+ * tflags multiple never loop on empty matches (bug 6558); regexes have
+ * Perl 5.10's syntax (PCRE2); check_body_length() exists. Every other
+ * can() is false. */
+static const char *const spam_supported_features[] = {
+    "Mail::SpamAssassin::Conf::feature_bug6558_free",
+    "Mail::SpamAssassin::Conf::perl_min_version_5010000",
+    "Mail::SpamAssassin::Plugin::BodyEval::has_check_body_length",
+};
+
 /* Evaluates the condition of an `if` line: version comparisons, plugin()
- * and can() (false: we implement no optional feature by that name). */
+ * and can() (spam_supported_features). */
 static bool
 spam_if_condition(const char *cond)
 {
@@ -671,6 +690,18 @@ spam_if_condition(const char *cond)
 				    sizeof(spam_supported_plugins[0]);
 		     i++)
 			if (strcmp(p, spam_supported_plugins[i]) == 0)
+				result = true;
+	} else if (strncmp(p, "can", 3) == 0) {
+		size_t i;
+
+		p += 3;
+		while (*p == '(' || isspace((unsigned char)*p))
+			p++;
+		result = false;
+		for (i = 0; i < sizeof(spam_supported_features) /
+				    sizeof(spam_supported_features[0]);
+		     i++)
+			if (strcmp(p, spam_supported_features[i]) == 0)
 				result = true;
 	} else {
 		result = false;

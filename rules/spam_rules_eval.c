@@ -341,6 +341,13 @@ spam_eval_builtin(const struct spam_rule *rule, const struct spam_msg *msg,
 		return msg->html_part_count > 0 && msg->text_part_count == 0
 			   ? 1
 			   : 0;
+	case SPAM_EVAL_SIMILAR_RECIPS:
+		return spam_eval_similar_recipients(msg, rule->eval_num[0],
+						    rule->eval_num[1])
+			   ? 1
+			   : 0;
+	case SPAM_EVAL_SORTED_RECIPS:
+		return spam_eval_sorted_recipients(msg) ? 1 : 0;
 	case SPAM_EVAL_ILLEGAL_CHARS:
 		return spam_eval_illegal_chars(msg, rule->eval_str,
 					       rule->eval_num[0],

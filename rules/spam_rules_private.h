@@ -57,6 +57,8 @@ enum spam_eval_fn {
 	SPAM_EVAL_HTML_IMAGE_ONLY, /* html_image_only(min, max) */
 	SPAM_EVAL_MIME_HTML,	   /* check_for_mime_html() */
 	SPAM_EVAL_MIME_HTML_ONLY,  /* check_for_mime_html_only() */
+	SPAM_EVAL_SIMILAR_RECIPS,  /* similar_recipients(min, max) */
+	SPAM_EVAL_SORTED_RECIPS,   /* sorted_recipients() */
 };
 
 #define SPAM_TF_MULTIPLE    0x01
@@ -190,6 +192,9 @@ bool spam_eval_illegal_chars(const struct spam_msg *msg, const char *header,
 			     double ratio, double count);
 bool spam_eval_html_image_only(const struct spam_msg *msg, double min,
 			       double max);
+bool spam_eval_similar_recipients(const struct spam_msg *msg, double min,
+				  double max);
+bool spam_eval_sorted_recipients(const struct spam_msg *msg);
 
 int spam_rules_find(const struct spam_rules *rules, const char *name,
 		    size_t len);

@@ -2,22 +2,28 @@
 """quarantine.py: what the quarantine store costs. Not part of the suite.
 
 Starts moatd (tests/integration/moat_harness.py) with ClamAV quarantining
-(an EICAR-only test database), sends BENCH_MESSAGES (default 300) infected
-messages of about 4 KB over one SMTP connection, and reports:
+(an EICAR-only test database), pauses the queue process (SIGSTOP), sends
+BENCH_MESSAGES (default 200: smtpd's notifications of more would
+overflow the paused queue's socket and wait for a rescan) infected messages of about 4 KB over one SMTP
+connection, resumes the queue and reports:
   - the queue's quarantine rate: first to last `status=quarantined` log
-    line (each message: file written and fdatasync'd, directory fsync,
-    one SQLite commit), as messages/s and ms per message;
+    line (per batch of queue.delivery_batch messages: the files written
+    and fdatasync'd, one directory fsync, one SQLite commit), as
+    messages/s and ms per message;
   - the disk used per message under DATA_DIR/quarantine;
   - `moatctl quarantine list` time for all entries;
   - release time: `moatctl quarantine release` (a whole moatctl run: new
     queue file fsync'd, entries removed) and from its start until the
     message is in the INBOX, median of BENCH_RELEASES (default 20);
   - an IMAP UID MOVE out of Quarantine (release into INBOX), median.
+BENCH_BATCH sets queue.delivery_batch (1: one commit per message).
 Usage: /usr/bin/python3 tests/bench/quarantine.py
 """
 
 import imaplib
 import os
+import re
+import signal
 import shutil
 import smtplib
 import statistics
@@ -32,7 +38,7 @@ from moat_harness import Moat, PASSWORD  # noqa: E402
 from test_content import EICAR, make_db  # noqa: E402
 
 USER = "demo@example.test"
-N = int(os.environ.get("BENCH_MESSAGES", "300"))
+N = int(os.environ.get("BENCH_MESSAGES", "200"))
 R = int(os.environ.get("BENCH_RELEASES", "20"))
 
 
@@ -50,16 +56,22 @@ def main():
                  "log_level": "info",
                  "filters": "mime clamav",
                  "filter.clamav.database_dir": avdb,
-                 "filter.clamav.action": "quarantine"})
+                 "filter.clamav.action": "quarantine",
+                 "queue.delivery_batch":
+                     os.environ.get("BENCH_BATCH", "64")})
     try:
         moat.add_user(USER)
         moat.start()
         filler = ("x" * 76 + "\r\n") * 50
+        queue_pid = int(re.search(r"moat/queue\[(\d+)\]",
+                                  moat.log()).group(1))
+        os.kill(queue_pid, signal.SIGSTOP)
         with smtplib.SMTP("127.0.0.1", moat.smtp_port) as s:
             for i in range(N):
                 s.sendmail("s@remote.example", [USER],
                            ("Subject: infected %d\r\n\r\n%s" %
                             (i, filler)).encode() + EICAR + b"\r\n")
+        os.kill(queue_pid, signal.SIGCONT)
         deadline = time.time() + 300
         while time.time() < deadline:
             lines = [l for l in moat.log().splitlines()

@@ -2,8 +2,10 @@
  * libFuzzer target for rules/spam_evals.c, the eval: built-ins that parse
  * peer-supplied header fields: the date parser on the raw input, then the
  * input's lines as the values of Date, Received (several), Message-Id,
- * From, Subject and To, evaluated by a rule set that calls every such
- * built-in (compiled once), so an overread or a leak shows up.
+ * From, Subject, To, Cc and Bcc (its first bytes also shaping an HTML
+ * part),
+ * evaluated by a rule set that calls every such built-in (compiled once),
+ * so an overread or a leak shows up.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -20,19 +22,24 @@ static const char fuzz_cf[] =
     "header C eval:check_for_shifted_date('-6', '12')\n"
     "header D eval:check_illegal_chars('From', '0.20', '2')\n"
     "header E eval:check_illegal_chars('Subject', '0', '1')\n"
-    "header F eval:check_illegal_chars('ALL', '0.01', '2')\n";
+    "header F eval:check_illegal_chars('ALL', '0.01', '2')\n"
+    "body G eval:html_image_only('0', '400')\n"
+    "body H eval:check_for_mime_html_only()\n"
+    "header I eval:similar_recipients('0.1', 'undef')\n"
+    "header J eval:sorted_recipients()\n";
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const names[] = {
-	    "Date", "Received", "Message-Id", "Received",
-	    "From", "Subject",	"Received",   "To",
+	    "Date",    "Received", "Message-Id", "Received", "From",
+	    "Subject", "Received", "To",	 "Cc",	     "Bcc",
 	};
 	enum { NAMES = sizeof(names) / sizeof(names[0]) };
 	static struct spam_rules *rules;
 	static struct spam_scratch *scratch;
 	struct spam_header headers[NAMES];
+	struct spam_html_part html[1];
 	struct spam_result result;
 	struct spam_msg msg;
 	const char *error;
@@ -70,6 +77,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	msg.headers = headers;
 	msg.header_count = n;
 	msg.bayes = -1;
+	/* The first bytes shape the part structure. */
+	html[0].text_len = size > 0 ? data[0] * 4u : 0;
+	html[0].images = size > 1 ? data[1] % 3u : 0;
+	msg.html_parts = html;
+	msg.html_part_count = size > 2 ? data[2] % 2u : 0;
+	msg.text_part_count = size > 3 ? data[3] % 2u : 0;
 	if (spam_rules_eval(rules, scratch, &msg, &result, &error) < 0)
 		abort();
 	spam_result_free(&result);

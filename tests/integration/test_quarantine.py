@@ -480,3 +480,30 @@ def test_kill9_after_250_loses_nothing(moat_factory, avdb):
     assert moat.wait_queue_empty() == []
     assert sorted(qfiles(moat)) == sorted(qids)
     assert imap_messages(moat) == []
+
+
+def test_imap_condstore_qresync(moat_factory, avdb):
+    moat = moat_factory(settings(avdb))
+    c = imap_login(moat)
+
+    def status():
+        typ, data = c.status("Quarantine", "(HIGHESTMODSEQ UIDVALIDITY)")
+        m = re.search(rb"HIGHESTMODSEQ (\d+) UIDVALIDITY (\d+)", data[0])
+        return int(m.group(1)), int(m.group(2))
+
+    h0, validity = status()
+    qid = send(moat, eicar_mail("modseq"))
+    uid = wait_entries(moat, 1)[0]["entry"]
+    h1, _ = status()
+    assert h1 > h0  # an arrival is a change
+    moat.ctl("quarantine", "delete", qid)
+    h2, _ = status()
+    assert h2 > h1  # so is a removal
+    assert c._simple_command("ENABLE", "QRESYNC")[0] == "OK"
+    typ, data = c._simple_command(
+        "SELECT", "Quarantine (QRESYNC (%d %d))" % (validity, h1))
+    assert typ == "OK", data
+    vanished = c.untagged_responses.get("VANISHED", [])
+    assert vanished == [b"(EARLIER) %d" % uid], vanished
+    c.state, c.is_readonly = "SELECTED", True
+    c.logout()

@@ -87,7 +87,7 @@ add(struct fixture *f, const char *qid, const char *const *rcpts, size_t count,
 {
 	struct store_quarantine_new q;
 	char *error = NULL;
-	int rc;
+	int rc, result = -1;
 
 	memset(&q, 0, sizeof(q));
 	q.qid = qid;
@@ -103,9 +103,9 @@ add(struct fixture *f, const char *qid, const char *const *rcpts, size_t count,
 	q.size = strlen(message);
 	q.rcpts = rcpts;
 	q.rcpt_count = count;
-	rc = store_quarantine_add(f->store, &q, &error);
+	rc = store_quarantine_add(f->store, &q, 1, &result, &error);
 	free(error);
-	return rc;
+	return rc < 0 ? -1 : result;
 }
 
 static size_t
@@ -374,20 +374,105 @@ static void
 test_uidvalidity_stable(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const one[] = {"a@example.test"};
-	uint32_t a = 0, b = 0, next = 0, next2 = 0;
+	static const char *const two[] = {"a@example.test", "b@example.test"};
+	struct store_quarantine_entry *list = NULL;
+	uint32_t a = 0, b = 0, next = 0, next2 = 0, *uids = NULL;
+	uint64_t m0 = 0, m1 = 0, m2 = 0, ids[1];
+	size_t count = 0;
 	char *error = NULL;
 
-	assert_int_equal(store_quarantine_status(f->store, &a, &next, &error),
-			 0);
+	assert_int_equal(
+	    store_quarantine_status(f->store, &a, &next, &m0, &error), 0);
 	assert_true(a != 0);
 	assert_int_equal(next, 1);
-	assert_int_equal(add(f, "DDDDDDDDDDDDDDDDDDD1", one, 1, 9000), 1);
+	assert_int_equal(add(f, "DDDDDDDDDDDDDDDDDDD1", two, 2, 9000), 1);
 	reopen(f);
-	assert_int_equal(store_quarantine_status(f->store, &b, &next2, &error),
-			 0);
+	assert_int_equal(
+	    store_quarantine_status(f->store, &b, &next2, &m1, &error), 0);
 	assert_int_equal(a, b);
-	assert_int_equal(next2, 2);
+	assert_int_equal(next2, 3);
+	assert_true(m1 > m0); /* an add is a change */
+	assert_int_equal(store_quarantine_list(f->store, "b@example.test", NULL,
+					       &list, &count, &error),
+			 0);
+	assert_int_equal(count, 1);
+	assert_true(list[0].modseq > m0 && list[0].modseq <= m1);
+	ids[0] = list[0].id;
+	store_quarantine_entries_free(list, count);
+	/* a removal too, remembered for b only (QRESYNC) */
+	assert_int_equal(store_quarantine_remove(f->store, ids, 1, &error), 1);
+	assert_int_equal(
+	    store_quarantine_status(f->store, &b, &next2, &m2, &error), 0);
+	assert_true(m2 > m1);
+	assert_int_equal(next2, 3);
+	assert_int_equal(store_quarantine_expunged_since(f->store,
+							 "B@example.test", m1,
+							 &uids, &count, &error),
+			 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(uids[0], ids[0]);
+	free(uids);
+	assert_int_equal(store_quarantine_expunged_since(f->store,
+							 "b@example.test", m2,
+							 &uids, &count, &error),
+			 0);
+	assert_int_equal(count, 0);
+	free(uids);
+	assert_int_equal(store_quarantine_expunged_since(f->store,
+							 "a@example.test", 0,
+							 &uids, &count, &error),
+			 0);
+	assert_int_equal(count, 0);
+	free(uids);
+}
+
+/* ---- several messages in one call (the queue's group commit) ---- */
+
+static void
+test_add_batch(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const one[] = {"a@example.test"};
+	static const char *const qids[] = {
+	    "FFFFFFFFFFFFFFFFFFF1", "FFFFFFFFFFFFFFFFFFF2",
+	    "FFFFFFFFFFFFFFFFFFF1", /* twice in one call: once */
+	    "FFFFFFFFFFFFFFFFFFF3"};
+	static const int want[] = {1, 1, 0, 0}; /* F3 is there already */
+	struct store_quarantine_new q[4];
+	int results[4];
+	char *error = NULL;
+
+	assert_int_equal(add(f, "FFFFFFFFFFFFFFFFFFF3", one, 1, 9000), 1);
+	memset(q, 0, sizeof(q));
+	for (size_t i = 0; i < 4; i++) {
+		q[i].qid = qids[i];
+		q[i].mail_from = "";
+		q[i].reason = "r";
+		q[i].by = "b";
+		q[i].symbols = "";
+		q[i].fd = f->fd;
+		q[i].offset = 3;
+		q[i].size = strlen(message);
+		q[i].rcpts = one;
+		q[i].rcpt_count = 1;
+		q[i].expires = 9000;
+	}
+	assert_int_equal(store_quarantine_add(f->store, q, 4, results, &error),
+			 0);
+	for (size_t i = 0; i < 4; i++)
+		if (results[i] != want[i])
+			fail_msg("row %zu: %d", i, results[i]);
+	assert_int_equal(count_entries(f, NULL, NULL), 3);
+	for (size_t i = 0; i < 4; i++)
+		assert_true(file_exists(f, qids[i]));
+	/* One bad message refuses the whole call: nothing stored. */
+	q[0].qid = "FFFFFFFFFFFFFFFFFFF4";
+	q[1].qid = "../F5";
+	assert_int_equal(store_quarantine_add(f->store, q, 2, results, &error),
+			 -1);
+	x_free(&error);
+	assert_false(file_exists(f, "FFFFFFFFFFFFFFFFFFF4"));
+	assert_int_equal(count_entries(f, NULL, NULL), 3);
 }
 
 /* ---- the per-user Quarantine mailbox ---- */
@@ -570,6 +655,7 @@ main(void)
 	    cmocka_unit_test(test_summary_long),
 	    cmocka_unit_test_setup_teardown(test_add_list_get, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_add_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove_last_entry_drops_file,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prune, setup, teardown),

@@ -294,6 +294,57 @@ test_bayes_scores(void **state)
 	spam_rules_free(&rules);
 }
 
+/* URI_LOGIN_LOOKALIKE: a brand's name in a host that is not the brand's
+ * own domain; the brand's own hosts, and words that merely start with a
+ * brand's name, stay clear. */
+static const struct {
+	const char *uri;
+	bool hit;
+} lookalike_cases[] = {
+    {"http://paypal-secure-login.example/x", true},
+    {"https://apple.id-verify.example/", true},
+    {"http://evil-microsoft.com/login", true},
+    {"http://www.amazon.com/gp/x", false},
+    {"http://support.microsoft.com/kb/1", false},
+    {"https://www.amazon.co.uk/", false},
+    {"http://applecore.lockergnome.example/", false},
+    {"http://example.test/paypal", false},
+};
+
+static void
+test_login_lookalike(void **state)
+{
+	struct spam_rules *rules = default_rules();
+
+	(void)state;
+	for (size_t i = 0;
+	     i < sizeof(lookalike_cases) / sizeof(lookalike_cases[0]); i++) {
+		struct spam_scratch *scratch = spam_scratch_new(rules);
+		const char *uris[1] = {lookalike_cases[i].uri};
+		struct spam_result r;
+		struct spam_msg msg;
+		const char *error = NULL;
+
+		memset(&msg, 0, sizeof(msg));
+		msg.body = "";
+		msg.rawbody = "";
+		msg.full = "";
+		msg.uris = uris;
+		msg.uri_count = 1;
+		msg.bayes = -1;
+		assert_int_equal(
+		    spam_rules_eval(rules, scratch, &msg, &r, &error), 0);
+		if (result_has(&r, "URI_LOGIN_LOOKALIKE") !=
+		    lookalike_cases[i].hit)
+			fail_msg("URI_LOGIN_LOOKALIKE %s on %s",
+				 lookalike_cases[i].hit ? "missed" : "hit",
+				 lookalike_cases[i].uri);
+		spam_result_free(&r);
+		spam_scratch_free(&scratch);
+	}
+	spam_rules_free(&rules);
+}
+
 /* filter.spam.bayes_scores = moat: a later file's BAYES_* scores (as
  * SpamAssassin's 50_scores.cf) give way to the built-in ones again; its
  * other scores stay. */
@@ -340,6 +391,7 @@ main(void)
 	    cmocka_unit_test(test_default_table),
 	    cmocka_unit_test(test_bayes_scores),
 	    cmocka_unit_test(test_default_bayes_scores_win),
+	    cmocka_unit_test(test_login_lookalike),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

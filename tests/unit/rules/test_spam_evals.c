@@ -3,7 +3,8 @@
  * structure: the date parser (RFC 5322 and the looser forms mail programs
  * write, with what it must refuse), then one table per built-in
  * (check_outlook_message_id, check_for_shifted_date,
- * check_illegal_chars) of header blocks that must or must not hit, and
+ * check_illegal_chars, similar_recipients, sorted_recipients) of header
+ * blocks that must or must not hit, and
  * of part structures (html_image_only, check_for_mime_html[_only]), run
  * through the rule language so parsing of the arguments is covered too.
  */
@@ -78,6 +79,8 @@ struct eval_case {
 #define ILL_FROM "header R eval:check_illegal_chars('From', '0.20', '2')\n"
 #define ILL_SUBJ "header R eval:check_illegal_chars('Subject', '0.00', '2')\n"
 #define ILL_ALL	 "header R eval:check_illegal_chars('ALL', '0.010', '2')\n"
+#define SIMILAR	 "header R eval:similar_recipients('0.65', 'undef')\n"
+#define SORTED	 "header R eval:sorted_recipients()\n"
 
 static const struct eval_case eval_cases[] = {
     /* Outlook's clock in the Message-Id agrees with Date */
@@ -172,6 +175,35 @@ static const struct eval_case eval_cases[] = {
     {ILL_SUBJ, "Subject: caf\xc3\xa9 \x01\x02\n", true}, /* UTF-8 + ctl */
     {ILL_ALL, "Subject: \xb0\xa1\xb0\xa2\nFrom: a@b.example\n", true},
     {ILL_ALL, "Subject: plain\nFrom: a@b.example\n", false},
+    /* look-alike recipient lists */
+    {SIMILAR,
+     "To: ab1@x.example, ab2@x.example, ab3@x.example\n"
+     "Cc: \"Ab, Four\" <ab4@y.example>, ab5@z.example\n",
+     true},
+    {SIMILAR,
+     "To: ann@x.example, bob@x.example, carl@x.example, dora@x.example, "
+     "eve@x.example\n",
+     false},
+    {SIMILAR, "To: ab1@x.example, ab2@x.example, ab3@x.example\n", false},
+    /* Bcc counts while To and Cc hold fewer than five */
+    {SIMILAR,
+     "To: ab1@x.example\nBcc: ab2@x.example, ab3@x.example, "
+     "ab4@x.example, ab5@x.example\n",
+     true},
+    {SORTED,
+     "To: a@x.example, b@x.example, c@x.example, d@x.example, "
+     "e@x.example, f@x.example, g@x.example\n",
+     true},
+    {SORTED,
+     "To: a@x.example, b@x.example, c@x.example, d@x.example, "
+     "e@x.example, g@x.example, f@x.example\n",
+     false},
+    {SORTED, "To: a@x.example, b@x.example, c@x.example\n", false},
+    /* neighbouring duplicates count once */
+    {SORTED,
+     "To: a@x.example, A@x.example, b@x.example, c@x.example, d@x.example, "
+     "e@x.example, f@x.example\n",
+     false},
 };
 
 static void

@@ -130,6 +130,17 @@ static const struct eval_case eval_cases[] = {
      "if can(Mail::SpamAssassin::Conf::feature_x)\nbody C /x/\n"
      "endif\n",
      "", "x", "", -1, "", 0},
+    {"if can, a feature Moat has",
+     "if can(Mail::SpamAssassin::Conf::feature_bug6558_free)\nbody C /x/\n"
+     "endif\n"
+     "if !can(Mail::SpamAssassin::Conf::perl_min_version_5010000)\n"
+     "body D /x/\nendif\n",
+     "", "x", "", -1, "C", 1},
+    {"ifplugin HeaderEval: its rules load, a missing eval is disabled",
+     "ifplugin Mail::SpamAssassin::Plugin::HeaderEval\n"
+     "header H eval:check_for_missing_to_header()\n"
+     "header U eval:check_for_forged_received_trail()\nendif\n",
+     "From: a@b\n", "", "", -1, "H", 1},
     {"comment and escaped hash", "body H /a\\#b/ # comment\n", "", "a#b", "",
      -1, "H", 1},
     {"gtube always", "", "",
