@@ -187,6 +187,13 @@ bayes_chi2q(double x2, unsigned int v)
 	return sum < 1.0 ? sum : 1.0;
 }
 
+/* Keeps a probability off 0 and 1, where its logarithms are infinite. */
+static double
+bayes_clamp_prob(double p)
+{
+	return p < 1e-9 ? 1e-9 : p > 1 - 1e-9 ? 1 - 1e-9 : p;
+}
+
 double
 bayes_combine(const double *probs, size_t n)
 {
@@ -196,12 +203,8 @@ bayes_combine(const double *probs, size_t n)
 	if (n == 0)
 		return 0.5;
 	for (i = 0; i < n; i++) {
-		double p = probs[i];
+		double p = bayes_clamp_prob(probs[i]);
 
-		if (p < 1e-9)
-			p = 1e-9;
-		if (p > 1 - 1e-9)
-			p = 1 - 1e-9;
 		ls += log(1.0 - p);
 		lh += log(p);
 	}
@@ -217,12 +220,8 @@ bayes_combine_logodds(const double *probs, size_t n, double scale)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		double p = probs[i];
+		double p = bayes_clamp_prob(probs[i]);
 
-		if (p < 1e-9)
-			p = 1e-9;
-		if (p > 1 - 1e-9)
-			p = 1 - 1e-9;
 		sum += log(p / (1.0 - p));
 	}
 	sum /= scale > 0 ? scale : 1.0;
