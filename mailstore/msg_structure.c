@@ -19,10 +19,15 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/hex.h"
@@ -902,6 +907,45 @@ msg_structure_parse(const char *data, size_t len, struct msg_structure **s_r,
 	(void)parse_entity(&ps, 0, len, MS_NONE, 0, true, false);
 	*s_r = ps.s;
 	return 0;
+}
+
+/* Maps the file at path read-only and parses it: one place for the store
+ * backends (mailboxes, quarantine) that keep messages as files. */
+int
+msg_structure_parse_file(const char *path, struct msg_structure **s_r,
+			 char **error_r)
+{
+	struct stat st;
+	void *map = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		*error_r = xasprintf("%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if ((uint64_t)st.st_size > UINT32_MAX) {
+		close(fd);
+		*error_r = xasprintf("%s: message larger than 4 GiB", path);
+		return -1;
+	}
+	if (st.st_size > 0) {
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
+			   0);
+		if (map == MAP_FAILED) {
+			*error_r = xasprintf("%s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	ret = msg_structure_parse(map != NULL ? map : "", (size_t)st.st_size,
+				  s_r, error_r);
+	if (map != NULL)
+		munmap(map, (size_t)st.st_size);
+	return ret;
 }
 
 /* ---- IMAP strings ---- */

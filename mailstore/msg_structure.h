@@ -51,6 +51,11 @@ struct msg_structure;
  * index records). Free with msg_structure_free(). */
 int msg_structure_parse(const char *data, size_t len,
 			struct msg_structure **s_r, char **error_r);
+/* The same for the message file at path, mapped rather than copied (the
+ * store backends' files). 0 with *s_r set, or -1 with *error_r allocated:
+ * the file cannot be opened or mapped, or is larger than 4 GiB. */
+int msg_structure_parse_file(const char *path, struct msg_structure **s_r,
+			     char **error_r);
 void msg_structure_free(struct msg_structure **s);
 
 /* Size in bytes of the message the structure was computed from; callers

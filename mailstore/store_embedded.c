@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -672,33 +671,12 @@ static struct msg_structure *
 structure_of_file(const char *path)
 {
 	struct msg_structure *s = NULL;
-	struct stat st;
 	char *error = NULL;
-	void *map = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) < 0 || st.st_size > (off_t)UINT32_MAX) {
-		close(fd);
-		return NULL;
-	}
-	if (st.st_size > 0) {
-		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
-			   0);
-		if (map == MAP_FAILED) {
-			close(fd);
-			return NULL;
-		}
-	}
-	close(fd);
-	if (msg_structure_parse(map != NULL ? map : "", (size_t)st.st_size, &s,
-				&error) < 0) {
+	if (msg_structure_parse_file(path, &s, &error) < 0) {
 		free(error);
-		s = NULL;
+		return NULL;
 	}
-	if (map != NULL)
-		munmap(map, (size_t)st.st_size);
 	return s;
 }
 
@@ -800,10 +778,9 @@ embedded_message_structure(struct store *store, const char *user,
 	free(udir);
 	if (s == NULL) {
 		/* Older message: parse once and keep the result. */
-		s = structure_of_file(path);
-		if (s == NULL) {
-			*error_r =
-			    xasprintf("reading %s: %s", path, strerror(errno));
+		if (msg_structure_parse_file(path, &s, &error) < 0) {
+			*error_r = xasprintf("reading %s", error);
+			free(error);
 			free(path);
 			return -1;
 		}

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -108,39 +107,6 @@ store_qbox_list(struct store *store, const char *user,
 	return 0;
 }
 
-/* Parses the message file at path (mapped, not copied). */
-static struct msg_structure *
-structure_of_file(const char *path, char **error_r)
-{
-	struct msg_structure *s = NULL;
-	struct stat st;
-	void *map = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		*error_r = xasprintf("%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	if (st.st_size > 0) {
-		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
-			   0);
-		if (map == MAP_FAILED) {
-			*error_r = xasprintf("%s: %s", path, strerror(errno));
-			close(fd);
-			return NULL;
-		}
-	}
-	close(fd);
-	if (msg_structure_parse(map != NULL ? map : "", (size_t)st.st_size, &s,
-				error_r) < 0)
-		s = NULL;
-	if (map != NULL)
-		munmap(map, (size_t)st.st_size);
-	return s;
-}
-
 int
 store_qbox_structure(struct store *store, const char *user, uint32_t uid,
 		     struct msg_structure **s_r, char **error_r)
@@ -150,9 +116,9 @@ store_qbox_structure(struct store *store, const char *user, uint32_t uid,
 
 	if (rc <= 0)
 		return rc;
-	*s_r = structure_of_file(e.path, error_r);
+	rc = msg_structure_parse_file(e.path, s_r, error_r) < 0 ? -1 : 1;
 	store_quarantine_entry_clear(&e);
-	return *s_r != NULL ? 1 : -1;
+	return rc;
 }
 
 /* Delivers one entry into mailbox to (the transaction is open). 1, 2 over

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/xalloc.h"
@@ -686,6 +687,53 @@ test_bombs(void **state)
 	buf_free(&m);
 }
 
+/* A file parses as its bytes do; an empty file is an empty message; a
+ * missing one is an error naming the path. */
+static void
+test_parse_file(void **state)
+{
+	static const char msg[] = "Subject: x\r\n\r\nbody\r\n";
+	char dir[] = "/tmp/moat-ms-XXXXXX";
+	struct msg_structure *s = NULL, *f = NULL;
+	char *error = NULL, *path, *empty, *missing;
+	FILE *fp;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	path = xasprintf("%s/m", dir);
+	empty = xasprintf("%s/e", dir);
+	missing = xasprintf("%s/none", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(msg, 1, sizeof(msg) - 1, fp), sizeof(msg) - 1);
+	fclose(fp);
+	fp = fopen(empty, "w");
+	assert_non_null(fp);
+	fclose(fp);
+
+	assert_int_equal(msg_structure_parse_file(path, &f, &error), 0);
+	assert_int_equal(msg_structure_parse(msg, sizeof(msg) - 1, &s, &error),
+			 0);
+	assert_int_equal(msg_structure_size(f), msg_structure_size(s));
+	assert_int_equal(msg_structure_part_count(f),
+			 msg_structure_part_count(s));
+	msg_structure_free(&f);
+	msg_structure_free(&s);
+	assert_int_equal(msg_structure_parse_file(empty, &f, &error), 0);
+	assert_int_equal(msg_structure_size(f), 0);
+	msg_structure_free(&f);
+	assert_int_equal(msg_structure_parse_file(missing, &f, &error), -1);
+	assert_non_null(strstr(error, missing));
+	free(error);
+
+	unlink(path);
+	unlink(empty);
+	rmdir(dir);
+	free(path);
+	free(empty);
+	free(missing);
+}
+
 /* ---- shared test data ---- */
 
 static char *
@@ -980,6 +1028,7 @@ main(void)
 	    cmocka_unit_test(test_headers_and_parts),
 	    cmocka_unit_test(test_blob_damage),
 	    cmocka_unit_test(test_bombs),
+	    cmocka_unit_test(test_parse_file),
 	    cmocka_unit_test(test_shared_messages),
 	    cmocka_unit_test(test_mimekit_mbox_offsets),
 	};
