@@ -18,50 +18,20 @@
 
 #include "lib/xalloc.h"
 #include "mailstore/store.h"
-
-struct fixture {
-	char dir[64];
-	char *source;
-	int fd;
-	struct store *store;
-};
+#include "store_fixture.h"
 
 static const char message[] = "Subject: test\r\n\r\nbody\r\n";
 
 static int
 setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
+	/* The message sits at offset 5 behind some other bytes. */
+	struct fixture *f = store_fixture_new("store", "xxxxx", message);
 	char *error = NULL;
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/moat-test-store-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	f->source = xasprintf("%s/source", f->dir);
-	f->fd = open(f->source, O_RDWR | O_CREAT, 0600);
-	assert_true(f->fd >= 0);
-	/* The message sits at offset 5 behind some other bytes. */
-	assert_int_equal(write(f->fd, "xxxxx", 5), 5);
-	assert_int_equal(write(f->fd, message, strlen(message)),
-			 (ssize_t)strlen(message));
-	assert_int_equal(store_open(f->dir, &f->store, &error), 0);
 	assert_int_equal(
 	    store_user_create(f->store, "demo@example.test", &error), 0);
 	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-	char *cmd = xasprintf("rm -rf '%s'", f->dir);
-
-	store_close(&f->store);
-	close(f->fd);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-	free(f->source);
-	free(f);
 	return 0;
 }
 
@@ -232,15 +202,15 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_deliver_and_list, setup,
-					    teardown),
+					    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_idempotent_by_key, setup,
-					    teardown),
+					    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup,
-					    teardown),
+					    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_uids_survive_reopen, setup,
-					    teardown),
+					    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_unsafe_users_refused, setup,
-					    teardown),
+					    store_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

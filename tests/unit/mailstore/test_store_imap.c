@@ -19,48 +19,20 @@
 
 #include "lib/xalloc.h"
 #include "mailstore/store.h"
+#include "store_fixture.h"
 
 #define USER "demo@example.test"
-
-struct fixture {
-	char dir[64];
-	int fd;
-	struct store *store;
-};
 
 static const char message[] = "Subject: test\r\n\r\nbody\r\n";
 
 static int
 setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	char *error = NULL, *source;
+	struct fixture *f = store_fixture_new("simap", "", message);
+	char *error = NULL;
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/moat-test-simap-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	source = xasprintf("%s/source", f->dir);
-	f->fd = open(source, O_RDWR | O_CREAT, 0600);
-	free(source);
-	assert_true(f->fd >= 0);
-	assert_int_equal(write(f->fd, message, strlen(message)),
-			 (ssize_t)strlen(message));
-	assert_int_equal(store_open(f->dir, &f->store, &error), 0);
 	assert_int_equal(store_user_create(f->store, USER, &error), 0);
 	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-	char *cmd = xasprintf("rm -rf '%s'", f->dir);
-
-	store_close(&f->store);
-	close(f->fd);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-	free(f);
 	return 0;
 }
 
@@ -287,11 +259,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_mailboxes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mailboxes, setup,
+					    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_flags_expunge, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_copy_move, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
+					    store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_copy_move, setup,
+					    store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_quota, setup,
+					    store_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,13 +23,7 @@
 #include "lib/xalloc.h"
 #include "mailstore/msg_structure.h"
 #include "mailstore/store.h"
-
-struct fixture {
-	char dir[64];
-	char *source;
-	int fd;
-	struct store *store;
-};
+#include "store_fixture.h"
 
 static const char message[] =
     "From: =?UTF-8?B?SsO2cmc=?= <joerg@remote.example>\r\n"
@@ -40,35 +34,8 @@ static const char message[] =
 static int
 setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	char *error = NULL;
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/moat-test-quar-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	f->source = xasprintf("%s/source", f->dir);
-	f->fd = open(f->source, O_RDWR | O_CREAT, 0600);
-	assert_true(f->fd >= 0);
 	/* The message sits at offset 3 behind an envelope stand-in. */
-	assert_int_equal(write(f->fd, "env", 3), 3);
-	assert_int_equal(write(f->fd, message, strlen(message)),
-			 (ssize_t)strlen(message));
-	assert_int_equal(store_open(f->dir, &f->store, &error), 0);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-	char *cmd = xasprintf("rm -rf '%s'", f->dir);
-
-	store_close(&f->store);
-	close(f->fd);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-	free(f->source);
-	free(f);
+	*state = store_fixture_new("quar", "env", message);
 	return 0;
 }
 
@@ -653,16 +620,20 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_summary),
 	    cmocka_unit_test(test_summary_long),
-	    cmocka_unit_test_setup_teardown(test_add_list_get, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_add_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_add_list_get, setup,
+					    store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_refused, setup,
+					    store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_add_batch, setup,
+					    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_remove_last_entry_drops_file,
-					    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+					    setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_prune, setup,
+					    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_uidvalidity_stable, setup,
-					    teardown),
+					    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_quarantine_mailbox, setup,
-					    teardown),
+					    store_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,7 @@
 #include "lib/xalloc.h"
 #include "mailstore/msg_structure.h"
 #include "mailstore/store.h"
+#include "store_fixture.h"
 
 static const char message[] = "From: Ann <ann@example.test>\r\n"
 			      "Subject: parts\r\n"
@@ -44,45 +45,15 @@ static const char want_body[] =
     "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 0)"
     "(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 4) \"mixed\")";
 
-struct fixture {
-	char dir[64];
-	char *source;
-	int fd;
-	struct store *store;
-};
-
 static int
 setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
+	struct fixture *f = store_fixture_new("structure", "", message);
 	char *error = NULL;
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/moat-test-structure-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	f->source = xasprintf("%s/source", f->dir);
-	f->fd = open(f->source, O_RDWR | O_CREAT, 0600);
-	assert_true(f->fd >= 0);
-	assert_int_equal(write(f->fd, message, strlen(message)),
-			 (ssize_t)strlen(message));
-	assert_int_equal(store_open(f->dir, &f->store, &error), 0);
 	assert_int_equal(
 	    store_user_create(f->store, "demo@example.test", &error), 0);
 	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-	char *cmd = xasprintf("rm -rf '%s'", f->dir);
-
-	store_close(&f->store);
-	close(f->fd);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-	free(f->source);
-	free(f);
 	return 0;
 }
 
@@ -228,10 +199,11 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_cached_at_delivery, setup,
-					    teardown),
+					    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_lazy_for_older_rows, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+					    store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_file, setup,
+					    store_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
