@@ -16,6 +16,7 @@
 
 #include "lib/xalloc.h"
 #include "rules/spam_rules.h"
+#include "spam_test_headers.h"
 
 struct default_case {
 	const char *headers; /* "Name: value\n" lines */
@@ -158,33 +159,6 @@ static const struct default_case default_cases[] = {
      "FORGED_HEADERS_2", false},
 };
 
-/* Splits "Name: value\n" lines into headers (storage keeps the bytes). */
-static void
-split_headers(const char *text, struct spam_header **hdrs_r, size_t *count_r,
-	      char **storage_r)
-{
-	char *s = xstrdup(text), *line, *save = NULL;
-	struct spam_header *h = NULL;
-	size_t n = 0;
-
-	for (line = strtok_r(s, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *colon = strchr(line, ':');
-
-		if (colon == NULL)
-			continue;
-		*colon = '\0';
-		h = xreallocarray(h, n + 1, sizeof(*h));
-		h[n].name = line;
-		h[n].value = colon + 1 + strspn(colon + 1, " ");
-		h[n].raw = NULL;
-		n++;
-	}
-	*hdrs_r = h;
-	*count_r = n;
-	*storage_r = s;
-}
-
 /* Evaluates the default set on headers (empty body) with a Bayes
  * probability; fills *result_r. */
 static void
@@ -198,7 +172,7 @@ eval_default(struct spam_rules *rules, const char *headers, double bayes,
 	char *storage;
 
 	memset(&msg, 0, sizeof(msg));
-	split_headers(headers, &hdrs, &msg.header_count, &storage);
+	spam_test_split_headers(headers, &hdrs, &msg.header_count, &storage);
 	msg.headers = hdrs;
 	msg.body = "";
 	msg.rawbody = "";

@@ -19,6 +19,7 @@
 
 #include "lib/xalloc.h"
 #include "rules/spam_rules_private.h"
+#include "spam_test_headers.h"
 
 struct date_case {
 	const char *text;
@@ -207,32 +208,6 @@ static const struct eval_case eval_cases[] = {
 };
 
 static void
-split_headers(const char *text, struct spam_header **hdrs_r, size_t *count_r,
-	      char **storage_r)
-{
-	char *s = xstrdup(text), *line, *save = NULL;
-	struct spam_header *h = NULL;
-	size_t n = 0;
-
-	for (line = strtok_r(s, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *colon = strchr(line, ':');
-
-		if (colon == NULL)
-			continue;
-		*colon = '\0';
-		h = xreallocarray(h, n + 1, sizeof(*h));
-		h[n].name = line;
-		h[n].value = colon + 1 + strspn(colon + 1, " ");
-		h[n].raw = NULL;
-		n++;
-	}
-	*hdrs_r = h;
-	*count_r = n;
-	*storage_r = s;
-}
-
-static void
 test_eval_table(void **state)
 {
 	(void)state;
@@ -253,7 +228,8 @@ test_eval_table(void **state)
 		spam_rules_get_stats(rules, &st);
 		assert_int_equal(st.unsupported, 0);
 		memset(&msg, 0, sizeof(msg));
-		split_headers(c->headers, &hdrs, &msg.header_count, &storage);
+		spam_test_split_headers(c->headers, &hdrs, &msg.header_count,
+					&storage);
 		msg.headers = hdrs;
 		msg.bayes = -1;
 		scratch = spam_scratch_new(rules);

@@ -18,6 +18,7 @@
 #include "lib/xalloc.h"
 #include "rules/spam_meta.h"
 #include "rules/spam_rules.h"
+#include "spam_test_headers.h"
 
 /* ---- evaluation table ---- */
 
@@ -153,33 +154,20 @@ static const struct eval_case eval_cases[] = {
      -1, "OK", 1},
 };
 
+/* The shared split, with a raw (encoded) form for a Subject holding
+ * "caf", so that the raw/decoded distinction can be tested. */
 static void
 split_headers(const char *text, struct spam_header **hdrs_r, size_t *count_r,
 	      char **storage_r)
 {
-	char *s = xstrdup(text), *line, *save = NULL;
-	struct spam_header *h = NULL;
-	size_t n = 0;
+	spam_test_split_headers(text, hdrs_r, count_r, storage_r);
+	for (size_t i = 0; i < *count_r; i++) {
+		struct spam_header *h = &(*hdrs_r)[i];
 
-	for (line = strtok_r(s, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *colon = strchr(line, ':');
-
-		if (colon == NULL)
-			continue;
-		*colon = '\0';
-		h = xreallocarray(h, n + 1, sizeof(*h));
-		h[n].name = line;
-		h[n].value = colon + 1 + strspn(colon + 1, " ");
-		h[n].raw = strcmp(line, "Subject") == 0 &&
-				   strstr(h[n].value, "caf") != NULL
-			       ? "=?utf-8?q?caf=C3=A9?="
-			       : NULL;
-		n++;
+		if (strcmp(h->name, "Subject") == 0 &&
+		    strstr(h->value, "caf") != NULL)
+			h->raw = "=?utf-8?q?caf=C3=A9?=";
 	}
-	*hdrs_r = h;
-	*count_r = n;
-	*storage_r = s;
 }
 
 static void
