@@ -226,6 +226,18 @@ spam_received_time(const char *value, long long *time_r)
 	return semi != NULL && spam_parse_date(semi + 1, time_r);
 }
 
+/* True when p[0..n) are all lowercase hex digits (for the Outlook
+ * Message-Id's fields); false at the first other byte, a NUL included. */
+static bool
+lower_hex_run(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)p[i]) ||
+		    isupper((unsigned char)p[i]))
+			return false;
+	return true;
+}
+
 /*
  * check_outlook_message_id(): an Outlook-made Message-Id
  * (<XXXXTTTTTTTT$XXXXXXXX$XXXXXXXX@host>) carries the high 32 bits of the
@@ -248,25 +260,10 @@ spam_eval_outlook_msgid(const struct spam_msg *msg)
 	if (id == NULL)
 		return false;
 	p = id;
-	if (*p++ != '<')
-		return false;
-	for (i = 0; i < 12; i++)
-		if (!isxdigit((unsigned char)p[i]) ||
-		    isupper((unsigned char)p[i]))
-			return false;
-	if (p[12] != '$')
-		return false;
-	for (i = 13; i < 21; i++)
-		if (!isxdigit((unsigned char)p[i]) ||
-		    isupper((unsigned char)p[i]))
-			return false;
-	if (p[21] != '$')
-		return false;
-	for (i = 22; i < 30; i++)
-		if (!isxdigit((unsigned char)p[i]) ||
-		    isupper((unsigned char)p[i]))
-			return false;
-	if (p[30] != '@')
+	/* Each test stops at a NUL, so nothing past the string is read. */
+	if (*p++ != '<' || !lower_hex_run(p, 12) || p[12] != '$' ||
+	    !lower_hex_run(p + 13, 8) || p[21] != '$' ||
+	    !lower_hex_run(p + 22, 8) || p[30] != '@')
 		return false;
 	memcpy(hex, p + 4, 8);
 	hex[8] = '\0';
