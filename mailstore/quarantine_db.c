@@ -19,9 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -176,26 +174,17 @@ quarantine_db_close(struct quarantine_db **qp)
 static void
 notify(struct quarantine_db *q, const struct str_list *rcpts)
 {
-	struct sockaddr_un sun;
+	struct str_list messages = {0};
 
-	if (rcpts->count == 0 || strlen(q->notify_path) >= sizeof(sun.sun_path))
-		return;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, q->notify_path, strlen(q->notify_path) + 1);
-	if (q->notify_fd < 0)
-		q->notify_fd = socket(
-		    AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (q->notify_fd < 0)
-		return;
 	for (size_t i = 0; i < rcpts->count; i++) {
 		char *m = xasprintf("%s\t%s", rcpts->items[i],
 				    STORE_QUARANTINE_MAILBOX);
 
-		(void)sendto(q->notify_fd, m, strlen(m), MSG_DONTWAIT,
-			     (struct sockaddr *)&sun, sizeof(sun));
+		str_list_add(&messages, m);
 		free(m);
 	}
+	store_notify_send(&q->notify_fd, q->notify_path, &messages);
+	str_list_free(&messages);
 }
 
 /* ------------------------------------------------------------------ */

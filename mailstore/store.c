@@ -9,7 +9,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
+#include "lib/config.h"
 #include "lib/xalloc.h"
 #include "mailstore/store_qbox.h"
 
@@ -286,6 +289,34 @@ char *
 store_notify_path(const char *data_dir)
 {
 	return xasprintf("%s/mail/notify.sock", data_dir);
+}
+
+/* One sender for the mailbox store and the quarantine, which announce
+ * their changes to imapd the same way. */
+void
+store_notify_send(int *fd, const char *path, const struct str_list *messages)
+{
+	struct sockaddr_un sun;
+	size_t len = strlen(path);
+
+	if (messages->count == 0 || len >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, len + 1);
+	if (*fd < 0)
+		*fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			     0);
+	if (*fd < 0)
+		return;
+	for (size_t i = 0; i < messages->count; i++) {
+		const char *m = messages->items[i];
+
+		/* Nobody listening (ENOENT, ECONNREFUSED) or a full
+		 * queue (EAGAIN): readers re-check on their own. */
+		(void)sendto(*fd, m, strlen(m), MSG_DONTWAIT,
+			     (struct sockaddr *)&sun, sizeof(sun));
+	}
 }
 int
 store_message_structure(struct store *store, const char *user,

@@ -28,6 +28,7 @@ struct store;
 struct msg_structure;
 struct store_quarantine_new;
 struct store_quarantine_entry;
+struct str_list;
 
 struct store_delivery {
 	const char *user;    /* canonical user address */
@@ -273,6 +274,12 @@ int store_copy(struct store *store, const char *user, const char *from,
  * block and may be lost; readers also re-check on every command.
  */
 char *store_notify_path(const char *data_dir);
+/* Sends each of messages ("user\tmailbox") as one datagram to the socket
+ * at path, opening *fd (a non-blocking datagram socket the caller keeps
+ * and closes; -1 at first) when needed. Never blocks; a lost datagram
+ * (nobody listening, a full queue, a path too long) is ignored. */
+void store_notify_send(int *fd, const char *path,
+		       const struct str_list *messages);
 
 /*
  * Relaxed durability for this store handle (imapd): flag changes, mailbox

@@ -23,9 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
@@ -522,29 +520,7 @@ notify_later(struct store_embedded *se, const char *user, const char *mailbox)
 static void
 notify_flush(struct store_embedded *se)
 {
-	struct sockaddr_un sun;
-
-	if (se->notify.count == 0)
-		return;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(se->notify_path) >= sizeof(sun.sun_path))
-		goto out;
-	memcpy(sun.sun_path, se->notify_path, strlen(se->notify_path) + 1);
-	if (se->notify_fd < 0)
-		se->notify_fd = socket(
-		    AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (se->notify_fd < 0)
-		goto out;
-	for (size_t i = 0; i < se->notify.count; i++) {
-		const char *m = se->notify.items[i];
-
-		/* Nobody listening (ENOENT, ECONNREFUSED) or a full
-		 * queue (EAGAIN): readers re-check on their own. */
-		(void)sendto(se->notify_fd, m, strlen(m), MSG_DONTWAIT,
-			     (struct sockaddr *)&sun, sizeof(sun));
-	}
-out:
+	store_notify_send(&se->notify_fd, se->notify_path, &se->notify);
 	str_list_free(&se->notify);
 }
 

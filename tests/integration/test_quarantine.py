@@ -124,6 +124,20 @@ def wait_inbox(moat, count, user=USER, timeout=20):
         time.sleep(0.05)
 
 
+# What `moatctl spam stats` says once a release has taught one ham.
+ONE_HAM_LEARNED = r"user training \(on\): 0 spam, 1 ham learned"
+
+
+def wait_spam_stats(moat, pattern, timeout=20):
+    """`moatctl spam stats` once it matches pattern (or at the timeout)."""
+    deadline = time.time() + timeout
+    while True:
+        stats = moat.ctl("spam", "stats").stdout
+        if re.search(pattern, stats) or time.time() > deadline:
+            return stats
+        time.sleep(0.1)
+
+
 def qfiles(moat):
     try:
         return sorted(os.listdir(os.path.join(moat.data, "quarantine",
@@ -282,14 +296,8 @@ def test_spam_release_trains_ham(moat_factory, spam_rules):
     out = moat.ctl("quarantine", "release", qid).stdout
     assert "learning as ham" in out
     assert len(wait_inbox(moat, 1)) == 1
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        stats = moat.ctl("spam", "stats").stdout
-        if re.search(r"user training \(on\): 0 spam, 1 ham learned", stats):
-            break
-        time.sleep(0.1)
-    assert re.search(r"user training \(on\): 0 spam, 1 ham learned",
-                     stats), stats
+    stats = wait_spam_stats(moat, ONE_HAM_LEARNED)
+    assert re.search(ONE_HAM_LEARNED, stats), stats
     assert re.search(r"bayes: 0 spam, 1 ham learned", stats), stats
     assert "class=ham reason=release" in moat.log()
 
@@ -441,14 +449,8 @@ def test_imap_release_of_spam_trains_ham(moat_factory, spam_rules):
     assert typ == "OK", data
     c.logout()
     assert entries(moat) == []
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        stats = moat.ctl("spam", "stats").stdout
-        if re.search(r"user training \(on\): 0 spam, 1 ham learned", stats):
-            break
-        time.sleep(0.1)
-    assert re.search(r"user training \(on\): 0 spam, 1 ham learned",
-                     stats), stats + "\n".join(
+    stats = wait_spam_stats(moat, ONE_HAM_LEARNED)
+    assert re.search(ONE_HAM_LEARNED, stats), stats + "\n".join(
         l for l in moat.log().splitlines() if "spamlearn" in l)
     assert 'reason=release mailbox="Quarantine"' in moat.log()
 
