@@ -13,7 +13,9 @@
 #                             systemd unit, user moat, clamav-freshclam on)
 #
 # Environment: MOAT_DATA_DIR (default ./var), MOAT_BUILD_DIR (default ./build),
-# MOAT_SANITIZE=1 builds with ASan+UBSan, MOAT_SKIP_INSTALL=1 skips apt-get.
+# MOAT_SANITIZE=1 builds with ASan+UBSan, MOAT_SANITIZE=thread with
+# ThreadSanitizer (by hand, e.g. MOAT_BUILD_DIR=build-tsan; not in CI),
+# MOAT_SKIP_INSTALL=1 skips apt-get.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -72,11 +74,12 @@ ensure_run_user() {
 }
 
 build() {
-	local sanitize=OFF type=RelWithDebInfo
+	local sanitize=OFF tsan=OFF type=RelWithDebInfo
 	if [ "${MOAT_SANITIZE:-}" = 1 ]; then sanitize=ON; type=Debug; fi
-	say "building in $build_dir (sanitizers: $sanitize)"
+	if [ "${MOAT_SANITIZE:-}" = thread ]; then tsan=ON; type=Debug; fi
+	say "building in $build_dir (ASan+UBSan: $sanitize, TSan: $tsan)"
 	cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=$type \
-		-DMOAT_SANITIZE=$sanitize >/dev/null
+		-DMOAT_SANITIZE=$sanitize -DMOAT_TSAN=$tsan >/dev/null
 	cmake --build "$build_dir" -j"$(nproc)"
 }
 

@@ -7,6 +7,7 @@ import pytest
 from moat_harness import Moat, PASSWORD
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "WARNING: ThreadSanitizer",
                    "runtime error:")
 
 
