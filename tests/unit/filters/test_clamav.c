@@ -8,6 +8,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -271,7 +272,7 @@ test_scan(void **state)
 
 struct scanner_arg {
 	struct clamav *av;
-	volatile bool *stop;
+	atomic_bool *stop; /* set by the main thread (volatile is no sync) */
 	unsigned int scans, failures;
 };
 
@@ -281,7 +282,7 @@ scanner_thread(void *p)
 	struct scanner_arg *arg = p;
 	char *msg = message_with("eicar.com", EICAR, strlen(EICAR));
 
-	while (!*arg->stop || arg->scans < 5) {
+	while (!atomic_load(arg->stop) || arg->scans < 5) {
 		struct clamav_result r;
 
 		if (scan_text(arg->av, msg, &r) < 0 ||
@@ -304,7 +305,7 @@ test_reload(void **state)
 	gchar *md5;
 	pthread_t th[3];
 	struct scanner_arg args[3];
-	volatile bool stop = false;
+	atomic_bool stop = false;
 
 	(void)state;
 	config_default(&c);
@@ -354,7 +355,7 @@ test_reload(void **state)
 	assert_int_equal(scan_text(av, msg, &r), 0);
 	assert_int_equal(r.status, CLAMAV_CLEAN);
 
-	stop = true;
+	atomic_store(&stop, true);
 	for (int i = 0; i < 3; i++) {
 		pthread_join(th[i], NULL);
 		assert_int_equal(args[i].failures, 0);
