@@ -27,7 +27,8 @@
  * each recipient gets an entry in the quarantine store instead (a local
  * address one per mailbox user it resolves to, any other address as it
  * is). The batch's quarantined messages are stored in one durable store
- * call (group commit), keyed by queue id, before their queue files go. Expired entries are pruned every quarantine.prune_interval.
+ * call (group commit), keyed by queue id, before their queue files go. Expired
+ * entries are pruned every quarantine.prune_interval.
  */
 #include <dirent.h>
 #include <errno.h>
