@@ -310,21 +310,31 @@ rfc5322_date(long long t, char *out, size_t size)
 		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+/* 16 random hex digits (and a NUL) for a MIME boundary and a Message-ID;
+ * a fixed pattern if the random source fails (uniqueness then rests on
+ * the time and report id beside it). */
+static void
+dmarc_random_hex(char hex[17])
+{
+	unsigned char rnd[8];
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0x5a, sizeof(rnd));
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+}
+
 void
 dmarc_report_message(const struct dmarc_report_meta *meta,
 		     const char *policy_domain, const char *rcpt,
 		     const void *gz, size_t gz_len, long long now,
 		     struct buf *out)
 {
-	unsigned char rnd[8];
 	char boundary[64], date[64], hex[17];
 	const unsigned char *p = gz;
 	struct buf name = {0};
 
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		memset(rnd, 0x5a, sizeof(rnd));
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	dmarc_random_hex(hex);
 	snprintf(boundary, sizeof(boundary), "=_moat_dmarc_%s", hex);
 	rfc5322_date(now, date, sizeof(date));
 	dmarc_report_filename(meta, policy_domain, &name);
@@ -376,13 +386,9 @@ dmarc_report_error_message(const struct dmarc_report_meta *meta,
 			   size_t report_size, const char *uris, long long now,
 			   struct buf *out)
 {
-	unsigned char rnd[8];
 	char date[64], hex[17];
 
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		memset(rnd, 0x5a, sizeof(rnd));
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	dmarc_random_hex(hex);
 	rfc5322_date(now, date, sizeof(date));
 	buf_printf(out,
 		   "From: %s\r\n"

@@ -270,6 +270,22 @@ report_sign(const struct moat_settings *set, const char *domain,
 	dkim_sign_key_free(&key);
 }
 
+/* The report's metadata: who reports, for which interval, under which id. */
+static void
+report_meta_init(struct dmarc_report_meta *meta,
+		 const struct moat_settings *set,
+		 const struct dmarc_history_slot *slot,
+		 const struct dmarc_built *b)
+{
+	memset(meta, 0, sizeof(*meta));
+	meta->org_name = set->dmarc_report_org;
+	meta->email = set->dmarc_report_from;
+	meta->receiver = b->receiver;
+	meta->report_id = b->report_id;
+	meta->begin = slot->begin;
+	meta->end = slot->end - 1;
+}
+
 /* Mails the built report to one address, within its size limit. 1 queued,
  * 0 skipped (too large), -1 when the queue file could not be written.
  * *size_r is the message's size. */
@@ -283,13 +299,7 @@ report_send(const struct moat_settings *set, const char *queue_dir,
 	struct buf msg = {0};
 	char qid[QUEUE_ID_MAX];
 
-	memset(&meta, 0, sizeof(meta));
-	meta.org_name = set->dmarc_report_org;
-	meta.email = set->dmarc_report_from;
-	meta.receiver = b->receiver;
-	meta.report_id = b->report_id;
-	meta.begin = slot->begin;
-	meta.end = slot->end - 1;
+	report_meta_init(&meta, set, slot, b);
 	dmarc_report_message(&meta, slot->policy_domain, r->address, b->gz.data,
 			     b->gz.len, now, &msg);
 	report_sign(set, b->receiver, &msg);
@@ -354,13 +364,7 @@ report_notice(const struct moat_settings *set, const char *queue_dir,
 	struct dmarc_report_meta meta;
 	struct buf uris = {0};
 
-	memset(&meta, 0, sizeof(meta));
-	meta.org_name = set->dmarc_report_org;
-	meta.email = set->dmarc_report_from;
-	meta.receiver = b->receiver;
-	meta.report_id = b->report_id;
-	meta.begin = slot->begin;
-	meta.end = slot->end - 1;
+	report_meta_init(&meta, set, slot, b);
 	for (size_t i = 0; i < count; i++) {
 		buf_printf(&uris, "%smailto:%s", i > 0 ? ", " : "",
 			   targets[i].address);
