@@ -177,8 +177,8 @@ report_enqueue(const char *queue_dir, const char *from, const char *rcpt,
 	char trailer[QUEUE_TRAILER_LEN + 1];
 	struct buf file = {0};
 	size_t header_len;
-	char *path;
-	int fd, ret = -1;
+	const char *error = NULL;
+	int ret = -1;
 
 	memset(&env, 0, sizeof(env));
 	memset(&qr, 0, sizeof(qr));
@@ -197,24 +197,14 @@ report_enqueue(const char *queue_dir, const char *from, const char *rcpt,
 	buf_append(&file, msg->data, msg->len);
 	queue_trailer_format(file.len - header_len, trailer);
 	buf_append(&file, trailer, QUEUE_TRAILER_LEN);
-	path = xasprintf("%s/%s", queue_dir, env.qid);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		log_warn("event=dmarc_report_error what=create path=%s", path);
-	} else {
-		if (fileio_write_all(fd, file.data, file.len) == 0 &&
-		    fsync(fd) == 0 && fileio_sync_dir(queue_dir) == 0)
-			ret = 0;
-		else
-			log_warn("event=dmarc_report_error what=write path=%s",
-				 path);
-		close(fd);
-		if (ret < 0)
-			(void)unlink(path);
-	}
+	if (queue_file_publish(queue_dir, env.qid, file.data, file.len,
+			       &error) == 0)
+		ret = 0;
+	else
+		log_warn("event=dmarc_report_error qid=%s error=\"%s\"",
+			 env.qid, error);
 	if (ret == 0)
 		memcpy(qid_r, env.qid, QUEUE_ID_MAX);
-	free(path);
 	buf_free(&file);
 	return ret;
 }

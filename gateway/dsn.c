@@ -238,8 +238,7 @@ dsn_enqueue(const char *queue_dir, const struct dsn_report *r, char qid_r[32],
 	struct buf file;
 	size_t header_len;
 	bool eight = false;
-	char *path;
-	int fd, ret = -1;
+	int ret = -1;
 
 	memset(&env, 0, sizeof(env));
 	memset(&rcpt, 0, sizeof(rcpt));
@@ -262,23 +261,11 @@ dsn_enqueue(const char *queue_dir, const struct dsn_report *r, char qid_r[32],
 	dsn_compose(r, &file);
 	queue_trailer_format(file.len - header_len, trailer);
 	buf_append(&file, trailer, QUEUE_TRAILER_LEN);
-	path = xasprintf("%s/%s", queue_dir, env.qid);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		*error_r = "cannot create the DSN's queue file";
-	} else {
-		if (fileio_write_all(fd, file.data, file.len) == 0 &&
-		    fsync(fd) == 0 && fileio_sync_dir(queue_dir) == 0)
-			ret = 0;
-		else
-			*error_r = "cannot write the DSN's queue file";
-		close(fd);
-		if (ret < 0)
-			(void)unlink(path);
-	}
+	if (queue_file_publish(queue_dir, env.qid, file.data, file.len,
+			       error_r) == 0)
+		ret = 0;
 	if (ret == 0)
 		snprintf(qid_r, 32, "%s", env.qid);
-	free(path);
 	buf_free(&file);
 	return ret;
 }

@@ -313,7 +313,8 @@ quarantine_release_enqueue(const struct moat_settings *settings,
 	total = added + (size_t)st.st_size;
 	tmp = xasprintf("%s/%s.release", queue_dir, env.qid);
 	final = xasprintf("%s/%s", queue_dir, env.qid);
-	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		   QUEUE_FILE_MODE_WRITING);
 	if (out < 0 || fileio_write_all(out, head.data, head.len) < 0) {
 		*error_r = xasprintf("%s: %s", tmp, strerror(errno));
 		goto out;
@@ -334,8 +335,8 @@ quarantine_release_enqueue(const struct moat_settings *settings,
 	}
 	queue_trailer_format(total, trailer);
 	if (fileio_write_all(out, trailer, QUEUE_TRAILER_LEN) < 0 ||
-	    fsync(out) < 0 || rename(tmp, final) < 0 ||
-	    fileio_sync_dir(queue_dir) < 0) {
+	    queue_file_mark_ready(out) < 0 || fsync(out) < 0 ||
+	    rename(tmp, final) < 0 || fileio_sync_dir(queue_dir) < 0) {
 		*error_r = xasprintf("%s: %s", final, strerror(errno));
 		goto out;
 	}

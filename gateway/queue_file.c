@@ -409,6 +409,44 @@ queue_trailer_format(size_t data_len, char out[QUEUE_TRAILER_LEN + 1])
 		 (unsigned long long)data_len);
 }
 
+int
+queue_file_mark_ready(int fd)
+{
+	return fchmod(fd, QUEUE_FILE_MODE_READY);
+}
+
+bool
+queue_file_is_ready(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && (st->st_mode & S_IXUSR) != 0;
+}
+
+int
+queue_file_publish(const char *queue_dir, const char *qid, const char *data,
+		   size_t len, const char **error_r)
+{
+	char *path = xasprintf("%s/%s", queue_dir, qid);
+	int fd, ret = -1;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		  QUEUE_FILE_MODE_WRITING);
+	if (fd < 0) {
+		*error_r = "cannot create the queue file";
+	} else {
+		if (fileio_write_all(fd, data, len) == 0 &&
+		    queue_file_mark_ready(fd) == 0 && fsync(fd) == 0 &&
+		    fileio_sync_dir(queue_dir) == 0)
+			ret = 0;
+		else
+			*error_r = "cannot write the queue file";
+		close(fd);
+		if (ret < 0)
+			(void)unlink(path);
+	}
+	free(path);
+	return ret;
+}
+
 static int
 read_full(int fd, char *buf, size_t len, off_t offset)
 {

@@ -9,8 +9,13 @@
  *   the message bytes (CRLF lines, exactly as accepted, Received: first)
  *   trailer: "\nMOATEND " and 16 hex digits of the message length "\n"
  *
- * A file without a valid trailer was never acknowledged (the 250 follows
- * the fsync of the whole file) and is discarded by recovery. Delivery
+ * A file is complete once its owner-execute bit is set (mode 0700, as
+ * Postfix marks its queue files): every writer sets it with
+ * queue_file_mark_ready() just before the fsync that precedes the 250 (or
+ * the rename that publishes it), so a file without it is still being
+ * written or filtered, or was abandoned by a crash and never
+ * acknowledged; rescans take only ready files, at any age. A ready file
+ * without a valid trailer is corrupt. Delivery
  * progress is kept in a separate file QID.done: one line per recipient index
  * that reached its final state.
  */
@@ -19,12 +24,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include "lib/buf.h"
 
 #define QUEUE_ID_MAX	  32
 #define QUEUE_TRAILER_LEN 26 /* "\nMOATEND " (9) + 16 hex + "\n" */
+
+/* Mode of a queue file while it is written, and once it is complete. */
+#define QUEUE_FILE_MODE_WRITING 0600
+#define QUEUE_FILE_MODE_READY	0700
 
 struct queue_rcpt {
 	char *address; /* as given in RCPT TO (without <>) */
@@ -54,6 +64,17 @@ struct queue_envelope {
 	struct queue_rcpt *rcpts;
 	size_t rcpt_count;
 };
+
+/* Marks an open queue file complete (before its fsync). 0 or -1 (errno). */
+int queue_file_mark_ready(int fd);
+/* Whether stat data describes a complete queue file. */
+bool queue_file_is_ready(const struct stat *st);
+/* Writes the whole queue file data (envelope, message, trailer) as
+ * QUEUE_DIR/QID, marked ready and durable (file and directory fsync'd)
+ * before it returns 0; on failure nothing is left and -1 with a static
+ * error_r. */
+int queue_file_publish(const char *queue_dir, const char *qid, const char *data,
+		       size_t len, const char **error_r);
 
 /* Unique queue id: 20 characters [0-9A-Z], time-ordered. */
 void queue_id_new(char out[QUEUE_ID_MAX]);

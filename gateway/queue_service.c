@@ -20,8 +20,13 @@
  * bounced with 5.2.2 when the lifetime ends; an unknown user bounces
  * with 5.1.1 at once.
  *
- * Rescans only take files older than QUEUE_SCAN_MIN_AGE seconds: younger
- * ones are either notified by smtpd or still being written.
+ * Rescans take every complete (ready, see queue_file.h) file not already
+ * pending, whatever its age: files still being written are not ready, and
+ * smtpd removes the ones a crash left behind when it starts. Besides the
+ * start-up scan and the periodic one (queue.scan_interval), a scan runs a
+ * second after each busy spell: smtpd's datagrams are sent without
+ * blocking, and those beyond the socket buffer are dropped while the
+ * queue is busy, so the drain scan finds the files they named.
  *
  * A message smtpd quarantined (its envelope says why) is not delivered:
  * each recipient gets an entry in the quarantine store instead (a local
@@ -56,8 +61,8 @@
 #include "mailstore/directory.h"
 #include "mailstore/store.h"
 
-#define QUEUE_SCAN_MIN_AGE 30
 #define QUEUE_CORRUPT_AGE  600
+#define QUEUE_DRAIN_SCAN_S 1
 #define QUEUE_RETRY_MIN	   5
 #define QUEUE_RETRY_MAX	   300
 
@@ -77,10 +82,10 @@ struct queue_service {
 	size_t count, cap;
 	struct event *notify_event;
 	struct event *scan_timer;
+	struct event *drain_timer; /* a scan after a busy spell */
 	struct event *work_event;
 	struct event *retry_timer;
 	struct delivery_remote *remote; /* delivery_remote.c */
-	struct timespec started;	/* files newer than this are notified */
 	struct queue_control *control;
 	struct dmarc_reporter *dmarc; /* DMARC aggregate reports */
 	struct event *prune_timer;    /* quarantine expiry */
@@ -137,19 +142,25 @@ compare_qid(const void *a, const void *b)
 		      ((const struct pending *)b)->qid);
 }
 
+static void on_notify(evutil_socket_t fd, short what, void *arg);
+
+/* Adds every ready queue file that is not pending yet. */
 static void
-queue_scan(struct queue_service *qs, bool all)
+queue_scan(struct queue_service *qs)
 {
 	struct pending *sorted;
-	DIR *d = opendir(qs->queue_dir);
+	DIR *d;
 	struct dirent *de;
-	time_t now = time(NULL);
-	size_t added = 0, known = qs->count;
+	size_t added = 0, known;
 
+	/* Datagrams already received name files the scan would add twice. */
+	on_notify(event_get_fd(qs->notify_event), EV_READ, qs);
+	d = opendir(qs->queue_dir);
 	if (d == NULL) {
 		log_warn("event=scan dir=%s", qs->queue_dir);
 		return;
 	}
+	known = qs->count;
 	sorted = xcalloc(known + 1, sizeof(*sorted));
 	if (known > 0)
 		memcpy(sorted, qs->pending, known * sizeof(*sorted));
@@ -165,16 +176,9 @@ queue_scan(struct queue_service *qs, bool all)
 		if (bsearch(&key, sorted, known, sizeof(*sorted),
 			    compare_qid) != NULL)
 			continue;
-		if (!all && (fstatat(dirfd(d), de->d_name, &st, 0) < 0 ||
-			     now - st.st_mtime < QUEUE_SCAN_MIN_AGE))
-			continue;
-		/* The start-up scan takes what was there before us: a file
-		 * written since may still be before its filters and commit
-		 * (smtpd notifies it once it is committed). */
-		if (all && (fstatat(dirfd(d), de->d_name, &st, 0) < 0 ||
-			    st.st_mtim.tv_sec > qs->started.tv_sec ||
-			    (st.st_mtim.tv_sec == qs->started.tv_sec &&
-			     st.st_mtim.tv_nsec >= qs->started.tv_nsec)))
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) <
+			0 ||
+		    !queue_file_is_ready(&st))
 			continue;
 		pending_add(qs, de->d_name, 0, 0);
 		added++;
@@ -192,7 +196,7 @@ on_scan_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	queue_scan(arg, false);
+	queue_scan(arg);
 }
 
 static void
@@ -215,8 +219,9 @@ on_notify(evutil_socket_t fd, short what, void *arg)
 		queue_kick(qs);
 }
 
-/* Opens one queue file. 1 ok, 0 skip (gone or still being written), -1
- * corrupt (moved aside). */
+/* Opens one queue file. 1 ok, 0 skip (gone, or not ready and young), -1
+ * corrupt (moved aside: a ready file that does not parse, or an old one
+ * that never became ready). */
 static int
 item_open(struct queue_service *qs, struct batch_item *item)
 {
@@ -228,8 +233,12 @@ item_open(struct queue_service *qs, struct batch_item *item)
 	if (queue_file_open(path, &item->env, &item->fd, &item->offset,
 			    &item->len, &error) < 0) {
 		ret = 0;
+		/* A ready file is complete: if it does not parse (as
+		 * opposed to cannot be opened now), it never will. */
 		if (stat(path, &st) == 0 &&
-		    time(NULL) - st.st_mtime > QUEUE_CORRUPT_AGE) {
+		    ((queue_file_is_ready(&st) &&
+		      strcmp(error, "cannot open") != 0) ||
+		     time(NULL) - st.st_mtime > QUEUE_CORRUPT_AGE)) {
 			char *aside = xasprintf("%s/corrupt/%s", qs->queue_dir,
 						item->entry.qid);
 			log_errorx("qid=%s event=corrupt reason=\"%s\" "
@@ -744,8 +753,14 @@ on_work(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < qs->count; i++) {
 		if (qs->pending[i].not_before <= time(NULL)) {
 			queue_kick(qs);
-			break;
+			return;
 		}
+	}
+	/* Idle again: look for files whose datagram was dropped. */
+	if (!evtimer_pending(qs->drain_timer, NULL)) {
+		struct timeval tv = {QUEUE_DRAIN_SCAN_S, 0};
+
+		evtimer_add(qs->drain_timer, &tv);
 	}
 }
 
@@ -806,7 +821,6 @@ queue_run(struct service_context *ctx)
 	char *sub;
 
 	memset(&qs, 0, sizeof(qs));
-	clock_gettime(CLOCK_REALTIME, &qs.started);
 	qs.settings = ctx->settings;
 	qs.queue_dir = xasprintf("%s/queue", ctx->settings->data_dir);
 	for (int i = 0; i < 2; i++) {
@@ -829,6 +843,7 @@ queue_run(struct service_context *ctx)
 	qs.notify_event = event_new(qs.base, ctx->queue_notify_fd,
 				    EV_READ | EV_PERSIST, on_notify, &qs);
 	qs.scan_timer = event_new(qs.base, -1, EV_PERSIST, on_scan_timer, &qs);
+	qs.drain_timer = evtimer_new(qs.base, on_scan_timer, &qs);
 	qs.work_event = event_new(qs.base, -1, 0, on_work, &qs);
 	qs.retry_timer = evtimer_new(qs.base, on_retry, &qs);
 	sigterm = evsignal_new(qs.base, SIGTERM, on_stop, &qs);
@@ -869,7 +884,7 @@ queue_run(struct service_context *ctx)
 	if (!qs.stopping)
 		on_prune(-1, 0, &qs);
 	/* Everything already on disk at start is ours to deliver. */
-	queue_scan(&qs, true);
+	queue_scan(&qs);
 	if (!qs.stopping)
 		event_base_dispatch(qs.base);
 	dmarc_reporter_free(&qs.dmarc);
@@ -879,6 +894,7 @@ queue_run(struct service_context *ctx)
 	event_free(sigint);
 	event_free(qs.notify_event);
 	event_free(qs.scan_timer);
+	event_free(qs.drain_timer);
 	event_free(qs.work_event);
 	event_free(qs.retry_timer);
 	event_free(qs.prune_timer);

@@ -6,7 +6,8 @@
  * SIGTERM/SIGINT. Stopping is graceful: listeners close at once, idle
  * sessions get 421, sessions inside a transaction may finish within
  * smtp.shutdown_timeout; whatever remains is dropped (unacknowledged queue
- * files are unlinked). SIGHUP is ignored here (the master restarts its
+ * files are unlinked, and those a crash left are removed at the next start:
+ * gateway/spool_recover.h). SIGHUP is ignored here (the master restarts its
  * children on reload) and SIGPIPE everywhere (writes report EPIPE).
  */
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include "mailstore/auth_throttle.h"
 #include "gateway/smtp_session.h"
 #include "gateway/spool_commit.h"
+#include "gateway/spool_recover.h"
 #include "lib/log.h"
 #include "lib/net_service.h"
 #include "lib/xalloc.h"
@@ -111,6 +113,9 @@ smtp_server_setup(struct smtp_run *run, struct service_context *ctx)
 			  srv->queue_dir);
 		return -1;
 	}
+	if (spool_recover(srv->queue_dir_fd, srv->queue_dir,
+			  ctx->queue_notify_fd) < 0)
+		return -1;
 	srv->committer =
 	    spool_committer_new(srv->base, srv->queue_dir_fd, &error);
 	if (srv->committer == NULL) {

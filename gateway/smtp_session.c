@@ -382,7 +382,8 @@ session_open_message(struct smtp_session *s)
 
 	queue_id_new(s->qid);
 	s->path = xasprintf("%s/%s", s->server->queue_dir, s->qid);
-	s->fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	s->fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		     QUEUE_FILE_MODE_WRITING);
 	if (s->fd < 0) {
 		log_error("session=%s qid=%s event=queue_open_failed", s->id,
 			  s->qid);
@@ -727,6 +728,12 @@ session_message_decide(struct smtp_session *s,
 		queue_trailer_format(s->data_len, trailer);
 		buf_append(&s->wbuf, trailer, QUEUE_TRAILER_LEN);
 		session_flush_wbuf(s);
+	}
+	/* Complete: the mark is made durable by the commit's fsync. */
+	if (!s->io_error && queue_file_mark_ready(s->fd) < 0) {
+		log_error("session=%s qid=%s event=mark_ready_failed", s->id,
+			  s->qid);
+		s->io_error = true;
 	}
 	if (s->io_error) {
 		session_reply(s, "451 4.3.0 Error: queue file write error");

@@ -74,7 +74,8 @@ spool_edit_apply(const char *path, int fd, size_t header_len, size_t data_len,
 	off_t in_off = 0;
 	int out, saved;
 
-	out = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	out = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+		   QUEUE_FILE_MODE_WRITING);
 	if (out < 0) {
 		saved = errno;
 		free(tmp);

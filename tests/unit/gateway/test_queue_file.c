@@ -1,7 +1,7 @@
 /*
  * Unit tests for queue_file: queue ids, envelope encoding round trips,
- * strict decoding of broken headers, and the trailer check that tells an
- * acknowledged message from one cut short by a crash.
+ * strict decoding of broken headers, the trailer check that tells an
+ * acknowledged message from one cut short by a crash, and the ready mode.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gateway/queue_file.h"
@@ -271,6 +272,49 @@ test_queue_file_trailer(void **state)
 	rmdir(dir);
 }
 
+static void
+test_queue_file_publish_is_ready(void **state)
+{
+	char dir[] = "/tmp/moat-test-queue-XXXXXX";
+	const char data[] = "MOATQ 1\nqid 0000000000000000000P\n";
+	const char *error = NULL;
+	struct stat st;
+	char *path;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(queue_file_publish(dir, "0000000000000000000P", data,
+					    strlen(data), &error),
+			 0);
+	path = xasprintf("%s/0000000000000000000P", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(queue_file_is_ready(&st));
+	assert_int_equal(st.st_mode & 07777, QUEUE_FILE_MODE_READY);
+	assert_int_equal(st.st_size, (off_t)strlen(data));
+	/* The name is taken: nothing is overwritten, an error is given. */
+	assert_int_equal(
+	    queue_file_publish(dir, "0000000000000000000P", "x", 1, &error),
+	    -1);
+	assert_non_null(error);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, (off_t)strlen(data));
+	unlink(path);
+
+	/* A file being written is not ready until it is marked. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, QUEUE_FILE_MODE_WRITING);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_false(queue_file_is_ready(&st));
+	assert_int_equal(queue_file_mark_ready(fd), 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(queue_file_is_ready(&st));
+	close(fd);
+	unlink(path);
+	free(path);
+	rmdir(dir);
+}
+
 int main(void);
 
 int
@@ -282,6 +326,7 @@ main(void)
 	    cmocka_unit_test(test_envelope_quarantine),
 	    cmocka_unit_test(test_envelope_rejects_broken_headers),
 	    cmocka_unit_test(test_queue_file_trailer),
+	    cmocka_unit_test(test_queue_file_publish_is_ready),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
