@@ -70,6 +70,7 @@ struct pending {
 	char qid[QUEUE_ID_MAX];
 	time_t not_before;
 	unsigned int failures;
+	bool alone; /* from a failed batch: retried in a batch of its own */
 };
 
 struct queue_service {
@@ -120,6 +121,7 @@ pending_add(struct queue_service *qs, const char *qid, time_t not_before,
 	memcpy(p->qid, qid, QUEUE_ID_MAX);
 	p->not_before = not_before;
 	p->failures = failures;
+	p->alone = false;
 }
 
 static void
@@ -630,6 +632,7 @@ schedule_retry(struct queue_service *qs, struct batch_item *items, size_t n,
 		if (split) {
 			pending_add(qs, items[i].entry.qid, 0,
 				    items[i].entry.failures);
+			qs->pending[qs->count - 1].alone = true;
 			continue;
 		}
 		for (unsigned int f = 1;
@@ -643,13 +646,24 @@ schedule_retry(struct queue_service *qs, struct batch_item *items, size_t n,
 		evtimer_add(qs->retry_timer, &tv);
 }
 
-/* Takes up to max due entries out of the pending list. */
+/* Takes up to max due entries out of the pending list; an entry to be
+ * retried alone is taken by itself (else a failed batch, split, would
+ * come back as the same batch and fail again at once, without end). */
 static size_t
 take_due(struct queue_service *qs, struct pending *out, size_t max)
 {
 	time_t now = time(NULL);
 	size_t n = 0, keep = 0;
 
+	for (size_t i = 0; i < qs->count; i++) {
+		if (qs->pending[i].alone && qs->pending[i].not_before <= now) {
+			out[0] = qs->pending[i];
+			memmove(&qs->pending[i], &qs->pending[i + 1],
+				(qs->count - i - 1) * sizeof(*qs->pending));
+			qs->count--;
+			return 1;
+		}
+	}
 	for (size_t i = 0; i < qs->count; i++) {
 		if (n < max && qs->pending[i].not_before <= now)
 			out[n++] = qs->pending[i];
