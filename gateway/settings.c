@@ -245,6 +245,10 @@ const struct setting_def moat_setting_defs[] = {
      86400, NULL, "how often the queue rescans its directory"},
     {"queue.delivery_batch", SETTING_INT, "64", S(queue_delivery_batch), 1,
      10000, NULL, "messages delivered per store transaction (one flush)"},
+    {"queue.min_free", SETTING_SIZE, "64M", S(queue_min_free), 0,
+     1024LL * 1024 * 1024 * 1024, NULL,
+     "space the data directory's file system must keep free: below it (plus "
+     "a declared SIZE) MAIL gets 452 4.3.1"},
     /* mailstore and IMAP */
     {"mailstore.quota", SETTING_SIZE, "0", S(mailstore_quota), 0,
      1024LL * 1024 * 1024 * 1024, NULL,

@@ -52,6 +52,7 @@ struct moat_settings {
 	/* queue */
 	unsigned int queue_scan_interval;
 	long long queue_delivery_batch;
+	unsigned long long queue_min_free; /* bytes free to accept MAIL */
 
 	/* mailstore and IMAP (imapd) */
 	unsigned long long mailstore_quota; /* bytes per user, 0 = none */

@@ -42,6 +42,11 @@
  * - DATA ends only at CRLF "." CRLF. "\n.\n", "\r.\r\n" and "\n.\r\n" do not
  *   end the data (no SMTP smuggling); such messages are then rejected for
  *   their bare LF/CR anyway.
+
+ * - A full disk: MAIL gets "452 4.3.1 Insufficient system storage" while
+ *   the spool's file system has less than queue.min_free (plus a declared
+ *   SIZE) free; a write or fsync that fails with ENOSPC/EDQUOT ends the
+ *   data with the same reply (any other write error: 451 4.3.0).
  */
 #include "gateway/smtp_session_private.h"
 
@@ -51,6 +56,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -304,6 +310,44 @@ session_stop_if_idle(struct smtp_session *s)
 /* ------------------------------------------------------------------ */
 /* the message file */
 
+/*
+ * Whether the spool's file system lacks room for a message of declared
+ * size (0: not declared) while keeping queue.min_free free: checked at
+ * MAIL, so that a full disk is said before the client sends the data
+ * (RFC 1870: 452 4.3.1). Sets *free_r (bytes available to the moat user).
+ */
+static bool
+session_storage_low(struct smtp_session *s, unsigned long long size,
+		    unsigned long long *free_r)
+{
+	struct statvfs vfs;
+	unsigned long long need = s->server->set->queue_min_free + size;
+
+	if (fstatvfs(s->server->queue_dir_fd, &vfs) < 0)
+		return false; /* the write will tell */
+	*free_r = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+	return *free_r < need;
+}
+
+/* Records a queue-file error (the first one's errno decides the reply). */
+static void
+session_io_failed(struct smtp_session *s, int err)
+{
+	if (!s->io_error)
+		s->io_errno = err;
+	s->io_error = true;
+}
+
+/* The reply to a queue-file error: a full disk (or a quota of the moat
+ * user) is 452 4.3.1 (RFC 3463: mail system full), anything else 451. */
+static const char *
+session_io_reply(int err)
+{
+	if (err == ENOSPC || err == EDQUOT)
+		return "452 4.3.1 Insufficient system storage";
+	return "451 4.3.0 Error: queue file write error";
+}
+
 static void
 session_flush_wbuf(struct smtp_session *s)
 {
@@ -317,7 +361,7 @@ session_flush_wbuf(struct smtp_session *s)
 				continue;
 			log_error("session=%s qid=%s event=write_error", s->id,
 				  s->qid);
-			s->io_error = true;
+			session_io_failed(s, errno);
 			break;
 		}
 		off += (size_t)n;
@@ -385,9 +429,12 @@ session_open_message(struct smtp_session *s)
 	s->fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
 		     QUEUE_FILE_MODE_WRITING);
 	if (s->fd < 0) {
+		int err = errno;
+
 		log_error("session=%s qid=%s event=queue_open_failed", s->id,
 			  s->qid);
 		x_free(&s->path);
+		errno = err;
 		return -1;
 	}
 	s->arrival = now;
@@ -413,6 +460,7 @@ session_open_message(struct smtp_session *s)
 	s->cr_pending = s->dot_pending = s->dot_cr_pending = false;
 	s->bad_eol = s->has_nul = s->line_too_long = false;
 	s->too_big = s->io_error = false;
+	s->io_errno = 0;
 	return 0;
 }
 
@@ -557,7 +605,7 @@ session_message_end(struct smtp_session *s)
 	else if (s->line_too_long)
 		reject = "552 5.3.4 Message line too long";
 	else if (s->io_error)
-		reject = "451 4.3.0 Error: queue file write error";
+		reject = session_io_reply(s->io_errno);
 	if (reject != NULL) {
 		log_info(
 		    "session=%s qid=%s event=reject reason=\"%s\" size=%zu",
@@ -714,7 +762,7 @@ session_message_decide(struct smtp_session *s,
 				     envelope.len, &nfd, &nlen) < 0) {
 			log_error("session=%s qid=%s event=spool_edit_failed",
 				  s->id, s->qid);
-			s->io_error = true;
+			session_io_failed(s, errno);
 		} else {
 			s->fd = nfd;
 			s->data_len = nlen;
@@ -733,10 +781,10 @@ session_message_decide(struct smtp_session *s,
 	if (!s->io_error && queue_file_mark_ready(s->fd) < 0) {
 		log_error("session=%s qid=%s event=mark_ready_failed", s->id,
 			  s->qid);
-		s->io_error = true;
+		session_io_failed(s, errno);
 	}
 	if (s->io_error) {
-		session_reply(s, "451 4.3.0 Error: queue file write error");
+		session_reply(s, "%s", session_io_reply(s->io_errno));
 		session_tx_reset(s);
 		s->state = SESSION_COMMAND;
 		if (resume)
@@ -762,7 +810,7 @@ session_commit_done(int status, void *context)
 		return;
 	}
 	if (status < 0) {
-		session_reply(s, "451 4.3.0 Error: queue file write error");
+		session_reply(s, "%s", session_io_reply(-status));
 		log_info("session=%s qid=%s event=reject reason=commit_failed",
 			 s->id, s->qid);
 		session_tx_reset(s);
@@ -1127,6 +1175,7 @@ static void
 cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	const struct moat_settings *set = s->server->set;
+	unsigned long long free_bytes = 0;
 	char safe[128];
 
 	if (!s->have_helo) {
@@ -1151,6 +1200,14 @@ cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 			 "size=%llu",
 			 s->id, cmd->size);
 		(void)session_error(s);
+		return;
+	}
+	if (session_storage_low(s, cmd->has_size ? cmd->size : 0,
+				&free_bytes)) {
+		session_reply(s, "452 4.3.1 Insufficient system storage");
+		log_warnx("session=%s event=reject reason=disk_full free=%llu "
+			  "size=%llu min_free=%llu",
+			  s->id, free_bytes, cmd->size, set->queue_min_free);
 		return;
 	}
 	if (cmd->body == SMTP_BODY_BINARYMIME) {
@@ -1338,7 +1395,7 @@ cmd_data(struct smtp_session *s)
 		return;
 	}
 	if (session_open_message(s) < 0) {
-		session_reply(s, "451 4.3.0 Error: queue file write error");
+		session_reply(s, "%s", session_io_reply(errno));
 		return;
 	}
 	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -1362,8 +1419,7 @@ cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
 	} else if (!s->bdat_used) {
 		if (session_open_message(s) < 0) {
 			s->bdat_reject = true;
-			s->bdat_reply =
-			    "451 4.3.0 Error: queue file write error";
+			s->bdat_reply = session_io_reply(errno);
 		} else {
 			s->bdat_used = true;
 		}

@@ -107,6 +107,7 @@ struct smtp_session {
 	size_t line_len;
 	bool bol, cr_pending, dot_pending, dot_cr_pending;
 	bool bad_eol, has_nul, line_too_long, too_big, io_error;
+	int io_errno; /* the first queue-file error (errno) */
 	bool bdat_used, bdat_last, bdat_reject;
 	const char *bdat_reply;
 	unsigned long long bdat_remaining;

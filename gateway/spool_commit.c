@@ -6,7 +6,7 @@
  * smtpd calls evthread_use_pthreads() before creating its base). The loop
  * runs the callbacks. Invariants: a callback runs exactly once, on the loop
  * thread, after the file's data and directory entry are on stable storage
- * (status 0) or after the attempt failed (status -1). Every message waiting
+ * (status 0) or after the attempt failed (status -errno). Every message waiting
  * while the previous batch was flushed joins the next batch, so concurrent
  * sessions share one journal commit instead of paying one each.
  */
@@ -52,21 +52,27 @@ commit_batch(struct spool_committer *c, struct commit_item *batch)
 	 * transaction; then fdatasync each (the first one commits that
 	 * transaction for all, the rest find little left to do) and fsync
 	 * the spool directory once for the new names: one journal commit
-	 * for the batch. fdatasync alone would allocate, and commit, file by
-	 * file; syncfs() walks every cached inode of the file system.
+	 * for the batch. Without the write-back first the file system would
+	 * allocate, and commit, file by file; syncfs() walks every cached
+	 * inode of the file system. fsync, not fdatasync: the file's ready
+	 * mode (queue_file.h) is metadata that must be durable with it.
 	 */
 	for (struct commit_item *item = batch; item != NULL; item = item->next)
 		(void)sync_file_range(item->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	for (struct commit_item *item = batch; item != NULL;
 	     item = item->next) {
-		if (fdatasync(item->fd) < 0) {
-			log_error("event=commit_error op=fdatasync");
-			return -1;
+		if (fsync(item->fd) < 0) {
+			int err = errno;
+
+			log_error("event=commit_error op=fsync");
+			return -err;
 		}
 	}
 	if (fsync(c->dir_fd) < 0) {
+		int err = errno;
+
 		log_error("event=commit_error op=fsync_dir");
-		return -1;
+		return -err;
 	}
 	return 0;
 }

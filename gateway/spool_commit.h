@@ -1,9 +1,10 @@
 /*
  * spool_commit: group commit of queue files. One committer thread per smtpd
  * makes files durable in batches: everything pending when it wakes is one
- * batch; a batch of one costs fsync(file) + fsync(spool dir), a larger
- * batch one syncfs() of the spool's filesystem. Completions come back on
- * the event loop that created the committer.
+ * batch, made durable by one fsync per file (after a write-back of all, so
+ * that the first fsync commits the journal for the batch) and one of the
+ * spool directory. Completions come back on the event loop that created
+ * the committer.
  */
 #ifndef MOAT_SPOOL_COMMIT_H
 #define MOAT_SPOOL_COMMIT_H
@@ -11,7 +12,7 @@
 struct event_base;
 struct spool_committer;
 
-/* Runs on the event loop; status 0 durable, -1 error (errno logged). */
+/* Runs on the event loop; status 0 durable, else -errno (logged). */
 typedef void spool_commit_cb(int status, void *context);
 
 /*
