@@ -53,6 +53,7 @@ static const struct default_case default_cases[] = {
     {"smtp.banner", "ESMTP Moat"},
     {"queue.scan_interval", "60"},
     {"queue.delivery_batch", "64"},
+    {"queue.min_free", "67108864"},
     /* mailstore and IMAP */
     {"mailstore.quota", "0"},
     {"imap.allow_plaintext_loopback", "no"},
