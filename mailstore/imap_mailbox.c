@@ -13,6 +13,7 @@
  */
 #include "mailstore/imap_private.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,12 +25,30 @@
 #include "mailstore/imap_utf7.h"
 #include "mailstore/store.h"
 
+/* Whether a store error says the disk (or the moat user's quota) is full:
+ * the store's errors end in strerror() of the failed call, or in SQLite's
+ * text for SQLITE_FULL. */
+static bool
+store_error_disk_full(const char *error)
+{
+	return error != NULL &&
+	       (strstr(error, strerror(ENOSPC)) != NULL ||
+		strstr(error, strerror(EDQUOT)) != NULL ||
+		strstr(error, "database or disk is full") != NULL);
+}
+
 static void
 store_failed(struct imap_session *s, const char *tag, char *error)
 {
-	/* Client-caused errors carry a response code; others are ours. */
+	/* Client-caused errors carry a response code; others are ours. A
+	 * full disk is said as Dovecot says it (RFC 5530 OVERQUOTA). */
 	if (error != NULL && error[0] == '[') {
 		imap_tagged(s, tag, "NO", "%s", error);
+	} else if (store_error_disk_full(error)) {
+		log_errorx("session=%s event=store_error reason=disk_full "
+			   "error=\"%s\"",
+			   s->id, error);
+		imap_tagged(s, tag, "NO", "[OVERQUOTA] Not enough disk space");
 	} else {
 		log_errorx("session=%s event=store_error error=\"%s\"", s->id,
 			   error != NULL ? error : "?");

@@ -1,10 +1,12 @@
 """A full disk (the data directory on a small tmpfs): MAIL is refused with
 452 4.3.1 while less than queue.min_free is free, a disk that fills during
-DATA ends the message with 452 4.3.1 and leaves no queue file, and the
+DATA ends the message with 452 4.3.1 and leaves no queue file, the
 messages acknowledged before the disk filled stay queued until the
-mailstore has room again, then are delivered. Needs root (mount); skipped
+mailstore has room again, then are delivered, and IMAP APPEND says NO
+[OVERQUOTA]. Needs root (mount); skipped
 without it."""
 
+import imaplib
 import os
 import re
 import signal
@@ -13,6 +15,8 @@ import subprocess
 import time
 
 import pytest
+
+from moat_harness import PASSWORD
 
 USER = "demo@example.test"
 MB = 1024 * 1024
@@ -149,3 +153,23 @@ def test_disk_filling_during_data(small_disk):
     assert send(moat, "fits now", size=2 * MB)[0] == 250
     msgs = moat.wait_messages(USER, 1)
     assert len(msgs) == 1 and b"Subject: fits now" in msgs[0]
+
+
+def test_imap_append_on_a_full_disk(small_disk):
+    """APPEND says NO [OVERQUOTA] (as Dovecot does) and logs why; after
+    room is made the same APPEND works."""
+    moat = small_disk(48, {"imap.listen": "127.0.0.1:{imap_port}",
+                           "imap.allow_plaintext_loopback": "yes"})
+    c = imaplib.IMAP4("127.0.0.1", moat.imap_port, timeout=10)
+    c.login(USER, PASSWORD)
+    msg = b"Subject: appended\r\n\r\n" + (b"y" * 76 + b"\r\n") * 2000
+    full = fill(moat, "filler", 0)
+    typ, data = c.append("INBOX", None, None, msg)
+    assert typ == "NO" and data[0].startswith(b"[OVERQUOTA]"), data
+    assert "event=store_error reason=disk_full" in moat.log()
+    os.unlink(full)
+    typ, data = c.append("INBOX", None, None, msg)
+    assert typ == "OK", data
+    c.select("INBOX")
+    assert c.search(None, "ALL")[1][0] == b"1"
+    c.logout()
