@@ -25,15 +25,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "filters/dkim_verify.h"
 #include "filters/filter.h"
 #include "filters/mime.h"
 #include "filters/spam_view.h"
+#include "filters/spf.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "rules/bayes.h"
 #include "rules/policy.h"
 #include "rules/spam_rules.h"
+
+/* Valid DKIM signatures the welcomelist checks look at (the dkim filter
+ * verifies at most 50). */
+#define SPAM_MAX_DKIM_DOMAINS 50
 
 struct spam_filter_settings {
 	bool default_rules;
@@ -451,6 +457,30 @@ spam_autolearn(struct spam_filter_state *st, struct filter_context *ctx,
 	bayes_tokens_free(&tokens);
 }
 
+/* What the spf and dkim filters found, for the welcomelist checks: the
+ * envelope sender, whether SPF passed for it, and the d= of every valid
+ * DKIM signature (pointers into the dkim filter's data, which outlives the
+ * message's evaluation; at most max). */
+static void
+spam_sender_auth(struct filter_context *ctx, struct spam_msg *msg,
+		 const char **domains, size_t max)
+{
+	const struct filter_envelope *env = filter_envelope(ctx);
+	const struct spf_result *spf = filter_data(ctx, "spf");
+	const struct dkim_verify_result *dkim = filter_data(ctx, "dkim");
+	size_t n = 0;
+
+	msg->envelope_from = env->mail_from;
+	msg->spf_pass = spf != NULL && env->mail_from[0] != '\0' &&
+			spf->mailfrom == SPF_RESULT_CODE_PASS;
+	for (size_t i = 0; dkim != NULL && i < dkim->count && n < max; i++)
+		if (dkim->sigs[i].result == DKIM_RESULT_PASS &&
+		    dkim->sigs[i].domain[0] != '\0')
+			domains[n++] = dkim->sigs[i].domain;
+	msg->dkim_domains = domains;
+	msg->dkim_domain_count = n;
+}
+
 static int
 spam_filter_run(void *state_p, struct filter_context *ctx,
 		enum filter_phase phase)
@@ -467,6 +497,7 @@ spam_filter_run(void *state_p, struct filter_context *ctx,
 	size_t full_len = 0, i;
 	double total;
 	char value[256];
+	const char *dkim_domains[SPAM_MAX_DKIM_DOMAINS];
 	struct buf syms;
 
 	if (phase != FILTER_PHASE_DATA)
@@ -485,6 +516,8 @@ spam_filter_run(void *state_p, struct filter_context *ctx,
 	}
 	spam_view_init(&view, mime, full, full_len,
 		       (size_t)st->settings->max_scan_size);
+	spam_sender_auth(ctx, &view.msg, dkim_domains,
+			 sizeof(dkim_domains) / sizeof(dkim_domains[0]));
 	if (st->bayes != NULL) {
 		struct bayes_tokens tokens;
 		char *berr = NULL;

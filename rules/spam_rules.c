@@ -42,6 +42,7 @@ static const char *const spam_supported_plugins[] = {
     "Mail::SpamAssassin::Plugin::HTMLEval",
     "Mail::SpamAssassin::Plugin::BodyEval",
     "Mail::SpamAssassin::Plugin::RelayEval",
+    "Mail::SpamAssassin::Plugin::WLBLEval",
 };
 
 struct spam_rules *
@@ -105,6 +106,7 @@ spam_rules_free(struct spam_rules **rules_p)
 	free(rules->cache_file);
 	free(rules->cache_note);
 	buf_free(&rules->problems);
+	spam_wlbl_free(rules);
 	buf_free(&rules->skipped_text);
 	buf_free(&rules->warnings);
 	x_free(rules_p);
@@ -394,6 +396,18 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 	    {"check_for_mime_html_only", SPAM_EVAL_MIME_HTML_ONLY},
 	    {"similar_recipients", SPAM_EVAL_SIMILAR_RECIPS},
 	    {"sorted_recipients", SPAM_EVAL_SORTED_RECIPS},
+	    {"check_from_in_welcomelist", SPAM_EVAL_WL_FROM},
+	    {"check_from_in_whitelist", SPAM_EVAL_WL_FROM},
+	    {"check_from_in_blocklist", SPAM_EVAL_BL_FROM},
+	    {"check_from_in_blacklist", SPAM_EVAL_BL_FROM},
+	    {"check_for_spf_welcomelist_from", SPAM_EVAL_WL_SPF},
+	    {"check_for_spf_whitelist_from", SPAM_EVAL_WL_SPF},
+	    {"check_for_def_spf_welcomelist_from", SPAM_EVAL_DEF_WL_SPF},
+	    {"check_for_def_spf_whitelist_from", SPAM_EVAL_DEF_WL_SPF},
+	    {"check_for_dkim_welcomelist_from", SPAM_EVAL_WL_DKIM},
+	    {"check_for_dkim_whitelist_from", SPAM_EVAL_WL_DKIM},
+	    {"check_for_def_dkim_welcomelist_from", SPAM_EVAL_DEF_WL_DKIM},
+	    {"check_for_def_dkim_whitelist_from", SPAM_EVAL_DEF_WL_DKIM},
 	};
 	const char *paren = strchr(s, '(');
 	size_t nlen = paren != NULL ? (size_t)(paren - s) : strlen(s), i;
@@ -633,6 +647,7 @@ spam_parse_describe(struct spam_rules *rules, char *rest)
  * can() is false. */
 static const char *const spam_supported_features[] = {
     "Mail::SpamAssassin::Conf::feature_bug6558_free",
+    "Mail::SpamAssassin::Conf::feature_welcomelist_blocklist",
     "Mail::SpamAssassin::Conf::perl_min_version_5010000",
     "Mail::SpamAssassin::Plugin::BodyEval::has_check_body_length",
 };
@@ -792,6 +807,7 @@ spam_parse_line(struct spam_rules *rules, struct spam_parse_state *st,
 		char *line, const char *file, unsigned int lineno)
 {
 	char *p, *q, *cmd;
+	const char *why_wlbl = NULL;
 
 	/* Comments: '#' not preceded by a backslash; then "\#" is '#'. */
 	for (p = line; *p != '\0'; p++) {
@@ -881,11 +897,14 @@ spam_parse_line(struct spam_rules *rules, struct spam_parse_state *st,
 		spam_parse_describe(rules, p);
 	else if (strcmp(cmd, "tflags") == 0)
 		spam_parse_tflags(rules, p, file, lineno);
-	else if (strcmp(cmd, "mimeheader") == 0 || strcmp(cmd, "askdns") == 0 ||
-		 strcmp(cmd, "urirhsbl") == 0 ||
-		 strcmp(cmd, "urirhssub") == 0 ||
-		 strcmp(cmd, "uridnsbl") == 0 ||
-		 strcmp(cmd, "uridnssub") == 0) {
+	else if (spam_wlbl_directive(rules, cmd, p, &why_wlbl)) {
+		if (why_wlbl != NULL)
+			spam_rules_warn(rules, file, lineno, why_wlbl);
+	} else if (strcmp(cmd, "mimeheader") == 0 ||
+		   strcmp(cmd, "askdns") == 0 || strcmp(cmd, "urirhsbl") == 0 ||
+		   strcmp(cmd, "urirhssub") == 0 ||
+		   strcmp(cmd, "uridnsbl") == 0 ||
+		   strcmp(cmd, "uridnssub") == 0) {
 		char why[64];
 
 		rules->stats.unsupported++;

@@ -57,6 +57,13 @@ struct spam_msg {
 	const struct spam_html_part *html_parts;
 	size_t html_part_count;
 	size_t text_part_count;
+	/* Sender authentication, for the welcomelist checks (spam_wlbl.c):
+	 * the envelope sender (NULL: unknown, "" for <>), whether SPF said
+	 * pass for it, and the d= domains of valid DKIM signatures. */
+	const char *envelope_from;
+	bool spf_pass;
+	const char *const *dkim_domains;
+	size_t dkim_domain_count;
 };
 
 struct spam_hit {

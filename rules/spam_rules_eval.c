@@ -295,10 +295,17 @@ spam_subject_all_caps(const struct spam_msg *msg)
 }
 
 static double
-spam_eval_builtin(const struct spam_rule *rule, const struct spam_msg *msg,
-		  bool gtube)
+spam_eval_builtin(const struct spam_rules *rules, const struct spam_rule *rule,
+		  const struct spam_msg *msg, bool gtube)
 {
 	switch (rule->eval) {
+	case SPAM_EVAL_WL_FROM:
+	case SPAM_EVAL_BL_FROM:
+	case SPAM_EVAL_WL_SPF:
+	case SPAM_EVAL_DEF_WL_SPF:
+	case SPAM_EVAL_WL_DKIM:
+	case SPAM_EVAL_DEF_WL_DKIM:
+		return spam_wlbl_eval(rules, rule->eval, msg) ? 1 : 0;
 	case SPAM_EVAL_BAYES:
 		if (msg->bayes < 0)
 			return 0;
@@ -480,7 +487,8 @@ spam_rules_eval(const struct spam_rules *rules, struct spam_scratch *s,
 		if (rule->type == SPAM_RULE_HEADER)
 			s->values[i] = spam_eval_header_rule(s, rule, msg);
 		else if (rule->type == SPAM_RULE_EVAL)
-			s->values[i] = spam_eval_builtin(rule, msg, gtube);
+			s->values[i] =
+			    spam_eval_builtin(rules, rule, msg, gtube);
 		else if (rule->type == SPAM_RULE_URI) {
 			unsigned int n = 0;
 

@@ -59,6 +59,27 @@ enum spam_eval_fn {
 	SPAM_EVAL_MIME_HTML_ONLY,  /* check_for_mime_html_only() */
 	SPAM_EVAL_SIMILAR_RECIPS,  /* similar_recipients(min, max) */
 	SPAM_EVAL_SORTED_RECIPS,   /* sorted_recipients() */
+	/* spam_wlbl.c */
+	SPAM_EVAL_WL_FROM,     /* check_from_in_welcomelist() */
+	SPAM_EVAL_BL_FROM,     /* check_from_in_blocklist() */
+	SPAM_EVAL_WL_SPF,      /* check_for_spf_welcomelist_from() */
+	SPAM_EVAL_DEF_WL_SPF,  /* check_for_def_spf_welcomelist_from() */
+	SPAM_EVAL_WL_DKIM,     /* check_for_dkim_welcomelist_from() */
+	SPAM_EVAL_DEF_WL_DKIM, /* check_for_def_dkim_welcomelist_from() */
+};
+
+/* The address lists of spam_wlbl.c. */
+enum spam_wlbl_list {
+	SPAM_WL_FROM,
+	SPAM_BL_FROM,
+	SPAM_WL_AUTH,
+	SPAM_DEF_WL_AUTH,
+	SPAM_WLBL_COUNT,
+};
+
+struct spam_addr_list {
+	char **globs; /* lower case */
+	size_t count, cap;
 };
 
 #define SPAM_TF_MULTIPLE    0x01
@@ -126,6 +147,7 @@ struct spam_rules {
 	char *cache_file;    /* the entry used or written, or NULL */
 	char *cache_note;    /* why it was rebuilt or not stored, or NULL */
 	struct buf problems; /* "NAME: reason" per disabled rule */
+	struct spam_addr_list wlbl[SPAM_WLBL_COUNT]; /* spam_wlbl.c */
 	/* Test definitions not loaded, by reason (skipped if/ifplugin block,
 	 * unimplemented directive); spam_rules_skipped() lists them. */
 	struct spam_skipped {
@@ -200,5 +222,15 @@ int spam_rules_find(const struct spam_rules *rules, const char *name,
 		    size_t len);
 void spam_rules_warn(struct spam_rules *rules, const char *file,
 		     unsigned int line, const char *what);
+
+/* spam_wlbl.c: a welcome/block-list directive (cmd in lower case, args
+ * the rest of the line, modified): true when cmd is one, with *error_r
+ * set when part of it was refused. */
+bool spam_wlbl_directive(struct spam_rules *rules, const char *cmd, char *args,
+			 const char **error_r);
+void spam_wlbl_free(struct spam_rules *rules);
+/* Whether fn (one of spam_wlbl.c's) hits for msg. */
+bool spam_wlbl_eval(const struct spam_rules *rules, enum spam_eval_fn fn,
+		    const struct spam_msg *msg);
 
 #endif

@@ -517,3 +517,63 @@ def test_key_rotation_while_running(moat_factory, dns_port, psl_copy):
     assert b"a=ed25519-sha256; c=relaxed/relaxed; d=example.test; s=new;" \
         in submit(2)
     assert "example.test old rsa\n" in m.ctl("dkim", "list").stdout
+
+
+# --- Welcome and block lists, authenticated (filters/spam.c) -----------------
+
+WLBL_CF = """body LOCAL_SPAMMY /purple widgets/i
+score LOCAL_SPAMMY 20
+welcomelist_auth *@signer.test
+def_welcomelist_auth *@spfok.test
+blocklist_from *@lottery.test
+"""
+
+
+def test_welcomelist_auth_needs_the_senders_signature(moat_factory, dns_port,
+                                                      psl_copy, keys):
+    """welcomelist_auth lets a signed sender's message through though its
+    content scores 20; the same From signed by another domain is
+    refused, and a blocklist_from sender is refused whatever it says.
+    def_welcomelist_auth by SPF: -7.5 when the envelope sender's domain
+    authorises the client, nothing when it does not."""
+    moat = moat_factory(settings(dns_port, psl_copy,
+                                 filters="spf dkim spam",
+                                 **{"smtp.xclient_trusted": "127.0.0.1"}),
+                        start=False)
+    cf = os.path.join(moat.top, "lists.cf")
+    with open(cf, "w") as f:
+        f.write(WLBL_CF)
+    os.chmod(cf, 0o644)
+    moat.set_setting("filter.spam.rules_paths", cf)
+    moat.start()
+    body = "Our purple widgets are back.\r\n"
+    good = sign(message(subject="stock", body=body), "rsa", "signer.test",
+                keys)
+    code, reply = send(moat, good)
+    assert code == 250, reply
+    stored = delivered(moat, 1)
+    assert b"USER_IN_DKIM_WELCOMELIST" in stored
+    # The From is the welcomed sender's, the signature another domain's.
+    forged = sign(message(subject="stock", body=body), "rsa", "evil.test",
+                  keys)
+    code, reply = send(moat, forged, sender="x@evil.test")
+    assert code == 550, reply
+    blocked = message(sender="win@lottery.test", subject="hi",
+                      body="Hello.\r\n")
+    code, reply = send(moat, blocked, sender="win@lottery.test")
+    assert code == 550, reply
+    assert "USER_IN_BLOCKLIST" in moat.log()
+
+    def via(ip, n):
+        with smtplib.SMTP("127.0.0.1", moat.smtp_port, timeout=30) as c:
+            c.ehlo("client.test")
+            assert c.docmd("XCLIENT", "ADDR=%s" % ip)[0] == 220
+            c.ehlo_resp = None
+            c.ehlo("mail.spfok.test")
+            c.mail("bounce@spfok.test")
+            c.rcpt(USER)
+            assert c.data(message(sender="a@spfok.test"))[0] == 250
+        return delivered(moat, n)
+
+    assert b"USER_IN_DEF_SPF_WL" in via("192.0.2.5", 2)
+    assert b"USER_IN_DEF_SPF_WL" not in via("198.51.100.7", 3)

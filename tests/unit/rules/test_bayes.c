@@ -82,11 +82,15 @@ test_tokenize_message(void **state)
 	    {"Received", "from nowhere", NULL},
 	};
 	static const char *const uris[] = {"http://www.spam.example.test/x"};
-	struct spam_msg msg = {headers, 2,    "pills pills body",
-			       16,	NULL, 0,
-			       NULL,	0,    uris,
-			       1,	-1,   NULL,
-			       0,	0};
+	struct spam_msg msg = {
+	    .headers = headers,
+	    .header_count = 2,
+	    .body = "pills pills body",
+	    .body_len = 16,
+	    .uris = uris,
+	    .uri_count = 1,
+	    .bayes = -1,
+	};
 	struct bayes_tokens t, want;
 
 	(void)state;
