@@ -1,9 +1,10 @@
 /*
- * libFuzzer target for rules/spam_evals.c, the eval: built-ins that parse
- * peer-supplied header fields: the date parser on the raw input, then the
- * input's lines as the values of Date, Received (several), Message-Id,
- * From, Subject, To, Cc and Bcc (its first bytes also shaping an HTML
- * part),
+ * libFuzzer target for rules/spam_evals.c and rules/spam_wlbl.c, the eval:
+ * built-ins that parse peer-supplied header fields: the date parser on the
+ * raw input, then the input's lines as the values of Date, Received
+ * (several), Message-Id, From, Subject, To, Cc and Bcc (its first bytes
+ * also shaping an HTML part; the first line is also the envelope sender,
+ * the third a DKIM signer),
  * evaluated by a rule set that calls every such built-in (compiled once),
  * so an overread or a leak shows up.
  */
@@ -26,7 +27,17 @@ static const char fuzz_cf[] =
     "body G eval:html_image_only('0', '400')\n"
     "body H eval:check_for_mime_html_only()\n"
     "header I eval:similar_recipients('0.1', 'undef')\n"
-    "header J eval:sorted_recipients()\n";
+    "header J eval:sorted_recipients()\n"
+    "welcomelist_from *@*.example ?a*b?@* x@y\n"
+    "blocklist_from *** *@*@*\n"
+    "welcomelist_auth *@* a?@b\n"
+    "def_welcomelist_auth *.example@*\n"
+    "header K eval:check_from_in_welcomelist()\n"
+    "header L eval:check_from_in_blocklist()\n"
+    "header M eval:check_for_spf_welcomelist_from()\n"
+    "header N eval:check_for_def_spf_welcomelist_from()\n"
+    "header O eval:check_for_dkim_welcomelist_from()\n"
+    "header P eval:check_for_def_dkim_welcomelist_from()\n";
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -40,6 +51,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct spam_scratch *scratch;
 	struct spam_header headers[NAMES];
 	struct spam_html_part html[1];
+	const char *signer[1];
 	struct spam_result result;
 	struct spam_msg msg;
 	const char *error;
@@ -83,6 +95,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	msg.html_parts = html;
 	msg.html_part_count = size > 2 ? data[2] % 2u : 0;
 	msg.text_part_count = size > 3 ? data[3] % 2u : 0;
+	msg.envelope_from = n > 0 ? headers[0].value : NULL;
+	msg.spf_pass = size > 4 && (data[4] & 1) != 0;
+	signer[0] = n > 2 ? headers[2].value : "";
+	msg.dkim_domains = signer;
+	msg.dkim_domain_count = n > 2 ? 1 : 0;
 	if (spam_rules_eval(rules, scratch, &msg, &result, &error) < 0)
 		abort();
 	spam_result_free(&result);

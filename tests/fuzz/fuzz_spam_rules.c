@@ -26,14 +26,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct spam_rules *rules = spam_rules_new();
 	struct spam_scratch *scratch;
 	struct spam_result result;
+	static const char *const signers[] = {"example.test"};
 	struct spam_msg msg = {
-	    headers, 3,
-	    body,    sizeof(body) - 1,
-	    body,    sizeof(body) - 1,
-	    body,    sizeof(body) - 1,
-	    uris,    2,
-	    0.5,     NULL,
-	    0,	     0,
+	    .headers = headers,
+	    .header_count = 3,
+	    .body = body,
+	    .body_len = sizeof(body) - 1,
+	    .rawbody = body,
+	    .rawbody_len = sizeof(body) - 1,
+	    .full = body,
+	    .full_len = sizeof(body) - 1,
+	    .uris = uris,
+	    .uri_count = 2,
+	    .bayes = 0.5,
+	    /* for the welcome/block-list directives the input may hold */
+	    .envelope_from = "bounce@example.test",
+	    .spf_pass = true,
+	    .dkim_domains = signers,
+	    .dkim_domain_count = 1,
 	};
 	const char *error;
 	char *err = NULL;
