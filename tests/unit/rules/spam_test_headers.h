@@ -1,13 +1,15 @@
 /*
- * spam_test_headers: the helper the spam rule unit tests share to turn a
+ * spam_test_headers: the helpers the spam rule unit tests share: turning a
  * table row's "Name: value\n" lines into the struct spam_header array the
- * rule engine reads. Header-only (static inline) so that each
- * tests/unit/rules/test_*.c stays one source file.
+ * rule engine reads, and running one rule file over one message.
+ * Header-only (static inline) so that each tests/unit/rules/test_*.c stays
+ * one source file.
  */
 #ifndef MOAT_TEST_SPAM_TEST_HEADERS_H
 #define MOAT_TEST_SPAM_TEST_HEADERS_H
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/xalloc.h"
@@ -40,6 +42,37 @@ spam_test_split_headers(const char *text, struct spam_header **hdrs_r,
 	*hdrs_r = h;
 	*count_r = n;
 	*storage_r = s;
+}
+
+/* Compiles cf and evaluates msg with it: the number of rules that hit, or
+ * -1 when cf does not compile, calls a built-in Moat lacks, or the
+ * evaluation fails. */
+static inline int
+spam_test_hits(const char *cf, const struct spam_msg *msg)
+{
+	struct spam_rules *rules = spam_rules_new();
+	struct spam_scratch *scratch = NULL;
+	struct spam_rules_stats st;
+	struct spam_result result;
+	const char *error;
+	char *err = NULL;
+	int hits = -1;
+
+	spam_rules_parse_text(rules, cf, strlen(cf), "t.cf");
+	if (spam_rules_compile(rules, &err) == 0) {
+		spam_rules_get_stats(rules, &st);
+		scratch = spam_scratch_new(rules);
+		if (st.unsupported == 0 && st.warnings == 0 &&
+		    spam_rules_eval(rules, scratch, msg, &result, &error) ==
+			0) {
+			hits = (int)result.count;
+			spam_result_free(&result);
+		}
+	}
+	free(err);
+	spam_scratch_free(&scratch);
+	spam_rules_free(&rules);
+	return hits;
 }
 
 #endif
