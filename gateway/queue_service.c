@@ -806,8 +806,9 @@ on_prune(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (store_quarantine_prune(qs->store, time(NULL), &removed, &error) <
-	    0) {
+	if (store_quarantine_prune(qs->store, time(NULL),
+				   (time_t)qs->settings->quarantine_retention,
+				   &removed, &error) < 0) {
 		log_errorx("event=quarantine_prune error=\"%s\"", error);
 		free(error);
 	} else if (removed > 0) {

@@ -756,9 +756,34 @@ remove_orphans(struct quarantine_db *q, time_t now)
 	}
 }
 
+/* Inside a transaction: every message expires retention after it arrived
+ * (the current setting, not the one it was stored under). 0 or -1. */
+static int
+rebase_expiry(struct quarantine_db *q, time_t retention, char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db,
+			       "UPDATE q_messages SET expires = received + ?1 "
+			       "WHERE expires <> received + ?1",
+			       -1, &st, NULL) != SQLITE_OK) {
+		*error_r = xstrdup(sqlite3_errmsg(q->db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)retention);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		*error_r = xstrdup(sqlite3_errmsg(q->db));
+		return -1;
+	}
+	return 0;
+}
+
 int
-quarantine_db_prune(struct quarantine_db *q, time_t now, size_t *removed_r,
-		    char **error_r)
+quarantine_db_prune(struct quarantine_db *q, time_t now, time_t retention,
+		    size_t *removed_r, char **error_r)
 {
 	struct str_list gone = {0}, rcpts = {0};
 	int n, ret = -1;
@@ -766,6 +791,10 @@ quarantine_db_prune(struct quarantine_db *q, time_t now, size_t *removed_r,
 	*removed_r = 0;
 	if (db_exec(q->db, "BEGIN IMMEDIATE", error_r) < 0)
 		return -1;
+	if (retention > 0 && rebase_expiry(q, retention, error_r) < 0) {
+		(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
 	n = delete_entries(q,
 			   "message_id IN (SELECT id FROM q_messages WHERE "
 			   "expires <= ?)",

@@ -37,8 +37,8 @@ int quarantine_db_get(struct quarantine_db *q, uint64_t id,
 		      struct store_quarantine_entry *entry_r, char **error_r);
 int quarantine_db_remove(struct quarantine_db *q, const uint64_t *ids,
 			 size_t count, char **error_r);
-int quarantine_db_prune(struct quarantine_db *q, time_t now, size_t *removed_r,
-			char **error_r);
+int quarantine_db_prune(struct quarantine_db *q, time_t now, time_t retention,
+			size_t *removed_r, char **error_r);
 int quarantine_db_status(struct quarantine_db *q, uint32_t *uidvalidity_r,
 			 uint32_t *uidnext_r, uint64_t *highestmodseq_r,
 			 char **error_r);

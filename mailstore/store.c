@@ -370,10 +370,11 @@ store_quarantine_remove(struct store *store, const uint64_t *ids, size_t count,
 }
 
 int
-store_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
-		       char **error_r)
+store_quarantine_prune(struct store *store, time_t now, time_t retention,
+		       size_t *removed_r, char **error_r)
 {
-	return store->backend->quarantine_prune(store, now, removed_r, error_r);
+	return store->backend->quarantine_prune(store, now, retention,
+						removed_r, error_r);
 }
 
 int

@@ -153,7 +153,8 @@ struct store_backend {
 	int (*quarantine_remove)(struct store *store, const uint64_t *ids,
 				 size_t count, char **error_r);
 	int (*quarantine_prune)(struct store *store, time_t now,
-				size_t *removed_r, char **error_r);
+				time_t retention, size_t *removed_r,
+				char **error_r);
 	int (*quarantine_status)(struct store *store, uint32_t *uidvalidity_r,
 				 uint32_t *uidnext_r, uint64_t *highestmodseq_r,
 				 char **error_r);
@@ -356,9 +357,11 @@ int store_quarantine_get(struct store *store, uint64_t id,
 int store_quarantine_remove(struct store *store, const uint64_t *ids,
 			    size_t count, char **error_r);
 /* Removes every entry expired at now (expires <= now), files as above.
- * 0 with *removed_r, or -1. */
-int store_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
-			   char **error_r);
+ * retention > 0 first sets every message's expiry to its arrival plus
+ * retention, so that a changed quarantine.retention applies to the
+ * entries already there; 0 keeps each one's. 0 with *removed_r, or -1. */
+int store_quarantine_prune(struct store *store, time_t now, time_t retention,
+			   size_t *removed_r, char **error_r);
 /* The UIDVALIDITY of every user's Quarantine mailbox (fixed at creation),
  * the next entry id (never lower than any id handed out) and the modseq of
  * the last change (every add and removal bumps it). 0 or -1. */

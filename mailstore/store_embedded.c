@@ -2014,14 +2014,15 @@ embedded_quarantine_remove(struct store *store, const uint64_t *ids,
 }
 
 static int
-embedded_quarantine_prune(struct store *store, time_t now, size_t *removed_r,
-			  char **error_r)
+embedded_quarantine_prune(struct store *store, time_t now, time_t retention,
+			  size_t *removed_r, char **error_r)
 {
 	struct quarantine_db *qdb = quarantine_of(store, error_r);
 
 	*removed_r = 0;
 	return qdb == NULL ? -1
-			   : quarantine_db_prune(qdb, now, removed_r, error_r);
+			   : quarantine_db_prune(qdb, now, retention, removed_r,
+						 error_r);
 }
 
 static int

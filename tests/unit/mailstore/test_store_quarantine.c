@@ -325,16 +325,45 @@ test_prune(void **state)
 		assert_int_equal(add(f, rows[i].qid, two, 2, rows[i].expires),
 				 1);
 	assert_int_equal(
-	    store_quarantine_prune(f->store, 3000, &removed, &error), 0);
+	    store_quarantine_prune(f->store, 3000, 0, &removed, &error), 0);
 	assert_int_equal(removed, 0);
 	assert_int_equal(
-	    store_quarantine_prune(f->store, 5000, &removed, &error), 0);
+	    store_quarantine_prune(f->store, 5000, 0, &removed, &error), 0);
 	assert_int_equal(removed, 4);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		assert_int_equal(file_exists(f, rows[i].qid), rows[i].kept);
 		assert_int_equal(count_entries(f, NULL, rows[i].qid),
 				 rows[i].kept ? 2 : 0);
 	}
+}
+
+/* A retention given to prune applies to the entries already stored:
+ * arrival (1000) plus retention, whatever expiry they were stored with. */
+static void
+test_prune_rebases_expiry(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const one[] = {"a@example.test"};
+	struct store_quarantine_entry *list = NULL;
+	size_t removed = 99, count = 0;
+	char *error = NULL;
+
+	assert_int_equal(add(f, "DDDDDDDDDDDDDDDDDDD1", one, 1, 90000), 1);
+	/* Longer: kept, its expiry moved to 1000 + 10000. */
+	assert_int_equal(
+	    store_quarantine_prune(f->store, 5000, 10000, &removed, &error), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(
+	    store_quarantine_list(f->store, NULL, NULL, &list, &count, &error),
+	    0);
+	assert_int_equal(count, 1);
+	assert_int_equal(list[0].expires, 11000);
+	store_quarantine_entries_free(list, count);
+	/* Shorter: 1000 + 3000 is past at 5000. */
+	assert_int_equal(
+	    store_quarantine_prune(f->store, 5000, 3000, &removed, &error), 0);
+	assert_int_equal(removed, 1);
+	assert_false(file_exists(f, "DDDDDDDDDDDDDDDDDDD1"));
 }
 
 static void
@@ -629,6 +658,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_remove_last_entry_drops_file,
 					    setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_prune, setup,
+					    store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_prune_rebases_expiry, setup,
 					    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_uidvalidity_stable, setup,
 					    store_fixture_teardown),
