@@ -204,11 +204,32 @@ cmd_show(struct store *store, const char *id)
 		   list[0].score);
 	text_clean(&out, list[0].symbols);
 	buf_append_str(&out, "\n");
+	if (list[0].ret != NULL || list[0].envid != NULL) {
+		buf_append_str(&out, "dsn:");
+		if (list[0].ret != NULL) {
+			buf_append_str(&out, " ret=");
+			text_clean(&out, list[0].ret);
+		}
+		if (list[0].envid != NULL) {
+			buf_append_str(&out, " envid=");
+			text_clean(&out, list[0].envid);
+		}
+		buf_append_str(&out, "\n");
+	}
 	for (size_t i = 0; i < count; i++) {
 		buf_printf(&out, "recipient: %llu <",
 			   (unsigned long long)list[i].id);
 		text_clean(&out, list[i].rcpt);
-		buf_append_str(&out, ">\n");
+		buf_append_str(&out, ">");
+		if (list[i].notify != NULL) {
+			buf_append_str(&out, " notify=");
+			text_clean(&out, list[i].notify);
+		}
+		if (list[i].orcpt != NULL) {
+			buf_append_str(&out, " orcpt=");
+			text_clean(&out, list[i].orcpt);
+		}
+		buf_append_str(&out, "\n");
 	}
 	buf_append_str(&out, "\n");
 	buf_init(&head);
@@ -273,11 +294,11 @@ queue_notify(const struct moat_settings *settings, const char *qid)
 
 int
 quarantine_release_enqueue(const struct moat_settings *settings,
-			   const char *message_path, const char *mail_from,
-			   const char *const *rcpts, size_t rcpt_count,
-			   const char *quarantine_id, const char *who,
-			   char qid_r[32], char **error_r)
+			   const struct store_quarantine_entry *entries,
+			   size_t count, const char *quarantine_id,
+			   const char *who, char qid_r[32], char **error_r)
 {
+	const char *message_path = entries[0].path;
 	struct queue_envelope env;
 	struct buf head;
 	char *queue_dir = xasprintf("%s/queue", settings->data_dir);
@@ -298,10 +319,13 @@ quarantine_release_enqueue(const struct moat_settings *settings,
 		goto out;
 	}
 	queue_id_new(env.qid);
-	env.mail_from = xstrdup(mail_from);
+	env.mail_from = xstrdup(entries[0].mail_from);
+	env.ret = entries[0].ret != NULL ? xstrdup(entries[0].ret) : NULL;
+	env.envid = entries[0].envid != NULL ? xstrdup(entries[0].envid) : NULL;
 	env.arrival = now;
-	for (size_t i = 0; i < rcpt_count; i++)
-		queue_envelope_add_rcpt(&env, rcpts[i], NULL, NULL);
+	for (size_t i = 0; i < count; i++)
+		queue_envelope_add_rcpt(&env, entries[i].rcpt,
+					entries[i].notify, entries[i].orcpt);
 	queue_envelope_encode(&env, &head);
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
@@ -438,7 +462,6 @@ cmd_release(const struct moat_settings *settings, struct store *store,
 	struct store_quarantine_entry *list = NULL;
 	size_t count = 0;
 	uint64_t *ids;
-	const char **rcpts;
 	char *error = NULL;
 	char qid[32], who[64];
 	int rc = entries_of(store, id, rcpt, &list, &count), ret = 0;
@@ -446,16 +469,12 @@ cmd_release(const struct moat_settings *settings, struct store *store,
 	if (rc <= 0)
 		return 1;
 	ids = xcalloc(count, sizeof(*ids));
-	rcpts = xcalloc(count, sizeof(*rcpts));
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; i < count; i++)
 		ids[i] = list[i].id;
-		rcpts[i] = list[i].rcpt;
-	}
 	if (release) {
 		release_who(who);
-		if (quarantine_release_enqueue(settings, list[0].path,
-					       list[0].mail_from, rcpts, count,
-					       id, who, qid, &error) < 0) {
+		if (quarantine_release_enqueue(settings, list, count, id, who,
+					       qid, &error) < 0) {
 			fprintf(stderr, "moatctl: quarantine: %s\n", error);
 			free(error);
 			ret = 1;
@@ -478,7 +497,6 @@ cmd_release(const struct moat_settings *settings, struct store *store,
 	}
 out:
 	free(ids);
-	free(rcpts);
 	store_quarantine_entries_free(list, count);
 	return ret;
 }

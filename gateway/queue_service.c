@@ -370,15 +370,20 @@ item_deliver(struct queue_service *qs, struct batch_item *item, char **error_r)
 }
 
 /* The quarantine entries' recipients of item: local users for local
- * addresses, any other address as it is. 0, or -1 (directory error). */
+ * addresses, any other address as it is; (*notify_r)[k] and (*orcpt_r)[k]
+ * are the DSN parameters of the envelope recipient entry k came from
+ * (pointers into item's envelope). 0, or -1 (directory error). */
 static int
 item_quarantine_rcpts(struct queue_service *qs, struct batch_item *item,
-		      struct str_list *rcpts)
+		      struct str_list *rcpts, const char ***notify_r,
+		      const char ***orcpt_r)
 {
+	*notify_r = *orcpt_r = NULL;
 	for (size_t i = 0; i < item->env.rcpt_count; i++) {
 		const char *rcpt = item->env.rcpts[i].address;
 		struct str_list users = {0}, foreign = {0};
 		enum directory_result r;
+		size_t before = rcpts->count;
 
 		if (item->done[i])
 			continue;
@@ -396,6 +401,14 @@ item_quarantine_rcpts(struct queue_service *qs, struct batch_item *item,
 			str_list_add(rcpts, foreign.items[u]);
 		str_list_free(&users);
 		str_list_free(&foreign);
+		*notify_r = xreallocarray(*notify_r, rcpts->count + 1,
+					  sizeof(**notify_r));
+		*orcpt_r = xreallocarray(*orcpt_r, rcpts->count + 1,
+					 sizeof(**orcpt_r));
+		for (size_t k = before; k < rcpts->count; k++) {
+			(*notify_r)[k] = item->env.rcpts[i].notify;
+			(*orcpt_r)[k] = item->env.rcpts[i].orcpt;
+		}
 	}
 	return 0;
 }
@@ -416,6 +429,8 @@ queue_quarantine(struct queue_service *qs, struct batch_item *items,
 {
 	struct store_quarantine_new *q = xcalloc(n + 1, sizeof(*q));
 	struct str_list *rcpts = xcalloc(n + 1, sizeof(*rcpts));
+	const char ***notify = xcalloc(n + 1, sizeof(*notify));
+	const char ***orcpt = xcalloc(n + 1, sizeof(*orcpt));
 	struct batch_item **its = xcalloc(n + 1, sizeof(*its));
 	int *results = xcalloc(n + 1, sizeof(*results));
 	char *error = NULL;
@@ -424,17 +439,22 @@ queue_quarantine(struct queue_service *qs, struct batch_item *items,
 	for (size_t k = 0; k < n; k++) {
 		struct batch_item *item = &items[idx[k]];
 
-		if (item_quarantine_rcpts(qs, item, &rcpts[m]) < 0) {
+		if (item_quarantine_rcpts(qs, item, &rcpts[m], &notify[m],
+					  &orcpt[m]) < 0) {
 			log_errorx("qid=%s event=quarantine status=deferred "
 				   "error=\"directory lookup failed\"",
 				   item->entry.qid);
 			str_list_free(&rcpts[m]);
+			x_free(&notify[m]);
+			x_free(&orcpt[m]);
 			schedule_retry(qs, item, 1, false);
 			continue;
 		}
 		if (rcpts[m].count == 0) { /* every recipient done before */
 			item_finish(qs, item);
 			str_list_free(&rcpts[m]);
+			x_free(&notify[m]);
+			x_free(&orcpt[m]);
 			continue;
 		}
 		q[m].qid = item->entry.qid;
@@ -454,6 +474,10 @@ queue_quarantine(struct queue_service *qs, struct batch_item *items,
 		q[m].size = item->len;
 		q[m].rcpts = (const char *const *)rcpts[m].items;
 		q[m].rcpt_count = rcpts[m].count;
+		q[m].ret = item->env.ret;
+		q[m].envid = item->env.envid;
+		q[m].notify = notify[m];
+		q[m].orcpt = orcpt[m];
 		its[m++] = item;
 	}
 	if (m > 0 &&
@@ -485,9 +509,14 @@ queue_quarantine(struct queue_service *qs, struct batch_item *items,
 		item_finish(qs, item);
 	}
 	(void)fileio_sync_dir(qs->queue_dir);
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
 		str_list_free(&rcpts[k]);
+		free(notify[k]);
+		free(orcpt[k]);
+	}
 	free(rcpts);
+	free(notify);
+	free(orcpt);
 	free(results);
 	free(its);
 	free(q);

@@ -71,6 +71,13 @@ static const struct db_migration quarantine_migrations[] = {
 	"  id INTEGER NOT NULL,"
 	"  modseq INTEGER NOT NULL);"
 	"CREATE INDEX q_expunged_rcpt ON q_expunged(rcpt, modseq);"},
+    /* The DSN parameters (RFC 3461) a release hands back to the queue:
+     * RET and ENVID per message, NOTIFY and ORCPT per entry (NULL: none
+     * given). */
+    {3, "ALTER TABLE q_messages ADD COLUMN ret TEXT;"
+	"ALTER TABLE q_messages ADD COLUMN envid TEXT;"
+	"ALTER TABLE q_entries ADD COLUMN notify TEXT;"
+	"ALTER TABLE q_entries ADD COLUMN orcpt TEXT;"},
 };
 
 static int quarantine_db_uidvalidity(struct quarantine_db *q,
@@ -313,8 +320,9 @@ insert_rows(struct quarantine_db *q, const struct store_quarantine_new *m,
 	if (sqlite3_prepare_v2(
 		q->db,
 		"INSERT INTO q_messages(qid, mail_from, hdr_from, subject, "
-		"received, expires, size, reason, decided_by, score, symbols) "
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"received, expires, size, reason, decided_by, score, symbols, "
+		"ret, envid) "
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		-1, &st, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(st, 1, m->qid, -1, SQLITE_STATIC);
@@ -331,6 +339,8 @@ insert_rows(struct quarantine_db *q, const struct store_quarantine_new *m,
 	sqlite3_bind_double(st, 10, m->score);
 	sqlite3_bind_text(st, 11, m->symbols != NULL ? m->symbols : "", -1,
 			  SQLITE_STATIC);
+	sqlite3_bind_text(st, 12, m->ret, -1, SQLITE_STATIC); /* NULL: NULL */
+	sqlite3_bind_text(st, 13, m->envid, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		sqlite3_finalize(st);
 		return -1;
@@ -340,7 +350,8 @@ insert_rows(struct quarantine_db *q, const struct store_quarantine_new *m,
 	if (bump_modseq(q, &modseq) < 0 ||
 	    sqlite3_prepare_v2(q->db,
 			       "INSERT OR IGNORE INTO q_entries(message_id, "
-			       "rcpt, modseq) VALUES (?, ?, ?)",
+			       "rcpt, modseq, notify, orcpt) "
+			       "VALUES (?, ?, ?, ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	for (size_t i = 0; i < m->rcpt_count; i++) {
@@ -348,6 +359,11 @@ insert_rows(struct quarantine_db *q, const struct store_quarantine_new *m,
 		sqlite3_bind_int64(st, 1, mid);
 		sqlite3_bind_text(st, 2, m->rcpts[i], -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, modseq);
+		sqlite3_bind_text(st, 4,
+				  m->notify != NULL ? m->notify[i] : NULL, -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, m->orcpt != NULL ? m->orcpt[i] : NULL,
+				  -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			sqlite3_finalize(st);
 			return -1;
@@ -509,8 +525,8 @@ out:
 #define ENTRY_COLUMNS                                                          \
 	"SELECT e.id, m.qid, e.rcpt, m.mail_from, m.hdr_from, m.subject, "     \
 	"m.received, m.expires, m.size, m.reason, m.decided_by, m.score, "     \
-	"m.symbols, e.modseq FROM q_entries e JOIN q_messages m ON "           \
-	"e.message_id = m.id "
+	"m.symbols, e.modseq, m.ret, m.envid, e.notify, e.orcpt "              \
+	"FROM q_entries e JOIN q_messages m ON e.message_id = m.id "
 
 static char *
 column_dup(sqlite3_stmt *st, int col)
@@ -518,6 +534,15 @@ column_dup(sqlite3_stmt *st, int col)
 	const unsigned char *t = sqlite3_column_text(st, col);
 
 	return xstrdup(t != NULL ? (const char *)t : "");
+}
+
+/* A column that may be NULL: NULL, or a copy. */
+static char *
+column_dup_null(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return t != NULL ? xstrdup((const char *)t) : NULL;
 }
 
 static void
@@ -538,6 +563,10 @@ entry_fill(struct quarantine_db *q, sqlite3_stmt *st,
 	e->score = sqlite3_column_double(st, 11);
 	e->symbols = column_dup(st, 12);
 	e->modseq = (uint64_t)sqlite3_column_int64(st, 13);
+	e->ret = column_dup_null(st, 14);
+	e->envid = column_dup_null(st, 15);
+	e->notify = column_dup_null(st, 16);
+	e->orcpt = column_dup_null(st, 17);
 	e->path = xasprintf("%s/%s", q->msg_dir, e->qid);
 }
 

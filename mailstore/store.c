@@ -407,6 +407,10 @@ store_quarantine_entry_clear(struct store_quarantine_entry *e)
 	x_free(&e->by);
 	x_free(&e->symbols);
 	x_free(&e->path);
+	x_free(&e->ret);
+	x_free(&e->envid);
+	x_free(&e->notify);
+	x_free(&e->orcpt);
 }
 
 void

@@ -316,6 +316,11 @@ struct store_quarantine_new {
 	size_t size;
 	const char *const *rcpts; /* one entry each (duplicates once) */
 	size_t rcpt_count;
+	/* DSN parameters (RFC 3461), NULL when not given: RET and ENVID of
+	 * the message; NOTIFY and ORCPT per recipient (arrays parallel to
+	 * rcpts, or NULL, their items NULL when not given). */
+	const char *ret, *envid;
+	const char *const *notify, *const *orcpt;
 };
 
 struct store_quarantine_entry {
@@ -331,6 +336,7 @@ struct store_quarantine_entry {
 	char *reason, *by, *symbols;
 	double score;
 	char *path; /* the message file (read-only, shared by the entries) */
+	char *ret, *envid, *notify, *orcpt; /* DSN parameters, or NULL */
 };
 
 /* Stores the messages and their entries, durably (every file fdatasync'd,

@@ -508,3 +508,39 @@ def test_imap_condstore_qresync(moat_factory, avdb):
     assert vanished == [b"(EARLIER) %d" % uid], vanished
     c.state, c.is_readonly = "SELECTED", True
     c.logout()
+
+
+def test_release_keeps_the_dsn_parameters(moat_factory, avdb):
+    """RET, ENVID, NOTIFY and ORCPT given at SMTP time survive the
+    quarantine: `show` lists them, and the released copy's local delivery
+    sends the success DSN the sender asked for (relayed to a sink standing
+    in for the sender's domain)."""
+    sink = Sink().start()
+    try:
+        moat = moat_factory(settings(avdb, {
+            "relay.routes": "remote.example=[127.0.0.1]:%d" % sink.port}))
+        with smtplib.SMTP("127.0.0.1", moat.smtp_port, timeout=30) as c:
+            c.ehlo("client.example")
+            c.mail("sender@remote.example", ["RET=HDRS", "ENVID=env-42"])
+            c.rcpt(USER, ["NOTIFY=SUCCESS,FAILURE",
+                          "ORCPT=rfc822;alias@example.test"])
+            code, text = c.data(eicar_mail("dsn params"))
+        assert code == 250, text
+        qid = text.decode().split()[-1]
+        wait_entries(moat, 1)
+        show = moat.ctl("quarantine", "show", qid).stdout
+        assert "dsn: ret=HDRS envid=env-42" in show
+        assert "notify=SUCCESS,FAILURE orcpt=rfc822;alias@example.test" \
+            in show
+        moat.ctl("quarantine", "release", qid)
+        assert len(wait_inbox(moat, 1)) == 1
+        dsn = sink.wait(1)
+        assert len(dsn) == 1 and dsn[0]["to"] == ["sender@remote.example"]
+        data = dsn[0]["data"]
+        assert b"Original-Envelope-Id: env-42" in data
+        assert b"Action: delivered" in data
+        assert b"Original-Recipient: rfc822;alias@example.test" in data
+        # RET=HDRS: the headers come back, not the virus
+        assert EICAR not in data
+    finally:
+        sink.stop()
