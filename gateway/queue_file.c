@@ -426,23 +426,32 @@ queue_file_publish(const char *queue_dir, const char *qid, const char *data,
 		   size_t len, const char **error_r)
 {
 	char *path = xasprintf("%s/%s", queue_dir, qid);
+	char *tmp = xasprintf("%s/%s" QUEUE_FILE_NEW_SUFFIX, queue_dir, qid);
 	int fd, ret = -1;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	/* Written under another name and linked complete: smtpd removes
+	 * unready files named QID when it starts (spool_recover.h), and this
+	 * runs in the queue process, beside it. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		  QUEUE_FILE_MODE_WRITING);
 	if (fd < 0) {
 		*error_r = "cannot create the queue file";
 	} else {
 		if (fileio_write_all(fd, data, len) == 0 &&
 		    queue_file_mark_ready(fd) == 0 && fsync(fd) == 0 &&
-		    fileio_sync_dir(queue_dir) == 0)
+		    link(tmp, path) == 0) {
 			ret = 0;
-		else
+			if (fileio_sync_dir(queue_dir) < 0) {
+				(void)unlink(path);
+				ret = -1;
+			}
+		}
+		if (ret < 0)
 			*error_r = "cannot write the queue file";
 		close(fd);
-		if (ret < 0)
-			(void)unlink(path);
+		(void)unlink(tmp);
 	}
+	free(tmp);
 	free(path);
 	return ret;
 }

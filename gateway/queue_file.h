@@ -71,8 +71,10 @@ int queue_file_mark_ready(int fd);
 bool queue_file_is_ready(const struct stat *st);
 /* Writes the whole queue file data (envelope, message, trailer) as
  * QUEUE_DIR/QID, marked ready and durable (file and directory fsync'd)
- * before it returns 0; on failure nothing is left and -1 with a static
- * error_r. */
+ * before it returns 0 (written as QID.new, then linked: QID appears
+ * complete); on failure nothing is left and -1 with a static error_r. An
+ * existing QID is never replaced. */
+#define QUEUE_FILE_NEW_SUFFIX ".new"
 int queue_file_publish(const char *queue_dir, const char *qid, const char *data,
 		       size_t len, const char **error_r);
 

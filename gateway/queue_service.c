@@ -193,6 +193,34 @@ queue_scan(struct queue_service *qs)
 	}
 }
 
+/* At start: a QID.new file is a queue_file_publish() this process did not
+ * finish (a crash): never linked, never announced, so removed. */
+static void
+queue_remove_unpublished(struct queue_service *qs)
+{
+	const size_t suffix = sizeof(QUEUE_FILE_NEW_SUFFIX) - 1;
+	DIR *d = opendir(qs->queue_dir);
+	struct dirent *de;
+	char qid[QUEUE_ID_MAX];
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len <= suffix || len - suffix >= sizeof(qid) ||
+		    strcmp(de->d_name + len - suffix, QUEUE_FILE_NEW_SUFFIX) !=
+			0)
+			continue;
+		memcpy(qid, de->d_name, len - suffix);
+		qid[len - suffix] = '\0';
+		if (queue_id_valid(qid) &&
+		    unlinkat(dirfd(d), de->d_name, 0) == 0)
+			log_info("qid=%s event=unpublished_removed", qid);
+	}
+	closedir(d);
+}
+
 static void
 on_scan_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -928,6 +956,7 @@ queue_run(struct service_context *ctx)
 	if (!qs.stopping)
 		on_prune(-1, 0, &qs);
 	/* Everything already on disk at start is ours to deliver. */
+	queue_remove_unpublished(&qs);
 	queue_scan(&qs);
 	if (!qs.stopping)
 		event_base_dispatch(qs.base);

@@ -299,6 +299,13 @@ test_queue_file_publish_is_ready(void **state)
 	assert_non_null(error);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, (off_t)strlen(data));
+	/* No QID.new is left, after success or failure. */
+	{
+		char *tmp = xasprintf("%s" QUEUE_FILE_NEW_SUFFIX, path);
+
+		assert_int_equal(stat(tmp, &st), -1);
+		free(tmp);
+	}
 	unlink(path);
 
 	/* A file being written is not ready until it is marked. */
