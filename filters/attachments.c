@@ -211,10 +211,22 @@ attach_add(struct attach_report *r, enum attach_symbol sym, bool block,
 	if (block)
 		r->block = true;
 	if (r->count >= ATTACH_MAX_FINDINGS) {
+		size_t k = r->count;
+
 		r->dropped++;
-		return;
+		if (!block)
+			return;
+		/* A blocking finding displaces the last one that does not
+		 * block: the verdict and its reply name a blocked file, even
+		 * behind a flood of limit findings (a nested archive). */
+		while (k > 0 && r->findings[k - 1].block)
+			k--;
+		if (k == 0)
+			return; /* every listed one blocks already */
+		f = &r->findings[k - 1];
+	} else {
+		f = &r->findings[r->count++];
 	}
-	f = &r->findings[r->count++];
 	f->symbol = sym;
 	f->block = block;
 	printable(f->file, sizeof(f->file), file);

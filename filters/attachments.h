@@ -70,7 +70,8 @@ struct attach_finding {
 struct attach_report {
 	struct attach_finding findings[ATTACH_MAX_FINDINGS];
 	size_t count;	/* recorded findings (at most the max) */
-	size_t dropped; /* findings beyond ATTACH_MAX_FINDINGS */
+	size_t dropped; /* findings beyond ATTACH_MAX_FINDINGS (a blocking
+			   one takes the place of one that does not block) */
 	bool block;	/* some finding blocks */
 	bool symbols[ATTACH_SYM_COUNT_];
 };

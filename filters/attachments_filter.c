@@ -137,12 +137,35 @@ attachments_filter_run(void *state, struct filter_context *ctx,
 		return -1;
 	}
 	attach_policy_check(f->policy, msg, &r);
+	/* One symbol per kind, named after its first file: a score counts
+	 * once per message, however many files (or nested archives) share
+	 * the finding. */
 	for (size_t i = 0; i < r.count; i++) {
 		const struct attach_finding *fd = &r.findings[i];
+		size_t more = 0;
+		bool first_of_kind = true;
 
-		filter_add_symbol(ctx, attach_symbol_name(fd->symbol),
-				  attachments_filter_scores[fd->symbol],
-				  fd->file);
+		for (size_t j = 0; j < r.count; j++) {
+			if (r.findings[j].symbol != fd->symbol)
+				continue;
+			if (j < i)
+				first_of_kind = false;
+			else if (j > i)
+				more++;
+		}
+		if (first_of_kind) {
+			char detail[sizeof(fd->file) + 32];
+
+			if (more > 0)
+				snprintf(detail, sizeof(detail),
+					 "%s (+%zu more)", fd->file, more);
+			else
+				snprintf(detail, sizeof(detail), "%s",
+					 fd->file);
+			filter_add_symbol(ctx, attach_symbol_name(fd->symbol),
+					  attachments_filter_scores[fd->symbol],
+					  detail);
+		}
 		if (!fd->block)
 			continue;
 		if (fd->symbol == ATTACH_SYM_MACRO) {
@@ -151,6 +174,17 @@ attachments_filter_run(void *state, struct filter_context *ctx,
 		} else if (first == NULL) {
 			first = fd;
 		}
+	}
+	/* Kinds found only beyond the listed findings still count. */
+	for (int k = 0; k < ATTACH_SYM_COUNT_; k++) {
+		bool listed = false;
+
+		for (size_t i = 0; i < r.count && !listed; i++)
+			listed = r.findings[i].symbol == (enum attach_symbol)k;
+		if (r.symbols[k] && !listed)
+			filter_add_symbol(
+			    ctx, attach_symbol_name((enum attach_symbol)k),
+			    attachments_filter_scores[k], NULL);
 	}
 	if (first != NULL) {
 		snprintf(text, sizeof(text), "Attachment not allowed: %s (%s)",

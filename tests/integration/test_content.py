@@ -354,3 +354,50 @@ def test_mime_limit_symbols(moat_factory):
     assert code == 250, text
     syms = message_log(moat, 1)[0][2]
     assert "MIME_TOO_DEEP" in syms
+
+
+# --- archive bombs -----------------------------------------------------------
+
+def nested_zip(depth, fanout, leaf):
+    """42.zip's shape: each level holds fanout copies of the level below."""
+    data = zip_of([("leaf.txt", leaf)])
+    for level in range(depth):
+        data = zip_of([("l%d_%d.zip" % (level, i), data)
+                       for i in range(fanout)])
+    return data
+
+
+def test_archive_bombs_are_bounded(content):
+    """A zip that inflates to 256 MB, a 42.zip-shaped nest (6 levels of 16,
+    16.7 million leaves) and a zip of 20,000 members: each gets an answer
+    (the limits show as CLAMAV_PARTIAL / ATTACH_ARCHIVE_LIMIT symbols, not
+    as a stall or a crash), and the daemon then delivers ordinary mail."""
+    zeros = zip_of([("zeros.bin", b"\0" * (256 * 1024 * 1024))])
+    assert len(zeros) < 1024 * 1024
+    bombs = [("inflate.zip", zeros),
+             ("nest.zip", nested_zip(6, 16, b"A" * 4096)),
+             ("many.zip", zip_of([("f%d.txt" % i, b"x")
+                                  for i in range(20000)]))]
+    for name, data in bombs:
+        code, text = send(content, mail([(name, data,
+                                          "application/zip")]))
+        assert code in (250, 554), (name, code, text)
+    code, _ = send(content, mail(subject="after the bombs"))
+    assert code == 250
+    assert len(content.wait_messages("demo@example.test", 1)) >= 1
+    log = message_log(content, 4)
+    assert len(log) == 4
+    syms = [s for _, _, ss in log[:3] for s in ss]
+    assert "CLAMAV_PARTIAL" in syms or "ATTACH_ARCHIVE_LIMIT" in syms, log
+
+
+def test_blocked_file_after_many_findings_still_blocks(content):
+    """Findings beyond the report's capacity still decide: a .exe behind
+    an archive nest that yields more limit findings than are listed is
+    refused, not let through."""
+    nest = nested_zip(3, 40, b"A")
+    code, text = send(content, mail([
+        ("nest.zip", nest, "application/zip"),
+        ("payload.exe", b"MZ fake", "application/octet-stream")]))
+    assert code == 554, text
+    assert "payload.exe" in text or "not allowed" in text, text

@@ -287,6 +287,42 @@ test_limits(void **state)
 	check("bad.zip", NULL, "PK\x03\x04garbage", 11, NULL, 0, false);
 }
 
+/* More findings than the report lists: a blocking one still gets a place
+ * (it displaces one that does not block), so the verdict names it. */
+static void
+test_full_report_keeps_the_block(void **state)
+{
+	struct attach_report r;
+	bool listed = false;
+	unsigned char *zip;
+	char names[40][16];
+	struct member many[40];
+	size_t len;
+
+	(void)state;
+	for (int i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof(names[i]), "f%d.txt", i);
+		many[i] = (struct member){names[i], text, sizeof(text)};
+	}
+	zip = make_zip(many, 40, false, &len);
+	memset(&r, 0, sizeof(r));
+	for (int i = 0; i < ATTACH_MAX_FINDINGS + 4; i++)
+		attach_policy_check_file(policy, "many.zip", NULL, zip, len,
+					 &r);
+	assert_int_equal(r.count, ATTACH_MAX_FINDINGS);
+	assert_false(r.block);
+	attach_policy_check_file(policy, "payload.exe", NULL,
+				 (const unsigned char *)text, sizeof(text), &r);
+	assert_true(r.block);
+	for (size_t i = 0; i < r.count; i++)
+		if (r.findings[i].block &&
+		    strcmp(r.findings[i].file, "payload.exe") == 0)
+			listed = true;
+	assert_true(listed);
+	assert_int_equal(r.count, ATTACH_MAX_FINDINGS);
+	free(zip);
+}
+
 static void
 test_message(void **state)
 {
@@ -377,6 +413,7 @@ main(void)
 	    cmocka_unit_test(test_extension),
 	    cmocka_unit_test(test_files),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_full_report_keeps_the_block),
 	    cmocka_unit_test(test_message),
 	};
 
