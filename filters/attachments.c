@@ -569,6 +569,45 @@ attach_policy_check_file(const struct attach_policy *policy, const char *name,
 	attach_check_leaf(&run, name, declared_type, data, len);
 }
 
+/* uuencoded files in a text part ("begin 644 NAME" ... "end"), which
+ * Outlook and others still show as attachments: their names are checked
+ * like attachments' (their bytes are ClamAV's: it decodes uuencode). */
+static void
+attach_check_uuencoded(struct attach_run *run, const unsigned char *text,
+		       size_t len)
+{
+	size_t pos = 0;
+	unsigned int found = 0;
+
+	while (pos < len && found < ATTACH_MAX_FINDINGS) {
+		const unsigned char *line = text + pos;
+		const unsigned char *nl = memchr(line, '\n', len - pos);
+		size_t n = nl != NULL ? (size_t)(nl - line) : len - pos;
+		size_t d = 6;
+
+		pos += n + 1;
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (n < 11 || memcmp(line, "begin ", 6) != 0)
+			continue;
+		while (d < n && d < 11 && line[d] >= '0' && line[d] <= '7')
+			d++;
+		if (d < 9 || d >= n || line[d] != ' ' || d + 1 == n)
+			continue;
+		{
+			char name[256];
+			size_t nlen = n - d - 1 < sizeof(name) - 1
+					  ? n - d - 1
+					  : sizeof(name) - 1;
+
+			memcpy(name, line + d + 1, nlen);
+			name[nlen] = '\0';
+			attach_check_name(run, name, false);
+			found++;
+		}
+	}
+}
+
 void
 attach_policy_check(const struct attach_policy *policy,
 		    const struct mime_message *msg,
@@ -582,6 +621,9 @@ attach_policy_check(const struct attach_policy *policy,
 
 		if (part->kind == MIME_PART_MULTIPART)
 			continue;
+		/* Both names when a part gives two different ones. */
+		if (part->alt_filename != NULL)
+			attach_check_name(&run, part->alt_filename, false);
 		if (part->kind == MIME_PART_MESSAGE) {
 			/* A named message/rfc822: its name counts. */
 			if (part->filename != NULL)
@@ -590,5 +632,9 @@ attach_policy_check(const struct attach_policy *policy,
 		}
 		attach_check_leaf(&run, part->filename, part->content_type,
 				  part->content, part->content_len);
+		if (part->filename == NULL && part->content != NULL &&
+		    strcmp(part->content_type, "text/plain") == 0)
+			attach_check_uuencoded(&run, part->content,
+					       part->content_len);
 	}
 }

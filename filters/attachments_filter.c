@@ -188,7 +188,8 @@ attachments_filter_run(void *state, struct filter_context *ctx,
 	}
 	if (first != NULL) {
 		snprintf(text, sizeof(text), "Attachment not allowed: %s (%s)",
-			 first->file, first->detail);
+			 first->file[0] != '\0' ? first->file : "(unnamed)",
+			 first->detail);
 		filter_set_verdict(ctx,
 				   strcmp(f->set->action, "quarantine") == 0
 				       ? POLICY_QUARANTINE

@@ -705,6 +705,22 @@ mime_part_add(struct mime_ctx *ctx, int parent, unsigned int depth)
 }
 
 /* Content-type and disposition information of obj into part. */
+
+/* A file name as the part gives it, decoded to valid UTF-8 in the pool:
+ * GMime decodes RFC 2231; encoded words in a quoted name are decoded here
+ * when GMime left them. */
+static const char *
+mime_decode_name(struct mime_ctx *ctx, struct pool *pool, const char *raw)
+{
+	char *d = strstr(raw, "=?") != NULL
+		      ? g_mime_utils_header_decode_text(ctx->options, raw)
+		      : NULL;
+	const char *out = mime_valid_utf8_dup(pool, d ? d : raw);
+
+	g_free(d);
+	return out;
+}
+
 static void
 mime_fill_type(struct mime_ctx *ctx, GMimeObject *obj, struct mime_part *part)
 {
@@ -737,15 +753,20 @@ mime_fill_type(struct mime_ctx *ctx, GMimeObject *obj, struct mime_part *part)
 			fname = g_mime_object_get_content_type_parameter(
 			    obj, "name");
 	}
-	if (fname != NULL) {
-		/* GMime decodes RFC 2231; encoded words in a quoted name are
-		 * decoded here when GMime left them. */
-		char *d =
-		    strstr(fname, "=?") != NULL
-			? g_mime_utils_header_decode_text(ctx->options, fname)
-			: NULL;
-		part->filename = mime_valid_utf8_dup(pool, d ? d : fname);
-		g_free(d);
+	if (fname != NULL)
+		part->filename = mime_decode_name(ctx, pool, fname);
+	{
+		const char *dname =
+		    g_mime_object_get_content_disposition_parameter(obj,
+								    "filename");
+		const char *cname =
+		    g_mime_object_get_content_type_parameter(obj, "name");
+
+		if (dname != NULL && cname != NULL && strcmp(dname, cname) != 0)
+			part->alt_filename = mime_decode_name(
+			    ctx, pool,
+			    fname != NULL && strcmp(fname, dname) == 0 ? cname
+								       : dname);
 	}
 	part->attachment = (part->disposition != NULL &&
 			    strcmp(part->disposition, "attachment") == 0) ||

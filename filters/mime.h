@@ -79,7 +79,11 @@ struct mime_part {
 	const char *disposition;       /* lower case, NULL if none */
 	const char *transfer_encoding; /* lower case, NULL if none */
 	const char *filename;	       /* decoded UTF-8, NULL if none */
-	bool attachment;	       /* disposition attachment or a name */
+	/* The other name when Content-Disposition's filename and
+	 * Content-Type's name differ (mail programs disagree on which one
+	 * they show and save), else NULL. */
+	const char *alt_filename;
+	bool attachment; /* disposition attachment or a name */
 
 	/* Headers of this part (for the root: the message headers; for a
 	 * MIME_PART_MESSAGE: its own headers, the inner message's are on the

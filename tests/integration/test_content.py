@@ -3,6 +3,7 @@ process, and clamd over INSTREAM), the attachment policy and the MIME
 parse. The signature database is made here: an .ndb rule for the EICAR
 string and the MD5 hashes (.hdb) of Debian's clamav-testfiles."""
 
+import base64
 import hashlib
 import io
 import os
@@ -401,3 +402,69 @@ def test_blocked_file_after_many_findings_still_blocks(content):
         ("payload.exe", b"MZ fake", "application/octet-stream")]))
     assert code == 554, text
     assert "payload.exe" in text or "not allowed" in text, text
+
+
+RAW_HEAD = (b"From: sender@remote.example\r\nTo: demo@example.test\r\n"
+            b"Subject: evasion\r\nMIME-Version: 1.0\r\n")
+
+
+def multipart(part):
+    return (RAW_HEAD + b'Content-Type: multipart/mixed; boundary="b"\r\n'
+            b"\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n" +
+            part + b"\r\n--b--\r\n")
+
+
+def exe_part(headers):
+    return headers + b"Content-Transfer-Encoding: base64\r\n\r\nTVo=\r\n"
+
+
+def test_attachment_name_evasions(content):
+    """The names mail programs may show or save, however they are
+    written: Content-Type's name when Content-Disposition says another,
+    RFC 2231 continuations, encoded words, a forwarded message's part, a
+    uuencoded file in a text body, and no name at all (libmagic)."""
+    cases = [
+        ("name differs from filename", multipart(exe_part(
+            b'Content-Type: application/octet-stream; name="setup.exe"\r\n'
+            b'Content-Disposition: attachment; filename="readme.txt"\r\n')),
+         "setup.exe"),
+        ("RFC 2231 continuation", multipart(exe_part(
+            b"Content-Type: application/octet-stream\r\n"
+            b'Content-Disposition: attachment; filename*0="invoice.pdf.e";'
+            b' filename*1="xe"\r\n')), "invoice.pdf.exe"),
+        ("encoded word", multipart(exe_part(
+            b"Content-Type: application/octet-stream\r\nContent-Disposition:"
+            b' attachment; filename="=?utf-8?B?c2V0dXAuZXhl?="\r\n')),
+         "setup.exe"),
+        ("forwarded message", multipart(
+            b"Content-Type: message/rfc822\r\n\r\n" + multipart(exe_part(
+                b"Content-Type: application/octet-stream\r\n"
+                b'Content-Disposition: attachment; filename="setup.exe"'
+                b"\r\n")))[:-2], "setup.exe"),
+        ("uuencoded in the body", RAW_HEAD +
+         b"Content-Type: text/plain\r\n\r\nsee attached\r\n\r\n"
+         b"begin 644 setup.exe\r\n\"35H`\r\n`\r\nend\r\n", "setup.exe"),
+        ("no name, an executable", multipart(
+            b"Content-Type: application/octet-stream\r\n"
+            b"Content-Disposition: attachment\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" +
+            base64_lines(pe_header())), "(unnamed)"),
+    ]
+    for name, raw, needle in cases:
+        code, text = send(content, raw)
+        assert code == 554, (name, code, text)
+        assert needle in text, (name, text)
+
+
+def pe_header():
+    """The first bytes of a Windows executable (MZ, DOS stub, PE)."""
+    stub = b"This program cannot be run in DOS mode.\r\r\n$"
+    mz = bytearray(128)
+    mz[0:2] = b"MZ"
+    mz[0x3c:0x40] = (128).to_bytes(4, "little")
+    mz[0x4e:0x4e + len(stub)] = stub
+    return bytes(mz) + b"PE\0\0" + b"\x4c\x01\x03\x00" + bytes(64)
+
+
+def base64_lines(data):
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")

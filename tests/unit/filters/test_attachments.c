@@ -364,6 +364,53 @@ test_message(void **state)
 	free(msg);
 }
 
+/* Names given other ways than one filename: both of two differing names,
+ * and uuencoded files in a text body ("begin MODE NAME"); a "begin" line
+ * that is not one is left alone. */
+static void
+test_message_other_names(void **state)
+{
+	static const struct {
+		const char *msg;
+		const char *file; /* the blocked name, NULL: none */
+	} cases[] = {
+	    {"MIME-Version: 1.0\r\nContent-Type: application/octet-stream; "
+	     "name=\"setup.exe\"\r\nContent-Disposition: attachment; "
+	     "filename=\"readme.txt\"\r\n\r\nMZ\r\n",
+	     "setup.exe"},
+	    {"MIME-Version: 1.0\r\nContent-Type: application/octet-stream; "
+	     "name=\"readme.txt\"\r\nContent-Disposition: attachment; "
+	     "filename=\"run.js\"\r\n\r\nx\r\n",
+	     "run.js"},
+	    {"Subject: x\r\n\r\nhere\r\nbegin 644 setup.exe\r\n\"35H`\r\n`"
+	     "\r\nend\r\n",
+	     "setup.exe"},
+	    {"Subject: x\r\n\r\nbegin 0755 tool.scr\n`\nend\n", "tool.scr"},
+	    {"Subject: x\r\n\r\nbegin 644 notes.txt\r\n`\r\nend\r\n", NULL},
+	    {"Subject: x\r\n\r\nbegin the meeting at setup.exe time\r\n", NULL},
+	    {"Subject: x\r\n\r\nbegin 64 setup.exe\r\n", NULL},
+	};
+	struct mime_message *m;
+	struct attach_report r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		m = mime_parse_buffer(cases[i].msg, strlen(cases[i].msg), NULL);
+		attach_policy_check(policy, m, &r);
+		if (cases[i].file == NULL) {
+			if (r.block)
+				fail_msg("case %zu blocked %s", i,
+					 r.findings[0].file);
+		} else {
+			if (!r.block || r.count == 0 ||
+			    strcmp(r.findings[0].file, cases[i].file) != 0)
+				fail_msg("case %zu: want %s blocked", i,
+					 cases[i].file);
+		}
+		mime_message_free(&m);
+	}
+}
+
 static int
 setup(void **state)
 {
@@ -415,6 +462,7 @@ main(void)
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_full_report_keeps_the_block),
 	    cmocka_unit_test(test_message),
+	    cmocka_unit_test(test_message_other_names),
 	};
 
 	mime_init();
