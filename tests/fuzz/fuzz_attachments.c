@@ -2,8 +2,10 @@
  * libFuzzer target for filters/attachments.c: arbitrary bytes checked as
  * one attached file (name taken from the first line, the rest as content),
  * so the extension parser, the OLE2 scan and the archive walk (libarchive
- * over untrusted zips, nested) all see hostile input. The report must stay
- * within its bounds; everything is freed, so leaks show under ASan.
+ * over untrusted zips, nested) all see hostile input; then the same bytes
+ * parsed as a whole message (GMime) and checked part by part, with both
+ * names of a part and the uuencoded names in text bodies. The report must
+ * stay within its bounds; everything is freed, so leaks show under ASan.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "filters/attachments.h"
+#include "filters/mime.h"
 #include "lib/xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,6 +42,17 @@ setup(void)
 		abort();
 }
 
+static void
+check_report(const struct attach_report *r)
+{
+	if (r->count > ATTACH_MAX_FINDINGS)
+		abort();
+	for (size_t i = 0; i < r->count; i++)
+		if (r->findings[i].symbol >= ATTACH_SYM_COUNT_ ||
+		    strlen(r->findings[i].file) >= sizeof(r->findings[i].file))
+			abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -59,12 +73,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&r, 0, sizeof(r));
 	attach_policy_check_file(policy, name, "application/octet-stream",
 				 data + off, size - off, &r);
-	if (r.count > ATTACH_MAX_FINDINGS)
-		abort();
-	for (size_t i = 0; i < r.count; i++)
-		if (r.findings[i].symbol >= ATTACH_SYM_COUNT_ ||
-		    strlen(r.findings[i].file) >= sizeof(r.findings[i].file))
-			abort();
+	check_report(&r);
 	free(name);
+	if (size <= 65536) {
+		struct mime_message *m =
+		    mime_parse_buffer((const char *)data, size, NULL);
+
+		if (m != NULL) {
+			attach_policy_check(policy, m, &r);
+			check_report(&r);
+			mime_message_free(&m);
+		}
+	}
 	return 0;
 }
