@@ -47,7 +47,10 @@ const char attach_default_types[] =
     "application/x-ms-shortcut,application/x-msi,application/x-ms-installer,"
     "application/hta,application/x-ms-application,"
     "application/x-iso9660-image,application/x-elf,application/x-executable,"
-    "application/x-sharedlib";
+    "application/x-sharedlib,"
+    /* RFC 2046 fragments: each scans clean, the client reassembles the
+     * whole (amavisd-new bans them by default too) */
+    "message/partial";
 
 /* Extensions a lure puts before the real one. */
 static const char *const attach_doc_exts[] = {

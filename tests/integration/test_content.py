@@ -422,7 +422,8 @@ def test_attachment_name_evasions(content):
     """The names mail programs may show or save, however they are
     written: Content-Type's name when Content-Disposition says another,
     RFC 2231 continuations, encoded words, a forwarded message's part, a
-    uuencoded file in a text body, and no name at all (libmagic)."""
+    uuencoded file in a text body, and no name at all (libmagic); and a
+    message/partial fragment, blocked by type."""
     cases = [
         ("name differs from filename", multipart(exe_part(
             b'Content-Type: application/octet-stream; name="setup.exe"\r\n'
@@ -449,6 +450,14 @@ def test_attachment_name_evasions(content):
             b"Content-Disposition: attachment\r\n"
             b"Content-Transfer-Encoding: base64\r\n\r\n" +
             base64_lines(pe_header())), "(unnamed)"),
+        # RFC 2046 fragments: each one scans clean, the client would
+        # reassemble the virus
+        ("message/partial", RAW_HEAD.replace(
+            b"MIME-Version: 1.0\r\n",
+            b"MIME-Version: 1.0\r\nContent-Type: message/partial; "
+            b'id="f@remote.example"; number=1; total=2\r\n') +
+         b"\r\nContent-Type: application/octet-stream\r\n\r\n" +
+         EICAR[:30] + b"\r\n", "message/partial"),
     ]
     for name, raw, needle in cases:
         code, text = send(content, raw)
