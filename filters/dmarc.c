@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "filters/psl.h"
+#include "lib/config.h"
 #include "lib/xalloc.h"
 
 static pthread_rwlock_t dmarc_psl_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -210,6 +211,77 @@ dmarc_from_domain(const struct mail_headers *headers, char **domain_r)
 	rc = dmarc_address_domain(value, domain_r);
 	free(value);
 	return rc;
+}
+
+/* Splits a From value at the commas between mailboxes (outside quoted
+ * strings, comments and angle brackets) and adds each one's domain. */
+static void
+from_value_domains(const char *v, size_t len, struct str_list *domains,
+		   size_t *addresses)
+{
+	size_t start = 0;
+	int depth = 0;
+	bool quoted = false, angle = false;
+
+	for (size_t i = 0; i <= len; i++) {
+		char c = i < len ? v[i] : ',';
+
+		if (i < len && (quoted || depth > 0) && c == '\\') {
+			i++;
+			continue;
+		}
+		if (quoted) {
+			quoted = c != '"';
+			continue;
+		}
+		if (depth > 0) {
+			depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+			continue;
+		}
+		if (c == '"')
+			quoted = true;
+		else if (c == '(')
+			depth = 1;
+		else if (c == '<')
+			angle = true;
+		else if (c == '>')
+			angle = false;
+		else if ((c == ',' || c == ';') && !angle) {
+			char *piece = xstrndup(v + start, i - start), *d;
+
+			if (dmarc_address_domain(piece, &d) == 0) {
+				(*addresses)++;
+				bool known = false;
+
+				for (size_t k = 0; k < domains->count; k++)
+					known |=
+					    strcmp(domains->items[k], d) == 0;
+				if (!known &&
+				    domains->count < DMARC_MAX_FROM_DOMAINS)
+					str_list_add(domains, d);
+				free(d);
+			}
+			free(piece);
+			start = i + 1;
+		}
+	}
+}
+
+void
+dmarc_from_domains(const struct mail_headers *headers,
+		   struct str_list *domains_r, bool *several_r)
+{
+	size_t fields = 0, addresses = 0;
+
+	for (size_t i = 0; i < headers->count; i++) {
+		if (!mail_header_is(&headers->items[i], "from"))
+			continue;
+		fields++;
+		from_value_domains(headers->items[i].value,
+				   headers->items[i].value_len, domains_r,
+				   &addresses);
+	}
+	*several_r = fields > 1 || addresses > 1;
 }
 
 /* The one TXT record starting with "v=DMARC1" (RFC 7489 6.6.3): 1 found, 0

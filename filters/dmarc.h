@@ -32,6 +32,15 @@ int dmarc_from_domain(const struct mail_headers *headers, char **domain_r);
 /* Domain of the first address in a From value (parser exposed for the
  * opendmarc finddomain vectors). 0, or -1. */
 int dmarc_address_domain(const char *value, char **domain_r);
+/* Every domain of every address of every From field, each once (lower
+ * case, in order, at most DMARC_MAX_FROM_DOMAINS), added to domains_r;
+ * *several_r when there is more than one From field or address (RFC 5322
+ * wants one field; a second field or mailbox in another domain is how a
+ * sender hides a domain from a check that reads only one). */
+#define DMARC_MAX_FROM_DOMAINS 8
+struct str_list;
+void dmarc_from_domains(const struct mail_headers *headers,
+			struct str_list *domains_r, bool *several_r);
 
 enum dmarc_lookup_status {
 	DMARC_LOOKUP_FOUND, /* txt/count filled (count may be 0) */

@@ -25,6 +25,7 @@
 #include "filters/dmarc_report.h"
 #include "filters/filter.h"
 #include "filters/spf.h"
+#include "lib/config.h"
 #include "lib/dns.h"
 #include "lib/xalloc.h"
 
@@ -127,6 +128,73 @@ message_is_report(struct filter_context *ctx)
 	return i >= 0 && dmarc_report_subject_is_report(h[i].value);
 }
 
+/* One From domain's evaluation. */
+struct dmarc_one {
+	char *from, *record, *pdom;
+	int found; /* dmarc_find_record(): -1 temperror, 0 none, 1 record */
+	struct dmarc_result r;
+	int rank; /* how strict the outcome is: the strictest one decides */
+};
+
+static void
+dmarc_one_clear(struct dmarc_one *o)
+{
+	free(o->from);
+	free(o->record);
+	free(o->pdom);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Looks up and evaluates from's policy. 0, or -1 with *error_r. */
+static int
+dmarc_one_evaluate(struct filter_context *ctx, const char *from,
+		   struct dmarc_one *o, const char **error_r)
+{
+	struct dmarc_lookup_ctx lc = {ctx, NULL};
+	const char *spf_domain = NULL;
+	struct dmarc_input in;
+
+	memset(o, 0, sizeof(*o));
+	o->from = xstrdup(from);
+	o->found = dmarc_find_record(from, dmarc_filter_lookup, &lc, &o->record,
+				     &o->pdom);
+	dns_answer_free(&lc.answer);
+	if (o->found <= 0) {
+		o->rank = o->found < 0 ? 1 : 0;
+		return 0;
+	}
+	memset(&in, 0, sizeof(in));
+	in.client_ip = filter_envelope(ctx)->client_ip;
+	in.from_domain = o->from;
+	in.spf = spf_from_filter(ctx, &spf_domain);
+	in.spf_domain = spf_domain;
+	in.dkim = filter_data(ctx, "dkim");
+	in.record = o->record;
+	in.policy_domain = o->pdom;
+	in.sample = arc4random_uniform(100);
+	if (dmarc_evaluate(&in, &o->r, error_r) < 0)
+		return -1;
+	o->r.spf = in.spf;
+	if (o->r.outcome == DMARC_OUTCOME_PASS)
+		o->rank = 0;
+	else if (o->r.outcome == DMARC_OUTCOME_PERMERROR)
+		o->rank = 1;
+	else if (o->r.disposition == DMARC_DISPOSITION_REJECT)
+		o->rank = 5;
+	else if (o->r.disposition == DMARC_DISPOSITION_QUARANTINE)
+		o->rank = 4;
+	else
+		o->rank = 3;
+	return 0;
+}
+
+/*
+ * RFC 5322 wants one From field with, without a Sender, one address. A
+ * message with several (fields, or mailboxes in one field) is evaluated
+ * for every domain among them and the strictest result applies: else a
+ * second From, or a second mailbox, hides the domain a mail program shows
+ * from the check (RFC 7489 6.6.1 lets the receiver apply DMARC to each).
+ */
 static int
 dmarc_filter_run(void *state, struct filter_context *ctx,
 		 enum filter_phase phase)
@@ -134,66 +202,68 @@ dmarc_filter_run(void *state, struct filter_context *ctx,
 	const struct dmarc_filter_settings *set = state;
 	const struct filter_envelope *env = filter_envelope(ctx);
 	struct mail_headers headers;
-	struct dmarc_lookup_ctx lc = {ctx, NULL};
-	struct dmarc_input in;
+	struct str_list domains = {0};
+	struct dmarc_one best, one;
 	struct dmarc_result r;
-	char *from = NULL, *record = NULL, *pdom = NULL;
-	const char *spf_domain = NULL;
 	char *props = NULL, text[300];
-	const char *error = NULL;
-	int found;
+	const char *from, *error = NULL;
+	bool several = false;
 
 	(void)phase;
 	if (env->auth_user != NULL)
 		return 0;
 	auth_headers(ctx, &headers);
-	if (dmarc_from_domain(&headers, &from) < 0) {
-		mail_headers_clear(&headers);
+	dmarc_from_domains(&headers, &domains, &several);
+	mail_headers_clear(&headers);
+	if (domains.count == 0) {
 		filter_add_symbol(ctx, "DMARC_BAD_FROM", 1.0,
-				  "no single From address");
+				  "no usable From address");
 		filter_add_auth_result(ctx, "dmarc", "permerror",
 				       "no single From address", NULL);
+		str_list_free(&domains);
 		return 0;
 	}
-	mail_headers_clear(&headers);
-	found =
-	    dmarc_find_record(from, dmarc_filter_lookup, &lc, &record, &pdom);
-	dns_answer_free(&lc.answer);
+	if (several)
+		filter_add_symbol(ctx, "DMARC_BAD_FROM", 1.0,
+				  "several From addresses");
+	memset(&best, 0, sizeof(best));
+	best.rank = -1;
+	for (size_t i = 0; i < domains.count; i++) {
+		if (dmarc_one_evaluate(ctx, domains.items[i], &one, &error) <
+		    0) {
+			filter_set_error(ctx, "%s", error);
+			dmarc_one_clear(&one);
+			dmarc_one_clear(&best);
+			str_list_free(&domains);
+			return -1;
+		}
+		if (one.rank > best.rank) {
+			dmarc_one_clear(&best);
+			best = one;
+		} else {
+			dmarc_one_clear(&one);
+		}
+	}
+	str_list_free(&domains);
+	from = best.from;
 	props = xasprintf("header.from=%s", from);
-	if (found < 0) {
+	if (best.found < 0) {
 		filter_add_symbol(ctx, "DMARC_TEMPERROR", 0.0, from);
 		filter_add_auth_result(ctx, "dmarc", "temperror",
 				       "policy lookup failed", props);
 		goto out;
 	}
-	if (found == 0) {
+	if (best.found == 0) {
 		filter_add_symbol(ctx, "DMARC_NONE", 0.0, from);
 		filter_add_auth_result(ctx, "dmarc", "none", NULL, props);
 		goto out;
 	}
-	memset(&in, 0, sizeof(in));
-	in.client_ip = env->client_ip;
-	in.from_domain = from;
-	in.spf = spf_from_filter(ctx, &spf_domain);
-	in.spf_domain = spf_domain;
-	in.dkim = filter_data(ctx, "dkim");
-	in.record = record;
-	in.policy_domain = pdom;
-	in.sample = arc4random_uniform(100);
-	if (dmarc_evaluate(&in, &r, &error) < 0) {
-		filter_set_error(ctx, "%s", error);
-		free(props);
-		free(from);
-		free(record);
-		free(pdom);
-		return -1;
-	}
+	r = best.r;
 	r.enforced = set->enforce;
 	r.is_report = message_is_report(ctx);
 	r.header_from = filter_strdup(ctx, from);
-	r.policy_domain = filter_strdup(ctx, pdom);
-	r.record = filter_strdup(ctx, record);
-	r.spf = in.spf;
+	r.policy_domain = filter_strdup(ctx, best.pdom);
+	r.record = filter_strdup(ctx, best.record);
 	{
 		struct dmarc_result *copy = filter_alloc(ctx, sizeof(*copy));
 
@@ -224,7 +294,7 @@ dmarc_filter_run(void *state, struct filter_context *ctx,
 			if (set->enforce) {
 				snprintf(text, sizeof(text),
 					 "Rejected by the DMARC policy of %s",
-					 pdom);
+					 best.pdom);
 				filter_set_verdict(ctx, POLICY_REJECT, 550,
 						   "5.7.1", text);
 			}
@@ -239,9 +309,7 @@ dmarc_filter_run(void *state, struct filter_context *ctx,
 	}
 out:
 	free(props);
-	free(from);
-	free(record);
-	free(pdom);
+	dmarc_one_clear(&best);
 	return 0;
 }
 

@@ -2,7 +2,8 @@
  * libFuzzer target for the parsers of the sender-authentication filters:
  * the message is split by mail_headers_parse(), every field's value goes
  * through dkim_tags_parse() and dkim_key_name(), the From domain through
- * dmarc_address_domain(), and the whole message through arc_verify() with
+ * dmarc_address_domain(), the From fields through dmarc_from_domains(),
+ * and the whole message through arc_verify() with
  * keys that answer "no key" (structure, tags, canonicalisation and the
  * body hash all run), libopendkim's verification (its signature parser,
  * our DNS hooks answering from the same table) and the DKIM body hash in
@@ -19,6 +20,7 @@
 #include "filters/dkim_tags.h"
 #include "filters/dkim_verify.h"
 #include "filters/dmarc.h"
+#include "lib/config.h"
 #include "lib/xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -49,6 +51,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (dmarc_address_domain(value, &name) == 0)
 			free(name);
 		free(value);
+	}
+	{
+		struct str_list domains = {0};
+		bool several;
+
+		dmarc_from_domains(&h, &domains, &several);
+		if (domains.count > DMARC_MAX_FROM_DOMAINS)
+			abort();
+		str_list_free(&domains);
 	}
 	keys = dkim_keys_new();
 	n = arc_key_names(&h, &names);

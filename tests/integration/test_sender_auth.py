@@ -345,6 +345,30 @@ def test_dmarc_reject_spoofed_from_with_swaks(moat):
     assert moat.messages(USER) == []
 
 
+def test_dmarc_second_from_cannot_hide_the_domain(moat, keys):
+    """A second From field, or a second mailbox in one, in either order:
+    every From domain is evaluated and the strictest result applies (each
+    of these got 250 when only a single From was evaluated); one with only
+    unprotected domains passes, marked DMARC_BAD_FROM."""
+    head = ("To: %s\r\nSubject: wire\r\n"
+            "Date: Tue, 01 Dec 2026 12:00:00 +0000\r\n" % USER)
+    for i, froms in enumerate((
+            "From: <a@evil.test>\r\nFrom: CEO <ceo@reject.test>\r\n",
+            "From: CEO <ceo@reject.test>\r\nFrom: <a@evil.test>\r\n",
+            "From: <a@evil.test>, CEO <ceo@reject.test>\r\n",
+            "From: team: a@evil.test, ceo@reject.test;\r\n")):
+        data = (froms + head + "Message-ID: <two%d@evil.test>\r\n\r\n"
+                "Please wire the money.\r\n" % i).encode()
+        code, reply = send(moat, data, sender="x@evil.test")
+        assert code == 550, (froms, reply)
+        assert b"DMARC policy of reject.test" in reply
+    data = ("From: <a@evil.test>, <b@other.test>\r\n" + head +
+            "Message-ID: <two9@evil.test>\r\n\r\nHi.\r\n").encode()
+    code, reply = send(moat, data, sender="x@evil.test")
+    assert code == 250
+    assert "DMARC_BAD_FROM" in symbols(moat, reply.decode().split()[-1])
+
+
 def test_dmarc_alignment_failure_rejected(moat, keys):
     # a valid signature, but by another domain than the From's
     signed = sign(message(sender="ceo@reject.test"), "rsa", "evil.test",

@@ -14,10 +14,12 @@
 
 #include <opendmarc/dmarc.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "filters/dmarc.h"
 #include "filters/psl.h"
+#include "lib/config.h"
 #include "lib/xalloc.h"
 #include "test_helpers.h"
 
@@ -449,6 +451,55 @@ test_from_domain(void **state)
 	}
 }
 
+/* Every domain of every From address, once, and whether there were
+ * several addresses or fields. */
+static void
+test_from_domains(void **state)
+{
+	static const struct {
+		const char *msg;
+		const char *want; /* the domains, space separated */
+		bool several;
+	} cases[] = {
+	    {"From: A <a@Example.TEST>\r\n\r\n", "example.test", false},
+	    {"To: b@c\r\n\r\n", "", false},
+	    {"From: a@x.test\r\nFrom: b@y.test\r\n\r\n", "x.test y.test", true},
+	    {"From: <a@x.test>, <b@y.test>\r\n\r\n", "x.test y.test", true},
+	    {"From: a@x.test, b@x.test\r\n\r\n", "x.test", true},
+	    {"From: team: a@x.test, b@y.test;\r\n\r\n", "x.test y.test", true},
+	    {"From: \"Doe, J <j@y.test>\" <j@x.test>\r\n\r\n", "x.test", false},
+	    {"From: j@x.test (c, d@y.test)\r\n\r\n", "x.test", false},
+	    {"From: <a, b@y.test>\r\n\r\n", "y.test", false},
+	    {"From: undisclosed\r\n\r\n", "", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mail_headers h;
+		struct str_list d = {0};
+		const char *error;
+		char got[128] = "";
+		bool several = !cases[i].several;
+
+		assert_int_equal(mail_headers_parse(cases[i].msg,
+						    strlen(cases[i].msg), 10,
+						    &h, &error),
+				 0);
+		dmarc_from_domains(&h, &d, &several);
+		for (size_t k = 0; k < d.count; k++) {
+			if (k > 0)
+				strcat(got, " ");
+			strncat(got, d.items[k], sizeof(got) - strlen(got) - 1);
+		}
+		if (strcmp(got, cases[i].want) != 0 ||
+		    several != cases[i].several)
+			fail_msg("case %zu: got \"%s\" several=%d", i, got,
+				 several);
+		str_list_free(&d);
+		mail_headers_clear(&h);
+	}
+}
+
 int main(void);
 
 int
@@ -458,6 +509,7 @@ main(void)
 	    cmocka_unit_test(test_opendmarc_vectors),
 	    cmocka_unit_test(test_psl_vectors),
 	    cmocka_unit_test(test_policy),
+	    cmocka_unit_test(test_from_domains),
 	    cmocka_unit_test(test_from_domain),
 	};
 
