@@ -242,7 +242,12 @@ clamav_filter_run(void *state, struct filter_context *ctx,
 	case CLAMAV_CLEAN:
 		break;
 	case CLAMAV_INFECTED:
-		filter_add_symbol(ctx, "CLAMAV_VIRUS", 100.0, r.name);
+		/* The verdict decides; a score would decide again in the spam
+		 * total: quarantined viruses were rejected as spam. */
+		filter_add_symbol(
+		    ctx, "CLAMAV_VIRUS",
+		    strcmp(f->set->action, "quarantine") == 0 ? 0.0 : 100.0,
+		    r.name);
 		snprintf(text, sizeof(text), "Virus found: %s", r.name);
 		filter_set_verdict(ctx, clamav_filter_verdict(f->set->action),
 				   554, "5.7.0", text);

@@ -48,6 +48,7 @@ imapd_run(struct service_context *ctx)
 	cfg.max_command_size = set->imap_max_command_size;
 	cfg.max_message_size = set->smtp_max_message_size;
 	cfg.quota = set->mailstore_quota;
+	cfg.quarantine_user_filters = &set->quarantine_user_filters;
 	if (spam_learn_enabled(set)) {
 		char *spam_dir = xasprintf("%s/spam", set->data_dir);
 

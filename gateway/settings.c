@@ -386,6 +386,11 @@ const struct setting_def moat_setting_defs[] = {
      S(quarantine_learn_on_release), 0, 0, NULL,
      "a release of mail the spam filter quarantined teaches Bayes ham "
      "(through the spamlearn service: needs spam.user_training and Bayes)"},
+    {"quarantine.user_filters", SETTING_LIST, "spam,dmarc,policy",
+     S(quarantine_user_filters), 0, 0, NULL,
+     "the deciding filters whose quarantined mail users see and release in "
+     "their IMAP Quarantine mailbox; the rest (malware: clamav, "
+     "attachments) only the admin (moatctl quarantine)"},
 };
 const size_t moat_setting_defs_count =
     sizeof(moat_setting_defs) / sizeof(moat_setting_defs[0]);

@@ -108,9 +108,10 @@ struct moat_settings {
 	bool spam_user_training; /* IMAP Junk moves and $Junk keywords */
 	long long spam_user_training_max_pending; /* messages in the spool */
 	/* quarantine store (mailstore/quarantine_db.c, gateway/quarantine.c) */
-	unsigned int quarantine_retention;	/* seconds an entry is kept */
-	unsigned int quarantine_prune_interval; /* queue prunes this often */
-	bool quarantine_learn_on_release;	/* spam releases train ham */
+	unsigned int quarantine_retention;	 /* seconds an entry is kept */
+	unsigned int quarantine_prune_interval;	 /* queue prunes this often */
+	bool quarantine_learn_on_release;	 /* spam releases train ham */
+	struct str_list quarantine_user_filters; /* users see these entries */
 };
 
 extern const struct setting_def moat_setting_defs[];

@@ -143,6 +143,8 @@ imap_server_setup(struct imap_run *run, const struct imap_server_config *cfg)
 		return -1;
 	}
 	store_set_quota(srv->store, cfg->quota);
+	store_set_quarantine_user_filters(srv->store,
+					  cfg->quarantine_user_filters);
 	store_set_relaxed_sync(srv->store, true);
 	srv->auth = auth_pool_new(srv->base, cfg->data_dir, &error);
 	if (srv->auth == NULL) {

@@ -39,6 +39,8 @@ struct imap_server_config {
 	/* quarantine.learn_on_release: a COPY or MOVE out of Quarantine of
 	 * mail the spam filter quarantined teaches ham (needs train_dir) */
 	bool quarantine_learn;
+	/* quarantine.user_filters: whose entries users see (NULL: all) */
+	const struct str_list *quarantine_user_filters;
 };
 
 /* Runs until SIGTERM/SIGINT; returns the process exit status. */

@@ -103,6 +103,13 @@ store_set_quota(struct store *store, uint64_t bytes)
 	store->quota = bytes;
 }
 
+void
+store_set_quarantine_user_filters(struct store *store,
+				  const struct str_list *filters)
+{
+	store->qbox_filters = filters;
+}
+
 uint64_t
 store_get_quota(const struct store *store)
 {

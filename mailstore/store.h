@@ -209,6 +209,12 @@ int store_message_structure(struct store *store, const char *user,
  * over quota: nothing stored, the transaction stays usable), APPEND and
  * COPY. */
 void store_set_quota(struct store *store, uint64_t bytes);
+/* Which quarantine entries a user's "Quarantine" mailbox shows (and lets
+ * the user release): those decided by one of filters (the entry's "by"),
+ * kept by the caller; NULL (the default) shows every one. An entry it
+ * hides is not there for the user at all (list, fetch, copy, move). */
+void store_set_quarantine_user_filters(struct store *store,
+				       const struct str_list *filters);
 uint64_t store_get_quota(const struct store *store);
 int store_quota_usage(struct store *store, const char *user, uint64_t *bytes_r,
 		      uint64_t *messages_r, char **error_r);

@@ -10,6 +10,9 @@
 struct store {
 	const struct store_backend *backend;
 	uint64_t quota; /* bytes per user, 0 = none */
+	/* deciding filters whose quarantine entries a user's Quarantine
+	 * mailbox shows (store_qbox.c); NULL: every entry */
+	const struct str_list *qbox_filters;
 };
 
 #endif

@@ -23,8 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/config.h"
 #include "lib/xalloc.h"
 #include "mailstore/msg_structure.h"
+#include "mailstore/store_private.h"
 
 bool
 store_qbox_is(const char *mailbox)
@@ -33,14 +35,51 @@ store_qbox_is(const char *mailbox)
 	       strcmp(mailbox, STORE_QUARANTINE_MAILBOX) == 0;
 }
 
-/* The user's entry uid: 1 (entry_r filled), 0 (none for this user), -1. */
+/* Whether users may see entry e (store_set_quarantine_user_filters). */
+static bool
+user_visible(const struct store *store, const struct store_quarantine_entry *e)
+{
+	const struct str_list *f = store->qbox_filters;
+
+	if (f == NULL)
+		return true;
+	for (size_t i = 0; i < f->count; i++)
+		if (strcasecmp(f->items[i], e->by) == 0)
+			return true;
+	return false;
+}
+
+/* The user's entries, without the ones users may not see. */
+static int
+visible_list(struct store *store, const char *user,
+	     struct store_quarantine_entry **list_r, size_t *count_r,
+	     char **error_r)
+{
+	size_t keep = 0;
+
+	if (store_quarantine_list(store, user, NULL, list_r, count_r, error_r) <
+	    0)
+		return -1;
+	for (size_t i = 0; i < *count_r; i++) {
+		if (user_visible(store, &(*list_r)[i]))
+			(*list_r)[keep++] = (*list_r)[i];
+		else
+			store_quarantine_entry_clear(&(*list_r)[i]);
+	}
+	*count_r = keep;
+	return 0;
+}
+
+/* The user's entry uid: 1 (entry_r filled), 0 (none for this user, or not
+ * for users to see), -1. */
 static int
 entry_of(struct store *store, const char *user, uint32_t uid,
 	 struct store_quarantine_entry *entry_r, char **error_r)
 {
 	int rc = store_quarantine_get(store, uid, entry_r, error_r);
 
-	if (rc == 1 && strcasecmp(entry_r->rcpt, user) != 0) {
+	if (rc == 1 && (strcasecmp(entry_r->rcpt, user) != 0 ||
+			!user_visible(store, entry_r))) {
 		store_quarantine_entry_clear(entry_r);
 		rc = 0;
 	}
@@ -65,8 +104,7 @@ store_qbox_info(struct store *store, const char *user, bool counters,
 	info_r->readonly = true;
 	if (!counters)
 		return 0;
-	if (store_quarantine_list(store, user, NULL, &list, &count, error_r) <
-	    0) {
+	if (visible_list(store, user, &list, &count, error_r) < 0) {
 		store_mailbox_info_clear(info_r);
 		return -1;
 	}
@@ -87,8 +125,7 @@ store_qbox_list(struct store *store, const char *user,
 	struct store_message_info *out;
 	size_t count = 0;
 
-	if (store_quarantine_list(store, user, NULL, &list, &count, error_r) <
-	    0)
+	if (visible_list(store, user, &list, &count, error_r) < 0)
 		return -1;
 	out = xcalloc(count + 1, sizeof(*out));
 	for (size_t i = 0; i < count; i++) {

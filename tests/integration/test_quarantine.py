@@ -59,6 +59,9 @@ def settings(avdb, extra=None):
         "filters": "mime clamav",
         "filter.clamav.database_dir": avdb,
         "filter.clamav.action": "quarantine",
+        # EICAR is the handy way to quarantine: let users see ClamAV's
+        # entries here (by default only the admin does, see below)
+        "quarantine.user_filters": "spam,dmarc,policy,clamav",
     }
     s.update(extra or {})
     return s
@@ -544,3 +547,36 @@ def test_release_keeps_the_dsn_parameters(moat_factory, avdb):
         assert EICAR not in data
     finally:
         sink.stop()
+
+
+def test_users_do_not_see_malware_by_default(moat_factory, avdb,
+                                             spam_rules):
+    """quarantine.user_filters' default: a user's IMAP Quarantine shows
+    what the spam filter kept, not what ClamAV kept (it cannot be fetched,
+    copied or moved out either); the admin sees and releases both."""
+    s = settings(avdb, {"filters": "mime clamav spam",
+                        "filter.spam.rules_paths": spam_rules,
+                        "filter.spam.default_rules": "no",
+                        "filter.spam.quarantine_score": "6",
+                        "filter.spam.reject_score": "20"})
+    del s["quarantine.user_filters"]
+    moat = moat_factory(s)
+    virus_qid = send(moat, eicar_mail("a virus"))
+    send(moat, b"From: promo@remote.example\r\nTo: demo@example.test\r\n"
+         b"Subject: offer\r\n\r\nquarantine-me-please\r\n")
+    got = wait_entries(moat, 2)
+    by = {e["by"]: e["entry"] for e in got}
+    assert set(by) == {"clamav", "spam"}
+    c = imaplib.IMAP4("127.0.0.1", moat.imap_port, timeout=10)
+    c.login(USER, PASSWORD)
+    c.select("Quarantine", readonly=True)
+    uids = c.uid("SEARCH", "ALL")[1][0].split()
+    assert uids == [str(by["spam"]).encode()]
+    typ, data = c.uid("FETCH", str(by["clamav"]), "(BODY.PEEK[])")
+    assert typ == "OK" and data == [None]
+    typ, _ = c.uid("MOVE", str(by["clamav"]), "INBOX")
+    assert imap_messages(moat, USER) == []
+    c.logout()
+    moat.ctl("quarantine", "release", virus_qid)
+    assert len(wait_inbox(moat, 1)) == 1
+

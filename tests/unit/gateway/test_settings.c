@@ -108,6 +108,7 @@ static const struct default_case default_cases[] = {
     {"quarantine.retention", "2592000"},
     {"quarantine.prune_interval", "3600"},
     {"quarantine.learn_on_release", "yes"},
+    {"quarantine.user_filters", "spam,dmarc,policy"},
 };
 
 static const struct setting_def *
