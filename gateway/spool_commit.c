@@ -49,10 +49,10 @@ commit_batch(struct spool_committer *c, struct commit_item *batch)
 	/*
 	 * Start write-back of every file of the batch first, so that the
 	 * file system allocates all their blocks into one journal
-	 * transaction; then fdatasync each (the first one commits that
-	 * transaction for all, the rest find little left to do) and fsync
-	 * the spool directory once for the new names: one journal commit
-	 * for the batch. Without the write-back first the file system would
+	 * transaction; then fsync each (the first one commits that
+	 * transaction for all, the rest find little left to do) and the
+	 * spool directory once for the new names: one journal commit for
+	 * the batch. Without the write-back first the file system would
 	 * allocate, and commit, file by file; syncfs() walks every cached
 	 * inode of the file system. fsync, not fdatasync: the file's ready
 	 * mode (queue_file.h) is metadata that must be durable with it.
