@@ -44,6 +44,18 @@ spam_test_split_headers(const char *text, struct spam_header **hdrs_r,
 	*storage_r = s;
 }
 
+/* A message of only the header lines text (no Bayes verdict): free
+ * *hdrs_r and *storage_r when done. */
+static inline void
+spam_test_msg_from_headers(const char *text, struct spam_msg *msg,
+			   struct spam_header **hdrs_r, char **storage_r)
+{
+	memset(msg, 0, sizeof(*msg));
+	spam_test_split_headers(text, hdrs_r, &msg->header_count, storage_r);
+	msg->headers = *hdrs_r;
+	msg->bayes = -1;
+}
+
 /* Compiles cf and evaluates msg with it: the number of rules that hit, or
  * -1 when cf does not compile, calls a built-in Moat lacks, or the
  * evaluation fails. */

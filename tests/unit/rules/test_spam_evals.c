@@ -219,11 +219,7 @@ test_eval_table(void **state)
 		char *storage;
 		int hits;
 
-		memset(&msg, 0, sizeof(msg));
-		spam_test_split_headers(c->headers, &hdrs, &msg.header_count,
-					&storage);
-		msg.headers = hdrs;
-		msg.bayes = -1;
+		spam_test_msg_from_headers(c->headers, &msg, &hdrs, &storage);
 		hits = spam_test_hits(c->rule, &msg);
 		assert_true(hits >= 0);
 		if ((hits == 1) != c->hit)

@@ -98,11 +98,7 @@ test_wlbl_table(void **state)
 		char *storage;
 		int hits;
 
-		memset(&msg, 0, sizeof(msg));
-		spam_test_split_headers(c->headers, &hdrs, &msg.header_count,
-					&storage);
-		msg.headers = hdrs;
-		msg.bayes = -1;
+		spam_test_msg_from_headers(c->headers, &msg, &hdrs, &storage);
 		msg.envelope_from = c->envelope_from;
 		msg.spf_pass = c->spf_pass;
 		msg.dkim_domains = signers;
