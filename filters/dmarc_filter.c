@@ -32,6 +32,7 @@
 struct dmarc_filter_settings {
 	char *psl;
 	bool enforce;
+	bool require_from;
 };
 
 #define D(field) offsetof(struct dmarc_filter_settings, field)
@@ -41,6 +42,10 @@ static const struct setting_def dmarc_filter_defs[] = {
      "Public Suffix List, for organisational domains (Debian publicsuffix)"},
     {"enforce", SETTING_BOOL, "yes", D(enforce), 0, 0, NULL,
      "apply p=reject (550 5.7.1) and p=quarantine; no: record results only"},
+    {"require_from", SETTING_BOOL, "yes", D(require_from), 0, 0, NULL,
+     "refuse mail without a usable From address (550 5.7.1, as Gmail "
+     "does): no From, an empty one, a group or a name without address "
+     "cannot be checked; no: the symbol DMARC_BAD_FROM only"},
 };
 #undef D
 
@@ -220,6 +225,13 @@ dmarc_filter_run(void *state, struct filter_context *ctx,
 				  "no usable From address");
 		filter_add_auth_result(ctx, "dmarc", "permerror",
 				       "no single From address", NULL);
+		/* A From that names no domain (none, empty, a group, an
+		 * encoded word that only looks like an address) is what a
+		 * spoof without DMARC's check looks like. */
+		if (set->require_from)
+			filter_set_verdict(ctx, POLICY_REJECT, 550, "5.7.1",
+					   "Message must have a From address "
+					   "(RFC 5322 3.6.2)");
 		str_list_free(&domains);
 		return 0;
 	}

@@ -369,6 +369,29 @@ def test_dmarc_second_from_cannot_hide_the_domain(moat, keys):
     assert "DMARC_BAD_FROM" in symbols(moat, reply.decode().split()[-1])
 
 
+def test_dmarc_requires_a_from_address(moat_factory, dns_port, psl_copy):
+    """No usable From (none, empty, a group, an encoded word that only
+    looks like an address) is refused, as Gmail does; require_from = no
+    leaves the DMARC_BAD_FROM symbol only."""
+    head = ("To: %s\r\nSubject: s\r\n"
+            "Date: Tue, 01 Dec 2026 12:00:00 +0000\r\n" % USER)
+    froms = ("", "From:\r\n", "From: undisclosed:;\r\n",
+             "From: =?utf-8?B?Y2VvQHJlamVjdC50ZXN0?=\r\n")
+    m = moat_factory(settings(dns_port, psl_copy))
+    for i, f in enumerate(froms):
+        data = (f + head + "Message-ID: <nf%d@x.test>\r\n\r\nhi\r\n"
+                % i).encode()
+        code, reply = send(m, data, sender="x@other.test")
+        assert code == 550 and b"must have a From address" in reply, f
+    m.stop()
+    m.set_setting("filter.dmarc.require_from", "no")
+    m.start()
+    code, reply = send(m, (head + "\r\nhi\r\n").encode(),
+                       sender="x@other.test")
+    assert code == 250
+    assert "DMARC_BAD_FROM" in symbols(m, reply.decode().split()[-1])
+
+
 def test_dmarc_alignment_failure_rejected(moat, keys):
     # a valid signature, but by another domain than the From's
     signed = sign(message(sender="ceo@reject.test"), "rsa", "evil.test",
