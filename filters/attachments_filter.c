@@ -129,6 +129,8 @@ attachments_filter_run(void *state, struct filter_context *ctx,
 	const struct mime_message *msg = mime_filter_get(ctx);
 	struct attach_report r;
 	const struct attach_finding *first = NULL, *macro = NULL;
+	size_t listed[ATTACH_SYM_COUNT_] = {0};
+	bool named[ATTACH_SYM_COUNT_] = {false};
 	char text[320];
 
 	(void)phase;
@@ -139,26 +141,21 @@ attachments_filter_run(void *state, struct filter_context *ctx,
 	attach_policy_check(f->policy, msg, &r);
 	/* One symbol per kind, named after its first file: a score counts
 	 * once per message, however many files (or nested archives) share
-	 * the finding. */
+	 * the finding; kinds found only beyond the listed findings count
+	 * too. */
+	for (size_t i = 0; i < r.count; i++)
+		listed[r.findings[i].symbol]++;
 	for (size_t i = 0; i < r.count; i++) {
 		const struct attach_finding *fd = &r.findings[i];
-		size_t more = 0;
-		bool first_of_kind = true;
 
-		for (size_t j = 0; j < r.count; j++) {
-			if (r.findings[j].symbol != fd->symbol)
-				continue;
-			if (j < i)
-				first_of_kind = false;
-			else if (j > i)
-				more++;
-		}
-		if (first_of_kind) {
+		if (!named[fd->symbol]) {
 			char detail[sizeof(fd->file) + 32];
 
-			if (more > 0)
+			named[fd->symbol] = true;
+			if (listed[fd->symbol] > 1)
 				snprintf(detail, sizeof(detail),
-					 "%s (+%zu more)", fd->file, more);
+					 "%s (+%zu more)", fd->file,
+					 listed[fd->symbol] - 1);
 			else
 				snprintf(detail, sizeof(detail), "%s",
 					 fd->file);
@@ -175,17 +172,11 @@ attachments_filter_run(void *state, struct filter_context *ctx,
 			first = fd;
 		}
 	}
-	/* Kinds found only beyond the listed findings still count. */
-	for (int k = 0; k < ATTACH_SYM_COUNT_; k++) {
-		bool listed = false;
-
-		for (size_t i = 0; i < r.count && !listed; i++)
-			listed = r.findings[i].symbol == (enum attach_symbol)k;
-		if (r.symbols[k] && !listed)
+	for (int k = 0; k < ATTACH_SYM_COUNT_; k++)
+		if (r.symbols[k] && listed[k] == 0)
 			filter_add_symbol(
 			    ctx, attach_symbol_name((enum attach_symbol)k),
 			    attachments_filter_scores[k], NULL);
-	}
 	if (first != NULL) {
 		snprintf(text, sizeof(text), "Attachment not allowed: %s (%s)",
 			 first->file[0] != '\0' ? first->file : "(unnamed)",
