@@ -1087,15 +1087,28 @@ addr_tokens(const char *p, struct addr_tok **toks_r, size_t *count_r)
 }
 
 struct addr_out {
-	struct buf *out; /* NULL: only capture the first mailbox */
+	struct buf *out; /* NULL: only capture the first mailbox (or all) */
 	size_t n;
 	char *first_name, *first_mailbox, *first_host;
+	bool collect; /* msg_address_all(): every "local@domain" in all */
+	char **all;
+	size_t all_n;
 };
 
 static void
 addr_emit(struct addr_out *ao, const char *name, const char *adl,
 	  const char *mailbox, const char *host)
 {
+	if (ao->collect) {
+		if (mailbox != NULL && host != NULL) {
+			ao->all = xreallocarray(ao->all, ao->all_n + 1,
+						sizeof(*ao->all));
+			ao->all[ao->all_n++] =
+			    xasprintf("%s@%s", mailbox, host);
+		}
+		ao->n++;
+		return;
+	}
 	if (ao->out == NULL) {
 		if (ao->first_mailbox == NULL && mailbox != NULL &&
 		    host != NULL) {
@@ -1302,7 +1315,7 @@ addr_parse(struct addr_out *ao, const char *value)
 static void
 imap_addresses(struct buf *out, const char *value)
 {
-	struct addr_out ao = {out, 0, NULL, NULL, NULL};
+	struct addr_out ao = {out, 0, NULL, NULL, NULL, false, NULL, 0};
 
 	if (value == NULL) {
 		buf_append_str(out, "NIL");
@@ -1319,7 +1332,7 @@ bool
 msg_address_first(const char *value, char **name_r, char **mailbox_r,
 		  char **host_r)
 {
-	struct addr_out ao = {NULL, 0, NULL, NULL, NULL};
+	struct addr_out ao = {NULL, 0, NULL, NULL, NULL, false, NULL, 0};
 
 	*name_r = *mailbox_r = *host_r = NULL;
 	if (value == NULL)
@@ -1331,6 +1344,19 @@ msg_address_first(const char *value, char **name_r, char **mailbox_r,
 	*mailbox_r = ao.first_mailbox;
 	*host_r = ao.first_host;
 	return true;
+}
+
+size_t
+msg_address_all(const char *value, char ***list_r)
+{
+	struct addr_out ao = {NULL, 0, NULL, NULL, NULL, true, NULL, 0};
+
+	*list_r = NULL;
+	if (value == NULL)
+		return 0;
+	addr_parse(&ao, value);
+	*list_r = ao.all;
+	return ao.all_n;
 }
 
 static bool

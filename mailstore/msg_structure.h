@@ -172,6 +172,10 @@ const char *msg_structure_header(const struct msg_structure *s,
  * strings are allocated (free them). For SORT FROM/TO/CC and DISPLAY. */
 bool msg_address_first(const char *value, char **name_r, char **mailbox_r,
 		       char **host_r);
+/* Every mailbox of an address-list header value (groups looked into) as
+ * "local@domain", allocated in *list_r (free each and the array); returns
+ * how many. */
+size_t msg_address_all(const char *value, char ***list_r);
 
 /* Walks the entities in pre-order (0 is the message itself). For each one
  * reports its lower-case type/subtype, its charset parameter (NULL if none),

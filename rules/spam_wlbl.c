@@ -20,8 +20,10 @@
  * A glob matches the whole address, case-insensitively; '*' is any run of
  * characters, '?' one. The SPF and DKIM results come from the filters of
  * those names (filters/spam.c fills struct spam_msg); without them (moatctl
- * spam check) the _auth checks never hit. Every input is peer-supplied:
- * bounded, no allocation while matching.
+ * spam check) the _auth checks never hit. From values are split by
+ * mailstore/msg_structure.h's address parser (the one IMAP ENVELOPE uses);
+ * every input is peer-supplied, and the globs match without backtracking
+ * recursion.
  */
 #include "rules/spam_rules_private.h"
 
@@ -31,6 +33,7 @@
 #include <strings.h>
 
 #include "lib/xalloc.h"
+#include "mailstore/msg_structure.h"
 
 #define SPAM_WLBL_MAX_GLOB    320
 #define SPAM_WLBL_MAX_ENTRIES 100000
@@ -173,72 +176,43 @@ spam_wlbl_listed(const struct spam_addr_list *l, const char *addr, size_t len)
 	return false;
 }
 
-struct spam_addr {
-	const char *p;
-	size_t len;
-};
-
-/* The addresses of a From-like value: "<a@b>" when bracketed, else the
- * word with an '@'; groups and comments are not interpreted. */
+/* Every address of every From field (mailstore/msg_structure.h's RFC 5322
+ * parser), at most SPAM_WLBL_MAX_ADDRS: *addrs_r to free with
+ * spam_addrs_free(). */
 static size_t
-spam_addrs(const char *v, struct spam_addr *out, size_t max)
+spam_from_addrs(const struct spam_msg *msg, char ***addrs_r)
 {
+	char **all = NULL;
 	size_t n = 0;
 
-	while (v != NULL && *v != '\0' && n < max) {
-		const char *end = v, *lt = NULL, *at = NULL;
-		bool quoted = false, angle = false;
+	for (size_t i = 0; i < msg->header_count; i++) {
+		char **one;
+		size_t m;
 
-		for (; *end != '\0'; end++) {
-			if (*end == '"')
-				quoted = !quoted;
-			else if (quoted)
-				continue;
-			else if (*end == '<' && lt == NULL)
-				lt = end, angle = true;
-			else if (*end == '>')
-				angle = false;
-			else if (*end == '@' && at == NULL)
-				at = end;
-			else if (*end == ',' && !angle)
-				break;
-		}
-		if (lt != NULL) {
-			const char *gt = memchr(lt, '>', (size_t)(end - lt));
-
-			if (gt != NULL && gt > lt + 1) {
-				out[n].p = lt + 1;
-				out[n++].len = (size_t)(gt - lt - 1);
+		if (strcasecmp(msg->headers[i].name, "From") != 0 ||
+		    msg->headers[i].value == NULL)
+			continue;
+		m = msg_address_all(msg->headers[i].value, &one);
+		for (size_t k = 0; k < m; k++) {
+			if (n < SPAM_WLBL_MAX_ADDRS) {
+				all = xreallocarray(all, n + 1, sizeof(*all));
+				all[n++] = one[k];
+			} else {
+				free(one[k]);
 			}
-		} else if (at != NULL) {
-			const char *s = at, *e = at;
-
-			while (s > v && !isspace((unsigned char)s[-1]) &&
-			       s[-1] != '(' && s[-1] != ':')
-				s--;
-			while (e < end && !isspace((unsigned char)*e) &&
-			       *e != ')')
-				e++;
-			out[n].p = s;
-			out[n++].len = (size_t)(e - s);
 		}
-		v = *end == ',' ? end + 1 : NULL;
+		free(one);
 	}
+	*addrs_r = all;
 	return n;
 }
 
-/* The From header's addresses (every From field). */
-static size_t
-spam_from_addrs(const struct spam_msg *msg, struct spam_addr *out, size_t max)
+static void
+spam_addrs_free(char **addrs, size_t n)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < msg->header_count && n < max; i++)
-		if (strcasecmp(msg->headers[i].name, "From") == 0 &&
-		    msg->headers[i].value != NULL)
-			n +=
-			    spam_addrs(msg->headers[i].value, out + n, max - n);
-	return n;
+	for (size_t i = 0; i < n; i++)
+		free(addrs[i]);
+	free(addrs);
 }
 
 static bool
@@ -253,16 +227,17 @@ spam_envelope_listed(const struct spam_msg *msg, const struct spam_addr_list *l)
 static bool
 spam_senders_listed(const struct spam_msg *msg, const struct spam_addr_list *l)
 {
-	struct spam_addr a[SPAM_WLBL_MAX_ADDRS];
+	char **a;
 	size_t n;
+	bool hit = false;
 
 	if (l->count == 0)
 		return false;
-	n = spam_from_addrs(msg, a, SPAM_WLBL_MAX_ADDRS);
-	for (size_t i = 0; i < n; i++)
-		if (spam_wlbl_listed(l, a[i].p, a[i].len))
-			return true;
-	return spam_envelope_listed(msg, l);
+	n = spam_from_addrs(msg, &a);
+	for (size_t i = 0; i < n && !hit; i++)
+		hit = spam_wlbl_listed(l, a[i], strlen(a[i]));
+	spam_addrs_free(a, n);
+	return hit || spam_envelope_listed(msg, l);
 }
 
 /* A From address in l whose domain signed the message (DKIM pass, d=
@@ -270,26 +245,23 @@ spam_senders_listed(const struct spam_msg *msg, const struct spam_addr_list *l)
 static bool
 spam_dkim_listed(const struct spam_msg *msg, const struct spam_addr_list *l)
 {
-	struct spam_addr a[SPAM_WLBL_MAX_ADDRS];
+	char **a;
 	size_t n;
+	bool hit = false;
 
 	if (l->count == 0 || msg->dkim_domain_count == 0)
 		return false;
-	n = spam_from_addrs(msg, a, SPAM_WLBL_MAX_ADDRS);
-	for (size_t i = 0; i < n; i++) {
-		const char *at = memchr(a[i].p, '@', a[i].len);
-		size_t dlen;
+	n = spam_from_addrs(msg, &a);
+	for (size_t i = 0; i < n && !hit; i++) {
+		const char *at = strrchr(a[i], '@');
 
-		if (at == NULL || !spam_wlbl_listed(l, a[i].p, a[i].len))
+		if (at == NULL || !spam_wlbl_listed(l, a[i], strlen(a[i])))
 			continue;
-		dlen = a[i].len - (size_t)(at + 1 - a[i].p);
-		for (size_t k = 0; k < msg->dkim_domain_count; k++)
-			if (strlen(msg->dkim_domains[k]) == dlen &&
-			    strncasecmp(msg->dkim_domains[k], at + 1, dlen) ==
-				0)
-				return true;
+		for (size_t k = 0; k < msg->dkim_domain_count && !hit; k++)
+			hit = strcasecmp(msg->dkim_domains[k], at + 1) == 0;
 	}
-	return false;
+	spam_addrs_free(a, n);
+	return hit;
 }
 
 bool
