@@ -109,7 +109,12 @@ dnsbl_entry_matches(const struct dnsbl_entry *entry, const char *answer)
 		return false;
 	if (entry->code != NULL)
 		return strcmp(entry->code, answer) == 0;
-	return b[0] == 127 && !(b[1] == 255 && b[2] == 255);
+	/* 127.255.255.x: Spamhaus's errors (a public resolver's queries
+	 * refused, an unknown key...); 127.0.0.1: URIBL's and SURBL's
+	 * "query refused" (RFC 5782 keeps it out of every list). Taking
+	 * either for a listing would list every sender at once. */
+	return b[0] == 127 && !(b[1] == 255 && b[2] == 255) &&
+	       !(b[1] == 0 && b[2] == 0 && b[3] == 1);
 }
 
 int

@@ -7,7 +7,8 @@
  *
  * e.g. "zen.spamhaus.org/127.0.0.2=RBL_SPAMHAUS_SBL:3.5". CODE is one
  * answer address, or "any" (the default): any 127.0.0.0/8 answer except
- * 127.255.255.0/24, which blocklists use to report refused queries. Several
+ * 127.255.255.0/24 and 127.0.0.1, which blocklists use to report refused
+ * queries. Several
  * items may name one zone: it is queried once per message.
  */
 #ifndef MOAT_DNSBL_H

@@ -75,6 +75,7 @@ test_matching(void **state)
 	assert_true(dnsbl_entry_matches(&any, "127.0.0.2"));
 	assert_true(dnsbl_entry_matches(&any, "127.0.1.10"));
 	assert_false(dnsbl_entry_matches(&any, "127.255.255.254"));
+	assert_false(dnsbl_entry_matches(&any, "127.0.0.1"));
 	assert_false(dnsbl_entry_matches(&any, "192.0.2.1"));
 	assert_false(dnsbl_entry_matches(&any, "garbage"));
 	assert_true(dnsbl_entry_matches(&two, "127.0.0.2"));
