@@ -31,13 +31,15 @@
 #define ATTACH_MAGIC_BYTES	    (256 * 1024)
 #define ATTACH_TOTAL_ARCHIVE_BYTES  (64 * 1024 * 1024)
 #define ATTACH_TOTAL_DECLARED_BYTES (512ULL * 1024 * 1024)
+#define ATTACH_MAX_EMBEDDED_ZIPS    8
 
 const char attach_default_extensions[] =
     "ace,ade,adp,ani,app,appref-ms,appx,appxbundle,bas,bat,bgi,cab,chm,cmd,"
     "com,cpl,crt,diagcab,dll,exe,fxp,gadget,grp,hlp,hpj,hta,img,inf,ins,iso,"
     "isp,its,jar,jnlp,js,jse,ksh,lnk,mad,maf,mag,mam,maq,mar,mas,mat,mau,mav,"
     "maw,mcf,mda,mdb,mde,mdt,mdw,mdz,msc,msh,msh1,msh1xml,msh2,msh2xml,mshxml,"
-    "msi,msix,msixbundle,msp,mst,msu,ocx,ops,osd,pcd,pif,pl,plg,prf,prg,ps1,"
+    "msi,msix,msixbundle,msp,mst,msu,ocx,one,onepkg,ops,osd,pcd,pif,pl,plg,"
+    "prf,prg,ps1,"
     "ps1xml,ps2,ps2xml,psc1,psc2,psd1,psdm1,pst,reg,scf,scr,sct,settingcontent-"
     "ms,shb,shs,sys,theme,tmp,url,vb,vbe,vbp,vbs,vhd,vhdx,vsmacros,vsw,vxd,"
     "webpnp,ws,wsc,wsf,wsh,xbap,xll,xnk";
@@ -69,6 +71,7 @@ static const char *const attach_symbol_names[ATTACH_SYM_COUNT_] = {
     [ATTACH_SYM_MACRO] = "ATTACH_MACRO",
     [ATTACH_SYM_ENCRYPTED] = "ATTACH_ENCRYPTED",
     [ATTACH_SYM_ARCHIVE_LIMIT] = "ATTACH_ARCHIVE_LIMIT",
+    [ATTACH_SYM_AMBIGUOUS_MIME] = "ATTACH_AMBIGUOUS_MIME",
 };
 
 struct attach_policy {
@@ -305,6 +308,24 @@ attach_check_name(struct attach_run *run, const char *name, bool member)
 	const struct attach_policy *p = run->policy;
 	char ext[32], prev[32];
 	bool blocked;
+	const char *base = name, *colon;
+
+	for (const char *q = name; *q; q++)
+		if (*q == '/' || *q == '\\')
+			base = q + 1;
+	/* An NTFS stream name: "setup.exe::$DATA" and "setup.exe:x" are
+	 * saved as setup.exe. */
+	colon = strchr(base, ':');
+	if (colon != NULL && colon > base) {
+		char file[256];
+		size_t n = (size_t)(colon - name);
+
+		if (n < sizeof(file)) {
+			memcpy(file, name, n);
+			file[n] = '\0';
+			attach_check_name(run, file, member);
+		}
+	}
 
 	attach_extension(name, ext, sizeof(ext), prev, sizeof(prev));
 	blocked = ext[0] != '\0' && list_has(&p->extensions, ext);
@@ -496,6 +517,46 @@ attach_check_archive(struct attach_run *run, const char *name,
 	archive_read_free(a);
 }
 
+/*
+ * Zip archives that do not start the data: behind a prefix (a
+ * self-extractor, or junk that 7-Zip and WinRAR skip, reading the central
+ * directory at the end) or after a first archive (two archives
+ * concatenated: readers disagree on which one they show, and libarchive
+ * reads only the first). Each is opened from its first local header,
+ * at most ATTACH_MAX_EMBEDDED_ZIPS of them.
+ */
+static void
+attach_check_embedded_zips(struct attach_run *run, const char *name,
+			   const unsigned char *data, size_t len,
+			   unsigned int depth, bool first_checked)
+{
+	size_t pos = 0;
+
+	for (unsigned int n = 0; n < ATTACH_MAX_EMBEDDED_ZIPS && pos < len;) {
+		const unsigned char *lh =
+		    memmem(data + pos, len - pos, "PK\x03\x04", 4);
+		const unsigned char *end;
+		size_t at, comment;
+
+		if (lh == NULL)
+			return;
+		at = (size_t)(lh - data);
+		end = memmem(lh, len - at, "PK\x05\x06", 4);
+		if (end == NULL)
+			return;
+		if (at > 0 || !first_checked) {
+			attach_check_archive(run, name, lh, len - at, depth);
+			n++;
+		}
+		/* past this archive's end-of-central-directory record */
+		pos = (size_t)(end - data) + 22;
+		if (pos > len)
+			return;
+		comment = (size_t)data[pos - 2] | (size_t)data[pos - 1] << 8;
+		pos += comment;
+	}
+}
+
 /* Control bytes or an executable's magic early in a declared text part:
  * worth libmagic's look. Plain text is not (it would cost milliseconds). */
 static bool
@@ -541,8 +602,15 @@ attach_check_data(struct attach_run *run, const char *name,
 	    ole_has_vba(data, len))
 		attach_add(run->report, ATTACH_SYM_MACRO, true, name,
 			   "OLE2 VBA project");
-	if (p->config.check_archives && is_archive(data, len))
-		attach_check_archive(run, name, data, len, depth + 1);
+	if (p->config.check_archives) {
+		bool archive = is_archive(data, len);
+
+		if (archive)
+			attach_check_archive(run, name, data, len, depth + 1);
+		if (!archive || starts(data, len, "PK\x03\x04", 4))
+			attach_check_embedded_zips(run, name, data, len,
+						   depth + 1, archive);
+	}
 }
 
 static void
@@ -622,6 +690,11 @@ attach_policy_check(const struct attach_policy *policy,
 	for (size_t i = 0; i < msg->part_count; i++) {
 		const struct mime_part *part = &msg->parts[i];
 
+		/* Another reading could show other parts or names. */
+		if (part->ambiguity != NULL)
+			attach_add(run.report, ATTACH_SYM_AMBIGUOUS_MIME, true,
+				   part->filename != NULL ? part->filename : "",
+				   part->ambiguity);
 		if (part->kind == MIME_PART_MULTIPART)
 			continue;
 		/* Both names when a part gives two different ones. */

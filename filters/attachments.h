@@ -14,6 +14,10 @@
  *                          with vbaProject.bin, ODF with Basic scripts
  *   ATTACH_ENCRYPTED       an encrypted archive member (not inspectable)
  *   ATTACH_ARCHIVE_LIMIT   an archive beyond the entry/depth/size limits
+ *   ATTACH_AMBIGUOUS_MIME  a part mail programs may read two ways (two
+ *                          different Content-Type fields or boundary
+ *                          parameters, ...): what the client shows may not
+ *                          be what was checked
  *
  * Findings marked "block" make the filter refuse or quarantine the message
  * (per configuration); the others are symbols only.
@@ -55,6 +59,7 @@ enum attach_symbol {
 	ATTACH_SYM_MACRO,
 	ATTACH_SYM_ENCRYPTED,
 	ATTACH_SYM_ARCHIVE_LIMIT,
+	ATTACH_SYM_AMBIGUOUS_MIME,
 	ATTACH_SYM_COUNT_,
 };
 

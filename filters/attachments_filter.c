@@ -6,6 +6,9 @@
  * blocking finding rejects the message with 554 5.7.1 naming the file, or
  * quarantines it (filter.attachments.action); macros have their own action
  * (filter.attachments.macro_action: reject, quarantine or symbol only).
+ * A part that mail programs may read two ways (ATTACH_AMBIGUOUS_MIME)
+ * blocks like a blocked file: what the recipient's program shows may not
+ * be what the filters checked.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -88,7 +91,7 @@ static const double attachments_filter_scores[ATTACH_SYM_COUNT_] = {
     [ATTACH_SYM_BIDI_NAME] = 5.0,     [ATTACH_SYM_ARCHIVE_EXT] = 5.0,
     [ATTACH_SYM_BLOCKED_TYPE] = 5.0,  [ATTACH_SYM_DETECTED_TYPE] = 5.0,
     [ATTACH_SYM_MACRO] = 3.0,	      [ATTACH_SYM_ENCRYPTED] = 1.0,
-    [ATTACH_SYM_ARCHIVE_LIMIT] = 1.0,
+    [ATTACH_SYM_ARCHIVE_LIMIT] = 1.0, [ATTACH_SYM_AMBIGUOUS_MIME] = 5.0,
 };
 
 struct attachments_filter {
@@ -178,9 +181,16 @@ attachments_filter_run(void *state, struct filter_context *ctx,
 			    ctx, attach_symbol_name((enum attach_symbol)k),
 			    attachments_filter_scores[k], NULL);
 	if (first != NULL) {
-		snprintf(text, sizeof(text), "Attachment not allowed: %s (%s)",
-			 first->file[0] != '\0' ? first->file : "(unnamed)",
-			 first->detail);
+		if (first->symbol == ATTACH_SYM_AMBIGUOUS_MIME)
+			snprintf(text, sizeof(text),
+				 "Ambiguous MIME structure not allowed: %s",
+				 first->detail);
+		else
+			snprintf(text, sizeof(text),
+				 "Attachment not allowed: %s (%s)",
+				 first->file[0] != '\0' ? first->file
+							: "(unnamed)",
+				 first->detail);
 		filter_set_verdict(ctx,
 				   strcmp(f->set->action, "quarantine") == 0
 				       ? POLICY_QUARANTINE

@@ -15,6 +15,7 @@
  */
 #include "filters/mime.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <gmime/gmime.h>
 #include <iconv.h>
@@ -44,6 +45,7 @@ static const char *const mime_symbol_names[MIME_SYM_COUNT_] = {
     [MIME_SYM_BAD_HEADER] = "MIME_BAD_HEADER",
     [MIME_SYM_BAD_CHARSET] = "MIME_BAD_CHARSET",
     [MIME_SYM_NESTING_OVERFLOW] = "MIME_NESTING_OVERFLOW",
+    [MIME_SYM_AMBIGUOUS] = "MIME_AMBIGUOUS",
 };
 
 /* Parse state: growable arrays here, copied into the pool at the end. */
@@ -773,6 +775,142 @@ mime_fill_type(struct mime_ctx *ctx, GMimeObject *obj, struct mime_part *part)
 			   part->filename != NULL;
 }
 
+static bool
+mime_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Two raw values of one field differ, whatever their folding (runs of
+ * white space compare as one space); the transfer encoding also ignoring
+ * case and quotes, as a mail program reads it. */
+static bool
+mime_values_differ(const char *name, const char *a, const char *b)
+{
+	bool loose = strcasecmp(name, "content-transfer-encoding") == 0;
+	bool begun = false;
+
+	for (;;) {
+		bool sa = false, sb = false;
+
+		while (mime_is_space(*a) || (loose && *a == '"')) {
+			sa = sa || mime_is_space(*a);
+			a++;
+		}
+		while (mime_is_space(*b) || (loose && *b == '"')) {
+			sb = sb || mime_is_space(*b);
+			b++;
+		}
+		if (*a == '\0' || *b == '\0')
+			return *a != *b;
+		if (begun && sa != sb && !loose)
+			return true;
+		begun = true;
+		if (loose ? tolower((unsigned char)*a) !=
+				tolower((unsigned char)*b)
+			  : *a != *b)
+			return true;
+		a++;
+		b++;
+	}
+}
+
+/* The first parameter named in names that the list gives twice with
+ * different values, or NULL. */
+static const char *
+mime_param_conflict(GMimeParamList *list, const char *const *names)
+{
+	int n = list != NULL ? g_mime_param_list_length(list) : 0;
+
+	for (int i = 0; i < n; i++) {
+		GMimeParam *p = g_mime_param_list_get_parameter_at(list, i);
+		const char *pn = p != NULL ? g_mime_param_get_name(p) : NULL;
+		const char *pv = p != NULL ? g_mime_param_get_value(p) : NULL;
+		bool wanted = false;
+
+		if (pn == NULL || pv == NULL)
+			continue;
+		for (size_t k = 0; names[k] != NULL; k++)
+			wanted = wanted || strcasecmp(pn, names[k]) == 0;
+		if (!wanted)
+			continue;
+		for (int j = i + 1; j < n; j++) {
+			GMimeParam *q =
+			    g_mime_param_list_get_parameter_at(list, j);
+			const char *qn =
+			    q != NULL ? g_mime_param_get_name(q) : NULL;
+			const char *qv =
+			    q != NULL ? g_mime_param_get_value(q) : NULL;
+
+			if (qn != NULL && qv != NULL &&
+			    strcasecmp(pn, qn) == 0 && strcmp(pv, qv) != 0)
+				return pn;
+		}
+	}
+	return NULL;
+}
+
+/* Whether obj's header list gives field twice with different values. */
+static bool
+mime_field_conflict(GMimeObject *obj, const char *field)
+{
+	GMimeHeaderList *list = g_mime_object_get_header_list(obj);
+	int count = list != NULL ? g_mime_header_list_get_count(list) : 0;
+	const char *first = NULL;
+
+	for (int i = 0; i < count; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
+		const char *name = h != NULL ? g_mime_header_get_name(h) : NULL;
+		const char *raw =
+		    h != NULL ? g_mime_header_get_raw_value(h) : NULL;
+
+		if (name == NULL || raw == NULL || strcasecmp(name, field) != 0)
+			continue;
+		if (first == NULL)
+			first = raw;
+		else if (mime_values_differ(field, first, raw))
+			return true;
+	}
+	return false;
+}
+
+/* Sets part->ambiguity (see mime.h) from obj's header fields and
+ * parameters, and MIME_AMBIGUOUS with it. */
+static void
+mime_check_ambiguity(struct mime_ctx *ctx, GMimeObject *obj,
+		     struct mime_part *part)
+{
+	static const char *const fields[] = {
+	    "Content-Type", "Content-Disposition", "Content-Transfer-Encoding"};
+	static const char *const ct_params[] = {"boundary", "name", NULL};
+	static const char *const cd_params[] = {"filename", NULL};
+	static const char *const field_why[] = {
+	    "two different Content-Type fields",
+	    "two different Content-Disposition fields",
+	    "two different Content-Transfer-Encoding fields"};
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	GMimeContentDisposition *cd =
+	    g_mime_object_get_content_disposition(obj);
+	const char *param;
+
+	for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
+		if (part->ambiguity == NULL &&
+		    mime_field_conflict(obj, fields[f]))
+			part->ambiguity = field_why[f];
+	if (part->ambiguity == NULL && ct != NULL &&
+	    (param = mime_param_conflict(g_mime_content_type_get_parameters(ct),
+					 ct_params)) != NULL)
+		part->ambiguity = strcasecmp(param, "boundary") == 0
+				      ? "two different boundary parameters"
+				      : "two different name parameters";
+	if (part->ambiguity == NULL && cd != NULL &&
+	    mime_param_conflict(g_mime_content_disposition_get_parameters(cd),
+				cd_params) != NULL)
+		part->ambiguity = "two different filename parameters";
+	if (part->ambiguity != NULL)
+		mime_symbol_set(ctx->msg, MIME_SYM_AMBIGUOUS);
+}
+
 static void
 mime_add_text(struct mime_ctx *ctx, struct mime_part *part)
 {
@@ -927,6 +1065,7 @@ mime_walk(struct mime_ctx *ctx, GMimeObject *obj, GMimeObject *header_obj,
 	idx = mime_part_add(ctx, parent, depth);
 	mime_fill_headers(ctx, header_obj, &ctx->parts[idx]);
 	mime_fill_type(ctx, obj, &ctx->parts[idx]);
+	mime_check_ambiguity(ctx, obj, &ctx->parts[idx]);
 
 	if (GMIME_IS_MULTIPART(obj)) {
 		GMimeMultipart *mp = (GMimeMultipart *)obj;

@@ -38,6 +38,8 @@ enum mime_symbol {
 	MIME_SYM_BAD_HEADER,	   /* invalid header name or encoded word */
 	MIME_SYM_BAD_CHARSET,	   /* text in an unknown or broken charset */
 	MIME_SYM_NESTING_OVERFLOW, /* GMime's own nesting guard (1024) */
+	MIME_SYM_AMBIGUOUS,	   /* a part mail programs may read two ways
+				      (mime_part.ambiguity) */
 	MIME_SYM_COUNT_,
 };
 
@@ -84,6 +86,14 @@ struct mime_part {
 	 * they show and save), else NULL. */
 	const char *alt_filename;
 	bool attachment; /* disposition attachment or a name */
+	/* Why mail programs may read this part differently, NULL when they
+	 * cannot: two different Content-Type, Content-Disposition or
+	 * Content-Transfer-Encoding fields (GMime takes the last, others the
+	 * first), or two different boundary, name or filename parameters in
+	 * one field (GMime takes the first, others the last). A different
+	 * reading shows other parts or another file name than the filters
+	 * saw. */
+	const char *ambiguity;
 
 	/* Headers of this part (for the root: the message headers; for a
 	 * MIME_PART_MESSAGE: its own headers, the inner message's are on the

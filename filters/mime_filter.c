@@ -117,7 +117,7 @@ static const double mime_filter_scores[MIME_SYM_COUNT_] = {
     [MIME_SYM_TOO_LARGE] = 0.1,	       [MIME_SYM_TOO_MANY_URLS] = 1.0,
     [MIME_SYM_PARSE_ERROR] = 3.0,      [MIME_SYM_MALFORMED] = 1.0,
     [MIME_SYM_BAD_HEADER] = 0.5,       [MIME_SYM_BAD_CHARSET] = 0.5,
-    [MIME_SYM_NESTING_OVERFLOW] = 5.0,
+    [MIME_SYM_NESTING_OVERFLOW] = 5.0, [MIME_SYM_AMBIGUOUS] = 3.0,
 };
 
 static int

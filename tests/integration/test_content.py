@@ -458,11 +458,49 @@ def test_attachment_name_evasions(content):
             b'id="f@remote.example"; number=1; total=2\r\n') +
          b"\r\nContent-Type: application/octet-stream\r\n\r\n" +
          EICAR[:30] + b"\r\n", "message/partial"),
+        ("NTFS stream", multipart(exe_part(
+            b"Content-Type: application/octet-stream\r\n"
+            b'Content-Disposition: attachment; filename="setup.exe::$DATA"'
+            b"\r\n")), "setup.exe"),
+        ("concatenated zips", multipart(zip_part(
+            zip_of([("readme.txt", b"hi")]) + zip_of([("setup.exe", b"MZ")]))),
+         "setup.exe"),
+        ("zip behind a prefix", multipart(zip_part(
+            b"%PDF-1.4\n" + b"x" * 1000 + zip_of([("setup.exe", b"MZ")]))),
+         "setup.exe"),
+        ("two filename parameters", multipart(exe_part(
+            b"Content-Type: application/octet-stream\r\n"
+            b'Content-Disposition: attachment; filename="readme.txt"; '
+            b'filename="setup.exe"\r\n')), "two different filename"),
+        ("two Content-Disposition fields", multipart(exe_part(
+            b"Content-Type: application/octet-stream\r\n"
+            b'Content-Disposition: attachment; filename="setup.exe"\r\n'
+            b'Content-Disposition: attachment; filename="readme.txt"\r\n')),
+         "two different Content-Disposition"),
+        # GMime takes the first boundary, a client the last: the .exe
+        # would hide in what the filters took for a preamble
+        ("two boundaries", multipart(exe_part(
+            b"Content-Type: application/octet-stream\r\n"
+            b'Content-Disposition: attachment; filename="setup.exe"\r\n'
+            )).replace(b'boundary="b"', b'boundary="x"; boundary="b"'),
+         "two different boundary"),
+        ("two Content-Type fields", multipart(exe_part(
+            b"Content-Type: application/octet-stream\r\n"
+            b'Content-Disposition: attachment; filename="setup.exe"\r\n'
+            )).replace(b"\r\n\r\n--b", b"\r\nContent-Type: text/plain"
+                       b"\r\n\r\n--b", 1), "two different Content-Type"),
     ]
     for name, raw, needle in cases:
         code, text = send(content, raw)
         assert code == 554, (name, code, text)
         assert needle in text, (name, text)
+
+
+def zip_part(data):
+    return (b"Content-Type: application/pdf\r\nContent-Disposition: "
+            b'attachment; filename="a.pdf"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n\r\n" +
+            base64_lines(data))
 
 
 def pe_header():

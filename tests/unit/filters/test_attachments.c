@@ -250,6 +250,47 @@ test_files(void **state)
 	}
 }
 
+/* Zips that do not start the data (behind a prefix, or a second archive
+ * after a first) and NTFS stream names: what 7-Zip, WinRAR or Windows
+ * would show or save is checked too. */
+static void
+test_hidden_names(void **state)
+{
+	unsigned char *clean, *evil, *both;
+	size_t clen, elen;
+
+	(void)state;
+	clean = make_zip((struct member[]){{"readme.txt", text, sizeof(text)}},
+			 1, false, &clen);
+	evil = make_zip((struct member[]){{"setup.exe", text, sizeof(text)}}, 1,
+			false, &elen);
+	both = malloc(clen + elen + 1000);
+	assert_non_null(both);
+	/* two archives concatenated */
+	memcpy(both, clean, clen);
+	memcpy(both + clen, evil, elen);
+	check("a.zip", "application/zip", both, clen + elen,
+	      W(ATTACH_SYM_ARCHIVE_EXT), 1, true);
+	/* an archive behind 1000 bytes of something else */
+	memset(both, 'x', 1000);
+	memcpy(both + 1000, evil, elen);
+	check("a.pdf", "application/pdf", both, 1000 + elen,
+	      W(ATTACH_SYM_ARCHIVE_EXT), 1, true);
+	/* a clean one behind a prefix stays clean */
+	memcpy(both + 1000, clean, clen);
+	check("b.pdf", "application/pdf", both, 1000 + clen, NULL, 0, false);
+	free(both);
+	free(clean);
+	free(evil);
+	check("setup.exe::$DATA", NULL, text, sizeof(text),
+	      W(ATTACH_SYM_BLOCKED_EXT), 1, true);
+	check("dir\\run.js:zone", NULL, text, sizeof(text),
+	      W(ATTACH_SYM_BLOCKED_EXT), 1, true);
+	check("notes.one", NULL, text, sizeof(text), W(ATTACH_SYM_BLOCKED_EXT),
+	      1, true);
+	check("report:2026.txt", NULL, text, sizeof(text), NULL, 0, false);
+}
+
 static void
 test_limits(void **state)
 {
@@ -459,6 +500,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_extension),
 	    cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_hidden_names),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_full_report_keeps_the_block),
 	    cmocka_unit_test(test_message),

@@ -505,6 +505,87 @@ walk_dir(const char *dir)
 	closedir(d);
 }
 
+/* Parts that mail programs may read two ways, and look-alikes that are
+ * not ambiguous (the same field twice, however folded or cased). */
+static void
+test_ambiguity(void **state)
+{
+#define AMB_HDR                                                                \
+	"From: a@example.test\r\nTo: b@example.test\r\nMIME-Version: 1.0\r\n"
+#define AMB_BODY "\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n"
+	static const struct {
+		const char *msg, *why;
+	} cases[] = {
+	    {AMB_HDR "Content-Type: multipart/mixed; boundary=b\r\n"
+		     "Content-Type: text/plain\r\n" AMB_BODY,
+	     "two different Content-Type fields"},
+	    {AMB_HDR
+	     "Content-Type: multipart/mixed; boundary=b\r\n"
+	     "Content-Type: multipart/mixed;\r\n boundary=b\r\n" AMB_BODY,
+	     NULL},
+	    {AMB_HDR "Content-Type: multipart/mixed; boundary=x; "
+		     "boundary=b\r\n" AMB_BODY,
+	     "two different boundary parameters"},
+	    {AMB_HDR "Content-Type: multipart/mixed; boundary=b; "
+		     "boundary=b\r\n" AMB_BODY,
+	     NULL},
+	    {AMB_HDR "Content-Type: application/octet-stream; name=a.txt; "
+		     "name=a.exe\r\n\r\nx\r\n",
+	     "two different name parameters"},
+	    {AMB_HDR "Content-Type: application/octet-stream\r\n"
+		     "Content-Disposition: attachment; filename=a.txt; "
+		     "filename=a.exe\r\n\r\nx\r\n",
+	     "two different filename parameters"},
+	    {AMB_HDR "Content-Type: application/octet-stream\r\n"
+		     "Content-Disposition: attachment; filename=a.txt\r\n"
+		     "Content-Disposition: attachment; filename=a.exe\r\n"
+		     "\r\nx\r\n",
+	     "two different Content-Disposition fields"},
+	    {AMB_HDR "Content-Type: text/plain\r\nContent-Transfer-Encoding: "
+		     "base64\r\nContent-Transfer-Encoding: \"BASE64\"\r\n"
+		     "\r\naGk=\r\n",
+	     NULL},
+	    {AMB_HDR
+	     "Content-Type: text/plain\r\nContent-Transfer-Encoding: "
+	     "base64\r\nContent-Transfer-Encoding: 7bit\r\n\r\naGk=\r\n",
+	     "two different Content-Transfer-Encoding fields"},
+	    /* inside a forwarded message */
+	    {AMB_HDR "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+		     "Content-Type: message/rfc822\r\n\r\nSubject: in\r\n"
+		     "Content-Type: text/plain\r\nContent-Type: text/html\r\n"
+		     "\r\nhi\r\n--b--\r\n",
+	     "two different Content-Type fields"},
+	};
+	struct mime_limits limits;
+
+	(void)state;
+	mime_limits_default(&limits);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mime_message *m = mime_parse_buffer(
+		    cases[i].msg, strlen(cases[i].msg), &limits);
+		const char *why = NULL;
+
+		assert_non_null(m);
+		for (size_t k = 0; k < m->part_count && why == NULL; k++)
+			why = m->parts[k].ambiguity;
+		if (cases[i].why == NULL) {
+			if (why != NULL)
+				fail_msg("case %zu: unexpected %s", i, why);
+			assert_false(
+			    mime_message_has_symbol(m, MIME_SYM_AMBIGUOUS));
+		} else {
+			if (why == NULL || strcmp(why, cases[i].why) != 0)
+				fail_msg("case %zu: got %s", i,
+					 why ? why : "(none)");
+			assert_true(
+			    mime_message_has_symbol(m, MIME_SYM_AMBIGUOUS));
+		}
+		mime_message_free(&m);
+	}
+#undef AMB_HDR
+#undef AMB_BODY
+}
+
 static void
 test_shared_testdata(void **state)
 {
@@ -530,6 +611,7 @@ main(void)
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_fd_and_slot),
 	    cmocka_unit_test(test_html_and_urls),
+	    cmocka_unit_test(test_ambiguity),
 	    cmocka_unit_test(test_shared_testdata),
 	};
 
