@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "filters/attach_active.h"
 #include "filters/mime.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -71,6 +72,10 @@ static const char *const attach_symbol_names[ATTACH_SYM_COUNT_] = {
     [ATTACH_SYM_MACRO] = "ATTACH_MACRO",
     [ATTACH_SYM_ENCRYPTED] = "ATTACH_ENCRYPTED",
     [ATTACH_SYM_ARCHIVE_LIMIT] = "ATTACH_ARCHIVE_LIMIT",
+    [ATTACH_SYM_ACTIVE_SVG] = "ATTACH_ACTIVE_SVG",
+    [ATTACH_SYM_SMUGGLING] = "ATTACH_SMUGGLING",
+    [ATTACH_SYM_HTML_SCRIPT] = "ATTACH_HTML_SCRIPT",
+    [ATTACH_SYM_HTML_PASSWORD] = "ATTACH_HTML_PASSWORD",
     [ATTACH_SYM_AMBIGUOUS_MIME] = "ATTACH_AMBIGUOUS_MIME",
 };
 
@@ -399,6 +404,31 @@ ole_has_vba(const unsigned char *d, size_t len)
 	return false;
 }
 
+/* Script in an attached HTML or SVG file (attach_active.h). */
+static void
+attach_check_active(struct attach_run *run, const char *name,
+		    const char *declared_type, const unsigned char *data,
+		    size_t len)
+{
+	struct attach_active a;
+
+	if (!attach_active_check(name, declared_type, data, len, &a))
+		return;
+	name = name != NULL ? name : "";
+	if (a.svg_active)
+		attach_add(run->report, ATTACH_SYM_ACTIVE_SVG, true, name,
+			   a.detail);
+	if (a.smuggling)
+		attach_add(run->report, ATTACH_SYM_SMUGGLING, true, name,
+			   "script decoding a file");
+	if (a.html_script)
+		attach_add(run->report, ATTACH_SYM_HTML_SCRIPT, false, name,
+			   "<script>");
+	if (a.html_password)
+		attach_add(run->report, ATTACH_SYM_HTML_PASSWORD, false, name,
+			   "password field");
+}
+
 static void attach_check_data(struct attach_run *run, const char *name,
 			      const unsigned char *data, size_t len,
 			      unsigned int depth, bool text);
@@ -504,6 +534,9 @@ attach_check_archive(struct attach_run *run, const char *name,
 		if (too_big)
 			attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false,
 				   path, "member size");
+		attach_check_active(run, path, NULL,
+				    (const unsigned char *)member.data,
+				    member.len);
 		if (member.len > 0)
 			attach_check_data(run, path,
 					  (const unsigned char *)member.data,
@@ -624,6 +657,7 @@ attach_check_leaf(struct attach_run *run, const char *name,
 	    list_has(&run->policy->types, declared_type))
 		attach_add(run->report, ATTACH_SYM_BLOCKED_TYPE, true,
 			   name != NULL ? name : "", declared_type);
+	attach_check_active(run, name, declared_type, data, len);
 	attach_check_data(run, name != NULL ? name : "", data, len, 0,
 			  (name == NULL || name[0] == '\0') &&
 			      declared_type != NULL &&

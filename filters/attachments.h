@@ -14,6 +14,10 @@
  *                          with vbaProject.bin, ODF with Basic scripts
  *   ATTACH_ENCRYPTED       an encrypted archive member (not inspectable)
  *   ATTACH_ARCHIVE_LIMIT   an archive beyond the entry/depth/size limits
+ *   ATTACH_ACTIVE_SVG      an SVG image with script (attach_active.h)
+ *   ATTACH_SMUGGLING       an HTML or SVG file assembling a file by script
+ *   ATTACH_HTML_SCRIPT     an attached HTML file with script
+ *   ATTACH_HTML_PASSWORD   an attached HTML file asking for a password
  *   ATTACH_AMBIGUOUS_MIME  a part mail programs may read two ways (two
  *                          different Content-Type fields or boundary
  *                          parameters, ...): what the client shows may not
@@ -59,6 +63,10 @@ enum attach_symbol {
 	ATTACH_SYM_MACRO,
 	ATTACH_SYM_ENCRYPTED,
 	ATTACH_SYM_ARCHIVE_LIMIT,
+	ATTACH_SYM_ACTIVE_SVG,
+	ATTACH_SYM_SMUGGLING,
+	ATTACH_SYM_HTML_SCRIPT,
+	ATTACH_SYM_HTML_PASSWORD,
 	ATTACH_SYM_AMBIGUOUS_MIME,
 	ATTACH_SYM_COUNT_,
 };

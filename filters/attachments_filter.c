@@ -92,6 +92,8 @@ static const double attachments_filter_scores[ATTACH_SYM_COUNT_] = {
     [ATTACH_SYM_BLOCKED_TYPE] = 5.0,  [ATTACH_SYM_DETECTED_TYPE] = 5.0,
     [ATTACH_SYM_MACRO] = 3.0,	      [ATTACH_SYM_ENCRYPTED] = 1.0,
     [ATTACH_SYM_ARCHIVE_LIMIT] = 1.0, [ATTACH_SYM_AMBIGUOUS_MIME] = 5.0,
+    [ATTACH_SYM_ACTIVE_SVG] = 5.0,    [ATTACH_SYM_SMUGGLING] = 5.0,
+    [ATTACH_SYM_HTML_SCRIPT] = 1.0,   [ATTACH_SYM_HTML_PASSWORD] = 3.0,
 };
 
 struct attachments_filter {

@@ -4,7 +4,9 @@
  * so the extension parser, the OLE2 scan and the archive walk (libarchive
  * over untrusted zips, nested) all see hostile input; then the same bytes
  * parsed as a whole message (GMime) and checked part by part, with both
- * names of a part and the uuencoded names in text bodies. The report must
+ * names of a part and the uuencoded names in text bodies; and the bytes
+ * as an SVG and as an HTML file, for the active-content scan (UTF-16
+ * narrowing included). The report must
  * stay within its bounds; everything is freed, so leaks show under ASan.
  */
 #include <stddef.h>
@@ -75,6 +77,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 data + off, size - off, &r);
 	check_report(&r);
 	free(name);
+	/* the same bytes as an SVG and as an HTML file, whatever the name */
+	memset(&r, 0, sizeof(r));
+	attach_policy_check_file(policy, "a.svg", "image/svg+xml", data, size,
+				 &r);
+	attach_policy_check_file(policy, "a.html", "text/html", data, size,
+				 &r);
+	check_report(&r);
 	if (size <= 65536) {
 		struct mime_message *m =
 		    mime_parse_buffer((const char *)data, size, NULL);

@@ -496,6 +496,30 @@ def test_attachment_name_evasions(content):
         assert needle in text, (name, text)
 
 
+def test_active_content_in_attachments(content):
+    """Script in attached SVG and HTML files: an SVG that runs code and an
+    HTML page assembling a file in the browser (HTML smuggling) are
+    refused; an HTML report with script, or a page asking for a password,
+    is delivered with its symbol."""
+    svg = (b'<svg xmlns="http://www.w3.org/2000/svg" onload="top.location='
+           b"'https://evil.example/'\"/>")
+    smuggling = (b"<html><script>var d=atob('TVqQAAM=');var b=new Blob([d])"
+                 b";navigator.msSaveOrOpenBlob(b,'a.iso');</script></html>")
+    for name, ctype, data, needle in (
+            ("logo.svg", "image/svg+xml", svg, "logo.svg"),
+            ("Invoice.html", "text/html", smuggling, "Invoice.html")):
+        code, text = send(content, mail([(name, data, ctype)]))
+        assert code == 554, (name, code, text)
+        assert needle in text, text
+    code, _ = send(content, mail([(
+        "statement.html", b"<html><form>PIN: <input type=password>"
+        b"</form><script>check()</script></html>", "text/html")]))
+    assert code == 250
+    log = message_log(content, 3)
+    assert log[-1][0] == "continue", log[-1]
+    assert {"ATTACH_HTML_SCRIPT", "ATTACH_HTML_PASSWORD"} <= set(log[-1][2])
+
+
 def zip_part(data):
     return (b"Content-Type: application/pdf\r\nContent-Disposition: "
             b'attachment; filename="a.pdf"\r\n'

