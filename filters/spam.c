@@ -58,6 +58,7 @@ struct spam_filter_settings {
 	long long prefilter_min;
 	char *cache_dir;
 	char *bayes_scores;
+	char *psl;
 };
 
 #define SF(field) offsetof(struct spam_filter_settings, field)
@@ -130,6 +131,11 @@ static const struct setting_def spam_filter_setting_defs[] = {
      "whose BAYES_* scores count when rules_paths loads files that set "
      "them too: moat (the built-in set's, fitted to Moat's classifier) or "
      "rules (the files', e.g. SpamAssassin's, fitted to its own)"},
+    {"psl", SETTING_PATH, "/usr/share/publicsuffix/public_suffix_list.dat",
+     SF(psl), 0, 0, NULL,
+     "Public Suffix List: organisations for check_fromname_spoof "
+     "(FROM_NAME_SPOOF); empty or unreadable: a domain owns its "
+     "subdomains only"},
 };
 
 struct spam_filter_state {
@@ -138,6 +144,7 @@ struct spam_filter_state {
 	struct bayes_db *bayes;
 	struct bayes_params bayes_params;
 	struct policy_spam_thresholds thresholds;
+	struct psl *psl;
 	double autolearn_spam, autolearn_ham;
 	pthread_mutex_t lock;
 	struct spam_scratch **free_scratch;
@@ -202,6 +209,7 @@ spam_filter_fini(void *state_p)
 	free(st->free_scratch);
 	spam_rules_free(&st->rules);
 	bayes_close(&st->bayes);
+	psl_free(&st->psl);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
@@ -270,6 +278,26 @@ spam_log_rules(const struct spam_rules *rules,
 	}
 }
 
+/* The Public Suffix List at path, or NULL (logged) when it cannot be read:
+ * organisations then fall back to domains and their subdomains. */
+static struct psl *
+spam_load_psl(const char *path)
+{
+	struct psl *psl;
+	char *error = NULL;
+
+	if (path[0] == '\0')
+		return NULL;
+	psl = psl_load(path, &error);
+	if (psl == NULL) {
+		log_warnx("event=spam_psl error=\"%s\" note=\"FROM_NAME_SPOOF "
+			  "compares domains and subdomains only\"",
+			  error);
+		free(error);
+	}
+	return psl;
+}
+
 static int
 spam_filter_init(const void *settings_p, void **state_r, char **error_r)
 {
@@ -314,6 +342,7 @@ spam_filter_init(const void *settings_p, void **state_r, char **error_r)
 	(void)bayes_params_set_combining(&st->bayes_params, s->bayes_combining);
 	st->bayes_params.min_spam = (unsigned int)s->bayes_min_learns;
 	st->bayes_params.min_ham = (unsigned int)s->bayes_min_learns;
+	st->psl = spam_load_psl(s->psl);
 	if (s->bayes_db[0] != '\0') {
 		spam_mkdir_parent(s->bayes_db);
 		if (bayes_open(s->bayes_db, &st->bayes, error_r) < 0) {
@@ -516,6 +545,7 @@ spam_filter_run(void *state_p, struct filter_context *ctx,
 	}
 	spam_view_init(&view, mime, full, full_len,
 		       (size_t)st->settings->max_scan_size);
+	spam_view_set_psl(&view, st->psl);
 	spam_sender_auth(ctx, &view.msg, dkim_domains,
 			 sizeof(dkim_domains) / sizeof(dkim_domains[0]));
 	if (st->bayes != NULL) {

@@ -221,6 +221,20 @@ spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	spam_view_parts(view, mime);
 }
 
+static int
+spam_view_org_domain(const void *psl, const char *domain, char *out,
+		     size_t outsz)
+{
+	return psl_registrable(psl, domain, out, outsz);
+}
+
+void
+spam_view_set_psl(struct spam_view *view, const struct psl *psl)
+{
+	view->msg.org_domain = psl != NULL ? spam_view_org_domain : NULL;
+	view->msg.org_ctx = psl;
+}
+
 void
 spam_view_free(struct spam_view *view)
 {

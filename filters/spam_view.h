@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "filters/mime.h"
+#include "filters/psl.h"
 #include "lib/buf.h"
 #include "rules/spam_rules.h"
 
@@ -33,6 +34,9 @@ struct spam_view {
 void spam_view_init(struct spam_view *view, const struct mime_message *mime,
 		    const char *full, size_t full_len, size_t max_text);
 void spam_view_free(struct spam_view *view);
+/* Organisations (check_fromname_spoof) by registrable domain from psl
+ * (which must outlive the view); without it, by domain and subdomain. */
+void spam_view_set_psl(struct spam_view *view, const struct psl *psl);
 
 /* A 64-bit key naming a message for Bayes learning: its Message-Id when
  * present, else a hash of its text. */

@@ -282,6 +282,7 @@ struct spam_ctl_check {
 	struct spam_scratch *scratch;
 	struct bayes_db *db;
 	struct bayes_params params;
+	struct psl *psl;
 	double threshold;
 	unsigned long total, spam;
 };
@@ -298,6 +299,7 @@ spam_ctl_check_one(void *context, const char *name, const char *data,
 	size_t i;
 
 	spam_view_init(&view, mime, data, len, SPAM_CTL_SCAN_MAX);
+	spam_view_set_psl(&view, c->psl);
 	if (c->db != NULL) {
 		struct bayes_tokens tokens;
 		char *berr = NULL;
@@ -392,6 +394,8 @@ spam_ctl_check(const struct moat_settings *settings, const char *db_path,
 	const char *min = spam_ctl_setting(settings, "spam.bayes_min_learns");
 	const char *combining =
 	    spam_ctl_setting(settings, "spam.bayes_combining");
+	const char *psl_path;
+	char *psl_error = NULL;
 	int i, ret = 0;
 
 	memset(&c, 0, sizeof(c));
@@ -414,6 +418,17 @@ spam_ctl_check(const struct moat_settings *settings, const char *db_path,
 		return 1;
 	}
 	c.scratch = spam_scratch_new(c.rules);
+	psl_path = spam_ctl_setting(settings, "spam.psl");
+	if (psl_path == NULL)
+		psl_path = "/usr/share/publicsuffix/public_suffix_list.dat";
+	if (psl_path[0] != '\0' &&
+	    (c.psl = psl_load(psl_path, &psl_error)) == NULL) {
+		fprintf(stderr,
+			"moatctl: %s (FROM_NAME_SPOOF compares domains "
+			"and subdomains only)\n",
+			psl_error);
+		free(psl_error);
+	}
 	for (i = 0; i < argc; i++)
 		if (spam_ctl_path(argv[i], spam_ctl_check_one, &c) < 0)
 			ret = 1;
@@ -422,6 +437,7 @@ spam_ctl_check(const struct moat_settings *settings, const char *db_path,
 	spam_scratch_free(&c.scratch);
 	spam_rules_free(&c.rules);
 	bayes_close(&c.db);
+	psl_free(&c.psl);
 	return ret;
 }
 

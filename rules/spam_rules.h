@@ -64,6 +64,13 @@ struct spam_msg {
 	bool spf_pass;
 	const char *const *dkim_domains;
 	size_t dkim_domain_count;
+	/* The organisation (registrable domain, Public Suffix List) of a
+	 * domain, for check_fromname_spoof(): 0 with it in out, or -1 when
+	 * unknown. NULL: a domain counts as its own and its subdomains'
+	 * owner. */
+	int (*org_domain)(const void *ctx, const char *domain, char *out,
+			  size_t outsz);
+	const void *org_ctx;
 };
 
 struct spam_hit {

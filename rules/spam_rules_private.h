@@ -59,6 +59,7 @@ enum spam_eval_fn {
 	SPAM_EVAL_MIME_HTML_ONLY,  /* check_for_mime_html_only() */
 	SPAM_EVAL_SIMILAR_RECIPS,  /* similar_recipients(min, max) */
 	SPAM_EVAL_SORTED_RECIPS,   /* sorted_recipients() */
+	SPAM_EVAL_FROMNAME_SPOOF,  /* check_fromname_spoof() */
 	/* spam_wlbl.c */
 	SPAM_EVAL_WL_FROM,     /* check_from_in_welcomelist() */
 	SPAM_EVAL_BL_FROM,     /* check_from_in_blocklist() */
@@ -217,6 +218,7 @@ bool spam_eval_html_image_only(const struct spam_msg *msg, double min,
 bool spam_eval_similar_recipients(const struct spam_msg *msg, double min,
 				  double max);
 bool spam_eval_sorted_recipients(const struct spam_msg *msg);
+bool spam_eval_fromname_spoof(const struct spam_msg *msg);
 
 int spam_rules_find(const struct spam_rules *rules, const char *name,
 		    size_t len);

@@ -1,5 +1,6 @@
 /*
- * libFuzzer target for rules/spam_evals.c and rules/spam_wlbl.c, the eval:
+ * libFuzzer target for rules/spam_evals.c, rules/spam_wlbl.c and
+ * rules/spam_fromname.c, the eval:
  * built-ins that parse peer-supplied header fields: the date parser on the
  * raw input, then the input's lines as the values of Date, Received
  * (several), Message-Id, From, Subject, To, Cc and Bcc (its first bytes
@@ -28,6 +29,7 @@ static const char fuzz_cf[] =
     "body H eval:check_for_mime_html_only()\n"
     "header I eval:similar_recipients('0.1', 'undef')\n"
     "header J eval:sorted_recipients()\n"
+    "header Q eval:check_fromname_spoof()\n"
     "welcomelist_from *@*.example ?a*b?@* x@y\n"
     "blocklist_from *** *@*@*\n"
     "welcomelist_auth *@* a?@b\n"

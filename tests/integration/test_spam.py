@@ -109,6 +109,23 @@ def test_spammy_mail_tagged_with_symbols(moat_factory):
         assert sym + "(" in symbols, symbols
 
 
+def test_display_name_spoof_scored(moat_factory):
+    """A From whose name shows another organisation's address scores
+    FROM_NAME_SPOOF; a name showing the sender's own organisation (a
+    subdomain, by the Public Suffix List) does not."""
+    moat = moat_factory(settings())
+    for name, addr in (("ceo@bank.example", "x@mailer.example"),
+                       ("help@shop.example", "noreply@mail.shop.example")):
+        body = HAM.replace(b"From: ", b'From: "%s" <%s>\r\nX-Old-From: '
+                           % (name.encode(), addr.encode()), 1)
+        assert send(moat.smtp_port, body)[0] == 250
+    msgs = moat.wait_messages("demo@example.test", 2)
+    symbols = [header(m, "X-Spam-Symbols")[0] for m in msgs]
+    assert sum("FROM_NAME_SPOOF(" in s for s in symbols) == 1, symbols
+    spoofed = [m for m in msgs if b"ceo@bank.example" in m][0]
+    assert "FROM_NAME_SPOOF(" in header(spoofed, "X-Spam-Symbols")[0]
+
+
 def test_reject_threshold_from_config(moat_factory):
     moat = moat_factory(settings({"filter.spam.tag_score": "2",
                                   "filter.spam.reject_score": "4"}))

@@ -1,0 +1,123 @@
+/*
+ * spam_fromname: check_fromname_spoof(), after SpamAssassin's
+ * FromNameSpoof plugin and Rspamd's SPOOF_DISPLAY_NAME: a From whose
+ * display name shows an address of another organisation than the real
+ * one ("ceo@bank.example" <x@mailer.example>), which a mail program
+ * showing only names turns into a convincing lure. Organisations are
+ * registrable domains when the caller gives msg->org_domain (the Public
+ * Suffix List), else a domain owns itself and its subdomains. Not a
+ * spoof: the same organisation ("support@shop.example"
+ * <noreply@mail.shop.example>), a mailing list's DMARC rewrite
+ * ("alice@example.com via List" <list@lists.example>), a From of several
+ * mailboxes. Input is peer-supplied: scanning is bounded by the field.
+ */
+#include "rules/spam_rules_private.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mailstore/msg_structure.h"
+
+#define FNS_DOMAIN_MAX 254
+
+static bool
+fns_local_char(unsigned char c)
+{
+	return isalnum(c) || c == '.' || c == '_' || c == '%' || c == '+' ||
+	       c == '-' || c == '\'';
+}
+
+/* The domain of the address written at at ('@'), lower case, into out:
+ * false unless it looks like one a reader takes for an address (a local
+ * part before, a dot, a top-level label of letters). */
+static bool
+fns_address_domain(const char *start, const char *at, char *out, size_t outsz)
+{
+	const char *p = at + 1, *tld;
+	size_t n = 0;
+
+	if (at == start || !fns_local_char((unsigned char)at[-1]))
+		return false;
+	while (isalnum((unsigned char)p[n]) || p[n] == '-' || p[n] == '.')
+		n++;
+	while (n > 0 && p[n - 1] == '.')
+		n--;
+	if (n == 0 || n >= outsz)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)p[i]);
+	out[n] = '\0';
+	tld = strrchr(out, '.');
+	if (tld == NULL || tld == out || strlen(tld + 1) < 2)
+		return false;
+	for (const char *t = tld + 1; *t; t++)
+		if (!isalpha((unsigned char)*t))
+			return false;
+	return true;
+}
+
+/* child is parent or one of its subdomains. */
+static bool
+fns_within(const char *child, const char *parent)
+{
+	size_t c = strlen(child), p = strlen(parent);
+
+	return c == p ? strcmp(child, parent) == 0
+		      : c > p && child[c - p - 1] == '.' &&
+			    strcmp(child + c - p, parent) == 0;
+}
+
+static bool
+fns_same_owner(const struct spam_msg *msg, const char *a, const char *b)
+{
+	char oa[FNS_DOMAIN_MAX + 1], ob[FNS_DOMAIN_MAX + 1];
+
+	if (strcmp(a, b) == 0)
+		return true;
+	if (msg->org_domain != NULL &&
+	    msg->org_domain(msg->org_ctx, a, oa, sizeof(oa)) == 0 &&
+	    msg->org_domain(msg->org_ctx, b, ob, sizeof(ob)) == 0)
+		return strcmp(oa, ob) == 0;
+	return fns_within(a, b) || fns_within(b, a);
+}
+
+bool
+spam_eval_fromname_spoof(const struct spam_msg *msg)
+{
+	const struct spam_header *from = NULL;
+	char **all = NULL, real[FNS_DOMAIN_MAX + 1], shown[FNS_DOMAIN_MAX + 1];
+	const char *value, *at;
+	size_t count;
+	bool spoof = false;
+
+	for (size_t i = 0; i < msg->header_count && from == NULL; i++)
+		if (strcasecmp(msg->headers[i].name, "From") == 0 &&
+		    msg->headers[i].value != NULL)
+			from = &msg->headers[i];
+	if (from == NULL)
+		return false;
+	/* The real address from the field as sent: decoded words cannot
+	 * add brackets there. */
+	count =
+	    msg_address_all(from->raw != NULL ? from->raw : from->value, &all);
+	if (count == 1 && (at = strrchr(all[0], '@')) != NULL &&
+	    strlen(at + 1) < sizeof(real)) {
+		size_t n = strlen(at + 1);
+
+		for (size_t i = 0; i <= n; i++)
+			real[i] = (char)tolower((unsigned char)at[1 + i]);
+		value = from->value;
+		if (real[0] != '\0' && strcasestr(value, " via ") == NULL)
+			for (at = strchr(value, '@'); at != NULL && !spoof;
+			     at = strchr(at + 1, '@'))
+				spoof = fns_address_domain(value, at, shown,
+							   sizeof(shown)) &&
+					!fns_same_owner(msg, shown, real);
+	}
+	for (size_t i = 0; i < count; i++)
+		free(all[i]);
+	free(all);
+	return spoof;
+}
