@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "filters/attach_active.h"
+#include "filters/attach_tnef.h"
 #include "filters/mime.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -433,6 +434,46 @@ static void attach_check_data(struct attach_run *run, const char *name,
 			      const unsigned char *data, size_t len,
 			      unsigned int depth, bool text);
 
+struct attach_tnef_run {
+	struct attach_run *run;
+	unsigned int depth;
+};
+
+static void
+attach_tnef_member(void *ctx, const char *name, const unsigned char *data,
+		   size_t len)
+{
+	struct attach_tnef_run *t = ctx;
+
+	if (name[0] != '\0')
+		attach_check_name(t->run, name, true);
+	if (data == NULL || len == 0)
+		return;
+	attach_check_active(t->run, name, NULL, data, len);
+	attach_check_data(t->run, name, data, len, t->depth, false);
+}
+
+/* The attachments of a TNEF stream (winmail.dat), which Outlook shows as
+ * files of their own: checked as an archive's members. */
+static void
+attach_check_tnef(struct attach_run *run, const char *name,
+		  const unsigned char *data, size_t len, unsigned int depth)
+{
+	const struct attach_config *c = &run->policy->config;
+	struct attach_tnef_run t = {run, depth};
+
+	if (depth > c->max_archive_depth) {
+		attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false, name,
+			   "nesting");
+		return;
+	}
+	if (attach_tnef_walk(data, len, c->max_archive_entries,
+			     attach_tnef_member,
+			     &t) > (int)c->max_archive_entries)
+		attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false, name,
+			   "entries");
+}
+
 static bool
 member_is_macro(const char *path)
 {
@@ -643,6 +684,8 @@ attach_check_data(struct attach_run *run, const char *name,
 		if (!archive || starts(data, len, "PK\x03\x04", 4))
 			attach_check_embedded_zips(run, name, data, len,
 						   depth + 1, archive);
+		if (attach_is_tnef(data, len))
+			attach_check_tnef(run, name, data, len, depth + 1);
 	}
 }
 

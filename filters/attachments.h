@@ -7,7 +7,8 @@
  *                          ("invoice.pdf.exe")
  *   ATTACH_BIDI_NAME       a bidirectional control in the name (U+202E...)
  *   ATTACH_ARCHIVE_EXT     a blocked name inside an archive (zip, 7z, rar,
- *                          tar, cab..., nested up to max_archive_depth)
+ *                          tar, cab..., nested up to max_archive_depth) or
+ *                          a TNEF stream (winmail.dat)
  *   ATTACH_BLOCKED_TYPE    declared Content-Type on the blocked list
  *   ATTACH_DETECTED_TYPE   content type detected by libmagic on the list
  *   ATTACH_MACRO           Office macros: OLE2 with a VBA project, OOXML

@@ -422,8 +422,11 @@ def test_attachment_name_evasions(content):
     """The names mail programs may show or save, however they are
     written: Content-Type's name when Content-Disposition says another,
     RFC 2231 continuations, encoded words, a forwarded message's part, a
-    uuencoded file in a text body, and no name at all (libmagic); and a
-    message/partial fragment, blocked by type."""
+    uuencoded file in a text body, and no name at all (libmagic); a
+    message/partial fragment, blocked by type; an NTFS stream name, zips
+    behind a prefix or after a first archive, the files of a TNEF stream
+    (winmail.dat); and parts mail programs read two ways (the filters
+    must not check one reading while the client shows the other)."""
     cases = [
         ("name differs from filename", multipart(exe_part(
             b'Content-Type: application/octet-stream; name="setup.exe"\r\n'
@@ -465,6 +468,11 @@ def test_attachment_name_evasions(content):
         ("concatenated zips", multipart(zip_part(
             zip_of([("readme.txt", b"hi")]) + zip_of([("setup.exe", b"MZ")]))),
          "setup.exe"),
+        # Outlook shows winmail.dat's files as attachments of their own
+        ("TNEF", multipart(
+            b'Content-Type: application/ms-tnef; name="winmail.dat"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n\r\n" +
+            base64_lines(tnef(b"setup.exe", b"MZ"))), "setup.exe"),
         ("zip behind a prefix", multipart(zip_part(
             b"%PDF-1.4\n" + b"x" * 1000 + zip_of([("setup.exe", b"MZ")]))),
          "setup.exe"),
@@ -518,6 +526,19 @@ def test_active_content_in_attachments(content):
     log = message_log(content, 3)
     assert log[-1][0] == "continue", log[-1]
     assert {"ATTACH_HTML_SCRIPT", "ATTACH_HTML_PASSWORD"} <= set(log[-1][2])
+
+
+def tnef(title, data):
+    """A TNEF stream (winmail.dat) of one attachment."""
+    def attr(level, ident, payload):
+        return (bytes([level]) + ident.to_bytes(4, "little") +
+                len(payload).to_bytes(4, "little") + payload +
+                (sum(payload) & 0xffff).to_bytes(2, "little"))
+    return (b"\x78\x9f\x3e\x22\x01\x00" +
+            attr(1, 0x00089006, b"\0\0\1\0") +
+            attr(2, 0x00069002, b"\1" + bytes(13)) +
+            attr(2, 0x00018010, title + b"\0") +
+            attr(2, 0x0006800f, data))
 
 
 def zip_part(data):

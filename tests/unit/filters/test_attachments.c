@@ -358,6 +358,86 @@ test_active_content(void **state)
 	free(zip);
 }
 
+/* One TNEF attribute (level, id, data) appended at *pos. */
+static void
+tnef_attr(unsigned char *out, size_t *pos, unsigned int level, uint32_t id,
+	  const void *data, uint32_t n)
+{
+	unsigned int sum = 0;
+
+	out[(*pos)++] = (unsigned char)level;
+	for (int i = 0; i < 4; i++)
+		out[(*pos)++] = (unsigned char)(id >> (8 * i));
+	for (int i = 0; i < 4; i++)
+		out[(*pos)++] = (unsigned char)(n >> (8 * i));
+	memcpy(out + *pos, data, n);
+	for (uint32_t i = 0; i < n; i++)
+		sum += ((const unsigned char *)data)[i];
+	*pos += n;
+	out[(*pos)++] = (unsigned char)sum;
+	out[(*pos)++] = (unsigned char)(sum >> 8);
+}
+
+/* winmail.dat: Outlook shows the files of a TNEF stream as attachments,
+ * by their title or their long file name (MAPI, UTF-16 here). */
+static void
+test_tnef(void **state)
+{
+	static const unsigned char rend[14] = {1};
+	static const unsigned char version[4] = {0, 0, 1, 0};
+	/* count 1, PT_UNICODE PR_ATTACH_LONG_FILENAME, 1 value, length */
+	static const unsigned char mapi_head[] = {1, 0,	   0, 0, 0x1f, 0,
+						  7, 0x37, 1, 0, 0,    0};
+	const char *long_name = "invoice.pdf.js";
+	unsigned char out[4096], mapi[256], *zip;
+	size_t pos = 0, m = 0, zlen;
+	uint32_t wide = 2 * (uint32_t)(strlen(long_name) + 1);
+
+	(void)state;
+	memcpy(out, "\x78\x9f\x3e\x22\x01\x00", 6);
+	pos = 6;
+	tnef_attr(out, &pos, 1, 0x00089006, version, sizeof(version));
+	tnef_attr(out, &pos, 2, 0x00069002, rend, sizeof(rend));
+	tnef_attr(out, &pos, 2, 0x00018010, "setup.exe", 10);
+	tnef_attr(out, &pos, 2, 0x0006800f, text, sizeof(text));
+	check("winmail.dat", "application/ms-tnef", out, pos,
+	      W(ATTACH_SYM_ARCHIVE_EXT), 1, true);
+	/* the long name counts, not only the title */
+	pos = 6;
+	tnef_attr(out, &pos, 2, 0x00069002, rend, sizeof(rend));
+	tnef_attr(out, &pos, 2, 0x00018010, "invoice.pdf", 12);
+	memcpy(mapi, mapi_head, sizeof(mapi_head));
+	m = sizeof(mapi_head);
+	for (int i = 0; i < 4; i++)
+		mapi[m++] = (unsigned char)(wide >> (8 * i));
+	for (size_t i = 0; i <= strlen(long_name); i++) {
+		mapi[m++] = (unsigned char)long_name[i];
+		mapi[m++] = 0;
+	}
+	tnef_attr(out, &pos, 2, 0x00069005, mapi, (uint32_t)m);
+	check("winmail.dat", NULL, out, pos,
+	      W(ATTACH_SYM_ARCHIVE_EXT, ATTACH_SYM_DOUBLE_EXT), 2, true);
+	/* a zip inside, opened like any member */
+	zip = make_zip((struct member[]){{"run.exe", text, sizeof(text)}}, 1,
+		       false, &zlen);
+	assert_true(zlen < 2048);
+	pos = 6;
+	tnef_attr(out, &pos, 2, 0x00069002, rend, sizeof(rend));
+	tnef_attr(out, &pos, 2, 0x00018010, "files.zip", 10);
+	tnef_attr(out, &pos, 2, 0x0006800f, zip, (uint32_t)zlen);
+	free(zip);
+	check("winmail.dat", NULL, out, pos, W(ATTACH_SYM_ARCHIVE_EXT), 1,
+	      true);
+	/* truncated: an attribute longer than the stream ends the walk */
+	pos = 6;
+	tnef_attr(out, &pos, 2, 0x00069002, rend, sizeof(rend));
+	tnef_attr(out, &pos, 2, 0x00018010, "notes.txt", 10);
+	out[pos++] = 2;
+	memcpy(out + pos, "\x10\x80\x01\x00\xff\xff\xff\x7f", 8);
+	pos += 8;
+	check("winmail.dat", NULL, out, pos, NULL, 0, false);
+}
+
 static void
 test_limits(void **state)
 {
@@ -569,6 +649,7 @@ main(void)
 	    cmocka_unit_test(test_files),
 	    cmocka_unit_test(test_hidden_names),
 	    cmocka_unit_test(test_active_content),
+	    cmocka_unit_test(test_tnef),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_full_report_keeps_the_block),
 	    cmocka_unit_test(test_message),
