@@ -8,7 +8,9 @@
  * message's spam score. The thresholds (tag, quarantine, reject) go through
  * rules/policy.c to a verdict; X-Spam-Score, X-Spam-Status and
  * X-Spam-Symbols are added as header edits (incoming X-Spam-* fields are
- * removed first, so a sender cannot pre-tag its own mail). Messages that
+ * removed first, so a sender cannot pre-tag its own mail), and tagged mail
+ * can have its Subject tagged too (filter.spam.subject_tag, or the rule
+ * files' rewrite_header Subject). Messages that
  * score clearly spam or clearly ham are learned (auto-learn) when enabled.
  *
  * Threads: the compiled rules and the Bayes handle are shared read-only or
@@ -59,9 +61,22 @@ struct spam_filter_settings {
 	char *cache_dir;
 	char *bayes_scores;
 	char *psl;
+	char *subject_tag;
 };
 
 #define SF(field) offsetof(struct spam_filter_settings, field)
+
+static int
+spam_validate_subject_tag(const void *field, const char **error_r)
+{
+	const char *v = *(char *const *)field;
+
+	if (strlen(v) > 128 || strpbrk(v, "\r\n") != NULL) {
+		*error_r = "at most 128 characters on one line";
+		return -1;
+	}
+	return 0;
+}
 
 static int
 spam_validate_combining(const void *field, const char **error_r)
@@ -136,6 +151,11 @@ static const struct setting_def spam_filter_setting_defs[] = {
      "Public Suffix List: organisations for check_fromname_spoof "
      "(FROM_NAME_SPOOF); empty or unreadable: a domain owns its "
      "subdomains only"},
+    {"subject_tag", SETTING_STRING, "", SF(subject_tag), 0, 0,
+     spam_validate_subject_tag,
+     "text put in front of the Subject of mail tagged as spam, e.g. "
+     "\"[SPAM _SCORE_]\" (_SCORE_: the score, _REQD_: the tag score); "
+     "empty: a rule file's rewrite_header Subject, else none"},
 };
 
 struct spam_filter_state {
@@ -443,6 +463,66 @@ spam_remove_incoming(struct filter_context *ctx)
 			filter_remove_header(ctx, i);
 }
 
+/*
+ * Puts the subject tag (filter.spam.subject_tag, else the rule files'
+ * rewrite_header Subject) in front of the Subject, _SCORE_ and _REQD_
+ * filled in; a Subject already starting with it (its text before the
+ * first _SCORE_ or _REQD_: the score may have changed) is left alone,
+ * mail tagged by an earlier hop of Moat. The field moves to the top of the
+ * header, where header edits go.
+ */
+static void
+spam_tag_subject(const struct spam_filter_state *st, struct filter_context *ctx,
+		 double total)
+{
+	const char *tag = st->settings->subject_tag[0] != '\0'
+			      ? st->settings->subject_tag
+			      : spam_rules_subject_tag(st->rules);
+	const struct filter_header *h;
+	struct buf v;
+	size_t n;
+	long idx;
+
+	if (tag == NULL || tag[0] == '\0')
+		return;
+	buf_init(&v);
+	for (const char *p = tag; *p != '\0';) {
+		if (strncmp(p, "_SCORE_", 7) == 0) {
+			buf_printf(&v, "%.1f", total);
+			p += 7;
+		} else if (strncmp(p, "_REQD_", 6) == 0) {
+			buf_printf(&v, "%.1f", st->thresholds.tag);
+			p += 6;
+		} else {
+			buf_append_char(&v, *p++);
+		}
+	}
+	h = filter_headers(ctx, &n, NULL);
+	idx = filter_header_find(ctx, "Subject", 1);
+	if (idx >= 0 && (size_t)idx < n) {
+		const char *old = h[idx].value + strspn(h[idx].value, " \t");
+
+		/* tagged already (at another score, maybe): its text up to
+		 * the first _SCORE_ or _REQD_ is there */
+		size_t fixed = strcspn(tag, "_");
+
+		while (tag[fixed] != '\0' &&
+		       strncmp(tag + fixed, "_SCORE_", 7) &&
+		       strncmp(tag + fixed, "_REQD_", 6))
+			fixed += 1 + strcspn(tag + fixed + 1, "_");
+		if (strncmp(old, fixed > 0 ? tag : buf_cstr(&v),
+			    fixed > 0 ? fixed : v.len) == 0) {
+			buf_free(&v);
+			return;
+		}
+		filter_remove_header(ctx, (size_t)idx);
+		buf_append_char(&v, ' ');
+		buf_append_str(&v, old);
+	}
+	filter_add_header(ctx, "Subject", buf_cstr(&v));
+	buf_free(&v);
+}
+
 static bool
 spam_is_bayes_symbol(const char *name)
 {
@@ -588,6 +668,8 @@ spam_filter_run(void *state_p, struct filter_context *ctx,
 						: "Message rejected as spam");
 	else if (action == POLICY_SPAM_QUARANTINE)
 		filter_set_verdict(ctx, POLICY_QUARANTINE, 0, NULL, NULL);
+	if (action == POLICY_SPAM_TAG || action == POLICY_SPAM_QUARANTINE)
+		spam_tag_subject(st, ctx, total);
 	if (st->settings->add_headers) {
 		spam_remove_incoming(ctx);
 		snprintf(value, sizeof(value), "%.2f", total);

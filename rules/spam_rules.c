@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,6 +106,7 @@ spam_rules_free(struct spam_rules **rules_p)
 	free(rules->cache_dir);
 	free(rules->cache_file);
 	free(rules->cache_note);
+	free(rules->subject_tag);
 	buf_free(&rules->problems);
 	spam_wlbl_free(rules);
 	buf_free(&rules->skipped_text);
@@ -803,6 +805,31 @@ spam_state_active(const struct spam_parse_state *st)
 	       (st->depth == 0 || st->active[st->depth - 1]);
 }
 
+/* "rewrite_header Subject TEXT": the tag put in front of the Subject of
+ * mail tagged as spam (SpamAssassin's; _SCORE_ and _REQD_ are filled in
+ * by the spam filter). Other fields (From, To) are not rewritten. */
+static void
+spam_parse_rewrite_header(struct spam_rules *rules, const char *p,
+			  const char *file, unsigned int lineno)
+{
+	size_t n = strcspn(p, " \t");
+	const char *text = p + n + strspn(p + n, " \t");
+
+	if (n != 7 || strncasecmp(p, "subject", 7) != 0) {
+		spam_rules_warn(rules, file, lineno,
+				"rewrite_header: only Subject is rewritten");
+		return;
+	}
+	if (*text == '\0' || strlen(text) > 128 ||
+	    strpbrk(text, "\r\n") != NULL) {
+		spam_rules_warn(rules, file, lineno,
+				"rewrite_header Subject: bad text");
+		return;
+	}
+	free(rules->subject_tag);
+	rules->subject_tag = xstrdup(text);
+}
+
 static void
 spam_parse_line(struct spam_rules *rules, struct spam_parse_state *st,
 		char *line, const char *file, unsigned int lineno)
@@ -901,6 +928,8 @@ spam_parse_line(struct spam_rules *rules, struct spam_parse_state *st,
 	else if (spam_wlbl_directive(rules, cmd, p, &why_wlbl)) {
 		if (why_wlbl != NULL)
 			spam_rules_warn(rules, file, lineno, why_wlbl);
+	} else if (strcmp(cmd, "rewrite_header") == 0) {
+		spam_parse_rewrite_header(rules, p, file, lineno);
 	} else if (strcmp(cmd, "mimeheader") == 0 ||
 		   strcmp(cmd, "askdns") == 0 || strcmp(cmd, "urirhsbl") == 0 ||
 		   strcmp(cmd, "urirhssub") == 0 ||
@@ -1064,6 +1093,12 @@ spam_rules_describe(const struct spam_rules *rules, const char *name)
 	int idx = spam_rules_find(rules, name, strlen(name));
 
 	return idx < 0 ? NULL : rules->rules[idx].describe;
+}
+
+const char *
+spam_rules_subject_tag(const struct spam_rules *rules)
+{
+	return rules->subject_tag;
 }
 
 void

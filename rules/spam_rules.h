@@ -167,6 +167,8 @@ void spam_rules_get_stats(const struct spam_rules *rules,
 			  struct spam_rules_stats *stats_r);
 /* The first warnings (up to 20), one per line; "" when none. */
 const char *spam_rules_warnings(const struct spam_rules *rules);
+/* The text of the last "rewrite_header Subject TEXT", or NULL. */
+const char *spam_rules_subject_tag(const struct spam_rules *rules);
 /* Description of a rule (describe), or NULL. */
 const char *spam_rules_describe(const struct spam_rules *rules,
 				const char *name);

@@ -149,6 +149,7 @@ struct spam_rules {
 	char *cache_note;    /* why it was rebuilt or not stored, or NULL */
 	struct buf problems; /* "NAME: reason" per disabled rule */
 	struct spam_addr_list wlbl[SPAM_WLBL_COUNT]; /* spam_wlbl.c */
+	char *subject_tag; /* rewrite_header Subject TEXT (the last), or NULL */
 	/* Test definitions not loaded, by reason (skipped if/ifplugin block,
 	 * unimplemented directive); spam_rules_skipped() lists them. */
 	struct spam_skipped {

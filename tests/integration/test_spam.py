@@ -151,6 +151,43 @@ def test_admin_rule_file(moat_factory):
     assert "event=spam_rules" in moat.log()
 
 
+def test_subject_tag(moat_factory):
+    """filter.spam.subject_tag puts its text, score filled in, in front of
+    a tagged message's Subject (once: mail already tagged keeps its
+    Subject); ham keeps its Subject."""
+    moat = moat_factory(settings({"filter.spam.subject_tag":
+                                  "[SPAM _SCORE_/_REQD_]"}))
+    assert send(moat.smtp_port, SPAMMY)[0] == 250
+    msg = moat.wait_messages("demo@example.test", 1)[0]
+    score = float(header(msg, "X-Spam-Score")[0])
+    assert header(msg, "Subject") == [
+        "[SPAM %.1f/5.0] YOU HAVE WON $1,000,000 FREE!!!" % score]
+    assert send(moat.smtp_port, msg)[0] == 250
+    assert send(moat.smtp_port, HAM)[0] == 250
+    msgs = moat.wait_messages("demo@example.test", 3)
+    subjects = sorted(header(m, "Subject")[0] for m in msgs)
+    assert subjects[0] == "[SPAM %.1f/5.0] YOU HAVE WON $1,000,000 FREE!!!" \
+        % score and subjects[1].startswith("[SPAM ") and \
+        subjects[1].count("[SPAM") == 1, subjects
+    assert subjects[2] == "minutes of the project meeting"
+
+
+def test_subject_tag_from_rule_file(moat_factory):
+    """SpamAssassin's rewrite_header Subject, from an admin's local.cf."""
+    moat = moat_factory(settings(), start=False)
+    cf = os.path.join(moat.top, "local.cf")
+    with open(cf, "w") as f:
+        f.write("rewrite_header Subject *****SPAM*****\n")
+    os.chmod(cf, 0o644)
+    with open(moat.conf, "a") as f:
+        f.write("filter.spam.rules_paths = %s\n" % cf)
+    moat.start()
+    assert send(moat.smtp_port, SPAMMY)[0] == 250
+    msg = moat.wait_messages("demo@example.test", 1)[0]
+    assert header(msg, "Subject") == [
+        "*****SPAM***** YOU HAVE WON $1,000,000 FREE!!!"]
+
+
 def test_bad_threshold_refused(moat_factory):
     moat = moat_factory(settings({"filter.spam.tag_score": "lots"}),
                         users=(), start=False)

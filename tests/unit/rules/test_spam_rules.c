@@ -393,6 +393,43 @@ test_parse_table(void **state)
 	}
 }
 
+/* rewrite_header: Subject's text is kept (the last one wins); other
+ * fields and bad texts are warnings. */
+static void
+test_rewrite_header(void **state)
+{
+	static const struct {
+		const char *cf, *want;
+		size_t warnings;
+	} cases[] = {
+	    {"rewrite_header Subject *****SPAM*****\n", "*****SPAM*****", 0},
+	    {"rewrite_header subject [SPAM]\nrewrite_header Subject "
+	     "[SPAM _SCORE_]\n",
+	     "[SPAM _SCORE_]", 0},
+	    {"rewrite_header From spammer\n", NULL, 1},
+	    {"rewrite_header Subject\n", NULL, 1},
+	    {"rewrite_header\n", NULL, 1},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct spam_rules *rules = spam_rules_new();
+		struct spam_rules_stats st;
+		const char *got;
+
+		spam_rules_parse_text(rules, cases[i].cf, strlen(cases[i].cf),
+				      "t.cf");
+		spam_rules_get_stats(rules, &st);
+		got = spam_rules_subject_tag(rules);
+		if (cases[i].want == NULL
+			? got != NULL
+			: got == NULL || strcmp(got, cases[i].want) != 0)
+			fail_msg("case %zu: got %s", i, got ? got : "(none)");
+		assert_int_equal(st.warnings, cases[i].warnings);
+		spam_rules_free(&rules);
+	}
+}
+
 static void
 test_default_rules(void **state)
 {
@@ -420,6 +457,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rewrite_header),
 	    cmocka_unit_test(test_eval_table),
 	    cmocka_unit_test(test_meta_table),
 	    cmocka_unit_test(test_meta_deep_nesting),
