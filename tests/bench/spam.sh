@@ -51,7 +51,7 @@
 # reported figures come from a full run with the peers.
 #
 # Moat's BAYES_* scores, the Bayes constants and its rule scores were
-# chosen by two-fold cross-validation inside the train half only
+# chosen by eight-fold cross-validation inside the train half only
 # (tests/bench/spam_tune.py); the test half is never used for tuning.
 #
 #   tests/bench/spam.sh
