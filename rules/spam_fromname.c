@@ -8,8 +8,10 @@
  * Suffix List), else a domain owns itself and its subdomains. Not a
  * spoof: the same organisation ("support@shop.example"
  * <noreply@mail.shop.example>), a mailing list's DMARC rewrite
- * ("alice@example.com via List" <list@lists.example>), a From of several
- * mailboxes. Input is peer-supplied: scanning is bounded by the field.
+ * ("alice@example.com via List" <list@lists.example>, with the list's
+ * List-Id or List-Post: " via " alone would let any lure pass), a From
+ * of several mailboxes. Input is peer-supplied: scanning is bounded by
+ * the field.
  */
 #include "rules/spam_rules_private.h"
 
@@ -83,6 +85,20 @@ fns_same_owner(const struct spam_msg *msg, const char *a, const char *b)
 	return fns_within(a, b) || fns_within(b, a);
 }
 
+/* A mailing list's DMARC rewrite of From: "NAME via LIST" in a message
+ * the list marked as its own. */
+static bool
+fns_list_rewrite(const struct spam_msg *msg, const char *from)
+{
+	if (strcasestr(from, " via ") == NULL)
+		return false;
+	for (size_t i = 0; i < msg->header_count; i++)
+		if (strcasecmp(msg->headers[i].name, "List-Id") == 0 ||
+		    strcasecmp(msg->headers[i].name, "List-Post") == 0)
+			return true;
+	return false;
+}
+
 bool
 spam_eval_fromname_spoof(const struct spam_msg *msg)
 {
@@ -109,7 +125,7 @@ spam_eval_fromname_spoof(const struct spam_msg *msg)
 		for (size_t i = 0; i <= n; i++)
 			real[i] = (char)tolower((unsigned char)at[1 + i]);
 		value = from->value;
-		if (real[0] != '\0' && strcasestr(value, " via ") == NULL)
+		if (real[0] != '\0' && !fns_list_rewrite(msg, value))
 			for (at = strchr(value, '@'); at != NULL && !spoof;
 			     at = strchr(at + 1, '@'))
 				spoof = fns_address_domain(value, at, shown,

@@ -40,8 +40,13 @@ static const struct fromname_case cases[] = {
     /* two organisations under one public suffix */
     {"From: \"x@one.co.uk\" <x@two.co.uk>\n", true, true},
     /* a mailing list's DMARC rewrite */
-    {"From: \"alice@example.com via Users\" <users@lists.example>\n", false,
-     false},
+    {"From: \"alice@example.com via Users\" <users@lists.example>\n"
+     "List-Id: <users.lists.example>\n",
+     false, false},
+    /* " via " without a list's header is no list's rewrite */
+    {"From: \"ceo@bank.example via Bank\" <x@mailer.example>\n", true, true},
+    {"From: \"alice@example.com via Users\" <users@lists.example>\n", true,
+     true},
     /* no address in the name, or none a reader takes for one */
     {"From: \"Alice Example\" <alice@example.com>\n", false, false},
     {"From: alice@example.com\n", false, false},
