@@ -7,7 +7,9 @@
  *   body        words of 3 to 15 bytes, lower-cased, edge punctuation
  *               trimmed; a longer word is "sk:" + its first 7 bytes;
  *               "2:" + each pair of neighbouring words, and "C:" + a word
- *               as written when it has capitals
+ *               as written when it has capitals; CJK text (no spaces
+ *               between words) also as "J:" + each overlapping pair of
+ *               characters
  *   headers     "N:name" for every field present (the set of fields is a
  *               mailer's fingerprint); the words of each field's value
  *               under a per-field prefix (addresses and host names kept
@@ -33,6 +35,7 @@
 #include "rules/bayes.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -45,6 +48,7 @@
 #define BAYES_SHAPE_MAX	   48
 #define BAYES_HTML_TAGS	   2000
 #define BAYES_HTML_TAG_LEN 1024
+#define BAYES_CJK_PAIRS	   200
 
 /* Bytes that belong to a word: letters, digits, UTF-8, and a few marks
  * that carry meaning in spam ($ ! ' - . @ _ , :). */
@@ -149,6 +153,71 @@ bayes_body_extra(const char *prev, size_t prevlen, const char *w, size_t wlen,
 	}
 }
 
+/* A UTF-8 code point of CJK scripts: kana, Han, Hangul (written without
+ * spaces between words). */
+static bool
+bayes_cjk(uint32_t cp)
+{
+	return (cp >= 0x3040 && cp <= 0x30ff) ||
+	       (cp >= 0x3400 && cp <= 0x4dbf) ||
+	       (cp >= 0x4e00 && cp <= 0x9fff) ||
+	       (cp >= 0xac00 && cp <= 0xd7af) ||
+	       (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xff66 && cp <= 0xff9f);
+}
+
+/* Some byte of w starts a 3-byte UTF-8 sequence (where CJK lives). */
+static bool
+bayes_has_lead3(const char *w, size_t wlen)
+{
+	for (size_t k = 0; k < wlen; k++)
+		if (((unsigned char)w[k] & 0xf0) == 0xe0)
+			return true;
+	return false;
+}
+
+/* The code point of the 3-byte UTF-8 sequence at w (CJK is there), or 0. */
+static uint32_t
+bayes_utf8_3(const unsigned char *w, size_t left)
+{
+	if (left < 3 || (w[0] & 0xf0) != 0xe0 || (w[1] & 0xc0) != 0x80 ||
+	    (w[2] & 0xc0) != 0x80)
+		return 0;
+	return (uint32_t)(w[0] & 0x0f) << 12 | (uint32_t)(w[1] & 0x3f) << 6 |
+	       (w[2] & 0x3f);
+}
+
+/*
+ * CJK text has no spaces between words, so a "word" here is a whole
+ * phrase, cut to sk: and 7 bytes. Its evidence is in overlapping pairs of
+ * characters instead ("J:" + two characters), as Bogofilter and Rspamd
+ * read it: at most BAYES_CJK_PAIRS pairs per run.
+ */
+static void
+bayes_cjk_pairs(const char *prefix, size_t plen, const char *w, size_t wlen,
+		bayes_token_fn *fn, void *context)
+{
+	const unsigned char *p = (const unsigned char *)w;
+	char tok[BAYES_PREFIX_MAX + 2 + 6];
+	size_t i = 0, pairs = 0;
+
+	memcpy(tok, prefix, plen);
+	memcpy(tok + plen, "J:", 2);
+	while (i + 6 <= wlen && pairs < BAYES_CJK_PAIRS) {
+		uint32_t a = bayes_utf8_3(p + i, wlen - i);
+
+		if (a == 0 || !bayes_cjk(a)) {
+			i++;
+			continue;
+		}
+		if (bayes_cjk(bayes_utf8_3(p + i + 3, wlen - i - 3))) {
+			memcpy(tok + plen + 2, p + i, 6);
+			fn(context, tok, plen + 8);
+			pairs++;
+		}
+		i += 3;
+	}
+}
+
 static void
 bayes_words(const char *text, size_t len, const char *prefix,
 	    enum bayes_word_mode mode, bayes_token_fn *fn, void *context)
@@ -196,6 +265,8 @@ bayes_words(const char *text, size_t len, const char *prefix,
 					   fn, context);
 			}
 		}
+		if (mode == BAYES_WORDS_BODY && bayes_has_lead3(w, wlen))
+			bayes_cjk_pairs(pre, plen, w, wlen, fn, context);
 		if (wlen > max) {
 			if (mode == BAYES_WORDS_BODY) {
 				memcpy(pre + plen, "sk:", 3);
