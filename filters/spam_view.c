@@ -3,15 +3,22 @@
  * view. The body area is what SpamAssassin calls the rendered body: the
  * Subject as its first line, then the UTF-8 text of every text part with
  * HTML reduced to text. rawbody is the transfer-decoded text parts before
- * rendering (HTML tags kept). Headers and URLs are used in place.
+ * rendering (HTML tags kept). Headers and URLs are used in place; the
+ * look-alike host names of From and the URLs are found here
+ * (filters/homograph.h).
  */
 #include "filters/spam_view.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "filters/homograph.h"
 #include "lib/xalloc.h"
+#include "mailstore/msg_structure.h"
 #include "rules/bayes.h"
+
+#define SPAM_VIEW_MAX_HOMOGRAPH_URLS 200
 
 static void
 spam_view_append_capped(struct buf *b, const void *data, size_t len, size_t max)
@@ -156,6 +163,33 @@ spam_view_parts(struct spam_view *view, const struct mime_message *mime)
 	view->msg.html_parts = view->html_parts;
 }
 
+/* Look-alike host names in the From address and the URLs (at most
+ * SPAM_VIEW_MAX_HOMOGRAPH_URLS of them). */
+static void
+spam_view_homographs(struct spam_view *view, const struct mime_message *mime)
+{
+	const char *from = NULL;
+	char *name = NULL, *mailbox = NULL, *host = NULL, url_host[256];
+
+	/* the address as sent: decoded words cannot add brackets there */
+	for (size_t i = 0; i < mime->header_count && from == NULL; i++)
+		if (strcasecmp(mime->headers[i].name, "From") == 0)
+			from = mime->headers[i].raw;
+	if (from != NULL && msg_address_first(from, &name, &mailbox, &host) &&
+	    host != NULL)
+		view->msg.from_homograph = homograph_host(host);
+	free(name);
+	free(mailbox);
+	free(host);
+	for (size_t i = 0;
+	     i < mime->url_count && i < SPAM_VIEW_MAX_HOMOGRAPH_URLS &&
+	     !view->msg.uri_homograph;
+	     i++)
+		if (homograph_url_host(mime->urls[i], url_host,
+				       sizeof(url_host)))
+			view->msg.uri_homograph = homograph_host(url_host);
+}
+
 void
 spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	       const char *full, size_t full_len, size_t max_text)
@@ -219,6 +253,7 @@ spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	view->msg.uri_count = mime->url_count;
 	view->msg.bayes = -1;
 	spam_view_parts(view, mime);
+	spam_view_homographs(view, mime);
 }
 
 static int

@@ -399,6 +399,8 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 	    {"similar_recipients", SPAM_EVAL_SIMILAR_RECIPS},
 	    {"sorted_recipients", SPAM_EVAL_SORTED_RECIPS},
 	    {"check_fromname_spoof", SPAM_EVAL_FROMNAME_SPOOF},
+	    {"check_from_homograph", SPAM_EVAL_FROM_HOMOGRAPH},
+	    {"check_uri_homograph", SPAM_EVAL_URI_HOMOGRAPH},
 	    {"check_from_in_welcomelist", SPAM_EVAL_WL_FROM},
 	    {"check_from_in_whitelist", SPAM_EVAL_WL_FROM},
 	    {"check_from_in_blocklist", SPAM_EVAL_BL_FROM},

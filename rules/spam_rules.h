@@ -71,6 +71,10 @@ struct spam_msg {
 	int (*org_domain)(const void *ctx, const char *domain, char *out,
 			  size_t outsz);
 	const void *org_ctx;
+	/* Look-alike host names (filters/homograph.h): in the From address,
+	 * in a URL; check_from_homograph(), check_uri_homograph(). */
+	bool from_homograph;
+	bool uri_homograph;
 };
 
 struct spam_hit {

@@ -357,6 +357,10 @@ spam_eval_builtin(const struct spam_rules *rules, const struct spam_rule *rule,
 		return spam_eval_sorted_recipients(msg) ? 1 : 0;
 	case SPAM_EVAL_FROMNAME_SPOOF:
 		return spam_eval_fromname_spoof(msg) ? 1 : 0;
+	case SPAM_EVAL_FROM_HOMOGRAPH:
+		return msg->from_homograph ? 1 : 0;
+	case SPAM_EVAL_URI_HOMOGRAPH:
+		return msg->uri_homograph ? 1 : 0;
 	case SPAM_EVAL_ILLEGAL_CHARS:
 		return spam_eval_illegal_chars(msg, rule->eval_str,
 					       rule->eval_num[0],

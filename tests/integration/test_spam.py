@@ -151,6 +151,28 @@ def test_admin_rule_file(moat_factory):
     assert "event=spam_rules" in moat.log()
 
 
+def test_homographs_scored(moat_factory):
+    """A From domain or a link host in look-alike letters (punycode or
+    UTF-8) scores FROM_HOMOGRAPH / URI_HOMOGRAPH; plain and honest IDN
+    names do not."""
+    moat = moat_factory(settings())
+    spoof = HAM.replace(b"alice@remote.example", b"alice@xn--pypal-4ve.com")
+    link = HAM.replace(b"Hello,", "Hello, see https://\u0430\u0440\u0440"
+                       "\u04cf\u0435.com/login".encode(), 1)
+    honest = HAM.replace(b"Hello,", b"Hello, see http://xn--mnchen-3ya.de/"
+                         b" and http://xn--j1aim.xn--p1ai/", 1)
+    for body in (spoof, link, honest):
+        assert send(moat.smtp_port, body)[0] == 250
+    msgs = moat.wait_messages("demo@example.test", 3)
+
+    def symbols(needle):
+        m = [m for m in msgs if needle in m][0]
+        return header(m, "X-Spam-Symbols")[0]
+    assert "FROM_HOMOGRAPH(" in symbols(b"xn--pypal-4ve")
+    assert "URI_HOMOGRAPH(" in symbols("\u0430\u0440".encode())
+    assert "HOMOGRAPH" not in symbols(b"mnchen"), symbols(b"mnchen")
+
+
 def test_subject_tag(moat_factory):
     """filter.spam.subject_tag puts its text, score filled in, in front of
     a tagged message's Subject (once: mail already tagged keeps its

@@ -1,0 +1,28 @@
+/*
+ * homograph: host names that imitate another in a different alphabet, the
+ * phishing trick of "аррӏе.com" (Cyrillic letters that look Latin) or
+ * "pаypal.com" (one Cyrillic "а" among Latin letters). A host counts
+ * when one of its labels, decoded from punycode (xn--) or written in
+ * UTF-8,
+ *   - mixes Latin letters with Greek, Cyrillic, Armenian or Cherokee ones,
+ *     or
+ *   - is written wholly in Greek or Cyrillic letters that all look Latin,
+ *     unless the top-level domain is itself not ASCII (a Cyrillic name
+ *     under .рф is what it seems),
+ * after the browsers' IDN display policies. For the spam rules
+ * (FROM_HOMOGRAPH, URI_HOMOGRAPH through spam_view).
+ */
+#ifndef MOAT_HOMOGRAPH_H
+#define MOAT_HOMOGRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+bool homograph_host(const char *host);
+
+/* The host of a URL ("scheme://[userinfo@]host[:port]...", or
+ * "www.host..."), lower-cased ASCII bytes and UTF-8 kept, into out; false
+ * when there is none or it does not fit. */
+bool homograph_url_host(const char *url, char *out, size_t outsz);
+
+#endif
