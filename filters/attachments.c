@@ -72,6 +72,7 @@ static const char *const attach_symbol_names[ATTACH_SYM_COUNT_] = {
     [ATTACH_SYM_DETECTED_TYPE] = "ATTACH_DETECTED_TYPE",
     [ATTACH_SYM_MACRO] = "ATTACH_MACRO",
     [ATTACH_SYM_ENCRYPTED] = "ATTACH_ENCRYPTED",
+    [ATTACH_SYM_ENCRYPTED_PASSWORD] = "ATTACH_ENCRYPTED_PASSWORD",
     [ATTACH_SYM_ARCHIVE_LIMIT] = "ATTACH_ARCHIVE_LIMIT",
     [ATTACH_SYM_ACTIVE_SVG] = "ATTACH_ACTIVE_SVG",
     [ATTACH_SYM_SMUGGLING] = "ATTACH_SMUGGLING",
@@ -756,6 +757,36 @@ attach_check_uuencoded(struct attach_run *run, const unsigned char *text,
 	}
 }
 
+/* The message gives a password, in its Subject or text, in one of the
+ * languages such lures come in. */
+static bool
+attach_mentions_password(const struct mime_message *msg)
+{
+	static const char *const words[] = {
+	    "password",
+	    "passwort",
+	    "kennwort",
+	    "mot de passe",
+	    "contrase\xc3\xb1"
+	    "a",
+	    "senha",
+	    "parola",
+	    "wachtwoord",
+	    "has\xc5\x82o",
+	    "\xd0\xbf\xd0\xb0\xd1\x80\xd0\xbe\xd0\xbb\xd1\x8c",
+	    "passcode",
+	    "pwd:",
+	    "pw:",
+	    NULL};
+	const char *subject = mime_message_header(msg, "Subject", 0);
+
+	for (size_t i = 0; words[i] != NULL; i++)
+		if ((msg->text != NULL && strcasestr(msg->text, words[i])) ||
+		    (subject != NULL && strcasestr(subject, words[i])))
+			return true;
+	return false;
+}
+
 void
 attach_policy_check(const struct attach_policy *policy,
 		    const struct mime_message *msg,
@@ -790,4 +821,8 @@ attach_policy_check(const struct attach_policy *policy,
 			attach_check_uuencoded(&run, part->content,
 					       part->content_len);
 	}
+	if (report_r->symbols[ATTACH_SYM_ENCRYPTED] &&
+	    attach_mentions_password(msg))
+		attach_add(report_r, ATTACH_SYM_ENCRYPTED_PASSWORD, false, "",
+			   "password in the message");
 }

@@ -14,6 +14,9 @@
  *   ATTACH_MACRO           Office macros: OLE2 with a VBA project, OOXML
  *                          with vbaProject.bin, ODF with Basic scripts
  *   ATTACH_ENCRYPTED       an encrypted archive member (not inspectable)
+ *   ATTACH_ENCRYPTED_PASSWORD  an encrypted archive whose password the
+ *                          message itself gives ("password: 1234"), the
+ *                          way malware passes scanners
  *   ATTACH_ARCHIVE_LIMIT   an archive beyond the entry/depth/size limits
  *   ATTACH_ACTIVE_SVG      an SVG image with script (attach_active.h)
  *   ATTACH_SMUGGLING       an HTML or SVG file assembling a file by script
@@ -63,6 +66,7 @@ enum attach_symbol {
 	ATTACH_SYM_DETECTED_TYPE,
 	ATTACH_SYM_MACRO,
 	ATTACH_SYM_ENCRYPTED,
+	ATTACH_SYM_ENCRYPTED_PASSWORD,
 	ATTACH_SYM_ARCHIVE_LIMIT,
 	ATTACH_SYM_ACTIVE_SVG,
 	ATTACH_SYM_SMUGGLING,

@@ -212,6 +212,16 @@ def test_encrypted_archive_symbol_and_reject(moat_factory, avdb):
                           "filter.clamav.encrypted": "reject"})
     code, text = send(moat2, mail([("enc.zip", enc, "application/zip")]))
     assert code == 554 and "Encrypted" in text, text
+    # the attachment policy: the archive, and its password in the message
+    moat3 = moat_factory({"filters": "mime attachments"})
+    for body in ("Invoice attached.", "Invoice attached, password: pw"):
+        code, text = send(moat3, mail([("enc.zip", enc, "application/zip")],
+                                      body=body))
+        assert code == 250, text
+    log = message_log(moat3, 2)
+    assert "ATTACH_ENCRYPTED" in log[0][2]
+    assert "ATTACH_ENCRYPTED_PASSWORD" not in log[0][2]
+    assert {"ATTACH_ENCRYPTED", "ATTACH_ENCRYPTED_PASSWORD"} <= set(log[1][2])
 
 
 def test_reload_without_losing_mail(content, avdb):

@@ -438,6 +438,51 @@ test_tnef(void **state)
 	check("winmail.dat", NULL, out, pos, NULL, 0, false);
 }
 
+/* An encrypted archive with its password in the message: the way
+ * malware passes scanners. The same archive without one is only
+ * ATTACH_ENCRYPTED. */
+static void
+test_encrypted_with_password(void **state)
+{
+	static const char *const bodies[] = {
+	    "Invoice attached. Password: 4711", "Das Kennwort lautet 4711",
+	    "\xd0\xbf\xd0\xb0\xd1\x80\xd0\xbe\xd0\xbb\xd1\x8c 4711",
+	    "Invoice attached.", NULL};
+	unsigned char *zip;
+	size_t zlen;
+	gchar *b64;
+
+	(void)state;
+	zip = make_zip((struct member[]){{"invoice.pdf", text, sizeof(text)}},
+		       1, true, &zlen);
+	b64 = g_base64_encode(zip, zlen);
+	for (size_t i = 0; bodies[i] != NULL; i++) {
+		char *msg = xasprintf(
+		    "Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: "
+		    "multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: "
+		    "text/plain; charset=utf-8\r\n\r\n%s\r\n--b\r\n"
+		    "Content-Type: application/zip\r\nContent-Disposition: "
+		    "attachment; filename=\"invoice.zip\"\r\n"
+		    "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n--b--\r\n",
+		    bodies[i], b64);
+		struct mime_message *m =
+		    mime_parse_buffer(msg, strlen(msg), NULL);
+		struct attach_report r;
+
+		attach_policy_check(policy, m, &r);
+		assert_true(r.symbols[ATTACH_SYM_ENCRYPTED]);
+		if (r.symbols[ATTACH_SYM_ENCRYPTED_PASSWORD] !=
+		    (bodies[i + 1] != NULL))
+			fail_msg("%s: password finding %d", bodies[i],
+				 r.symbols[ATTACH_SYM_ENCRYPTED_PASSWORD]);
+		assert_false(r.block);
+		mime_message_free(&m);
+		free(msg);
+	}
+	g_free(b64);
+	free(zip);
+}
+
 static void
 test_limits(void **state)
 {
@@ -650,6 +695,7 @@ main(void)
 	    cmocka_unit_test(test_hidden_names),
 	    cmocka_unit_test(test_active_content),
 	    cmocka_unit_test(test_tnef),
+	    cmocka_unit_test(test_encrypted_with_password),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_full_report_keeps_the_block),
 	    cmocka_unit_test(test_message),
