@@ -23,6 +23,7 @@
 #include "filters/filter.h"
 #include "filters/mime.h"
 #include "filters/psl.h"
+#include "filters/url_host.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -164,40 +165,14 @@ dnsbl_ip_is_private(const char *ip)
 int
 dnsbl_url_host(const char *url, char *out, size_t outsz)
 {
-	const char *p = strstr(url, "://"), *end, *at;
-	size_t n, i;
 	struct in_addr a;
 
-	if (p != NULL)
-		p += 3;
-	else if (strncasecmp(url, "www.", 4) == 0)
-		p = url;
-	else
+	if (!url_host(url, out, outsz))
 		return -1;
-	end = p;
-	while (*end != '\0' && *end != '/' && *end != '?' && *end != '#' &&
-	       *end != '\\')
-		end++;
-	at = memchr(p, '@', (size_t)(end - p));
-	if (at != NULL)
-		p = at + 1;
-	if (*p == '[')
-		return -1; /* IPv6 literal */
-	n = 0;
-	while (p + n < end && p[n] != ':')
-		n++;
-	while (n > 0 && p[n - 1] == '.')
-		n--;
-	if (n == 0 || n >= outsz)
-		return -1;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (!isalnum(c) && c != '-' && c != '.' && c != '_')
+	for (const char *c = out; *c != '\0'; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.' &&
+		    *c != '_')
 			return -1;
-		out[i] = (char)tolower(c);
-	}
-	out[n] = '\0';
 	if (inet_pton(AF_INET, out, &a) == 1)
 		return -1;
 	return strchr(out, '.') != NULL ? 0 : -1;

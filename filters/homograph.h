@@ -20,9 +20,4 @@
 
 bool homograph_host(const char *host);
 
-/* The host of a URL ("scheme://[userinfo@]host[:port]...", or
- * "www.host..."), lower-cased ASCII bytes and UTF-8 kept, into out; false
- * when there is none or it does not fit. */
-bool homograph_url_host(const char *url, char *out, size_t outsz);
-
 #endif

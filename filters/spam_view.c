@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "filters/homograph.h"
+#include "filters/url_host.h"
 #include "lib/xalloc.h"
 #include "mailstore/msg_structure.h"
 #include "rules/bayes.h"
@@ -169,7 +170,7 @@ static void
 spam_view_homographs(struct spam_view *view, const struct mime_message *mime)
 {
 	const char *from = NULL;
-	char *name = NULL, *mailbox = NULL, *host = NULL, url_host[256];
+	char *name = NULL, *mailbox = NULL, *host = NULL, host_buf[256];
 
 	/* the address as sent: decoded words cannot add brackets there */
 	for (size_t i = 0; i < mime->header_count && from == NULL; i++)
@@ -185,9 +186,8 @@ spam_view_homographs(struct spam_view *view, const struct mime_message *mime)
 	     i < mime->url_count && i < SPAM_VIEW_MAX_HOMOGRAPH_URLS &&
 	     !view->msg.uri_homograph;
 	     i++)
-		if (homograph_url_host(mime->urls[i], url_host,
-				       sizeof(url_host)))
-			view->msg.uri_homograph = homograph_host(url_host);
+		if (url_host(mime->urls[i], host_buf, sizeof(host_buf)))
+			view->msg.uri_homograph = homograph_host(host_buf);
 }
 
 void

@@ -81,8 +81,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&r, 0, sizeof(r));
 	attach_policy_check_file(policy, "a.svg", "image/svg+xml", data, size,
 				 &r);
-	attach_policy_check_file(policy, "a.html", "text/html", data, size,
-				 &r);
+	attach_policy_check_file(policy, "a.html", "text/html", data, size, &r);
 	check_report(&r);
 	if (size <= 65536) {
 		struct mime_message *m =

@@ -1,7 +1,8 @@
 /*
- * libFuzzer target for filters/homograph.c: arbitrary bytes as a host name
- * (punycode decoding through libidn2, the UTF-8 walk, the script test)
- * and as a URL whose host is taken and tested.
+ * libFuzzer target for filters/homograph.c and filters/url_host.c:
+ * arbitrary bytes as a host name (punycode decoding through libidn2, the
+ * UTF-8 walk, the script test) and as a URL whose host is taken and
+ * tested.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "filters/homograph.h"
+#include "filters/url_host.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,7 +24,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	(void)homograph_host(s);
-	if (homograph_url_host(s, host, sizeof(host))) {
+	if (url_host(s, host, sizeof(host))) {
 		if (strlen(host) >= sizeof(host))
 			abort();
 		(void)homograph_host(host);
