@@ -51,6 +51,19 @@ looks_utf16(const unsigned char *data, size_t len)
 	return n >= 16 && nul * 4 >= n;
 }
 
+/* UTF-16 text's ASCII: in without its NULs (and byte-order marks) into
+ * out, which holds len bytes; returns how many were kept. */
+static size_t
+narrow_utf16(const unsigned char *in, size_t len, unsigned char *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (in[i] != 0 && in[i] != 0xff && in[i] != 0xfe)
+			out[n++] = in[i];
+	return n;
+}
+
 static bool
 ext_is(const char *name, const char *const *exts)
 {
@@ -172,33 +185,41 @@ attach_active_check(const char *name, const char *declared_type,
 	    "<script", "javascript:", "<foreignobject", "<iframe", "<embed",
 	    "<object", NULL};
 	unsigned char *narrow = NULL;
-	bool svg, html, found;
+	bool svg, html, sniff, utf16, found;
 
 	memset(out, 0, sizeof(*out));
 	if (data == NULL || len == 0)
 		return false;
-	if (looks_utf16(data, len)) {
-		size_t n = 0;
-
-		narrow = xmalloc(len);
-		for (size_t i = 0; i < len; i++)
-			if (data[i] != 0 && data[i] != 0xff && data[i] != 0xfe)
-				narrow[n++] = data[i];
-		data = narrow;
-		len = n;
-	}
+	/* By name and type first: most files are neither, and are not read */
 	html = ext_is(name, html_exts) ||
 	       (declared_type != NULL && name != NULL && name[0] != '\0' &&
 		(strcmp(declared_type, "text/html") == 0 ||
 		 strcmp(declared_type, "application/xhtml+xml") == 0));
 	svg = ext_is(name, svg_exts) ||
 	      (declared_type != NULL &&
-	       strcmp(declared_type, "image/svg+xml") == 0) ||
-	      (!html && name != NULL && name[0] != '\0' &&
-	       !has_extension(name) && sniff_svg(data, len));
-	if (!svg && !html) {
-		free(narrow);
+	       strcmp(declared_type, "image/svg+xml") == 0);
+	sniff = !html && !svg && name != NULL && name[0] != '\0' &&
+		!has_extension(name);
+	if (!svg && !html && !sniff)
 		return false;
+	utf16 = looks_utf16(data, len);
+	if (sniff) {
+		/* the first bytes only, to tell an SVG */
+		unsigned char head[2 * ACTIVE_SNIFF_BYTES];
+		size_t n = len < sizeof(head) ? len : sizeof(head);
+
+		if (utf16)
+			n = narrow_utf16(data, n, head);
+		else
+			memcpy(head, data, n);
+		if (!sniff_svg(head, n))
+			return false;
+		svg = true;
+	}
+	if (utf16) {
+		narrow = xmalloc(len);
+		len = narrow_utf16(data, len, narrow);
+		data = narrow;
 	}
 	if (svg) {
 		for (size_t i = 0; svg_active[i] != NULL && !out->svg_active;
