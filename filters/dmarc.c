@@ -24,6 +24,7 @@
 #include "filters/psl.h"
 #include "lib/config.h"
 #include "lib/xalloc.h"
+#include "mailstore/msg_structure.h"
 
 static pthread_rwlock_t dmarc_psl_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct psl *dmarc_psl;
@@ -213,58 +214,35 @@ dmarc_from_domain(const struct mail_headers *headers, char **domain_r)
 	return rc;
 }
 
-/* Splits a From value at the commas between mailboxes (outside quoted
- * strings, comments and angle brackets) and adds each one's domain. */
+/* Adds the domain of every mailbox of a From value (the RFC 5322 parser
+ * IMAP ENVELOPE uses: quoted strings, comments and groups honoured). */
 static void
 from_value_domains(const char *v, size_t len, struct str_list *domains,
 		   size_t *addresses)
 {
-	size_t start = 0;
-	int depth = 0;
-	bool quoted = false, angle = false;
+	char *value = xstrndup(v, len), **all = NULL;
+	size_t n = msg_address_all(value, &all);
 
-	for (size_t i = 0; i <= len; i++) {
-		char c = i < len ? v[i] : ',';
+	for (size_t i = 0; i < n; i++) {
+		const char *at = strrchr(all[i], '@');
+		char *d;
+		bool known = false;
 
-		if (i < len && (quoted || depth > 0) && c == '\\') {
-			i++;
-			continue;
+		/* "undisclosed" names no domain: the parser's placeholder */
+		if (at != NULL &&
+		    strcmp(at + 1, MSG_ADDRESS_MISSING_DOMAIN) != 0 &&
+		    dmarc_address_domain(all[i], &d) == 0) {
+			(*addresses)++;
+			for (size_t k = 0; k < domains->count; k++)
+				known |= strcmp(domains->items[k], d) == 0;
+			if (!known && domains->count < DMARC_MAX_FROM_DOMAINS)
+				str_list_add(domains, d);
+			free(d);
 		}
-		if (quoted) {
-			quoted = c != '"';
-			continue;
-		}
-		if (depth > 0) {
-			depth += c == '(' ? 1 : c == ')' ? -1 : 0;
-			continue;
-		}
-		if (c == '"')
-			quoted = true;
-		else if (c == '(')
-			depth = 1;
-		else if (c == '<')
-			angle = true;
-		else if (c == '>')
-			angle = false;
-		else if ((c == ',' || c == ';') && !angle) {
-			char *piece = xstrndup(v + start, i - start), *d;
-
-			if (dmarc_address_domain(piece, &d) == 0) {
-				(*addresses)++;
-				bool known = false;
-
-				for (size_t k = 0; k < domains->count; k++)
-					known |=
-					    strcmp(domains->items[k], d) == 0;
-				if (!known &&
-				    domains->count < DMARC_MAX_FROM_DOMAINS)
-					str_list_add(domains, d);
-				free(d);
-			}
-			free(piece);
-			start = i + 1;
-		}
+		free(all[i]);
 	}
+	free(all);
+	free(value);
 }
 
 void

@@ -1255,8 +1255,9 @@ addr_mailbox(struct addr_out *ao, const struct addr_tok *t, size_t i, size_t j)
 	 * "user@". */
 	if (mailbox[0] != '\0' || host[0] != '\0' || lt < j)
 		addr_emit(ao, name, adl,
-			  mailbox[0] != '\0' ? mailbox : "MISSING_MAILBOX",
-			  host[0] != '\0' ? host : "MISSING_DOMAIN");
+			  mailbox[0] != '\0' ? mailbox
+					     : MSG_ADDRESS_MISSING_MAILBOX,
+			  host[0] != '\0' ? host : MSG_ADDRESS_MISSING_DOMAIN);
 	free(name);
 	free(adl);
 	free(mailbox);

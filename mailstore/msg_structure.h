@@ -174,8 +174,10 @@ bool msg_address_first(const char *value, char **name_r, char **mailbox_r,
 		       char **host_r);
 /* Every mailbox of an address-list header value (groups looked into) as
  * "local@domain", allocated in *list_r (free each and the array); returns
- * how many. */
+ * how many. A missing half is written as Dovecot's placeholder, below. */
 size_t msg_address_all(const char *value, char ***list_r);
+#define MSG_ADDRESS_MISSING_MAILBOX "MISSING_MAILBOX"
+#define MSG_ADDRESS_MISSING_DOMAIN  "MISSING_DOMAIN"
 
 /* Walks the entities in pre-order (0 is the message itself). For each one
  * reports its lower-case type/subtype, its charset parameter (NULL if none),
