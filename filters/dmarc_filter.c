@@ -24,6 +24,7 @@
 #include "filters/dmarc.h"
 #include "filters/dmarc_report.h"
 #include "filters/filter.h"
+#include "filters/psl.h"
 #include "filters/spf.h"
 #include "lib/config.h"
 #include "lib/dns.h"
@@ -37,8 +38,7 @@ struct dmarc_filter_settings {
 
 #define D(field) offsetof(struct dmarc_filter_settings, field)
 static const struct setting_def dmarc_filter_defs[] = {
-    {"psl", SETTING_PATH, "/usr/share/publicsuffix/public_suffix_list.dat",
-     D(psl), 0, 0, NULL,
+    {"psl", SETTING_PATH, PSL_DEFAULT_PATH, D(psl), 0, 0, NULL,
      "Public Suffix List, for organisational domains (Debian publicsuffix)"},
     {"enforce", SETTING_BOOL, "yes", D(enforce), 0, 0, NULL,
      "apply p=reject (550 5.7.1) and p=quarantine; no: record results only"},

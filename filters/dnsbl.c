@@ -216,8 +216,7 @@ static const struct setting_def dnsbl_setting_defs[] = {
      "distinct URL domains looked up per message"},
     {"skip_private", SETTING_BOOL, "yes", D(skip_private), 0, 0, NULL,
      "no DNSBL lookups for loopback and private client addresses"},
-    {"psl", SETTING_PATH, "/usr/share/publicsuffix/public_suffix_list.dat",
-     D(psl), 0, 0, NULL,
+    {"psl", SETTING_PATH, PSL_DEFAULT_PATH, D(psl), 0, 0, NULL,
      "Public Suffix List, to reduce URL hosts to registrable domains"},
 };
 

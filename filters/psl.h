@@ -12,6 +12,9 @@
 
 struct psl;
 
+/* Debian's copy (package publicsuffix), every psl setting's default. */
+#define PSL_DEFAULT_PATH "/usr/share/publicsuffix/public_suffix_list.dat"
+
 /* Loads a list in the publicsuffix.org format. NULL with *error_r
  * (allocated) on failure. */
 struct psl *psl_load(const char *path, char **error_r);

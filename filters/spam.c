@@ -30,6 +30,7 @@
 #include "filters/dkim_verify.h"
 #include "filters/filter.h"
 #include "filters/mime.h"
+#include "filters/psl.h"
 #include "filters/spam_view.h"
 #include "filters/spf.h"
 #include "lib/buf.h"
@@ -146,8 +147,7 @@ static const struct setting_def spam_filter_setting_defs[] = {
      "whose BAYES_* scores count when rules_paths loads files that set "
      "them too: moat (the built-in set's, fitted to Moat's classifier) or "
      "rules (the files', e.g. SpamAssassin's, fitted to its own)"},
-    {"psl", SETTING_PATH, "/usr/share/publicsuffix/public_suffix_list.dat",
-     SF(psl), 0, 0, NULL,
+    {"psl", SETTING_PATH, PSL_DEFAULT_PATH, SF(psl), 0, 0, NULL,
      "Public Suffix List: organisations for check_fromname_spoof "
      "(FROM_NAME_SPOOF); empty or unreadable: a domain owns its "
      "subdomains only"},

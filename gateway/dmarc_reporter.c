@@ -28,6 +28,7 @@
 #include "filters/dmarc.h"
 #include "filters/dmarc_rua.h"
 #include "filters/filter_log.h"
+#include "filters/psl.h"
 #include "gateway/queue_file.h"
 #include "lib/db.h"
 #include "lib/dns.h"
@@ -38,7 +39,6 @@
 #define REPORTER_DNS_TIMEOUT_MS 10000
 #define REPORTER_TICK_MAX	60
 #define REPORTER_GRACE_MAX	300
-#define PSL_DEFAULT		"/usr/share/publicsuffix/public_suffix_list.dat"
 
 void
 dmarc_built_clear(struct dmarc_built *b)
@@ -496,7 +496,8 @@ dmarc_reporter_run_once(const struct moat_settings *set, const char *queue_dir,
 		db_close(&db);
 		return 0;
 	}
-	if (dmarc_library_init(psl != NULL ? psl : PSL_DEFAULT, &err) < 0) {
+	if (dmarc_library_init(psl != NULL ? psl : PSL_DEFAULT_PATH, &err) <
+	    0) {
 		log_warnx("event=dmarc_report_psl error=\"%s\"", err);
 		x_free(&err);
 	}

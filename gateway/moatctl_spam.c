@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "filters/mime.h"
+#include "filters/psl.h"
 #include "filters/spam_view.h"
 #include "gateway/spam_learn.h"
 #include "lib/buf.h"
@@ -420,7 +421,7 @@ spam_ctl_check(const struct moat_settings *settings, const char *db_path,
 	c.scratch = spam_scratch_new(c.rules);
 	psl_path = spam_ctl_setting(settings, "spam.psl");
 	if (psl_path == NULL)
-		psl_path = "/usr/share/publicsuffix/public_suffix_list.dat";
+		psl_path = PSL_DEFAULT_PATH;
 	if (psl_path[0] != '\0' &&
 	    (c.psl = psl_load(psl_path, &psl_error)) == NULL) {
 		fprintf(stderr,
