@@ -20,6 +20,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,38 +481,33 @@ spam_tag_subject(const struct spam_filter_state *st, struct filter_context *ctx,
 			      : spam_rules_subject_tag(st->rules);
 	const struct filter_header *h;
 	struct buf v;
-	size_t n;
+	size_t n, fixed = SIZE_MAX;
 	long idx;
 
 	if (tag == NULL || tag[0] == '\0')
 		return;
 	buf_init(&v);
 	for (const char *p = tag; *p != '\0';) {
-		if (strncmp(p, "_SCORE_", 7) == 0) {
-			buf_printf(&v, "%.1f", total);
-			p += 7;
-		} else if (strncmp(p, "_REQD_", 6) == 0) {
-			buf_printf(&v, "%.1f", st->thresholds.tag);
-			p += 6;
-		} else {
+		bool score = strncmp(p, "_SCORE_", 7) == 0;
+
+		if (!score && strncmp(p, "_REQD_", 6) != 0) {
 			buf_append_char(&v, *p++);
+			continue;
 		}
+		if (fixed == SIZE_MAX)
+			fixed = v.len; /* the text before the first one */
+		buf_printf(&v, "%.1f", score ? total : st->thresholds.tag);
+		p += score ? 7 : 6;
 	}
+	if (fixed == SIZE_MAX || fixed == 0)
+		fixed = v.len;
 	h = filter_headers(ctx, &n, NULL);
 	idx = filter_header_find(ctx, "Subject", 1);
 	if (idx >= 0 && (size_t)idx < n) {
 		const char *old = h[idx].value + strspn(h[idx].value, " \t");
 
-		/* tagged already (at another score, maybe): its text up to
-		 * the first _SCORE_ or _REQD_ is there */
-		size_t fixed = strcspn(tag, "_");
-
-		while (tag[fixed] != '\0' &&
-		       strncmp(tag + fixed, "_SCORE_", 7) &&
-		       strncmp(tag + fixed, "_REQD_", 6))
-			fixed += 1 + strcspn(tag + fixed + 1, "_");
-		if (strncmp(old, fixed > 0 ? tag : buf_cstr(&v),
-			    fixed > 0 ? fixed : v.len) == 0) {
+		/* tagged already (at another score, maybe) */
+		if (strncmp(old, buf_cstr(&v), fixed) == 0) {
 			buf_free(&v);
 			return;
 		}
