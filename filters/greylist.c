@@ -25,6 +25,7 @@
 #include "lib/buf.h"
 #include "lib/db.h"
 #include "lib/log.h"
+#include "lib/netblock.h"
 #include "lib/xalloc.h"
 
 struct greylist {
@@ -226,61 +227,6 @@ greylist_domain_listed(const char *domain, char *const *list, size_t count)
 	return false;
 }
 
-static bool
-greylist_ip_in(const unsigned char *ip, int family, const char *cidr)
-{
-	unsigned char net[16];
-	char buf[64];
-	char *slash;
-	long bits;
-	int fam, len, i;
-
-	snprintf(buf, sizeof(buf), "%s", cidr);
-	slash = strchr(buf, '/');
-	if (slash != NULL)
-		*slash++ = '\0';
-	if (inet_pton(AF_INET, buf, net) == 1)
-		fam = AF_INET, len = 32;
-	else if (inet_pton(AF_INET6, buf, net) == 1)
-		fam = AF_INET6, len = 128;
-	else
-		return false;
-	if (fam != family)
-		return false;
-	bits = slash != NULL ? strtol(slash, NULL, 10) : len;
-	if (bits < 0 || bits > len)
-		return false;
-	for (i = 0; i < bits / 8; i++)
-		if (ip[i] != net[i])
-			return false;
-	if (bits % 8 != 0) {
-		unsigned char mask = (unsigned char)(0xff << (8 - bits % 8));
-
-		if ((ip[i] & mask) != (net[i] & mask))
-			return false;
-	}
-	return true;
-}
-
-bool
-greylist_ip_listed(const char *ip, char *const *list, size_t count)
-{
-	unsigned char a[16];
-	int family;
-	size_t i;
-
-	if (inet_pton(AF_INET, ip, a) == 1)
-		family = AF_INET;
-	else if (inet_pton(AF_INET6, ip, a) == 1)
-		family = AF_INET6;
-	else
-		return false;
-	for (i = 0; i < count; i++)
-		if (greylist_ip_in(a, family, list[i]))
-			return true;
-	return false;
-}
-
 /* --- the "greylist" filter ---------------------------------------------- */
 
 struct greylist_settings {
@@ -418,9 +364,8 @@ greylist_applies(const struct greylist_filter_state *st,
 				   st->settings->allow_domains.items,
 				   st->settings->allow_domains.count))
 		return 1;
-	if (greylist_ip_listed(env->client_ip,
-			       st->settings->allow_networks.items,
-			       st->settings->allow_networks.count))
+	if (netblock_match(env->client_ip, st->settings->allow_networks.items,
+			   st->settings->allow_networks.count))
 		return 1;
 	if (greylist_sender_key(env->client_ip, spf_domain, key, keysz) < 0)
 		return 1; /* no usable address (a local socket): skip */

@@ -53,8 +53,5 @@ int greylist_sender_key(const char *client_ip, const char *spf_domain,
 /* True when domain equals an item of list or is a subdomain of one. */
 bool greylist_domain_listed(const char *domain, char *const *list,
 			    size_t count);
-/* True when ip is inside one of the CIDRs ("192.0.2.0/24", "2001:db8::/32",
- * a bare address is a /32 or /128). */
-bool greylist_ip_listed(const char *ip, char *const *list, size_t count);
 
 #endif
