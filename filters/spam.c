@@ -36,6 +36,7 @@
 #include "filters/spf.h"
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/netblock.h"
 #include "lib/xalloc.h"
 #include "rules/bayes.h"
 #include "rules/policy.h"
@@ -64,6 +65,7 @@ struct spam_filter_settings {
 	char *bayes_scores;
 	char *psl;
 	char *subject_tag;
+	struct str_list trusted_relays;
 };
 
 #define SF(field) offsetof(struct spam_filter_settings, field)
@@ -77,6 +79,21 @@ spam_validate_subject_tag(const void *field, const char **error_r)
 		*error_r = "at most 128 characters on one line";
 		return -1;
 	}
+	return 0;
+}
+
+static int
+spam_validate_trusted_relays(const void *field, const char **error_r)
+{
+	const struct str_list *l = field;
+
+	for (size_t i = 0; i < l->count; i++)
+		if (!netblock_valid(l->items[i])) {
+			*error_r =
+			    "items must be addresses or networks in CIDR "
+			    "notation (192.0.2.0/24, 2001:db8::/32)";
+			return -1;
+		}
 	return 0;
 }
 
@@ -157,6 +174,11 @@ static const struct setting_def spam_filter_setting_defs[] = {
      "text put in front of the Subject of mail tagged as spam, e.g. "
      "\"[SPAM _SCORE_]\" (_SCORE_: the score, _REQD_: the tag score); "
      "empty: a rule file's rewrite_header Subject, else none"},
+    {"trusted_relays", SETTING_LIST, "", SF(trusted_relays), 0, 0,
+     spam_validate_trusted_relays,
+     "relays (CIDR) whose Received fields are believed, besides loopback "
+     "and private ranges: the hosts in front of Moat, so that the sender "
+     "reputation keys on the relay that handed mail in to them"},
 };
 
 struct spam_filter_state {
@@ -519,10 +541,15 @@ spam_tag_subject(const struct spam_filter_state *st, struct filter_context *ctx,
 	buf_free(&v);
 }
 
+/* A symbol from what was learned before (Bayes, the sender's learned
+ * history): left out of the score autolearning judges by, as
+ * SpamAssassin leaves out Bayes and its AWL, so learning never feeds on
+ * itself. */
 static bool
-spam_is_bayes_symbol(const char *name)
+spam_is_learned_symbol(const char *name)
 {
-	return strncmp(name, "BAYES_", 6) == 0;
+	return strncmp(name, "BAYES_", 6) == 0 ||
+	       strncmp(name, "SENDER_LEARNED_", 15) == 0;
 }
 
 static void
@@ -539,7 +566,7 @@ spam_autolearn(struct spam_filter_state *st, struct filter_context *ctx,
 	if (st->bayes == NULL || !st->settings->autolearn || result->gtube)
 		return;
 	for (i = 0; i < result->count; i++)
-		if (spam_is_bayes_symbol(result->hits[i].name))
+		if (spam_is_learned_symbol(result->hits[i].name))
 			learn_score -= result->hits[i].score;
 	if (learn_score >= st->autolearn_spam)
 		spam = true;
@@ -622,6 +649,8 @@ spam_filter_run(void *state_p, struct filter_context *ctx,
 	spam_view_init(&view, mime, full, full_len,
 		       (size_t)st->settings->max_scan_size);
 	spam_view_set_psl(&view, st->psl);
+	spam_view_set_trusted(&view, st->settings->trusted_relays.items,
+			      st->settings->trusted_relays.count);
 	spam_sender_auth(ctx, &view.msg, dkim_domains,
 			 sizeof(dkim_domains) / sizeof(dkim_domains[0]));
 	if (st->bayes != NULL) {
@@ -640,6 +669,12 @@ spam_filter_run(void *state_p, struct filter_context *ctx,
 			free(berr);
 		}
 		bayes_tokens_free(&tokens);
+		if (spam_view_sender_history(&view, st->bayes,
+					     &st->bayes_params, &berr) < 0) {
+			log_warnx("event=spam_bayes qid=%s error=\"%s\"",
+				  filter_envelope(ctx)->qid, berr);
+			free(berr);
+		}
 	}
 	scratch = spam_scratch_get(st);
 	if (spam_rules_eval(st->rules, scratch, &view.msg, &result, &error) <

@@ -271,6 +271,29 @@ spam_view_set_psl(struct spam_view *view, const struct psl *psl)
 }
 
 void
+spam_view_set_trusted(struct spam_view *view, char *const *items, size_t count)
+{
+	view->msg.trusted_relays = items;
+	view->msg.trusted_relay_count = count;
+}
+
+int
+spam_view_sender_history(struct spam_view *view, struct bayes_db *db,
+			 const struct bayes_params *params, char **error_r)
+{
+	char token[BAYES_SENDER_TOKEN_MAX];
+	size_t len = bayes_sender_token(&view->msg, token, sizeof(token));
+
+	if (len == 0)
+		return 0;
+	if (bayes_token_counts(db, token, len, params, &view->msg.sender_spam,
+			       &view->msg.sender_ham, error_r) < 0)
+		return -1;
+	view->msg.sender_learned = true;
+	return 0;
+}
+
+void
 spam_view_free(struct spam_view *view)
 {
 	free(view->headers);

@@ -12,6 +12,7 @@
 #include "filters/mime.h"
 #include "filters/psl.h"
 #include "lib/buf.h"
+#include "rules/bayes.h"
 #include "rules/spam_rules.h"
 
 struct spam_view {
@@ -37,6 +38,17 @@ void spam_view_free(struct spam_view *view);
 /* Organisations (check_fromname_spoof) by registrable domain from psl
  * (which must outlive the view); without it, by domain and subdomain. */
 void spam_view_set_psl(struct spam_view *view, const struct psl *psl);
+
+/* Relays whose Received fields are believed besides the internal ranges
+ * (filter.spam.trusted_relays; items must outlive the view), for the
+ * sender key of the Bayes sender token and reputation. */
+void spam_view_set_trusted(struct spam_view *view, char *const *items,
+			   size_t count);
+/* Looks up how often Bayes learned the sender key (spam_view_set_trusted()
+ * first) as spam and ham, for check_sender_learned_ham(): 0, or -1 with
+ * *error_r allocated. A message without a sender key stays unlooked-up. */
+int spam_view_sender_history(struct spam_view *view, struct bayes_db *db,
+			     const struct bayes_params *params, char **error_r);
 
 /* A 64-bit key naming a message for Bayes learning: its Message-Id when
  * present, else a hash of its text. */

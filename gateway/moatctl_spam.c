@@ -28,6 +28,7 @@
 #include "filters/spam_view.h"
 #include "gateway/spam_learn.h"
 #include "lib/buf.h"
+#include "lib/config.h"
 #include "lib/fileio.h"
 #include "lib/xalloc.h"
 #include "mailstore/train_spool.h"
@@ -169,6 +170,7 @@ spam_ctl_path(const char *path, spam_ctl_msg_fn *fn, void *context)
 
 struct spam_ctl_train {
 	struct bayes_db *db;
+	struct str_list trusted; /* filter.spam.trusted_relays */
 	bool spam;
 	unsigned long learned, skipped, pending;
 };
@@ -185,6 +187,7 @@ spam_ctl_train_one(void *context, const char *name, const char *data,
 	int ret;
 
 	spam_view_init(&view, mime, data, len, SPAM_CTL_SCAN_MAX);
+	spam_view_set_trusted(&view, t->trusted.items, t->trusted.count);
 	bayes_tokens_init(&tokens);
 	bayes_tokenize(&view.msg, &tokens);
 	ret =
@@ -246,6 +249,17 @@ spam_ctl_open_db(const struct moat_settings *settings, const char *db_path,
 	return 0;
 }
 
+/* filter.spam.trusted_relays from moat.conf, as the spam filter reads it,
+ * so that sender keys agree with those learned in moatd. */
+static void
+spam_ctl_trusted(const struct moat_settings *settings, struct str_list *out)
+{
+	const char *v = spam_ctl_setting(settings, "spam.trusted_relays");
+
+	if (v != NULL)
+		config_split_list(out, v);
+}
+
 static int
 spam_ctl_train(const struct moat_settings *settings, const char *db_path,
 	       bool spam, int argc, char **argv)
@@ -258,6 +272,7 @@ spam_ctl_train(const struct moat_settings *settings, const char *db_path,
 	t.spam = spam;
 	if (spam_ctl_open_db(settings, db_path, &t.db, true) < 0)
 		return 1;
+	spam_ctl_trusted(settings, &t.trusted);
 	if (bayes_begin(t.db, &error) < 0) {
 		fprintf(stderr, "moatctl: %s\n", error);
 		free(error);
@@ -275,6 +290,7 @@ spam_ctl_train(const struct moat_settings *settings, const char *db_path,
 	printf("learned %lu %s message%s (%lu already known)\n", t.learned,
 	       spam ? "spam" : "ham", t.learned == 1 ? "" : "s", t.skipped);
 	bayes_close(&t.db);
+	str_list_free(&t.trusted);
 	return ret;
 }
 
@@ -284,6 +300,7 @@ struct spam_ctl_check {
 	struct bayes_db *db;
 	struct bayes_params params;
 	struct psl *psl;
+	struct str_list trusted; /* filter.spam.trusted_relays */
 	double threshold;
 	unsigned long total, spam;
 };
@@ -301,6 +318,7 @@ spam_ctl_check_one(void *context, const char *name, const char *data,
 
 	spam_view_init(&view, mime, data, len, SPAM_CTL_SCAN_MAX);
 	spam_view_set_psl(&view, c->psl);
+	spam_view_set_trusted(&view, c->trusted.items, c->trusted.count);
 	if (c->db != NULL) {
 		struct bayes_tokens tokens;
 		char *berr = NULL;
@@ -312,7 +330,10 @@ spam_ctl_check_one(void *context, const char *name, const char *data,
 		    1)
 			view.msg.bayes = prob;
 		free(berr);
+		berr = NULL;
 		bayes_tokens_free(&tokens);
+		(void)spam_view_sender_history(&view, c->db, &c->params, &berr);
+		free(berr);
 	}
 	if (spam_rules_eval(c->rules, c->scratch, &view.msg, &result, &error) <
 	    0) {
@@ -419,6 +440,7 @@ spam_ctl_check(const struct moat_settings *settings, const char *db_path,
 		return 1;
 	}
 	c.scratch = spam_scratch_new(c.rules);
+	spam_ctl_trusted(settings, &c.trusted);
 	psl_path = spam_ctl_setting(settings, "spam.psl");
 	if (psl_path == NULL)
 		psl_path = PSL_DEFAULT_PATH;
@@ -438,6 +460,7 @@ spam_ctl_check(const struct moat_settings *settings, const char *db_path,
 	spam_scratch_free(&c.scratch);
 	spam_rules_free(&c.rules);
 	bayes_close(&c.db);
+	str_list_free(&c.trusted);
 	psl_free(&c.psl);
 	return ret;
 }

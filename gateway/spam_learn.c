@@ -35,6 +35,7 @@
 #include "filters/mime.h"
 #include "filters/spam_view.h"
 #include "lib/buf.h"
+#include "lib/config.h"
 #include "lib/fileio.h"
 #include "lib/db.h"
 #include "lib/log.h"
@@ -51,6 +52,9 @@
 struct spam_learn {
 	char *dir;
 	struct bayes_db *bayes;
+	/* filter.spam.trusted_relays, for the sender key as the filter
+	 * computes it */
+	struct str_list trusted;
 	sqlite3 *stats;
 	sqlite3_stmt *stats_add;
 };
@@ -132,6 +136,8 @@ spam_learn_open(const struct moat_settings *settings,
 		struct spam_learn **learn_r, char **error_r)
 {
 	const char *db = moat_settings_filter_value(settings, "spam.bayes_db");
+	const char *trusted =
+	    moat_settings_filter_value(settings, "spam.trusted_relays");
 	struct spam_learn *l = xcalloc(1, sizeof(*l));
 	char *spam_dir = xasprintf("%s/spam", settings->data_dir);
 	char *stats = spam_learn_stats_path(settings);
@@ -139,6 +145,8 @@ spam_learn_open(const struct moat_settings *settings,
 
 	(void)mkdir(spam_dir, 0750);
 	l->dir = spam_learn_spool_dir(settings);
+	if (trusted != NULL)
+		config_split_list(&l->trusted, trusted);
 	if (db == NULL || db[0] == '\0') {
 		*error_r = xstrdup("no Bayes database (filter.spam.bayes_db)");
 		goto out;
@@ -178,6 +186,7 @@ spam_learn_free(struct spam_learn **lp)
 	sqlite3_finalize(l->stats_add);
 	db_close(&l->stats);
 	bayes_close(&l->bayes);
+	str_list_free(&l->trusted);
 	free(l->dir);
 	x_free(lp);
 }
@@ -223,6 +232,7 @@ spam_learn_message(struct spam_learn *l, const char *path, bool spam)
 	mime = mime_parse_buffer(buf_cstr(&data), data.len, NULL);
 	spam_view_init(&view, mime, buf_cstr(&data), data.len,
 		       SPAM_LEARN_SCAN_MAX);
+	spam_view_set_trusted(&view, l->trusted.items, l->trusted.count);
 	bayes_tokens_init(&tokens);
 	bayes_tokenize(&view.msg, &tokens);
 	ret =

@@ -229,7 +229,7 @@ config_check_unsigned(const struct setting_def *def, unsigned long long v,
 	return 0;
 }
 
-static void
+void
 config_split_list(struct str_list *list, const char *value)
 {
 	const char *p = value;

@@ -89,5 +89,8 @@ int config_parse_duration(const char *s, unsigned int *seconds_r);
 int config_parse_bool(const char *s, bool *value_r);
 void str_list_free(struct str_list *list);
 void str_list_add(struct str_list *list, const char *item);
+/* Appends value's items, split on commas and white space, as a
+ * SETTING_LIST reads them (for a setting read as text). */
+void config_split_list(struct str_list *list, const char *value);
 
 #endif

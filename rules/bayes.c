@@ -637,3 +637,31 @@ bayes_classify(struct bayes_db *db, const struct bayes_tokens *tokens,
 	free(probs);
 	return 1;
 }
+
+int
+bayes_token_counts(struct bayes_db *db, const char *token, size_t len,
+		   const struct bayes_params *params, unsigned int *spam_r,
+		   unsigned int *ham_r, char **error_r)
+{
+	uint64_t hash = bayes_hash(token, len, 0);
+	int ret = 0, rc;
+
+	*spam_r = *ham_r = 0;
+	pthread_mutex_lock(&db->lock);
+	if (bayes_snapshot_ready(db, params)) {
+		(void)bayes_snapshot_get(&db->snap, hash, spam_r, ham_r);
+	} else {
+		sqlite3_bind_int64(db->get, 1, (sqlite3_int64)hash);
+		rc = sqlite3_step(db->get);
+		if (rc == SQLITE_ROW) {
+			*spam_r = (unsigned int)sqlite3_column_int(db->get, 0);
+			*ham_r = (unsigned int)sqlite3_column_int(db->get, 1);
+		} else if (rc != SQLITE_DONE) {
+			*error_r = bayes_sql_error(db, "token lookup");
+			ret = -1;
+		}
+		sqlite3_reset(db->get);
+	}
+	pthread_mutex_unlock(&db->lock);
+	return ret;
+}

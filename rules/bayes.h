@@ -88,8 +88,13 @@ void bayes_tokenize_html(const char *raw, size_t len, bayes_token_fn *fn,
 /* "U:host" and each parent domain of a URL's host; "U*:ip" for an IPv4
  * literal. */
 void bayes_tokenize_url(const char *url, bayes_token_fn *fn, void *context);
+/* Room for the sender token: "SR:" and a sender key. */
+#define BAYES_SENDER_TOKEN_MAX 340
+/* The sender token, "SR:" + spam_sender_key() (rules/spam_sender.h), into
+ * out: its length, or 0 when the message has no sender key. */
+size_t bayes_sender_token(const struct spam_msg *msg, char *out, size_t outsz);
 /* Tokenises a whole message view into tokens (finished): headers, body
- * words, HTML markup, URL hosts. */
+ * words, HTML markup, URL hosts, the sender token. */
 void bayes_tokenize(const struct spam_msg *msg, struct bayes_tokens *tokens);
 
 /* Robinson's f(w) for a token seen in spam_count spam and ham_count ham
@@ -126,6 +131,13 @@ int bayes_learn(struct bayes_db *db, const struct bayes_tokens *tokens,
 int bayes_classify(struct bayes_db *db, const struct bayes_tokens *tokens,
 		   const struct bayes_params *params, double *prob_r,
 		   char **error_r);
+/* The learned counts of one token (bayes_hash(token, len, 0)), e.g. the
+ * sender token: 0 with them set (0 and 0 for a token never learned), -1
+ * with *error_r allocated. Reads the in-memory copy as bayes_classify()
+ * does. */
+int bayes_token_counts(struct bayes_db *db, const char *token, size_t len,
+		       const struct bayes_params *params, unsigned int *spam_r,
+		       unsigned int *ham_r, char **error_r);
 /* Groups many bayes_learn() calls in one transaction (training runs);
  * 0, or -1 with *error_r allocated. */
 int bayes_begin(struct bayes_db *db, char **error_r);

@@ -26,6 +26,10 @@
  *               attributes (colour, font face and size)
  *   URLs        "U:host" and each parent domain, "U*:ip" for a numeric
  *               host
+ *   sender      "SR:" + the sender key (rules/spam_sender.h): the From
+ *               address with the network of the relay that handed the
+ *               message in; its counts are also the learned sender
+ *               reputation (check_sender_learned_ham())
  *
  * Only hashes leave this file (bayes_tokens), so no message text reaches
  * the token database. Everything here reads untrusted bytes: each token
@@ -38,6 +42,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "rules/spam_sender.h"
 #include <strings.h>
 
 #define BAYES_MIN_LEN	   3
@@ -569,10 +575,23 @@ bayes_add_cb(void *context, const char *token, size_t len)
 	bayes_tokens_add(context, token, len);
 }
 
+size_t
+bayes_sender_token(const struct spam_msg *msg, char *out, size_t outsz)
+{
+	char key[SPAM_SENDER_KEY_MAX];
+	int n;
+
+	if (!spam_sender_key(msg, key, sizeof(key)))
+		return 0;
+	n = snprintf(out, outsz, "SR:%s", key);
+	return n > 0 && (size_t)n < outsz ? (size_t)n : 0;
+}
+
 void
 bayes_tokenize(const struct spam_msg *msg, struct bayes_tokens *tokens)
 {
-	size_t i;
+	char sender[BAYES_SENDER_TOKEN_MAX];
+	size_t i, len;
 
 	for (i = 0; i < msg->header_count; i++)
 		bayes_tokenize_header(msg->headers[i].name,
@@ -586,5 +605,7 @@ bayes_tokenize(const struct spam_msg *msg, struct bayes_tokens *tokens)
 				    bayes_add_cb, tokens);
 	for (i = 0; i < msg->uri_count; i++)
 		bayes_tokenize_url(msg->uris[i], bayes_add_cb, tokens);
+	if ((len = bayes_sender_token(msg, sender, sizeof(sender))) > 0)
+		bayes_tokens_add(tokens, sender, len);
 	bayes_tokens_finish(tokens);
 }

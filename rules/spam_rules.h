@@ -75,6 +75,16 @@ struct spam_msg {
 	 * in a URL; check_from_homograph(), check_uri_homograph(). */
 	bool from_homograph;
 	bool uri_homograph;
+	/* Relays whose Received fields are believed besides the internal
+	 * ranges (filter.spam.trusted_relays, CIDR), for the sender key
+	 * (rules/spam_sender.h). */
+	char *const *trusted_relays;
+	size_t trusted_relay_count;
+	/* How often Bayes learned mail of this sender key as spam and as
+	 * ham, for check_sender_learned_ham(); sender_learned false: not
+	 * looked up (no Bayes, or no key). */
+	bool sender_learned;
+	unsigned int sender_spam, sender_ham;
 };
 
 struct spam_hit {

@@ -15,6 +15,7 @@
   rspamd PORT TEST         classify through rspamd's normal worker (/checkv2)
   smtp PORT TEST           send every test message to PORT over SMTP
   report DIR               print the table from DIR/*.json
+  relays                   print CORPUS_RELAYS, comma-separated
 
 Classifiers run with --jobs parallel clients (default 2, the core count)
 and print one JSON line: counts of spam caught and ham flagged.
@@ -269,6 +270,18 @@ def report(args):
                   full["ms_per_msg"] - base["ms_per_msg"]))
 
 
+# The corpus owner's own mail hosts, which received every message and
+# handed it on (webnote.net, dogma.slashnull.org, mandark.labs.netnoteinc.com,
+# read off the Received fields of the train half): the hosts "in front of"
+# the filter, so both Moat (filter.spam.trusted_relays) and SpamAssassin
+# (trusted_networks) are told to believe their Received fields.
+CORPUS_RELAYS = ("193.120.211.219", "212.17.35.15", "213.105.180.140")
+
+
+def relays(args):
+    print(", ".join(CORPUS_RELAYS))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--jobs", type=int, default=2)
@@ -289,10 +302,11 @@ def main():
     p.add_argument("cls", choices=("spam", "ham"))
     p = sub.add_parser("report")
     p.add_argument("dir")
+    sub.add_parser("relays")
     args = ap.parse_args()
     fn = {"prep": prep, "moat-check": moat_check, "spamd": spamd,
           "rspamd-learn": rspamd_learn, "rspamd": rspamd, "smtp": smtp,
-          "report": report}[args.mode]
+          "report": report, "relays": relays}[args.mode]
     fn(args)
 
 

@@ -273,3 +273,84 @@ def test_bayes_trained_by_moatctl(moat_factory):
     symbols = header(msg, "X-Spam-Symbols")[0]
     # Four ham learned: clearly hammy, if not yet certain.
     assert "BAYES_00" in symbols or "BAYES_05" in symbols, symbols
+
+
+def partner_mail(n, relay_ip, spam_words=False):
+    """Mail from a correspondent as a front relay (the test client, on
+    loopback: trusted) hands it to Moat, naming where it came from."""
+    text = (b"WIN cheap rolex replica watches, luxury discount store!!!\r\n"
+            if spam_words else b"Here is the agenda for Thursday.\r\n")
+    return (b"Received: from mail.partner.example (mail.partner.example "
+            b"[%s]) by mx.front.example (Postfix) with ESMTP id F%d; "
+            b"Tue, 01 Dec 2026 10:00:00 +0000\r\n"
+            b"From: Pat Partner <Pat@Partner.example>\r\n"
+            b"To: demo@example.test\r\n"
+            b"Subject: agenda %d\r\n"
+            b"Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n"
+            b"Message-Id: <agenda%d@partner.example>\r\n\r\n%s"
+            % (relay_ip, n, n, n, text))
+
+
+def test_sender_learned_as_ham(moat_factory):
+    """A correspondent's mail learned as ham marks later mail from the
+    same address and relay network SENDER_LEARNED_HAM (-2); the same From
+    through another network, or once also learned as spam, does not."""
+    moat = moat_factory(settings({
+        "filter.spam.bayes_db": "/BAYES",
+        "filter.spam.autolearn": "no",
+        "filter.spam.trusted_relays": "198.51.100.0/24"}),
+        users=(), start=False)
+    db = os.path.join(moat.data, "spam", "bayes.db")
+    with open(moat.conf) as f:
+        conf = f.read().replace("/BAYES", db)
+    with open(moat.conf, "w") as f:
+        f.write(conf)
+    moat.add_user("demo@example.test")
+    hamdir = os.path.join(moat.top, "ham")
+    os.mkdir(hamdir)
+    # As Moat stored them: its own Received on top naming the front
+    # relay (198.51.100.7, configured as trusted), the relay's below.
+    for i in range(2):
+        with open(os.path.join(hamdir, "%d.eml" % i), "wb") as f:
+            f.write(b"Received: from mx.front.example ([198.51.100.7]) by "
+                    b"moat.example.test (Moat) with ESMTP id Q%d; "
+                    b"Tue, 01 Dec 2026 10:00:00 +0000\r\n" % i
+                    + partner_mail(i, b"203.0.113.25"))
+    os.chmod(hamdir, 0o755)
+    assert "learned 2 ham messages" in \
+        moat.ctl("spam", "train", "--ham", hamdir).stdout
+    moat.start()
+
+    def symbols(n, relay_ip, spam_words=False):
+        code, _ = send(moat.smtp_port,
+                       partner_mail(10 + n, relay_ip, spam_words))
+        assert code == 250
+        msg = moat.wait_messages("demo@example.test", n + 1)[n]
+        return header(msg, "X-Spam-Symbols")[0]
+
+    # same address, same /16 (another host of the partner's)
+    assert "SENDER_LEARNED_HAM(-2.00)" in symbols(0, b"203.0.200.9")
+    # the same From from another network: a forgery has no history
+    assert "SENDER_LEARNED_HAM" not in symbols(1, b"192.0.2.66")
+    # once learned as spam too, the history no longer speaks for it
+    spamdir = os.path.join(moat.top, "spam")
+    os.mkdir(spamdir)
+    with open(os.path.join(spamdir, "s.eml"), "wb") as f:
+        f.write(partner_mail(99, b"203.0.113.25", spam_words=True))
+    os.chmod(spamdir, 0o755)
+    assert "learned 1 spam message" in \
+        moat.ctl("spam", "train", "--spam", spamdir).stdout
+    # moatd rereads the token table within filter.spam's 30 seconds at
+    # most; moatctl spam check reads it now
+    check = moat.ctl("spam", "check", os.path.join(hamdir, "0.eml")).stdout
+    assert "SENDER_LEARNED_HAM" not in check, check
+
+
+def test_trusted_relays_must_be_networks(moat_factory):
+    moat = moat_factory(settings({
+        "filter.spam.trusted_relays": "192.0.2.0/24, mx.example.com"}),
+        users=(), start=False)
+    r = subprocess.run([MOATD, "-c", moat.conf, "--check-config"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "trusted_relays" in r.stderr, r.stderr
