@@ -9,8 +9,9 @@
  *
  * Documented eval: built-ins: check_bayes(lo, hi), check_for_missing_to_
  * header(), subject_is_all_caps(), check_body_length(n),
- * check_for_missing_header(name), check_gtube(); those on header
- * structure are in spam_evals.c.
+ * check_for_missing_header(name), check_gtube(),
+ * check_sender_learned_ham(n); those on header structure are in
+ * spam_evals.c.
  */
 #include "rules/spam_rules_private.h"
 

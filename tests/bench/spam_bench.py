@@ -273,8 +273,9 @@ def report(args):
 # The corpus owner's own mail hosts, which received every message and
 # handed it on (webnote.net, dogma.slashnull.org, mandark.labs.netnoteinc.com,
 # read off the Received fields of the train half): the hosts "in front of"
-# the filter, so both Moat (filter.spam.trusted_relays) and SpamAssassin
-# (trusted_networks) are told to believe their Received fields.
+# the filter, whose Received fields Moat is told to believe
+# (filter.spam.trusted_relays), as a site with relays in front of Moat
+# would configure it.
 CORPUS_RELAYS = ("193.120.211.219", "212.17.35.15", "213.105.180.140")
 
 

@@ -298,7 +298,8 @@ def test_sender_learned_as_ham(moat_factory):
     moat = moat_factory(settings({
         "filter.spam.bayes_db": "/BAYES",
         "filter.spam.autolearn": "no",
-        "filter.spam.trusted_relays": "198.51.100.0/24"}),
+        "filter.spam.trusted_relays": "198.51.100.0/24",
+        "smtp.xclient_trusted": "127.0.0.1"}),
         users=(), start=False)
     db = os.path.join(moat.data, "spam", "bayes.db")
     with open(moat.conf) as f:
@@ -332,6 +333,28 @@ def test_sender_learned_as_ham(moat_factory):
     assert "SENDER_LEARNED_HAM(-2.00)" in symbols(0, b"203.0.200.9")
     # the same From from another network: a forgery has no history
     assert "SENDER_LEARNED_HAM" not in symbols(1, b"192.0.2.66")
+
+    def direct(n, client_ip, body):
+        """Straight from client_ip on the Internet (XCLIENT): Moat's own
+        Received field names it."""
+        with smtplib.SMTP("127.0.0.1", moat.smtp_port, timeout=30) as c:
+            c.ehlo("client.example")
+            code, msg = c.docmd("XCLIENT", "ADDR=%s" % client_ip)
+            assert code == 220, msg
+            c.ehlo_resp = None
+            c.ehlo("[127.0.0.1]")  # a HELO is the client's word only
+            c.mail("pat@partner.example")
+            c.rcpt("demo@example.test")
+            assert c.data(body)[0] == 250
+        msg = moat.wait_messages("demo@example.test", n + 1)[n]
+        return header(msg, "X-Spam-Symbols")[0]
+
+    body = partner_mail(20, b"203.0.113.25")
+    no_relay = body[body.index(b"From:"):]
+    assert "SENDER_LEARNED_HAM(-2.00)" in direct(2, "203.0.9.9", no_relay)
+    # a client elsewhere writing the partner's relay into its own
+    # Received field is not believed: Moat's field names the client
+    assert "SENDER_LEARNED_HAM" not in direct(3, "192.0.2.77", body)
     # once learned as spam too, the history no longer speaks for it
     spamdir = os.path.join(moat.top, "spam")
     os.mkdir(spamdir)
