@@ -54,6 +54,7 @@ struct spam_filter_settings {
 	char *reject_score;
 	char *bayes_db;
 	long long bayes_min_learns;
+	long long bayes_max_tokens;
 	char *bayes_combining;
 	bool autolearn;
 	char *autolearn_spam;
@@ -139,6 +140,11 @@ static const struct setting_def spam_filter_setting_defs[] = {
      "data_dir/spam/bayes.db; set empty to turn Bayes off"},
     {"bayes_min_learns", SETTING_INT, "200", SF(bayes_min_learns), 1, 1000000,
      NULL, "spam and ham messages each learned before Bayes scores"},
+    {"bayes_max_tokens", SETTING_INT, BAYES_MAX_TOKENS_DEFAULT,
+     SF(bayes_max_tokens), 0, 1000000000, NULL,
+     "tokens Bayes keeps: the spamlearn service expires those learned "
+     "longest ago, hourly, down to three quarters of this (16 bytes of "
+     "memory a token); 0 = no limit"},
     {"bayes_combining", SETTING_STRING, "logodds", SF(bayes_combining), 0, 0,
      spam_validate_combining,
      "how token probabilities combine: logodds (the 40 strongest tokens' "

@@ -5,7 +5,9 @@
  * `check PATH...` scores messages with the configured rule set (and Bayes
  * when there is a database) and prints one line per message; `stats`
  * prints what Bayes has learned (and how much of it users taught from
- * their Junk folders, gateway/spam_learn.c) and what the rule set holds. The
+ * their Junk folders, gateway/spam_learn.c) and what the rule set holds;
+ * `expire [--max N]` bounds the token table now, as the spamlearn service
+ * does hourly (gateway/spam_expire.h). The
  * Bayes database is --db PATH, else moat.conf's filter.spam.bayes_db; rule
  * files are the built-in set plus filter.spam.rules_paths and --rules.
  *
@@ -26,6 +28,7 @@
 #include "filters/mime.h"
 #include "filters/psl.h"
 #include "filters/spam_view.h"
+#include "gateway/spam_expire.h"
 #include "gateway/spam_learn.h"
 #include "lib/buf.h"
 #include "lib/config.h"
@@ -501,6 +504,7 @@ spam_ctl_stats(const struct moat_settings *settings, const char *db_path,
 	struct spam_rules_stats st;
 	struct bayes_db *db = NULL;
 	unsigned int ns, nh;
+	uint64_t tokens;
 	char *error = NULL;
 
 	if (rules == NULL)
@@ -560,14 +564,59 @@ spam_ctl_stats(const struct moat_settings *settings, const char *db_path,
 		return 1;
 	}
 	printf("bayes: %u spam, %u ham learned\n", ns, nh);
+	if (bayes_token_total(db, &tokens, &error) == 0) {
+		printf("bayes: %llu tokens", (unsigned long long)tokens);
+		if (spam_expire_max_tokens(settings) > 0)
+			printf(" (kept to %llu, filter.spam.bayes_max_tokens)",
+			       (unsigned long long)spam_expire_max_tokens(
+				   settings));
+		printf("\n");
+	} else {
+		fprintf(stderr, "moatctl: %s\n", error);
+		free(error);
+	}
 	bayes_close(&db);
 	return spam_ctl_user_training(settings);
+}
+
+/* `spam expire [--max N]`: the spamlearn service's hourly expiry, now. */
+static int
+spam_ctl_expire(const struct moat_settings *settings, const char *db_path,
+		const char *max_text)
+{
+	uint64_t max = spam_expire_max_tokens(settings), removed, remain;
+	struct bayes_db *db = NULL;
+	char *error = NULL, *end;
+	int ret = 0;
+
+	if (max_text != NULL) {
+		max = (uint64_t)strtoull(max_text, &end, 10);
+		if (*max_text < '0' || *max_text > '9' || *end != '\0') {
+			fprintf(stderr, "moatctl: --max: a token count\n");
+			return 1;
+		}
+	}
+	if (spam_ctl_open_db(settings, db_path, &db, true) < 0)
+		return 1;
+	if (spam_expire_run(db, max, &removed, &remain, &error) < 0) {
+		fprintf(stderr, "moatctl: %s\n", error);
+		free(error);
+		ret = 1;
+	} else {
+		printf("expired %llu tokens, %llu remain",
+		       (unsigned long long)removed, (unsigned long long)remain);
+		if (max > 0)
+			printf(" (limit %llu)", (unsigned long long)max);
+		printf("\n");
+	}
+	bayes_close(&db);
+	return ret;
 }
 
 int
 moatctl_spam(const struct moat_settings *settings, int argc, char **argv)
 {
-	const char *db = NULL, *rules = NULL;
+	const char *db = NULL, *rules = NULL, *max = NULL;
 	int mode = 0, i, k = 0;
 	char **rest;
 
@@ -584,6 +633,8 @@ moatctl_spam(const struct moat_settings *settings, int argc, char **argv)
 			db = argv[++i];
 		else if (strcmp(argv[i], "--rules") == 0 && i + 1 < argc)
 			rules = argv[++i];
+		else if (strcmp(argv[i], "--max") == 0 && i + 1 < argc)
+			max = argv[++i];
 		else
 			rest[k++] = argv[i];
 	}
@@ -593,6 +644,8 @@ moatctl_spam(const struct moat_settings *settings, int argc, char **argv)
 		i = spam_ctl_check(settings, db, rules, k, rest);
 	else if (strcmp(argv[0], "stats") == 0 && mode == 0 && k == 0)
 		i = spam_ctl_stats(settings, db, rules);
+	else if (strcmp(argv[0], "expire") == 0 && mode == 0 && k == 0)
+		i = spam_ctl_expire(settings, db, max);
 	else
 		i = -1;
 	free(rest);

@@ -17,6 +17,9 @@
  *
  * Wake-ups: an inotify watch on the spool directory (a request appears by
  * rename), and a one-minute timer that also removes debris a crash left.
+ * Whenever the spam filter runs with Bayes, training or not, the service
+ * also keeps the token table bounded (gateway/spam_expire.h): at start and
+ * every hour.
  */
 #include "gateway/spam_learn.h"
 
@@ -34,6 +37,7 @@
 
 #include "filters/mime.h"
 #include "filters/spam_view.h"
+#include "gateway/spam_expire.h"
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/fileio.h"
@@ -358,9 +362,28 @@ spam_learn_apply(struct spam_learn *l, size_t max_requests)
 struct spam_learn_service {
 	struct event_base *base;
 	struct spam_learn *learn;
-	struct event *work, *timer, *watch;
+	struct event *work, *timer, *watch, *expire;
 	int inotify_fd;
+	struct bayes_db *expire_db; /* token expiry: NULL when off */
+	uint64_t max_tokens;
 };
+
+/* Token expiry (gateway/spam_expire.h): at start, then hourly. */
+static void
+spam_learn_on_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct spam_learn_service *svc = arg;
+	uint64_t removed, remain;
+	char *error = NULL;
+
+	(void)fd;
+	(void)what;
+	if (spam_expire_run(svc->expire_db, svc->max_tokens, &removed, &remain,
+			    &error) < 0) {
+		log_errorx("event=bayes_expire error=\"%s\"", error);
+		free(error);
+	}
+}
 
 static void
 spam_learn_on_work(evutil_socket_t fd, short what, void *arg)
@@ -418,6 +441,7 @@ spam_learn_run(struct service_context *ctx)
 	struct timeval interval = {SPAM_LEARN_INTERVAL, 0};
 	struct event *sigterm, *sigint;
 	char *error = NULL;
+	const char *bayes_path;
 	bool enabled = spam_learn_enabled(ctx->settings);
 
 	memset(&svc, 0, sizeof(svc));
@@ -462,7 +486,25 @@ spam_learn_run(struct service_context *ctx)
 	} else {
 		log_info("event=spam_training status=off");
 	}
+	bayes_path = spam_expire_bayes_path(ctx->settings);
+	svc.max_tokens = spam_expire_max_tokens(ctx->settings);
+	if (bayes_path != NULL && svc.max_tokens > 0 &&
+	    bayes_open(bayes_path, &svc.expire_db, &error) < 0) {
+		log_errorx("event=bayes_expire status=off error=\"%s\"", error);
+		free(error);
+	}
+	if (svc.expire_db != NULL) {
+		struct timeval hourly = {SPAM_EXPIRE_INTERVAL, 0};
+
+		svc.expire = event_new(svc.base, -1, EV_PERSIST,
+				       spam_learn_on_expire, &svc);
+		event_add(svc.expire, &hourly);
+		event_active(svc.expire, 0, 0);
+	}
 	event_base_dispatch(svc.base);
+	if (svc.expire != NULL)
+		event_free(svc.expire);
+	bayes_close(&svc.expire_db);
 	if (svc.watch != NULL)
 		event_free(svc.watch);
 	if (svc.timer != NULL)

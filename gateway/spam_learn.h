@@ -51,7 +51,8 @@ void spam_learn_free(struct spam_learn **learn);
 int spam_learn_apply(struct spam_learn *learn, size_t max_requests);
 
 /* The service row: applies requests when the spool changes (inotify) and
- * every minute, until SIGTERM. Idle when user training is off. */
+ * every minute, until SIGTERM; idle in that when user training is off.
+ * Expires Bayes tokens at start and hourly (gateway/spam_expire.h). */
 int spam_learn_run(struct service_context *ctx);
 
 #endif

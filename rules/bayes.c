@@ -56,6 +56,11 @@ static const struct db_migration bayes_migrations[] = {
 	"CREATE TABLE vars (id INTEGER PRIMARY KEY CHECK (id = 1), nspam "
 	"INTEGER NOT NULL, nham INTEGER NOT NULL);"
 	"INSERT INTO vars VALUES (1, 0, 0);"},
+    /* the day (since the epoch) each token was last learned, for expiry;
+     * tokens there before count as learned on the upgrade's day */
+    {2, "ALTER TABLE tokens ADD COLUMN day INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE tokens SET day = CAST(strftime('%s', 'now') AS INTEGER) / "
+	"86400;"},
 };
 
 void
@@ -263,9 +268,9 @@ bayes_open(const char *path, struct bayes_db **db_r, char **error_r)
 			       -1, &db->get, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(
 		db->db,
-		"INSERT INTO tokens (hash, spam, ham) VALUES (?1, max(?2, 0), "
-		"max(?3, 0)) ON CONFLICT(hash) DO UPDATE SET spam = max(spam "
-		"+ ?2, 0), ham = max(ham + ?3, 0)",
+		"INSERT INTO tokens (hash, spam, ham, day) VALUES (?1, max(?2, "
+		"0), max(?3, 0), ?4) ON CONFLICT(hash) DO UPDATE SET spam = "
+		"max(spam + ?2, 0), ham = max(ham + ?3, 0), day = ?4",
 		-1, &db->upsert, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db->db, "SELECT spam FROM seen WHERE key = ?",
 			       -1, &db->seen_get, NULL) != SQLITE_OK ||
@@ -330,6 +335,7 @@ static int
 bayes_apply(struct bayes_db *db, const struct bayes_tokens *tokens, int dspam,
 	    int dham)
 {
+	sqlite3_int64 day = (sqlite3_int64)(time(NULL) / 86400);
 	size_t i;
 
 	for (i = 0; i < tokens->count; i++) {
@@ -337,6 +343,7 @@ bayes_apply(struct bayes_db *db, const struct bayes_tokens *tokens, int dspam,
 				   (sqlite3_int64)tokens->hashes[i]);
 		sqlite3_bind_int(db->upsert, 2, dspam);
 		sqlite3_bind_int(db->upsert, 3, dham);
+		sqlite3_bind_int64(db->upsert, 4, day);
 		if (bayes_step_done(db->upsert) < 0)
 			return -1;
 	}
@@ -664,4 +671,92 @@ bayes_token_counts(struct bayes_db *db, const char *token, size_t len,
 	}
 	pthread_mutex_unlock(&db->lock);
 	return ret;
+}
+
+/* One integer from sql (lock held); -1 on error. */
+static sqlite3_int64
+bayes_query_int(struct bayes_db *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3_int64 v = -1;
+
+	if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+int
+bayes_token_total(struct bayes_db *db, uint64_t *count_r, char **error_r)
+{
+	sqlite3_int64 n;
+
+	pthread_mutex_lock(&db->lock);
+	n = bayes_query_int(db, "SELECT count(*) FROM tokens");
+	if (n < 0)
+		*error_r = bayes_sql_error(db, "count");
+	pthread_mutex_unlock(&db->lock);
+	*count_r = n < 0 ? 0 : (uint64_t)n;
+	return n < 0 ? -1 : 0;
+}
+
+int
+bayes_expire(struct bayes_db *db, uint64_t max_tokens, uint64_t *removed_r,
+	     char **error_r)
+{
+	sqlite3_stmt *del = NULL;
+	sqlite3_int64 n, target = (sqlite3_int64)(max_tokens / 4 * 3);
+	uint64_t removed = 0;
+
+	*removed_r = 0;
+	if (max_tokens == 0)
+		return 0;
+	pthread_mutex_lock(&db->lock);
+	if (sqlite3_exec(db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		*error_r = bayes_sql_error(db, "expire");
+		pthread_mutex_unlock(&db->lock);
+		return -1;
+	}
+	n = bayes_query_int(db, "SELECT count(*) FROM tokens");
+	if (n < 0)
+		goto fail;
+	if ((uint64_t)n <= max_tokens)
+		goto done;
+	/* tokens no class counts any more (left by unlearning) */
+	if (sqlite3_exec(db->db,
+			 "DELETE FROM tokens WHERE spam = 0 AND ham = 0", NULL,
+			 NULL, NULL) != SQLITE_OK)
+		goto fail;
+	removed = (uint64_t)sqlite3_changes(db->db);
+	n -= (sqlite3_int64)removed;
+	if (n > target) {
+		if (sqlite3_prepare_v2(db->db,
+				       "DELETE FROM tokens WHERE hash IN "
+				       "(SELECT hash FROM tokens ORDER BY "
+				       "day, spam + ham LIMIT ?)",
+				       -1, &del, NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_int64(del, 1, n - target);
+		if (sqlite3_step(del) != SQLITE_DONE)
+			goto fail;
+		removed += (uint64_t)sqlite3_changes(db->db);
+		sqlite3_finalize(del);
+		del = NULL;
+	}
+done:
+	if (sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if (removed > 0)
+		db->writes++; /* the snapshot reloads */
+	pthread_mutex_unlock(&db->lock);
+	*removed_r = removed;
+	return 0;
+fail:
+	*error_r = bayes_sql_error(db, "expire");
+	sqlite3_finalize(del);
+	(void)sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&db->lock);
+	return -1;
 }

@@ -5,6 +5,9 @@
  * probabilities by Robinson's f(w), and Fisher's chi-square combining of
  * the most significant tokens into one probability in [0, 1].
  *
+ * Each token row also keeps the day it was last learned, so that the table
+ * can be bounded (bayes_expire()).
+ *
  * A struct bayes_db is one SQLite connection guarded by a mutex: filter
  * threads may share it. Learning is idempotent per message key (a message
  * learned twice as the same class counts once; learned as the other class,
@@ -142,6 +145,21 @@ int bayes_token_counts(struct bayes_db *db, const char *token, size_t len,
  * 0, or -1 with *error_r allocated. */
 int bayes_begin(struct bayes_db *db, char **error_r);
 int bayes_commit(struct bayes_db *db, char **error_r);
+/* The default of filter.spam.bayes_max_tokens: about 16 MB for the
+ * classifier's in-memory copy. */
+#define BAYES_MAX_TOKENS_DEFAULT "1000000"
+/* Tokens in the table. Returns 0 or -1 with *error_r allocated. */
+int bayes_token_total(struct bayes_db *db, uint64_t *count_r, char **error_r);
+/*
+ * Keeps the table at most max_tokens long (0: no limit): when it is
+ * longer, removes the tokens no class counts any more (left by
+ * unlearning), then those learned longest ago, the least learned first
+ * among one day's, down to three quarters of max_tokens so that expiry
+ * runs seldom. The learned message counts stay, as SpamAssassin's expiry
+ * leaves them. 0 with *removed_r set, or -1 with *error_r allocated.
+ */
+int bayes_expire(struct bayes_db *db, uint64_t max_tokens, uint64_t *removed_r,
+		 char **error_r);
 /* Messages learned so far. Returns 0 or -1 with *error_r allocated. */
 int bayes_counts(struct bayes_db *db, unsigned int *nspam_r,
 		 unsigned int *nham_r, char **error_r);

@@ -7,7 +7,10 @@ appear on later mail."""
 import email
 import email.policy
 import os
+import re
 import smtplib
+import sqlite3
+import time
 
 import subprocess
 
@@ -377,3 +380,79 @@ def test_trusted_relays_must_be_networks(moat_factory):
                        capture_output=True, text=True)
     assert r.returncode != 0
     assert "trusted_relays" in r.stderr, r.stderr
+
+
+def tokens_in(moat):
+    out = moat.ctl("spam", "stats").stdout
+    m = re.search(r"bayes: (\d+) tokens", out)
+    assert m, out
+    return int(m.group(1))
+
+
+def test_bayes_tokens_expire(moat_factory):
+    """The token table stays bounded: `moatctl spam expire --max N` and the
+    spamlearn service (at start, then hourly) drop the tokens learned
+    longest ago down to three quarters of filter.spam.bayes_max_tokens; a
+    database from before the day column is upgraded in place."""
+    moat = moat_factory(settings({
+        "filter.spam.bayes_db": "/BAYES",
+        "filter.spam.bayes_max_tokens": "60",
+        "filter.spam.autolearn": "no"}), users=(), start=False)
+    db = os.path.join(moat.data, "spam", "bayes.db")
+    with open(moat.conf) as f:
+        conf = f.read().replace("/BAYES", db)
+    with open(moat.conf, "w") as f:
+        f.write(conf)
+    os.makedirs(os.path.dirname(db), exist_ok=True)
+    # the schema before expiry (user_version 1), with old tokens in it
+    old = sqlite3.connect(db)
+    old.executescript(
+        "CREATE TABLE tokens (hash INTEGER PRIMARY KEY, spam INTEGER NOT "
+        "NULL DEFAULT 0, ham INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE seen (key INTEGER PRIMARY KEY, spam INTEGER NOT "
+        "NULL);"
+        "CREATE TABLE vars (id INTEGER PRIMARY KEY CHECK (id = 1), nspam "
+        "INTEGER NOT NULL, nham INTEGER NOT NULL);"
+        "INSERT INTO vars VALUES (1, 30, 30);"
+        "PRAGMA user_version = 1;")
+    old.executemany("INSERT INTO tokens VALUES (?, 1, 0)",
+                    [(i,) for i in range(1, 101)])
+    old.commit()
+    old.close()
+    subprocess.run(["chown", "-R", "moat", os.path.dirname(db)], check=True)
+    hamdir = os.path.join(moat.top, "ham")
+    os.mkdir(hamdir)
+    for i in range(4):
+        with open(os.path.join(hamdir, "%d.eml" % i), "wb") as f:
+            f.write(b"From: colleague@work.example\nSubject: report %d\n"
+                    b"Message-Id: <e%d@work.example>\n\nthe quarterly "
+                    b"report draft and budget number %d\n" % (i, i, i))
+    os.chmod(hamdir, 0o755)
+    assert "learned 4 ham messages" in \
+        moat.ctl("spam", "train", "--ham", hamdir).stdout
+    total = tokens_in(moat)
+    assert total > 60, total
+    assert "(kept to 60, filter.spam.bayes_max_tokens)" in \
+        moat.ctl("spam", "stats").stdout
+    # by hand, with a limit of its own
+    out = moat.ctl("spam", "expire", "--max", "%d" % (total - 1)).stdout
+    keep = (total - 1) // 4 * 3
+    assert keep > 60
+    assert out.startswith("expired %d tokens, %d remain" %
+                          (total - keep, keep)), out
+    # every row has its day (the upgrade's for the old ones)
+    con = sqlite3.connect(db)
+    days = {d for (d,) in con.execute("SELECT DISTINCT day FROM tokens")}
+    con.close()
+    assert days and 0 not in days, days
+    assert "bayes: 30 spam, 34 ham learned" in \
+        moat.ctl("spam", "stats").stdout
+    # the service: at start, down to 45 (three quarters of 60)
+    moat.start()
+    deadline = time.time() + 20
+    while tokens_in(moat) > 60 and time.time() < deadline:
+        time.sleep(0.2)
+    assert tokens_in(moat) == 45
+    assert "event=bayes_expire" in moat.log()
+    assert moat.ctl("spam", "expire").stdout.startswith(
+        "expired 0 tokens, 45 remain (limit 60)")

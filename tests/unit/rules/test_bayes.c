@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "lib/xalloc.h"
 #include "rules/bayes.h"
@@ -537,6 +538,110 @@ test_snapshot(void **state)
 	rmdir(dir);
 }
 
+/* Adds the tokens prefix1..prefixN to a finished set. */
+static void
+tokens_numbered(struct bayes_tokens *t, const char *prefix, unsigned int n)
+{
+	bayes_tokens_init(t);
+	for (unsigned int i = 1; i <= n; i++) {
+		char tok[32];
+		int len = snprintf(tok, sizeof(tok), "%s%u", prefix, i);
+
+		bayes_tokens_add(t, tok, (size_t)len);
+	}
+	bayes_tokens_finish(t);
+}
+
+static void
+counts_of(struct bayes_db *db, const char *token, unsigned int *spam,
+	  unsigned int *ham)
+{
+	struct bayes_params p;
+	char *err = NULL;
+
+	bayes_params_default(&p);
+	p.snapshot_max_age = -1;
+	assert_int_equal(
+	    bayes_token_counts(db, token, strlen(token), &p, spam, ham, &err),
+	    0);
+}
+
+/* Expiry: nothing under the limit; over it, rows no class counts go
+ * first, then the tokens learned longest ago, the least learned first,
+ * down to three quarters of the limit; message counts stay. */
+static void
+test_expire(void **state)
+{
+	char dir[] = "/tmp/moat-bayes-XXXXXX", *path, *err = NULL;
+	struct bayes_db *db = NULL;
+	struct bayes_tokens t;
+	sqlite3 *raw;
+	uint64_t removed, total;
+	unsigned int s, h, ns, nh;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	path = xasprintf("%s/bayes.db", dir);
+	assert_int_equal(bayes_open(path, &db, &err), 0);
+	tokens_numbered(&t, "a", 10);
+	assert_int_equal(bayes_learn(db, &t, 1, true, &err), 1);
+	bayes_tokens_free(&t);
+	tokens_numbered(&t, "a", 2);
+	assert_int_equal(bayes_learn(db, &t, 2, true, &err), 1);
+	bayes_tokens_free(&t);
+	/* the a tokens were learned long ago; one row counts nothing */
+	assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw,
+				      "UPDATE tokens SET day = 100; INSERT "
+				      "INTO tokens VALUES (42, 0, 0, 100)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(raw);
+	tokens_numbered(&t, "b", 10);
+	assert_int_equal(bayes_learn(db, &t, 3, false, &err), 1);
+	bayes_tokens_free(&t);
+	assert_int_equal(bayes_token_total(db, &total, &err), 0);
+	assert_int_equal(total, 21);
+
+	assert_int_equal(bayes_expire(db, 0, &removed, &err), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(bayes_expire(db, 21, &removed, &err), 0);
+	assert_int_equal(removed, 0);
+	/* 21 > 16: down to 12 */
+	assert_int_equal(bayes_expire(db, 16, &removed, &err), 0);
+	assert_int_equal(removed, 9);
+	assert_int_equal(bayes_token_total(db, &total, &err), 0);
+	assert_int_equal(total, 12);
+	counts_of(db, "a1", &s, &h);
+	assert_int_equal(s, 2);
+	counts_of(db, "a2", &s, &h);
+	assert_int_equal(s, 2);
+	counts_of(db, "a3", &s, &h);
+	assert_int_equal(s + h, 0);
+	counts_of(db, "b10", &s, &h);
+	assert_int_equal(h, 1);
+	assert_int_equal(bayes_counts(db, &ns, &nh, &err), 0);
+	assert_int_equal(ns, 2);
+	assert_int_equal(nh, 1);
+	/* an expired token is learned afresh */
+	tokens_numbered(&t, "a", 3);
+	assert_int_equal(bayes_learn(db, &t, 4, true, &err), 1);
+	bayes_tokens_free(&t);
+	counts_of(db, "a3", &s, &h);
+	assert_int_equal(s, 1);
+
+	bayes_close(&db);
+	unlink(path);
+	free(path);
+	path = xasprintf("%s/bayes.db-wal", dir);
+	unlink(path);
+	free(path);
+	path = xasprintf("%s/bayes.db-shm", dir);
+	unlink(path);
+	free(path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -550,6 +655,7 @@ main(void)
 	    cmocka_unit_test(test_combine_logodds),
 	    cmocka_unit_test(test_learn_classify),
 	    cmocka_unit_test(test_snapshot),
+	    cmocka_unit_test(test_expire),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
