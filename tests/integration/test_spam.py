@@ -61,6 +61,22 @@ def header(msg, name):
     return [" ".join(v.split()) for v in parsed.get_all(name, [])]
 
 
+def bayes_moat(moat_factory, extra):
+    """A stopped moat whose spam filter learns into DATA/spam/bayes.db (the
+    data dir is only known once the factory made it): returns it and the
+    database path."""
+    moat = moat_factory(settings(dict({"filter.spam.bayes_db": "/BAYES",
+                                       "filter.spam.autolearn": "no"},
+                                      **extra)),
+                        users=(), start=False)
+    db = os.path.join(moat.data, "spam", "bayes.db")
+    with open(moat.conf) as f:
+        conf = f.read().replace("/BAYES", db)
+    with open(moat.conf, "w") as f:
+        f.write(conf)
+    return moat, db
+
+
 def test_gtube_rejected(moat_factory):
     moat = moat_factory(settings())
     body = (b"From: a@remote.example\r\nTo: demo@example.test\r\n"
@@ -223,15 +239,8 @@ def test_bad_threshold_refused(moat_factory):
 
 
 def test_bayes_trained_by_moatctl(moat_factory):
-    moat = moat_factory(settings({
-        "filter.spam.bayes_db": "/BAYES",
-        "filter.spam.bayes_min_learns": "3",
-        "filter.spam.autolearn": "no"}), users=(), start=False)
-    db = os.path.join(moat.data, "spam", "bayes.db")
-    with open(moat.conf) as f:
-        conf = f.read().replace("/BAYES", db)
-    with open(moat.conf, "w") as f:
-        f.write(conf)
+    moat, db = bayes_moat(moat_factory,
+                          {"filter.spam.bayes_min_learns": "3"})
     moat.add_user("demo@example.test")
     mbox = os.path.join(moat.top, "spam.mbox")
     with open(mbox, "wb") as f:
@@ -298,17 +307,9 @@ def test_sender_learned_as_ham(moat_factory):
     """A correspondent's mail learned as ham marks later mail from the
     same address and relay network SENDER_LEARNED_HAM (-2); the same From
     through another network, or once also learned as spam, does not."""
-    moat = moat_factory(settings({
-        "filter.spam.bayes_db": "/BAYES",
-        "filter.spam.autolearn": "no",
+    moat, db = bayes_moat(moat_factory, {
         "filter.spam.trusted_relays": "198.51.100.0/24",
-        "smtp.xclient_trusted": "127.0.0.1"}),
-        users=(), start=False)
-    db = os.path.join(moat.data, "spam", "bayes.db")
-    with open(moat.conf) as f:
-        conf = f.read().replace("/BAYES", db)
-    with open(moat.conf, "w") as f:
-        f.write(conf)
+        "smtp.xclient_trusted": "127.0.0.1"})
     moat.add_user("demo@example.test")
     hamdir = os.path.join(moat.top, "ham")
     os.mkdir(hamdir)
@@ -394,15 +395,8 @@ def test_bayes_tokens_expire(moat_factory):
     spamlearn service (at start, then hourly) drop the tokens learned
     longest ago down to three quarters of filter.spam.bayes_max_tokens; a
     database from before the day column is upgraded in place."""
-    moat = moat_factory(settings({
-        "filter.spam.bayes_db": "/BAYES",
-        "filter.spam.bayes_max_tokens": "60",
-        "filter.spam.autolearn": "no"}), users=(), start=False)
-    db = os.path.join(moat.data, "spam", "bayes.db")
-    with open(moat.conf) as f:
-        conf = f.read().replace("/BAYES", db)
-    with open(moat.conf, "w") as f:
-        f.write(conf)
+    moat, db = bayes_moat(moat_factory,
+                          {"filter.spam.bayes_max_tokens": "60"})
     os.makedirs(os.path.dirname(db), exist_ok=True)
     # the schema before expiry (user_version 1), with old tokens in it
     old = sqlite3.connect(db)

@@ -341,6 +341,22 @@ tokens_of(struct bayes_tokens *t, const char *words)
 	bayes_tokens_finish(t);
 }
 
+/* Removes path (dir/bayes.db, freed here), its WAL files and dir. */
+static void
+remove_db(const char *dir, char *path)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+
+	free(path);
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		char *p = xasprintf("%s/bayes.db%s", dir, suffixes[i]);
+
+		unlink(p);
+		free(p);
+	}
+	rmdir(dir);
+}
+
 static void
 test_learn_classify(void **state)
 {
@@ -419,15 +435,7 @@ test_learn_classify(void **state)
 
 	bayes_close(&db);
 	assert_null(db);
-	unlink(path);
-	free(path);
-	path = xasprintf("%s/bayes.db-wal", dir);
-	unlink(path);
-	free(path);
-	path = xasprintf("%s/bayes.db-shm", dir);
-	unlink(path);
-	free(path);
-	rmdir(dir);
+	remove_db(dir, path);
 }
 
 /* The in-memory copy of the token table: the same answers as SQLite
@@ -527,15 +535,7 @@ test_snapshot(void **state)
 
 	bayes_close(&other);
 	bayes_close(&db);
-	unlink(path);
-	free(path);
-	path = xasprintf("%s/bayes.db-wal", dir);
-	unlink(path);
-	free(path);
-	path = xasprintf("%s/bayes.db-shm", dir);
-	unlink(path);
-	free(path);
-	rmdir(dir);
+	remove_db(dir, path);
 }
 
 /* Adds the tokens prefix1..prefixN to a finished set. */
@@ -631,15 +631,7 @@ test_expire(void **state)
 	assert_int_equal(s, 1);
 
 	bayes_close(&db);
-	unlink(path);
-	free(path);
-	path = xasprintf("%s/bayes.db-wal", dir);
-	unlink(path);
-	free(path);
-	path = xasprintf("%s/bayes.db-shm", dir);
-	unlink(path);
-	free(path);
-	rmdir(dir);
+	remove_db(dir, path);
 }
 
 int
