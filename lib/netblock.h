@@ -21,7 +21,7 @@ bool netblock_is_internal(const char *ip);
 /* "a.b.0.0/16": ip's network, v4_bits for IPv4 and v6_bits for IPv6 (an
  * IPv4-mapped IPv6 address counts as IPv4). 0, or -1 when ip is not an
  * address or out is too small. */
-int netblock_network(const char *ip, unsigned int v4_bits,
-		     unsigned int v6_bits, char *out, size_t outsz);
+int netblock_network(const char *ip, unsigned int v4_bits, unsigned int v6_bits,
+		     char *out, size_t outsz);
 
 #endif

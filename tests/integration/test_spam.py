@@ -77,6 +77,18 @@ def bayes_moat(moat_factory, extra):
     return moat, db
 
 
+def message_dir(moat, name, messages):
+    """A directory moat.top/name of messages (bytes), N.eml each, readable
+    by moatctl (which runs as the daemon's user)."""
+    path = os.path.join(moat.top, name)
+    os.mkdir(path)
+    for i, data in enumerate(messages):
+        with open(os.path.join(path, "%d.eml" % i), "wb") as f:
+            f.write(data)
+    os.chmod(path, 0o755)
+    return path
+
+
 def test_gtube_rejected(moat_factory):
     moat = moat_factory(settings())
     body = (b"From: a@remote.example\r\nTo: demo@example.test\r\n"
@@ -251,15 +263,11 @@ def test_bayes_trained_by_moatctl(moat_factory):
                     b"\nBuy cheap rolex replica watches, luxury discount "
                     b"store, order today number %d\n>From the store\n\n"
                     % (i, i, i, i))
-    hamdir = os.path.join(moat.top, "ham")
-    os.mkdir(hamdir)
-    for i in range(4):
-        with open(os.path.join(hamdir, "%d.eml" % i), "wb") as f:
-            f.write(b"From: colleague@work.example\nSubject: quarterly "
-                    b"report draft %d\nMessage-Id: <h%d@work.example>\n\n"
-                    b"Please review the quarterly report draft and the "
-                    b"budget spreadsheet before Thursday %d\n" % (i, i, i))
-    os.chmod(hamdir, 0o755)
+    hamdir = message_dir(moat, "ham", [
+        b"From: colleague@work.example\nSubject: quarterly report draft "
+        b"%d\nMessage-Id: <h%d@work.example>\n\nPlease review the "
+        b"quarterly report draft and the budget spreadsheet before "
+        b"Thursday %d\n" % (i, i, i) for i in range(4)])
     out = moat.ctl("spam", "train", "--spam", mbox).stdout
     assert "learned 4 spam messages" in out
     out = moat.ctl("spam", "train", "--ham", hamdir).stdout
@@ -311,17 +319,13 @@ def test_sender_learned_as_ham(moat_factory):
         "filter.spam.trusted_relays": "198.51.100.0/24",
         "smtp.xclient_trusted": "127.0.0.1"})
     moat.add_user("demo@example.test")
-    hamdir = os.path.join(moat.top, "ham")
-    os.mkdir(hamdir)
     # As Moat stored them: its own Received on top naming the front
     # relay (198.51.100.7, configured as trusted), the relay's below.
-    for i in range(2):
-        with open(os.path.join(hamdir, "%d.eml" % i), "wb") as f:
-            f.write(b"Received: from mx.front.example ([198.51.100.7]) by "
-                    b"moat.example.test (Moat) with ESMTP id Q%d; "
-                    b"Tue, 01 Dec 2026 10:00:00 +0000\r\n" % i
-                    + partner_mail(i, b"203.0.113.25"))
-    os.chmod(hamdir, 0o755)
+    hamdir = message_dir(moat, "ham", [
+        b"Received: from mx.front.example ([198.51.100.7]) by "
+        b"moat.example.test (Moat) with ESMTP id Q%d; "
+        b"Tue, 01 Dec 2026 10:00:00 +0000\r\n" % i
+        + partner_mail(i, b"203.0.113.25") for i in range(2)])
     assert "learned 2 ham messages" in \
         moat.ctl("spam", "train", "--ham", hamdir).stdout
     moat.start()
@@ -360,11 +364,8 @@ def test_sender_learned_as_ham(moat_factory):
     # Received field is not believed: Moat's field names the client
     assert "SENDER_LEARNED_HAM" not in direct(3, "192.0.2.77", body)
     # once learned as spam too, the history no longer speaks for it
-    spamdir = os.path.join(moat.top, "spam")
-    os.mkdir(spamdir)
-    with open(os.path.join(spamdir, "s.eml"), "wb") as f:
-        f.write(partner_mail(99, b"203.0.113.25", spam_words=True))
-    os.chmod(spamdir, 0o755)
+    spamdir = message_dir(moat, "spam", [
+        partner_mail(99, b"203.0.113.25", spam_words=True)])
     assert "learned 1 spam message" in \
         moat.ctl("spam", "train", "--spam", spamdir).stdout
     # moatd rereads the token table within filter.spam's 30 seconds at
@@ -414,14 +415,10 @@ def test_bayes_tokens_expire(moat_factory):
     old.commit()
     old.close()
     subprocess.run(["chown", "-R", "moat", os.path.dirname(db)], check=True)
-    hamdir = os.path.join(moat.top, "ham")
-    os.mkdir(hamdir)
-    for i in range(4):
-        with open(os.path.join(hamdir, "%d.eml" % i), "wb") as f:
-            f.write(b"From: colleague@work.example\nSubject: report %d\n"
-                    b"Message-Id: <e%d@work.example>\n\nthe quarterly "
-                    b"report draft and budget number %d\n" % (i, i, i))
-    os.chmod(hamdir, 0o755)
+    hamdir = message_dir(moat, "ham", [
+        b"From: colleague@work.example\nSubject: report %d\nMessage-Id: "
+        b"<e%d@work.example>\n\nthe quarterly report draft and budget "
+        b"number %d\n" % (i, i, i) for i in range(4)])
     assert "learned 4 ham messages" in \
         moat.ctl("spam", "train", "--ham", hamdir).stdout
     total = tokens_in(moat)

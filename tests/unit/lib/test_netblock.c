@@ -85,26 +85,33 @@ test_internal(void **state)
 static void
 test_network(void **state)
 {
+	static const struct {
+		const char *ip;
+		unsigned int v4, v6;
+		const char *net; /* NULL: -1 */
+	} cases[] = {
+	    {"65.54.195.215", 16, 48, "65.54.0.0/16"},
+	    {"192.0.2.77", 25, 48, "192.0.2.0/25"},
+	    {"2001:db8:1:2::5", 16, 48, "2001:db8:1::/48"},
+	    {"::ffff:65.54.1.1", 16, 48, "65.54.0.0/16"},
+	    {"65.54.1.1", 64, 48, "65.54.1.1/32"},
+	    {"junk", 16, 48, NULL},
+	};
 	char out[64];
 
 	(void)state;
-	assert_int_equal(
-	    netblock_network("65.54.195.215", 16, 48, out, sizeof(out)), 0);
-	assert_string_equal(out, "65.54.0.0/16");
-	assert_int_equal(
-	    netblock_network("192.0.2.77", 25, 48, out, sizeof(out)), 0);
-	assert_string_equal(out, "192.0.2.0/25");
-	assert_int_equal(
-	    netblock_network("2001:db8:1:2::5", 16, 48, out, sizeof(out)), 0);
-	assert_string_equal(out, "2001:db8:1::/48");
-	assert_int_equal(
-	    netblock_network("::ffff:65.54.1.1", 16, 48, out, sizeof(out)), 0);
-	assert_string_equal(out, "65.54.0.0/16");
-	assert_int_equal(
-	    netblock_network("65.54.1.1", 64, 48, out, sizeof(out)), 0);
-	assert_string_equal(out, "65.54.1.1/32");
-	assert_int_equal(netblock_network("junk", 16, 48, out, sizeof(out)),
-			 -1);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = netblock_network(cases[i].ip, cases[i].v4, cases[i].v6,
+					 out, sizeof(out));
+
+		if (cases[i].net == NULL) {
+			assert_int_equal(r, -1);
+			continue;
+		}
+		assert_int_equal(r, 0);
+		assert_string_equal(out, cases[i].net);
+	}
+	/* too small for the answer */
 	assert_int_equal(netblock_network("65.54.1.1", 16, 48, out, 8), -1);
 }
 
