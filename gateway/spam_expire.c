@@ -39,15 +39,18 @@ int
 spam_expire_run(struct bayes_db *db, uint64_t max_tokens, uint64_t *removed_r,
 		uint64_t *remain_r, char **error_r)
 {
+	uint64_t forgotten;
+
 	*removed_r = *remain_r = 0;
-	if (bayes_expire(db, max_tokens, removed_r, error_r) < 0 ||
+	if (bayes_expire(db, max_tokens, removed_r, &forgotten, error_r) < 0 ||
 	    bayes_token_total(db, remain_r, error_r) < 0)
 		return -1;
 	if (*removed_r > 0)
 		log_info("event=bayes_expire removed=%llu remain=%llu "
-			 "max=%llu",
+			 "max=%llu forgotten_messages=%llu",
 			 (unsigned long long)*removed_r,
 			 (unsigned long long)*remain_r,
-			 (unsigned long long)max_tokens);
+			 (unsigned long long)max_tokens,
+			 (unsigned long long)forgotten);
 	return 0;
 }

@@ -61,6 +61,10 @@ static const struct db_migration bayes_migrations[] = {
     {2, "ALTER TABLE tokens ADD COLUMN day INTEGER NOT NULL DEFAULT 0;"
 	"UPDATE tokens SET day = CAST(strftime('%s', 'now') AS INTEGER) / "
 	"86400;"},
+    /* and each message's learning record, forgotten with its tokens */
+    {3, "ALTER TABLE seen ADD COLUMN day INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE seen SET day = CAST(strftime('%s', 'now') AS INTEGER) / "
+	"86400;"},
 };
 
 void
@@ -275,8 +279,8 @@ bayes_open(const char *path, struct bayes_db **db_r, char **error_r)
 	    sqlite3_prepare_v2(db->db, "SELECT spam FROM seen WHERE key = ?",
 			       -1, &db->seen_get, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db->db,
-			       "INSERT OR REPLACE INTO seen (key, spam) VALUES "
-			       "(?, ?)",
+			       "INSERT OR REPLACE INTO seen (key, spam, day) "
+			       "VALUES (?, ?, ?)",
 			       -1, &db->seen_put, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db->db,
 			       "SELECT nspam, nham FROM vars WHERE id = 1", -1,
@@ -381,6 +385,8 @@ bayes_learn(struct bayes_db *db, const struct bayes_tokens *tokens,
 		goto fail;
 	sqlite3_bind_int64(db->seen_put, 1, (sqlite3_int64)key);
 	sqlite3_bind_int(db->seen_put, 2, spam ? 1 : 0);
+	sqlite3_bind_int64(db->seen_put, 3,
+			   (sqlite3_int64)(time(NULL) / 86400));
 	if (bayes_step_done(db->seen_put) < 0)
 		goto fail;
 	db->writes++;
@@ -703,13 +709,13 @@ bayes_token_total(struct bayes_db *db, uint64_t *count_r, char **error_r)
 
 int
 bayes_expire(struct bayes_db *db, uint64_t max_tokens, uint64_t *removed_r,
-	     char **error_r)
+	     uint64_t *forgotten_r, char **error_r)
 {
 	sqlite3_stmt *del = NULL;
 	sqlite3_int64 n, target = (sqlite3_int64)(max_tokens / 4 * 3);
 	uint64_t removed = 0;
 
-	*removed_r = 0;
+	*removed_r = *forgotten_r = 0;
 	if (max_tokens == 0)
 		return 0;
 	pthread_mutex_lock(&db->lock);
@@ -744,6 +750,14 @@ bayes_expire(struct bayes_db *db, uint64_t max_tokens, uint64_t *removed_r,
 		removed += (uint64_t)sqlite3_changes(db->db);
 		sqlite3_finalize(del);
 		del = NULL;
+		/* messages learned before every token left: their tokens
+		 * are gone, so is the record that they were learned */
+		if (sqlite3_exec(db->db,
+				 "DELETE FROM seen WHERE day < (SELECT "
+				 "min(day) FROM tokens)",
+				 NULL, NULL, NULL) != SQLITE_OK)
+			goto fail;
+		*forgotten_r = (uint64_t)sqlite3_changes(db->db);
 	}
 done:
 	if (sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)

@@ -156,10 +156,13 @@ int bayes_token_total(struct bayes_db *db, uint64_t *count_r, char **error_r);
  * unlearning), then those learned longest ago, the least learned first
  * among one day's, down to three quarters of max_tokens so that expiry
  * runs seldom. The learned message counts stay, as SpamAssassin's expiry
- * leaves them. 0 with *removed_r set, or -1 with *error_r allocated.
+ * leaves them; the record of which messages were learned loses those
+ * learned before the oldest token left (*forgotten_r: how many), so a
+ * message that old counts as new if learned again. 0 with *removed_r
+ * set, or -1 with *error_r allocated.
  */
 int bayes_expire(struct bayes_db *db, uint64_t max_tokens, uint64_t *removed_r,
-		 char **error_r);
+		 uint64_t *forgotten_r, char **error_r);
 /* Messages learned so far. Returns 0 or -1 with *error_r allocated. */
 int bayes_counts(struct bayes_db *db, unsigned int *nspam_r,
 		 unsigned int *nham_r, char **error_r);

@@ -444,6 +444,7 @@ def test_bayes_tokens_expire(moat_factory):
     while tokens_in(moat) > 60 and time.time() < deadline:
         time.sleep(0.2)
     assert tokens_in(moat) == 45
-    assert "event=bayes_expire" in moat.log()
+    assert re.search(r"event=bayes_expire removed=\d+ remain=45 max=60 "
+                     r"forgotten_messages=\d+", moat.log()), moat.log()
     assert moat.ctl("spam", "expire").stdout.startswith(
         "expired 0 tokens, 45 remain (limit 60)")

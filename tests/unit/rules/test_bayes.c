@@ -576,7 +576,7 @@ test_expire(void **state)
 	struct bayes_db *db = NULL;
 	struct bayes_tokens t;
 	sqlite3 *raw;
-	uint64_t removed, total;
+	uint64_t removed, forgotten, total;
 	unsigned int s, h, ns, nh;
 
 	(void)state;
@@ -593,7 +593,8 @@ test_expire(void **state)
 	assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(raw,
 				      "UPDATE tokens SET day = 100; INSERT "
-				      "INTO tokens VALUES (42, 0, 0, 100)",
+				      "INTO tokens VALUES (42, 0, 0, 100); "
+				      "UPDATE seen SET day = 50 WHERE key = 1",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(raw);
@@ -603,13 +604,15 @@ test_expire(void **state)
 	assert_int_equal(bayes_token_total(db, &total, &err), 0);
 	assert_int_equal(total, 21);
 
-	assert_int_equal(bayes_expire(db, 0, &removed, &err), 0);
+	assert_int_equal(bayes_expire(db, 0, &removed, &forgotten, &err), 0);
 	assert_int_equal(removed, 0);
-	assert_int_equal(bayes_expire(db, 21, &removed, &err), 0);
+	assert_int_equal(bayes_expire(db, 21, &removed, &forgotten, &err), 0);
 	assert_int_equal(removed, 0);
 	/* 21 > 16: down to 12 */
-	assert_int_equal(bayes_expire(db, 16, &removed, &err), 0);
+	assert_int_equal(bayes_expire(db, 16, &removed, &forgotten, &err), 0);
 	assert_int_equal(removed, 9);
+	/* message 1 was learned before every token left: forgotten */
+	assert_int_equal(forgotten, 1);
 	assert_int_equal(bayes_token_total(db, &total, &err), 0);
 	assert_int_equal(total, 12);
 	counts_of(db, "a1", &s, &h);
@@ -623,12 +626,20 @@ test_expire(void **state)
 	assert_int_equal(bayes_counts(db, &ns, &nh, &err), 0);
 	assert_int_equal(ns, 2);
 	assert_int_equal(nh, 1);
-	/* an expired token is learned afresh */
-	tokens_numbered(&t, "a", 3);
-	assert_int_equal(bayes_learn(db, &t, 4, true, &err), 1);
+	/* a forgotten message counts as new when learned again, its
+	 * expired tokens afresh; a remembered one does not */
+	tokens_numbered(&t, "a", 10);
+	assert_int_equal(bayes_learn(db, &t, 1, true, &err), 1);
+	bayes_tokens_free(&t);
+	tokens_numbered(&t, "a", 2);
+	assert_int_equal(bayes_learn(db, &t, 2, true, &err), 0);
 	bayes_tokens_free(&t);
 	counts_of(db, "a3", &s, &h);
 	assert_int_equal(s, 1);
+	counts_of(db, "a1", &s, &h);
+	assert_int_equal(s, 3);
+	assert_int_equal(bayes_counts(db, &ns, &nh, &err), 0);
+	assert_int_equal(ns, 3);
 
 	bayes_close(&db);
 	remove_db(dir, path);
