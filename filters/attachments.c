@@ -26,6 +26,7 @@
 #include "filters/attach_active.h"
 #include "filters/attach_tnef.h"
 #include "filters/mime.h"
+#include "filters/uudecode.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -719,8 +720,8 @@ attach_policy_check_file(const struct attach_policy *policy, const char *name,
 }
 
 /* uuencoded files in a text part ("begin 644 NAME" ... "end"), which
- * Outlook and others still show as attachments: their names are checked
- * like attachments' (their bytes are ClamAV's: it decodes uuencode). */
+ * Outlook and others still show as attachments: decoded and checked like
+ * attachments (name, detected type, archives, macros). */
 static void
 attach_check_uuencoded(struct attach_run *run, const unsigned char *text,
 		       size_t len)
@@ -748,10 +749,20 @@ attach_check_uuencoded(struct attach_run *run, const unsigned char *text,
 			size_t nlen = n - d - 1 < sizeof(name) - 1
 					  ? n - d - 1
 					  : sizeof(name) - 1;
+			struct buf data;
 
 			memcpy(name, line + d + 1, nlen);
 			name[nlen] = '\0';
-			attach_check_name(run, name, false);
+			buf_init(&data);
+			if (pos < len)
+				pos +=
+				    uudecode_body(text + pos, len - pos, &data);
+			attach_check_leaf(run, name, NULL,
+					  data.len > 0
+					      ? (const unsigned char *)data.data
+					      : (const unsigned char *)"",
+					  data.len);
+			buf_free(&data);
 			found++;
 		}
 	}

@@ -4,6 +4,7 @@ parse. The signature database is made here: an .ndb rule for the EICAR
 string and the MD5 hashes (.hdb) of Debian's clamav-testfiles."""
 
 import base64
+import binascii
 import hashlib
 import io
 import os
@@ -432,7 +433,8 @@ def test_attachment_name_evasions(content):
     """The names mail programs may show or save, however they are
     written: Content-Type's name when Content-Disposition says another,
     RFC 2231 continuations, encoded words, a forwarded message's part, a
-    uuencoded file in a text body, and no name at all (libmagic); a
+    uuencoded file in a text body (its name, and its bytes decoded: an
+    executable's type, a zip's members), and no name at all (libmagic); a
     message/partial fragment, blocked by type; an NTFS stream name, zips
     behind a prefix or after a first archive, the files of a TNEF stream
     (winmail.dat); and parts mail programs read two ways (the filters
@@ -458,6 +460,17 @@ def test_attachment_name_evasions(content):
         ("uuencoded in the body", RAW_HEAD +
          b"Content-Type: text/plain\r\n\r\nsee attached\r\n\r\n"
          b"begin 644 setup.exe\r\n\"35H`\r\n`\r\nend\r\n", "setup.exe"),
+        # decoded and checked as attachments are: the client shows
+        # "scan.bin", a program; "docs.zip" holds setup.exe
+        ("uuencoded executable", RAW_HEAD +
+         b"Content-Type: text/plain\r\n\r\nsee attached\r\n\r\n"
+         b"begin 644 scan.bin\r\n" + uuencode_lines(pe_header()) +
+         b"end\r\n", "scan.bin"),
+        ("uuencoded zip", RAW_HEAD +
+         b"Content-Type: text/plain\r\n\r\nsee attached\r\n\r\n"
+         b"begin 644 docs.zip\r\n" +
+         uuencode_lines(zip_of([("setup.exe", b"MZ")])) + b"end\r\n",
+         "setup.exe"),
         ("no name, an executable", multipart(
             b"Content-Type: application/octet-stream\r\n"
             b"Content-Disposition: attachment\r\n"
@@ -556,6 +569,14 @@ def zip_part(data):
             b'attachment; filename="a.pdf"\r\n'
             b"Content-Transfer-Encoding: base64\r\n\r\n" +
             base64_lines(data))
+
+
+def uuencode_lines(data):
+    """data as uuencode(1) writes a file's lines (CRLF), with the last,
+    empty line before "end"."""
+    return b"".join(binascii.b2a_uu(data[i:i + 45], backtick=True)
+                    .replace(b"\n", b"\r\n")
+                    for i in range(0, len(data), 45)) + b"`\r\n"
 
 
 def pe_header():

@@ -20,6 +20,7 @@
 
 #include "filters/attachments.h"
 #include "filters/mime.h"
+#include "filters/uudecode.h"
 #include "lib/xalloc.h"
 
 static struct attach_policy *policy;
@@ -686,6 +687,41 @@ teardown(void **state)
 	return 0;
 }
 
+/* uudecode_body: "MZ" and "Cat" as uuencode(1) writes them, stopping at
+ * "end" (consumed) or at the first line that is not uuencoding. */
+static void
+test_uudecode(void **state)
+{
+	static const struct {
+		const char *text, *bytes;
+		size_t len, consumed;
+	} cases[] = {
+	    {"\"35H`\r\n`\r\nend\r\nafter\r\n", "MZ", 2, 15},
+	    {"#0V%T\n`\nend\n", "Cat", 3, 12},
+	    {"#0V%T\nnot uuencoding\n", "Cat", 3, 6},
+	    {"M0V%T\n", "", 0, 0},	   /* 45 bytes promised, 4 given */
+	    {"#0V%T", "Cat", 3, 5},	   /* no end line */
+	    {"#0V\x01T\nend\n", "", 0, 0}, /* a control byte */
+	    {"", "", 0, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf out;
+		size_t used;
+
+		buf_init(&out);
+		used = uudecode_body((const unsigned char *)cases[i].text,
+				     strlen(cases[i].text), &out);
+		if (used != cases[i].consumed || out.len != cases[i].len ||
+		    (out.len > 0 &&
+		     memcmp(out.data, cases[i].bytes, out.len) != 0))
+			fail_msg("case %zu: consumed %zu, %zu bytes", i, used,
+				 out.len);
+		buf_free(&out);
+	}
+}
+
 int
 main(void)
 {
@@ -700,6 +736,7 @@ main(void)
 	    cmocka_unit_test(test_full_report_keeps_the_block),
 	    cmocka_unit_test(test_message),
 	    cmocka_unit_test(test_message_other_names),
+	    cmocka_unit_test(test_uudecode),
 	};
 
 	mime_init();
