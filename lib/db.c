@@ -6,10 +6,18 @@
  */
 #include "lib/db.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "lib/xalloc.h"
+
+/* How long a statement waits for another process's lock. */
+#define DB_BUSY_TIMEOUT_MS 5000
+/* Pause between attempts to switch a new file to WAL. */
+#define DB_WAL_RETRY_MS 20
 
 int
 db_exec(sqlite3 *db, const char *sql, char **error_r)
@@ -40,6 +48,58 @@ db_user_version(sqlite3 *db, int *version_r)
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* The journal mode's name (PRAGMA journal_mode, or its setting form) into
+ * out; false when the statement fails (e.g. busy). */
+static bool
+db_journal_mode(sqlite3 *db, const char *sql, char *out, size_t outsz)
+{
+	sqlite3_stmt *stmt;
+	bool ok = false;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		return false;
+	if (sqlite3_step(stmt) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(stmt, 0);
+
+		snprintf(out, outsz, "%s", t != NULL ? (const char *)t : "");
+		ok = true;
+	}
+	sqlite3_finalize(stmt);
+	return ok;
+}
+
+/*
+ * Puts the file in WAL mode. Converting takes an exclusive lock and SQLite
+ * does not run the busy handler for it, so two processes opening a new
+ * file at once (smtpd and spamlearn at start, both on the Bayes database)
+ * could fail at once with "database is locked". WAL is a property of the
+ * file: it is read first (no lock after the first open), and converting is
+ * retried for up to DB_BUSY_TIMEOUT_MS.
+ */
+static int
+db_set_wal(sqlite3 *db, char **error_r)
+{
+	char mode[32];
+	const struct timespec pause = {0, DB_WAL_RETRY_MS * 1000000L};
+
+	for (int waited = 0;; waited += DB_WAL_RETRY_MS) {
+		if (db_journal_mode(db, "PRAGMA journal_mode", mode,
+				    sizeof(mode)) &&
+		    strcmp(mode, "wal") == 0)
+			return 0;
+		if (db_journal_mode(db, "PRAGMA journal_mode=WAL", mode,
+				    sizeof(mode)) &&
+		    strcmp(mode, "wal") == 0)
+			return 0;
+		if (waited >= DB_BUSY_TIMEOUT_MS) {
+			*error_r = xasprintf("cannot switch to WAL: %s",
+					     sqlite3_errmsg(db));
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
 int
 db_open(const char *path, const struct db_migration *migrations, size_t count,
 	sqlite3 **db_r, char **error_r)
@@ -58,10 +118,9 @@ db_open(const char *path, const struct db_migration *migrations, size_t count,
 		sqlite3_close(db);
 		return -1;
 	}
-	sqlite3_busy_timeout(db, 5000);
-	if (db_exec(db,
-		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-		    "PRAGMA foreign_keys=ON;",
+	sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
+	if (db_set_wal(db, &error) < 0 ||
+	    db_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
 		    &error) < 0 ||
 	    db_user_version(db, &version) < 0) {
 		*error_r = xasprintf(
