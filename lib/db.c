@@ -74,7 +74,7 @@ db_journal_mode(sqlite3 *db, const char *sql, char *out, size_t outsz)
  * file at once (smtpd and spamlearn at start, both on the Bayes database)
  * could fail at once with "database is locked". WAL is a property of the
  * file: it is read first (no lock after the first open), and converting is
- * retried for up to DB_BUSY_TIMEOUT_MS.
+ * retried for up to DB_BUSY_TIMEOUT_MS while it fails.
  */
 static int
 db_set_wal(sqlite3 *db, char **error_r)
@@ -87,9 +87,10 @@ db_set_wal(sqlite3 *db, char **error_r)
 				    sizeof(mode)) &&
 		    strcmp(mode, "wal") == 0)
 			return 0;
+		/* answered: WAL, or a mode the file cannot leave (an
+		 * in-memory database stays "memory"), as before */
 		if (db_journal_mode(db, "PRAGMA journal_mode=WAL", mode,
-				    sizeof(mode)) &&
-		    strcmp(mode, "wal") == 0)
+				    sizeof(mode)))
 			return 0;
 		if (waited >= DB_BUSY_TIMEOUT_MS) {
 			*error_r = xasprintf("cannot switch to WAL: %s",
