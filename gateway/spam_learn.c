@@ -73,14 +73,8 @@ static const struct db_migration spam_learn_migrations[] = {
 bool
 spam_learn_enabled(const struct moat_settings *settings)
 {
-	const char *db = moat_settings_filter_value(settings, "spam.bayes_db");
-	bool spam = false;
-
-	for (size_t i = 0; i < settings->filters.count; i++)
-		if (strcmp(settings->filters.items[i], "spam") == 0)
-			spam = true;
-	return settings->spam_user_training && spam && db != NULL &&
-	       db[0] != '\0';
+	return settings->spam_user_training &&
+	       spam_expire_bayes_path(settings) != NULL;
 }
 
 char *
