@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "filters/attach_active.h"
+#include "filters/data_uri.h"
 #include "filters/attach_tnef.h"
 #include "filters/mime.h"
 #include "filters/uudecode.h"
@@ -34,7 +35,17 @@
 #define ATTACH_MAGIC_BYTES	    (256 * 1024)
 #define ATTACH_TOTAL_ARCHIVE_BYTES  (64 * 1024 * 1024)
 #define ATTACH_TOTAL_DECLARED_BYTES (512ULL * 1024 * 1024)
-#define ATTACH_MAX_EMBEDDED_ZIPS    8
+/* Members whose names are still checked past max_archive_entries (their
+ * content is not read): padding an archive hides nothing before this. */
+#define ATTACH_MAX_LISTED_NAMES 100000
+/* data: URLs decoded per HTML or SVG file, and how deep they nest. */
+#define ATTACH_MAX_DATA_URIS	  32
+#define ATTACH_MAX_DATA_URI_DEPTH 2
+/* libmagic looks per message (each costs about 0.1 ms): a nest of small
+ * archives (42.zip's shape) would otherwise take seconds. Past it the
+ * types of further files go unchecked (ATTACH_UNCHECKED). */
+#define ATTACH_MAX_MAGIC_CALLS	 2000
+#define ATTACH_MAX_EMBEDDED_ZIPS 8
 
 const char attach_default_extensions[] =
     "ace,ade,adp,ani,app,appref-ms,appx,appxbundle,bas,bat,bgi,cab,chm,cmd,"
@@ -80,6 +91,7 @@ static const char *const attach_symbol_names[ATTACH_SYM_COUNT_] = {
     [ATTACH_SYM_HTML_SCRIPT] = "ATTACH_HTML_SCRIPT",
     [ATTACH_SYM_HTML_PASSWORD] = "ATTACH_HTML_PASSWORD",
     [ATTACH_SYM_AMBIGUOUS_MIME] = "ATTACH_AMBIGUOUS_MIME",
+    [ATTACH_SYM_UNCHECKED] = "ATTACH_UNCHECKED",
 };
 
 struct attach_policy {
@@ -94,6 +106,8 @@ struct attach_run {
 	const struct attach_policy *policy;
 	struct attach_report *report;
 	size_t archive_bytes;
+	unsigned int data_uri_depth; /* data: URLs inside data: URLs */
+	unsigned int magic_calls;    /* libmagic looks taken */
 };
 
 const char *
@@ -407,7 +421,47 @@ ole_has_vba(const unsigned char *d, size_t len)
 	return false;
 }
 
-/* Script in an attached HTML or SVG file (attach_active.h). */
+static void attach_check_leaf(struct attach_run *run, const char *name,
+			      const char *declared_type,
+			      const unsigned char *data, size_t len);
+
+/* HTML or SVG, by declared type or file name extension. */
+static bool
+is_markup(const char *name, const char *declared_type)
+{
+	static const char *const exts[] = {"htm",   "html",  "xhtml",
+					   "xht",   "shtml", "mht",
+					   "mhtml", "svg",   NULL};
+	char ext[32], prev[32];
+
+	if (declared_type != NULL &&
+	    (strcmp(declared_type, "text/html") == 0 ||
+	     strcmp(declared_type, "application/xhtml+xml") == 0 ||
+	     strcmp(declared_type, "image/svg+xml") == 0))
+		return true;
+	if (name == NULL)
+		return false;
+	attach_extension(name, ext, sizeof(ext), prev, sizeof(prev));
+	for (size_t i = 0; exts[i] != NULL; i++)
+		if (strcmp(ext, exts[i]) == 0)
+			return true;
+	return false;
+}
+
+static void
+attach_data_uri_file(void *ctx, const char *name, const char *media_type,
+		     const unsigned char *data, size_t len)
+{
+	struct attach_run *run = ctx;
+
+	run->data_uri_depth++;
+	attach_check_leaf(run, name, media_type[0] != '\0' ? media_type : NULL,
+			  data, len);
+	run->data_uri_depth--;
+}
+
+/* Script in an attached HTML or SVG file (attach_active.h), and the files
+ * its data: URLs carry (data_uri.h), in a message's HTML body too. */
 static void
 attach_check_active(struct attach_run *run, const char *name,
 		    const char *declared_type, const unsigned char *data,
@@ -415,6 +469,11 @@ attach_check_active(struct attach_run *run, const char *name,
 {
 	struct attach_active a;
 
+	if (data != NULL && len > 0 &&
+	    run->data_uri_depth < ATTACH_MAX_DATA_URI_DEPTH &&
+	    is_markup(name, declared_type))
+		data_uri_walk(data, len, ATTACH_MAX_DATA_URIS,
+			      attach_data_uri_file, run);
 	if (!attach_active_check(name, declared_type, data, len, &a))
 		return;
 	name = name != NULL ? name : "";
@@ -465,8 +524,8 @@ attach_check_tnef(struct attach_run *run, const char *name,
 	struct attach_tnef_run t = {run, depth};
 
 	if (depth > c->max_archive_depth) {
-		attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false, name,
-			   "nesting");
+		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
+			   "archive nesting");
 		return;
 	}
 	if (attach_tnef_walk(data, len, c->max_archive_entries,
@@ -491,6 +550,78 @@ member_is_macro(const char *path)
 	       strcasecmp(base, "dialog-lb.xml") != 0;
 }
 
+/* A single compressed file (report.gz, setup.exe.xz): no archive format,
+ * one member that extracting tools name after the file. */
+static bool
+is_compressed_file(const unsigned char *d, size_t len)
+{
+	return starts(d, len, "\x1f\x8b", 2) || starts(d, len, "BZh", 3) ||
+	       starts(d, len,
+		      "\xfd"
+		      "7zXZ\x00",
+		      6);
+}
+
+/* The name 7-Zip and Windows give the content of a compressed file:
+ * "setup.exe.gz" holds "setup.exe"; another name stays as it is. */
+static void
+compressed_member_name(const char *name, char *out, size_t outsz)
+{
+	static const char *const exts[] = {".gz", ".gzip", ".bz2",
+					   ".xz", ".z",	   NULL};
+	size_t n = strlen(name);
+
+	snprintf(out, outsz, "%s", name);
+	for (size_t i = 0; exts[i] != NULL; i++) {
+		size_t e = strlen(exts[i]);
+
+		if (n > e && n - e < outsz &&
+		    strcasecmp(name + n - e, exts[i]) == 0) {
+			out[n - e] = '\0';
+			return;
+		}
+	}
+}
+
+static struct archive *
+attach_archive_open(const unsigned char *data, size_t len, bool raw)
+{
+	struct archive *a = archive_read_new();
+
+	archive_read_support_filter_all(a);
+	if (raw)
+		archive_read_support_format_raw(a);
+	else
+		archive_read_support_format_all(a);
+	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
+		archive_read_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* The member's bytes, up to the member and message budgets; false when
+ * a budget cut it short. */
+static bool
+attach_read_member(struct attach_run *run, struct archive *a,
+		   struct buf *member)
+{
+	const struct attach_config *c = &run->policy->config;
+
+	for (;;) {
+		char chunk[16384];
+		la_ssize_t n = archive_read_data(a, chunk, sizeof(chunk));
+
+		if (n <= 0)
+			return true;
+		if (member->len + (size_t)n > c->max_archive_member_size ||
+		    run->archive_bytes + (size_t)n > ATTACH_TOTAL_ARCHIVE_BYTES)
+			return false;
+		buf_append(member, chunk, (size_t)n);
+		run->archive_bytes += (size_t)n;
+	}
+}
+
 static void
 attach_check_archive(struct attach_run *run, const char *name,
 		     const unsigned char *data, size_t len, unsigned int depth)
@@ -500,45 +631,66 @@ attach_check_archive(struct attach_run *run, const char *name,
 	struct archive_entry *e;
 	unsigned int entries = 0;
 	uint64_t declared = 0;
-	bool encrypted_seen = false;
+	bool encrypted_seen = false, raw = false;
+	char raw_name[256];
 	int r;
 
 	if (depth > c->max_archive_depth) {
-		attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false, name,
-			   "nesting");
+		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
+			   "archive nesting");
 		return;
 	}
-	a = archive_read_new();
-	archive_read_support_filter_all(a);
-	archive_read_support_format_all(a);
-	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
-		archive_read_free(a);
-		return;
+	a = attach_archive_open(data, len, false);
+	r = a != NULL ? archive_read_next_header(a, &e) : ARCHIVE_FATAL;
+	if (r != ARCHIVE_OK && r != ARCHIVE_WARN &&
+	    is_compressed_file(data, len)) {
+		/* No archive inside the compression: the file itself. */
+		if (a != NULL)
+			archive_read_free(a);
+		if ((a = attach_archive_open(data, len, true)) == NULL)
+			return;
+		raw = true;
+		compressed_member_name(name, raw_name, sizeof(raw_name));
+		r = archive_read_next_header(a, &e);
 	}
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK ||
-	       r == ARCHIVE_WARN) {
-		const char *path = archive_entry_pathname_utf8(e);
+	if (a == NULL)
+		return;
+	for (; r == ARCHIVE_OK || r == ARCHIVE_WARN;
+	     r = archive_read_next_header(a, &e)) {
+		const char *path =
+		    raw ? raw_name : archive_entry_pathname_utf8(e);
 		struct buf member;
-		bool too_big = false;
 
 		if (path == NULL)
 			path = archive_entry_pathname(e);
 		if (path == NULL)
 			path = "";
 		if (++entries > c->max_archive_entries) {
-			attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false,
-				   name, "entries");
-			break;
+			/* Past the limit only names are checked, so that
+			 * padding hides no blocked name; contents are not
+			 * read. */
+			if (entries == c->max_archive_entries + 1)
+				attach_add(run->report,
+					   ATTACH_SYM_ARCHIVE_LIMIT, false,
+					   name, "entries");
+			if (entries > ATTACH_MAX_LISTED_NAMES) {
+				attach_add(run->report, ATTACH_SYM_UNCHECKED,
+					   false, name, "archive entries");
+				break;
+			}
+			if (archive_entry_filetype(e) != AE_IFDIR)
+				attach_check_name(run, path, true);
+			continue;
 		}
 		/* Moving to the next member of a solid archive (7z, rar)
 		 * decompresses this one even unread: bound that work by the
-		 * declared sizes (an archive bomb stops here). */
+		 * declared sizes (an archive bomb stops here; the members
+		 * after it go unchecked). */
 		if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0) {
 			declared += (uint64_t)archive_entry_size(e);
 			if (declared > ATTACH_TOTAL_DECLARED_BYTES) {
-				attach_add(run->report,
-					   ATTACH_SYM_ARCHIVE_LIMIT, false,
-					   name, "declared size");
+				attach_add(run->report, ATTACH_SYM_UNCHECKED,
+					   false, name, "archive size");
 				break;
 			}
 		}
@@ -557,24 +709,7 @@ attach_check_archive(struct attach_run *run, const char *name,
 		}
 		/* The member's bytes, capped, for type, macros, nesting. */
 		buf_init(&member);
-		for (;;) {
-			char chunk[16384];
-			la_ssize_t n =
-			    archive_read_data(a, chunk, sizeof(chunk));
-
-			if (n <= 0)
-				break;
-			if (member.len + (size_t)n >
-				c->max_archive_member_size ||
-			    run->archive_bytes + (size_t)n >
-				ATTACH_TOTAL_ARCHIVE_BYTES) {
-				too_big = true;
-				break;
-			}
-			buf_append(&member, chunk, (size_t)n);
-			run->archive_bytes += (size_t)n;
-		}
-		if (too_big)
+		if (!attach_read_member(run, a, &member))
 			attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false,
 				   path, "member size");
 		attach_check_active(run, path, NULL,
@@ -666,10 +801,18 @@ attach_check_data(struct attach_run *run, const char *name,
 	if (len == 0)
 		return;
 	m = text && !text_looks_binary(data, len) ? NULL : attach_magic(p);
+	if (m != NULL && run->magic_calls == ATTACH_MAX_MAGIC_CALLS) {
+		if (!run->report->symbols[ATTACH_SYM_UNCHECKED])
+			attach_add(run->report, ATTACH_SYM_UNCHECKED, false,
+				   name, "file types");
+		m = NULL;
+	}
 	if (m != NULL) {
 		const char *t = magic_buffer(
 		    m, data,
 		    len < ATTACH_MAGIC_BYTES ? len : ATTACH_MAGIC_BYTES);
+
+		run->magic_calls++;
 		if (t != NULL && list_has(&p->types, t))
 			attach_add(run->report, ATTACH_SYM_DETECTED_TYPE, true,
 				   name, t);
@@ -714,7 +857,7 @@ attach_policy_check_file(const struct attach_policy *policy, const char *name,
 			 const char *declared_type, const unsigned char *data,
 			 size_t len, struct attach_report *report_r)
 {
-	struct attach_run run = {policy, report_r, 0};
+	struct attach_run run = {policy, report_r, 0, 0, 0};
 
 	attach_check_leaf(&run, name, declared_type, data, len);
 }
@@ -803,9 +946,17 @@ attach_policy_check(const struct attach_policy *policy,
 		    const struct mime_message *msg,
 		    struct attach_report *report_r)
 {
-	struct attach_run run = {policy, report_r, 0};
+	struct attach_run run = {policy, report_r, 0, 0, 0};
 
 	memset(report_r, 0, sizeof(*report_r));
+	/* Parts the parse skipped at its limits were never seen here. */
+	if (msg->symbols[MIME_SYM_TOO_DEEP] ||
+	    msg->symbols[MIME_SYM_NESTING_OVERFLOW])
+		attach_add(run.report, ATTACH_SYM_UNCHECKED, false, "",
+			   "MIME nesting");
+	if (msg->symbols[MIME_SYM_TOO_MANY_PARTS])
+		attach_add(run.report, ATTACH_SYM_UNCHECKED, false, "",
+			   "MIME parts");
 	for (size_t i = 0; i < msg->part_count; i++) {
 		const struct mime_part *part = &msg->parts[i];
 

@@ -73,6 +73,7 @@ enum attach_symbol {
 	ATTACH_SYM_HTML_SCRIPT,
 	ATTACH_SYM_HTML_PASSWORD,
 	ATTACH_SYM_AMBIGUOUS_MIME,
+	ATTACH_SYM_UNCHECKED, /* content the policy could not look into */
 	ATTACH_SYM_COUNT_,
 };
 

@@ -8,7 +8,10 @@
  * (filter.attachments.macro_action: reject, quarantine or symbol only).
  * A part that mail programs may read two ways (ATTACH_AMBIGUOUS_MIME)
  * blocks like a blocked file: what the recipient's program shows may not
- * be what the filters checked.
+ * be what the filters checked. Content the policy could not look into
+ * (ATTACH_UNCHECKED: an archive nested too deep, MIME parts beyond the
+ * parse's limits) is quarantined by default
+ * (filter.attachments.unchecked_action): a blocked file could hide there.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -26,6 +29,7 @@ struct attachments_filter_settings {
 	bool archives;
 	char *action;
 	char *macro_action;
+	char *unchecked_action;
 	long long max_archive_depth;
 	long long max_archive_entries;
 	unsigned long long max_archive_member_size;
@@ -44,7 +48,7 @@ attachments_filter_validate_action(const void *field, const char **error_r)
 }
 
 static int
-attachments_filter_validate_macro(const void *field, const char **error_r)
+attachments_filter_validate_or_symbol(const void *field, const char **error_r)
 {
 	const char *v = *(char *const *)field;
 
@@ -72,13 +76,21 @@ static const struct setting_def attachments_filter_defs[] = {
      attachments_filter_validate_action,
      "on a blocked attachment: reject (554 5.7.1) or quarantine"},
     {"macro_action", SETTING_STRING, "reject", A(macro_action), 0, 0,
-     attachments_filter_validate_macro,
+     attachments_filter_validate_or_symbol,
      "on a document with macros: reject, quarantine or symbol (ATTACH_MACRO "
      "only)"},
+    {"unchecked_action", SETTING_STRING, "quarantine", A(unchecked_action), 0,
+     0, attachments_filter_validate_or_symbol,
+     "on content the policy could not look into (ATTACH_UNCHECKED: archives "
+     "nested deeper than max_archive_depth, an archive past the size or "
+     "entry bounds, MIME parts beyond filter.mime's depth or part limits): "
+     "quarantine, reject or symbol"},
     {"max_archive_depth", SETTING_INT, "3", A(max_archive_depth), 1, 10, NULL,
-     "archives inside archives opened; deeper adds ATTACH_ARCHIVE_LIMIT"},
+     "archives inside archives opened; deeper adds ATTACH_UNCHECKED"},
     {"max_archive_entries", SETTING_INT, "1000", A(max_archive_entries), 1,
-     100000, NULL, "members listed per archive; beyond, ATTACH_ARCHIVE_LIMIT"},
+     100000, NULL,
+     "members read per archive; beyond, ATTACH_ARCHIVE_LIMIT, and only the "
+     "names of further members are checked (up to 100,000)"},
     {"max_archive_member_size", SETTING_SIZE, "25M", A(max_archive_member_size),
      1024, 0, NULL,
      "bytes read from one archive member for type, macro and nested "
@@ -102,6 +114,7 @@ static const double attachments_filter_scores[ATTACH_SYM_COUNT_] = {
     [ATTACH_SYM_SMUGGLING] = 5.0,
     [ATTACH_SYM_HTML_SCRIPT] = 1.0,
     [ATTACH_SYM_HTML_PASSWORD] = 3.0,
+    [ATTACH_SYM_UNCHECKED] = 3.0,
 };
 
 struct attachments_filter {
@@ -141,7 +154,8 @@ attachments_filter_run(void *state, struct filter_context *ctx,
 	struct attachments_filter *f = state;
 	const struct mime_message *msg = mime_filter_get(ctx);
 	struct attach_report r;
-	const struct attach_finding *first = NULL, *macro = NULL;
+	const struct attach_finding *first = NULL, *macro = NULL,
+				    *unchecked = NULL;
 	size_t listed[ATTACH_SYM_COUNT_] = {0};
 	bool named[ATTACH_SYM_COUNT_] = {false};
 	char text[320];
@@ -176,6 +190,8 @@ attachments_filter_run(void *state, struct filter_context *ctx,
 					  attachments_filter_scores[fd->symbol],
 					  detail);
 		}
+		if (fd->symbol == ATTACH_SYM_UNCHECKED && unchecked == NULL)
+			unchecked = fd;
 		if (!fd->block)
 			continue;
 		if (fd->symbol == ATTACH_SYM_MACRO) {
@@ -217,6 +233,21 @@ attachments_filter_run(void *state, struct filter_context *ctx,
 				       ? POLICY_QUARANTINE
 				       : POLICY_REJECT,
 				   554, "5.7.1", text);
+	} else if (r.symbols[ATTACH_SYM_UNCHECKED] &&
+		   strcmp(f->set->unchecked_action, "symbol") != 0) {
+		snprintf(text, sizeof(text),
+			 "Message content could not be checked: %s%s%s",
+			 unchecked != NULL ? unchecked->detail : "limits",
+			 unchecked != NULL && unchecked->file[0] != '\0'
+			     ? " in "
+			     : "",
+			 unchecked != NULL ? unchecked->file : "");
+		filter_set_verdict(
+		    ctx,
+		    strcmp(f->set->unchecked_action, "quarantine") == 0
+			? POLICY_QUARANTINE
+			: POLICY_REJECT,
+		    554, "5.7.1", text);
 	}
 	return 0;
 }

@@ -6,8 +6,9 @@
  * parsed as a whole message (GMime) and checked part by part, with both
  * names of a part and the uuencoded names in text bodies; and the bytes
  * as an SVG and as an HTML file, for the active-content scan (UTF-16
- * narrowing included). The report must
- * stay within its bounds; everything is freed, so leaks show under ASan.
+ * narrowing included) and the files in data: URLs (filters/data_uri.c). The
+ * report must stay within its bounds; everything is freed, so leaks show under
+ * ASan.
  */
 #include <stddef.h>
 #include <stdint.h>

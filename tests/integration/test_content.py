@@ -6,6 +6,7 @@ string and the MD5 hashes (.hdb) of Debian's clamav-testfiles."""
 import base64
 import binascii
 import hashlib
+import gzip
 import io
 import os
 import shutil
@@ -382,8 +383,9 @@ def nested_zip(depth, fanout, leaf):
 def test_archive_bombs_are_bounded(content):
     """A zip that inflates to 256 MB, a 42.zip-shaped nest (6 levels of 16,
     16.7 million leaves) and a zip of 20,000 members: each gets an answer
-    (the limits show as CLAMAV_PARTIAL / ATTACH_ARCHIVE_LIMIT symbols, not
-    as a stall or a crash), and the daemon then delivers ordinary mail."""
+    (the limits show as CLAMAV_PARTIAL / ATTACH_ARCHIVE_LIMIT /
+    ATTACH_UNCHECKED symbols, not as a stall or a crash; the nest is
+    quarantined), and the daemon then delivers ordinary mail."""
     zeros = zip_of([("zeros.bin", b"\0" * (256 * 1024 * 1024))])
     assert len(zeros) < 1024 * 1024
     bombs = [("inflate.zip", zeros),
@@ -401,6 +403,8 @@ def test_archive_bombs_are_bounded(content):
     assert len(log) == 4
     syms = [s for _, _, ss in log[:3] for s in ss]
     assert "CLAMAV_PARTIAL" in syms or "ATTACH_ARCHIVE_LIMIT" in syms, log
+    # What the nest hides past max_archive_depth is not passed as clean.
+    assert log[1][0] == "quarantine" and "ATTACH_UNCHECKED" in log[1][2], log
 
 
 def test_blocked_file_after_many_findings_still_blocks(content):
@@ -413,6 +417,45 @@ def test_blocked_file_after_many_findings_still_blocks(content):
         ("payload.exe", b"MZ fake", "application/octet-stream")]))
     assert code == 554, text
     assert "payload.exe" in text or "not allowed" in text, text
+
+
+def test_unchecked_content_is_quarantined(moat_factory):
+    """What the attachment policy cannot look into is not passed as clean:
+    a .exe four zips deep (one level past max_archive_depth) and parts
+    past the MIME depth limit are quarantined (ATTACH_UNCHECKED); with
+    unchecked_action = reject they get 554; a .exe behind 1,000 padding
+    members and a gzip-compressed executable are refused like any
+    blocked file."""
+    moat = moat_factory({"filters": "mime attachments",
+                         "filter.mime.max_depth": "5"})
+    deep = zip_of([("setup.exe", pe_header())])
+    for level in range(3):
+        deep = zip_of([("inner%d.zip" % level, deep)])
+    code, text = send(moat, mail([("docs.zip", deep, "application/zip")]))
+    assert code == 250, text
+    part = (b"Content-Type: application/octet-stream\r\n"
+            b'Content-Disposition: attachment; filename="a.txt"\r\n\r\nx\r\n')
+    for level in range(8):
+        part = (b"Content-Type: message/rfc822\r\n\r\nSubject: n%d\r\n"
+                b"MIME-Version: 1.0\r\n" % level + part)
+    code, text = send(moat, RAW_HEAD + part)
+    assert code == 250, text
+    padded = zip_of([("f%d.txt" % i, b"x") for i in range(1000)] +
+                    [("run.exe", b"MZ")])
+    code, text = send(moat, mail([("padded.zip", padded, "application/zip")]))
+    assert code == 554 and "run.exe" in text, text
+    code, text = send(moat, mail([("report.gz", gzip.compress(pe_header()),
+                                   "application/gzip")]))
+    assert code == 554 and "report" in text, text
+    log = message_log(moat, 2)
+    for verdict, vf, syms in log[:2]:
+        assert (verdict, vf) == ("quarantine", "attachments"), log
+        assert "ATTACH_UNCHECKED" in syms, log
+    strict = moat_factory({"filters": "mime attachments",
+                           "filter.attachments.unchecked_action": "reject"})
+    code, text = send(strict, mail([("docs.zip", deep, "application/zip")]))
+    assert code == 554, text
+    assert text.startswith("5.7.1 ") and "could not be checked" in text, text
 
 
 RAW_HEAD = (b"From: sender@remote.example\r\nTo: demo@example.test\r\n"
@@ -549,6 +592,31 @@ def test_active_content_in_attachments(content):
     log = message_log(content, 3)
     assert log[-1][0] == "continue", log[-1]
     assert {"ATTACH_HTML_SCRIPT", "ATTACH_HTML_PASSWORD"} <= set(log[-1][2])
+
+
+def test_files_in_data_urls(content):
+    """HTML smuggling without script: a data: URL carrying a file, in an
+    attached page or in the message's own HTML body, is decoded and
+    checked like an attachment (its download name, declared and detected
+    type, EICAR by ClamAV anyway); an inline data: image is not a file to
+    refuse."""
+    pe = base64.b64encode(pe_header())
+    link = (b'<html><body><a href="data:application/octet-stream;base64,' +
+            pe + b'"\r\n download="Invoice.exe">Invoice</a></body></html>')
+    code, text = send(content, mail([("Invoice.html", link, "text/html")]))
+    assert code == 554 and "Invoice.exe" in text, text
+    anonymous = link.replace(b'\r\n download="Invoice.exe"', b"")
+    body = (RAW_HEAD + b"Content-Type: text/html\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" +
+            base64_lines(anonymous))
+    code, text = send(content, body)
+    assert code == 554 and text.startswith("5.7.1 "), text
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    newsletter = (RAW_HEAD + b"Content-Type: text/html\r\n\r\n"
+                  b'<html><img src="data:image/png;base64,' + png +
+                  b'"><p>News</p></html>\r\n')
+    code, text = send(content, newsletter)
+    assert code == 250, text
 
 
 def tnef(title, data):

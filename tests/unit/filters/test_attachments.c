@@ -67,6 +67,34 @@ make_zip(const struct member *m, size_t n, bool encrypt, size_t *len_r)
 
 static const char text[] = "just some harmless text\n";
 
+/* One file compressed with gzip or xz (no archive format), in memory. */
+static unsigned char *
+make_compressed(const void *data, size_t len, bool xz, size_t *len_r)
+{
+	struct archive *a = archive_write_new();
+	struct archive_entry *e = archive_entry_new();
+	size_t cap = 1 << 20, used = 0;
+	unsigned char *out = xmalloc(cap);
+
+	archive_write_set_format_raw(a);
+	if (xz)
+		archive_write_add_filter_xz(a);
+	else
+		archive_write_add_filter_gzip(a);
+	assert_int_equal(archive_write_open_memory(a, out, cap, &used),
+			 ARCHIVE_OK);
+	archive_entry_set_pathname(e, "data");
+	archive_entry_set_size(e, (la_int64_t)len);
+	archive_entry_set_filetype(e, AE_IFREG);
+	assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+	archive_write_data(a, data, len);
+	archive_entry_free(e);
+	archive_write_close(a);
+	archive_write_free(a);
+	*len_r = used;
+	return out;
+}
+
 /* OLE2 magic, filler, a directory name in UTF-16LE. */
 static unsigned char *
 make_ole(bool vba, size_t *len_r)
@@ -246,6 +274,15 @@ test_files(void **state)
 			       false, &zlen);
 		check("photos.zip", NULL, zip, zlen,
 		      W(ATTACH_SYM_DETECTED_TYPE), 1, true);
+		free(zip);
+		/* A single compressed file: its content is checked. */
+		zip = make_compressed(pe, pelen, false, &zlen);
+		check("report.gz", NULL, zip, zlen, W(ATTACH_SYM_DETECTED_TYPE),
+		      1, true);
+		free(zip);
+		zip = make_compressed(pe, pelen, true, &zlen);
+		check("report.xz", NULL, zip, zlen, W(ATTACH_SYM_DETECTED_TYPE),
+		      1, true);
 		free(zip);
 		g_free(pe);
 	}
@@ -502,6 +539,19 @@ test_limits(void **state)
 	check("many.zip", NULL, zip, len, W(ATTACH_SYM_ARCHIVE_LIMIT), 1,
 	      false);
 	free(zip);
+	/* Padding puts no name out of reach: past the limit names are
+	 * still checked. */
+	many[39].name = "run.exe";
+	zip = make_zip(many, 40, false, &len);
+	check("padded.zip", NULL, zip, len,
+	      W(ATTACH_SYM_ARCHIVE_LIMIT, ATTACH_SYM_ARCHIVE_EXT), 2, true);
+	free(zip);
+	/* The name of a compressed file's content. */
+	zip = make_compressed(text, sizeof(text), false, &len);
+	check("notes.txt.gz", NULL, zip, len, NULL, 0, false);
+	check("setup.exe.gz", NULL, zip, len, W(ATTACH_SYM_ARCHIVE_EXT), 1,
+	      true);
+	free(zip);
 	/* Three archive levels pass, a fourth is beyond max_archive_depth. */
 	zip = make_zip((struct member[]){{"a.exe", text, sizeof(text)}}, 1,
 		       false, &len);
@@ -510,8 +560,8 @@ test_limits(void **state)
 	z4 = make_zip((struct member[]){{"3.zip", z3, l3}}, 1, false, &l4);
 	z5 = make_zip((struct member[]){{"4.zip", z4, l4}}, 1, false, &l5);
 	check("deep.zip", NULL, z3, l3, W(ATTACH_SYM_ARCHIVE_EXT), 1, true);
-	check("deeper.zip", NULL, z4, l4, W(ATTACH_SYM_ARCHIVE_LIMIT), 1,
-	      false);
+	/* What lies deeper is unchecked, not passed as clean. */
+	check("deeper.zip", NULL, z4, l4, W(ATTACH_SYM_UNCHECKED), 1, false);
 	free(zip);
 	free(z2);
 	free(z3);
