@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "filters/attach_active.h"
+#include "filters/attach_ooxml.h"
 #include "filters/data_uri.h"
 #include "filters/attach_tnef.h"
 #include "filters/mime.h"
@@ -92,6 +93,8 @@ static const char *const attach_symbol_names[ATTACH_SYM_COUNT_] = {
     [ATTACH_SYM_HTML_PASSWORD] = "ATTACH_HTML_PASSWORD",
     [ATTACH_SYM_AMBIGUOUS_MIME] = "ATTACH_AMBIGUOUS_MIME",
     [ATTACH_SYM_UNCHECKED] = "ATTACH_UNCHECKED",
+    [ATTACH_SYM_EXPLOIT_LINK] = "ATTACH_EXPLOIT_LINK",
+    [ATTACH_SYM_REMOTE_TEMPLATE] = "ATTACH_REMOTE_TEMPLATE",
 };
 
 struct attach_policy {
@@ -535,6 +538,28 @@ attach_check_tnef(struct attach_run *run, const char *name,
 			   "entries");
 }
 
+/* An Office Open XML relationship part (attach_ooxml.h): a link in an
+ * exploit scheme blocks, a template fetched at open only scores. */
+static void
+attach_check_ooxml_rels(struct attach_run *run, const char *name,
+			const unsigned char *xml, size_t len)
+{
+	char target[128];
+
+	switch (attach_ooxml_check_rels(xml, len, target, sizeof(target))) {
+	case ATTACH_OOXML_EXPLOIT:
+		attach_add(run->report, ATTACH_SYM_EXPLOIT_LINK, true, name,
+			   target);
+		break;
+	case ATTACH_OOXML_REMOTE_TEMPLATE:
+		attach_add(run->report, ATTACH_SYM_REMOTE_TEMPLATE, false, name,
+			   target);
+		break;
+	case ATTACH_OOXML_NONE:
+		break;
+	}
+}
+
 static bool
 member_is_macro(const char *path)
 {
@@ -697,7 +722,8 @@ attach_check_archive(struct attach_run *run, const char *name,
 		if (archive_entry_filetype(e) == AE_IFDIR)
 			continue;
 		attach_check_name(run, path, true);
-		if (run->policy->config.check_macros && member_is_macro(path))
+		if (run->policy->config.check_macros &&
+		    (member_is_macro(path) || attach_ooxml_is_macrosheet(path)))
 			attach_add(run->report, ATTACH_SYM_MACRO, true, name,
 				   path);
 		if (archive_entry_is_encrypted(e)) {
@@ -712,6 +738,10 @@ attach_check_archive(struct attach_run *run, const char *name,
 		if (!attach_read_member(run, a, &member))
 			attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false,
 				   path, "member size");
+		if (attach_ooxml_is_rels(path))
+			attach_check_ooxml_rels(
+			    run, name, (const unsigned char *)member.data,
+			    member.len);
 		attach_check_active(run, path, NULL,
 				    (const unsigned char *)member.data,
 				    member.len);

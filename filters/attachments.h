@@ -73,7 +73,9 @@ enum attach_symbol {
 	ATTACH_SYM_HTML_SCRIPT,
 	ATTACH_SYM_HTML_PASSWORD,
 	ATTACH_SYM_AMBIGUOUS_MIME,
-	ATTACH_SYM_UNCHECKED, /* content the policy could not look into */
+	ATTACH_SYM_UNCHECKED,	    /* content the policy could not look into */
+	ATTACH_SYM_EXPLOIT_LINK,    /* OOXML link in an exploit scheme */
+	ATTACH_SYM_REMOTE_TEMPLATE, /* OOXML template fetched at open */
 	ATTACH_SYM_COUNT_,
 };
 

@@ -69,7 +69,8 @@ static const struct setting_def attachments_filter_defs[] = {
     {"types", SETTING_LIST, attach_default_types, A(types), 0, 0, NULL,
      "blocked content types, declared or detected by libmagic"},
     {"macros", SETTING_BOOL, "yes", A(macros), 0, 0, NULL,
-     "look for Office macros (OLE2 VBA, OOXML vbaProject.bin, ODF Basic)"},
+     "look for Office macros (OLE2 VBA, OOXML vbaProject.bin, Excel 4.0 "
+     "macro sheets, ODF Basic)"},
     {"archives", SETTING_BOOL, "yes", A(archives), 0, 0, NULL,
      "look inside archives (zip, 7z, rar, tar, cab, gzip...)"},
     {"action", SETTING_STRING, "reject", A(action), 0, 0,
@@ -115,6 +116,8 @@ static const double attachments_filter_scores[ATTACH_SYM_COUNT_] = {
     [ATTACH_SYM_HTML_SCRIPT] = 1.0,
     [ATTACH_SYM_HTML_PASSWORD] = 3.0,
     [ATTACH_SYM_UNCHECKED] = 3.0,
+    [ATTACH_SYM_EXPLOIT_LINK] = 5.0,
+    [ATTACH_SYM_REMOTE_TEMPLATE] = 3.0,
 };
 
 struct attachments_filter {

@@ -6,15 +6,16 @@
  * parsed as a whole message (GMime) and checked part by part, with both
  * names of a part and the uuencoded names in text bodies; and the bytes
  * as an SVG and as an HTML file, for the active-content scan (UTF-16
- * narrowing included) and the files in data: URLs (filters/data_uri.c). The
- * report must stay within its bounds; everything is freed, so leaks show under
- * ASan.
+ * narrowing included) and the files in data: URLs (filters/data_uri.c);
+ * and as an OOXML relationship part (filters/attach_ooxml.c). The report
+ * must stay within its bounds; everything is freed, so leaks show under ASan.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "filters/attach_ooxml.h"
 #include "filters/attachments.h"
 #include "filters/mime.h"
 #include "lib/xalloc.h"
@@ -84,6 +85,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 &r);
 	attach_policy_check_file(policy, "a.html", "text/html", data, size, &r);
 	check_report(&r);
+	/* and as an OOXML relationship part */
+	{
+		char target[64];
+
+		if (attach_ooxml_check_rels(data, size, target,
+					    sizeof(target)) !=
+			ATTACH_OOXML_NONE &&
+		    strlen(target) >= sizeof(target))
+			abort();
+	}
 	if (size <= 65536) {
 		struct mime_message *m =
 		    mime_parse_buffer((const char *)data, size, NULL);

