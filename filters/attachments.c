@@ -111,6 +111,7 @@ struct attach_run {
 	size_t archive_bytes;
 	unsigned int data_uri_depth; /* data: URLs inside data: URLs */
 	unsigned int magic_calls;    /* libmagic looks taken */
+	unsigned int message_depth;  /* attached messages inside messages */
 };
 
 const char *
@@ -575,6 +576,25 @@ member_is_macro(const char *path)
 	       strcasecmp(base, "dialog-lb.xml") != 0;
 }
 
+static void attach_check_message_file(struct attach_run *run, const char *name,
+				      const unsigned char *data, size_t len);
+
+/* A message carried as a file (attach_check_message_file). */
+static bool
+is_message_file(const char *name, const char *declared_type)
+{
+	char ext[32], prev[32];
+
+	if (declared_type != NULL &&
+	    (strcmp(declared_type, "message/rfc822") == 0 ||
+	     strcmp(declared_type, "message/global") == 0))
+		return true;
+	if (name == NULL)
+		return false;
+	attach_extension(name, ext, sizeof(ext), prev, sizeof(prev));
+	return strcmp(ext, "eml") == 0;
+}
+
 /* A single compressed file (report.gz, setup.exe.xz): no archive format,
  * one member that extracting tools name after the file. */
 static bool
@@ -738,6 +758,10 @@ attach_check_archive(struct attach_run *run, const char *name,
 		if (!attach_read_member(run, a, &member))
 			attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false,
 				   path, "member size");
+		if (member.len > 0 && is_message_file(path, NULL))
+			attach_check_message_file(
+			    run, path, (const unsigned char *)member.data,
+			    member.len);
 		if (attach_ooxml_is_rels(path))
 			attach_check_ooxml_rels(
 			    run, name, (const unsigned char *)member.data,
@@ -869,6 +893,8 @@ attach_check_leaf(struct attach_run *run, const char *name,
 		  const char *declared_type, const unsigned char *data,
 		  size_t len)
 {
+	if (data != NULL && len > 0 && is_message_file(name, declared_type))
+		attach_check_message_file(run, name, data, len);
 	if (name != NULL && name[0] != '\0')
 		attach_check_name(run, name, false);
 	if (declared_type != NULL &&
@@ -887,7 +913,7 @@ attach_policy_check_file(const struct attach_policy *policy, const char *name,
 			 const char *declared_type, const unsigned char *data,
 			 size_t len, struct attach_report *report_r)
 {
-	struct attach_run run = {policy, report_r, 0, 0, 0};
+	struct attach_run run = {policy, report_r, 0, 0, 0, 0};
 
 	attach_check_leaf(&run, name, declared_type, data, len);
 }
@@ -971,48 +997,79 @@ attach_mentions_password(const struct mime_message *msg)
 	return false;
 }
 
-void
-attach_policy_check(const struct attach_policy *policy,
-		    const struct mime_message *msg,
-		    struct attach_report *report_r)
+/* Every part of msg (the message, or one attached to it). */
+static void
+attach_check_parts(struct attach_run *run, const struct mime_message *msg)
 {
-	struct attach_run run = {policy, report_r, 0, 0, 0};
-
-	memset(report_r, 0, sizeof(*report_r));
 	/* Parts the parse skipped at its limits were never seen here. */
 	if (msg->symbols[MIME_SYM_TOO_DEEP] ||
 	    msg->symbols[MIME_SYM_NESTING_OVERFLOW])
-		attach_add(run.report, ATTACH_SYM_UNCHECKED, false, "",
+		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, "",
 			   "MIME nesting");
 	if (msg->symbols[MIME_SYM_TOO_MANY_PARTS])
-		attach_add(run.report, ATTACH_SYM_UNCHECKED, false, "",
+		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, "",
 			   "MIME parts");
 	for (size_t i = 0; i < msg->part_count; i++) {
 		const struct mime_part *part = &msg->parts[i];
 
 		/* Another reading could show other parts or names. */
 		if (part->ambiguity != NULL)
-			attach_add(run.report, ATTACH_SYM_AMBIGUOUS_MIME, true,
+			attach_add(run->report, ATTACH_SYM_AMBIGUOUS_MIME, true,
 				   part->filename != NULL ? part->filename : "",
 				   part->ambiguity);
 		if (part->kind == MIME_PART_MULTIPART)
 			continue;
 		/* Both names when a part gives two different ones. */
 		if (part->alt_filename != NULL)
-			attach_check_name(&run, part->alt_filename, false);
+			attach_check_name(run, part->alt_filename, false);
 		if (part->kind == MIME_PART_MESSAGE) {
 			/* A named message/rfc822: its name counts. */
 			if (part->filename != NULL)
-				attach_check_name(&run, part->filename, false);
+				attach_check_name(run, part->filename, false);
 			continue;
 		}
-		attach_check_leaf(&run, part->filename, part->content_type,
+		attach_check_leaf(run, part->filename, part->content_type,
 				  part->content, part->content_len);
 		if (part->filename == NULL && part->content != NULL &&
 		    strcmp(part->content_type, "text/plain") == 0)
-			attach_check_uuencoded(&run, part->content,
+			attach_check_uuencoded(run, part->content,
 					       part->content_len);
 	}
+}
+
+/* A message carried as a file: an .eml attachment, or message/rfc822 or
+ * message/global in a transfer encoding (which the parse keeps as a
+ * leaf). Mail programs open it and show its attachments, so its parts are
+ * checked too, as deep as archives are opened. */
+static void
+attach_check_message_file(struct attach_run *run, const char *name,
+			  const unsigned char *data, size_t len)
+{
+	struct mime_message *m;
+
+	if (run->message_depth >= run->policy->config.max_archive_depth) {
+		attach_add(run->report, ATTACH_SYM_UNCHECKED, false,
+			   name != NULL ? name : "", "message nesting");
+		return;
+	}
+	m = mime_parse_buffer(data, len, NULL);
+	if (m == NULL)
+		return;
+	run->message_depth++;
+	attach_check_parts(run, m);
+	run->message_depth--;
+	mime_message_free(&m);
+}
+
+void
+attach_policy_check(const struct attach_policy *policy,
+		    const struct mime_message *msg,
+		    struct attach_report *report_r)
+{
+	struct attach_run run = {policy, report_r, 0, 0, 0, 0};
+
+	memset(report_r, 0, sizeof(*report_r));
+	attach_check_parts(&run, msg);
 	if (report_r->symbols[ATTACH_SYM_ENCRYPTED] &&
 	    attach_mentions_password(msg))
 		attach_add(report_r, ATTACH_SYM_ENCRYPTED_PASSWORD, false, "",

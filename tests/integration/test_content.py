@@ -386,6 +386,29 @@ def test_office_links_and_macro_sheets(content):
     assert not [s for s in log[3][2] if s.startswith("ATTACH_")], log
 
 
+def test_attached_messages_are_opened(content):
+    """A forwarded message is opened as mail programs open it, whatever its
+    wrapping: a .exe inside an .eml file, or inside a message/rfc822 part
+    in base64 (which the parse keeps as one opaque part), is refused; a
+    clean forwarded message passes."""
+    inner = mail([("setup.exe", b"MZ fake", "application/octet-stream")])
+    inner_bytes = inner.as_bytes(policy=email.policy.SMTP)
+    code, text = send(content, mail([("fwd.eml", inner_bytes,
+                                      "application/octet-stream")]))
+    assert code == 554 and "setup.exe" in text, text
+    wrapped = (RAW_HEAD + b"Content-Type: multipart/mixed; boundary=b\r\n"
+               b"\r\n--b\r\nContent-Type: text/plain\r\n\r\nfyi\r\n--b\r\n"
+               b"Content-Type: message/rfc822\r\n"
+               b"Content-Transfer-Encoding: base64\r\n\r\n" +
+               base64_lines(inner_bytes) + b"--b--\r\n")
+    code, text = send(content, wrapped)
+    assert code == 554 and "setup.exe" in text, text
+    clean = mail(subject="minutes").as_bytes(policy=email.policy.SMTP)
+    code, text = send(content, mail([("minutes.eml", clean,
+                                      "application/octet-stream")]))
+    assert code == 250, text
+
+
 def test_attachment_quarantine_and_custom_list(moat_factory):
     moat = moat_factory({"filters": "attachments",
                          "filter.attachments.extensions": "xyz",

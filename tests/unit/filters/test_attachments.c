@@ -749,6 +749,20 @@ test_message_other_names(void **state)
 	    {"Subject: x\r\n\r\nbegin 644 notes.txt\r\n`\r\nend\r\n", NULL},
 	    {"Subject: x\r\n\r\nbegin the meeting at setup.exe time\r\n", NULL},
 	    {"Subject: x\r\n\r\nbegin 64 setup.exe\r\n", NULL},
+	    /* An attached message in base64 ("Subject: i" and a .exe part),
+	     * as a message/rfc822 part and as an .eml file. */
+	    {"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b"
+	     "\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n"
+	     "Content-Transfer-Encoding: base64\r\n\r\n"
+	     "U3ViamVjdDogaQ0KQ29udGVudC1UeXBlOiBhcHBsaWNhdGlvbi9vY3RldC1zdHJl"
+	     "YW07IG5hbWU9c2V0dXAuZXhlDQoNCk1aDQo=\r\n--b--\r\n",
+	     "setup.exe"},
+	    {"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b"
+	     "\r\n\r\n--b\r\nContent-Type: application/octet-stream; "
+	     "name=fwd.eml\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	     "U3ViamVjdDogaQ0KQ29udGVudC1UeXBlOiBhcHBsaWNhdGlvbi9vY3RldC1zdHJl"
+	     "YW07IG5hbWU9c2V0dXAuZXhlDQoNCk1aDQo=\r\n--b--\r\n",
+	     "setup.exe"},
 	};
 	struct mime_message *m;
 	struct attach_report r;
