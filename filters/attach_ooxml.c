@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "filters/markup_attr.h"
+
 /* Schemes that start a program or an exploit, not a document fetch. */
 static const char *const exploit_schemes[] = {
     "mhtml:",		"ms-msdt:", "search-ms:",   "search:",
@@ -44,28 +46,11 @@ attribute(const unsigned char *el, size_t len, const char *name,
 {
 	size_t n = strlen(name);
 
-	for (size_t i = 1; i + n + 2 <= len; i++) {
-		size_t v = i + n, end;
-		unsigned char quote;
-
-		if (!isspace(el[i - 1]) || memcmp(el + i, name, n) != 0)
-			continue;
-		while (v < len && isspace(el[v]))
-			v++;
-		if (v >= len || el[v] != '=')
-			continue;
-		v++;
-		while (v < len && isspace(el[v]))
-			v++;
-		if (v >= len || (el[v] != '"' && el[v] != '\''))
-			continue;
-		quote = el[v++];
-		for (end = v; end < len && el[end] != quote; end++)
-			;
-		*value_r = el + v;
-		*value_len_r = end - v;
-		return true;
-	}
+	for (size_t i = 1; i + n + 2 <= len; i++)
+		if (isspace(el[i - 1]) && memcmp(el + i, name, n) == 0 &&
+		    markup_attr_value(el, len, i + n, false, value_r,
+				      value_len_r))
+			return true;
 	return false;
 }
 

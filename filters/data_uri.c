@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "filters/markup_attr.h"
 #include "lib/buf.h"
 
 /* How far around a URL its tag's download attribute is looked for. */
@@ -58,27 +59,18 @@ download_name(const unsigned char *doc, size_t len, size_t at, char *out,
 	while (end < len && end - at < DATA_URI_TAG_SPAN && doc[end] != '>')
 		end++;
 	for (i = start; i + 8 < end; i++) {
-		size_t v, n = 0;
-		unsigned char quote = 0;
+		const unsigned char *v;
+		size_t vlen, n = 0;
 
 		if (!ci_at(doc, end, i, "download") ||
 		    (i > 0 && !isspace(doc[i - 1]) && doc[i - 1] != '"' &&
-		     doc[i - 1] != '\''))
+		     doc[i - 1] != '\'') ||
+		    !markup_attr_value(doc, end, i + 8, true, &v, &vlen))
 			continue;
-		v = i + 8;
-		while (v < end && isspace(doc[v]))
-			v++;
-		if (v >= end || doc[v] != '=')
-			continue;
-		v++;
-		while (v < end && isspace(doc[v]))
-			v++;
-		if (v < end && (doc[v] == '"' || doc[v] == '\''))
-			quote = doc[v++];
-		while (v < end && n + 1 < outsz &&
-		       (quote ? doc[v] != quote
-			      : !isspace(doc[v]) && doc[v] != '>'))
-			out[n++] = (char)doc[v++];
+		while (n < vlen && n + 1 < outsz) {
+			out[n] = (char)v[n];
+			n++;
+		}
 		out[n] = '\0';
 		return n > 0;
 	}
