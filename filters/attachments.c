@@ -25,6 +25,7 @@
 
 #include "filters/attach_active.h"
 #include "filters/attach_ooxml.h"
+#include "filters/attach_pdf.h"
 #include "filters/data_uri.h"
 #include "filters/attach_tnef.h"
 #include "filters/mime.h"
@@ -95,6 +96,8 @@ static const char *const attach_symbol_names[ATTACH_SYM_COUNT_] = {
     [ATTACH_SYM_UNCHECKED] = "ATTACH_UNCHECKED",
     [ATTACH_SYM_EXPLOIT_LINK] = "ATTACH_EXPLOIT_LINK",
     [ATTACH_SYM_REMOTE_TEMPLATE] = "ATTACH_REMOTE_TEMPLATE",
+    [ATTACH_SYM_PDF_LAUNCH] = "ATTACH_PDF_LAUNCH",
+    [ATTACH_SYM_PDF_JAVASCRIPT] = "ATTACH_PDF_JAVASCRIPT",
 };
 
 struct attach_policy {
@@ -822,6 +825,50 @@ attach_check_embedded_zips(struct attach_run *run, const char *name,
 	}
 }
 
+struct attach_pdf_run {
+	struct attach_run *run;
+	const char *name; /* the PDF's */
+	unsigned int depth;
+};
+
+static void
+attach_pdf_file(void *ctx, const char *file, const unsigned char *data,
+		size_t len)
+{
+	struct attach_pdf_run *t = ctx;
+
+	if (data == NULL)
+		attach_check_name(t->run, file, true);
+	else
+		attach_check_data(t->run, t->name, data, len, t->depth, false);
+}
+
+/* A PDF (attach_pdf.h): its embedded files are checked like an archive's
+ * members; a launch action blocks, JavaScript scores. */
+static void
+attach_check_pdf(struct attach_run *run, const char *name,
+		 const unsigned char *data, size_t len, unsigned int depth)
+{
+	struct attach_pdf_run t = {run, name, depth};
+	struct attach_pdf pdf;
+
+	if (depth > run->policy->config.max_archive_depth) {
+		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
+			   "archive nesting");
+		return;
+	}
+	attach_pdf_check(data, len, attach_pdf_file, &t, &pdf);
+	if (pdf.launch)
+		attach_add(run->report, ATTACH_SYM_PDF_LAUNCH, true, name,
+			   "/Launch action");
+	if (pdf.javascript)
+		attach_add(run->report, ATTACH_SYM_PDF_JAVASCRIPT, false, name,
+			   "JavaScript");
+	if (pdf.limit)
+		attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false, name,
+			   "PDF size");
+}
+
 /* Control bytes or an executable's magic early in a declared text part:
  * worth libmagic's look. Plain text is not (it would cost milliseconds). */
 static bool
@@ -885,6 +932,8 @@ attach_check_data(struct attach_run *run, const char *name,
 						   depth + 1, archive);
 		if (attach_is_tnef(data, len))
 			attach_check_tnef(run, name, data, len, depth + 1);
+		if (attach_pdf_is(data, len))
+			attach_check_pdf(run, name, data, len, depth + 1);
 	}
 }
 

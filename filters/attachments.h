@@ -76,6 +76,8 @@ enum attach_symbol {
 	ATTACH_SYM_UNCHECKED,	    /* content the policy could not look into */
 	ATTACH_SYM_EXPLOIT_LINK,    /* OOXML link in an exploit scheme */
 	ATTACH_SYM_REMOTE_TEMPLATE, /* OOXML template fetched at open */
+	ATTACH_SYM_PDF_LAUNCH,	    /* a PDF /Launch action */
+	ATTACH_SYM_PDF_JAVASCRIPT,  /* JavaScript in a PDF */
 	ATTACH_SYM_COUNT_,
 };
 

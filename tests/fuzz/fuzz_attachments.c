@@ -7,8 +7,9 @@
  * names of a part and the uuencoded names in text bodies; and the bytes
  * as an SVG and as an HTML file, for the active-content scan (UTF-16
  * narrowing included) and the files in data: URLs (filters/data_uri.c);
- * and as an OOXML relationship part (filters/attach_ooxml.c). The report
- * must stay within its bounds; everything is freed, so leaks show under ASan.
+ * as a PDF (filters/attach_pdf.c); and as an OOXML relationship part
+ * (filters/attach_ooxml.c). The report must stay within its bounds;
+ * everything is freed, so leaks show under ASan.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "filters/attach_ooxml.h"
+#include "filters/attach_pdf.h"
 #include "filters/attachments.h"
 #include "filters/mime.h"
 #include "lib/xalloc.h"
@@ -57,6 +59,17 @@ check_report(const struct attach_report *r)
 			abort();
 }
 
+static void
+fuzz_pdf_file(void *ctx, const char *name, const unsigned char *data,
+	      size_t len)
+{
+	size_t *seen = ctx;
+
+	if ((name == NULL) == (data == NULL) || (name != NULL && !name[0]))
+		abort();
+	*seen += data != NULL ? len : strlen(name);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -85,6 +98,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 &r);
 	attach_policy_check_file(policy, "a.html", "text/html", data, size, &r);
 	check_report(&r);
+	/* and as a PDF, its embedded files handed to a counting callback */
+	{
+		struct attach_pdf pdf;
+		size_t seen = 0;
+
+		attach_pdf_check(data, size, fuzz_pdf_file, &seen, &pdf);
+	}
 	/* and as an OOXML relationship part */
 	{
 		char target[64];

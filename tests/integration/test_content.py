@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 import zipfile
+import zlib
 import email.policy
 from email.message import EmailMessage
 
@@ -407,6 +408,44 @@ def test_attached_messages_are_opened(content):
     code, text = send(content, mail([("minutes.eml", clean,
                                       "application/octet-stream")]))
     assert code == 250, text
+
+
+def pdf_with(objects):
+    """A PDF of the given object bodies (numbered from 1)."""
+    out = b"%PDF-1.7\n"
+    for i, body in enumerate(objects, 1):
+        out += b"%d 0 obj\n%s\nendobj\n" % (i, body)
+    return out + b"trailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def test_pdf_actions_and_embedded_files(content):
+    """A PDF is read as an archive with actions: an embedded executable
+    (compressed, under a harmless name) and a /Launch action are refused;
+    JavaScript only scores; a PDF with neither passes."""
+    exe = zlib.compress(pe_header())
+    embedded = pdf_with([
+        b"<< /Type /Catalog /Names << /EmbeddedFiles 2 0 R >> >>",
+        b"<< /Names [(a) 3 0 R] >>",
+        b"<< /Type /Filespec /F (invoice.txt) /EF << /F 4 0 R >> >>",
+        b"<< /Type /EmbeddedFile /Filter /FlateDecode /Length %d >>\n"
+        b"stream\r\n%s\r\nendstream" % (len(exe), exe)])
+    launch = pdf_with([b"<< /Type /Catalog /OpenAction << /S /Launch "
+                       b"/Win << /F (cmd.exe) /P (/c calc) >> >> >>"])
+    script = pdf_with([b"<< /Type /Catalog /OpenAction << /S /JavaScript "
+                       b"/JS (app.alert\\(1\\)) >> >>"])
+    plain = pdf_with([b"<< /Type /Catalog /Pages 2 0 R >>",
+                      b"<< /Type /Pages /Kids [] /Count 0 >>"])
+    for name, data, want in (("statement.pdf", embedded, 554),
+                             ("form.pdf", launch, 554),
+                             ("form.pdf", script, 250),
+                             ("report.pdf", plain, 250)):
+        code, text = send(content, mail([(name, data, "application/pdf")]))
+        assert code == want, (name, code, text)
+    log = message_log(content, 4)
+    assert "ATTACH_DETECTED_TYPE" in log[0][2], log
+    assert "ATTACH_PDF_LAUNCH" in log[1][2], log
+    assert "ATTACH_PDF_JAVASCRIPT" in log[2][2], log
+    assert not [s for s in log[3][2] if s.startswith("ATTACH_")], log
 
 
 def test_attachment_quarantine_and_custom_list(moat_factory):

@@ -17,7 +17,9 @@
 #include <archive_entry.h>
 #include <cmocka.h>
 #include <glib.h>
+#include <zlib.h>
 
+#include "filters/attach_pdf.h"
 #include "filters/attachments.h"
 #include "filters/mime.h"
 #include "filters/uudecode.h"
@@ -862,6 +864,101 @@ test_uudecode(void **state)
 	}
 }
 
+/* A PDF of head, then a stream object of body (FlateDecode when
+ * compressed) with dict, then tail. */
+static unsigned char *
+make_pdf(const char *head, const char *dict, const void *body, size_t blen,
+	 bool compressed, const char *tail, size_t *len_r)
+{
+	struct buf b;
+	unsigned char *z = NULL;
+	uLongf zlen = compressBound(blen);
+	unsigned char *out;
+
+	buf_init(&b);
+	buf_append_str(&b, "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n");
+	buf_append_str(&b, head);
+	buf_append_str(&b, "\n5 0 obj\n<< ");
+	buf_append_str(&b, dict);
+	if (compressed) {
+		z = xmalloc(zlen);
+		assert_int_equal(compress2(z, &zlen, body, blen, 9), Z_OK);
+		buf_append_str(&b, " /Filter /FlateDecode");
+		body = z;
+		blen = zlen;
+	}
+	buf_append_str(&b, " >>\nstream\r\n");
+	buf_append(&b, body, blen);
+	buf_append_str(&b, "\r\nendstream\nendobj\n");
+	buf_append_str(&b, tail);
+	buf_append_str(&b, "\n%%EOF\n");
+	free(z);
+	out = xmalloc(b.len);
+	memcpy(out, b.data, b.len);
+	*len_r = b.len;
+	buf_free(&b);
+	return out;
+}
+
+static void
+check_pdf(const char *head, const char *dict, const void *body, size_t blen,
+	  bool compressed, const enum attach_symbol *want, size_t nwant,
+	  bool block)
+{
+	size_t len;
+	unsigned char *pdf =
+	    make_pdf(head, dict, body, blen, compressed, "", &len);
+
+	check("doc.pdf", "application/pdf", pdf, len, want, nwant, block);
+	free(pdf);
+}
+
+/* PDFs: launch actions, JavaScript (also with escaped names and inside
+ * compressed object streams, not in page text) and embedded files. */
+static void
+test_pdf(void **state)
+{
+	static const char page[] = "BT /F1 12 Tf (see /JavaScript) Tj ET";
+	static const char objstm[] =
+	    "1 0 << /Type /Action /S /JavaScript /JS (app.alert\\(1\\)) >>";
+	unsigned char *zip, *pdf;
+	size_t zlen, plen;
+
+	(void)state;
+	check_pdf("1 0 obj << /Type /Catalog >> endobj", "/Length 36", page,
+		  sizeof(page) - 1, true, NULL, 0, false);
+	check_pdf("1 0 obj << /OpenAction << /S /Launch /F (cmd.exe) /P "
+		  "(/c calc) >> >> endobj",
+		  "/Length 1", "x", 1, false,
+		  W(ATTACH_SYM_PDF_LAUNCH, ATTACH_SYM_ARCHIVE_EXT), 2, true);
+	check_pdf("1 0 obj << /OpenAction << /S /J#61vaScript /JS 2 0 R >> >> "
+		  "endobj",
+		  "/Length 1", "x", 1, false, W(ATTACH_SYM_PDF_JAVASCRIPT), 1,
+		  false);
+	check_pdf("", "/Type /ObjStm /N 1 /First 4", objstm, sizeof(objstm) - 1,
+		  true, W(ATTACH_SYM_PDF_JAVASCRIPT), 1, false);
+	/* An embedded zip holding a .exe, named in UTF-16 (/UF). */
+	zip = make_zip((struct member[]){{"a.exe", text, sizeof(text)}}, 1,
+		       false, &zlen);
+	pdf =
+	    make_pdf("1 0 obj << /Type /Filespec /UF <FEFF0072002E007A00690070>"
+		     " /EF << /F 5 0 R >> >> endobj",
+		     "/Type /EmbeddedFile", zip, zlen, true, "", &plen);
+	check("doc.pdf", "application/pdf", pdf, plen,
+	      W(ATTACH_SYM_ARCHIVE_EXT), 1, true);
+	free(pdf);
+	free(zip);
+	/* An embedded file's blocked name. */
+	check_pdf("1 0 obj << /Type /Filespec /F (invoice.pdf.scr) /EF << /F 5 "
+		  "0 R >> >> endobj",
+		  "/Type /EmbeddedFile", text, sizeof(text), true,
+		  W(ATTACH_SYM_ARCHIVE_EXT, ATTACH_SYM_DOUBLE_EXT), 2, true);
+	/* Cut short: no endstream. */
+	check("cut.pdf", "application/pdf",
+	      "%PDF-1.4\n1 0 obj << /Length 5 >>\nstream\nabc", 43, NULL, 0,
+	      false);
+}
+
 int
 main(void)
 {
@@ -877,6 +974,7 @@ main(void)
 	    cmocka_unit_test(test_message),
 	    cmocka_unit_test(test_message_other_names),
 	    cmocka_unit_test(test_uudecode),
+	    cmocka_unit_test(test_pdf),
 	};
 
 	mime_init();
