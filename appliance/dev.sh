@@ -30,15 +30,16 @@ build_packages=(build-essential cmake pkg-config libevent-dev libssl-dev
 	libunbound-dev libsqlite3-dev libsodium-dev libcmocka-dev openssl
 	ca-certificates libspf2-dev libopendkim-dev libopendmarc-dev libidn2-dev publicsuffix
 	libclamav-dev libgmime-3.0-dev libmagic-dev libpcre2-dev libarchive-dev zlib1g-dev
-	libmilter-dev)
+	libmilter-dev libgsf-1-dev)
 [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] &&
 	build_packages+=(libhyperscan-dev)
 # Real peers and clients the integration tests drive (no mocks).
 test_packages=(python3 python3-pytest python3-dnslib python3-yaml swaks libnet-ssleay-perl
 	python3-dkim python3-spf python3-nacl python3-aiosmtpd postfix isync
 	fetchmail mutt clamav clamav-testfiles opendkim-tools)
-# Content filters: clamd for the clamd mode test, zip for encrypted archives.
-test_packages+=(clamav-daemon zip)
+# Content filters: clamd for the clamd mode test, zip for encrypted archives,
+# gsf to build Outlook items (.msg).
+test_packages+=(clamav-daemon zip libgsf-bin)
 fuzz_packages=(clang libclang-rt-14-dev)
 # An appliance install (dev.sh install): Debian's ClamAV updater.
 appliance_packages=(clamav-freshclam)

@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "filters/attach_active.h"
+#include "filters/attach_msg.h"
 #include "filters/attach_ooxml.h"
 #include "filters/attach_pdf.h"
 #include "filters/data_uri.h"
@@ -869,6 +870,53 @@ attach_check_pdf(struct attach_run *run, const char *name,
 			   "PDF size");
 }
 
+struct attach_msg_run {
+	struct attach_run *run;
+	const char *item; /* the Outlook item's name */
+	unsigned int depth;
+};
+
+static void
+attach_msg_file(void *ctx, const char *name, const unsigned char *data,
+		size_t len)
+{
+	struct attach_msg_run *t = ctx;
+	const char *file = name[0] != '\0' ? name : t->item;
+
+	if (name[0] != '\0')
+		attach_check_name(t->run, name, true);
+	if (data == NULL) {
+		attach_add(t->run->report, ATTACH_SYM_ARCHIVE_LIMIT, false,
+			   file, "member size");
+		return;
+	}
+	if (len > 0 && is_message_file(name, NULL))
+		attach_check_message_file(t->run, file, data, len);
+	attach_check_active(t->run, file, NULL, data, len);
+	attach_check_data(t->run, file, data, len, t->depth, false);
+}
+
+/* An Outlook item (attach_msg.h): its attachments are checked like an
+ * archive's members, and so are those of the items attached to it. */
+static void
+attach_check_msg(struct attach_run *run, const char *name,
+		 const unsigned char *data, size_t len, unsigned int depth)
+{
+	const struct attach_config *c = &run->policy->config;
+	struct attach_msg_run t = {run, name, depth};
+
+	if (depth > c->max_archive_depth) {
+		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
+			   "archive nesting");
+		return;
+	}
+	if (attach_msg_walk(
+		data, len, c->max_archive_entries, c->max_archive_depth - depth,
+		c->max_archive_member_size, attach_msg_file, &t) == -2)
+		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
+			   "Outlook item");
+}
+
 /* Control bytes or an executable's magic early in a declared text part:
  * worth libmagic's look. Plain text is not (it would cost milliseconds). */
 static bool
@@ -934,6 +982,8 @@ attach_check_data(struct attach_run *run, const char *name,
 			attach_check_tnef(run, name, data, len, depth + 1);
 		if (attach_pdf_is(data, len))
 			attach_check_pdf(run, name, data, len, depth + 1);
+		if (attach_msg_is(data, len))
+			attach_check_msg(run, name, data, len, depth + 1);
 	}
 }
 

@@ -7,15 +7,17 @@
  * names of a part and the uuencoded names in text bodies; and the bytes
  * as an SVG and as an HTML file, for the active-content scan (UTF-16
  * narrowing included) and the files in data: URLs (filters/data_uri.c);
- * as a PDF (filters/attach_pdf.c); and as an OOXML relationship part
- * (filters/attach_ooxml.c). The report must stay within its bounds;
- * everything is freed, so leaks show under ASan.
+ * as a PDF (filters/attach_pdf.c), as an Outlook item (filters/attach_msg.c,
+ * libgsf) and as an OOXML relationship part (filters/attach_ooxml.c).
+ * The report must stay within its bounds; everything is freed, so leaks
+ * show under ASan.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "filters/attach_msg.h"
 #include "filters/attach_ooxml.h"
 #include "filters/attach_pdf.h"
 #include "filters/attachments.h"
@@ -70,6 +72,17 @@ fuzz_pdf_file(void *ctx, const char *name, const unsigned char *data,
 	*seen += data != NULL ? len : strlen(name);
 }
 
+static void
+fuzz_msg_file(void *ctx, const char *name, const unsigned char *data,
+	      size_t len)
+{
+	size_t *seen = ctx;
+
+	if (name == NULL || (data == NULL && len != 0))
+		abort();
+	*seen += len + strlen(name);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -104,6 +117,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t seen = 0;
 
 		attach_pdf_check(data, size, fuzz_pdf_file, &seen, &pdf);
+	}
+	/* and as an Outlook item (libgsf's OLE2 reader included) */
+	{
+		size_t seen = 0;
+
+		(void)attach_msg_walk(data, size, 64, 3, 1 << 20, fuzz_msg_file,
+				      &seen);
 	}
 	/* and as an OOXML relationship part */
 	{

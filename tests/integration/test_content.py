@@ -448,6 +448,48 @@ def test_pdf_actions_and_embedded_files(content):
     assert not [s for s in log[3][2] if s.startswith("ATTACH_")], log
 
 
+def outlook_item(tmp, attachments):
+    """An Outlook item (.msg) with the given (file name, data)
+    attachments, built as [MS-OXMSG] lays it out with gsf createole."""
+    top = os.path.join(tmp, "item")
+    os.makedirs(top)
+    with open(os.path.join(top, "__substg1.0_0037001F"), "wb") as f:
+        f.write("Fwd".encode("utf-16-le"))
+    entries = ["__substg1.0_0037001F"]
+    for i, (name, data) in enumerate(attachments):
+        storage = "__attach_version1.0_#%08X" % i
+        os.makedirs(os.path.join(top, storage))
+        with open(os.path.join(top, storage, "__substg1.0_3707001F"),
+                  "wb") as f:
+            f.write(name.encode("utf-16-le"))
+        with open(os.path.join(top, storage, "__substg1.0_37010102"),
+                  "wb") as f:
+            f.write(data)
+        entries.append(storage)
+    out = os.path.join(tmp, "item.msg")
+    subprocess.run(["gsf", "createole", out] + entries, cwd=top, check=True,
+                   capture_output=True)
+    with open(out, "rb") as f:
+        return f.read()
+
+
+def test_outlook_item_attachments(content, tmp_path):
+    """An Outlook item attached to a message is opened like an archive: a
+    .exe among its attachments, or a PE under a harmless name, is refused;
+    an item with a text file passes."""
+    if shutil.which("gsf") is None:
+        pytest.skip("gsf (libgsf-bin) is not installed")
+    bad = outlook_item(str(tmp_path / "a"), [("notes.txt", b"hello"),
+                                             ("setup.exe", b"MZ fake")])
+    disguised = outlook_item(str(tmp_path / "b"),
+                             [("photo.jpg", pe_header())])
+    clean = outlook_item(str(tmp_path / "c"), [("notes.txt", b"hello")])
+    for data, want in ((bad, 554), (disguised, 554), (clean, 250)):
+        code, text = send(content, mail([("fwd.msg", data,
+                                          "application/vnd.ms-outlook")]))
+        assert code == want, (code, text)
+
+
 def test_attachment_quarantine_and_custom_list(moat_factory):
     moat = moat_factory({"filters": "attachments",
                          "filter.attachments.extensions": "xyz",

@@ -17,8 +17,12 @@
 #include <archive_entry.h>
 #include <cmocka.h>
 #include <glib.h>
+#include <gsf/gsf-outfile-msole.h>
+#include <gsf/gsf-outfile.h>
+#include <gsf/gsf-output-memory.h>
 #include <zlib.h>
 
+#include "filters/attach_msg.h"
 #include "filters/attach_pdf.h"
 #include "filters/attachments.h"
 #include "filters/mime.h"
@@ -959,6 +963,95 @@ test_pdf(void **state)
 	      false);
 }
 
+/* One attachment storage: its Unicode long file name and its data, and,
+ * when inner_name is given, an Outlook item embedded in it with one
+ * attachment of that name. */
+static void
+msg_add_attachment(GsfOutfile *parent, int index, const char *name,
+		   const char *data, const char *inner_name)
+{
+	char storage[40];
+	GsfOutfile *att;
+	GsfOutput *s;
+	gunichar2 wide[64];
+	size_t n = strlen(name);
+
+	snprintf(storage, sizeof(storage), "__attach_version1.0_#%08X", index);
+	att = GSF_OUTFILE(gsf_outfile_new_child(parent, storage, TRUE));
+	for (size_t i = 0; i < n && i < 63; i++)
+		wide[i] = GUINT16_TO_LE((gunichar2)name[i]);
+	s = gsf_outfile_new_child(att, "__substg1.0_3707001F", FALSE);
+	gsf_output_write(s, 2 * n, (const guint8 *)wide);
+	gsf_output_close(s);
+	g_object_unref(s);
+	s = gsf_outfile_new_child(att, "__substg1.0_37010102", FALSE);
+	gsf_output_write(s, strlen(data), (const guint8 *)data);
+	gsf_output_close(s);
+	g_object_unref(s);
+	if (inner_name != NULL) {
+		GsfOutfile *item = GSF_OUTFILE(
+		    gsf_outfile_new_child(att, "__substg1.0_3701000D", TRUE));
+
+		msg_add_attachment(item, 0, inner_name, "inner", NULL);
+		gsf_output_close(GSF_OUTPUT(item));
+		g_object_unref(item);
+	}
+	gsf_output_close(GSF_OUTPUT(att));
+	g_object_unref(att);
+}
+
+/* An Outlook item (.msg) with one attachment, written with libgsf. */
+static unsigned char *
+make_msg(const char *name, const char *data, const char *inner_name,
+	 size_t *len_r)
+{
+	GsfOutput *mem = gsf_output_memory_new();
+	GsfOutfile *ole = gsf_outfile_msole_new(mem);
+	GsfOutput *subject =
+	    gsf_outfile_new_child(ole, "__substg1.0_0037001F", FALSE);
+	unsigned char *out;
+
+	gsf_output_write(subject, 4, (const guint8 *)"H\0i\0");
+	gsf_output_close(subject);
+	g_object_unref(subject);
+	msg_add_attachment(ole, 0, name, data, inner_name);
+	gsf_output_close(GSF_OUTPUT(ole));
+	g_object_unref(ole);
+	*len_r = (size_t)gsf_output_size(mem);
+	out = xmalloc(*len_r);
+	memcpy(out, gsf_output_memory_get_bytes(GSF_OUTPUT_MEMORY(mem)),
+	       *len_r);
+	gsf_output_close(mem);
+	g_object_unref(mem);
+	return out;
+}
+
+/* Outlook items: their attachments, and those of items attached to them. */
+static void
+test_outlook_items(void **state)
+{
+	unsigned char *msg;
+	size_t len;
+
+	(void)state;
+	msg = make_msg("setup.exe", "MZ", NULL, &len);
+	assert_true(attach_msg_is(msg, len));
+	check("fwd.msg", "application/vnd.ms-outlook", msg, len,
+	      W(ATTACH_SYM_ARCHIVE_EXT), 1, true);
+	free(msg);
+	msg = make_msg("notes.txt", "hello", NULL, &len);
+	check("fwd.msg", "application/vnd.ms-outlook", msg, len, NULL, 0,
+	      false);
+	free(msg);
+	msg = make_msg("older.msg", "x", "run.js", &len);
+	check("fwd.msg", NULL, msg, len, W(ATTACH_SYM_ARCHIVE_EXT), 1, true);
+	free(msg);
+	/* OLE2 without Outlook's streams is not read as an item. */
+	msg = make_ole(false, &len);
+	assert_false(attach_msg_is(msg, len));
+	free(msg);
+}
+
 int
 main(void)
 {
@@ -975,6 +1068,7 @@ main(void)
 	    cmocka_unit_test(test_message_other_names),
 	    cmocka_unit_test(test_uudecode),
 	    cmocka_unit_test(test_pdf),
+	    cmocka_unit_test(test_outlook_items),
 	};
 
 	mime_init();
