@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "lib/buf.h"
+#include "lib/hex.h"
 
 #define PDF_NAME_MAX   64
 #define PDF_STRING_MAX 512
@@ -38,18 +39,6 @@ pdf_delimiter(unsigned char c)
 	       c == '%';
 }
 
-static int
-pdf_hex(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The name at s[i] == '/', #xx escapes decoded, into out (truncated);
  * returns the index after it. */
 static size_t
@@ -61,10 +50,10 @@ pdf_read_name(const unsigned char *s, size_t len, size_t i, char *out,
 	for (i++; i < len && !pdf_delimiter(s[i]); i++) {
 		unsigned char c = s[i];
 
-		if (c == '#' && i + 2 < len && pdf_hex(s[i + 1]) >= 0 &&
-		    pdf_hex(s[i + 2]) >= 0) {
-			c = (unsigned char)(pdf_hex(s[i + 1]) * 16 +
-					    pdf_hex(s[i + 2]));
+		if (c == '#' && i + 2 < len && hex_digit(s[i + 1]) >= 0 &&
+		    hex_digit(s[i + 2]) >= 0) {
+			c = (unsigned char)(hex_digit(s[i + 1]) * 16 +
+					    hex_digit(s[i + 2]));
 			i += 2;
 		}
 		if (n + 1 < outsz)
@@ -129,7 +118,7 @@ pdf_read_hexstring(const unsigned char *s, size_t len, size_t i,
 	int hi = -1;
 
 	for (i++; i < len && s[i] != '>'; i++) {
-		int v = pdf_hex(s[i]);
+		int v = hex_digit(s[i]);
 
 		if (v < 0)
 			continue;

@@ -502,6 +502,9 @@ attach_check_active(struct attach_run *run, const char *name,
 static void attach_check_data(struct attach_run *run, const char *name,
 			      const unsigned char *data, size_t len,
 			      unsigned int depth, bool text);
+static void attach_check_member(struct attach_run *run, const char *name,
+				const unsigned char *data, size_t len,
+				unsigned int depth);
 
 struct attach_tnef_run {
 	struct attach_run *run;
@@ -516,10 +519,7 @@ attach_tnef_member(void *ctx, const char *name, const unsigned char *data,
 
 	if (name[0] != '\0')
 		attach_check_name(t->run, name, true);
-	if (data == NULL || len == 0)
-		return;
-	attach_check_active(t->run, name, NULL, data, len);
-	attach_check_data(t->run, name, data, len, t->depth, false);
+	attach_check_member(t->run, name, data, len, t->depth);
 }
 
 /* The attachments of a TNEF stream (winmail.dat), which Outlook shows as
@@ -597,6 +597,21 @@ is_message_file(const char *name, const char *declared_type)
 		return false;
 	attach_extension(name, ext, sizeof(ext), prev, sizeof(prev));
 	return strcmp(ext, "eml") == 0;
+}
+
+/* One file inside a container (an archive, a TNEF stream, an Outlook
+ * item): an attached message opened, active content, type, macros and
+ * nested containers. */
+static void
+attach_check_member(struct attach_run *run, const char *name,
+		    const unsigned char *data, size_t len, unsigned int depth)
+{
+	if (data == NULL || len == 0)
+		return;
+	if (is_message_file(name, NULL))
+		attach_check_message_file(run, name, data, len);
+	attach_check_active(run, name, NULL, data, len);
+	attach_check_data(run, name, data, len, depth, false);
 }
 
 /* A single compressed file (report.gz, setup.exe.xz): no archive format,
@@ -762,21 +777,13 @@ attach_check_archive(struct attach_run *run, const char *name,
 		if (!attach_read_member(run, a, &member))
 			attach_add(run->report, ATTACH_SYM_ARCHIVE_LIMIT, false,
 				   path, "member size");
-		if (member.len > 0 && is_message_file(path, NULL))
-			attach_check_message_file(
-			    run, path, (const unsigned char *)member.data,
-			    member.len);
 		if (attach_ooxml_is_rels(path))
 			attach_check_ooxml_rels(
 			    run, name, (const unsigned char *)member.data,
 			    member.len);
-		attach_check_active(run, path, NULL,
+		attach_check_member(run, path,
 				    (const unsigned char *)member.data,
-				    member.len);
-		if (member.len > 0)
-			attach_check_data(run, path,
-					  (const unsigned char *)member.data,
-					  member.len, depth, false);
+				    member.len, depth);
 		buf_free(&member);
 	}
 	if (r != ARCHIVE_EOF && !encrypted_seen &&
@@ -890,10 +897,7 @@ attach_msg_file(void *ctx, const char *name, const unsigned char *data,
 			   file, "member size");
 		return;
 	}
-	if (len > 0 && is_message_file(name, NULL))
-		attach_check_message_file(t->run, file, data, len);
-	attach_check_active(t->run, file, NULL, data, len);
-	attach_check_data(t->run, file, data, len, t->depth, false);
+	attach_check_member(t->run, file, data, len, t->depth);
 }
 
 /* An Outlook item (attach_msg.h): its attachments are checked like an

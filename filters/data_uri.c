@@ -14,6 +14,7 @@
 
 #include "filters/markup_attr.h"
 #include "lib/buf.h"
+#include "lib/hex.h"
 
 /* How far around a URL its tag's download attribute is looked for. */
 #define DATA_URI_TAG_SPAN 4096
@@ -34,15 +35,6 @@ url_end(unsigned char c)
 {
 	return c == '"' || c == '\'' || c == ' ' || c == '<' || c == '>' ||
 	       c == ')' || c == '`' || c == '\0';
-}
-
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (unsigned char)tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 /* The value of the download attribute in the tag around doc[at], if the
@@ -96,10 +88,10 @@ decode_payload(const unsigned char *doc, size_t from, size_t to, bool base64,
 			if (c == '\t' || c == '\r' || c == '\n')
 				continue;
 			if (!base64 && c == '%' && i + 1 < to &&
-			    hex_value(doc[i]) >= 0 &&
-			    hex_value(doc[i + 1]) >= 0) {
-				c = (unsigned char)(hex_value(doc[i]) * 16 +
-						    hex_value(doc[i + 1]));
+			    hex_digit(doc[i]) >= 0 &&
+			    hex_digit(doc[i + 1]) >= 0) {
+				c = (unsigned char)(hex_digit(doc[i]) * 16 +
+						    hex_digit(doc[i + 1]));
 				i += 2;
 			}
 			chunk[n++] = c;
