@@ -11,6 +11,17 @@
  * same way, recursively up to max_archive_depth, within a byte budget per
  * message. Nothing here trusts a size from the archive: member data is
  * read into a buffer capped at max_archive_member_size.
+ *
+ * Other containers are opened the same way, as deep: a single compressed
+ * file (gzip, bzip2, xz), TNEF streams (attach_tnef.c), Outlook items
+ * (attach_msg.c), PDFs (attach_pdf.c: embedded files, actions), attached
+ * messages (.eml, or message/rfc822 in a transfer encoding: parsed again
+ * with filters/mime.c), files in data: URLs of HTML and SVG
+ * (data_uri.c), and OOXML relationship parts (attach_ooxml.c). What the
+ * walk cannot look into (nesting past the limits, MIME parts the parse
+ * skipped, a message past ATTACH_MAX_MAGIC_CALLS libmagic looks) is
+ * reported as ATTACH_UNCHECKED, never passed as clean. Called by the
+ * attachments filter (attachments_filter.c) and the fuzzer.
  */
 #include "filters/attachments.h"
 
