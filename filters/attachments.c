@@ -38,6 +38,7 @@
 #include "filters/attach_msg.h"
 #include "filters/attach_ooxml.h"
 #include "filters/attach_pdf.h"
+#include "filters/attach_xls.h"
 #include "filters/data_uri.h"
 #include "filters/attach_tnef.h"
 #include "filters/mime.h"
@@ -985,6 +986,10 @@ attach_check_data(struct attach_run *run, const char *name,
 	    ole_has_vba(data, len))
 		attach_add(run->report, ATTACH_SYM_MACRO, true, name,
 			   "OLE2 VBA project");
+	else if (p->config.check_macros && is_ole(data, len) &&
+		 attach_xls_has_macro_sheet(data, len))
+		attach_add(run->report, ATTACH_SYM_MACRO, true, name,
+			   "Excel 4.0 macro sheet");
 	if (p->config.check_archives) {
 		bool archive = is_archive(data, len);
 

@@ -70,7 +70,7 @@ static const struct setting_def attachments_filter_defs[] = {
      "blocked content types, declared or detected by libmagic"},
     {"macros", SETTING_BOOL, "yes", A(macros), 0, 0, NULL,
      "look for Office macros (OLE2 VBA, OOXML vbaProject.bin, Excel 4.0 "
-     "macro sheets, ODF Basic)"},
+     "macro sheets in .xls and OOXML, ODF Basic)"},
     {"archives", SETTING_BOOL, "yes", A(archives), 0, 0, NULL,
      "look inside archives (zip, 7z, rar, tar, cab, gzip...)"},
     {"action", SETTING_STRING, "reject", A(action), 0, 0,

@@ -8,7 +8,8 @@
  * as an SVG and as an HTML file, for the active-content scan (UTF-16
  * narrowing included) and the files in data: URLs (filters/data_uri.c);
  * as a PDF (filters/attach_pdf.c), as an Outlook item (filters/attach_msg.c,
- * libgsf) and as an OOXML relationship part (filters/attach_ooxml.c).
+ * libgsf), as a legacy workbook (filters/attach_xls.c) and as an OOXML
+ * relationship part (filters/attach_ooxml.c).
  * The report must stay within its bounds; everything is freed, so leaks
  * show under ASan.
  */
@@ -20,6 +21,7 @@
 #include "filters/attach_msg.h"
 #include "filters/attach_ooxml.h"
 #include "filters/attach_pdf.h"
+#include "filters/attach_xls.h"
 #include "filters/attachments.h"
 #include "filters/mime.h"
 #include "lib/xalloc.h"
@@ -125,6 +127,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)attach_msg_walk(data, size, 64, 3, 1 << 20, fuzz_msg_file,
 				      &seen);
 	}
+	/* and as a legacy workbook */
+	(void)attach_xls_has_macro_sheet(data, size);
 	/* and as an OOXML relationship part */
 	{
 		char target[64];

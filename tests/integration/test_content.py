@@ -490,6 +490,36 @@ def test_outlook_item_attachments(content, tmp_path):
         assert code == want, (code, text)
 
 
+def legacy_workbook(tmp, sheet_type):
+    """A .xls (OLE2, BIFF8) whose Workbook stream is BOF, one BOUNDSHEET
+    of the given sheet type (1: an Excel 4.0 macro sheet) and EOF."""
+    os.makedirs(tmp)
+    with open(os.path.join(tmp, "Workbook"), "wb") as f:
+        f.write(b"\x09\x08\x10\x00\x00\x06\x10\x00" + bytes(12) +
+                b"\x85\x00\x09\x00" + bytes(5) + bytes([sheet_type]) +
+                b"\x01\x00M" + b"\x0a\x00\x00\x00")
+    out = os.path.join(tmp, "book.xls")
+    subprocess.run(["gsf", "createole", out, "Workbook"], cwd=tmp,
+                   check=True, capture_output=True)
+    with open(out, "rb") as f:
+        return f.read()
+
+
+def test_excel4_macro_sheet_in_xls(content, tmp_path):
+    """A legacy workbook with an Excel 4.0 macro sheet (the XLM macros of
+    Emotet's and Qakbot's mail) is refused as a document with macros; the
+    same workbook with a worksheet passes."""
+    if shutil.which("gsf") is None:
+        pytest.skip("gsf (libgsf-bin) is not installed")
+    for sheet_type, want in ((1, 554), (0, 250)):
+        data = legacy_workbook(str(tmp_path / str(sheet_type)), sheet_type)
+        code, text = send(content, mail([("q3.xls", data,
+                                          "application/vnd.ms-excel")]))
+        assert code == want, (sheet_type, code, text)
+        if want == 554:
+            assert "macros" in text, text
+
+
 def test_attachment_quarantine_and_custom_list(moat_factory):
     moat = moat_factory({"filters": "attachments",
                          "filter.attachments.extensions": "xyz",

@@ -1026,6 +1026,55 @@ make_msg(const char *name, const char *data, const char *inner_name,
 	return out;
 }
 
+/* A legacy workbook (.xls) whose Workbook stream is BOF, one BOUNDSHEET
+ * of sheet type dt (0 worksheet, 1 Excel 4.0 macro sheet), EOF. */
+static unsigned char *
+make_xls(unsigned char dt, size_t *len_r)
+{
+	static const unsigned char bof[] = {0x09, 0x08, 16, 0, 0, 6, 0x10,
+					    0,	  0,	0,  0, 0, 0, 0,
+					    0,	  0,	0,  0, 0, 0};
+	unsigned char sheet[] = {0x85, 0, 9, 0, 0, 0, 0, 0, 0, 0, 1, 0, 'M'};
+	static const unsigned char eof[] = {0x0a, 0, 0, 0};
+	GsfOutput *mem = gsf_output_memory_new();
+	GsfOutfile *ole = gsf_outfile_msole_new(mem);
+	GsfOutput *book = gsf_outfile_new_child(ole, "Workbook", FALSE);
+	unsigned char *out;
+
+	sheet[9] = dt;
+	gsf_output_write(book, sizeof(bof), bof);
+	gsf_output_write(book, sizeof(sheet), sheet);
+	gsf_output_write(book, sizeof(eof), eof);
+	gsf_output_close(book);
+	g_object_unref(book);
+	gsf_output_close(GSF_OUTPUT(ole));
+	g_object_unref(ole);
+	*len_r = (size_t)gsf_output_size(mem);
+	out = xmalloc(*len_r);
+	memcpy(out, gsf_output_memory_get_bytes(GSF_OUTPUT_MEMORY(mem)),
+	       *len_r);
+	gsf_output_close(mem);
+	g_object_unref(mem);
+	return out;
+}
+
+/* Excel 4.0 macro sheets in a legacy workbook. */
+static void
+test_xls_macro_sheets(void **state)
+{
+	unsigned char *xls;
+	size_t len;
+
+	(void)state;
+	xls = make_xls(1, &len);
+	check("q3.xls", "application/vnd.ms-excel", xls, len,
+	      W(ATTACH_SYM_MACRO), 1, true);
+	free(xls);
+	xls = make_xls(0, &len);
+	check("q3.xls", "application/vnd.ms-excel", xls, len, NULL, 0, false);
+	free(xls);
+}
+
 /* Outlook items: their attachments, and those of items attached to them. */
 static void
 test_outlook_items(void **state)
@@ -1069,6 +1118,7 @@ main(void)
 	    cmocka_unit_test(test_uudecode),
 	    cmocka_unit_test(test_pdf),
 	    cmocka_unit_test(test_outlook_items),
+	    cmocka_unit_test(test_xls_macro_sheets),
 	};
 
 	mime_init();
