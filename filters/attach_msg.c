@@ -4,13 +4,11 @@
  */
 #include "filters/attach_msg.h"
 
-#include <gsf/gsf-infile-msole.h>
 #include <gsf/gsf-infile.h>
-#include <gsf/gsf-input-memory.h>
 #include <gsf/gsf-input.h>
-#include <gsf/gsf-utils.h>
-#include <pthread.h>
 #include <string.h>
+
+#include "filters/attach_ole.h"
 
 #define MSG_NAME_MAX 256
 
@@ -30,8 +28,7 @@ attach_msg_is(const unsigned char *data, size_t len)
 				    "1\0.\0"
 				    "0\0_\0";
 
-	return len >= 512 &&
-	       memcmp(data, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8) == 0 &&
+	return len >= 512 && attach_ole_magic(data, len) &&
 	       memmem(data, len, entry, sizeof(entry) - 1) != NULL;
 }
 
@@ -155,21 +152,10 @@ attach_msg_walk(const unsigned char *data, size_t len, unsigned int max_files,
 {
 	struct msg_walk w = {max_files, max_depth, 0,  max_bytes,
 			     false,	fn,	   ctx};
-	static pthread_once_t gsf_once = PTHREAD_ONCE_INIT;
-	GsfInput *in;
-	GsfInfile *ole;
-	GError *error = NULL;
+	GsfInfile *ole = attach_ole_open(data, len);
 
-	pthread_once(&gsf_once, gsf_init);
-	in = gsf_input_memory_new(data, (gsf_off_t)len, FALSE);
-	if (in == NULL)
+	if (ole == NULL)
 		return -1;
-	ole = gsf_infile_msole_new(in, &error);
-	g_object_unref(in);
-	if (ole == NULL) {
-		g_clear_error(&error);
-		return -1;
-	}
 	msg_walk_storage(&w, ole, 0);
 	g_object_unref(ole);
 	return w.bounded ? -2 : (int)w.files;

@@ -6,13 +6,11 @@
  */
 #include "filters/attach_xls.h"
 
-#include <gsf/gsf-infile-msole.h>
 #include <gsf/gsf-infile.h>
-#include <gsf/gsf-input-memory.h>
 #include <gsf/gsf-input.h>
-#include <gsf/gsf-utils.h>
-#include <pthread.h>
 #include <string.h>
+
+#include "filters/attach_ole.h"
 
 #define BIFF_BOUNDSHEET	 0x0085
 #define BIFF_EOF	 0x000a
@@ -26,8 +24,7 @@ attach_xls_is(const unsigned char *data, size_t len)
 	static const char workbook[] = "W\0o\0r\0k\0b\0o\0o\0k\0\0";
 	static const char book[] = "B\0o\0o\0k\0\0";
 
-	return len >= 512 &&
-	       memcmp(data, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8) == 0 &&
+	return len >= 512 && attach_ole_magic(data, len) &&
 	       (memmem(data, len, workbook, sizeof(workbook)) != NULL ||
 		memmem(data, len, book, sizeof(book)) != NULL);
 }
@@ -64,25 +61,13 @@ xls_stream_has_macro_sheet(GsfInput *in)
 bool
 attach_xls_has_macro_sheet(const unsigned char *data, size_t len)
 {
-	static pthread_once_t gsf_once = PTHREAD_ONCE_INIT;
 	static const char *const names[] = {"Workbook", "Book", NULL};
-	GsfInput *in;
 	GsfInfile *ole;
-	GError *error = NULL;
 	bool found = false;
 
-	if (!attach_xls_is(data, len))
+	if (!attach_xls_is(data, len) ||
+	    (ole = attach_ole_open(data, len)) == NULL)
 		return false;
-	pthread_once(&gsf_once, gsf_init);
-	in = gsf_input_memory_new(data, (gsf_off_t)len, FALSE);
-	if (in == NULL)
-		return false;
-	ole = gsf_infile_msole_new(in, &error);
-	g_object_unref(in);
-	if (ole == NULL) {
-		g_clear_error(&error);
-		return false;
-	}
 	for (size_t i = 0; names[i] != NULL && !found; i++) {
 		GsfInput *book = gsf_infile_child_by_name(ole, names[i]);
 

@@ -36,6 +36,7 @@
 
 #include "filters/attach_active.h"
 #include "filters/attach_msg.h"
+#include "filters/attach_ole.h"
 #include "filters/attach_ooxml.h"
 #include "filters/attach_pdf.h"
 #include "filters/attach_xls.h"
@@ -393,12 +394,6 @@ static bool
 starts(const unsigned char *d, size_t len, const void *magic, size_t n)
 {
 	return len >= n && memcmp(d, magic, n) == 0;
-}
-
-static bool
-is_ole(const unsigned char *d, size_t len)
-{
-	return starts(d, len, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8);
 }
 
 static bool
@@ -982,11 +977,11 @@ attach_check_data(struct attach_run *run, const char *name,
 			attach_add(run->report, ATTACH_SYM_DETECTED_TYPE, true,
 				   name, t);
 	}
-	if (p->config.check_macros && is_ole(data, len) &&
+	if (p->config.check_macros && attach_ole_magic(data, len) &&
 	    ole_has_vba(data, len))
 		attach_add(run->report, ATTACH_SYM_MACRO, true, name,
 			   "OLE2 VBA project");
-	else if (p->config.check_macros && is_ole(data, len) &&
+	else if (p->config.check_macros && attach_ole_magic(data, len) &&
 		 attach_xls_has_macro_sheet(data, len))
 		attach_add(run->report, ATTACH_SYM_MACRO, true, name,
 			   "Excel 4.0 macro sheet");

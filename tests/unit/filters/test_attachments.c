@@ -963,6 +963,23 @@ test_pdf(void **state)
 	      false);
 }
 
+/* Closes the OLE2 file ole, written into mem, and returns its bytes. */
+static unsigned char *
+ole_bytes(GsfOutput *mem, GsfOutfile *ole, size_t *len_r)
+{
+	unsigned char *out;
+
+	gsf_output_close(GSF_OUTPUT(ole));
+	g_object_unref(ole);
+	*len_r = (size_t)gsf_output_size(mem);
+	out = xmalloc(*len_r);
+	memcpy(out, gsf_output_memory_get_bytes(GSF_OUTPUT_MEMORY(mem)),
+	       *len_r);
+	gsf_output_close(mem);
+	g_object_unref(mem);
+	return out;
+}
+
 /* One attachment storage: its Unicode long file name and its data, and,
  * when inner_name is given, an Outlook item embedded in it with one
  * attachment of that name. */
@@ -1009,21 +1026,12 @@ make_msg(const char *name, const char *data, const char *inner_name,
 	GsfOutfile *ole = gsf_outfile_msole_new(mem);
 	GsfOutput *subject =
 	    gsf_outfile_new_child(ole, "__substg1.0_0037001F", FALSE);
-	unsigned char *out;
 
 	gsf_output_write(subject, 4, (const guint8 *)"H\0i\0");
 	gsf_output_close(subject);
 	g_object_unref(subject);
 	msg_add_attachment(ole, 0, name, data, inner_name);
-	gsf_output_close(GSF_OUTPUT(ole));
-	g_object_unref(ole);
-	*len_r = (size_t)gsf_output_size(mem);
-	out = xmalloc(*len_r);
-	memcpy(out, gsf_output_memory_get_bytes(GSF_OUTPUT_MEMORY(mem)),
-	       *len_r);
-	gsf_output_close(mem);
-	g_object_unref(mem);
-	return out;
+	return ole_bytes(mem, ole, len_r);
 }
 
 /* A legacy workbook (.xls) whose Workbook stream is BOF, one BOUNDSHEET
@@ -1039,7 +1047,6 @@ make_xls(unsigned char dt, size_t *len_r)
 	GsfOutput *mem = gsf_output_memory_new();
 	GsfOutfile *ole = gsf_outfile_msole_new(mem);
 	GsfOutput *book = gsf_outfile_new_child(ole, "Workbook", FALSE);
-	unsigned char *out;
 
 	sheet[9] = dt;
 	gsf_output_write(book, sizeof(bof), bof);
@@ -1047,15 +1054,7 @@ make_xls(unsigned char dt, size_t *len_r)
 	gsf_output_write(book, sizeof(eof), eof);
 	gsf_output_close(book);
 	g_object_unref(book);
-	gsf_output_close(GSF_OUTPUT(ole));
-	g_object_unref(ole);
-	*len_r = (size_t)gsf_output_size(mem);
-	out = xmalloc(*len_r);
-	memcpy(out, gsf_output_memory_get_bytes(GSF_OUTPUT_MEMORY(mem)),
-	       *len_r);
-	gsf_output_close(mem);
-	g_object_unref(mem);
-	return out;
+	return ole_bytes(mem, ole, len_r);
 }
 
 /* Excel 4.0 macro sheets in a legacy workbook. */

@@ -1,0 +1,36 @@
+/*
+ * attach_ole: OLE2 compound files opened with libgsf (see attach_ole.h).
+ */
+#include "filters/attach_ole.h"
+
+#include <gsf/gsf-infile-msole.h>
+#include <gsf/gsf-input-memory.h>
+#include <gsf/gsf-utils.h>
+#include <pthread.h>
+#include <string.h>
+
+bool
+attach_ole_magic(const unsigned char *data, size_t len)
+{
+	return len >= 8 &&
+	       memcmp(data, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8) == 0;
+}
+
+GsfInfile *
+attach_ole_open(const unsigned char *data, size_t len)
+{
+	static pthread_once_t gsf_once = PTHREAD_ONCE_INIT;
+	GsfInput *in;
+	GsfInfile *ole;
+	GError *error = NULL;
+
+	pthread_once(&gsf_once, gsf_init);
+	in = gsf_input_memory_new(data, (gsf_off_t)len, FALSE);
+	if (in == NULL)
+		return NULL;
+	ole = gsf_infile_msole_new(in, &error);
+	g_object_unref(in);
+	if (ole == NULL)
+		g_clear_error(&error);
+	return ole;
+}
