@@ -165,15 +165,13 @@ dnsbl_ip_is_private(const char *ip)
 int
 dnsbl_url_host(const char *url, char *out, size_t outsz)
 {
-	struct in_addr a;
-
 	if (!url_host(url, out, outsz))
 		return -1;
 	for (const char *c = out; *c != '\0'; c++)
 		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.' &&
 		    *c != '_')
 			return -1;
-	if (inet_pton(AF_INET, out, &a) == 1)
+	if (url_host_is_ipv4(out))
 		return -1;
 	return strchr(out, '.') != NULL ? 0 : -1;
 }

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/hex.h"
 #include "lib/log.h"
 #include "lib/pool.h"
 #include "lib/xalloc.h"
@@ -34,6 +35,8 @@
 #define MIME_READ_CHUNK	     65536
 #define MIME_RAW_HEADERS_MAX (1024 * 1024)
 #define MIME_URL_MAX	     2048
+/* Redirect targets inside redirect targets, at most. */
+#define MIME_URL_NEST_MAX 3
 
 static const char *const mime_symbol_names[MIME_SYM_COUNT_] = {
     [MIME_SYM_TOO_DEEP] = "MIME_TOO_DEEP",
@@ -259,14 +262,19 @@ mime_to_utf8(struct mime_ctx *ctx, const char *charset, const char *data,
 
 /* --- URLs --------------------------------------------------------------- */
 
+static void mime_add_embedded_urls(struct mime_ctx *ctx, const char *url,
+				   size_t len, int depth);
+
 static void
-mime_add_url(void *vctx, const char *url, size_t len)
+mime_add_url_at(struct mime_ctx *ctx, const char *url, size_t len, int depth)
 {
-	struct mime_ctx *ctx = vctx;
+	size_t full_len = len;
 	char *copy;
 
-	if (len == 0 || len > MIME_URL_MAX)
+	if (len == 0)
 		return;
+	if (len > MIME_URL_MAX)
+		len = MIME_URL_MAX; /* padded: its host is at the start */
 	if (ctx->url_count >= ctx->limits.max_urls) {
 		mime_symbol_set(ctx->msg, MIME_SYM_TOO_MANY_URLS);
 		return;
@@ -283,6 +291,14 @@ mime_add_url(void *vctx, const char *url, size_t len)
 		    xreallocarray(ctx->urls, ctx->url_cap, sizeof(*ctx->urls));
 	}
 	ctx->urls[ctx->url_count++] = copy;
+	if (depth < MIME_URL_NEST_MAX)
+		mime_add_embedded_urls(ctx, url, full_len, depth + 1);
+}
+
+static void
+mime_add_url(void *vctx, const char *url, size_t len)
+{
+	mime_add_url_at(vctx, url, len, 0);
 }
 
 static bool
@@ -299,6 +315,59 @@ prefix_len(const char *p, size_t left, const char *prefix)
 	size_t n = strlen(prefix);
 
 	return left >= n && strncasecmp(p, prefix, n) == 0 ? n : 0;
+}
+
+/* Links inside a link: a redirector's or a click tracker's target
+ * ("...?q=https://x/..." or percent-encoded, "...?u=https%3A%2F%2Fx%2F")
+ * is where the reader lands, so it is a link of its own (up to the next
+ * '&'). */
+static void
+mime_add_embedded_urls(struct mime_ctx *ctx, const char *url, size_t len,
+		       int depth)
+{
+	static const char *const plain[] = {"http://", "https://"};
+	static const char *const encoded[] = {"http%3a%2f%2f",
+					      "https%3a%2f%2f"};
+
+	for (size_t i = 1; i < len; i++) {
+		size_t end = i, k;
+		bool is_plain = false, is_encoded = false;
+
+		if ((url[i] | 0x20) != 'h' || g_ascii_isalnum(url[i - 1]))
+			continue;
+		for (k = 0; k < 2; k++) {
+			is_plain |= prefix_len(url + i, len - i, plain[k]) > 0;
+			is_encoded |=
+			    prefix_len(url + i, len - i, encoded[k]) > 0;
+		}
+		if (!is_plain && !is_encoded)
+			continue;
+		while (end < len && url[end] != '&')
+			end++;
+		if (is_plain) {
+			mime_add_url_at(ctx, url + i, end - i, depth);
+		} else {
+			struct buf dec;
+
+			buf_init(&dec);
+			for (k = i; k < end; k++) {
+				int hi, lo;
+
+				if (url[k] == '%' && end - k > 2 &&
+				    (hi = hex_digit(url[k + 1])) >= 0 &&
+				    (lo = hex_digit(url[k + 2])) >= 0) {
+					buf_append_char(&dec,
+							(char)(hi * 16 + lo));
+					k += 2;
+				} else {
+					buf_append_char(&dec, url[k]);
+				}
+			}
+			mime_add_url_at(ctx, buf_cstr(&dec), dec.len, depth);
+			buf_free(&dec);
+		}
+		i = end;
+	}
 }
 
 void
@@ -445,6 +514,60 @@ html_link_worth(const char *v, size_t n)
 	return false;
 }
 
+/* The URL of a refresh's content ("5; URL='http://...'", entities
+ * decoded first as a browser does) into val, spaces dropped; empty when
+ * it names none. */
+static void
+html_refresh_link(const char *raw, size_t raw_len, struct buf *val)
+{
+	struct buf dec;
+	const char *v;
+	size_t i = 0, n, end;
+
+	buf_init(&dec);
+	for (size_t k = 0; k < raw_len;) {
+		size_t used =
+		    raw[k] == '&' ? html_entity(raw + k, raw_len - k, &dec) : 0;
+
+		if (used == 0) {
+			buf_append_char(&dec, raw[k]);
+			used = 1;
+		}
+		k += used;
+	}
+	v = buf_cstr(&dec);
+	n = dec.len;
+	buf_reset(val);
+	while (i < n &&
+	       (g_ascii_isdigit(v[i]) || v[i] == '.' || g_ascii_isspace(v[i])))
+		i++;
+	if (i < n && (v[i] == ';' || v[i] == ','))
+		for (i++; i < n && g_ascii_isspace(v[i]); i++)
+			;
+	else
+		i = n;
+	if (prefix_len(v + i, n - i, "url") == 0)
+		i = n;
+	for (i += i < n ? 3 : 0; i < n && g_ascii_isspace(v[i]); i++)
+		;
+	if (i < n && v[i] == '=')
+		for (i++; i < n && g_ascii_isspace(v[i]); i++)
+			;
+	else
+		i = n;
+	end = n;
+	if (i < n && (v[i] == '\'' || v[i] == '"')) {
+		const char *q = memchr(v + i + 1, v[i], n - i - 1);
+
+		end = q != NULL ? (size_t)(q - v) : n;
+		i++;
+	}
+	for (; i < end; i++)
+		if (!g_ascii_isspace(v[i]))
+			buf_append_char(val, v[i]);
+	buf_free(&dec);
+}
+
 void
 mime_html_to_text(const char *html, size_t len, struct buf *out,
 		  void (*add_link)(void *ctx, const char *url, size_t url_len),
@@ -455,8 +578,9 @@ mime_html_to_text(const char *html, size_t len, struct buf *out,
 	    "h3",	  "h4", "h5",	 "h6",	"ul", "ol", "table",
 	    "blockquote", "hr", "title", "pre", NULL};
 	static const char *const cell_tags[] = {"td", "th", NULL};
-	static const char *const link_attrs[] = {"href", "src", "action",
-						 "background", NULL};
+	static const char *const link_attrs[] = {
+	    "href",   "src",  "action",	    "background", "formaction",
+	    "poster", "data", "xlink:href", NULL};
 	struct buf val;
 	size_t i = 0;
 
@@ -553,8 +677,20 @@ mime_html_to_text(const char *html, size_t len, struct buf *out,
 					i++;
 				v_end = i;
 			}
-			if (closing || add_link == NULL ||
-			    !html_tag_is(html + an_start, an_len, link_attrs))
+			if (closing || add_link == NULL)
+				continue;
+			if (html_tag_is(name, name_len,
+					(const char *const[]){"meta", NULL}) &&
+			    html_tag_is(
+				html + an_start, an_len,
+				(const char *const[]){"content", NULL})) {
+				html_refresh_link(html + v_start,
+						  v_end - v_start, &val);
+				if (html_link_worth(buf_cstr(&val), val.len))
+					add_link(ctx, buf_cstr(&val), val.len);
+				continue;
+			}
+			if (!html_tag_is(html + an_start, an_len, link_attrs))
 				continue;
 			/* Decode entities in the value, trim spaces. */
 			buf_reset(&val);

@@ -21,6 +21,7 @@ ZONE = """
 1.0.0.127.bl.test.              300 IN A 127.0.0.2
 99.2.0.192.bl.test.             300 IN A 127.0.0.2
 bad-domain.test.uribl.test.     300 IN A 127.0.0.2
+xn--bcher-kva.test.uribl.test.  300 IN A 127.0.0.2
 """
 
 HAM = (b"From: Alice <alice@remote.example>\r\n"
@@ -83,6 +84,51 @@ def test_dnsbl_and_uribl_score(moat_factory, dns_port):
     assert "RBL_TEST_LISTED(6.00)" in symbols, symbols
     assert "URIBL_TEST_LISTED(2.50)" in symbols, symbols
     assert header(msg, "X-Spam-Status")[0].startswith("Yes, score=8.50")
+
+
+# Links a browser follows to the listed domain, written as a spammer
+# writes them to pass a URL check that reads them more strictly.
+EVASIVE_LINKS = [
+    '<a href="http:\\\\www.bad-domain.test\\offer">x</a>',
+    '<a href="https:///bad-domain.test/">x</a>',
+    '<a href="http:bad-domain.test/">x</a>',
+    '<a href="http://paypal.com@login@bad-domain.test/">x</a>',
+    '<a href="http://bad%2Ddomain%2Etest/">x</a>',
+    '<a href="http://bad-domain\u3002test/">x</a>',
+    '<a href="http://\uff42\uff41\uff44-domain.test/">x</a>',
+    '<a href="http://b\u00fccher.test/">x</a>',
+    '<meta http-equiv="refresh" content="0; URL=\'http://bad-domain.test/\'">',
+    '<form><button formaction="https://bad-domain.test/login">x</button>',
+    '<a href="https://www.google.test/url?q=https://bad-domain.test/&sa=D">x'
+    '</a>',
+    '<a href="http://click.example/c?u=https%3A%2F%2Fbad-domain.test%2F">x'
+    '</a>',
+    # padded past 2,048 characters (browsers drop the line breaks)
+    '<a href="http://bad-domain.test/?%s">x</a>' % (("A" * 500 + "\r\n") * 6),
+]
+
+
+def test_uribl_reads_links_as_browsers_do(moat_factory, dns_port):
+    moat = moat_factory(dnsbl_settings(dns_port, {"filter.dnsbl.zones": ""}))
+    for i, link in enumerate(EVASIVE_LINKS):
+        body = ("From: Alice <alice@remote.example>\r\n"
+                "To: demo@example.test\r\n"
+                "Subject: offer %d\r\n"
+                "Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n"
+                "Message-Id: <evasive%d@remote.example>\r\n"
+                "MIME-Version: 1.0\r\n"
+                "Content-Type: text/html; charset=utf-8\r\n"
+                "Content-Transfer-Encoding: 8bit\r\n"
+                "\r\n"
+                "<html><body>%s</body></html>\r\n" % (i, i, link))
+        code, _ = send(moat.smtp_port, body.encode("utf-8"))
+        assert code == 250
+    msgs = moat.wait_messages("demo@example.test", len(EVASIVE_LINKS))
+    assert len(msgs) == len(EVASIVE_LINKS)
+    for msg in msgs:
+        link = EVASIVE_LINKS[int(header(msg, "Subject")[0].split()[-1])]
+        symbols = header(msg, "X-Spam-Symbols")[0]
+        assert "URIBL_TEST_LISTED(2.50)" in symbols, (link, symbols)
 
 
 def test_dnsbl_listed_remote_client(moat_factory, dns_port):

@@ -123,6 +123,19 @@ static const struct host_case host_cases[] = {
     {"http://localhost/", NULL},
     {"http://bad_host!.test/", NULL},
     {"http://example.test./", "example.test"},
+    /* as browsers read them */
+    {"http:\\\\spam.example.test\\x", "spam.example.test"},
+    {"https:///spam.example.test/", "spam.example.test"},
+    {"http:spam.example.test", "spam.example.test"},
+    {"//spam.example.test/x", "spam.example.test"},
+    {"http://a@b@spam.example.test/", "spam.example.test"},
+    {"http://spam%2Dexample%2etest/", "spam-example.test"},
+    {"http://spam\xef\xbd\x85xample\xe3\x80\x82test/", "spamexample.test"},
+    {"http://m\xc3\xbcnchen.test/", "xn--mnchen-3ya.test"},
+    {"http://0xc0.0.2.1/", NULL},
+    {"http://3221225985/", NULL},
+    {"http://spam%00.test/", NULL},
+    {"http://spam%2f.test/", NULL},
 };
 
 static void

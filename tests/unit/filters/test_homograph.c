@@ -2,7 +2,7 @@
  * Unit tests for filters/homograph.c: a table of host names, punycode and
  * UTF-8, that imitate another or do not (IDNs used as they are meant,
  * Cyrillic names under a Cyrillic top-level domain), and the host part
- * of URLs that is tested (filters/url_host.c, UTF-8 hosts kept).
+ * of URLs that is tested (filters/url_host.c, UTF-8 hosts in punycode).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,7 +57,10 @@ test_url_hosts(void **state)
 	    {"http://Example.COM./a?b", "example.com"},
 	    {"www.Example.com/path", "www.example.com"},
 	    {"mailto:a@b.example", NULL},
-	    {"https:///nohost", NULL},
+	    {"https:///nohost", "nohost"}, /* as a browser reads it */
+	    {"https://", NULL},
+	    {"http://p\xd0\xb0ypal.com/", "xn--pypal-4ve.com"},
+	    {"http://i\xe2\x9d\xa4.test/", "xn--i-7iq.test"},
 	};
 	char out[64];
 

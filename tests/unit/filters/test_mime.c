@@ -459,6 +459,100 @@ test_html_and_urls(void **state)
 	}
 }
 
+static void
+collect_link(void *ctx, const char *url, size_t len)
+{
+	struct buf *links = ctx;
+
+	buf_append(links, url, len);
+	buf_append_char(links, ' ');
+}
+
+/* The links an HTML text gives the URL checks: anchors and images, forms'
+ * targets, SVG links, and a refresh's target (a browser follows it). */
+static void
+test_html_links(void **state)
+{
+	static const struct {
+		const char *html, *want;
+	} cases[] = {
+	    {"<a href=\"http://a.example/x\">a</a>", "http://a.example/x "},
+	    {"<a href=\"&#104;ttp://b.example\">b</a>", "http://b.example "},
+	    {"<a href=\"/relative\">c</a>", ""},
+	    {"<button formaction=\"https://c.example/\">go</button>",
+	     "https://c.example/ "},
+	    {"<svg><a xlink:href=\"http://d.example\">d</a></svg>",
+	     "http://d.example "},
+	    {"<meta http-equiv=\"refresh\" content=\"0; URL='http://e.example/"
+	     "p'\">",
+	     "http://e.example/p "},
+	    {"<meta http-equiv=refresh "
+	     "content=\"5;url=&#104;ttp://f.example\">",
+	     "http://f.example "},
+	    {"<meta http-equiv=refresh content=\"0&#59; url = "
+	     "http://g.example\">",
+	     "http://g.example "},
+	    {"<meta property=\"og:url\" content=\"http://h.example/\">", ""},
+	    {"<meta http-equiv=refresh content=\"5\">", ""},
+	    {"<meta http-equiv=refresh content=\"0;url=\">", ""},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf out, links;
+
+		buf_init(&out);
+		buf_init(&links);
+		mime_html_to_text(cases[i].html, strlen(cases[i].html), &out,
+				  collect_link, &links);
+		if (strcmp(buf_cstr(&links), cases[i].want) != 0)
+			fail_msg("%s: got \"%s\"", cases[i].html,
+				 buf_cstr(&links));
+		buf_free(&out);
+		buf_free(&links);
+	}
+}
+
+static bool
+has_url(const struct mime_message *m, const char *url)
+{
+	for (size_t i = 0; i < m->url_count; i++)
+		if (strcmp(m->urls[i], url) == 0)
+			return true;
+	return false;
+}
+
+/* A redirector's target is a link of its own, plain or percent-encoded;
+ * a URL padded past the length limit keeps its start (its host). */
+static void
+test_embedded_and_long_urls(void **state)
+{
+	static const char head[] =
+	    "From: a@example.test\r\nSubject: t\r\n\r\n"
+	    "see https://www.google.test/url?q=https://bad.example/x&sa=D\r\n"
+	    "and http://t.example/c?u=https%3A%2F%2Fenc.example%2Fp%3Fa%3D1"
+	    "&id=5\r\n"
+	    "and http://pad.example/?";
+	char msg[sizeof(head) + 4000];
+	struct mime_message *m;
+	bool padded = false;
+
+	(void)state;
+	memcpy(msg, head, sizeof(head) - 1);
+	memset(msg + sizeof(head) - 1, 'A', 3000);
+	memcpy(msg + sizeof(head) - 1 + 3000, "\r\n", 3);
+	m = mime_parse_buffer(msg, strlen(msg), NULL);
+	assert_non_null(m);
+	assert_true(has_url(m, "https://www.google.test/url?q=https://"
+			       "bad.example/x&sa=D"));
+	assert_true(has_url(m, "https://bad.example/x"));
+	assert_true(has_url(m, "https://enc.example/p?a=1"));
+	for (size_t i = 0; i < m->url_count; i++)
+		if (strncmp(m->urls[i], "http://pad.example/?AAA", 23) == 0)
+			padded = strlen(m->urls[i]) == 2048;
+	assert_true(padded);
+	mime_message_free(&m);
+}
+
 /* Every shared MIME test message: no crash, invariants kept. */
 static size_t shared_count;
 
@@ -611,6 +705,8 @@ main(void)
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_fd_and_slot),
 	    cmocka_unit_test(test_html_and_urls),
+	    cmocka_unit_test(test_html_links),
+	    cmocka_unit_test(test_embedded_and_long_urls),
 	    cmocka_unit_test(test_ambiguity),
 	    cmocka_unit_test(test_shared_testdata),
 	};
