@@ -14,6 +14,7 @@
  * join the URL list. All memory lives in one pool freed at once.
  */
 #include "filters/mime.h"
+#include "filters/text_deobfuscate.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1075,6 +1076,16 @@ mime_add_text(struct mime_ctx *ctx, struct mime_part *part)
 				  ctx);
 	} else {
 		buf_append(&out, buf_cstr(&conv), conv.len);
+	}
+	/* what the reader reads (conv is free for it now) */
+	buf_reset(&conv);
+	ctx->msg->text_obfuscations +=
+	    text_deobfuscate(buf_cstr(&out), out.len, &conv);
+	{
+		struct buf read = conv;
+
+		conv = out;
+		out = read;
 	}
 	buf_free(&conv);
 	if (out.len > room) {

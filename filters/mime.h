@@ -127,9 +127,13 @@ struct mime_message {
 	const struct mime_part *parts; /* depth-first; parts[0] is the root */
 	size_t part_count;
 
-	/* All text of the text parts, UTF-8, parts separated by "\n". */
+	/* All text of the text parts, UTF-8, parts separated by "\n", as a
+	 * reader sees it (filters/text_deobfuscate.h: invisible characters
+	 * dropped, look-alike letters as ASCII). */
 	const char *text;
 	size_t text_len;
+	/* Signs of obfuscation text_deobfuscate() found in it. */
+	size_t text_obfuscations;
 
 	/* Distinct URLs from text and HTML (href/src included), in order of
 	 * appearance, as written (entities decoded). */

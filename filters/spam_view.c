@@ -251,6 +251,7 @@ spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	view->msg.full_len = full != NULL ? full_len : 0;
 	view->msg.uris = mime->urls;
 	view->msg.uri_count = mime->url_count;
+	view->msg.text_obfuscations = mime->text_obfuscations;
 	view->msg.bayes = -1;
 	spam_view_parts(view, mime);
 	spam_view_homographs(view, mime);

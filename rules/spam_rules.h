@@ -75,6 +75,10 @@ struct spam_msg {
 	 * in a URL; check_from_homograph(), check_uri_homograph(). */
 	bool from_homograph;
 	bool uri_homograph;
+	/* Signs of obfuscated text (filters/text_deobfuscate.h): invisible
+	 * characters inside words, mathematical or circled letters;
+	 * check_text_obfuscation(min). */
+	size_t text_obfuscations;
 	/* Relays whose Received fields are believed besides the internal
 	 * ranges (filter.spam.trusted_relays, CIDR), for the sender key
 	 * (rules/spam_sender.h). */

@@ -362,6 +362,12 @@ spam_eval_builtin(const struct spam_rules *rules, const struct spam_rule *rule,
 		return msg->from_homograph ? 1 : 0;
 	case SPAM_EVAL_URI_HOMOGRAPH:
 		return msg->uri_homograph ? 1 : 0;
+	case SPAM_EVAL_TEXT_OBFUSCATION:
+		/* at least min signs (1) */
+		return (double)msg->text_obfuscations >=
+			       (rule->eval_num[0] >= 1 ? rule->eval_num[0] : 1)
+			   ? 1
+			   : 0;
 	case SPAM_EVAL_SENDER_HAM:
 		/* learned as ham at least min times (1), never as spam */
 		return msg->sender_learned && msg->sender_spam == 0 &&

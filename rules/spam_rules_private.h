@@ -62,6 +62,7 @@ enum spam_eval_fn {
 	SPAM_EVAL_FROMNAME_SPOOF,  /* check_fromname_spoof() */
 	SPAM_EVAL_FROM_HOMOGRAPH,  /* check_from_homograph() */
 	SPAM_EVAL_URI_HOMOGRAPH,   /* check_uri_homograph() */
+	SPAM_EVAL_TEXT_OBFUSCATION, /* check_text_obfuscation(min) */
 	SPAM_EVAL_SENDER_HAM,	   /* check_sender_learned_ham(min) */
 	/* spam_wlbl.c */
 	SPAM_EVAL_WL_FROM,     /* check_from_in_welcomelist() */

@@ -182,6 +182,44 @@ def test_admin_rule_file(moat_factory):
     assert "event=spam_rules" in moat.log()
 
 
+def test_obfuscated_words_read_as_the_reader_reads_them(moat_factory):
+    """Zero-width characters inside a word and mathematical letters hide
+    it from word rules; rules read what the reader reads, and the hiding
+    scores TEXT_OBFUSCATED. Soft hyphens and full-width letters do not
+    score it."""
+    moat = moat_factory(settings(), start=False)
+    cf = os.path.join(moat.top, "local.cf")
+    with open(cf, "w") as f:
+        f.write("body LOCAL_WIDGET /\\bpurple widgets\\b/i\n"
+                "score LOCAL_WIDGET 0.1\n")
+    os.chmod(cf, 0o644)
+    with open(moat.conf, "a") as f:
+        f.write("filter.spam.rules_paths = %s\n" % cf)
+    moat.start()
+    hidden = {
+        "zw": "p\u200bu\u200br\u200bp\u200bl\u200be widgets",
+        "math": "\U0001d40f\U0001d42e\U0001d42b\U0001d429\U0001d425"
+                "\U0001d41e widgets",
+        "shy": "pur\u00adple wid\u00adgets",
+        "fullwidth": "\uff50\uff55\uff52\uff50\uff4c\uff45 widgets",
+    }
+    for name, text in hidden.items():
+        body = ("From: a@remote.example\r\nTo: demo@example.test\r\n"
+                "Subject: %s\r\nMIME-Version: 1.0\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n"
+                "Content-Transfer-Encoding: 8bit\r\n\r\n"
+                "Buy %s today\r\n" % (name, text))
+        assert send(moat.smtp_port, body.encode())[0] == 250
+    msgs = moat.wait_messages("demo@example.test", len(hidden))
+    assert len(msgs) == len(hidden)
+    for msg in msgs:
+        name = header(msg, "Subject")[0]
+        symbols = header(msg, "X-Spam-Symbols")[0]
+        assert "LOCAL_WIDGET" in symbols, (name, symbols)
+        assert ("TEXT_OBFUSCATED(2.50)" in symbols) == (
+            name in ("zw", "math")), (name, symbols)
+
+
 def test_homographs_scored(moat_factory):
     """A From domain or a link host in look-alike letters (punycode or
     UTF-8) scores FROM_HOMOGRAPH / URI_HOMOGRAPH; plain and honest IDN

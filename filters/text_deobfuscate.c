@@ -1,0 +1,140 @@
+/*
+ * text_deobfuscate: invisible characters dropped and look-alike letters
+ * read as ASCII (see text_deobfuscate.h). One pass, GLib's Unicode
+ * tables; bounded by the input.
+ */
+#include "filters/text_deobfuscate.h"
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+
+/* Characters that show nothing. */
+static bool
+invisible(gunichar c)
+{
+	switch (c) {
+	case 0x00ad: /* soft hyphen */
+	case 0x034f: /* combining grapheme joiner */
+	case 0x180e: /* Mongolian vowel separator */
+	case 0x200b: /* zero width space */
+	case 0x200c: /* zero width non-joiner */
+	case 0x200d: /* zero width joiner */
+	case 0x2060: /* word joiner */
+	case 0x2061: /* invisible function application ... */
+	case 0x2062:
+	case 0x2063:
+	case 0x2064: /* ... invisible plus */
+	case 0xfeff: /* zero width no-break space (BOM) */
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool
+latin_letter(gunichar c)
+{
+	return c < 0x80 ? g_ascii_isalpha((gchar)c)
+			: g_unichar_isalpha(c) &&
+			      g_unichar_get_script(c) == G_UNICODE_SCRIPT_LATIN;
+}
+
+/* Whether a joiner (ZWJ, ZWNJ) next to c joins something: a letter of
+ * a script that uses them (Persian, Indic) or an emoji. */
+static bool
+joins(gunichar c)
+{
+	GUnicodeType t = g_unichar_type(c);
+
+	return (c >= 0x80 && g_unichar_isalpha(c) && !latin_letter(c)) ||
+	       t == G_UNICODE_OTHER_SYMBOL || t == G_UNICODE_NON_SPACING_MARK ||
+	       t == G_UNICODE_SPACING_MARK;
+}
+
+/* The ASCII character a look-alike letter stands for, or 0; *sign set
+ * when writing it so is a sign of obfuscation (nobody types mathematical
+ * or circled letters; full-width forms are ordinary in CJK text). */
+static gunichar
+ascii_lookalike(gunichar c, bool *sign)
+{
+	gunichar d[G_UNICHAR_MAX_DECOMPOSITION_LENGTH];
+	gsize n;
+
+	*sign = false;
+	if (c >= 0xff01 && c <= 0xff5e)
+		return c - 0xfee0; /* full-width ASCII */
+	if (!((c >= 0x1d400 && c <= 0x1d7ff) || (c >= 0x24b6 && c <= 0x24e9)))
+		return 0;
+	n = g_unichar_fully_decompose(c, TRUE, d, G_N_ELEMENTS(d));
+	if (n != 1 || d[0] < 0x21 || d[0] > 0x7e)
+		return 0; /* mathematical Greek, for one */
+	*sign = true;
+	return d[0];
+}
+
+size_t
+text_deobfuscate(const char *text, size_t len, struct buf *out)
+{
+	const char *p = text, *end = text + len;
+	gunichar prev = 0;
+	size_t signs = 0;
+
+	while (p < end) {
+		gunichar c = g_utf8_get_char_validated(p, end - p);
+		const char *next = p;
+		bool sign;
+
+		if (c == (gunichar)-1 || c == (gunichar)-2) {
+			buf_append_char(out, *p++); /* not UTF-8: as it is */
+			prev = 0;
+			continue;
+		}
+		next = g_utf8_next_char(p);
+		if (invisible(c)) {
+			/* a run of them; the next visible character decides */
+			const char *q = next;
+			gunichar after = 0;
+			bool counted = false;
+
+			while (q < end) {
+				after = g_utf8_get_char_validated(q, end - q);
+				if (after == (gunichar)-1 ||
+				    after == (gunichar)-2 || !invisible(after))
+					break;
+				q = g_utf8_next_char(q);
+			}
+			bool in_word = latin_letter(prev) && q < end &&
+				       latin_letter(after);
+			for (const char *r = p; r < q;
+			     r = g_utf8_next_char(r)) {
+				gunichar k = g_utf8_get_char(r);
+
+				if (in_word && k != 0x00ad && !counted) {
+					signs++;
+					counted = true;
+				}
+				if (!in_word && (k == 0x200c || k == 0x200d) &&
+				    (joins(prev) || (q < end && joins(after))))
+					buf_append(
+					    out, r,
+					    (size_t)(g_utf8_next_char(r) - r));
+			}
+			p = q;
+			continue;
+		}
+		gunichar a = ascii_lookalike(c, &sign);
+		if (a != 0) {
+			signs += sign;
+			buf_append_char(out, (char)a);
+			prev = a;
+		} else {
+			buf_append(out, p, (size_t)(next - p));
+			prev = c;
+		}
+		p = next;
+	}
+	return signs;
+}

@@ -1,0 +1,89 @@
+/*
+ * Unit tests for filters/text_deobfuscate.c: a table of texts with
+ * invisible and look-alike characters, what the rules then read, and how
+ * many signs of obfuscation each gives.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "filters/text_deobfuscate.h"
+#include "lib/buf.h"
+
+static void
+test_table(void **state)
+{
+	static const struct {
+		const char *in, *want;
+		size_t signs;
+	} cases[] = {
+	    {"plain text", "plain text", 0},
+	    /* zero-width space, joiner, word joiner, BOM inside words */
+	    {"V\xe2\x80\x8bi\xe2\x80\x8d"
+	     "a\xe2\x81\xa0g\xef\xbb\xbfra",
+	     "Viagra", 4},
+	    /* several invisibles in a row: one sign */
+	    {"ab\xe2\x80\x8b\xe2\x80\x8b\xe2\x80\x8b"
+	     "cd",
+	     "abcd", 1},
+	    /* soft hyphen: dropped, ordinary in German hyphenation hints */
+	    {"Silben\xc2\xadtrennung", "Silbentrennung", 0},
+	    /* invisibles between words (a newsletter's preheader padding) */
+	    {"Hello \xe2\x80\x8c \xe2\x80\x8c world", "Hello   world", 0},
+	    /* ZWNJ in Persian and ZWJ in an emoji sequence are kept */
+	    {"\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xb1\xd9\x88\xd9\x85",
+	     "\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xb1\xd9\x88\xd9\x85", 0},
+	    {"\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x92\xbb",
+	     "\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x92\xbb", 0},
+	    /* mathematical bold FREE, circled "ok": read as ASCII, signs */
+	    {"\xf0\x9d\x90\x85\xf0\x9d\x90\x91\xf0\x9d\x90\x84\xf0\x9d\x90\x84",
+	     "FREE", 4},
+	    {"\xe2\x93\x9e\xe2\x93\x9a", "ok", 2},
+	    /* full-width: read as ASCII, no sign (CJK text has them) */
+	    {"\xef\xbc\xa6\xef\xbc\xb2\xef\xbc\xa5\xef\xbc\xa5 "
+	     "2026\xe5\xb9\xb4",
+	     "FREE 2026\xe5\xb9\xb4", 0},
+	    /* accented Latin letters count as letters */
+	    {"caf\xc3\xa9\xe2\x80\x8b\xc3\xa9t\xc3\xa9",
+	     "caf\xc3\xa9\xc3\xa9t\xc3\xa9", 1},
+	    /* mathematical Greek stays */
+	    {"\xf0\x9d\x9a\xa8", "\xf0\x9d\x9a\xa8", 0},
+	    /* broken UTF-8 passes through */
+	    {"a\xff"
+	     "b",
+	     "a\xff"
+	     "b",
+	     0},
+	    {"\xe2\x80", "\xe2\x80", 0},
+	    {"", "", 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf out;
+		size_t signs;
+
+		buf_init(&out);
+		signs =
+		    text_deobfuscate(cases[i].in, strlen(cases[i].in), &out);
+		if (strcmp(buf_cstr(&out), cases[i].want) != 0 ||
+		    signs != cases[i].signs)
+			fail_msg("case %zu: got \"%s\" with %zu signs", i,
+				 buf_cstr(&out), signs);
+		buf_free(&out);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_table),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
