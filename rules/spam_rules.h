@@ -19,8 +19,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The GTUBE test string (SpamAssassin's). */
-#define SPAM_GTUBE	 "XJS*C4JDBQADN1.NSBGC-ANTI-UBE-TEST-EMAIL*C.34X"
+/* The GTUBE test string (SpamAssassin's, spamassassin.apache.org/gtube). */
+#define SPAM_GTUBE                                                             \
+	"XJS*C4JDBQADN1.NSBN3*2IDNEN*"                                         \
+	"GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 #define SPAM_GTUBE_SCORE 1000.0
 
 struct spam_header {

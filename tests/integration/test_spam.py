@@ -4,6 +4,7 @@ X-Spam-Symbols headers, spammy mail is tagged, forged incoming X-Spam-*
 fields are removed, and `moatctl spam train` feeds Bayes so BAYES_* symbols
 appear on later mail."""
 
+import base64
 import email
 import email.policy
 import os
@@ -16,7 +17,8 @@ import subprocess
 
 from moat_harness import MOATD
 
-GTUBE = b"XJS*C4JDBQADN1.NSBGC-ANTI-UBE-TEST-EMAIL*C.34X"
+GTUBE = (b"XJS*C4JDBQADN1.NSBN3*2IDNEN*"
+         b"GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X")
 
 HAM = (b"From: Alice <alice@remote.example>\r\n"
        b"To: demo@example.test\r\n"
@@ -100,7 +102,6 @@ def test_gtube_rejected(moat_factory):
 
 
 def test_gtube_in_base64_part_rejected(moat_factory):
-    import base64
     moat = moat_factory(settings())
     enc = base64.b64encode(b"hello\r\n" + GTUBE + b"\r\n")
     body = (b"From: a@remote.example\r\nTo: demo@example.test\r\n"
@@ -111,6 +112,29 @@ def test_gtube_in_base64_part_rejected(moat_factory):
             b"\r\n--b1--\r\n")
     code, _ = send(moat.smtp_port, body)
     assert code == 550
+
+
+def test_gtube_where_a_reader_sees_it(moat_factory):
+    """SpamAssassin's own string, in the forms a reader sees it as one:
+    split by HTML tags, in UTF-16, in an attached message."""
+    moat = moat_factory(settings())
+    head = (b"From: a@remote.example\r\nTo: demo@example.test\r\n"
+            b"Subject: test\r\nMIME-Version: 1.0\r\n")
+    utf16 = base64.b64encode(GTUBE.decode().encode("utf-16"))
+    bodies = [
+        b"Content-Type: text/html\r\n\r\n<p>" + GTUBE[:28] + b"<b></b>" +
+        GTUBE[28:] + b"</p>\r\n",
+        b"Content-Type: text/plain; charset=utf-16\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + utf16 + b"\r\n",
+        b"Content-Type: multipart/mixed; boundary=b1\r\n\r\n"
+        b"--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+        b"--b1\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Subject: inner\r\n\r\n" + GTUBE + b"\r\n--b1--\r\n",
+    ]
+    for body in bodies:
+        code, _ = send(moat.smtp_port, head + body)
+        assert code == 550, body
+    assert moat.messages("demo@example.test") == []
 
 
 def test_ham_delivered_with_headers(moat_factory):

@@ -145,11 +145,12 @@ static const struct eval_case eval_cases[] = {
     {"comment and escaped hash", "body H /a\\#b/ # comment\n", "", "a#b", "",
      -1, "H", 1},
     {"gtube always", "", "",
-     "foo XJS*C4JDBQADN1.NSBGC-ANTI-UBE-TEST-EMAIL*C.34X", "", -1, "GTUBE",
-     1000},
+     "foo XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*"
+     "C.34X",
+     "", -1, "GTUBE", 1000},
     {"gtube eval", "body G2 eval:check_gtube()\nscore G2 1\n", "",
-     "XJS*C4JDBQADN1.NSBGC-ANTI-UBE-TEST-EMAIL*C.34X", "", -1, "G2 GTUBE",
-     1001},
+     "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X", "",
+     -1, "G2 GTUBE", 1001},
     {"bad regex disabled", "body BAD /(unclosed/\nbody OK /x/\n", "", "x", "",
      -1, "OK", 1},
 };
