@@ -1,15 +1,16 @@
 /*
  * dnsbl: the "dnsbl" filter (see dnsbl.h). It queries each configured
- * DNSBL zone for the client address, and each URIBL zone for the
+ * DNSBL zone for the client address, each URIBL zone for the
  * registrable domains of the message's URLs (Public Suffix List, at most
- * max_uri_domains per message), and adds the configured symbol with its
- * score for every listing. The client check runs at CONNECT (as a
- * Postfix reject_rbl_client; the result stays with the connection), the
- * URL check at DATA. Neither runs for submission (587/465: every sender
- * there must authenticate) nor for an authenticated session. It gives no
- * verdict: the spam filter sums the scores and rules/policy.c decides. Lookups
- * go through filter_dns_lookup() (the resolver of dns.servers) and stop when
- * the filter's time runs out; a resolver failure is not a listing.
+ * max_uri_domains per message) and each sender zone for those of the
+ * envelope sender, From, Reply-To and HELO name, and adds the configured
+ * symbol with its score for every listing. The client check runs at
+ * CONNECT (as a Postfix reject_rbl_client; the result stays with the
+ * connection), the domain checks at DATA. Neither runs for submission (587/465:
+ * every sender there must authenticate) nor for an authenticated session. It
+ * gives no verdict: the spam filter sums the scores and rules/policy.c decides.
+ * Lookups go through filter_dns_lookup() (the resolver of dns.servers) and stop
+ * when the filter's time runs out; a resolver failure is not a listing.
  */
 #include "filters/dnsbl.h"
 
@@ -19,12 +20,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "filters/filter.h"
 #include "filters/mime.h"
 #include "filters/psl.h"
 #include "filters/url_host.h"
 #include "lib/log.h"
+#include "mailstore/msg_structure.h"
 #include "lib/xalloc.h"
 
 #define DNSBL_NAME_MAX 256
@@ -162,18 +165,23 @@ dnsbl_ip_is_private(const char *ip)
 	return true;
 }
 
+/* Whether host (from url_host() or host_normalize()) is a domain name a
+ * list could hold: letters, digits, '-', '_' and dots, not an IPv4
+ * address in any form. */
+static bool
+dnsbl_domain_ok(const char *host)
+{
+	for (const char *c = host; *c != '\0'; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.' &&
+		    *c != '_')
+			return false;
+	return !url_host_is_ipv4(host) && strchr(host, '.') != NULL;
+}
+
 int
 dnsbl_url_host(const char *url, char *out, size_t outsz)
 {
-	if (!url_host(url, out, outsz))
-		return -1;
-	for (const char *c = out; *c != '\0'; c++)
-		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.' &&
-		    *c != '_')
-			return -1;
-	if (url_host_is_ipv4(out))
-		return -1;
-	return strchr(out, '.') != NULL ? 0 : -1;
+	return url_host(url, out, outsz) && dnsbl_domain_ok(out) ? 0 : -1;
 }
 
 /* --- the "dnsbl" filter ------------------------------------------------- */
@@ -181,6 +189,7 @@ dnsbl_url_host(const char *url, char *out, size_t outsz)
 struct dnsbl_settings {
 	struct str_list zones;
 	struct str_list uribl_zones;
+	struct str_list sender_zones;
 	long long max_uri_domains;
 	bool skip_private;
 	char *psl;
@@ -210,6 +219,11 @@ static const struct setting_def dnsbl_setting_defs[] = {
     {"uribl_zones", SETTING_LIST, "", D(uribl_zones), 0, 0, dnsbl_validate_list,
      "URIBL zones for the domains of the message's URLs, same form "
      "(e.g. multi.uribl.com/127.0.0.2=URIBL_BLACK:3)"},
+    {"sender_zones", SETTING_LIST, "", D(sender_zones), 0, 0,
+     dnsbl_validate_list,
+     "domain blocklist zones for the sender's domains (envelope sender, "
+     "From, Reply-To, HELO name), same form "
+     "(e.g. dbl.spamhaus.org/127.0.1.2=DBL_SENDER_SPAM:3)"},
     {"max_uri_domains", SETTING_INT, "20", D(max_uri_domains), 0, 1000, NULL,
      "distinct URL domains looked up per message"},
     {"skip_private", SETTING_BOOL, "yes", D(skip_private), 0, 0, NULL,
@@ -220,8 +234,8 @@ static const struct setting_def dnsbl_setting_defs[] = {
 
 struct dnsbl_state {
 	const struct dnsbl_settings *settings;
-	struct dnsbl_entry *ip, *uri;
-	size_t ip_count, uri_count;
+	struct dnsbl_entry *ip, *uri, *sender;
+	size_t ip_count, uri_count, sender_count;
 	struct psl *psl;
 };
 
@@ -237,6 +251,9 @@ dnsbl_fini(void *state_p)
 		dnsbl_entry_free(&st->ip[i]);
 	for (i = 0; i < st->uri_count; i++)
 		dnsbl_entry_free(&st->uri[i]);
+	for (i = 0; i < st->sender_count; i++)
+		dnsbl_entry_free(&st->sender[i]);
+	free(st->sender);
 	free(st->ip);
 	free(st->uri);
 	psl_free(&st->psl);
@@ -269,7 +286,8 @@ dnsbl_init(const void *settings_p, void **state_r, char **error_r)
 	st->settings = s;
 	dnsbl_parse_list(&s->zones, &st->ip, &st->ip_count);
 	dnsbl_parse_list(&s->uribl_zones, &st->uri, &st->uri_count);
-	if (st->uri_count > 0 && s->psl[0] != '\0') {
+	dnsbl_parse_list(&s->sender_zones, &st->sender, &st->sender_count);
+	if ((st->uri_count > 0 || st->sender_count > 0) && s->psl[0] != '\0') {
 		st->psl = psl_load(s->psl, &perr);
 		if (st->psl == NULL) {
 			log_warnx("event=dnsbl_psl error=\"%s\" note=\"URL "
@@ -359,6 +377,73 @@ dnsbl_registrable(const struct dnsbl_state *st, const char *host, char *out,
 	snprintf(out, outsz, "%s", p);
 }
 
+/* Adds the registrable domain of the host name (len bytes) to domains
+ * (count of max), once. */
+static void
+dnsbl_add_domain(const struct dnsbl_state *st, const char *name, size_t len,
+		 char (*domains)[DNSBL_NAME_MAX], size_t *count, size_t max)
+{
+	char host[DNSBL_NAME_MAX], reg[DNSBL_NAME_MAX];
+
+	if (*count >= max || !host_normalize(name, len, host, sizeof(host)) ||
+	    !dnsbl_domain_ok(host))
+		return;
+	dnsbl_registrable(st, host, reg, sizeof(reg));
+	for (size_t i = 0; i < *count; i++)
+		if (strcmp(domains[i], reg) == 0)
+			return;
+	if (reg[0] != '\0')
+		memcpy(domains[(*count)++], reg, sizeof(reg));
+}
+
+/* The sender's domains (envelope sender, From, Reply-To, HELO name)
+ * against the sender zones. Returns false when time ran out. */
+static bool
+dnsbl_check_senders(const struct dnsbl_state *st, struct filter_context *ctx,
+		    const struct mime_message *mime)
+{
+	const struct filter_envelope *env = filter_envelope(ctx);
+	char domains[4][DNSBL_NAME_MAX], name[DNSBL_NAME_MAX];
+	const char *at = strrchr(env->mail_from, '@');
+	size_t count = 0;
+
+	if (at != NULL)
+		dnsbl_add_domain(st, at + 1, strlen(at + 1), domains, &count,
+				 4);
+	for (size_t h = 0; mime != NULL && h < mime->header_count; h++) {
+		char *dname = NULL, *mailbox = NULL, *host = NULL;
+
+		if ((strcasecmp(mime->headers[h].name, "From") == 0 ||
+		     strcasecmp(mime->headers[h].name, "Reply-To") == 0) &&
+		    msg_address_first(mime->headers[h].raw, &dname, &mailbox,
+				      &host) &&
+		    host != NULL)
+			dnsbl_add_domain(st, host, strlen(host), domains,
+					 &count, 4);
+		free(dname);
+		free(mailbox);
+		free(host);
+	}
+	if (env->helo[0] != '\0' && env->helo[0] != '[')
+		dnsbl_add_domain(st, env->helo, strlen(env->helo), domains,
+				 &count, 4);
+	for (size_t d = 0; d < count; d++)
+		for (size_t i = 0; i < st->sender_count; i++) {
+			int n;
+
+			if (dnsbl_zone_seen(st->sender, i))
+				continue;
+			n = snprintf(name, sizeof(name), "%s.%s", domains[d],
+				     st->sender[i].zone);
+			if (n < 0 || (size_t)n >= sizeof(name))
+				continue;
+			if (!dnsbl_query(ctx, st->sender, st->sender_count, i,
+					 name, domains[d]))
+				return false;
+		}
+	return true;
+}
+
 static int
 dnsbl_run(void *state_p, struct filter_context *ctx, enum filter_phase phase)
 {
@@ -387,11 +472,13 @@ dnsbl_run(void *state_p, struct filter_context *ctx, enum filter_phase phase)
 				return 0;
 		}
 	}
-	if (phase != FILTER_PHASE_DATA || st->uri_count == 0 ||
-	    st->settings->max_uri_domains == 0)
+	if (phase != FILTER_PHASE_DATA)
 		return 0;
 	mime = mime_filter_get(ctx);
-	if (mime == NULL)
+	if (st->sender_count > 0 && !dnsbl_check_senders(st, ctx, mime))
+		return 0;
+	if (st->uri_count == 0 || st->settings->max_uri_domains == 0 ||
+	    mime == NULL)
 		return 0;
 	domains =
 	    xcalloc((size_t)st->settings->max_uri_domains, sizeof(*domains));

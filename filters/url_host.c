@@ -69,10 +69,7 @@ url_host_forbidden(unsigned char c)
 bool
 url_host(const char *url, char *out, size_t outsz)
 {
-	const char *p = url_authority(url), *end, *at;
-	char host[URL_HOST_MAX], *ascii = NULL;
-	size_t n = 0;
-	bool non_ascii = false;
+	const char *p = url_authority(url), *end, *at, *colon;
 
 	if (p == NULL)
 		return false;
@@ -83,8 +80,21 @@ url_host(const char *url, char *out, size_t outsz)
 	if (at > p)
 		p = at;
 	if (*p == '[')
-		return false; /* IPv6 literal */
-	for (; p < end && *p != ':'; p++) {
+		return false;			   /* IPv6 literal */
+	colon = memchr(p, ':', (size_t)(end - p)); /* a port follows */
+	return host_normalize(p, (size_t)((colon != NULL ? colon : end) - p),
+			      out, outsz);
+}
+
+bool
+host_normalize(const char *name, size_t len, char *out, size_t outsz)
+{
+	const char *p = name, *end = name + len;
+	char host[URL_HOST_MAX], *ascii = NULL;
+	size_t n = 0;
+	bool non_ascii = false;
+
+	for (; p < end; p++) {
 		unsigned char c = (unsigned char)*p;
 		int hi, lo;
 

@@ -20,6 +20,11 @@
  * not fit. */
 bool url_host(const char *url, char *out, size_t outsz);
 
+/* The host name (len bytes) as url_host() writes one: percent-escapes
+ * decoded, lower-cased, UTS #46 and punycode, trailing dots dropped;
+ * for domains that come from elsewhere (a mail address, HELO). */
+bool host_normalize(const char *name, size_t len, char *out, size_t outsz);
+
 /* Whether a host from url_host() is an IPv4 address in one of the forms
  * browsers accept (its last label a decimal or 0x-hex number:
  * "192.0.2.1", "0xc0.0.2.1", "3221225985"). */

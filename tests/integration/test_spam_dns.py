@@ -22,6 +22,7 @@ ZONE = """
 99.2.0.192.bl.test.             300 IN A 127.0.0.2
 bad-domain.test.uribl.test.     300 IN A 127.0.0.2
 xn--bcher-kva.test.uribl.test.  300 IN A 127.0.0.2
+spammer.test.dbl.test.          300 IN A 127.0.1.2
 """
 
 HAM = (b"From: Alice <alice@remote.example>\r\n"
@@ -41,12 +42,13 @@ def dns_port():
     dns.stop()
 
 
-def send(port, body, sender="sender@remote.example", ip=None):
+def send(port, body, sender="sender@remote.example", ip=None,
+         helo="client.example"):
     """RCPT's reply when it refused (greylisting with min_score 0 defers
     each recipient at RCPT), else DATA's; ip presents another client
     address (XCLIENT)."""
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
-        c.ehlo("client.example")
+        c.ehlo(helo)
         if ip is not None:
             code, text = c.docmd("XCLIENT", "ADDR=%s" % ip)
             assert code == 220, text
@@ -129,6 +131,40 @@ def test_uribl_reads_links_as_browsers_do(moat_factory, dns_port):
         link = EVASIVE_LINKS[int(header(msg, "Subject")[0].split()[-1])]
         symbols = header(msg, "X-Spam-Symbols")[0]
         assert "URIBL_TEST_LISTED(2.50)" in symbols, (link, symbols)
+
+
+def test_sender_domains_looked_up(moat_factory, dns_port):
+    """A domain blocklist (Spamhaus DBL's form) for the sender's domains:
+    the envelope sender, From, Reply-To and HELO name are each looked up,
+    as registrable domains; a clean message gets no symbol."""
+    moat = moat_factory(dnsbl_settings(dns_port, {
+        "filter.dnsbl.zones": "", "filter.dnsbl.uribl_zones": "",
+        "filter.dnsbl.sender_zones": "dbl.test/127.0.1.2=DBL_TEST_SENDER:3"}))
+    cases = {
+        "envelope": dict(sender="bounce@mail.spammer.test"),
+        "from": dict(header="From: Shop <news@SPAMMER.test>"),
+        "replyto": dict(header="Reply-To: <orders@spammer.test.>"),
+        "helo": dict(helo="smtp.spammer.test"),
+        "clean": dict(),
+    }
+    for name, c in cases.items():
+        head = c.get("header", "From: Alice <alice@remote.example>")
+        if not head.startswith("From:"):
+            head = "From: Alice <alice@remote.example>\r\n" + head
+        body = ("%s\r\nTo: demo@example.test\r\nSubject: %s\r\n"
+                "Message-Id: <%s@remote.example>\r\n\r\nhello\r\n"
+                % (head, name, name)).encode()
+        code, _ = send(moat.smtp_port, body,
+                       sender=c.get("sender", "sender@remote.example"),
+                       helo=c.get("helo", "client.example"))
+        assert code == 250
+    msgs = moat.wait_messages("demo@example.test", len(cases))
+    assert len(msgs) == len(cases)
+    for msg in msgs:
+        name = header(msg, "Subject")[0]
+        symbols = header(msg, "X-Spam-Symbols")[0]
+        assert ("DBL_TEST_SENDER(3.00)" in symbols) == (name != "clean"), (
+            name, symbols)
 
 
 def test_dnsbl_listed_remote_client(moat_factory, dns_port):

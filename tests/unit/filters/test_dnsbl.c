@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "filters/dnsbl.h"
+#include "filters/url_host.h"
 
 struct entry_case {
 	const char *item;
@@ -159,6 +160,24 @@ test_url_hosts(void **state)
 	}
 }
 
+/* Host names from a mail address or HELO, read as URL hosts are. */
+static void
+test_host_normalize(void **state)
+{
+	static const char idn[] = "b\xc3\xbc"
+				  "cher.test";
+	char out[256];
+
+	(void)state;
+	assert_true(host_normalize("Mail.SPAMMER.test.", 18, out, sizeof(out)));
+	assert_string_equal(out, "mail.spammer.test");
+	assert_true(host_normalize(idn, strlen(idn), out, sizeof(out)));
+	assert_string_equal(out, "xn--bcher-kva.test");
+	assert_false(host_normalize("", 0, out, sizeof(out)));
+	assert_false(host_normalize("a b.test", 8, out, sizeof(out)));
+	assert_false(host_normalize("long.test", 9, out, 4));
+}
+
 int
 main(void)
 {
@@ -167,6 +186,7 @@ main(void)
 	    cmocka_unit_test(test_matching),
 	    cmocka_unit_test(test_query_names),
 	    cmocka_unit_test(test_url_hosts),
+	    cmocka_unit_test(test_host_normalize),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
