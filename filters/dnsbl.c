@@ -396,6 +396,31 @@ dnsbl_add_domain(const struct dnsbl_state *st, const char *name, size_t len,
 		memcpy(domains[(*count)++], reg, sizeof(reg));
 }
 
+/* Each domain in each zone of entries. Returns false when time ran out. */
+static bool
+dnsbl_query_domains(struct filter_context *ctx,
+		    const struct dnsbl_entry *entries, size_t count,
+		    char (*domains)[DNSBL_NAME_MAX], size_t ndomains)
+{
+	char name[DNSBL_NAME_MAX];
+
+	for (size_t d = 0; d < ndomains; d++)
+		for (size_t i = 0; i < count; i++) {
+			int n;
+
+			if (dnsbl_zone_seen(entries, i))
+				continue;
+			n = snprintf(name, sizeof(name), "%s.%s", domains[d],
+				     entries[i].zone);
+			if (n < 0 || (size_t)n >= sizeof(name))
+				continue;
+			if (!dnsbl_query(ctx, entries, count, i, name,
+					 domains[d]))
+				return false;
+		}
+	return true;
+}
+
 /* The sender's domains (envelope sender, From, Reply-To, HELO name)
  * against the sender zones. Returns false when time ran out. */
 static bool
@@ -403,7 +428,7 @@ dnsbl_check_senders(const struct dnsbl_state *st, struct filter_context *ctx,
 		    const struct mime_message *mime)
 {
 	const struct filter_envelope *env = filter_envelope(ctx);
-	char domains[4][DNSBL_NAME_MAX], name[DNSBL_NAME_MAX];
+	char domains[4][DNSBL_NAME_MAX];
 	const char *at = strrchr(env->mail_from, '@');
 	size_t count = 0;
 
@@ -427,21 +452,8 @@ dnsbl_check_senders(const struct dnsbl_state *st, struct filter_context *ctx,
 	if (env->helo[0] != '\0' && env->helo[0] != '[')
 		dnsbl_add_domain(st, env->helo, strlen(env->helo), domains,
 				 &count, 4);
-	for (size_t d = 0; d < count; d++)
-		for (size_t i = 0; i < st->sender_count; i++) {
-			int n;
-
-			if (dnsbl_zone_seen(st->sender, i))
-				continue;
-			n = snprintf(name, sizeof(name), "%s.%s", domains[d],
-				     st->sender[i].zone);
-			if (n < 0 || (size_t)n >= sizeof(name))
-				continue;
-			if (!dnsbl_query(ctx, st->sender, st->sender_count, i,
-					 name, domains[d]))
-				return false;
-		}
-	return true;
+	return dnsbl_query_domains(ctx, st->sender, st->sender_count, domains,
+				   count);
 }
 
 static int
@@ -485,34 +497,14 @@ dnsbl_run(void *state_p, struct filter_context *ctx, enum filter_phase phase)
 	for (u = 0; u < mime->url_count &&
 		    ndomains < (size_t)st->settings->max_uri_domains;
 	     u++) {
-		char host[DNSBL_NAME_MAX], reg[DNSBL_NAME_MAX];
-		bool dup = false;
+		char host[DNSBL_NAME_MAX];
 
-		if (dnsbl_url_host(mime->urls[u], host, sizeof(host)) < 0)
-			continue;
-		dnsbl_registrable(st, host, reg, sizeof(reg));
-		for (i = 0; i < ndomains && !dup; i++)
-			dup = strcmp(domains[i], reg) == 0;
-		if (!dup && reg[0] != '\0')
-			memcpy(domains[ndomains++], reg, sizeof(reg));
+		if (dnsbl_url_host(mime->urls[u], host, sizeof(host)) == 0)
+			dnsbl_add_domain(st, host, strlen(host), domains,
+					 &ndomains,
+					 (size_t)st->settings->max_uri_domains);
 	}
-	for (u = 0; u < ndomains; u++) {
-		for (i = 0; i < st->uri_count; i++) {
-			int n;
-
-			if (dnsbl_zone_seen(st->uri, i))
-				continue;
-			n = snprintf(name, sizeof(name), "%s.%s", domains[u],
-				     st->uri[i].zone);
-			if (n < 0 || (size_t)n >= sizeof(name))
-				continue;
-			if (!dnsbl_query(ctx, st->uri, st->uri_count, i, name,
-					 domains[u])) {
-				free(domains);
-				return 0;
-			}
-		}
-	}
+	dnsbl_query_domains(ctx, st->uri, st->uri_count, domains, ndomains);
 	free(domains);
 	return 0;
 }
