@@ -9,8 +9,10 @@
  * connection), the domain checks at DATA. Neither runs for submission (587/465:
  * every sender there must authenticate) nor for an authenticated session. It
  * gives no verdict: the spam filter sums the scores and rules/policy.c decides.
- * Lookups go through filter_dns_lookup() (the resolver of dns.servers) and stop
- * when the filter's time runs out; a resolver failure is not a listing.
+ * Lookups go through filter_dns_lookup_many() (the resolver of dns.servers),
+ * all of a phase side by side, so that a message's thirty domains cost about
+ * one answer's time; what is not back when the filter's time runs out, or a
+ * resolver failure, is not a listing.
  */
 #include "filters/dnsbl.h"
 
@@ -315,39 +317,64 @@ dnsbl_has_symbol(const struct filter_context *ctx, const char *name)
 	return false;
 }
 
-/* Queries name once and adds the symbol of every entry of zone that the
- * answers match. Returns false when time ran out. */
-static bool
-dnsbl_query(struct filter_context *ctx, const struct dnsbl_entry *entries,
-	    size_t count, size_t first, const char *name, const char *detail)
+/* Adds the symbol of every entry of entries[first]'s zone that answer
+ * matches. */
+static void
+dnsbl_apply(struct filter_context *ctx, const struct dnsbl_entry *entries,
+	    size_t count, size_t first, const struct dns_answer *answer,
+	    const char *detail)
 {
-	struct dns_answer *answer = NULL;
-	size_t i, k;
-
-	if (filter_remaining_ms(ctx) <= 0)
-		return false;
-	if (filter_dns_lookup(ctx, name, 1, &answer) < 0 || answer == NULL)
-		return true;
-	if (answer->status == DNS_OK) {
-		for (i = first; i < count; i++) {
-			if (strcmp(entries[i].zone, entries[first].zone) != 0)
+	if (answer == NULL || answer->status != DNS_OK || answer->addr == NULL)
+		return;
+	for (size_t i = first; i < count; i++) {
+		if (strcmp(entries[i].zone, entries[first].zone) != 0)
+			continue;
+		for (size_t k = 0; k < answer->count; k++) {
+			if (answer->addr[k] == NULL ||
+			    !dnsbl_entry_matches(&entries[i], answer->addr[k]))
 				continue;
-			for (k = 0; k < answer->count; k++) {
-				if (answer->addr == NULL ||
-				    answer->addr[k] == NULL ||
-				    !dnsbl_entry_matches(&entries[i],
-							 answer->addr[k]))
-					continue;
-				if (!dnsbl_has_symbol(ctx, entries[i].symbol))
-					filter_add_symbol(
-					    ctx, entries[i].symbol,
-					    entries[i].score, detail);
-				break;
-			}
+			if (!dnsbl_has_symbol(ctx, entries[i].symbol))
+				filter_add_symbol(ctx, entries[i].symbol,
+						  entries[i].score, detail);
+			break;
 		}
 	}
-	dns_answer_free(&answer);
-	return true;
+}
+
+/* One query to run: its name, the entries of its kind (client, URL or
+ * sender zones) and the first of its zone among them, the detail a
+ * listing reports. */
+struct dnsbl_lookup {
+	char name[DNSBL_NAME_MAX];
+	const struct dnsbl_entry *entries;
+	size_t count, first;
+	const char *detail;
+};
+
+/* Runs the n lookups side by side and adds the symbols their answers
+ * match. */
+static void
+dnsbl_run_lookups(struct filter_context *ctx,
+		  const struct dnsbl_lookup *lookups, size_t n)
+{
+	const char **names;
+	struct dns_answer **answers;
+
+	if (n == 0 || filter_remaining_ms(ctx) <= 0)
+		return;
+	names = xcalloc(n, sizeof(*names));
+	answers = xcalloc(n, sizeof(*answers));
+	for (size_t i = 0; i < n; i++)
+		names[i] = lookups[i].name;
+	if (filter_dns_lookup_many(ctx, names, n, 1, answers) == 0)
+		for (size_t i = 0; i < n; i++) {
+			dnsbl_apply(ctx, lookups[i].entries, lookups[i].count,
+				    lookups[i].first, answers[i],
+				    lookups[i].detail);
+			dns_answer_free(&answers[i]);
+		}
+	free(answers);
+	free(names);
 }
 
 static bool
@@ -396,39 +423,51 @@ dnsbl_add_domain(const struct dnsbl_state *st, const char *name, size_t len,
 		memcpy(domains[(*count)++], reg, sizeof(reg));
 }
 
-/* Each domain in each zone of entries. Returns false when time ran out. */
-static bool
-dnsbl_query_domains(struct filter_context *ctx,
-		    const struct dnsbl_entry *entries, size_t count,
-		    char (*domains)[DNSBL_NAME_MAX], size_t ndomains)
-{
-	char name[DNSBL_NAME_MAX];
+/* A growing list of lookups. */
+struct dnsbl_lookups {
+	struct dnsbl_lookup *items;
+	size_t count, cap;
+};
 
+/* Adds a lookup of each domain in each zone of entries. */
+static void
+dnsbl_add_lookups(struct dnsbl_lookups *list, const struct dnsbl_entry *entries,
+		  size_t count, char (*domains)[DNSBL_NAME_MAX],
+		  size_t ndomains)
+{
 	for (size_t d = 0; d < ndomains; d++)
 		for (size_t i = 0; i < count; i++) {
-			int n;
+			struct dnsbl_lookup *l;
+			int len;
 
 			if (dnsbl_zone_seen(entries, i))
 				continue;
-			n = snprintf(name, sizeof(name), "%s.%s", domains[d],
-				     entries[i].zone);
-			if (n < 0 || (size_t)n >= sizeof(name))
+			if (list->count == list->cap) {
+				list->cap = list->cap ? list->cap * 2 : 16;
+				list->items = xreallocarray(
+				    list->items, list->cap, sizeof(*l));
+			}
+			l = &list->items[list->count];
+			len = snprintf(l->name, sizeof(l->name), "%s.%s",
+				       domains[d], entries[i].zone);
+			if (len < 0 || (size_t)len >= sizeof(l->name))
 				continue;
-			if (!dnsbl_query(ctx, entries, count, i, name,
-					 domains[d]))
-				return false;
+			l->entries = entries;
+			l->count = count;
+			l->first = i;
+			l->detail = domains[d];
+			list->count++;
 		}
-	return true;
 }
 
-/* The sender's domains (envelope sender, From, Reply-To, HELO name)
- * against the sender zones. Returns false when time ran out. */
-static bool
-dnsbl_check_senders(const struct dnsbl_state *st, struct filter_context *ctx,
-		    const struct mime_message *mime)
+/* The registrable domains of the sender (envelope sender, From,
+ * Reply-To, HELO name) into domains; returns how many. */
+static size_t
+dnsbl_sender_domains(const struct dnsbl_state *st, struct filter_context *ctx,
+		     const struct mime_message *mime,
+		     char (*domains)[DNSBL_NAME_MAX])
 {
 	const struct filter_envelope *env = filter_envelope(ctx);
-	char domains[4][DNSBL_NAME_MAX];
 	const char *at = strrchr(env->mail_from, '@');
 	size_t count = 0;
 
@@ -452,8 +491,7 @@ dnsbl_check_senders(const struct dnsbl_state *st, struct filter_context *ctx,
 	if (env->helo[0] != '\0' && env->helo[0] != '[')
 		dnsbl_add_domain(st, env->helo, strlen(env->helo), domains,
 				 &count, 4);
-	return dnsbl_query_domains(ctx, st->sender, st->sender_count, domains,
-				   count);
+	return count;
 }
 
 static int
@@ -461,9 +499,10 @@ dnsbl_run(void *state_p, struct filter_context *ctx, enum filter_phase phase)
 {
 	struct dnsbl_state *st = state_p;
 	const struct filter_envelope *env = filter_envelope(ctx);
-	char name[DNSBL_NAME_MAX], safe[64];
-	size_t i, u, ndomains = 0;
+	char safe[64], sender[4][DNSBL_NAME_MAX];
+	size_t i, u, ndomains = 0, nsender;
 	char(*domains)[DNSBL_NAME_MAX] = NULL;
+	struct dnsbl_lookups list = {NULL, 0, 0};
 	const struct mime_message *mime;
 
 	if (env->auth_user != NULL || env->submission)
@@ -471,40 +510,55 @@ dnsbl_run(void *state_p, struct filter_context *ctx, enum filter_phase phase)
 	if (phase == FILTER_PHASE_CONNECT && st->ip_count > 0 &&
 	    !(st->settings->skip_private &&
 	      dnsbl_ip_is_private(env->client_ip))) {
+		struct dnsbl_lookup *lookups =
+		    xcalloc(st->ip_count, sizeof(*lookups));
+		size_t n = 0;
+
 		log_sanitize(env->client_ip, strlen(env->client_ip), safe,
 			     sizeof(safe));
 		for (i = 0; i < st->ip_count; i++) {
 			if (dnsbl_zone_seen(st->ip, i))
 				continue;
 			if (dnsbl_query_name(env->client_ip, st->ip[i].zone,
-					     name, sizeof(name)) < 0)
+					     lookups[n].name,
+					     sizeof(lookups[n].name)) < 0)
 				break;
-			if (!dnsbl_query(ctx, st->ip, st->ip_count, i, name,
-					 safe))
-				return 0;
+			lookups[n].entries = st->ip;
+			lookups[n].count = st->ip_count;
+			lookups[n].first = i;
+			lookups[n].detail = safe;
+			n++;
 		}
+		dnsbl_run_lookups(ctx, lookups, n);
+		free(lookups);
 	}
 	if (phase != FILTER_PHASE_DATA)
 		return 0;
+	/* every domain of the message in every zone, side by side */
 	mime = mime_filter_get(ctx);
-	if (st->sender_count > 0 && !dnsbl_check_senders(st, ctx, mime))
-		return 0;
-	if (st->uri_count == 0 || st->settings->max_uri_domains == 0 ||
-	    mime == NULL)
-		return 0;
-	domains =
-	    xcalloc((size_t)st->settings->max_uri_domains, sizeof(*domains));
-	for (u = 0; u < mime->url_count &&
-		    ndomains < (size_t)st->settings->max_uri_domains;
-	     u++) {
-		char host[DNSBL_NAME_MAX];
-
-		if (dnsbl_url_host(mime->urls[u], host, sizeof(host)) == 0)
-			dnsbl_add_domain(st, host, strlen(host), domains,
-					 &ndomains,
-					 (size_t)st->settings->max_uri_domains);
+	if (st->sender_count > 0) {
+		nsender = dnsbl_sender_domains(st, ctx, mime, sender);
+		dnsbl_add_lookups(&list, st->sender, st->sender_count, sender,
+				  nsender);
 	}
-	dnsbl_query_domains(ctx, st->uri, st->uri_count, domains, ndomains);
+	if (st->uri_count > 0 && st->settings->max_uri_domains > 0 &&
+	    mime != NULL) {
+		size_t max = (size_t)st->settings->max_uri_domains;
+
+		domains = xcalloc(max, sizeof(*domains));
+		for (u = 0; u < mime->url_count && ndomains < max; u++) {
+			char host[DNSBL_NAME_MAX];
+
+			if (dnsbl_url_host(mime->urls[u], host, sizeof(host)) ==
+			    0)
+				dnsbl_add_domain(st, host, strlen(host),
+						 domains, &ndomains, max);
+		}
+		dnsbl_add_lookups(&list, st->uri, st->uri_count, domains,
+				  ndomains);
+	}
+	dnsbl_run_lookups(ctx, list.items, list.count);
+	free(list.items);
 	free(domains);
 	return 0;
 }

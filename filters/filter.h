@@ -312,6 +312,10 @@ char *filter_strdup(struct filter_context *ctx, const char *s);
  */
 int filter_dns_lookup(struct filter_context *ctx, const char *name, int rrtype,
 		      struct dns_answer **answer_r);
+/* filter_dns_lookup() for n names side by side (a blocklist's many
+ * domains): answers_r[i] for names[i], each to free. */
+int filter_dns_lookup_many(struct filter_context *ctx, const char *const *names,
+			   size_t n, int rrtype, struct dns_answer **answers_r);
 
 /* ------------------------------------------------------------------ */
 /* the registry (filters/filter_registry.c) */

@@ -1349,3 +1349,23 @@ filter_dns_lookup(struct filter_context *ctx, const char *name, int rrtype,
 	}
 	return dns_lookup_wait(ctx->dns, name, rrtype, left, answer_r);
 }
+
+int
+filter_dns_lookup_many(struct filter_context *ctx, const char *const *names,
+		       size_t n, int rrtype, struct dns_answer **answers_r)
+{
+	long left = filter_remaining_ms(ctx);
+
+	if (ctx->dns == NULL)
+		return -1;
+	if (left <= 0) {
+		for (size_t i = 0; i < n; i++) {
+			answers_r[i] = xcalloc(1, sizeof(*answers_r[i]));
+			answers_r[i]->status = DNS_TEMPFAIL;
+			answers_r[i]->rrtype = rrtype;
+		}
+		return 0;
+	}
+	return dns_lookup_wait_many(ctx->dns, names, n, rrtype, left,
+				    answers_r);
+}

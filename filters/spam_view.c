@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "filters/homograph.h"
+#include "filters/text_deobfuscate.h"
 #include "filters/url_host.h"
 #include "lib/xalloc.h"
 #include "mailstore/msg_structure.h"
@@ -195,6 +196,7 @@ spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	       const char *full, size_t full_len, size_t max_text)
 {
 	const char *subject, *f;
+	size_t subject_signs = 0;
 	size_t i, extra;
 
 	memset(view, 0, sizeof(*view));
@@ -221,9 +223,16 @@ spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	}
 	subject = mime_message_header(mime, "Subject", 0);
 	if (subject != NULL) {
-		spam_view_append_capped(&view->body, subject, strlen(subject),
+		/* as the reader reads it, like the text below */
+		struct buf read;
+
+		buf_init(&read);
+		subject_signs =
+		    text_deobfuscate(subject, strlen(subject), &read);
+		spam_view_append_capped(&view->body, buf_cstr(&read), read.len,
 					max_text);
 		buf_append_char(&view->body, '\n');
+		buf_free(&read);
 	}
 	if (mime->text != NULL)
 		spam_view_append_capped(&view->body, mime->text, mime->text_len,
@@ -251,7 +260,7 @@ spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	view->msg.full_len = full != NULL ? full_len : 0;
 	view->msg.uris = mime->urls;
 	view->msg.uri_count = mime->url_count;
-	view->msg.text_obfuscations = mime->text_obfuscations;
+	view->msg.text_obfuscations = mime->text_obfuscations + subject_signs;
 	view->msg.bayes = -1;
 	spam_view_parts(view, mime);
 	spam_view_homographs(view, mime);

@@ -337,6 +337,7 @@ dns_lookup_sync(struct dns *dns, const char *name, int rrtype,
 struct dns_wait {
 	bool done;
 	int err;
+	int async_id;
 	struct ub_result *result;
 };
 
@@ -350,48 +351,89 @@ dns_on_wait_result(void *arg, int err, struct ub_result *result)
 	w->result = result;
 }
 
+static long long
+dns_ms_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(now.tv_sec - start->tv_sec) * 1000 +
+	       (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/* Cancels the lookups of waits[0..n) still out and frees the results of
+ * those that came back. */
+static void
+dns_waits_drop(struct dns *dns, struct dns_wait *waits, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!waits[i].done)
+			(void)ub_cancel(dns->ctx, waits[i].async_id);
+		else if (waits[i].result != NULL)
+			ub_resolve_free(waits[i].result);
+	}
+}
+
+int
+dns_lookup_wait_many(struct dns *dns, const char *const *names, size_t n,
+		     int rrtype, long timeout_ms, struct dns_answer **answers_r)
+{
+	struct dns_wait *waits = xcalloc(n > 0 ? n : 1, sizeof(*waits));
+	struct timespec start;
+	size_t out = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (ub_resolve_async(dns->ctx, names[i], rrtype, 1, &waits[i],
+				     dns_on_wait_result,
+				     &waits[i].async_id) != 0) {
+			dns_waits_drop(dns, waits, i);
+			free(waits);
+			return -1;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd pfd = {ub_fd(dns->ctx), POLLIN, 0};
+		long long spent;
+		int ready;
+
+		while (out < n && waits[out].done)
+			out++;
+		if (out == n)
+			break;
+		spent = dns_ms_since(&start);
+		if (spent >= timeout_ms)
+			break;
+		ready = poll(&pfd, 1, (int)(timeout_ms - spent));
+		if ((ready < 0 && errno != EINTR) ||
+		    (ready > 0 && ub_process(dns->ctx) != 0)) {
+			dns_waits_drop(dns, waits, n);
+			free(waits);
+			return -1;
+		}
+	}
+	/* what did not come back in time is a temporary failure */
+	for (i = 0; i < n; i++) {
+		if (!waits[i].done) {
+			(void)ub_cancel(dns->ctx, waits[i].async_id);
+			answers_r[i] = dns_answer_from(NULL, 1, rrtype);
+			continue;
+		}
+		answers_r[i] =
+		    dns_answer_from(waits[i].result, waits[i].err, rrtype);
+		if (waits[i].result != NULL)
+			ub_resolve_free(waits[i].result);
+	}
+	free(waits);
+	return 0;
+}
+
 int
 dns_lookup_wait(struct dns *dns, const char *name, int rrtype, long timeout_ms,
 		struct dns_answer **answer_r)
 {
-	struct dns_wait w = {false, 0, NULL};
-	struct timespec start, now;
-	int async_id = 0;
-
-	if (ub_resolve_async(dns->ctx, name, rrtype, 1, &w, dns_on_wait_result,
-			     &async_id) != 0)
-		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (!w.done) {
-		struct pollfd pfd = {ub_fd(dns->ctx), POLLIN, 0};
-		long long spent;
-		int n;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		spent = (long long)(now.tv_sec - start.tv_sec) * 1000 +
-			(now.tv_nsec - start.tv_nsec) / 1000000;
-		if (spent >= timeout_ms) {
-			(void)ub_cancel(dns->ctx, async_id);
-			*answer_r = dns_answer_from(NULL, 1, rrtype);
-			return 0;
-		}
-		n = poll(&pfd, 1, (int)(timeout_ms - spent));
-		if (n < 0 && errno != EINTR) {
-			(void)ub_cancel(dns->ctx, async_id);
-			return -1;
-		}
-		if (n > 0 && ub_process(dns->ctx) != 0) {
-			if (!w.done)
-				(void)ub_cancel(dns->ctx, async_id);
-			if (w.result != NULL)
-				ub_resolve_free(w.result);
-			return -1;
-		}
-	}
-	*answer_r = dns_answer_from(w.result, w.err, rrtype);
-	if (w.result != NULL)
-		ub_resolve_free(w.result);
-	return 0;
+	return dns_lookup_wait_many(dns, &name, 1, rrtype, timeout_ms,
+				    answer_r);
 }
 
 void

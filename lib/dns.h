@@ -61,6 +61,13 @@ int dns_lookup_sync(struct dns *dns, const char *name, int rrtype,
  */
 int dns_lookup_wait(struct dns *dns, const char *name, int rrtype,
 		    long timeout_ms, struct dns_answer **answer_r);
+/* dns_lookup_wait() for n names at once, their answers in answers_r[i]
+ * (n of them): the lookups run side by side, so n names cost about as
+ * long as the slowest one, and what is not back after timeout_ms is
+ * DNS_TEMPFAIL. 0, or -1 with no answers. */
+int dns_lookup_wait_many(struct dns *dns, const char *const *names, size_t n,
+			 int rrtype, long timeout_ms,
+			 struct dns_answer **answers_r);
 void dns_answer_free(struct dns_answer **answer);
 
 /* RDATA parsers, exposed for tests: 0, or -1 on malformed data. */

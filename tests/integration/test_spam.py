@@ -234,14 +234,23 @@ def test_obfuscated_words_read_as_the_reader_reads_them(moat_factory):
                 "Content-Transfer-Encoding: 8bit\r\n\r\n"
                 "Buy %s today\r\n" % (name, text))
         assert send(moat.smtp_port, body.encode())[0] == 250
+    # the Subject is read the same way (an encoded word)
+    subject = "=?utf-8?b?%s?=" % base64.b64encode(
+        ("Buy " + hidden["zw"]).encode()).decode()
+    body = ("From: a@remote.example\r\nTo: demo@example.test\r\n"
+            "Subject: %s\r\n\r\nsubject\r\n" % subject)
+    assert send(moat.smtp_port, body.encode())[0] == 250
+    hidden["subject"] = ""
     msgs = moat.wait_messages("demo@example.test", len(hidden))
     assert len(msgs) == len(hidden)
     for msg in msgs:
         name = header(msg, "Subject")[0]
+        if name.startswith("=?"):
+            name = "subject"
         symbols = header(msg, "X-Spam-Symbols")[0]
         assert "LOCAL_WIDGET" in symbols, (name, symbols)
         assert ("TEXT_OBFUSCATED(2.50)" in symbols) == (
-            name in ("zw", "math")), (name, symbols)
+            name in ("zw", "math", "subject")), (name, symbols)
 
 
 def test_homographs_scored(moat_factory):

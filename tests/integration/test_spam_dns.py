@@ -167,6 +167,38 @@ def test_sender_domains_looked_up(moat_factory, dns_port):
             name, symbols)
 
 
+def test_uribl_lookups_run_side_by_side(moat_factory):
+    """Thirty URL domains against a list server that takes 0.2 s an
+    answer, within a 3 s filter timeout: one after another they would
+    take 6 s and the listed domain, the last, would never be asked."""
+    from dns_harness import ZoneResolver
+
+    class Slow(ZoneResolver):
+        def resolve(self, request, handler):
+            if str(request.q.qname).endswith("uribl.test."):
+                time.sleep(0.2)
+            return super().resolve(request, handler)
+
+    dns = LoopbackDNS(Slow(ZONE))
+    try:
+        moat = moat_factory(dnsbl_settings(dns.port, {
+            "filter.dnsbl.zones": "", "filter.dnsbl.timeout": "3s",
+            "filter.dnsbl.max_uri_domains": "30"}))
+        links = "".join("http://www.site%d.test/\r\n" % i
+                        for i in range(29))
+        body = ("From: Alice <alice@remote.example>\r\n"
+                "To: demo@example.test\r\nSubject: many links\r\n"
+                "Message-Id: <many@remote.example>\r\n\r\n%s"
+                "http://www.bad-domain.test/\r\n" % links).encode()
+        code, _ = send(moat.smtp_port, body)
+        assert code == 250
+        msg = moat.wait_messages("demo@example.test", 1)[0]
+        symbols = header(msg, "X-Spam-Symbols")[0]
+        assert "URIBL_TEST_LISTED(2.50)" in symbols, symbols
+    finally:
+        dns.stop()
+
+
 def test_dnsbl_listed_remote_client(moat_factory, dns_port):
     moat = moat_factory(dnsbl_settings(dns_port, {
         "filter.dnsbl.skip_private": "yes",
