@@ -44,9 +44,8 @@ script_of(uint32_t cp)
 	return SCRIPT_OTHER;
 }
 
-/* Greek and Cyrillic letters that pass for Latin ones in a host name. */
-static bool
-looks_latin(uint32_t cp)
+char
+homograph_latin_of(uint32_t cp)
 {
 	static const uint32_t set[] = {
 	    /* Cyrillic а в е к м н о р с т у х і ј ѕ ԁ һ ӏ ԛ ԝ ҽ ѵ ѡ п г ь */
@@ -56,11 +55,16 @@ looks_latin(uint32_t cp)
 	    /* Greek α ε ι κ ν ο ρ τ υ χ */
 	    0x3b1, 0x3b5, 0x3b9, 0x3ba, 0x3bd, 0x3bf, 0x3c1, 0x3c4, 0x3c5,
 	    0x3c7};
+	/* the Latin letter each of set passes for */
+	static const char latin[] = "abekmhopctyxijsdhlqwevwnrb"
+				    "aeikvoptux";
 
+	_Static_assert(sizeof(set) / sizeof(set[0]) == sizeof(latin) - 1,
+		       "one Latin letter per look-alike");
 	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
 		if (set[i] == cp)
-			return true;
-	return false;
+			return latin[i];
+	return 0;
 }
 
 /* The next code point of s (advanced); 0xfffd for a bad sequence. */
@@ -107,7 +111,7 @@ label_is_homograph(const char *label, bool whole_script)
 		seen[s] = true;
 		if (s != SCRIPT_COMMON) {
 			letters++;
-			if (!looks_latin(cp))
+			if (homograph_latin_of(cp) == 0)
 				all_alike = false;
 		}
 	}

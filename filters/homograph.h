@@ -17,7 +17,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 bool homograph_host(const char *host);
+
+/* The Latin letter that the lower-case Greek or Cyrillic letter cp passes
+ * for ('a' for "а", 'p' for "р", 'o' for "ο", ...), or 0. */
+char homograph_latin_of(uint32_t cp);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "filters/homograph.h"
 #include "lib/buf.h"
 
 /* Characters that show nothing. */
@@ -75,11 +76,75 @@ ascii_lookalike(gunichar c, bool *sign)
 	return d[0];
 }
 
+/* The word being read: where it starts in the output, and its letters. */
+struct word {
+	size_t start;	  /* offset in the output of its first letter */
+	size_t latin;	  /* Latin letters */
+	size_t lookalike; /* Greek or Cyrillic letters that look Latin */
+	size_t other;	  /* other letters */
+};
+
+/* The word ends: a word that mixed Latin letters with look-alikes
+ * ("pаypal" with a Cyrillic "а", "Мoсква" with a Latin "o") is a sign;
+ * when its Latin letters are the most, the look-alikes in it are read as
+ * the Latin letters they pass for ("paypal"). Returns the signs. */
+static size_t
+word_end(struct word *w, struct buf *out)
+{
+	bool mixed = w->latin > 0 && w->lookalike > 0;
+
+	if (mixed && w->latin > w->lookalike + w->other) {
+		struct buf latin = {0};
+		const char *p = out->data + w->start,
+			   *end = out->data + out->len;
+
+		while (p < end) {
+			gunichar c = g_utf8_get_char(p);
+			const char *next = g_utf8_next_char(p);
+			char l = c >= 0x80
+				     ? homograph_latin_of(g_unichar_tolower(c))
+				     : 0;
+
+			if (l != 0)
+				buf_append_char(&latin, g_unichar_isupper(c)
+							    ? g_ascii_toupper(l)
+							    : l);
+			else
+				buf_append(&latin, p, (size_t)(next - p));
+			p = next;
+		}
+		buf_truncate(out, w->start);
+		buf_append(out, latin.data, latin.len);
+		buf_free(&latin);
+	}
+	*w = (struct word){0};
+	return mixed ? 1 : 0;
+}
+
+/* Notes the visible character c, written to the output from offset at;
+ * returns the signs of a word it ends. */
+static size_t
+word_note(struct word *w, gunichar c, size_t at, struct buf *out)
+{
+	if (!g_unichar_isalpha(c) && !g_unichar_ismark(c))
+		return word_end(w, out);
+	if (w->latin + w->lookalike + w->other == 0)
+		w->start = at;
+	if (latin_letter(c))
+		w->latin++;
+	else if (c >= 0x80 && homograph_latin_of(g_unichar_tolower(c)) != 0)
+		w->lookalike++;
+	else
+		w->other++;
+	return 0;
+}
+
 size_t
 text_deobfuscate(const char *text, size_t len, struct buf *out)
 {
 	const char *p = text, *end = text + len;
 	gunichar prev = 0;
+	struct word word = {0};
 	size_t signs = 0;
 
 	while (p < end) {
@@ -88,6 +153,7 @@ text_deobfuscate(const char *text, size_t len, struct buf *out)
 		bool sign;
 
 		if (c == (gunichar)-1 || c == (gunichar)-2) {
+			signs += word_end(&word, out);
 			buf_append_char(out, *p++); /* not UTF-8: as it is */
 			prev = 0;
 			continue;
@@ -126,6 +192,7 @@ text_deobfuscate(const char *text, size_t len, struct buf *out)
 			continue;
 		}
 		gunichar a = ascii_lookalike(c, &sign);
+		size_t at = out->len;
 		if (a != 0) {
 			signs += sign;
 			buf_append_char(out, (char)a);
@@ -134,7 +201,8 @@ text_deobfuscate(const char *text, size_t len, struct buf *out)
 			buf_append(out, p, (size_t)(next - p));
 			prev = c;
 		}
+		signs += word_note(&word, prev, at, out);
 		p = next;
 	}
-	return signs;
+	return signs + word_end(&word, out);
 }

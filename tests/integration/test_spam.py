@@ -253,6 +253,31 @@ def test_obfuscated_words_read_as_the_reader_reads_them(moat_factory):
             name in ("zw", "math", "subject")), (name, symbols)
 
 
+def test_look_alike_letters_in_words_scored(moat_factory):
+    """Latin words with Cyrillic letters that look Latin planted in them
+    score TEXT_OBFUSCATED; Russian and English side by side do not."""
+    moat = moat_factory(settings())
+    texts = {
+        "mixed": "Your p\u0430yp\u0430l \u0430ccount needs \u0430ction",
+        "honest": "\u041c\u043e\u0441\u043a\u0432\u0430 is Moscow, "
+                  "\u043f\u0440\u0438\u0432\u0435\u0442 is hello",
+    }
+    for name, text in texts.items():
+        body = ("From: a@remote.example\r\nTo: demo@example.test\r\n"
+                "Subject: %s\r\nMIME-Version: 1.0\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n"
+                "Content-Transfer-Encoding: 8bit\r\n\r\n%s\r\n"
+                % (name, text))
+        assert send(moat.smtp_port, body.encode())[0] == 250
+    msgs = moat.wait_messages("demo@example.test", len(texts))
+    assert len(msgs) == len(texts)
+    for msg in msgs:
+        name = header(msg, "Subject")[0]
+        symbols = header(msg, "X-Spam-Symbols")[0]
+        assert ("TEXT_OBFUSCATED" in symbols) == (name == "mixed"), (
+            name, symbols)
+
+
 def test_homographs_scored(moat_factory):
     """A From domain or a link host in look-alike letters (punycode or
     UTF-8) scores FROM_HOMOGRAPH / URI_HOMOGRAPH; plain and honest IDN

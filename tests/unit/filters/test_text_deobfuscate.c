@@ -60,6 +60,22 @@ test_table(void **state)
 	     0},
 	    {"\xe2\x80", "\xe2\x80", 0},
 	    {"", "", 0},
+	    /* Latin words with a look-alike Cyrillic or Greek letter */
+	    {"p\xd0\xb0ypal login", "paypal login", 1},
+	    {"\xd0\xa0\xd0\xb0yPal", "PayPal", 1},
+	    {"\xd0\xb0"
+	     "cc\xd0\xbe"
+	     "unt\xe2\x80\x8b",
+	     "account", 1},
+	    {"\xd0\x9co\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0",
+	     "\xd0\x9co\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0", 1},
+	    {"\xce\xbfk", "\xce\xbfk", 1}, /* as many Greek as Latin */
+	    /* each in its own word, or joined by a hyphen: none */
+	    {"\xd0\x9c\xd0\xbe\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0 Moscow",
+	     "\xd0\x9c\xd0\xbe\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0 Moscow", 0},
+	    {"Telegram-\xd0\xb5", "Telegram-\xd0\xb5", 0},
+	    /* Cyrillic letters that look like no Latin one: none */
+	    {"SMS\xd0\xb6", "SMS\xd0\xb6", 0},
 	};
 
 	(void)state;
