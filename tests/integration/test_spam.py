@@ -226,6 +226,7 @@ def test_obfuscated_words_read_as_the_reader_reads_them(moat_factory):
                 "\U0001d41e widgets",
         "shy": "pur\u00adple wid\u00adgets",
         "fullwidth": "\uff50\uff55\uff52\uff50\uff4c\uff45 widgets",
+        "lookalike": "pur\u0440le widgets",  # a Cyrillic "р"
     }
     for name, text in hidden.items():
         body = ("From: a@remote.example\r\nTo: demo@example.test\r\n"
