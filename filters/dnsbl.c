@@ -3,7 +3,8 @@
  * DNSBL zone for the client address, each URIBL zone for the
  * registrable domains of the message's URLs (Public Suffix List, at most
  * max_uri_domains per message) and each sender zone for those of the
- * envelope sender, From, Reply-To and HELO name, and adds the configured
+ * envelope sender, From, Reply-To and HELO name (domains of skip_domains,
+ * big sites no list names, are not looked up), and adds the configured
  * symbol with its score for every listing. The client check runs at
  * CONNECT (as a Postfix reject_rbl_client; the result stays with the
  * connection), the domain checks at DATA. Neither runs for submission (587/465:
@@ -192,6 +193,7 @@ struct dnsbl_settings {
 	struct str_list zones;
 	struct str_list uribl_zones;
 	struct str_list sender_zones;
+	struct str_list skip_domains;
 	long long max_uri_domains;
 	bool skip_private;
 	char *psl;
@@ -228,6 +230,18 @@ static const struct setting_def dnsbl_setting_defs[] = {
      "(e.g. dbl.spamhaus.org/127.0.1.2=DBL_SENDER_SPAM:3)"},
     {"max_uri_domains", SETTING_INT, "20", D(max_uri_domains), 0, 1000, NULL,
      "distinct URL domains looked up per message"},
+    {"skip_domains", SETTING_LIST,
+     "example.com example.net example.org google.com gmail.com "
+     "googlemail.com youtube.com gstatic.com googleapis.com "
+     "googleusercontent.com microsoft.com outlook.com hotmail.com live.com "
+     "msn.com office.com office365.com yahoo.com aol.com apple.com "
+     "icloud.com me.com amazon.com facebook.com instagram.com "
+     "whatsapp.com linkedin.com twitter.com x.com wikipedia.org w3.org "
+     "mozilla.org github.com adobe.com",
+     D(skip_domains), 0, 0, NULL,
+     "registrable domains never looked up in the URIBL and sender zones "
+     "(sites no list names; spam pads its links with them): they do not "
+     "count toward max_uri_domains"},
     {"skip_private", SETTING_BOOL, "yes", D(skip_private), 0, 0, NULL,
      "no DNSBL lookups for loopback and private client addresses"},
     {"psl", SETTING_PATH, PSL_DEFAULT_PATH, D(psl), 0, 0, NULL,
@@ -404,8 +418,20 @@ dnsbl_registrable(const struct dnsbl_state *st, const char *host, char *out,
 	snprintf(out, outsz, "%s", p);
 }
 
+/* Whether the registrable domain reg is on the skip list. */
+static bool
+dnsbl_skipped(const struct dnsbl_state *st, const char *reg)
+{
+	const struct str_list *skip = &st->settings->skip_domains;
+
+	for (size_t i = 0; i < skip->count; i++)
+		if (strcasecmp(skip->items[i], reg) == 0)
+			return true;
+	return false;
+}
+
 /* Adds the registrable domain of the host name (len bytes) to domains
- * (count of max), once. */
+ * (count of max), once, unless it is on the skip list. */
 static void
 dnsbl_add_domain(const struct dnsbl_state *st, const char *name, size_t len,
 		 char (*domains)[DNSBL_NAME_MAX], size_t *count, size_t max)
@@ -416,6 +442,8 @@ dnsbl_add_domain(const struct dnsbl_state *st, const char *name, size_t len,
 	    !dnsbl_domain_ok(host))
 		return;
 	dnsbl_registrable(st, host, reg, sizeof(reg));
+	if (dnsbl_skipped(st, reg))
+		return;
 	for (size_t i = 0; i < *count; i++)
 		if (strcmp(domains[i], reg) == 0)
 			return;

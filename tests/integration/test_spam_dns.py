@@ -133,6 +133,43 @@ def test_uribl_reads_links_as_browsers_do(moat_factory, dns_port):
         assert "URIBL_TEST_LISTED(2.50)" in symbols, (link, symbols)
 
 
+def test_uribl_padding_with_big_sites_does_not_hide_a_link(moat_factory,
+                                                          dns_port):
+    """Links to big sites no list names (filter.dnsbl.skip_domains) are not
+    looked up and do not count toward max_uri_domains: links to 25 of them
+    before the listed link leave it looked up."""
+    moat = moat_factory(dnsbl_settings(dns_port, {"filter.dnsbl.zones": ""}))
+    sites = ("google.com gmail.com youtube.com gstatic.com googleapis.com "
+             "microsoft.com outlook.com hotmail.com live.com msn.com "
+             "office.com yahoo.com aol.com apple.com icloud.com amazon.com "
+             "facebook.com instagram.com linkedin.com twitter.com "
+             "wikipedia.org w3.org mozilla.org github.com adobe.com").split()
+    assert len(sites) == 25
+    padding = "".join('<a href="https://www.%s/">x</a>\r\n' % site
+                      for site in sites)
+    body = ("From: Alice <alice@remote.example>\r\n"
+            "To: demo@example.test\r\n"
+            "Subject: padded\r\n"
+            "Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n"
+            "Message-Id: <padded@remote.example>\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: text/html; charset=utf-8\r\n"
+            "\r\n"
+            "<html><body>%s<a href=\"http://bad-domain.test/\">x</a>"
+            "</body></html>\r\n" % padding)
+    assert send(moat.smtp_port, body.encode())[0] == 250
+    # with no skip list they fill max_uri_domains (20) before it
+    moat2 = moat_factory(dnsbl_settings(dns_port, {
+        "filter.dnsbl.zones": "", "filter.dnsbl.skip_domains": ""}))
+    assert send(moat2.smtp_port, body.encode())[0] == 250
+    symbols = header(moat.wait_messages("demo@example.test", 1)[0],
+                     "X-Spam-Symbols")[0]
+    assert "URIBL_TEST_LISTED(2.50)" in symbols, symbols
+    symbols = header(moat2.wait_messages("demo@example.test", 1)[0],
+                     "X-Spam-Symbols")[0]
+    assert "URIBL_TEST_LISTED" not in symbols, symbols
+
+
 def test_sender_domains_looked_up(moat_factory, dns_port):
     """A domain blocklist (Spamhaus DBL's form) for the sender's domains:
     the envelope sender, From, Reply-To and HELO name are each looked up,
