@@ -14,6 +14,7 @@
  * join the URL list. All memory lives in one pool freed at once.
  */
 #include "filters/mime.h"
+#include "filters/html_hidden.h"
 #include "filters/text_deobfuscate.h"
 
 #include <ctype.h>
@@ -63,6 +64,7 @@ struct mime_ctx {
 	size_t url_count, url_cap;
 	GHashTable *url_set;
 	struct buf text;
+	struct buf hidden_text; /* text of hidden HTML elements */
 	size_t decoded_used;
 	bool truncated;	    /* GMime saw the input end early */
 	bool headers_ended; /* the top-level header block has its blank line */
@@ -570,7 +572,8 @@ html_refresh_link(const char *raw, size_t raw_len, struct buf *val)
 }
 
 void
-mime_html_to_text(const char *html, size_t len, struct buf *out,
+mime_html_to_text(const char *html, size_t len, struct buf *seen,
+		  struct buf *hidden,
 		  void (*add_link)(void *ctx, const char *url, size_t url_len),
 		  void *ctx)
 {
@@ -582,12 +585,22 @@ mime_html_to_text(const char *html, size_t len, struct buf *out,
 	static const char *const link_attrs[] = {
 	    "href",   "src",  "action",	    "background", "formaction",
 	    "poster", "data", "xlink:href", NULL};
-	struct buf val;
+	struct buf val, dropped;
+	struct html_hide hide = {{0}, 0, 0};
+	struct buf *out = seen;
 	size_t i = 0;
 
 	buf_init(&val);
+	buf_init(&dropped);
 	while (i < len) {
 		char c = html[i];
+
+		/* text of a hidden element goes apart */
+		out = !html_hide_active(&hide) ? seen
+		      : hidden != NULL	       ? hidden
+					       : &dropped;
+		if (out == &dropped)
+			buf_reset(&dropped);
 
 		if (c == '&') {
 			size_t n = html_entity(html + i, len - i, out);
@@ -642,6 +655,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *out,
 			continue;
 		}
 		/* Attributes up to '>', quotes respected. */
+		bool hides = false;
 		while (i < len && html[i] != '>') {
 			size_t an_start, an_len;
 
@@ -657,6 +671,10 @@ mime_html_to_text(const char *html, size_t len, struct buf *out,
 			an_len = i - an_start;
 			while (i < len && g_ascii_isspace(html[i]))
 				i++;
+			hides |=
+			    !closing &&
+			    html_tag_is(html + an_start, an_len,
+					(const char *const[]){"hidden", NULL});
 			if (i >= len || html[i] != '=')
 				continue;
 			i++;
@@ -678,6 +696,11 @@ mime_html_to_text(const char *html, size_t len, struct buf *out,
 					i++;
 				v_end = i;
 			}
+			if (!closing &&
+			    html_tag_is(html + an_start, an_len,
+					(const char *const[]){"style", NULL}))
+				hides |= html_style_hides(html + v_start,
+							  v_end - v_start);
 			if (closing || add_link == NULL)
 				continue;
 			if (html_tag_is(name, name_len,
@@ -714,6 +737,13 @@ mime_html_to_text(const char *html, size_t len, struct buf *out,
 			i++; /* '>' */
 		if (name_len == 0)
 			continue;
+		if (closing)
+			html_hide_close(&hide, name, name_len);
+		else
+			html_hide_open(&hide, name, name_len, hides);
+		out = !html_hide_active(&hide) ? seen
+		      : hidden != NULL	       ? hidden
+					       : &dropped;
 		if (!closing && (html_tag_is(name, name_len,
 					     (const char *const[]){
 						 "script", "style", NULL}))) {
@@ -729,6 +759,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *out,
 			html_space(out, ' ');
 	}
 	buf_free(&val);
+	buf_free(&dropped);
 }
 
 /* --- headers ------------------------------------------------------------ */
@@ -1048,10 +1079,32 @@ mime_check_ambiguity(struct mime_ctx *ctx, GMimeObject *obj,
 		mime_symbol_set(ctx->msg, MIME_SYM_AMBIGUOUS);
 }
 
+/* Appends the text of hidden HTML elements, as the reader would read it
+ * were it shown, within the text budget of its own. */
+static void
+mime_add_hidden_text(struct mime_ctx *ctx, struct buf *hidden)
+{
+	size_t room, cut;
+
+	if (hidden->len == 0 ||
+	    ctx->hidden_text.len >= ctx->limits.max_text_size)
+		goto done;
+	room = ctx->limits.max_text_size - ctx->hidden_text.len;
+	if (ctx->hidden_text.len > 0)
+		buf_append_char(&ctx->hidden_text, '\n');
+	cut = hidden->len < room ? hidden->len : room;
+	while (cut > 0 && cut < hidden->len &&
+	       ((unsigned char)hidden->data[cut] & 0xc0) == 0x80)
+		cut--;
+	(void)text_deobfuscate(buf_cstr(hidden), cut, &ctx->hidden_text);
+done:
+	buf_free(hidden);
+}
+
 static void
 mime_add_text(struct mime_ctx *ctx, struct mime_part *part)
 {
-	struct buf conv, out;
+	struct buf conv, out, hidden;
 	size_t room, in_len;
 
 	if (ctx->text.len >= ctx->limits.max_text_size) {
@@ -1061,6 +1114,7 @@ mime_add_text(struct mime_ctx *ctx, struct mime_part *part)
 	room = ctx->limits.max_text_size - ctx->text.len;
 	buf_init(&conv);
 	buf_init(&out);
+	buf_init(&hidden);
 	/* Convert no more than the text budget can use (HTML shrinks, hence
 	 * the margin): a huge text part costs no more than a sensible one. */
 	in_len = part->content_len;
@@ -1072,8 +1126,8 @@ mime_add_text(struct mime_ctx *ctx, struct mime_part *part)
 		     &conv);
 	if (strcmp(part->content_type, "text/html") == 0) {
 		part->html = true;
-		mime_html_to_text(buf_cstr(&conv), conv.len, &out, mime_add_url,
-				  ctx);
+		mime_html_to_text(buf_cstr(&conv), conv.len, &out, &hidden,
+				  mime_add_url, ctx);
 	} else {
 		buf_append(&out, buf_cstr(&conv), conv.len);
 	}
@@ -1088,6 +1142,7 @@ mime_add_text(struct mime_ctx *ctx, struct mime_part *part)
 		out = read;
 	}
 	buf_free(&conv);
+	mime_add_hidden_text(ctx, &hidden);
 	if (out.len > room) {
 		/* Cut on a character boundary. */
 		size_t cut = room;
@@ -1323,6 +1378,7 @@ mime_parse_stream(GMimeStream *stream, const struct mime_limits *limits)
 	ctx.msg = msg;
 	ctx.url_set = g_hash_table_new(g_str_hash, g_str_equal);
 	buf_init(&ctx.text);
+	buf_init(&ctx.hidden_text);
 	ctx.options = g_mime_parser_options_new();
 	g_mime_parser_options_set_warning_callback(ctx.options, mime_warning_cb,
 						   &ctx);
@@ -1368,10 +1424,14 @@ mime_parse_stream(GMimeStream *stream, const struct mime_limits *limits)
 	}
 	msg->text = pool_strndup(msg->pool, buf_cstr(&ctx.text), ctx.text.len);
 	msg->text_len = ctx.text.len;
+	msg->hidden_text = pool_strndup(msg->pool, buf_cstr(&ctx.hidden_text),
+					ctx.hidden_text.len);
+	msg->hidden_text_len = ctx.hidden_text.len;
 
 	free(ctx.parts);
 	free(ctx.urls);
 	buf_free(&ctx.text);
+	buf_free(&ctx.hidden_text);
 	g_hash_table_destroy(ctx.url_set);
 	g_mime_parser_options_free(ctx.options);
 	return msg;

@@ -134,6 +134,10 @@ struct mime_message {
 	size_t text_len;
 	/* Signs of obfuscation text_deobfuscate() found in it. */
 	size_t text_obfuscations;
+	/* The text of hidden HTML elements (filters/html_hidden.h), read the
+	 * same way, apart from text: the reader does not see it. */
+	const char *hidden_text;
+	size_t hidden_text_len;
 
 	/* Distinct URLs from text and HTML (href/src included), in order of
 	 * appearance, as written (entities decoded). */
@@ -203,13 +207,14 @@ struct filter_context;
 void mime_filter_register(const struct mime_limits *limits);
 const struct mime_message *mime_filter_get(struct filter_context *ctx);
 
-/* Reduces HTML to text into out (appended), adding href/src/action links
- * to links through add_link(ctx, url, len). Exposed for tests. */
+/* Reduces HTML to text: what the reader sees appended to seen, the text
+ * of hidden elements (filters/html_hidden.h) to hidden (NULL: dropped);
+ * href/src/action links of both go to add_link(ctx, url, len). Exposed
+ * for tests. */
 struct buf;
-void mime_html_to_text(const char *html, size_t len, struct buf *out,
-		       void (*add_link)(void *ctx, const char *url,
-					size_t url_len),
-		       void *ctx);
+void mime_html_to_text(
+    const char *html, size_t len, struct buf *seen, struct buf *hidden,
+    void (*add_link)(void *ctx, const char *url, size_t url_len), void *ctx);
 /* Calls add_url for each URL found in UTF-8 text (schemes http, https,
  * ftp, mailto, and bare "www." hosts). Exposed for tests. */
 void mime_find_urls(const char *text, size_t len,

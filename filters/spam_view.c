@@ -254,6 +254,11 @@ spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	view->msg.body_len = view->body.len;
 	view->msg.rawbody = buf_cstr(&view->rawbody);
 	view->msg.rawbody_len = view->rawbody.len;
+	view->msg.hidden_body = mime->hidden_text;
+	view->msg.hidden_body_len =
+	    max_text != 0 && mime->hidden_text_len > max_text
+		? max_text
+		: mime->hidden_text_len;
 	if (full != NULL && max_text != 0 && full_len > max_text)
 		full_len = max_text;
 	view->msg.full = full;

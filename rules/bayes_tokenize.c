@@ -9,7 +9,9 @@
  *               "2:" + each pair of neighbouring words, and "C:" + a word
  *               as written when it has capitals; CJK text (no spaces
  *               between words) also as "J:" + each overlapping pair of
- *               characters
+ *               characters; the words of hidden HTML elements
+ *               (filters/html_hidden.h) apart, as "I*:" + word, as
+ *               SpamAssassin does: spam hides ordinary words there
  *   headers     "N:name" for every field present (the set of fields is a
  *               mailer's fingerprint); the words of each field's value
  *               under a per-field prefix (addresses and host names kept
@@ -600,6 +602,9 @@ bayes_tokenize(const struct spam_msg *msg, struct bayes_tokens *tokens)
 	if (msg->body != NULL)
 		bayes_tokenize_text(msg->body, msg->body_len, "", bayes_add_cb,
 				    tokens);
+	if (msg->hidden_body != NULL)
+		bayes_tokenize_text(msg->hidden_body, msg->hidden_body_len,
+				    "I*:", bayes_add_cb, tokens);
 	if (msg->rawbody != NULL)
 		bayes_tokenize_html(msg->rawbody, msg->rawbody_len,
 				    bayes_add_cb, tokens);

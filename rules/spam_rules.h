@@ -47,6 +47,10 @@ struct spam_msg {
 	/* Decoded text parts before rendering (HTML with its tags). */
 	const char *rawbody;
 	size_t rawbody_len;
+	/* Text of hidden HTML elements (filters/html_hidden.h), not in body:
+	 * Bayes reads it apart ("I*:" tokens), no rule does. */
+	const char *hidden_body;
+	size_t hidden_body_len;
 	/* The whole message as received (headers and body). */
 	const char *full;
 	size_t full_len;

@@ -254,6 +254,41 @@ def test_obfuscated_words_read_as_the_reader_reads_them(moat_factory):
             name in ("zw", "math", "subject")), (name, symbols)
 
 
+def test_hidden_html_text_is_not_read_as_seen(moat_factory):
+    """Text in HTML elements the reader never sees (display:none, the
+    hidden attribute, a zero font size) is not what body rules read; the
+    text around it is."""
+    moat = moat_factory(settings(), start=False)
+    cf = os.path.join(moat.top, "local.cf")
+    with open(cf, "w") as f:
+        f.write("body LOCAL_SEEN /\\bpurple widgets\\b/i\n"
+                "score LOCAL_SEEN 0.1\n"
+                "body LOCAL_UNSEEN /\\bgrandma recipe\\b/i\n"
+                "score LOCAL_UNSEEN 0.1\n")
+    os.chmod(cf, 0o644)
+    with open(moat.conf, "a") as f:
+        f.write("filter.spam.rules_paths = %s\n" % cf)
+    moat.start()
+    hiding = ['<div style="display: none;">grandma recipe</div>',
+              '<span hidden>grandma recipe</span>',
+              '<p style="font-size:0px">grandma recipe<p>',
+              '<td style="max-height:0;overflow:hidden">grandma recipe</td>']
+    for i, hidden in enumerate(hiding):
+        body = ("From: a@remote.example\r\nTo: demo@example.test\r\n"
+                "Subject: hidden %d\r\nMIME-Version: 1.0\r\n"
+                "Content-Type: text/html; charset=utf-8\r\n\r\n"
+                "<html><body>Buy %s purple widgets</body></html>\r\n"
+                % (i, hidden))
+        assert send(moat.smtp_port, body.encode())[0] == 250
+    msgs = moat.wait_messages("demo@example.test", len(hiding))
+    assert len(msgs) == len(hiding)
+    for msg in msgs:
+        symbols = header(msg, "X-Spam-Symbols")[0]
+        name = header(msg, "Subject")[0]
+        assert "LOCAL_SEEN" in symbols, (name, symbols)
+        assert "LOCAL_UNSEEN" not in symbols, (name, symbols)
+
+
 def test_look_alike_letters_in_words_scored(moat_factory):
     """Latin words with Cyrillic letters that look Latin planted in them
     score TEXT_OBFUSCATED; Russian and English side by side do not."""

@@ -436,27 +436,55 @@ static void
 test_html_and_urls(void **state)
 {
 	static const struct {
-		const char *html, *want;
+		const char *html, *want, *hidden;
 	} cases[] = {
-	    {"a<br>b", "a\nb"},
+	    {"a<br>b", "a\nb", ""},
 	    {"a &amp; b &#0; &#xD800; &bogus;",
-	     "a & b \xef\xbf\xbd \xef\xbf\xbd &bogus;"},
-	    {"x < y", "x < y"},
-	    {"<td>1</td><td>2</td>", "1 2 "},
-	    {"<scr<script>ipt>alert(1)</script>z", "ipt>alert(1)z"},
-	    {"unterminated <a href=\"http://u.example", "unterminated "},
-	    {"<!-- never closed", ""},
+	     "a & b \xef\xbf\xbd \xef\xbf\xbd &bogus;", ""},
+	    {"x < y", "x < y", ""},
+	    {"<td>1</td><td>2</td>", "1 2 ", ""},
+	    {"<scr<script>ipt>alert(1)</script>z", "ipt>alert(1)z", ""},
+	    {"unterminated <a href=\"http://u.example", "unterminated ", ""},
+	    {"<!-- never closed", "", ""},
+	    /* hidden elements: their text goes apart */
+	    {"buy <div style=\"display: none\">grandma recipe</div>now",
+	     "buy\nnow", "grandma recipe"},
+	    {"a<span style='color:red;visibility:hidden'>b</span>c", "ac", "b"},
+	    {"a<p hidden>b<p>c", "a\nc", "b"},
+	    {"a<div style=\"font-size:0px\">x<div>y</div>z</div>w", "a\nw",
+	     "x\ny\nz"},
+	    {"a<td style=\"max-height:0;overflow:hidden\">p</td>b", "a b", "p"},
+	    {"a<span style=\"opacity:0\">p</span>b", "ab", "p"},
+	    /* shown: */
+	    {"a<span style=\"opacity:0.5;font-size:10px\">p</span>b", "apb",
+	     ""},
+	    {"a<img style=\"display:none\" src=x>b", "ab", ""},
+	    {"a<div style=\"max-height:0\">p</div>b", "a\np\nb", ""},
+	    {"a<input type=\"hidden\" value=v>b", "ab", ""},
+	    /* an unclosed hidden element hides to the end, as it does shown */
+	    {"a<div style=display:none>b", "a", "b"},
 	};
+	size_t failed = 0;
+
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct buf out;
+		struct buf out, hidden;
 
 		buf_init(&out);
+		buf_init(&hidden);
 		mime_html_to_text(cases[i].html, strlen(cases[i].html), &out,
-				  NULL, NULL);
-		assert_string_equal(buf_cstr(&out), cases[i].want);
+				  &hidden, NULL, NULL);
+		if (strcmp(buf_cstr(&out), cases[i].want) != 0 ||
+		    strcmp(buf_cstr(&hidden), cases[i].hidden) != 0) {
+			print_error("%s: got \"%s\" and hidden \"%s\"\n",
+				    cases[i].html, buf_cstr(&out),
+				    buf_cstr(&hidden));
+			failed++;
+		}
 		buf_free(&out);
+		buf_free(&hidden);
 	}
+	assert_int_equal(failed, 0);
 }
 
 static void
@@ -503,7 +531,7 @@ test_html_links(void **state)
 		buf_init(&out);
 		buf_init(&links);
 		mime_html_to_text(cases[i].html, strlen(cases[i].html), &out,
-				  collect_link, &links);
+				  NULL, collect_link, &links);
 		if (strcmp(buf_cstr(&links), cases[i].want) != 0)
 			fail_msg("%s: got \"%s\"", cases[i].html,
 				 buf_cstr(&links));

@@ -98,6 +98,8 @@ test_tokenize_message(void **state)
 	    .header_count = 2,
 	    .body = "pills pills body",
 	    .body_len = 16,
+	    .hidden_body = "Grandma pills",
+	    .hidden_body_len = 13,
 	    .uris = uris,
 	    .uri_count = 1,
 	    .bayes = -1,
@@ -109,8 +111,8 @@ test_tokenize_message(void **state)
 	bayes_tokenize(&msg, &t);
 	bayes_tokens_init(&want);
 	/* Field names, Subject words, Received words, body words
-	 * (deduplicated; the body's own HTML scan finds no tags), URL host
-	 * suffixes. */
+	 * (deduplicated; the body's own HTML scan finds no tags), hidden
+	 * words apart (no pairs, no capitals), URL host suffixes. */
 	bayes_tokens_add(&want, "N:subject", 9);
 	bayes_tokens_add(&want, "N:received", 10);
 	bayes_tokens_add(&want, "S:cheap", 7);
@@ -121,6 +123,8 @@ test_tokenize_message(void **state)
 	bayes_tokens_add(&want, "body", 4);
 	bayes_tokens_add(&want, "2:pills pills", 13);
 	bayes_tokens_add(&want, "2:pills body", 12);
+	bayes_tokens_add(&want, "I*:grandma", 10);
+	bayes_tokens_add(&want, "I*:pills", 8);
 	bayes_tokens_add(&want, "U:www.spam.example.test", 23);
 	bayes_tokens_add(&want, "U:spam.example.test", 19);
 	bayes_tokens_add(&want, "U:example.test", 14);

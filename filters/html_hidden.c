@@ -1,0 +1,150 @@
+/*
+ * html_hidden: inline styles that hide an element, and the hidden element
+ * the HTML scanner is inside (see html_hidden.h). Bounded by the input.
+ */
+#include "filters/html_hidden.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+/* One declaration "property:value" of a style, lower case, spaces out. */
+struct css_decl {
+	char prop[32];
+	char value[64];
+};
+
+/* Reads the next declaration from *p (advanced past it, up to end);
+ * false at the end. An over-long property or value is cut. */
+static bool
+css_next(const char **p, const char *end, struct css_decl *d)
+{
+	size_t np = 0, nv = 0;
+	bool in_value = false;
+
+	if (*p >= end)
+		return false;
+	while (*p < end && **p != ';') {
+		unsigned char c = (unsigned char)*(*p)++;
+
+		if (isspace(c))
+			continue;
+		if (c == ':' && !in_value) {
+			in_value = true;
+			continue;
+		}
+		c = (unsigned char)tolower(c);
+		if (!in_value && np + 1 < sizeof(d->prop))
+			d->prop[np++] = (char)c;
+		else if (in_value && nv + 1 < sizeof(d->value))
+			d->value[nv++] = (char)c;
+	}
+	if (*p < end)
+		(*p)++; /* ';' */
+	d->prop[np] = '\0';
+	d->value[nv] = '\0';
+	return true;
+}
+
+/* Whether a CSS length or number is zero: "0", "0px", "0.0em", "0%". */
+static bool
+css_zero(const char *v)
+{
+	bool digit = false;
+
+	for (; *v == '0' || *v == '.'; v++)
+		digit |= *v == '0';
+	if (!digit)
+		return false;
+	/* the unit, or "!important" */
+	return *v == '\0' || isalpha((unsigned char)*v) || *v == '%' ||
+	       *v == '!';
+}
+
+bool
+html_style_hides(const char *style, size_t len)
+{
+	const char *p = style, *end = style + len;
+	struct css_decl d;
+	bool zero_height = false, overflow_hidden = false;
+
+	while (css_next(&p, end, &d)) {
+		if (strcmp(d.prop, "display") == 0 &&
+		    strncmp(d.value, "none", 4) == 0)
+			return true;
+		if (strcmp(d.prop, "visibility") == 0 &&
+		    strncmp(d.value, "hidden", 6) == 0)
+			return true;
+		if ((strcmp(d.prop, "font-size") == 0 ||
+		     strcmp(d.prop, "opacity") == 0) &&
+		    css_zero(d.value))
+			return true;
+		if ((strcmp(d.prop, "max-height") == 0 ||
+		     strcmp(d.prop, "height") == 0) &&
+		    css_zero(d.value))
+			zero_height = true;
+		if (strcmp(d.prop, "overflow") == 0 &&
+		    strncmp(d.value, "hidden", 6) == 0)
+			overflow_hidden = true;
+	}
+	return zero_height && overflow_hidden;
+}
+
+static bool
+tag_in(const char *name, size_t n, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strlen(*list) == n && strncasecmp(name, *list, n) == 0)
+			return true;
+	return false;
+}
+
+bool
+html_hide_active(const struct html_hide *h)
+{
+	return h->name_len > 0;
+}
+
+void
+html_hide_open(struct html_hide *h, const char *name, size_t n, bool hides)
+{
+	static const char *const void_tags[] = {
+	    "area", "base", "br",    "col",    "embed", "hr",  "img", "input",
+	    "link", "meta", "param", "source", "track", "wbr", NULL};
+	/* elements whose start closes an open <p> */
+	static const char *const p_closers[] = {
+	    "p",      "div",	    "table", "ul", "ol",      "dl",
+	    "h1",     "h2",	    "h3",    "h4", "h5",      "h6",
+	    "pre",    "blockquote", "form",  "hr", "section", "article",
+	    "header", "footer",	    NULL};
+
+	if (html_hide_active(h)) {
+		if (h->name_len == 1 && h->name[0] == 'p' &&
+		    tag_in(name, n, p_closers)) {
+			h->name_len = 0; /* the hidden paragraph ends here */
+		} else {
+			if (n == h->name_len &&
+			    strncasecmp(name, h->name, n) == 0)
+				h->nest++;
+			return;
+		}
+	}
+	if (!hides || n == 0 || n >= sizeof(h->name) ||
+	    tag_in(name, n, void_tags))
+		return;
+	for (size_t i = 0; i < n; i++)
+		h->name[i] = (char)tolower((unsigned char)name[i]);
+	h->name[n] = '\0';
+	h->name_len = n;
+	h->nest = 1;
+}
+
+void
+html_hide_close(struct html_hide *h, const char *name, size_t n)
+{
+	if (!html_hide_active(h) || n != h->name_len ||
+	    strncasecmp(name, h->name, n) != 0)
+		return;
+	if (--h->nest == 0)
+		h->name_len = 0;
+}
