@@ -12,27 +12,38 @@
 #include "filters/homograph.h"
 #include "lib/buf.h"
 
-/* Characters that show nothing. */
+/* Characters that show nothing: format characters, fillers and
+ * selectors that a mail program draws as nothing at all. */
 static bool
 invisible(gunichar c)
 {
-	switch (c) {
-	case 0x00ad: /* soft hyphen */
-	case 0x034f: /* combining grapheme joiner */
-	case 0x180e: /* Mongolian vowel separator */
-	case 0x200b: /* zero width space */
-	case 0x200c: /* zero width non-joiner */
-	case 0x200d: /* zero width joiner */
-	case 0x2060: /* word joiner */
-	case 0x2061: /* invisible function application ... */
-	case 0x2062:
-	case 0x2063:
-	case 0x2064: /* ... invisible plus */
-	case 0xfeff: /* zero width no-break space (BOM) */
-		return true;
-	default:
-		return false;
-	}
+	static const struct {
+		gunichar first, last;
+	} ranges[] = {
+	    {0x00ad, 0x00ad},	/* soft hyphen */
+	    {0x034f, 0x034f},	/* combining grapheme joiner */
+	    {0x061c, 0x061c},	/* Arabic letter mark */
+	    {0x115f, 0x1160},	/* Hangul choseong and jungseong fillers */
+	    {0x17b4, 0x17b5},	/* Khmer inherent vowels */
+	    {0x180b, 0x180f},	/* Mongolian variation selectors, separator */
+	    {0x200b, 0x200f},	/* zero width space, (non-)joiner, LRM, RLM */
+	    {0x202a, 0x202e},	/* bidirectional embeddings and overrides */
+	    {0x2060, 0x2064},	/* word joiner, invisible operators */
+	    {0x2066, 0x2069},	/* bidirectional isolates */
+	    {0x3164, 0x3164},	/* Hangul filler */
+	    {0xfe00, 0xfe0f},	/* variation selectors */
+	    {0xfeff, 0xfeff},	/* zero width no-break space (BOM) */
+	    {0xffa0, 0xffa0},	/* half-width Hangul filler */
+	    {0xfff9, 0xfffb},	/* interlinear annotation marks */
+	    {0x1d173, 0x1d17a}, /* musical symbol formatting */
+	    {0xe0000, 0xe007f}, /* tag characters */
+	    {0xe0100, 0xe01ef}, /* variation selectors supplement */
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(ranges); i++)
+		if (c >= ranges[i].first && c <= ranges[i].last)
+			return true;
+	return false;
 }
 
 static bool

@@ -1,7 +1,8 @@
 /*
  * text_deobfuscate: the rendered text of a message as a reader sees it,
  * for the rules, Bayes and the URL finder: characters that show nothing
- * (zero-width spaces, soft hyphens, word joiners) dropped, letters that
+ * (zero-width spaces, soft hyphens, word joiners, bidirectional controls,
+ * variation selectors, tag characters, Hangul fillers) dropped, letters that
  * only look like ASCII (full-width forms, mathematical alphanumerics such
  * as "𝐅𝐑𝐄𝐄", circled letters) read as ASCII, and Greek or Cyrillic
  * letters planted in a Latin word read as the Latin letters they pass for.

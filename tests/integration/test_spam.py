@@ -227,6 +227,7 @@ def test_obfuscated_words_read_as_the_reader_reads_them(moat_factory):
         "shy": "pur\u00adple wid\u00adgets",
         "fullwidth": "\uff50\uff55\uff52\uff50\uff4c\uff45 widgets",
         "lookalike": "pur\u0440le widgets",  # a Cyrillic "р"
+        "bidi": "pu\u202er\u2066ple wid\U000e0067gets",  # override, tag
     }
     for name, text in hidden.items():
         body = ("From: a@remote.example\r\nTo: demo@example.test\r\n"
@@ -251,7 +252,7 @@ def test_obfuscated_words_read_as_the_reader_reads_them(moat_factory):
         symbols = header(msg, "X-Spam-Symbols")[0]
         assert "LOCAL_WIDGET" in symbols, (name, symbols)
         assert ("TEXT_OBFUSCATED(2.50)" in symbols) == (
-            name in ("zw", "math", "subject")), (name, symbols)
+            name in ("zw", "math", "subject", "bidi")), (name, symbols)
 
 
 def test_hidden_html_text_is_not_read_as_seen(moat_factory):

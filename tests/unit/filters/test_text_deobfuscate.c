@@ -30,6 +30,14 @@ test_table(void **state)
 	    {"ab\xe2\x80\x8b\xe2\x80\x8b\xe2\x80\x8b"
 	     "cd",
 	     "abcd", 1},
+	    /* bidirectional override, Hangul filler, tag character and a
+	     * variation selector inside words */
+	    {"Vi\xe2\x80\xae"
+	     "ag ra\xe3\x85\xa4ti\xf3\xa0\x81\x81o n\xef\xb8\x8fow",
+	     "Viag ratio now", 4},
+	    /* a right-to-left mark in Hebrew text: dropped, no sign */
+	    {"\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d\xe2\x80\x8f",
+	     "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d", 0},
 	    /* soft hyphen: dropped, ordinary in German hyphenation hints */
 	    {"Silben\xc2\xadtrennung", "Silbentrennung", 0},
 	    /* invisibles between words (a newsletter's preheader padding) */
