@@ -14,6 +14,7 @@
  * join the URL list. All memory lives in one pool freed at once.
  */
 #include "filters/mime.h"
+#include "filters/html_charset.h"
 #include "filters/html_hidden.h"
 #include "filters/text_deobfuscate.h"
 
@@ -1079,6 +1080,30 @@ mime_check_ambiguity(struct mime_ctx *ctx, GMimeObject *obj,
 		mime_symbol_set(ctx->msg, MIME_SYM_AMBIGUOUS);
 }
 
+/* The charset to read a text part in (the first len bytes of its
+ * content): the MIME header's; for HTML with none there and bytes that
+ * are not UTF-8, the one its <meta> tag declares (into meta, metasz), as
+ * a mail program reads it (filters/html_charset.h), when iconv knows it. */
+static const char *
+mime_text_charset(const struct mime_part *part, size_t len, char *meta,
+		  size_t metasz)
+{
+	iconv_t cd;
+
+	if (part->charset != NULL ||
+	    strcmp(part->content_type, "text/html") != 0 ||
+	    g_utf8_validate((const char *)part->content, (gssize)len, NULL) ||
+	    !html_meta_charset((const char *)part->content, len, meta,
+			       metasz) ||
+	    mime_charset_is_utf8(meta))
+		return part->charset;
+	cd = g_mime_iconv_open("UTF-8", meta);
+	if (cd == (iconv_t)-1)
+		return part->charset;
+	g_mime_iconv_close(cd);
+	return meta;
+}
+
 /* Appends the text of hidden HTML elements, as the reader would read it
  * were it shown, within the text budget of its own. */
 static void
@@ -1106,6 +1131,7 @@ mime_add_text(struct mime_ctx *ctx, struct mime_part *part)
 {
 	struct buf conv, out, hidden;
 	size_t room, in_len;
+	char meta[41];
 
 	if (ctx->text.len >= ctx->limits.max_text_size) {
 		mime_symbol_set(ctx->msg, MIME_SYM_TOO_LARGE);
@@ -1122,8 +1148,8 @@ mime_add_text(struct mime_ctx *ctx, struct mime_part *part)
 		in_len = room * 8;
 		mime_symbol_set(ctx->msg, MIME_SYM_TOO_LARGE);
 	}
-	mime_to_utf8(ctx, part->charset, (const char *)part->content, in_len,
-		     &conv);
+	mime_to_utf8(ctx, mime_text_charset(part, in_len, meta, sizeof(meta)),
+		     (const char *)part->content, in_len, &conv);
 	if (strcmp(part->content_type, "text/html") == 0) {
 		part->html = true;
 		mime_html_to_text(buf_cstr(&conv), conv.len, &out, &hidden,

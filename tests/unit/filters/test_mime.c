@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "filters/html_charset.h"
 #include "filters/mime.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
@@ -292,6 +293,75 @@ test_raw_headers(void **state)
 	assert_string_equal(m->headers[0].value, "\xc3\xa9");
 	assert_string_equal(mime_message_header(m, "x-a", 0), "1");
 	assert_null(mime_message_header(m, "x-a", 1));
+	mime_message_free(&m);
+}
+
+static void
+test_html_meta_charset(void **state)
+{
+	static const struct {
+		const char *html, *want; /* want NULL: none */
+	} cases[] = {
+	    {"<html><head><meta http-equiv=\"Content-Type\" "
+	     "content=\"text/html; charset=gb2312\"></head>",
+	     "gb2312"},
+	    {"<META CHARSET='Big5'>", "Big5"},
+	    {"<meta charset = koi8-r />", "koi8-r"},
+	    {"<metadata charset=x><meta name=a><meta charset=\"iso-8859-2\">",
+	     "iso-8859-2"},
+	    {"<meta name=\"description\" content=\"no charset\">", NULL},
+	    {"<meta charset=>", NULL},
+	    {"<meta charset=\"", NULL},
+	    {"no meta at all", NULL},
+	};
+	char out[41];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool found = html_meta_charset(
+		    cases[i].html, strlen(cases[i].html), out, sizeof(out));
+
+		if (cases[i].want == NULL) {
+			if (found)
+				fail_msg("%s: found %s", cases[i].html, out);
+		} else if (!found || strcmp(out, cases[i].want) != 0) {
+			fail_msg("%s: got %s", cases[i].html,
+				 found ? out : "(none)");
+		}
+	}
+	/* only the first 1024 bytes are read, as HTML's prescan does */
+	{
+		char late[1200];
+
+		memset(late, ' ', sizeof(late));
+		memcpy(late + 1100, "<meta charset=big5>", 19);
+		assert_false(
+		    html_meta_charset(late, sizeof(late), out, sizeof(out)));
+	}
+}
+
+/* An HTML part with no charset in its header is read in the one its
+ * <meta> declares; one with a charset there keeps it. */
+static void
+test_html_read_in_meta_charset(void **state)
+{
+	/* "Привет" in KOI8-R */
+	const char *undeclared =
+	    "Content-Type: text/html\r\n\r\n"
+	    "<meta http-equiv=\"Content-Type\" content=\"text/html; "
+	    "charset=koi8-r\"><p>\xf0\xd2\xc9\xd7\xc5\xd4</p>\r\n";
+	const char *declared =
+	    "Content-Type: text/html; charset=iso-8859-1\r\n\r\n"
+	    "<meta charset=koi8-r><p>\xe9t\xe9</p>\r\n";
+	struct mime_message *m;
+
+	(void)state;
+	m = mime_parse_buffer(undeclared, strlen(undeclared), NULL);
+	assert_non_null(strstr(m->text, "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2"
+					"\xd0\xb5\xd1\x82"));
+	mime_message_free(&m);
+	m = mime_parse_buffer(declared, strlen(declared), NULL);
+	assert_non_null(strstr(m->text, "\xc3\xa9t\xc3\xa9"));
 	mime_message_free(&m);
 }
 
@@ -733,6 +803,8 @@ main(void)
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_fd_and_slot),
 	    cmocka_unit_test(test_html_and_urls),
+	    cmocka_unit_test(test_html_meta_charset),
+	    cmocka_unit_test(test_html_read_in_meta_charset),
 	    cmocka_unit_test(test_html_links),
 	    cmocka_unit_test(test_embedded_and_long_urls),
 	    cmocka_unit_test(test_ambiguity),
