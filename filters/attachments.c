@@ -39,6 +39,7 @@
 #include "filters/attach_ole.h"
 #include "filters/attach_ooxml.h"
 #include "filters/attach_pdf.h"
+#include "filters/attach_rtf.h"
 #include "filters/attach_xls.h"
 #include "filters/data_uri.h"
 #include "filters/attach_tnef.h"
@@ -112,6 +113,7 @@ static const char *const attach_symbol_names[ATTACH_SYM_COUNT_] = {
     [ATTACH_SYM_REMOTE_TEMPLATE] = "ATTACH_REMOTE_TEMPLATE",
     [ATTACH_SYM_PDF_LAUNCH] = "ATTACH_PDF_LAUNCH",
     [ATTACH_SYM_PDF_JAVASCRIPT] = "ATTACH_PDF_JAVASCRIPT",
+    [ATTACH_SYM_EXPLOIT_OBJECT] = "ATTACH_EXPLOIT_OBJECT",
 };
 
 struct attach_policy {
@@ -928,6 +930,62 @@ attach_check_msg(struct attach_run *run, const char *name,
 			   "Outlook item");
 }
 
+struct attach_rtf_run {
+	struct attach_run *run;
+	const char *doc; /* the RTF document's name */
+	unsigned int depth;
+};
+
+static void
+attach_rtf_object(void *ctx, const char *class_name, const char *name,
+		  const unsigned char *data, size_t len)
+{
+	struct attach_rtf_run *t = ctx;
+	const char *file = name[0] != '\0' ? name : t->doc;
+
+	/* Equation Editor 3.0, retired from Office in 2018 for its
+	 * exploits (CVE-2017-11882, CVE-2018-0802), which RTF mail still
+	 * carries; an OLE2Link object fetches its content when the
+	 * document opens (CVE-2017-0199) */
+	if (strncasecmp(class_name, "Equation.3", 10) == 0)
+		attach_add(t->run->report, ATTACH_SYM_EXPLOIT_OBJECT, true,
+			   t->doc, class_name);
+	else if (strcasecmp(class_name, "OLE2Link") == 0)
+		attach_add(t->run->report, ATTACH_SYM_REMOTE_TEMPLATE, false,
+			   t->doc, class_name);
+	if (name[0] != '\0')
+		attach_check_name(t->run, name, true);
+	if (data == NULL) {
+		if (len > 0)
+			attach_add(t->run->report, ATTACH_SYM_ARCHIVE_LIMIT,
+				   false, file, "object size");
+		return;
+	}
+	attach_check_member(t->run, file, data, len, t->depth);
+}
+
+/* An RTF document (attach_rtf.h): its embedded objects are checked like
+ * an archive's members (a Package's file by its name too), and an object
+ * of an exploited class blocks. */
+static void
+attach_check_rtf(struct attach_run *run, const char *name,
+		 const unsigned char *data, size_t len, unsigned int depth)
+{
+	const struct attach_config *c = &run->policy->config;
+	struct attach_rtf_run t = {run, name, depth};
+
+	if (depth > c->max_archive_depth) {
+		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
+			   "archive nesting");
+		return;
+	}
+	if (attach_rtf_walk(data, len, c->max_archive_entries,
+			    c->max_archive_member_size, attach_rtf_object,
+			    &t) > (int)c->max_archive_entries)
+		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
+			   "RTF objects");
+}
+
 /* Control bytes or an executable's magic early in a declared text part:
  * worth libmagic's look. Plain text is not (it would cost milliseconds). */
 static bool
@@ -999,6 +1057,8 @@ attach_check_data(struct attach_run *run, const char *name,
 			attach_check_pdf(run, name, data, len, depth + 1);
 		if (attach_msg_is(data, len))
 			attach_check_msg(run, name, data, len, depth + 1);
+		if (attach_rtf_is(data, len))
+			attach_check_rtf(run, name, data, len, depth + 1);
 	}
 }
 

@@ -78,6 +78,7 @@ enum attach_symbol {
 	ATTACH_SYM_REMOTE_TEMPLATE, /* OOXML template fetched at open */
 	ATTACH_SYM_PDF_LAUNCH,	    /* a PDF /Launch action */
 	ATTACH_SYM_PDF_JAVASCRIPT,  /* JavaScript in a PDF */
+	ATTACH_SYM_EXPLOIT_OBJECT,  /* an OLE object of an exploited class */
 	ATTACH_SYM_COUNT_,
 };
 

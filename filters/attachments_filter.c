@@ -120,6 +120,7 @@ static const double attachments_filter_scores[ATTACH_SYM_COUNT_] = {
     [ATTACH_SYM_REMOTE_TEMPLATE] = 3.0,
     [ATTACH_SYM_PDF_LAUNCH] = 5.0,
     [ATTACH_SYM_PDF_JAVASCRIPT] = 1.0,
+    [ATTACH_SYM_EXPLOIT_OBJECT] = 5.0,
 };
 
 struct attachments_filter {

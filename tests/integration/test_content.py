@@ -9,6 +9,7 @@ import hashlib
 import gzip
 import io
 import os
+import struct
 import shutil
 import smtplib
 import sqlite3
@@ -385,6 +386,58 @@ def test_office_links_and_macro_sheets(content):
     assert "ATTACH_MACRO" in log[1][2], log
     assert "ATTACH_REMOTE_TEMPLATE" in log[2][2], log
     assert not [s for s in log[3][2] if s.startswith("ATTACH_")], log
+
+
+def rtf_object(class_name, native, spaced=False):
+    """An RTF document embedding one OLE1 object ([MS-OLEDS] 2.2.4) of
+    class_name with native data, as Word writes it (hex in \\objdata);
+    spaced: the hex broken by line breaks and a bookmark group, as
+    exploit kits write it to pass simpler readers."""
+    cls = class_name.encode() + b"\0"
+    ole1 = (struct.pack("<II", 0x0501, 2) + struct.pack("<I", len(cls)) +
+            cls + struct.pack("<III", 0, 0, len(native)) + native)
+    hexed = ole1.hex().encode()
+    if spaced:
+        hexed = b"\r\n".join(hexed[i:i + 64]
+                              for i in range(0, len(hexed), 64))
+        hexed = hexed[:10] + b"{\\*\\bkmkstart ab}" + hexed[10:]
+    return (b"{\\rtf1\\ansi{\\object\\objemb{\\*\\objclass " +
+            class_name.encode() + b"}{\\*\\objdata " + hexed + b"}}}")
+
+
+def package(name, data):
+    """A Package object's native data (what Insert > Object > Create from
+    file embeds): label, original path, temporary path, the file."""
+    temp = ("C:\\Users\\a\\AppData\\Local\\Temp\\%s" % name).encode()
+    return (b"\x02\x00" + name.encode() + b"\0" +
+            ("C:\\Users\\a\\%s" % name).encode() + b"\0" +
+            struct.pack("<II", 0x00030000, len(temp) + 1) + temp + b"\0" +
+            struct.pack("<I", len(data)) + data)
+
+
+def test_rtf_embedded_objects_are_opened(content):
+    """The objects Word embeds in an RTF document are checked as what they
+    hold: a .exe packaged in a .rtf (hex broken up the way exploit kits
+    break it) is refused by name, an Equation Editor 3.0 object (the
+    CVE-2017-11882 carrier) is refused, and a document with a packaged
+    text file passes."""
+    exe = rtf_object("Package", package("invoice.exe", b"MZ fake"),
+                     spaced=True)
+    code, text = send(content, mail([("report.rtf", exe,
+                                      "application/rtf")]))
+    assert code == 554 and "invoice.exe" in text, text
+    eqn = rtf_object("Equation.3", b"\x1c\x00" + b"\x41" * 40)
+    code, text = send(content, mail([("scan.doc", eqn,
+                                      "application/msword")]))
+    assert code == 554 and "Equation.3" in text, text
+    notes = rtf_object("Package", package("notes.txt", b"meeting at 10"))
+    code, text = send(content, mail([("minutes.rtf", notes,
+                                      "application/rtf")]))
+    assert code == 250, text
+    log = message_log(content, 3)
+    assert "ATTACH_ARCHIVE_EXT" in log[0][2], log
+    assert "ATTACH_EXPLOIT_OBJECT" in log[1][2], log
+    assert not [s for s in log[2][2] if s.startswith("ATTACH_")], log
 
 
 def test_attached_messages_are_opened(content):
