@@ -20,14 +20,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* One object: class_name NUL-terminated (printable ASCII, "" when it has
- * none); name the Package's file name, "" for other objects; data its
- * embedded bytes, NULL when it has none (len 0: a linked object, or a
- * Package too broken to hold a file) or when they were cut at max_bytes
- * (len > 0). A Package whose label and saved name differ is reported
- * twice, once under each. Valid during the call. */
-typedef void attach_rtf_fn(void *ctx, const char *class_name, const char *name,
-			   const unsigned char *data, size_t len);
+#include "filters/ole1.h"
+
+/* Objects are reported as filters/ole1.h says. */
+typedef ole1_fn attach_rtf_fn;
 
 /* Whether data starts as Word accepts an RTF file ("{\rt"). */
 bool attach_rtf_is(const unsigned char *data, size_t len);

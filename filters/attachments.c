@@ -37,6 +37,7 @@
 #include "filters/attach_active.h"
 #include "filters/attach_msg.h"
 #include "filters/attach_ole.h"
+#include "filters/attach_ole_objects.h"
 #include "filters/attach_ooxml.h"
 #include "filters/attach_pdf.h"
 #include "filters/attach_rtf.h"
@@ -930,17 +931,20 @@ attach_check_msg(struct attach_run *run, const char *name,
 			   "Outlook item");
 }
 
-struct attach_rtf_run {
+/* The document an embedded object is checked for. */
+struct attach_object_run {
 	struct attach_run *run;
-	const char *doc; /* the RTF document's name */
+	const char *doc; /* the document's name */
 	unsigned int depth;
 };
 
+/* An embedded object (filters/ole1.h): a Package's file by its name and
+ * content, other objects' data by content, exploited classes by class. */
 static void
-attach_rtf_object(void *ctx, const char *class_name, const char *name,
-		  const unsigned char *data, size_t len)
+attach_ole1_object(void *ctx, const char *class_name, const char *name,
+		   const unsigned char *data, size_t len)
 {
-	struct attach_rtf_run *t = ctx;
+	struct attach_object_run *t = ctx;
 	const char *file = name[0] != '\0' ? name : t->doc;
 
 	/* Equation Editor 3.0, retired from Office in 2018 for its
@@ -972,7 +976,7 @@ attach_check_rtf(struct attach_run *run, const char *name,
 		 const unsigned char *data, size_t len, unsigned int depth)
 {
 	const struct attach_config *c = &run->policy->config;
-	struct attach_rtf_run t = {run, name, depth};
+	struct attach_object_run t = {run, name, depth};
 
 	if (depth > c->max_archive_depth) {
 		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
@@ -980,10 +984,32 @@ attach_check_rtf(struct attach_run *run, const char *name,
 		return;
 	}
 	if (attach_rtf_walk(data, len, c->max_archive_entries,
-			    c->max_archive_member_size, attach_rtf_object,
+			    c->max_archive_member_size, attach_ole1_object,
 			    &t) > (int)c->max_archive_entries)
 		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
 			   "RTF objects");
+}
+
+/* An OLE2 file with embedded Package objects (attach_ole_objects.h): each
+ * file checked like an archive member. */
+static void
+attach_check_ole_objects(struct attach_run *run, const char *name,
+			 const unsigned char *data, size_t len,
+			 unsigned int depth)
+{
+	const struct attach_config *c = &run->policy->config;
+	struct attach_object_run t = {run, name, depth};
+
+	if (depth > c->max_archive_depth) {
+		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
+			   "archive nesting");
+		return;
+	}
+	if (attach_ole_objects_walk(
+		data, len, c->max_archive_entries, c->max_archive_member_size,
+		attach_ole1_object, &t) > (int)c->max_archive_entries)
+		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
+			   "OLE objects");
 }
 
 /* Control bytes or an executable's magic early in a declared text part:
@@ -1059,6 +1085,9 @@ attach_check_data(struct attach_run *run, const char *name,
 			attach_check_msg(run, name, data, len, depth + 1);
 		if (attach_rtf_is(data, len))
 			attach_check_rtf(run, name, data, len, depth + 1);
+		if (attach_ole_objects_has(data, len))
+			attach_check_ole_objects(run, name, data, len,
+						 depth + 1);
 	}
 }
 

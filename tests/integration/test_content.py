@@ -543,6 +543,28 @@ def test_outlook_item_attachments(content, tmp_path):
         assert code == want, (code, text)
 
 
+def test_office_embedded_packages_are_opened(content, tmp_path):
+    """A file packaged as an object in a Word document (the
+    word/embeddings/oleObject1.bin part of a .docx, an OLE2 file with a
+    \\1Ole10Native stream, as Insert > Object > Create from file makes
+    it) is checked by its name: a packaged .exe is refused."""
+    if shutil.which("gsf") is None:
+        pytest.skip("gsf (libgsf-bin) is not installed")
+    top = tmp_path / "obj"
+    top.mkdir()
+    native = package("invoice.exe", b"MZ fake")
+    (top / "\x01Ole10Native").write_bytes(struct.pack("<I", len(native)) +
+                                          native)
+    out = tmp_path / "oleObject1.bin"
+    subprocess.run(["gsf", "createole", str(out), "\x01Ole10Native"],
+                   cwd=str(top), check=True, capture_output=True)
+    docx = zip_of([("[Content_Types].xml", b"<Types/>"),
+                   ("word/document.xml", b"<w:document/>"),
+                   ("word/embeddings/oleObject1.bin", out.read_bytes())])
+    code, text = send(content, mail([("offer.docx", docx, DOCX)]))
+    assert code == 554 and "invoice.exe" in text, text
+
+
 def legacy_workbook(tmp, sheet_type):
     """A .xls (OLE2, BIFF8) whose Workbook stream is BOF, one BOUNDSHEET
     of the given sheet type (1: an Excel 4.0 macro sheet) and EOF."""

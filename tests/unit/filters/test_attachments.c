@@ -1057,6 +1057,79 @@ make_xls(unsigned char dt, size_t *len_r)
 	return ole_bytes(mem, ole, len_r);
 }
 
+/* An OLE2 file with an ObjectPool storage holding one object whose
+ * \1Ole10Native stream packages file name with data (a .doc's layout,
+ * and an oleObject*.bin's without the pool). */
+static unsigned char *
+make_ole_package(const char *name, const char *data, size_t *len_r)
+{
+	GsfOutput *mem = gsf_output_memory_new();
+	GsfOutfile *ole = gsf_outfile_msole_new(mem);
+	GsfOutfile *pool =
+	    GSF_OUTFILE(gsf_outfile_new_child(ole, "ObjectPool", TRUE));
+	GsfOutfile *obj =
+	    GSF_OUTFILE(gsf_outfile_new_child(pool, "_1234567890", TRUE));
+	GsfOutput *s = gsf_outfile_new_child(obj, "\1Ole10Native", FALSE);
+	char temp[128];
+	guint8 u32[4];
+	size_t total;
+
+	snprintf(temp, sizeof(temp), "C:\\Temp\\%s", name);
+	total = 2 + 2 * (strlen(name) + 1) + 4 + 4 + strlen(temp) + 1 + 4 +
+		strlen(data);
+#define PUT_U32(v)                                                             \
+	do {                                                                   \
+		u32[0] = (guint8)(v);                                          \
+		u32[1] = (guint8)((v) >> 8);                                   \
+		u32[2] = (guint8)((v) >> 16);                                  \
+		u32[3] = (guint8)((v) >> 24);                                  \
+		gsf_output_write(s, 4, u32);                                   \
+	} while (0)
+	PUT_U32(total);
+	gsf_output_write(s, 2, (const guint8 *)"\2\0");
+	gsf_output_write(s, strlen(name) + 1, (const guint8 *)name);
+	gsf_output_write(s, strlen(name) + 1, (const guint8 *)name);
+	PUT_U32(0x00030000u);
+	PUT_U32(strlen(temp) + 1);
+	gsf_output_write(s, strlen(temp) + 1, (const guint8 *)temp);
+	PUT_U32(strlen(data));
+	gsf_output_write(s, strlen(data), (const guint8 *)data);
+#undef PUT_U32
+	gsf_output_close(s);
+	g_object_unref(s);
+	gsf_output_close(GSF_OUTPUT(obj));
+	g_object_unref(obj);
+	gsf_output_close(GSF_OUTPUT(pool));
+	g_object_unref(pool);
+	return ole_bytes(mem, ole, len_r);
+}
+
+/* Files packaged as objects in Office documents, legacy and OOXML. */
+static void
+test_ole_packages(void **state)
+{
+	unsigned char *doc, *docx;
+	size_t len, xlen;
+
+	(void)state;
+	doc = make_ole_package("run.exe", "hello", &len);
+	check("memo.doc", "application/msword", doc, len,
+	      W(ATTACH_SYM_ARCHIVE_EXT), 1, true);
+	docx = make_zip(
+	    (struct member[]){
+		{"[Content_Types].xml", "<Types/>", 8},
+		{"word/document.xml", "<w:document/>", 13},
+		{"word/embeddings/oleObject1.bin", (const char *)doc, len}},
+	    3, false, &xlen);
+	check("memo.docx", NULL, docx, xlen, W(ATTACH_SYM_ARCHIVE_EXT), 1,
+	      true);
+	free(docx);
+	free(doc);
+	doc = make_ole_package("notes.txt", "hello", &len);
+	check("memo.doc", "application/msword", doc, len, NULL, 0, false);
+	free(doc);
+}
+
 /* Excel 4.0 macro sheets in a legacy workbook. */
 static void
 test_xls_macro_sheets(void **state)
@@ -1118,6 +1191,7 @@ main(void)
 	    cmocka_unit_test(test_pdf),
 	    cmocka_unit_test(test_outlook_items),
 	    cmocka_unit_test(test_xls_macro_sheets),
+	    cmocka_unit_test(test_ole_packages),
 	};
 
 	mime_init();
