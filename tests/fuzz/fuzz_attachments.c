@@ -8,8 +8,10 @@
  * as an SVG and as an HTML file, for the active-content scan (UTF-16
  * narrowing included) and the files in data: URLs (filters/data_uri.c);
  * as a PDF (filters/attach_pdf.c), as an Outlook item (filters/attach_msg.c,
- * libgsf), as a legacy workbook (filters/attach_xls.c) and as an OOXML
- * relationship part (filters/attach_ooxml.c).
+ * libgsf), as an OLE2 file with packaged objects and as an RTF document
+ * (filters/attach_ole_objects.c, attach_rtf.c, ole1.c), as a legacy
+ * workbook (filters/attach_xls.c) and as an OOXML relationship part
+ * (filters/attach_ooxml.c).
  * The report must stay within its bounds; everything is freed, so leaks
  * show under ASan.
  */
@@ -19,6 +21,8 @@
 #include <string.h>
 
 #include "filters/attach_msg.h"
+#include "filters/attach_ole_objects.h"
+#include "filters/attach_rtf.h"
 #include "filters/attach_ooxml.h"
 #include "filters/attach_pdf.h"
 #include "filters/attach_xls.h"
@@ -75,6 +79,17 @@ fuzz_pdf_file(void *ctx, const char *name, const unsigned char *data,
 }
 
 static void
+fuzz_object(void *ctx, const char *class_name, const char *name,
+	    const unsigned char *data, size_t len)
+{
+	size_t *seen = ctx;
+
+	if (class_name == NULL || name == NULL)
+		abort();
+	*seen += (data != NULL ? len : 0) + strlen(name) + strlen(class_name);
+}
+
+static void
 fuzz_msg_file(void *ctx, const char *name, const unsigned char *data,
 	      size_t len)
 {
@@ -125,6 +140,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t seen = 0;
 
 		(void)attach_msg_walk(data, size, 64, 3, 1 << 20, fuzz_msg_file,
+				      &seen);
+	}
+	/* and as an OLE2 file with packaged objects, and as RTF */
+	{
+		size_t seen = 0;
+
+		(void)attach_ole_objects_walk(data, size, 64, 1 << 20,
+					      fuzz_object, &seen);
+		(void)attach_rtf_walk(data, size, 64, 1 << 20, fuzz_object,
 				      &seen);
 	}
 	/* and as a legacy workbook */
