@@ -28,8 +28,7 @@ attach_msg_is(const unsigned char *data, size_t len)
 				    "1\0.\0"
 				    "0\0_\0";
 
-	return len >= 512 && attach_ole_magic(data, len) &&
-	       memmem(data, len, entry, sizeof(entry) - 1) != NULL;
+	return attach_ole_has_entry(data, len, entry, sizeof(entry) - 1);
 }
 
 /* A stream of storage by name, read whole when at most max bytes

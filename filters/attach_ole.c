@@ -16,6 +16,14 @@ attach_ole_magic(const unsigned char *data, size_t len)
 	       memcmp(data, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8) == 0;
 }
 
+bool
+attach_ole_has_entry(const unsigned char *data, size_t len, const char *utf16le,
+		     size_t n)
+{
+	return len >= 512 && attach_ole_magic(data, len) &&
+	       memmem(data, len, utf16le, n) != NULL;
+}
+
 GsfInfile *
 attach_ole_open(const unsigned char *data, size_t len)
 {

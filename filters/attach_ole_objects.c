@@ -29,8 +29,7 @@ attach_ole_objects_has(const unsigned char *data, size_t len)
 				    "1\0"
 				    "0\0N\0a\0t\0i\0v\0e\0";
 
-	return len >= 512 && attach_ole_magic(data, len) &&
-	       memmem(data, len, entry, sizeof(entry) - 1) != NULL;
+	return attach_ole_has_entry(data, len, entry, sizeof(entry) - 1);
 }
 
 /* An \1Ole10Native stream: a 32-bit size, then the Package. */

@@ -516,6 +516,18 @@ static void attach_check_member(struct attach_run *run, const char *name,
 				const unsigned char *data, size_t len,
 				unsigned int depth);
 
+/* Whether a container at depth nests past max_archive_depth: then what
+ * it holds is not looked into, and the message says so (ATTACH_UNCHECKED). */
+static bool
+attach_too_deep(struct attach_run *run, const char *name, unsigned int depth)
+{
+	if (depth <= run->policy->config.max_archive_depth)
+		return false;
+	attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
+		   "archive nesting");
+	return true;
+}
+
 struct attach_tnef_run {
 	struct attach_run *run;
 	unsigned int depth;
@@ -541,11 +553,8 @@ attach_check_tnef(struct attach_run *run, const char *name,
 	const struct attach_config *c = &run->policy->config;
 	struct attach_tnef_run t = {run, depth};
 
-	if (depth > c->max_archive_depth) {
-		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
-			   "archive nesting");
+	if (attach_too_deep(run, name, depth))
 		return;
-	}
 	if (attach_tnef_walk(data, len, c->max_archive_entries,
 			     attach_tnef_member,
 			     &t) > (int)c->max_archive_entries)
@@ -709,11 +718,8 @@ attach_check_archive(struct attach_run *run, const char *name,
 	char raw_name[256];
 	int r;
 
-	if (depth > c->max_archive_depth) {
-		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
-			   "archive nesting");
+	if (attach_too_deep(run, name, depth))
 		return;
-	}
 	a = attach_archive_open(data, len, false);
 	r = a != NULL ? archive_read_next_header(a, &e) : ARCHIVE_FATAL;
 	if (r != ARCHIVE_OK && r != ARCHIVE_WARN &&
@@ -870,11 +876,8 @@ attach_check_pdf(struct attach_run *run, const char *name,
 	struct attach_pdf_run t = {run, name, depth};
 	struct attach_pdf pdf;
 
-	if (depth > run->policy->config.max_archive_depth) {
-		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
-			   "archive nesting");
+	if (attach_too_deep(run, name, depth))
 		return;
-	}
 	attach_pdf_check(data, len, attach_pdf_file, &t, &pdf);
 	if (pdf.launch)
 		attach_add(run->report, ATTACH_SYM_PDF_LAUNCH, true, name,
@@ -887,27 +890,38 @@ attach_check_pdf(struct attach_run *run, const char *name,
 			   "PDF size");
 }
 
-struct attach_msg_run {
+/* The container (an Outlook item, a document) whose files are checked. */
+struct attach_object_run {
 	struct attach_run *run;
-	const char *item; /* the Outlook item's name */
+	const char *doc; /* the container's name */
 	unsigned int depth;
 };
+
+/* A file inside a container (t->doc): its name, when it has one, like an
+ * archive member's, and its data like a member's; cut: the data was
+ * there but past the size bound. */
+static void
+attach_contained_file(struct attach_object_run *t, const char *name,
+		      const unsigned char *data, size_t len, bool cut)
+{
+	const char *file = name[0] != '\0' ? name : t->doc;
+
+	if (name[0] != '\0')
+		attach_check_name(t->run, name, true);
+	if (data == NULL) {
+		if (cut)
+			attach_add(t->run->report, ATTACH_SYM_ARCHIVE_LIMIT,
+				   false, file, "member size");
+		return;
+	}
+	attach_check_member(t->run, file, data, len, t->depth);
+}
 
 static void
 attach_msg_file(void *ctx, const char *name, const unsigned char *data,
 		size_t len)
 {
-	struct attach_msg_run *t = ctx;
-	const char *file = name[0] != '\0' ? name : t->item;
-
-	if (name[0] != '\0')
-		attach_check_name(t->run, name, true);
-	if (data == NULL) {
-		attach_add(t->run->report, ATTACH_SYM_ARCHIVE_LIMIT, false,
-			   file, "member size");
-		return;
-	}
-	attach_check_member(t->run, file, data, len, t->depth);
+	attach_contained_file(ctx, name, data, len, data == NULL);
 }
 
 /* An Outlook item (attach_msg.h): its attachments are checked like an
@@ -917,26 +931,16 @@ attach_check_msg(struct attach_run *run, const char *name,
 		 const unsigned char *data, size_t len, unsigned int depth)
 {
 	const struct attach_config *c = &run->policy->config;
-	struct attach_msg_run t = {run, name, depth};
+	struct attach_object_run t = {run, name, depth};
 
-	if (depth > c->max_archive_depth) {
-		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
-			   "archive nesting");
+	if (attach_too_deep(run, name, depth))
 		return;
-	}
 	if (attach_msg_walk(
 		data, len, c->max_archive_entries, c->max_archive_depth - depth,
 		c->max_archive_member_size, attach_msg_file, &t) == -2)
 		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
 			   "Outlook item");
 }
-
-/* The document an embedded object is checked for. */
-struct attach_object_run {
-	struct attach_run *run;
-	const char *doc; /* the document's name */
-	unsigned int depth;
-};
 
 /* An embedded object (filters/ole1.h): a Package's file by its name and
  * content, other objects' data by content, exploited classes by class. */
@@ -945,7 +949,6 @@ attach_ole1_object(void *ctx, const char *class_name, const char *name,
 		   const unsigned char *data, size_t len)
 {
 	struct attach_object_run *t = ctx;
-	const char *file = name[0] != '\0' ? name : t->doc;
 
 	/* Equation Editor 3.0, retired from Office in 2018 for its
 	 * exploits (CVE-2017-11882, CVE-2018-0802), which RTF mail still
@@ -957,15 +960,7 @@ attach_ole1_object(void *ctx, const char *class_name, const char *name,
 	else if (strcasecmp(class_name, "OLE2Link") == 0)
 		attach_add(t->run->report, ATTACH_SYM_REMOTE_TEMPLATE, false,
 			   t->doc, class_name);
-	if (name[0] != '\0')
-		attach_check_name(t->run, name, true);
-	if (data == NULL) {
-		if (len > 0)
-			attach_add(t->run->report, ATTACH_SYM_ARCHIVE_LIMIT,
-				   false, file, "object size");
-		return;
-	}
-	attach_check_member(t->run, file, data, len, t->depth);
+	attach_contained_file(t, name, data, len, data == NULL && len > 0);
 }
 
 /* An RTF document (attach_rtf.h): its embedded objects are checked like
@@ -978,11 +973,8 @@ attach_check_rtf(struct attach_run *run, const char *name,
 	const struct attach_config *c = &run->policy->config;
 	struct attach_object_run t = {run, name, depth};
 
-	if (depth > c->max_archive_depth) {
-		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
-			   "archive nesting");
+	if (attach_too_deep(run, name, depth))
 		return;
-	}
 	if (attach_rtf_walk(data, len, c->max_archive_entries,
 			    c->max_archive_member_size, attach_ole1_object,
 			    &t) > (int)c->max_archive_entries)
@@ -1000,11 +992,8 @@ attach_check_ole_objects(struct attach_run *run, const char *name,
 	const struct attach_config *c = &run->policy->config;
 	struct attach_object_run t = {run, name, depth};
 
-	if (depth > c->max_archive_depth) {
-		attach_add(run->report, ATTACH_SYM_UNCHECKED, false, name,
-			   "archive nesting");
+	if (attach_too_deep(run, name, depth))
 		return;
-	}
 	if (attach_ole_objects_walk(
 		data, len, c->max_archive_entries, c->max_archive_member_size,
 		attach_ole1_object, &t) > (int)c->max_archive_entries)

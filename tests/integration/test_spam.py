@@ -206,20 +206,43 @@ def test_admin_rule_file(moat_factory):
     assert "event=spam_rules" in moat.log()
 
 
+def symbols_by_subject(moat, texts, content_type="text/plain"):
+    """Sends one message per Subject: body text of texts (UTF-8, 8bit)
+    and returns each one's X-Spam-Symbols by its Subject."""
+    for subject, text in texts.items():
+        body = ("From: a@remote.example\r\nTo: demo@example.test\r\n"
+                "Subject: %s\r\nMIME-Version: 1.0\r\n"
+                "Content-Type: %s; charset=utf-8\r\n"
+                "Content-Transfer-Encoding: 8bit\r\n\r\n%s\r\n"
+                % (subject, content_type, text))
+        assert send(moat.smtp_port, body.encode())[0] == 250
+    msgs = moat.wait_messages("demo@example.test", len(texts))
+    assert len(msgs) == len(texts)
+    return {header(m, "Subject")[0]: header(m, "X-Spam-Symbols")[0]
+            for m in msgs}
+
+
+def moat_with_local_rules(moat_factory, rules):
+    """A started moatd loading the rule file text rules on top."""
+    moat = moat_factory(settings(), start=False)
+    cf = os.path.join(moat.top, "local.cf")
+    with open(cf, "w") as f:
+        f.write(rules)
+    os.chmod(cf, 0o644)
+    with open(moat.conf, "a") as f:
+        f.write("filter.spam.rules_paths = %s\n" % cf)
+    moat.start()
+    return moat
+
+
 def test_obfuscated_words_read_as_the_reader_reads_them(moat_factory):
     """Zero-width characters inside a word and mathematical letters hide
     it from word rules; rules read what the reader reads, and the hiding
     scores TEXT_OBFUSCATED. Soft hyphens and full-width letters do not
     score it."""
-    moat = moat_factory(settings(), start=False)
-    cf = os.path.join(moat.top, "local.cf")
-    with open(cf, "w") as f:
-        f.write("body LOCAL_WIDGET /\\bpurple widgets\\b/i\n"
-                "score LOCAL_WIDGET 0.1\n")
-    os.chmod(cf, 0o644)
-    with open(moat.conf, "a") as f:
-        f.write("filter.spam.rules_paths = %s\n" % cf)
-    moat.start()
+    moat = moat_with_local_rules(moat_factory,
+                                 "body LOCAL_WIDGET /\\bpurple widgets\\b/i\n"
+                                 "score LOCAL_WIDGET 0.1\n")
     hidden = {
         "zw": "p\u200bu\u200br\u200bp\u200bl\u200be widgets",
         "math": "\U0001d40f\U0001d42e\U0001d42b\U0001d429\U0001d425"
@@ -259,33 +282,19 @@ def test_hidden_html_text_is_not_read_as_seen(moat_factory):
     """Text in HTML elements the reader never sees (display:none, the
     hidden attribute, a zero font size) is not what body rules read; the
     text around it is."""
-    moat = moat_factory(settings(), start=False)
-    cf = os.path.join(moat.top, "local.cf")
-    with open(cf, "w") as f:
-        f.write("body LOCAL_SEEN /\\bpurple widgets\\b/i\n"
-                "score LOCAL_SEEN 0.1\n"
-                "body LOCAL_UNSEEN /\\bgrandma recipe\\b/i\n"
-                "score LOCAL_UNSEEN 0.1\n")
-    os.chmod(cf, 0o644)
-    with open(moat.conf, "a") as f:
-        f.write("filter.spam.rules_paths = %s\n" % cf)
-    moat.start()
+    moat = moat_with_local_rules(moat_factory,
+                                 "body LOCAL_SEEN /\\bpurple widgets\\b/i\n"
+                                 "score LOCAL_SEEN 0.1\n"
+                                 "body LOCAL_UNSEEN /\\bgrandma recipe\\b/i\n"
+                                 "score LOCAL_UNSEEN 0.1\n")
     hiding = ['<div style="display: none;">grandma recipe</div>',
               '<span hidden>grandma recipe</span>',
               '<p style="font-size:0px">grandma recipe<p>',
               '<td style="max-height:0;overflow:hidden">grandma recipe</td>']
-    for i, hidden in enumerate(hiding):
-        body = ("From: a@remote.example\r\nTo: demo@example.test\r\n"
-                "Subject: hidden %d\r\nMIME-Version: 1.0\r\n"
-                "Content-Type: text/html; charset=utf-8\r\n\r\n"
-                "<html><body>Buy %s purple widgets</body></html>\r\n"
-                % (i, hidden))
-        assert send(moat.smtp_port, body.encode())[0] == 250
-    msgs = moat.wait_messages("demo@example.test", len(hiding))
-    assert len(msgs) == len(hiding)
-    for msg in msgs:
-        symbols = header(msg, "X-Spam-Symbols")[0]
-        name = header(msg, "Subject")[0]
+    got = symbols_by_subject(moat, {
+        "hidden %d" % i: "<html><body>Buy %s purple widgets</body></html>"
+        % hidden for i, hidden in enumerate(hiding)}, "text/html")
+    for name, symbols in got.items():
         assert "LOCAL_SEEN" in symbols, (name, symbols)
         assert "LOCAL_UNSEEN" not in symbols, (name, symbols)
 
@@ -299,18 +308,7 @@ def test_look_alike_letters_in_words_scored(moat_factory):
         "honest": "\u041c\u043e\u0441\u043a\u0432\u0430 is Moscow, "
                   "\u043f\u0440\u0438\u0432\u0435\u0442 is hello",
     }
-    for name, text in texts.items():
-        body = ("From: a@remote.example\r\nTo: demo@example.test\r\n"
-                "Subject: %s\r\nMIME-Version: 1.0\r\n"
-                "Content-Type: text/plain; charset=utf-8\r\n"
-                "Content-Transfer-Encoding: 8bit\r\n\r\n%s\r\n"
-                % (name, text))
-        assert send(moat.smtp_port, body.encode())[0] == 250
-    msgs = moat.wait_messages("demo@example.test", len(texts))
-    assert len(msgs) == len(texts)
-    for msg in msgs:
-        name = header(msg, "Subject")[0]
-        symbols = header(msg, "X-Spam-Symbols")[0]
+    for name, symbols in symbols_by_subject(moat, texts).items():
         assert ("TEXT_OBFUSCATED" in symbols) == (name == "mixed"), (
             name, symbols)
 
