@@ -525,6 +525,9 @@ test_html_and_urls(void **state)
 	     "x\ny\nz"},
 	    {"a<td style=\"max-height:0;overflow:hidden\">p</td>b", "a b", "p"},
 	    {"a<span style=\"opacity:0\">p</span>b", "ab", "p"},
+	    /* letters hidden inside a word: the word the reader reads */
+	    {"bit<span style=\"display:none\">zz</span>coin", "bitcoin",
+	     "zz"},
 	    /* shown: */
 	    {"a<span style=\"opacity:0.5;font-size:10px\">p</span>b", "apb",
 	     ""},
