@@ -8,7 +8,7 @@
  * is inside with struct html_hide, so that hidden text goes apart from the
  * text the rules and Bayes read as seen (Bayes reads it separately, as
  * SpamAssassin does). No CSS cascade: style sheets and classes are not
- * read, nor colours (white on white), which the rules look at instead.
+ * read. Text drawn in its background's colour is found by html_colors.h.
  */
 #ifndef MOAT_HTML_HIDDEN_H
 #define MOAT_HTML_HIDDEN_H

@@ -15,6 +15,7 @@
  */
 #include "filters/mime.h"
 #include "filters/html_charset.h"
+#include "filters/html_colors.h"
 #include "filters/html_hidden.h"
 #include "filters/text_deobfuscate.h"
 
@@ -506,6 +507,23 @@ html_find_ci(const char *p, size_t left, const char *needle)
 	return left;
 }
 
+/* Whether the document has a style sheet (<style>, or <link> to one):
+ * then colours may come from it, and html_colors.h cannot tell. */
+static bool
+html_has_style_sheet(const char *html, size_t len)
+{
+	const char *p = html, *end = html + len;
+
+	while ((p = memchr(p, '<', (size_t)(end - p))) != NULL) {
+		p++;
+		if ((size_t)(end - p) >= 5 &&
+		    (strncasecmp(p, "style", 5) == 0 ||
+		     strncasecmp(p, "link ", 5) == 0))
+			return true;
+	}
+	return false;
+}
+
 static bool
 html_link_worth(const char *v, size_t n)
 {
@@ -588,6 +606,8 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 	    "poster", "data", "xlink:href", NULL};
 	struct buf val, dropped;
 	struct html_hide hide = {{0}, 0, 0};
+	struct html_colors *colors = xcalloc(1, sizeof(*colors));
+	bool colors_known = !html_has_style_sheet(html, len);
 	struct buf *out = seen;
 	size_t i = 0;
 
@@ -597,9 +617,11 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 		char c = html[i];
 
 		/* text of a hidden element goes apart */
-		out = !html_hide_active(&hide) ? seen
-		      : hidden != NULL	       ? hidden
-					       : &dropped;
+		out = !html_hide_active(&hide) &&
+			      !(colors_known && html_colors_hide(colors))
+			  ? seen
+		      : hidden != NULL ? hidden
+				       : &dropped;
 		if (out == &dropped)
 			buf_reset(&dropped);
 
@@ -657,6 +679,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 		}
 		/* Attributes up to '>', quotes respected. */
 		bool hides = false;
+		struct html_color_attrs ca = {HTML_COLOR_NONE, HTML_COLOR_NONE};
 		while (i < len && html[i] != '>') {
 			size_t an_start, an_len;
 
@@ -702,6 +725,10 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 					(const char *const[]){"style", NULL}))
 				hides |= html_style_hides(html + v_start,
 							  v_end - v_start);
+			if (!closing)
+				html_color_attr(&ca, html + an_start, an_len,
+						html + v_start,
+						v_end - v_start);
 			if (closing || add_link == NULL)
 				continue;
 			if (html_tag_is(name, name_len,
@@ -738,13 +765,18 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 			i++; /* '>' */
 		if (name_len == 0)
 			continue;
-		if (closing)
+		if (closing) {
 			html_hide_close(&hide, name, name_len);
-		else
+			html_colors_close(colors, name, name_len);
+		} else {
 			html_hide_open(&hide, name, name_len, hides);
-		out = !html_hide_active(&hide) ? seen
-		      : hidden != NULL	       ? hidden
-					       : &dropped;
+			html_colors_open(colors, name, name_len, &ca);
+		}
+		out = !html_hide_active(&hide) &&
+			      !(colors_known && html_colors_hide(colors))
+			  ? seen
+		      : hidden != NULL ? hidden
+				       : &dropped;
 		if (!closing && (html_tag_is(name, name_len,
 					     (const char *const[]){
 						 "script", "style", NULL}))) {
@@ -761,6 +793,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 	}
 	buf_free(&val);
 	buf_free(&dropped);
+	free(colors);
 }
 
 /* --- headers ------------------------------------------------------------ */

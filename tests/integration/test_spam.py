@@ -280,8 +280,8 @@ def test_obfuscated_words_read_as_the_reader_reads_them(moat_factory):
 
 def test_hidden_html_text_is_not_read_as_seen(moat_factory):
     """Text in HTML elements the reader never sees (display:none, the
-    hidden attribute, a zero font size) is not what body rules read; the
-    text around it is."""
+    hidden attribute, a zero font size, white on white) is not what body
+    rules read; the text around it is."""
     moat = moat_with_local_rules(moat_factory,
                                  "body LOCAL_SEEN /\\bpurple widgets\\b/i\n"
                                  "score LOCAL_SEEN 0.1\n"
@@ -290,7 +290,8 @@ def test_hidden_html_text_is_not_read_as_seen(moat_factory):
     hiding = ['<div style="display: none;">grandma recipe</div>',
               '<span hidden>grandma recipe</span>',
               '<p style="font-size:0px">grandma recipe<p>',
-              '<td style="max-height:0;overflow:hidden">grandma recipe</td>']
+              '<td style="max-height:0;overflow:hidden">grandma recipe</td>',
+              '<font color="#FFFFFF">grandma recipe</font>']
     got = symbols_by_subject(moat, {
         "hidden %d" % i: "<html><body>Buy %s purple widgets</body></html>"
         % hidden for i, hidden in enumerate(hiding)}, "text/html")

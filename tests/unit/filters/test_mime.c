@@ -525,9 +525,29 @@ test_html_and_urls(void **state)
 	     "x\ny\nz"},
 	    {"a<td style=\"max-height:0;overflow:hidden\">p</td>b", "a b", "p"},
 	    {"a<span style=\"opacity:0\">p</span>b", "ab", "p"},
+	    /* text in its background's colour */
+	    {"a<font color=\"#FFFFFF\">filler words</font>b", "ab",
+	     "filler words"},
+	    {"<table bgcolor=#fff><tr><td><span style=\"color: rgb(254,254,"
+	     "254)\">x</span>y</td></tr></table>",
+	     "y\n", "x"},
+	    {"<p style=\"color:#fefefe\">x<p>y", "y", "x"},
+	    /* seen: on a dark cell, on a colour a style sheet or an image
+	     * may give, or in a colour not known here */
+	    {"<td bgcolor=\"#000080\"><font color=white>x</font></td>", "x ",
+	     ""},
+	    {"<body bgcolor=black text=white>x</body>", "x", ""},
+	    {"<td class=\"hdr\"><span style=\"color:#ffffff\">x</span></td>",
+	     "x ", ""},
+	    {"<div style=\"background:#fff url(a.png)\"><font color=white>x"
+	     "</font></div>",
+	     "x\n", ""},
+	    {"<font color=\"#ffffff\"><font color=\"bogus\">x</font></font>",
+	     "x", ""},
+	    {"<style>body{background:#000}</style><font color=white>x</font>",
+	     "x", ""},
 	    /* letters hidden inside a word: the word the reader reads */
-	    {"bit<span style=\"display:none\">zz</span>coin", "bitcoin",
-	     "zz"},
+	    {"bit<span style=\"display:none\">zz</span>coin", "bitcoin", "zz"},
 	    /* shown: */
 	    {"a<span style=\"opacity:0.5;font-size:10px\">p</span>b", "apb",
 	     ""},
