@@ -10,24 +10,13 @@
 #include <string.h>
 
 #include "filters/ole1.h"
+#include "lib/hex.h"
 #include "lib/xalloc.h"
 
 bool
 attach_rtf_is(const unsigned char *data, size_t len)
 {
 	return len >= 4 && memcmp(data, "{\\rt", 4) == 0;
-}
-
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Decodes the \objdata group's content from p (just past the control
@@ -96,7 +85,7 @@ objdata_decode(const unsigned char **p, const unsigned char *end,
 			}
 		} else if (c == '\\' && s < end) {
 			s++; /* a control symbol: \' \* \\ ... */
-		} else if ((v = hex_value(c)) >= 0) {
+		} else if ((v = hex_digit(c)) >= 0) {
 			if (high < 0) {
 				high = v;
 			} else {

@@ -1,7 +1,7 @@
 /*
  * hex: the value of one hexadecimal digit, for the decoders of
- * percent-encoding (queue envelopes, DMARC rua= URIs), quoted-printable
- * and regex escapes.
+ * percent-encoding (queue envelopes, DMARC rua= URIs), quoted-printable,
+ * regex escapes and RTF object data.
  */
 #ifndef MOAT_HEX_H
 #define MOAT_HEX_H
