@@ -37,7 +37,7 @@ static void
 ole_objects_native(struct ole_objects_walk *w, GsfInput *in)
 {
 	gsf_off_t size = gsf_input_size(in);
-	size_t want, n;
+	size_t want;
 	unsigned char *buf;
 	bool cut = false;
 
@@ -59,13 +59,7 @@ ole_objects_native(struct ole_objects_walk *w, GsfInput *in)
 		w->fn(w->ctx, "Package", "", NULL, 0);
 		return;
 	}
-	n = (size_t)buf[0] | (size_t)buf[1] << 8 | (size_t)buf[2] << 16 |
-	    (size_t)buf[3] << 24;
-	if (n > want - 4) {
-		cut = cut || n > (size_t)size - 4;
-		n = want - 4;
-	}
-	ole1_package_report("Package", buf + 4, n, cut, w->fn, w->ctx);
+	ole1_native_stream_report(buf, want, cut, (size_t)size, w->fn, w->ctx);
 	g_free(buf);
 }
 

@@ -3,21 +3,11 @@
  * html_charset.h). Reads at most the first 1024 bytes.
  */
 #include "filters/html_charset.h"
+#include "filters/html_tags.h"
 
 #include <ctype.h>
-#include <strings.h>
 
 #define PRESCAN_BYTES 1024
-
-/* Offset of the case-insensitive needle (n bytes) in p[0..left), or left. */
-static size_t
-find_ci(const char *p, size_t left, const char *needle, size_t n)
-{
-	for (size_t i = 0; i + n <= left; i++)
-		if (strncasecmp(p + i, needle, n) == 0)
-			return i;
-	return left;
-}
 
 static bool
 charset_char(char c)
@@ -30,7 +20,7 @@ charset_char(char c)
 static bool
 tag_charset(const char *tag, size_t len, char *out, size_t outsz)
 {
-	size_t i = find_ci(tag, len, "charset", 7), n = 0;
+	size_t i = html_find_ci(tag, len, "charset"), n = 0;
 
 	if (i == len)
 		return false;
@@ -58,7 +48,7 @@ html_meta_charset(const char *html, size_t len, char *out, size_t outsz)
 	if (len > PRESCAN_BYTES)
 		len = PRESCAN_BYTES;
 	while (i < len) {
-		size_t at = find_ci(html + i, len - i, "<meta", 5), end;
+		size_t at = html_find_ci(html + i, len - i, "<meta"), end;
 
 		if (at == len - i)
 			return false;

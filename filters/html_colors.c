@@ -4,6 +4,7 @@
  * elements are tracked, deeper ones only counted.
  */
 #include "filters/html_colors.h"
+#include "filters/html_tags.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -178,19 +179,6 @@ html_color_attr(struct html_color_attrs *a, const char *name, size_t n,
 }
 
 static bool
-void_tag(const char *name, size_t n)
-{
-	static const char *const tags[] = {
-	    "area", "base", "br",    "col",    "embed", "hr",  "img", "input",
-	    "link", "meta", "param", "source", "track", "wbr", NULL};
-
-	for (size_t i = 0; tags[i] != NULL; i++)
-		if (name_is(name, n, tags[i]))
-			return true;
-	return false;
-}
-
-static bool
 top_is(const struct html_colors *c, const char *want)
 {
 	return c->overflow == 0 && c->depth > 0 &&
@@ -205,7 +193,7 @@ html_colors_open(struct html_colors *c, const char *name, size_t n,
 	static const char *const self_closing[] = {"p",	 "li", "td",
 						   "th", "tr", "option"};
 
-	if (void_tag(name, n))
+	if (html_tag_is_void(name, n))
 		return;
 	/* a cell, row, paragraph or item ends the open one */
 	for (size_t i = 0; i < sizeof(self_closing) / sizeof(self_closing[0]);

@@ -3,6 +3,7 @@
  * the HTML scanner is inside (see html_hidden.h). Bounded by the input.
  */
 #include "filters/html_hidden.h"
+#include "filters/html_tags.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -90,15 +91,6 @@ html_style_hides(const char *style, size_t len)
 	return zero_height && overflow_hidden;
 }
 
-static bool
-tag_in(const char *name, size_t n, const char *const *list)
-{
-	for (; *list != NULL; list++)
-		if (strlen(*list) == n && strncasecmp(name, *list, n) == 0)
-			return true;
-	return false;
-}
-
 bool
 html_hide_active(const struct html_hide *h)
 {
@@ -108,9 +100,6 @@ html_hide_active(const struct html_hide *h)
 void
 html_hide_open(struct html_hide *h, const char *name, size_t n, bool hides)
 {
-	static const char *const void_tags[] = {
-	    "area", "base", "br",    "col",    "embed", "hr",  "img", "input",
-	    "link", "meta", "param", "source", "track", "wbr", NULL};
 	/* elements whose start closes an open <p> */
 	static const char *const p_closers[] = {
 	    "p",      "div",	    "table", "ul", "ol",      "dl",
@@ -120,7 +109,7 @@ html_hide_open(struct html_hide *h, const char *name, size_t n, bool hides)
 
 	if (html_hide_active(h)) {
 		if (h->name_len == 1 && h->name[0] == 'p' &&
-		    tag_in(name, n, p_closers)) {
+		    html_tag_in(name, n, p_closers)) {
 			h->name_len = 0; /* the hidden paragraph ends here */
 		} else {
 			if (n == h->name_len &&
@@ -130,7 +119,7 @@ html_hide_open(struct html_hide *h, const char *name, size_t n, bool hides)
 		}
 	}
 	if (!hides || n == 0 || n >= sizeof(h->name) ||
-	    tag_in(name, n, void_tags))
+	    html_tag_is_void(name, n))
 		return;
 	for (size_t i = 0; i < n; i++)
 		h->name[i] = (char)tolower((unsigned char)name[i]);

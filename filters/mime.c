@@ -17,6 +17,7 @@
 #include "filters/html_charset.h"
 #include "filters/html_colors.h"
 #include "filters/html_hidden.h"
+#include "filters/html_tags.h"
 #include "filters/text_deobfuscate.h"
 
 #include <ctype.h>
@@ -486,27 +487,6 @@ html_space(struct buf *out, char c)
 	}
 }
 
-static bool
-html_tag_is(const char *name, size_t n, const char *const *list)
-{
-	for (; *list != NULL; list++)
-		if (strlen(*list) == n && strncasecmp(name, *list, n) == 0)
-			return true;
-	return false;
-}
-
-/* Finds the case-insensitive needle from p; returns its offset or left. */
-static size_t
-html_find_ci(const char *p, size_t left, const char *needle)
-{
-	size_t n = strlen(needle);
-
-	for (size_t i = 0; i + n <= left; i++)
-		if (strncasecmp(p + i, needle, n) == 0)
-			return i;
-	return left;
-}
-
 /* Whether the document has a style sheet (<style>, or <link> to one):
  * then colours may come from it, and html_colors.h cannot tell. */
 static bool
@@ -616,15 +596,6 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 	while (i < len) {
 		char c = html[i];
 
-		/* text of a hidden element goes apart */
-		out = !html_hide_active(&hide) &&
-			      !(colors_known && html_colors_hide(colors))
-			  ? seen
-		      : hidden != NULL ? hidden
-				       : &dropped;
-		if (out == &dropped)
-			buf_reset(&dropped);
-
 		if (c == '&') {
 			size_t n = html_entity(html + i, len - i, out);
 
@@ -697,7 +668,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 				i++;
 			hides |=
 			    !closing &&
-			    html_tag_is(html + an_start, an_len,
+			    html_tag_in(html + an_start, an_len,
 					(const char *const[]){"hidden", NULL});
 			if (i >= len || html[i] != '=')
 				continue;
@@ -721,7 +692,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 				v_end = i;
 			}
 			if (!closing &&
-			    html_tag_is(html + an_start, an_len,
+			    html_tag_in(html + an_start, an_len,
 					(const char *const[]){"style", NULL}))
 				hides |= html_style_hides(html + v_start,
 							  v_end - v_start);
@@ -731,9 +702,9 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 						v_end - v_start);
 			if (closing || add_link == NULL)
 				continue;
-			if (html_tag_is(name, name_len,
+			if (html_tag_in(name, name_len,
 					(const char *const[]){"meta", NULL}) &&
-			    html_tag_is(
+			    html_tag_in(
 				html + an_start, an_len,
 				(const char *const[]){"content", NULL})) {
 				html_refresh_link(html + v_start,
@@ -742,7 +713,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 					add_link(ctx, buf_cstr(&val), val.len);
 				continue;
 			}
-			if (!html_tag_is(html + an_start, an_len, link_attrs))
+			if (!html_tag_in(html + an_start, an_len, link_attrs))
 				continue;
 			/* Decode entities in the value, trim spaces. */
 			buf_reset(&val);
@@ -772,12 +743,16 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 			html_hide_open(&hide, name, name_len, hides);
 			html_colors_open(colors, name, name_len, &ca);
 		}
-		out = !html_hide_active(&hide) &&
-			      !(colors_known && html_colors_hide(colors))
-			  ? seen
-		      : hidden != NULL ? hidden
-				       : &dropped;
-		if (!closing && (html_tag_is(name, name_len,
+		/* the text of a hidden element goes apart (what changes
+		 * it is a tag) */
+		if (html_hide_active(&hide) ||
+		    (colors_known && html_colors_hide(colors))) {
+			out = hidden != NULL ? hidden : &dropped;
+			buf_reset(&dropped);
+		} else {
+			out = seen;
+		}
+		if (!closing && (html_tag_in(name, name_len,
 					     (const char *const[]){
 						 "script", "style", NULL}))) {
 			const char *endtag =
@@ -786,9 +761,9 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 			i += end;
 			continue;
 		}
-		if (html_tag_is(name, name_len, block_tags))
+		if (html_tag_in(name, name_len, block_tags))
 			html_space(out, '\n');
-		else if (html_tag_is(name, name_len, cell_tags))
+		else if (html_tag_in(name, name_len, cell_tags))
 			html_space(out, ' ');
 	}
 	buf_free(&val);

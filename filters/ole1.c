@@ -144,3 +144,23 @@ ole1_object_report(const unsigned char *d, size_t len, bool cut, ole1_fn *fn,
 	else
 		fn(ctx, class_name, "", cut ? NULL : p, native);
 }
+
+void
+ole1_native_stream_report(const unsigned char *d, size_t len, bool cut,
+			  size_t stream_len, ole1_fn *fn, void *ctx)
+{
+	const unsigned char *p = d;
+	uint32_t n;
+
+	if (!read_u32(&p, d + len, &n)) {
+		fn(ctx, "Package", "", NULL, 0);
+		return;
+	}
+	if (n > len - 4) {
+		/* the stream says more than was read: cut, whether by the
+		 * size bound or by the stream itself ending early */
+		cut = cut || n > stream_len - 4;
+		n = (uint32_t)(len - 4);
+	}
+	ole1_package_report("Package", p, n, cut, fn, ctx);
+}

@@ -33,4 +33,10 @@ void ole1_object_report(const unsigned char *d, size_t len, bool cut,
 void ole1_package_report(const char *class_name, const unsigned char *d,
 			 size_t len, bool cut, ole1_fn *fn, void *ctx);
 
+/* An OLE2 file's "\1Ole10Native" stream (its first len bytes at d, of
+ * stream_len; cut: not all of it was read): a 32-bit size, then a
+ * Package, reported under class "Package". */
+void ole1_native_stream_report(const unsigned char *d, size_t len, bool cut,
+			       size_t stream_len, ole1_fn *fn, void *ctx);
+
 #endif
