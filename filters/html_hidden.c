@@ -62,33 +62,73 @@ css_zero(const char *v)
 	       *v == '!';
 }
 
-bool
-html_style_hides(const char *style, size_t len)
+/* Which property group a declaration sets, and whether its value hides
+ * (*hides) or shows; 0 for properties that neither hide nor show. Zero
+ * height hides only with overflow hidden: *zero_height and
+ * *overflow_hidden collect those. */
+static unsigned
+css_decl_group(const struct css_decl *d, bool *hides, bool *zero_height,
+	       bool *overflow_hidden)
+{
+	if (strcmp(d->prop, "display") == 0) {
+		*hides = strncmp(d->value, "none", 4) == 0;
+		return HTML_HIDE_DISPLAY;
+	}
+	if (strcmp(d->prop, "visibility") == 0) {
+		*hides = strncmp(d->value, "hidden", 6) == 0;
+		return HTML_HIDE_VISIBILITY;
+	}
+	if (strcmp(d->prop, "font-size") == 0) {
+		*hides = css_zero(d->value);
+		return HTML_HIDE_FONT_SIZE;
+	}
+	if (strcmp(d->prop, "opacity") == 0) {
+		*hides = css_zero(d->value);
+		return HTML_HIDE_OPACITY;
+	}
+	if (strcmp(d->prop, "max-height") == 0 ||
+	    strcmp(d->prop, "height") == 0)
+		*zero_height = css_zero(d->value);
+	else if (strcmp(d->prop, "overflow") == 0)
+		*overflow_hidden = strncmp(d->value, "hidden", 6) == 0;
+	else
+		return 0;
+	*hides = false;
+	return HTML_HIDE_HEIGHT;
+}
+
+void
+html_style_effects(const char *style, size_t len, unsigned *hides,
+		   unsigned *shows)
 {
 	const char *p = style, *end = style + len;
 	struct css_decl d;
 	bool zero_height = false, overflow_hidden = false;
 
+	*hides = *shows = 0;
 	while (css_next(&p, end, &d)) {
-		if (strcmp(d.prop, "display") == 0 &&
-		    strncmp(d.value, "none", 4) == 0)
-			return true;
-		if (strcmp(d.prop, "visibility") == 0 &&
-		    strncmp(d.value, "hidden", 6) == 0)
-			return true;
-		if ((strcmp(d.prop, "font-size") == 0 ||
-		     strcmp(d.prop, "opacity") == 0) &&
-		    css_zero(d.value))
-			return true;
-		if ((strcmp(d.prop, "max-height") == 0 ||
-		     strcmp(d.prop, "height") == 0) &&
-		    css_zero(d.value))
-			zero_height = true;
-		if (strcmp(d.prop, "overflow") == 0 &&
-		    strncmp(d.value, "hidden", 6) == 0)
-			overflow_hidden = true;
+		bool hide = false;
+		unsigned group =
+		    css_decl_group(&d, &hide, &zero_height, &overflow_hidden);
+
+		/* the last declaration of a property wins */
+		*hides = hide ? *hides | group : *hides & ~group;
+		*shows = hide ? *shows & ~group : *shows | group;
 	}
-	return zero_height && overflow_hidden;
+	*hides &= ~HTML_HIDE_HEIGHT;
+	if (zero_height && overflow_hidden) {
+		*hides |= HTML_HIDE_HEIGHT;
+		*shows &= ~HTML_HIDE_HEIGHT;
+	}
+}
+
+bool
+html_style_hides(const char *style, size_t len)
+{
+	unsigned hides, shows;
+
+	html_style_effects(style, len, &hides, &shows);
+	return hides != 0;
 }
 
 bool

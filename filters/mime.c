@@ -17,6 +17,7 @@
 #include "filters/html_charset.h"
 #include "filters/html_colors.h"
 #include "filters/html_hidden.h"
+#include "filters/html_sheet.h"
 #include "filters/html_tags.h"
 #include "filters/text_deobfuscate.h"
 
@@ -588,6 +589,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 	struct html_hide hide = {{0}, 0, 0};
 	struct html_colors *colors = xcalloc(1, sizeof(*colors));
 	bool colors_known = !html_has_style_sheet(html, len);
+	struct html_sheet *sheet = html_sheet_read(html, len);
 	struct buf *out = seen;
 	size_t i = 0;
 
@@ -650,6 +652,9 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 		}
 		/* Attributes up to '>', quotes respected. */
 		bool hides = false;
+		unsigned inline_shows = 0;
+		const char *classes = NULL, *id = NULL;
+		size_t class_len = 0, id_len = 0;
 		struct html_color_attrs ca = {HTML_COLOR_NONE, HTML_COLOR_NONE};
 		while (i < len && html[i] != '>') {
 			size_t an_start, an_len;
@@ -693,9 +698,24 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 			}
 			if (!closing &&
 			    html_tag_in(html + an_start, an_len,
-					(const char *const[]){"style", NULL}))
-				hides |= html_style_hides(html + v_start,
-							  v_end - v_start);
+					(const char *const[]){"style", NULL})) {
+				unsigned style_hides;
+
+				html_style_effects(html + v_start,
+						   v_end - v_start,
+						   &style_hides, &inline_shows);
+				hides |= style_hides != 0;
+			}
+			if (html_tag_in(html + an_start, an_len,
+					(const char *const[]){"class", NULL})) {
+				classes = html + v_start;
+				class_len = v_end - v_start;
+			} else if (html_tag_in(
+				       html + an_start, an_len,
+				       (const char *const[]){"id", NULL})) {
+				id = html + v_start;
+				id_len = v_end - v_start;
+			}
 			if (!closing)
 				html_color_attr(&ca, html + an_start, an_len,
 						html + v_start,
@@ -736,6 +756,9 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 			i++; /* '>' */
 		if (name_len == 0)
 			continue;
+		hides |= !closing &&
+			 html_sheet_hides(sheet, name, name_len, classes,
+					  class_len, id, id_len, inline_shows);
 		if (closing) {
 			html_hide_close(&hide, name, name_len);
 			html_colors_close(colors, name, name_len);
@@ -769,6 +792,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 	buf_free(&val);
 	buf_free(&dropped);
 	free(colors);
+	html_sheet_free(sheet);
 }
 
 /* --- headers ------------------------------------------------------------ */

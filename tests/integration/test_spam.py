@@ -280,8 +280,9 @@ def test_obfuscated_words_read_as_the_reader_reads_them(moat_factory):
 
 def test_hidden_html_text_is_not_read_as_seen(moat_factory):
     """Text in HTML elements the reader never sees (display:none, the
-    hidden attribute, a zero font size, white on white) is not what body
-    rules read; the text around it is."""
+    hidden attribute, a zero font size, white on white, a style sheet's
+    class or id rule) is not what body rules read; the text around it
+    is. A sheet's rule that hides on some screens only hides nothing."""
     moat = moat_with_local_rules(moat_factory,
                                  "body LOCAL_SEEN /\\bpurple widgets\\b/i\n"
                                  "score LOCAL_SEEN 0.1\n"
@@ -291,13 +292,25 @@ def test_hidden_html_text_is_not_read_as_seen(moat_factory):
               '<span hidden>grandma recipe</span>',
               '<p style="font-size:0px">grandma recipe<p>',
               '<td style="max-height:0;overflow:hidden">grandma recipe</td>',
-              '<font color="#FFFFFF">grandma recipe</font>']
+              '<font color="#FFFFFF">grandma recipe</font>',
+              '<style>.pre{display:none}</style>'
+              '<span class="x pre">grandma recipe</span>',
+              '<style type="text/css">#f { font-size: 0 }</style>'
+              '<div id="f">grandma recipe</div>']
+    showing = ['<style>@media (max-width:480px){.m{display:none}}</style>'
+               '<span class="m">grandma recipe</span>',
+               '<style>.h{display:none}</style>'
+               '<span class="h" style="display:inline">grandma recipe</span>']
+    pages = {"hidden %d" % i: hidden for i, hidden in enumerate(hiding)}
+    pages.update({"shown %d" % i: shown for i, shown in enumerate(showing)})
     got = symbols_by_subject(moat, {
-        "hidden %d" % i: "<html><body>Buy %s purple widgets</body></html>"
-        % hidden for i, hidden in enumerate(hiding)}, "text/html")
+        name: "<html><body>Buy %s purple widgets</body></html>" % html
+        for name, html in pages.items()}, "text/html")
+    assert len(got) == len(pages)
     for name, symbols in got.items():
         assert "LOCAL_SEEN" in symbols, (name, symbols)
-        assert "LOCAL_UNSEEN" not in symbols, (name, symbols)
+        assert ("LOCAL_UNSEEN" in symbols) == name.startswith("shown"), (
+            name, symbols)
 
 
 def test_look_alike_letters_in_words_scored(moat_factory):

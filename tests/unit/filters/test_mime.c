@@ -546,6 +546,58 @@ test_html_and_urls(void **state)
 	     "x", ""},
 	    {"<style>body{background:#000}</style><font color=white>x</font>",
 	     "x", ""},
+	    /* hidden by the document's style sheet: class, id, tag */
+	    {"<style>.pre{display:none}</style>a<span class=\"x "
+	     "pre\">b</span>c",
+	     "ac", "b"},
+	    {"<STYLE type=text/css><!-- /* c */ #f { visibility : hidden }"
+	     " --></STYLE>a<div id=F>b</div>c",
+	     "a\nc", "b"},
+	    {"<style>td.h, .z { font-size: 0 }</style><td class=h>a</td>"
+	     "<td class=k>b</td>",
+	     "b ", "a"},
+	    {"<style>p{opacity:0}</style>a<p>b</p>", "a\n", "b"},
+	    /* the sheet is overridden by what shows: an inline style, a
+	     * later or more specific rule, a rule we cannot read */
+	    {"<style>.h{display:none}</style><span class=h "
+	     "style=\"display:inline\">a</span>",
+	     "a", ""},
+	    {"<style>.h{font-size:0}</style><span class=h "
+	     "style=\"display:inline\">a</span>",
+	     "", "a"},
+	    {"<style>.h{display:none} .h{display:block}</style>"
+	     "<span class=h>a</span>",
+	     "a", ""},
+	    {"<style>span{display:none} #i{display:inline}</style>"
+	     "<span id=i>a</span><span>b</span>",
+	     "a", "b"},
+	    {"<style>.h{display:none} div span.h:hover{display:block}</style>"
+	     "<span class=h>a</span>",
+	     "a", ""},
+	    {"<style>.h{display:none} [class]{display:block}</style>"
+	     "<span class=h>a</span>",
+	     "a", ""},
+	    /* hides only on some screens, for some parents, or the sheet
+	     * is not all there: shown */
+	    {"<style>@media (max-width:600px){.h{display:none}}</style>"
+	     "<span class=h>a</span>",
+	     "a", ""},
+	    {"<style media=print>.h{display:none}</style><span class=h>a"
+	     "</span>",
+	     "a", ""},
+	    {"<style>.w .h{display:none}</style><span class=h>a</span>", "a",
+	     ""},
+	    {"<style>@import url(x.css); .h{display:none}</style>"
+	     "<span class=h>a</span>",
+	     "a", ""},
+	    {"<link rel=stylesheet href=x.css><style>.h{display:none}</style>"
+	     "<span class=h>a</span>",
+	     "a", ""},
+	    {"<!-- <style>.h{display:none}</style> --><span class=h>a</span>",
+	     "a", ""},
+	    {"<style>.h{content:\"}\"; display:none}</style><span class=h>a"
+	     "</span><style>.h{display:block",
+	     "a", ""},
 	    /* letters hidden inside a word: the word the reader reads */
 	    {"bit<span style=\"display:none\">zz</span>coin", "bitcoin", "zz"},
 	    /* shown: */
