@@ -19,6 +19,7 @@
 #include "filters/html_hidden.h"
 #include "filters/html_sheet.h"
 #include "filters/html_tags.h"
+#include "filters/shown_link.h"
 #include "filters/text_deobfuscate.h"
 
 #include <ctype.h>
@@ -68,7 +69,9 @@ struct mime_ctx {
 	size_t url_count, url_cap;
 	GHashTable *url_set;
 	struct buf text;
-	struct buf hidden_text; /* text of hidden HTML elements */
+	struct buf hidden_text;		     /* text of hidden HTML elements */
+	struct mime_shown_link *shown_links; /* MIME_SHOWN_LINKS_MAX */
+	size_t shown_link_count;
 	size_t decoded_used;
 	bool truncated;	    /* GMime saw the input end early */
 	bool headers_ended; /* the top-level header block has its blank line */
@@ -306,6 +309,28 @@ static void
 mime_add_url(void *vctx, const char *url, size_t len)
 {
 	mime_add_url_at(vctx, url, len, 0);
+}
+
+/* An <a href> and its text: kept when the text shows another host. */
+static void
+mime_add_shown_link(void *vctx, const char *href, size_t href_len,
+		    const char *text, size_t text_len)
+{
+	struct mime_ctx *ctx = vctx;
+	char shown[256], target[256];
+	struct mime_shown_link *l;
+
+	if (ctx->shown_link_count == MIME_SHOWN_LINKS_MAX ||
+	    !shown_link_hosts(href, href_len, text, text_len, shown,
+			      sizeof(shown), target, sizeof(target)))
+		return;
+	if (ctx->shown_links == NULL)
+		ctx->shown_links =
+		    pool_alloc(ctx->msg->pool, MIME_SHOWN_LINKS_MAX *
+						   sizeof(*ctx->shown_links));
+	l = &ctx->shown_links[ctx->shown_link_count++];
+	l->shown = pool_strdup(ctx->msg->pool, shown);
+	l->target = pool_strdup(ctx->msg->pool, target);
 }
 
 static bool
@@ -571,11 +596,29 @@ html_refresh_link(const char *raw, size_t raw_len, struct buf *val)
 	buf_free(&dec);
 }
 
+/* The <a href> the scanner is inside and where its seen text starts. */
+struct html_anchor {
+	struct buf href;
+	size_t text_start;
+	bool open;
+};
+
+/* Hands the open anchor, if any, with its text to the sink. */
+static void
+html_anchor_end(struct html_anchor *a, const struct buf *seen,
+		const struct mime_html_sink *sink)
+{
+	if (a->open && sink != NULL && sink->anchor != NULL &&
+	    seen->len >= a->text_start)
+		sink->anchor(sink->ctx, buf_cstr(&a->href), a->href.len,
+			     buf_cstr(seen) + a->text_start,
+			     seen->len - a->text_start);
+	a->open = false;
+}
+
 void
 mime_html_to_text(const char *html, size_t len, struct buf *seen,
-		  struct buf *hidden,
-		  void (*add_link)(void *ctx, const char *url, size_t url_len),
-		  void *ctx)
+		  struct buf *hidden, const struct mime_html_sink *sink)
 {
 	static const char *const block_tags[] = {
 	    "br",	  "p",	"div",	 "tr",	"li", "h1", "h2",
@@ -586,6 +629,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 	    "href",   "src",  "action",	    "background", "formaction",
 	    "poster", "data", "xlink:href", NULL};
 	struct buf val, dropped;
+	struct html_anchor anchor = {.open = false};
 	struct html_hide hide = {{0}, 0, 0};
 	struct html_colors *colors = xcalloc(1, sizeof(*colors));
 	bool colors_known = !html_has_style_sheet(html, len);
@@ -595,6 +639,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 
 	buf_init(&val);
 	buf_init(&dropped);
+	buf_init(&anchor.href);
 	while (i < len) {
 		char c = html[i];
 
@@ -651,7 +696,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 			continue;
 		}
 		/* Attributes up to '>', quotes respected. */
-		bool hides = false;
+		bool hides = false, has_href = false;
 		unsigned inline_shows = 0;
 		const char *classes = NULL, *id = NULL;
 		size_t class_len = 0, id_len = 0;
@@ -720,7 +765,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 				html_color_attr(&ca, html + an_start, an_len,
 						html + v_start,
 						v_end - v_start);
-			if (closing || add_link == NULL)
+			if (closing || sink == NULL)
 				continue;
 			if (html_tag_in(name, name_len,
 					(const char *const[]){"meta", NULL}) &&
@@ -730,7 +775,8 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 				html_refresh_link(html + v_start,
 						  v_end - v_start, &val);
 				if (html_link_worth(buf_cstr(&val), val.len))
-					add_link(ctx, buf_cstr(&val), val.len);
+					sink->link(sink->ctx, buf_cstr(&val),
+						   val.len);
 				continue;
 			}
 			if (!html_tag_in(html + an_start, an_len, link_attrs))
@@ -750,12 +796,24 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 				k += n;
 			}
 			if (html_link_worth(val.data ? val.data : "", val.len))
-				add_link(ctx, buf_cstr(&val), val.len);
+				sink->link(sink->ctx, buf_cstr(&val), val.len);
+			if (html_tag_in(name, name_len,
+					(const char *const[]){"a", NULL}) &&
+			    html_tag_in(html + an_start, an_len,
+					(const char *const[]){"href", NULL})) {
+				buf_reset(&anchor.href);
+				buf_append(&anchor.href, buf_cstr(&val),
+					   val.len);
+				has_href = true;
+			}
 		}
 		if (i < len)
 			i++; /* '>' */
 		if (name_len == 0)
 			continue;
+		if (html_tag_in(name, name_len,
+				(const char *const[]){"a", NULL}))
+			html_anchor_end(&anchor, seen, sink);
 		hides |= !closing &&
 			 html_sheet_hides(sheet, name, name_len, classes,
 					  class_len, id, id_len, inline_shows);
@@ -775,6 +833,10 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 		} else {
 			out = seen;
 		}
+		if (has_href && out == seen) {
+			anchor.open = true;
+			anchor.text_start = seen->len;
+		}
 		if (!closing && (html_tag_in(name, name_len,
 					     (const char *const[]){
 						 "script", "style", NULL}))) {
@@ -790,6 +852,8 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 			html_space(out, ' ');
 	}
 	buf_free(&val);
+	html_anchor_end(&anchor, seen, sink);
+	buf_free(&anchor.href);
 	buf_free(&dropped);
 	free(colors);
 	html_sheet_free(sheet);
@@ -1184,8 +1248,11 @@ mime_add_text(struct mime_ctx *ctx, struct mime_part *part)
 		     (const char *)part->content, in_len, &conv);
 	if (strcmp(part->content_type, "text/html") == 0) {
 		part->html = true;
+		const struct mime_html_sink sink = {mime_add_url,
+						    mime_add_shown_link, ctx};
+
 		mime_html_to_text(buf_cstr(&conv), conv.len, &out, &hidden,
-				  mime_add_url, ctx);
+				  &sink);
 	} else {
 		buf_append(&out, buf_cstr(&conv), conv.len);
 	}
@@ -1480,6 +1547,8 @@ mime_parse_stream(GMimeStream *stream, const struct mime_limits *limits)
 		msg->urls = urls;
 		msg->url_count = ctx.url_count;
 	}
+	msg->shown_links = ctx.shown_links;
+	msg->shown_link_count = ctx.shown_link_count;
 	msg->text = pool_strndup(msg->pool, buf_cstr(&ctx.text), ctx.text.len);
 	msg->text_len = ctx.text.len;
 	msg->hidden_text = pool_strndup(msg->pool, buf_cstr(&ctx.hidden_text),

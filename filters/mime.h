@@ -115,6 +115,13 @@ struct mime_part {
 	bool html;
 };
 
+/* A link that shows one host and goes to another (filters/shown_link.h). */
+struct mime_shown_link {
+	const char *shown;  /* the host its text shows */
+	const char *target; /* the host it lands on */
+};
+#define MIME_SHOWN_LINKS_MAX 64
+
 struct mime_message {
 	/* The root's headers, repeated here for convenience. */
 	const struct mime_header *headers;
@@ -143,6 +150,10 @@ struct mime_message {
 	 * appearance, as written (entities decoded). */
 	const char *const *urls;
 	size_t url_count;
+	/* HTML links whose text shows another host than the one they go to
+	 * (filters/shown_link.h), at most MIME_SHOWN_LINKS_MAX. */
+	const struct mime_shown_link *shown_links;
+	size_t shown_link_count;
 
 	bool symbols[MIME_SYM_COUNT_];
 	size_t symbol_count;
@@ -207,14 +218,23 @@ struct filter_context;
 void mime_filter_register(const struct mime_limits *limits);
 const struct mime_message *mime_filter_get(struct filter_context *ctx);
 
+/* Where mime_html_to_text() hands the links it finds. */
+struct mime_html_sink {
+	/* each href/src/action link, entities decoded */
+	void (*link)(void *ctx, const char *url, size_t url_len);
+	/* each <a href> the reader sees, with the text seen in it (NULL:
+	 * not wanted) */
+	void (*anchor)(void *ctx, const char *href, size_t href_len,
+		       const char *text, size_t text_len);
+	void *ctx;
+};
+
 /* Reduces HTML to text: what the reader sees appended to seen, the text
  * of hidden elements (filters/html_hidden.h) to hidden (NULL: dropped);
- * href/src/action links of both go to add_link(ctx, url, len). Exposed
- * for tests. */
+ * links of both go to sink (NULL: dropped). Exposed for tests. */
 struct buf;
-void mime_html_to_text(
-    const char *html, size_t len, struct buf *seen, struct buf *hidden,
-    void (*add_link)(void *ctx, const char *url, size_t url_len), void *ctx);
+void mime_html_to_text(const char *html, size_t len, struct buf *seen,
+		       struct buf *hidden, const struct mime_html_sink *sink);
 /* Calls add_url for each URL found in UTF-8 text (schemes http, https,
  * ftp, mailto, and bare "www." hosts). Exposed for tests. */
 void mime_find_urls(const char *text, size_t len,

@@ -67,6 +67,7 @@ struct spam_filter_settings {
 	char *psl;
 	char *subject_tag;
 	struct str_list trusted_relays;
+	struct str_list link_trackers;
 };
 
 #define SF(field) offsetof(struct spam_filter_settings, field)
@@ -185,6 +186,11 @@ static const struct setting_def spam_filter_setting_defs[] = {
      "relays (CIDR) whose Received fields are believed, besides loopback "
      "and private ranges: the hosts in front of Moat, so that the sender "
      "reputation keys on the relay that handed mail in to them"},
+    {"link_trackers", SETTING_LIST, SPAM_LINK_TRACKERS_DEFAULT,
+     SF(link_trackers), 0, 0, NULL,
+     "click trackers and link rewriters (host names, with their "
+     "subdomains) whose links may show another address than theirs: "
+     "check_uri_text_mismatch (URI_TEXT_MISMATCH) forgives them"},
 };
 
 struct spam_filter_state {
@@ -657,6 +663,8 @@ spam_filter_run(void *state_p, struct filter_context *ctx,
 	spam_view_set_psl(&view, st->psl);
 	spam_view_set_trusted(&view, st->settings->trusted_relays.items,
 			      st->settings->trusted_relays.count);
+	spam_view_set_link_trackers(&view, st->settings->link_trackers.items,
+				    st->settings->link_trackers.count);
 	spam_sender_auth(ctx, &view.msg, dkim_domains,
 			 sizeof(dkim_domains) / sizeof(dkim_domains[0]));
 	if (st->bayes != NULL) {

@@ -269,6 +269,17 @@ spam_view_init(struct spam_view *view, const struct mime_message *mime,
 	view->msg.bayes = -1;
 	spam_view_parts(view, mime);
 	spam_view_homographs(view, mime);
+	if (mime->shown_link_count > 0) {
+		view->shown_links =
+		    xcalloc(mime->shown_link_count, sizeof(*view->shown_links));
+		for (i = 0; i < mime->shown_link_count; i++) {
+			view->shown_links[i].shown = mime->shown_links[i].shown;
+			view->shown_links[i].target =
+			    mime->shown_links[i].target;
+		}
+		view->msg.shown_links = view->shown_links;
+		view->msg.shown_link_count = mime->shown_link_count;
+	}
 }
 
 static int
@@ -283,6 +294,14 @@ spam_view_set_psl(struct spam_view *view, const struct psl *psl)
 {
 	view->msg.org_domain = psl != NULL ? spam_view_org_domain : NULL;
 	view->msg.org_ctx = psl;
+}
+
+void
+spam_view_set_link_trackers(struct spam_view *view, char *const *items,
+			    size_t count)
+{
+	view->msg.link_trackers = items;
+	view->msg.link_tracker_count = count;
 }
 
 void
@@ -313,6 +332,7 @@ spam_view_free(struct spam_view *view)
 {
 	free(view->headers);
 	free(view->html_parts);
+	free(view->shown_links);
 	buf_free(&view->body);
 	buf_free(&view->rawbody);
 	buf_free(&view->content_fields);

@@ -25,7 +25,24 @@ struct spam_view {
 	 * names and unfolded values, NUL-separated. */
 	struct buf content_fields;
 	struct spam_html_part *html_parts;
+	struct spam_shown_link *shown_links;
 };
+
+/* The click trackers filter.spam.link_trackers names by default: mailing
+ * services whose tracked links never show where they land, and the link
+ * rewriters of mail security gateways. */
+#define SPAM_LINK_TRACKERS_DEFAULT                                             \
+	"list-manage.com mcsv.net mailchimp.com sendgrid.net mandrillapp.com " \
+	"rs6.net constantcontact.com exacttarget.com exct.net "                \
+	"hubspotlinks.com hubspotemail.net hs-sites.com awstrack.me "          \
+	"mailgun.org sparkpostmail.com mktoweb.com mkto-ab.com "               \
+	"createsend.com "                                                      \
+	"createsend1.com cmail19.com cmail20.com klclick.com klclick1.com "    \
+	"klaviyomail.com sendibt2.com sendibt3.com mlsend.com emltrk.com "     \
+	"ck.page convertkit-mail2.com substack.com beehiiv.com "               \
+	"urldefense.com urldefense.proofpoint.com "                            \
+	"safelinks.protection.outlook.com mimecast.com mimecastprotect.com "   \
+	"linkprotect.cudasvc.com"
 
 /*
  * Fills view from mime (which must outlive the view). full/full_len are the
@@ -44,6 +61,12 @@ void spam_view_set_psl(struct spam_view *view, const struct psl *psl);
  * sender key of the Bayes sender token and reputation. */
 void spam_view_set_trusted(struct spam_view *view, char *const *items,
 			   size_t count);
+
+/* Click trackers whose links may show another host than theirs
+ * (filter.spam.link_trackers; items must outlive the view), for
+ * check_uri_text_mismatch(). */
+void spam_view_set_link_trackers(struct spam_view *view, char *const *items,
+				 size_t count);
 /* Looks up how often Bayes learned the sender key (spam_view_set_trusted()
  * first) as spam and ham, for check_sender_learned_ham(): 0, or -1 with
  * *error_r allocated. A message without a sender key stays unlooked-up. */

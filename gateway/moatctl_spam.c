@@ -263,6 +263,17 @@ spam_ctl_trusted(const struct moat_settings *settings, struct str_list *out)
 		config_split_list(out, v);
 }
 
+/* filter.spam.link_trackers from moat.conf, or the spam filter's
+ * default. */
+static void
+spam_ctl_link_trackers(const struct moat_settings *settings,
+		       struct str_list *out)
+{
+	const char *v = spam_ctl_setting(settings, "spam.link_trackers");
+
+	config_split_list(out, v != NULL ? v : SPAM_LINK_TRACKERS_DEFAULT);
+}
+
 static int
 spam_ctl_train(const struct moat_settings *settings, const char *db_path,
 	       bool spam, int argc, char **argv)
@@ -303,7 +314,8 @@ struct spam_ctl_check {
 	struct bayes_db *db;
 	struct bayes_params params;
 	struct psl *psl;
-	struct str_list trusted; /* filter.spam.trusted_relays */
+	struct str_list trusted;  /* filter.spam.trusted_relays */
+	struct str_list trackers; /* filter.spam.link_trackers */
 	double threshold;
 	unsigned long total, spam;
 };
@@ -322,6 +334,8 @@ spam_ctl_check_one(void *context, const char *name, const char *data,
 	spam_view_init(&view, mime, data, len, SPAM_CTL_SCAN_MAX);
 	spam_view_set_psl(&view, c->psl);
 	spam_view_set_trusted(&view, c->trusted.items, c->trusted.count);
+	spam_view_set_link_trackers(&view, c->trackers.items,
+				    c->trackers.count);
 	if (c->db != NULL) {
 		struct bayes_tokens tokens;
 		char *berr = NULL;
@@ -444,6 +458,7 @@ spam_ctl_check(const struct moat_settings *settings, const char *db_path,
 	}
 	c.scratch = spam_scratch_new(c.rules);
 	spam_ctl_trusted(settings, &c.trusted);
+	spam_ctl_link_trackers(settings, &c.trackers);
 	psl_path = spam_ctl_setting(settings, "spam.psl");
 	if (psl_path == NULL)
 		psl_path = PSL_DEFAULT_PATH;
@@ -464,6 +479,7 @@ spam_ctl_check(const struct moat_settings *settings, const char *db_path,
 	spam_rules_free(&c.rules);
 	bayes_close(&c.db);
 	str_list_free(&c.trusted);
+	str_list_free(&c.trackers);
 	psl_free(&c.psl);
 	return ret;
 }

@@ -60,19 +60,18 @@ fns_address_domain(const char *start, const char *at, char *out, size_t outsz)
 	return true;
 }
 
-/* child is parent or one of its subdomains. */
-static bool
-fns_within(const char *child, const char *parent)
+bool
+spam_host_within(const char *child, const char *parent)
 {
 	size_t c = strlen(child), p = strlen(parent);
 
-	return c == p ? strcmp(child, parent) == 0
+	return c == p ? strcasecmp(child, parent) == 0
 		      : c > p && child[c - p - 1] == '.' &&
-			    strcmp(child + c - p, parent) == 0;
+			    strcasecmp(child + c - p, parent) == 0;
 }
 
-static bool
-fns_same_owner(const struct spam_msg *msg, const char *a, const char *b)
+bool
+spam_same_owner(const struct spam_msg *msg, const char *a, const char *b)
 {
 	char oa[FNS_DOMAIN_MAX + 1], ob[FNS_DOMAIN_MAX + 1];
 
@@ -82,7 +81,7 @@ fns_same_owner(const struct spam_msg *msg, const char *a, const char *b)
 	    msg->org_domain(msg->org_ctx, a, oa, sizeof(oa)) == 0 &&
 	    msg->org_domain(msg->org_ctx, b, ob, sizeof(ob)) == 0)
 		return strcmp(oa, ob) == 0;
-	return fns_within(a, b) || fns_within(b, a);
+	return spam_host_within(a, b) || spam_host_within(b, a);
 }
 
 /* A mailing list's DMARC rewrite of From: "NAME via LIST" in a message
@@ -99,41 +98,56 @@ fns_list_rewrite(const struct spam_msg *msg, const char *from)
 	return false;
 }
 
-bool
-spam_eval_fromname_spoof(const struct spam_msg *msg)
+const struct spam_header *
+spam_from_domain(const struct spam_msg *msg, char *out, size_t outsz)
 {
 	const struct spam_header *from = NULL;
-	char **all = NULL, real[FNS_DOMAIN_MAX + 1], shown[FNS_DOMAIN_MAX + 1];
-	const char *value, *at;
+	char **all = NULL;
+	const char *at;
 	size_t count;
-	bool spoof = false;
+	bool ok = false;
 
 	for (size_t i = 0; i < msg->header_count && from == NULL; i++)
 		if (strcasecmp(msg->headers[i].name, "From") == 0 &&
 		    msg->headers[i].value != NULL)
 			from = &msg->headers[i];
 	if (from == NULL)
-		return false;
+		return NULL;
 	/* The real address from the field as sent: decoded words cannot
 	 * add brackets there. */
 	count =
 	    msg_address_all(from->raw != NULL ? from->raw : from->value, &all);
 	if (count == 1 && (at = strrchr(all[0], '@')) != NULL &&
-	    strlen(at + 1) < sizeof(real)) {
+	    at[1] != '\0' && strlen(at + 1) < outsz) {
 		size_t n = strlen(at + 1);
 
 		for (size_t i = 0; i <= n; i++)
-			real[i] = (char)tolower((unsigned char)at[1 + i]);
-		value = from->value;
-		if (real[0] != '\0' && !fns_list_rewrite(msg, value))
-			for (at = strchr(value, '@'); at != NULL && !spoof;
-			     at = strchr(at + 1, '@'))
-				spoof = fns_address_domain(value, at, shown,
-							   sizeof(shown)) &&
-					!fns_same_owner(msg, shown, real);
+			out[i] = (char)tolower((unsigned char)at[1 + i]);
+		ok = true;
 	}
 	for (size_t i = 0; i < count; i++)
 		free(all[i]);
 	free(all);
+	return ok ? from : NULL;
+}
+
+bool
+spam_eval_fromname_spoof(const struct spam_msg *msg)
+{
+	char real[FNS_DOMAIN_MAX + 1], shown[FNS_DOMAIN_MAX + 1];
+	const struct spam_header *from =
+	    spam_from_domain(msg, real, sizeof(real));
+	const char *value, *at;
+	bool spoof = false;
+
+	if (from == NULL)
+		return false;
+	value = from->value;
+	if (!fns_list_rewrite(msg, value))
+		for (at = strchr(value, '@'); at != NULL && !spoof;
+		     at = strchr(at + 1, '@'))
+			spoof = fns_address_domain(value, at, shown,
+						   sizeof(shown)) &&
+				!spam_same_owner(msg, shown, real);
 	return spoof;
 }

@@ -401,6 +401,7 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 	    {"check_fromname_spoof", SPAM_EVAL_FROMNAME_SPOOF},
 	    {"check_from_homograph", SPAM_EVAL_FROM_HOMOGRAPH},
 	    {"check_uri_homograph", SPAM_EVAL_URI_HOMOGRAPH},
+	    {"check_uri_text_mismatch", SPAM_EVAL_URI_TEXT_MISMATCH},
 	    {"check_text_obfuscation", SPAM_EVAL_TEXT_OBFUSCATION},
 	    {"check_sender_learned_ham", SPAM_EVAL_SENDER_HAM},
 	    {"check_from_in_welcomelist", SPAM_EVAL_WL_FROM},

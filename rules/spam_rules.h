@@ -37,6 +37,11 @@ struct spam_html_part {
 	unsigned int images; /* <img> tags */
 };
 
+/* A link's text shows one host, the link goes to another. */
+struct spam_shown_link {
+	const char *shown, *target;
+};
+
 struct spam_msg {
 	const struct spam_header *headers;
 	size_t header_count;
@@ -95,6 +100,14 @@ struct spam_msg {
 	 * looked up (no Bayes, or no key). */
 	bool sender_learned;
 	unsigned int sender_spam, sender_ham;
+	/* HTML links whose text shows another host than the one they land
+	 * on (filters/shown_link.h), for check_uri_text_mismatch(); and the
+	 * click trackers (host names, each with its subdomains) whose
+	 * links never show where they land, which it forgives. */
+	const struct spam_shown_link *shown_links;
+	size_t shown_link_count;
+	char *const *link_trackers;
+	size_t link_tracker_count;
 };
 
 struct spam_hit {

@@ -362,6 +362,8 @@ spam_eval_builtin(const struct spam_rules *rules, const struct spam_rule *rule,
 		return msg->from_homograph ? 1 : 0;
 	case SPAM_EVAL_URI_HOMOGRAPH:
 		return msg->uri_homograph ? 1 : 0;
+	case SPAM_EVAL_URI_TEXT_MISMATCH:
+		return spam_eval_uri_text_mismatch(msg) ? 1 : 0;
 	case SPAM_EVAL_TEXT_OBFUSCATION:
 		/* at least min signs (1) */
 		return (double)msg->text_obfuscations >=

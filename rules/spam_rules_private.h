@@ -51,19 +51,20 @@ enum spam_eval_fn {
 	SPAM_EVAL_MISSING_HEADER,   /* check_for_missing_header(name) */
 	SPAM_EVAL_GTUBE,	    /* check_gtube() */
 	/* spam_evals.c */
-	SPAM_EVAL_OUTLOOK_MSGID,    /* check_outlook_message_id() */
-	SPAM_EVAL_SHIFTED_DATE,	    /* check_for_shifted_date(min, max) */
-	SPAM_EVAL_ILLEGAL_CHARS,    /* check_illegal_chars(hdr, ratio, n) */
-	SPAM_EVAL_HTML_IMAGE_ONLY,  /* html_image_only(min, max) */
-	SPAM_EVAL_MIME_HTML,	    /* check_for_mime_html() */
-	SPAM_EVAL_MIME_HTML_ONLY,   /* check_for_mime_html_only() */
-	SPAM_EVAL_SIMILAR_RECIPS,   /* similar_recipients(min, max) */
-	SPAM_EVAL_SORTED_RECIPS,    /* sorted_recipients() */
-	SPAM_EVAL_FROMNAME_SPOOF,   /* check_fromname_spoof() */
-	SPAM_EVAL_FROM_HOMOGRAPH,   /* check_from_homograph() */
-	SPAM_EVAL_URI_HOMOGRAPH,    /* check_uri_homograph() */
-	SPAM_EVAL_TEXT_OBFUSCATION, /* check_text_obfuscation(min) */
-	SPAM_EVAL_SENDER_HAM,	    /* check_sender_learned_ham(min) */
+	SPAM_EVAL_OUTLOOK_MSGID,     /* check_outlook_message_id() */
+	SPAM_EVAL_SHIFTED_DATE,	     /* check_for_shifted_date(min, max) */
+	SPAM_EVAL_ILLEGAL_CHARS,     /* check_illegal_chars(hdr, ratio, n) */
+	SPAM_EVAL_HTML_IMAGE_ONLY,   /* html_image_only(min, max) */
+	SPAM_EVAL_MIME_HTML,	     /* check_for_mime_html() */
+	SPAM_EVAL_MIME_HTML_ONLY,    /* check_for_mime_html_only() */
+	SPAM_EVAL_SIMILAR_RECIPS,    /* similar_recipients(min, max) */
+	SPAM_EVAL_SORTED_RECIPS,     /* sorted_recipients() */
+	SPAM_EVAL_FROMNAME_SPOOF,    /* check_fromname_spoof() */
+	SPAM_EVAL_FROM_HOMOGRAPH,    /* check_from_homograph() */
+	SPAM_EVAL_URI_HOMOGRAPH,     /* check_uri_homograph() */
+	SPAM_EVAL_URI_TEXT_MISMATCH, /* check_uri_text_mismatch() */
+	SPAM_EVAL_TEXT_OBFUSCATION,  /* check_text_obfuscation(min) */
+	SPAM_EVAL_SENDER_HAM,	     /* check_sender_learned_ham(min) */
 	/* spam_wlbl.c */
 	SPAM_EVAL_WL_FROM,     /* check_from_in_welcomelist() */
 	SPAM_EVAL_BL_FROM,     /* check_from_in_blocklist() */
@@ -224,6 +225,17 @@ bool spam_eval_similar_recipients(const struct spam_msg *msg, double min,
 				  double max);
 bool spam_eval_sorted_recipients(const struct spam_msg *msg);
 bool spam_eval_fromname_spoof(const struct spam_msg *msg);
+/* Whether domains a and b (lower case) belong to one organisation:
+ * registrable domains through msg->org_domain, else one within the
+ * other (spam_fromname.c). */
+bool spam_same_owner(const struct spam_msg *msg, const char *a, const char *b);
+/* The From field when it holds one address, with that address's domain
+ * (lower case) in out; NULL otherwise (spam_fromname.c). */
+const struct spam_header *spam_from_domain(const struct spam_msg *msg,
+					   char *out, size_t outsz);
+/* Whether host is name or one of its subdomains (any case). */
+bool spam_host_within(const char *host, const char *name);
+bool spam_eval_uri_text_mismatch(const struct spam_msg *msg);
 
 int spam_rules_find(const struct spam_rules *rules, const char *name,
 		    size_t len);

@@ -2,8 +2,9 @@
  * libFuzzer target for the HTML reader of filters/mime.c
  * (mime_html_to_text) and the readers it calls: style sheets
  * (html_sheet.c), inline styles (html_hidden.c), colours (html_colors.c),
- * entities and links. Arbitrary bytes are read as an HTML body; every
- * link handed out must end where its length says.
+ * entities, links and the hosts link texts show (shown_link.c). Arbitrary bytes
+ * are read as an HTML body; every link handed out must end where its length
+ * says.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "filters/mime.h"
+#include "filters/shown_link.h"
 #include "lib/buf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -25,6 +27,22 @@ take_link(void *ctx, const char *url, size_t len)
 	(*links)++;
 }
 
+/* The text of each link, and its host, read as shown_link.c reads it. */
+static void
+take_anchor(void *ctx, const char *href, size_t href_len, const char *text,
+	    size_t text_len)
+{
+	char shown[256], target[256];
+
+	if (href[href_len] != '\0')
+		abort();
+	if (shown_link_hosts(href, href_len, text, text_len, shown,
+			     sizeof(shown), target, sizeof(target)) &&
+	    (strlen(shown) >= sizeof(shown) || strcmp(shown, target) == 0))
+		abort();
+	(void)ctx;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,8 +51,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	buf_init(&seen);
 	buf_init(&hidden);
-	mime_html_to_text((const char *)data, size, &seen, &hidden, take_link,
-			  &links);
+	const struct mime_html_sink sink = {take_link, take_anchor, &links};
+
+	mime_html_to_text((const char *)data, size, &seen, &hidden, &sink);
 	if (buf_cstr(&seen) == NULL || buf_cstr(&hidden) == NULL)
 		abort();
 	buf_free(&seen);

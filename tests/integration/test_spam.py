@@ -313,6 +313,34 @@ def test_hidden_html_text_is_not_read_as_seen(moat_factory):
             name, symbols)
 
 
+def test_link_text_showing_another_host_scored(moat_factory):
+    """A link whose text shows one address and goes to another
+    organisation's host scores URI_TEXT_MISMATCH, also behind a
+    redirector; the same organisation, a click tracker of
+    filter.spam.link_trackers and the sender's own domain do not."""
+    moat = moat_factory(settings())
+    pages = {
+        "phish": '<a href="http://login.evil.example/x">'
+                 'https://www.bank.example/signin</a>',
+        "redirected": '<a href="https://r.other.example/c?u=https%3A%2F%2F'
+                      'evil.example%2F">www.bank.example</a>',
+        "same org": '<a href="https://links.bank.example/t/1">'
+                    'www.bank.example</a>',
+        "tracker": '<a href="https://shop.us1.list-manage.com/track/click'
+                   '?u=1">www.shop.example</a>',
+        "own": '<a href="http://clicks.remote.example/c?q=1">'
+               'www.shop.example</a>',
+        "words": '<a href="http://evil.example/">Sign in to your bank</a>',
+    }
+    got = symbols_by_subject(moat, {
+        name: "<html><body><p>Dear customer, %s</p></body></html>" % html
+        for name, html in pages.items()}, "text/html")
+    assert len(got) == len(pages)
+    for name, symbols in got.items():
+        assert ("URI_TEXT_MISMATCH" in symbols) == (
+            name in ("phish", "redirected")), (name, symbols)
+
+
 def test_look_alike_letters_in_words_scored(moat_factory):
     """Latin words with Cyrillic letters that look Latin planted in them
     score TEXT_OBFUSCATED; Russian and English side by side do not."""

@@ -618,7 +618,7 @@ test_html_and_urls(void **state)
 		buf_init(&out);
 		buf_init(&hidden);
 		mime_html_to_text(cases[i].html, strlen(cases[i].html), &out,
-				  &hidden, NULL, NULL);
+				  &hidden, NULL);
 		if (strcmp(buf_cstr(&out), cases[i].want) != 0 ||
 		    strcmp(buf_cstr(&hidden), cases[i].hidden) != 0) {
 			print_error("%s: got \"%s\" and hidden \"%s\"\n",
@@ -628,6 +628,72 @@ test_html_and_urls(void **state)
 		}
 		buf_free(&out);
 		buf_free(&hidden);
+	}
+	assert_int_equal(failed, 0);
+}
+
+/* Links whose text shows another host than the one they go to. */
+static void
+test_shown_links(void **state)
+{
+	static const struct {
+		const char *html, *shown, *target; /* NULL: none kept */
+	} cases[] = {
+	    {"<a href=\"http://evil.example/login\">https://www.bank.example/"
+	     "signin</a>",
+	     "www.bank.example", "evil.example"},
+	    {"<a href='http://198.51.100.7/x'> www.bank.example </a>",
+	     "www.bank.example", "198.51.100.7"},
+	    {"<a href=\"https://r.example/c?u=https%3A%2F%2Fevil.example%2F\">"
+	     "bank.example/login</a>",
+	     "bank.example", "evil.example"},
+	    {"<A HREF=\"http://evil.example/\"><b>www.</b><i>bank.example</i>"
+	     "</A>",
+	     "www.bank.example", "evil.example"},
+	    /* the same host, a sentence, an address, a hidden text, a
+	     * relative link: nothing kept */
+	    {"<a href=\"https://www.bank.example/a\">www.bank.example</a>",
+	     NULL, NULL},
+	    {"<a href=\"http://evil.example/\">Log in to bank.example</a>",
+	     NULL, NULL},
+	    {"<a href=\"mailto:x@evil.example\">help@bank.example</a>", NULL,
+	     NULL},
+	    {"<a href=\"http://evil.example/\"><span style=\"display:none\">"
+	     "www.bank.example</span>click</a>",
+	     NULL, NULL},
+	    {"<a href=\"/login\">www.bank.example</a>", NULL, NULL},
+	    {"<a href=\"http://evil.example/\">v1.2</a>", NULL, NULL},
+	};
+	size_t failed = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf msg;
+		struct mime_message *m;
+
+		buf_init(&msg);
+		buf_printf(&msg,
+			   "Subject: t\r\nContent-Type: text/html\r\n"
+			   "\r\n%s\r\n",
+			   cases[i].html);
+		m = mime_parse_buffer(msg.data, msg.len, NULL);
+		if (cases[i].shown == NULL
+			? m->shown_link_count != 0
+			: m->shown_link_count != 1 ||
+			      strcmp(m->shown_links[0].shown, cases[i].shown) !=
+				  0 ||
+			      strcmp(m->shown_links[0].target,
+				     cases[i].target) != 0) {
+			print_error(
+			    "%s: %zu links, first %s -> %s\n", cases[i].html,
+			    m->shown_link_count,
+			    m->shown_link_count ? m->shown_links[0].shown : "-",
+			    m->shown_link_count ? m->shown_links[0].target
+						: "-");
+			failed++;
+		}
+		mime_message_free(&m);
+		buf_free(&msg);
 	}
 	assert_int_equal(failed, 0);
 }
@@ -675,8 +741,10 @@ test_html_links(void **state)
 
 		buf_init(&out);
 		buf_init(&links);
+		const struct mime_html_sink sink = {collect_link, NULL, &links};
+
 		mime_html_to_text(cases[i].html, strlen(cases[i].html), &out,
-				  NULL, collect_link, &links);
+				  NULL, &sink);
 		if (strcmp(buf_cstr(&links), cases[i].want) != 0)
 			fail_msg("%s: got \"%s\"", cases[i].html,
 				 buf_cstr(&links));
@@ -881,6 +949,7 @@ main(void)
 	    cmocka_unit_test(test_html_meta_charset),
 	    cmocka_unit_test(test_html_read_in_meta_charset),
 	    cmocka_unit_test(test_html_links),
+	    cmocka_unit_test(test_shown_links),
 	    cmocka_unit_test(test_embedded_and_long_urls),
 	    cmocka_unit_test(test_ambiguity),
 	    cmocka_unit_test(test_shared_testdata),
