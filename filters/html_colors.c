@@ -125,9 +125,8 @@ name_is(const char *name, size_t n, const char *want)
 	return strlen(want) == n && strncasecmp(name, want, n) == 0;
 }
 
-/* The colours of an inline style's declarations. */
-static void
-style_colors(struct html_color_attrs *a, const char *s, size_t len)
+void
+html_style_colors(struct html_color_attrs *a, const char *s, size_t len)
 {
 	const char *end = s + len;
 
@@ -168,14 +167,27 @@ void
 html_color_attr(struct html_color_attrs *a, const char *name, size_t n,
 		const char *value, size_t vlen)
 {
-	if (name_is(name, n, "color") || name_is(name, n, "text"))
-		a->fg = html_color_parse(value, vlen);
-	else if (name_is(name, n, "bgcolor"))
-		a->bg = html_color_parse(value, vlen);
-	else if (name_is(name, n, "background") || name_is(name, n, "class"))
-		a->bg = HTML_COLOR_UNKNOWN; /* an image; a style sheet's */
-	else if (name_is(name, n, "style"))
-		style_colors(a, value, vlen);
+	/* the inline style wins over attributes, in any order */
+	if (name_is(name, n, "color") || name_is(name, n, "text")) {
+		if (!a->fg_style)
+			a->fg = html_color_parse(value, vlen);
+	} else if (name_is(name, n, "bgcolor")) {
+		if (!a->bg_style)
+			a->bg = html_color_parse(value, vlen);
+	} else if (name_is(name, n, "background")) {
+		if (!a->bg_style)
+			a->bg = HTML_COLOR_UNKNOWN; /* an image */
+	}
+	if (name_is(name, n, "style")) {
+		long fg = a->fg, bg = a->bg;
+
+		a->fg = a->bg = HTML_COLOR_NONE;
+		html_style_colors(a, value, vlen);
+		a->fg_style = a->fg != HTML_COLOR_NONE;
+		a->bg_style = a->bg != HTML_COLOR_NONE;
+		a->fg = a->fg_style ? a->fg : fg;
+		a->bg = a->bg_style ? a->bg : bg;
+	}
 }
 
 static bool

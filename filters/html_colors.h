@@ -8,10 +8,12 @@
  * html_colors_close(); html_colors_hide() says whether text there is
  * drawn in its background's colour.
  *
- * Only what the tags themselves say is known. Where a colour could come
- * from elsewhere (a background image, or a class that a style sheet may
- * colour) the background is unknown and nothing is taken as hidden, so
- * white text on a dark header of a newsletter's style sheet stays seen.
+ * What the tags say is known, and what the document's style sheet says
+ * by tag, class or id (html_sheet.h). Where a colour could come from
+ * elsewhere (a background image, a class without a style sheet to read,
+ * a sheet rule Moat cannot place) the background is unknown and nothing
+ * is taken as hidden, so white text on a dark header of a newsletter's
+ * style sheet stays seen.
  * Elements end as browsers end them: at their closing tag, and a cell,
  * row, paragraph or list item also when the next one starts.
  */
@@ -25,10 +27,17 @@
 #define HTML_COLOR_UNKNOWN (-2) /* set, but not to a colour known here */
 #define HTML_COLORS_DEPTH  64
 
-/* The colours one opening tag sets (0xRRGGBB or the values above). */
+/* The colours one opening tag sets (0xRRGGBB or the values above), and
+ * whether its inline style set them (a style sheet's rule wins over the
+ * tag's attributes, not over its style). */
 struct html_color_attrs {
 	long fg, bg;
+	bool fg_style, bg_style;
 };
+
+#define HTML_COLOR_ATTRS_NONE                                                  \
+	((struct html_color_attrs){HTML_COLOR_NONE, HTML_COLOR_NONE, false,    \
+				   false})
 
 /* The open elements and the colours each set. */
 struct html_colors {
@@ -47,9 +56,15 @@ struct html_colors {
 long html_color_parse(const char *v, size_t len);
 
 /* Notes attribute name (n bytes) = value (vlen bytes) of an opening tag
- * in a (which starts as {HTML_COLOR_NONE, HTML_COLOR_NONE}). */
+ * in a (which starts as HTML_COLOR_ATTRS_NONE). `class` is not read here:
+ * what it does is the style sheet's (html_sheet.h). */
 void html_color_attr(struct html_color_attrs *a, const char *name, size_t n,
 		     const char *value, size_t vlen);
+
+/* The colours a style's declarations set (color, background-color, a
+ * background's colour; an image: unknown) into a. */
+void html_style_colors(struct html_color_attrs *a, const char *style,
+		       size_t len);
 
 void html_colors_open(struct html_colors *c, const char *name, size_t n,
 		      const struct html_color_attrs *a);

@@ -5,11 +5,13 @@
  * by HTML_SHEET_MAX_RULES and by HTML_SHEET_MAX_DEPTH.
  */
 #include "filters/html_sheet.h"
+#include "filters/html_colors.h"
 #include "filters/html_hidden.h"
 #include "filters/html_tags.h"
 #include "lib/xalloc.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,17 +28,33 @@ struct sheet_rule {
 	char kind;     /* '.' class, '#' id, 0: the tag alone */
 	char name[48]; /* the class or id */
 	unsigned char tag_len, name_len;
-	unsigned hides;	   /* HTML_HIDE_* groups it hides */
-	unsigned shows;	   /* and those it shows */
+	uint32_t tag_hash, name_hash; /* name_hash() of tag and name */
+	unsigned hides;		      /* HTML_HIDE_* groups it hides */
+	unsigned shows;		      /* and those it shows */
+	long fg, bg;	   /* colours it sets (html_colors.h), or NONE */
 	unsigned priority; /* specificity, then order: the larger wins */
 };
 
 struct html_sheet {
 	struct sheet_rule rules[HTML_SHEET_MAX_RULES];
 	size_t count;
-	unsigned shows_all; /* groups a rule with an unread subject shows */
+	unsigned shows_all;   /* groups a rule with an unread subject shows */
+	bool colors_unknown;  /* a colour rule could not be placed */
+	unsigned hide_groups; /* groups some rule hides */
+	bool has_colors;      /* some rule sets a colour */
 	unsigned order;
 };
+
+/* FNV-1a of a name, any case: rules are matched by it first. */
+static uint32_t
+name_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint32_t)tolower((unsigned char)p[i])) * 16777619u;
+	return h;
+}
 
 /* Past a comment at p ("/ *...* /"), or p. */
 static const char *
@@ -120,6 +138,8 @@ sheet_parse_subject(const char *sel, size_t n, struct sheet_rule *r)
 	}
 	r->tag_len = (unsigned char)t;
 	r->name_len = (unsigned char)k;
+	r->tag_hash = name_hash(r->tag, t);
+	r->name_hash = name_hash(r->name, k);
 	return i == n && (t > 0 || k > 0);
 }
 
@@ -146,11 +166,15 @@ css_specificity(const char *sel, size_t n)
 	       (classes > 99 ? 99 : classes) * 100 + (tags > 99 ? 99 : tags);
 }
 
-/* One selector of a rule (trimmed, n bytes) with its effects. */
+/* One selector of a rule (trimmed, n bytes) with its effects: the
+ * groups it hides and shows, the colours it sets. */
 static void
 sheet_add_selector(struct html_sheet *s, const char *sel, size_t n,
-		   unsigned hides, unsigned shows)
+		   unsigned hides, unsigned shows,
+		   const struct html_color_attrs *colors)
 {
+	long fg = colors->fg, bg = colors->bg;
+
 	struct sheet_rule r;
 	size_t start = n;
 
@@ -165,17 +189,29 @@ sheet_add_selector(struct html_sheet *s, const char *sel, size_t n,
 
 	if (colon != NULL)
 		len = (size_t)(colon - (sel + start));
-	if (!simple)
-		hides = 0; /* a hide is kept only for a simple selector */
-	if (hides == 0 && shows == 0)
+	if (!simple) {
+		/* hides and colours are kept only for a simple selector */
+		hides = 0;
+		s->colors_unknown |=
+		    fg != HTML_COLOR_NONE || bg != HTML_COLOR_NONE;
+		fg = bg = HTML_COLOR_NONE;
+	}
+	if (hides == 0 && shows == 0 && fg == HTML_COLOR_NONE &&
+	    bg == HTML_COLOR_NONE)
 		return;
 	if (!sheet_parse_subject(sel + start, len, &r) ||
 	    s->count == HTML_SHEET_MAX_RULES) {
 		s->shows_all |= shows;
+		s->colors_unknown |=
+		    fg != HTML_COLOR_NONE || bg != HTML_COLOR_NONE;
 		return;
 	}
 	r.hides = hides;
 	r.shows = shows;
+	r.fg = fg;
+	r.bg = bg;
+	s->hide_groups |= hides;
+	s->has_colors |= fg != HTML_COLOR_NONE || bg != HTML_COLOR_NONE;
 	r.priority = css_specificity(sel, n) * 1024 + s->order;
 	s->rules[s->count++] = r;
 }
@@ -186,12 +222,20 @@ sheet_add_rule(struct html_sheet *s, const char *prelude, size_t plen,
 	       const char *decls, size_t dlen, bool conditional)
 {
 	const char *p = prelude, *end = prelude + plen;
+	struct html_color_attrs colors = HTML_COLOR_ATTRS_NONE;
 	unsigned hides, shows;
 
 	html_style_effects(decls, dlen, &hides, &shows);
-	if (conditional)
-		hides = 0; /* hidden on some screens only */
-	if (hides == 0 && shows == 0)
+	html_style_colors(&colors, decls, dlen);
+	if (conditional) {
+		/* hidden, or coloured, on some screens only */
+		hides = 0;
+		s->colors_unknown |= colors.fg != HTML_COLOR_NONE ||
+				     colors.bg != HTML_COLOR_NONE;
+		colors = HTML_COLOR_ATTRS_NONE;
+	}
+	if (hides == 0 && shows == 0 && colors.fg == HTML_COLOR_NONE &&
+	    colors.bg == HTML_COLOR_NONE)
 		return;
 	if (s->order < 1023)
 		s->order++;
@@ -203,7 +247,8 @@ sheet_add_rule(struct html_sheet *s, const char *prelude, size_t plen,
 			a++;
 		while (b > a && isspace((unsigned char)b[-1]))
 			b--;
-		sheet_add_selector(s, a, (size_t)(b - a), hides, shows);
+		sheet_add_selector(s, a, (size_t)(b - a), hides, shows,
+				   &colors);
 		p = comma < end ? comma + 1 : end;
 	}
 }
@@ -241,8 +286,10 @@ sheet_read_rules(struct html_sheet *s, const char *p, const char *end,
 			return p == end ? end : p + 1;
 		if (*p == ';') { /* @import ...; @charset ...; */
 			if (end - prelude >= 7 &&
-			    strncasecmp(prelude, "@import", 7) == 0)
+			    strncasecmp(prelude, "@import", 7) == 0) {
 				s->shows_all = ~0u; /* rules we cannot read */
+				s->colors_unknown = true;
+			}
 			p++;
 			continue;
 		}
@@ -287,6 +334,7 @@ html_sheet_read(const char *html, size_t len)
 		    html_find_ci(html + i, tag_len, "stylesheet") < tag_len) {
 			s = s != NULL ? s : xcalloc(1, sizeof(*s));
 			s->shows_all = ~0u; /* a sheet we cannot read */
+			s->colors_unknown = true;
 		}
 		if (len - i < 6 || strncasecmp(html + i, "style", 5) != 0 ||
 		    isalnum((unsigned char)html[i + 5]) || html[i + 5] == '-')
@@ -304,16 +352,6 @@ html_sheet_read(const char *html, size_t len)
 		(void)sheet_read_rules(s, html + i, html + i + css_len,
 				       conditional, 0);
 		i += css_len;
-	}
-	if (s != NULL) {
-		bool any_hides = false;
-
-		for (size_t r = 0; r < s->count; r++)
-			any_hides |= (s->rules[r].hides & ~s->shows_all) != 0;
-		if (!any_hides) {
-			free(s);
-			s = NULL;
-		}
 	}
 	return s;
 }
@@ -337,20 +375,75 @@ class_list_has(const char *list, size_t n, const char *name, size_t want)
 	return false;
 }
 
+/* An element as rules match it, its names hashed once. */
+#define SHEET_CLASSES_HASHED 16
+struct sheet_element {
+	const char *tag, *classes, *id;
+	size_t tag_len, class_len, id_len;
+	uint32_t tag_hash, id_hash, class_hash[SHEET_CLASSES_HASHED];
+	size_t class_count; /* more than SHEET_CLASSES_HASHED: not all are */
+};
+
+static void
+sheet_element_init(struct sheet_element *e, const char *tag, size_t tag_len,
+		   const char *classes, size_t class_len, const char *id,
+		   size_t id_len)
+{
+	size_t i = 0;
+
+	e->tag = tag;
+	e->tag_len = tag_len;
+	e->tag_hash = name_hash(tag, tag_len);
+	e->classes = classes;
+	e->class_len = class_len;
+	e->id = id;
+	e->id_len = id_len;
+	e->id_hash = id != NULL ? name_hash(id, id_len) : 0;
+	e->class_count = 0;
+	while (classes != NULL && i < class_len) {
+		while (i < class_len && isspace((unsigned char)classes[i]))
+			i++;
+		size_t start = i;
+		while (i < class_len && !isspace((unsigned char)classes[i]))
+			i++;
+		if (i == start)
+			break;
+		if (e->class_count < SHEET_CLASSES_HASHED)
+			e->class_hash[e->class_count] =
+			    name_hash(classes + start, i - start);
+		e->class_count++;
+	}
+}
+
 static bool
-rule_matches(const struct sheet_rule *r, const char *tag, size_t tag_len,
-	     const char *classes, size_t class_len, const char *id,
-	     size_t id_len)
+element_has_class(const struct sheet_element *e, const struct sheet_rule *r)
+{
+	if (e->classes == NULL)
+		return false;
+	if (e->class_count <= SHEET_CLASSES_HASHED) {
+		size_t k = 0;
+
+		while (k < e->class_count && e->class_hash[k] != r->name_hash)
+			k++;
+		if (k == e->class_count)
+			return false;
+	}
+	return class_list_has(e->classes, e->class_len, r->name, r->name_len);
+}
+
+static bool
+rule_matches(const struct sheet_rule *r, const struct sheet_element *e)
 {
 	if (r->tag_len > 0 &&
-	    (r->tag_len != tag_len || strncasecmp(r->tag, tag, tag_len) != 0))
+	    (r->tag_hash != e->tag_hash || r->tag_len != e->tag_len ||
+	     strncasecmp(r->tag, e->tag, e->tag_len) != 0))
 		return false;
 	if (r->kind == '.')
-		return classes != NULL &&
-		       class_list_has(classes, class_len, r->name, r->name_len);
+		return element_has_class(e, r);
 	if (r->kind == '#')
-		return id != NULL && r->name_len == id_len &&
-		       strncasecmp(r->name, id, id_len) == 0;
+		return e->id != NULL && r->name_hash == e->id_hash &&
+		       r->name_len == e->id_len &&
+		       strncasecmp(r->name, e->id, e->id_len) == 0;
 	return true;
 }
 
@@ -363,17 +456,20 @@ html_sheet_hides(const struct html_sheet *sheet, const char *tag,
 	 * it hides */
 	unsigned best[HTML_SHEET_GROUPS] = {0};
 	bool hides[HTML_SHEET_GROUPS] = {false};
+	struct sheet_element e;
 	unsigned open;
 
 	if (sheet == NULL)
 		return false;
 	open = ~(sheet->shows_all | inline_shows);
+	if ((sheet->hide_groups & open) == 0)
+		return false;
+	sheet_element_init(&e, tag, tag_len, classes, class_len, id, id_len);
 	for (size_t i = 0; i < sheet->count; i++) {
 		const struct sheet_rule *r = &sheet->rules[i];
 		unsigned groups = (r->hides | r->shows) & open;
 
-		if (groups == 0 || !rule_matches(r, tag, tag_len, classes,
-						 class_len, id, id_len))
+		if (groups == 0 || !rule_matches(r, &e))
 			continue;
 		for (unsigned g = 0; g < HTML_SHEET_GROUPS; g++) {
 			if ((groups & (1u << g)) == 0 || r->priority < best[g])
@@ -386,6 +482,43 @@ html_sheet_hides(const struct html_sheet *sheet, const char *tag,
 		if (hides[g])
 			return true;
 	return false;
+}
+
+bool
+html_sheet_colors_known(const struct html_sheet *sheet)
+{
+	return sheet == NULL || !sheet->colors_unknown;
+}
+
+void
+html_sheet_colors(const struct html_sheet *sheet, const char *tag,
+		  size_t tag_len, const char *classes, size_t class_len,
+		  const char *id, size_t id_len, struct html_color_attrs *a)
+{
+	unsigned fg_best = 0, bg_best = 0;
+	struct sheet_element e;
+
+	if (sheet == NULL || !sheet->has_colors)
+		return;
+	sheet_element_init(&e, tag, tag_len, classes, class_len, id, id_len);
+	for (size_t i = 0; i < sheet->count; i++) {
+		const struct sheet_rule *r = &sheet->rules[i];
+		bool fg = r->fg != HTML_COLOR_NONE && !a->fg_style &&
+			  r->priority > fg_best;
+		bool bg = r->bg != HTML_COLOR_NONE && !a->bg_style &&
+			  r->priority > bg_best;
+
+		if ((!fg && !bg) || !rule_matches(r, &e))
+			continue;
+		if (fg) {
+			a->fg = r->fg;
+			fg_best = r->priority;
+		}
+		if (bg) {
+			a->bg = r->bg;
+			bg_best = r->priority;
+		}
+	}
 }
 
 void

@@ -13,7 +13,9 @@
  * overrides: its subject (the last compound selector, pseudo-classes
  * dropped) then shows, and a rule whose subject cannot be read (`*`,
  * attribute selectors) turns sheet hiding off for the document. So a
- * sheet hides less than a browser would, never more.
+ * sheet hides less than a browser would, never more. Colours
+ * (html_colors.h) are read from the same simple selectors, and only when
+ * every colour rule of the sheet is one of them.
  */
 #ifndef MOAT_HTML_SHEET_H
 #define MOAT_HTML_SHEET_H
@@ -23,8 +25,10 @@
 
 struct html_sheet;
 
+struct html_color_attrs;
+
 /* Reads the <style> elements of html (len bytes; those inside HTML
- * comments are skipped). NULL when they hide nothing. */
+ * comments are skipped). NULL when it has none (nor a <link>ed one). */
 struct html_sheet *html_sheet_read(const char *html, size_t len);
 
 /* Whether the sheet (NULL: none) hides an element with the tag name
@@ -37,6 +41,22 @@ struct html_sheet *html_sheet_read(const char *html, size_t len);
 bool html_sheet_hides(const struct html_sheet *sheet, const char *tag,
 		      size_t tag_len, const char *classes, size_t class_len,
 		      const char *id, size_t id_len, unsigned inline_shows);
+
+/* Whether every colour the sheet (NULL: none) sets can be placed: false
+ * when a rule sets one for a selector it cannot read (`a:link`, `.x td`),
+ * inside an at-rule (`@media (prefers-color-scheme: dark)`), or the sheet
+ * is not all there (`@import`, `<link>`). Then text colours are not
+ * judged in the document (html_colors.h). */
+bool html_sheet_colors_known(const struct html_sheet *sheet);
+
+/* The colours the sheet gives an element (as html_sheet_hides() matches
+ * it) into a, the highest specificity (then the last rule) winning; the
+ * sheet wins over the tag's colour attributes, not over its inline style
+ * (a->fg_style, a->bg_style). */
+void html_sheet_colors(const struct html_sheet *sheet, const char *tag,
+		       size_t tag_len, const char *classes, size_t class_len,
+		       const char *id, size_t id_len,
+		       struct html_color_attrs *a);
 
 void html_sheet_free(struct html_sheet *sheet);
 

@@ -513,23 +513,6 @@ html_space(struct buf *out, char c)
 	}
 }
 
-/* Whether the document has a style sheet (<style>, or <link> to one):
- * then colours may come from it, and html_colors.h cannot tell. */
-static bool
-html_has_style_sheet(const char *html, size_t len)
-{
-	const char *p = html, *end = html + len;
-
-	while ((p = memchr(p, '<', (size_t)(end - p))) != NULL) {
-		p++;
-		if ((size_t)(end - p) >= 5 &&
-		    (strncasecmp(p, "style", 5) == 0 ||
-		     strncasecmp(p, "link ", 5) == 0))
-			return true;
-	}
-	return false;
-}
-
 static bool
 html_link_worth(const char *v, size_t n)
 {
@@ -632,14 +615,23 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 	struct html_anchor anchor = {.open = false};
 	struct html_hide hide = {{0}, 0, 0};
 	struct html_colors *colors = xcalloc(1, sizeof(*colors));
-	bool colors_known = !html_has_style_sheet(html, len);
 	struct html_sheet *sheet = html_sheet_read(html, len);
+	bool colors_known = html_sheet_colors_known(sheet);
 	struct buf *out = seen;
 	size_t i = 0;
 
 	buf_init(&val);
 	buf_init(&dropped);
 	buf_init(&anchor.href);
+	if (colors_known && sheet != NULL) {
+		/* the sheet's html and body rules colour the page, whether
+		 * or not the document writes those tags */
+		struct html_color_attrs root = HTML_COLOR_ATTRS_NONE;
+
+		html_sheet_colors(sheet, "html", 4, NULL, 0, NULL, 0, &root);
+		html_sheet_colors(sheet, "body", 4, NULL, 0, NULL, 0, &root);
+		html_colors_open(colors, "#root", 5, &root);
+	}
 	while (i < len) {
 		char c = html[i];
 
@@ -700,7 +692,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 		unsigned inline_shows = 0;
 		const char *classes = NULL, *id = NULL;
 		size_t class_len = 0, id_len = 0;
-		struct html_color_attrs ca = {HTML_COLOR_NONE, HTML_COLOR_NONE};
+		struct html_color_attrs ca = HTML_COLOR_ATTRS_NONE;
 		while (i < len && html[i] != '>') {
 			size_t an_start, an_len;
 
@@ -817,6 +809,11 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 		hides |= !closing &&
 			 html_sheet_hides(sheet, name, name_len, classes,
 					  class_len, id, id_len, inline_shows);
+		if (!closing && colors_known && sheet != NULL)
+			html_sheet_colors(sheet, name, name_len, classes,
+					  class_len, id, id_len, &ca);
+		else if (!closing && classes != NULL && !ca.bg_style)
+			ca.bg = HTML_COLOR_UNKNOWN; /* a sheet elsewhere's */
 		if (closing) {
 			html_hide_close(&hide, name, name_len);
 			html_colors_close(colors, name, name_len);

@@ -281,8 +281,9 @@ def test_obfuscated_words_read_as_the_reader_reads_them(moat_factory):
 def test_hidden_html_text_is_not_read_as_seen(moat_factory):
     """Text in HTML elements the reader never sees (display:none, the
     hidden attribute, a zero font size, white on white, a style sheet's
-    class or id rule) is not what body rules read; the text around it
-    is. A sheet's rule that hides on some screens only hides nothing."""
+    class or id rule that hides or colours) is not what body rules read;
+    the text around it is. A sheet's rule that hides on some screens only
+    hides nothing, nor does white on a background the sheet darkens."""
     moat = moat_with_local_rules(moat_factory,
                                  "body LOCAL_SEEN /\\bpurple widgets\\b/i\n"
                                  "score LOCAL_SEEN 0.1\n"
@@ -296,11 +297,15 @@ def test_hidden_html_text_is_not_read_as_seen(moat_factory):
               '<style>.pre{display:none}</style>'
               '<span class="x pre">grandma recipe</span>',
               '<style type="text/css">#f { font-size: 0 }</style>'
-              '<div id="f">grandma recipe</div>']
+              '<div id="f">grandma recipe</div>',
+              '<style>.w{color:#ffffff}</style>'
+              '<span class="w">grandma recipe</span>']
     showing = ['<style>@media (max-width:480px){.m{display:none}}</style>'
                '<span class="m">grandma recipe</span>',
                '<style>.h{display:none}</style>'
-               '<span class="h" style="display:inline">grandma recipe</span>']
+               '<span class="h" style="display:inline">grandma recipe</span>',
+               '<style>.dark{background:#000}</style><div class="dark">'
+               '<font color="#ffffff">grandma recipe</font></div>']
     pages = {"hidden %d" % i: hidden for i, hidden in enumerate(hiding)}
     pages.update({"shown %d" % i: shown for i, shown in enumerate(showing)})
     got = symbols_by_subject(moat, {

@@ -598,6 +598,28 @@ test_html_and_urls(void **state)
 	    {"<style>.h{content:\"}\"; display:none}</style><span class=h>a"
 	     "</span><style>.h{display:block",
 	     "a", ""},
+	    /* colours from the style sheet, by tag, class or id */
+	    {"<style>.w{color:#fff}</style>a<span class=w>filler</span>b", "ab",
+	     "filler"},
+	    {"<style>p.x { color: #fefefe }</style><p class=x>y<p>z", "z", "y"},
+	    /* seen: the sheet's background, the element's own style, a
+	     * colour the sheet sets where Moat cannot place it */
+	    {"<style>body{background:#000;color:#fff}</style>x", "x", ""},
+	    {"<style>.dark{background:#000}</style><td class=dark "
+	     "bgcolor=#fff><font color=white>x</font></td>",
+	     "x ", ""},
+	    {"<style>#h{color:#ffffff}</style><td bgcolor=#000 id=h>x</td>",
+	     "x ", ""},
+	    {"<style>.w{color:#fff}</style><span class=w "
+	     "style=\"color:#000\">x</span>",
+	     "x", ""},
+	    {"<style>a:link{color:#fff}</style><span style=\"color:#fff\">x"
+	     "</span>",
+	     "x", ""},
+	    {"<style>@media (prefers-color-scheme: dark){body{background:"
+	     "#000}}</style><font color=white>x</font>",
+	     "x", ""},
+	    {"<style>.w{color:#fff}</style><span class=v>x</span>", "x", ""},
 	    /* letters hidden inside a word: the word the reader reads */
 	    {"bit<span style=\"display:none\">zz</span>coin", "bitcoin", "zz"},
 	    /* shown: */
