@@ -103,12 +103,12 @@ dev_content_config() {
 	grep -q '^filter\.clamav\.database_dir' "$conf" ||
 		printf '\n# Content filters (dev.sh).\nfilter.clamav.database_dir = %s\n' \
 			"$db" >>"$conf"
-	# The whole chain that works offline: sender authentication (SPF is
-	# skipped for loopback clients), content, and spam scoring with
-	# X-Spam-* headers. dnsbl and greylist need the internet or would
-	# answer a first test message with 451, so they stay off here.
+	# The whole chain that works offline: sender authentication (SPF and
+	# the sender domain check skip loopback clients), content, and spam
+	# scoring with X-Spam-* headers. dnsbl and greylist need the internet
+	# or would answer a first test message with 451, so they stay off.
 	grep -q '^filters *=' "$conf" ||
-		printf 'filters = spf dkim dmarc arc mime clamav attachments spam\n' \
+		printf 'filters = spf sender_domain dkim dmarc arc mime clamav attachments spam\n' \
 			>>"$conf"
 }
 

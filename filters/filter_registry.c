@@ -24,10 +24,12 @@ extern const struct filter filter_dkim_sign;
 extern const struct filter filter_dmarc;
 extern const struct filter filter_arc;
 
-/* Spam scoring, DNS blocklists and greylisting (issue 6). */
+/* Spam scoring, DNS blocklists, greylisting and the sender domain check
+ * (issue 6). */
 extern const struct filter filter_spam;
 extern const struct filter filter_dnsbl;
 extern const struct filter filter_greylist;
+extern const struct filter filter_sender_domain;
 
 /* clang-format off */
 
@@ -43,6 +45,7 @@ const struct filter *const filter_registry[] = {
     &filter_spam,
     &filter_dnsbl,
     &filter_greylist,
+    &filter_sender_domain,
     NULL,
 };
 /* clang-format on */
