@@ -76,7 +76,8 @@ def test_install_staged_into_destdir(staged):
     conf = os.path.join(dest, "etc/moat/moat.conf")
     assert mode(conf) == 0o640
     text = open(conf).read()
-    assert "filters = spf dkim dmarc arc mime clamav attachments spam" in text
+    assert ("filters = spf sender_domain dkim dmarc arc mime clamav attachments"
+            " spam") in text
     assert "filter.clamav.database_dir = /var/lib/clamav" in text
     unit = open(os.path.join(dest, "etc/systemd/system/moatd.service")).read()
     assert ("ExecStart=/usr/local/sbin/moatd -c /etc/moat/moat.conf -f"
