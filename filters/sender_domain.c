@@ -129,6 +129,25 @@ sender_domain_init(const void *settings, void **state_r, char **error_r)
 	return 0;
 }
 
+/* What each state but OK adds: its symbol and score, and the reply of
+ * the verdict (refusals under action = reject, the deferral under
+ * defer_on_dns_error) after "sender domain NAME". */
+static const struct {
+	const char *symbol;
+	double score;
+	enum policy_verdict verdict;
+	int code;
+	const char *enhanced, *text;
+} sender_domain_outcomes[] = {
+    [SENDER_DOMAIN_UNKNOWN] = {"SENDER_DOMAIN_UNKNOWN", SENDER_DOMAIN_SCORE,
+			       POLICY_REJECT, 550, "5.1.8", " not found"},
+    [SENDER_DOMAIN_NULL_MX] = {"SENDER_DOMAIN_NULL_MX", SENDER_DOMAIN_SCORE,
+			       POLICY_REJECT, 550, "5.7.27",
+			       " accepts no mail (null MX)"},
+    [SENDER_DOMAIN_DNS_ERROR] = {"SENDER_DOMAIN_DNS_ERROR", 0, POLICY_TEMPFAIL,
+				 451, "4.4.3", ": DNS lookup failed"},
+};
+
 static int
 sender_domain_run(void *state, struct filter_context *ctx,
 		  enum filter_phase phase)
@@ -137,52 +156,34 @@ sender_domain_run(void *state, struct filter_context *ctx,
 	const struct filter_envelope *env = filter_envelope(ctx);
 	const char *at = strrchr(env->mail_from, '@');
 	char domain[SENDER_DOMAIN_MAX + 1], text[SENDER_DOMAIN_MAX + 80];
-	bool reject = strcmp(set->action, "reject") == 0;
+	enum sender_domain_state found;
+	bool act;
 
 	(void)phase;
 	if (at == NULL || at[1] == '\0' || at[1] == '[' ||
 	    env->auth_user != NULL ||
 	    (set->skip_internal && netblock_is_internal(env->client_ip)))
 		return 0;
-	if (!host_normalize(at + 1, strlen(at + 1), domain, sizeof(domain))) {
-		filter_add_symbol(ctx, "SENDER_DOMAIN_UNKNOWN",
-				  SENDER_DOMAIN_SCORE, "not a domain name");
-		if (reject)
-			filter_set_verdict(
-			    ctx, POLICY_REJECT, 550, "5.1.8",
-			    "sender domain is not a domain name");
-		return 0;
+	if (host_normalize(at + 1, strlen(at + 1), domain, sizeof(domain))) {
+		found = sender_domain_lookup(ctx, domain);
+	} else {
+		found = SENDER_DOMAIN_UNKNOWN;
+		snprintf(domain, sizeof(domain), "(not a domain name)");
 	}
-	switch (sender_domain_lookup(ctx, domain)) {
-	case SENDER_DOMAIN_OK:
+	if (found == SENDER_DOMAIN_OK)
 		return 0;
-	case SENDER_DOMAIN_UNKNOWN:
-		snprintf(text, sizeof(text), "sender domain %s not found",
-			 domain);
-		filter_add_symbol(ctx, "SENDER_DOMAIN_UNKNOWN",
-				  SENDER_DOMAIN_SCORE, text);
-		if (reject)
-			filter_set_verdict(ctx, POLICY_REJECT, 550, "5.1.8",
-					   text);
-		return 0;
-	case SENDER_DOMAIN_NULL_MX:
-		snprintf(text, sizeof(text),
-			 "sender domain %s accepts no mail (null MX)", domain);
-		filter_add_symbol(ctx, "SENDER_DOMAIN_NULL_MX",
-				  SENDER_DOMAIN_SCORE, text);
-		if (reject)
-			filter_set_verdict(ctx, POLICY_REJECT, 550, "5.7.27",
-					   text);
-		return 0;
-	case SENDER_DOMAIN_DNS_ERROR:
-		snprintf(text, sizeof(text),
-			 "sender domain %s: DNS lookup failed", domain);
-		filter_add_symbol(ctx, "SENDER_DOMAIN_DNS_ERROR", 0, text);
-		if (set->defer_on_dns_error)
-			filter_set_verdict(ctx, POLICY_TEMPFAIL, 451, "4.4.3",
-					   text);
-		return 0;
-	}
+	snprintf(text, sizeof(text), "sender domain %s%s", domain,
+		 sender_domain_outcomes[found].text);
+	filter_add_symbol(ctx, sender_domain_outcomes[found].symbol,
+			  sender_domain_outcomes[found].score, text);
+	act = found == SENDER_DOMAIN_DNS_ERROR
+		  ? set->defer_on_dns_error
+		  : strcmp(set->action, "reject") == 0;
+	if (act)
+		filter_set_verdict(ctx, sender_domain_outcomes[found].verdict,
+				   sender_domain_outcomes[found].code,
+				   sender_domain_outcomes[found].enhanced,
+				   text);
 	return 0;
 }
 

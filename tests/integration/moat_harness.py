@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import signal
+import smtplib
 import socket
 import sqlite3
 import subprocess
@@ -260,6 +261,20 @@ class Moat:
         while self.queue_files() and time.time() < deadline:
             time.sleep(0.1)
         return self.queue_files()
+
+
+def smtp_session(port, ip=None, helo="client.example"):
+    """An smtplib session with moatd on port, greeted with EHLO helo; ip
+    presents another client address with XCLIENT (the moatd must trust
+    127.0.0.1: smtp.xclient_trusted) and greets again."""
+    c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    c.ehlo(helo)
+    if ip is not None:
+        code, text = c.docmd("XCLIENT", "ADDR=%s" % ip)
+        assert code == 220, text
+        c.ehlo_resp = None
+        c.ehlo(helo)
+    return c
 
 
 def strip_trace(message):

@@ -9,12 +9,12 @@ The client is 127.0.0.1, presented as a public address with XCLIENT."""
 
 import email
 import email.policy
-import smtplib
 
 import pytest
 
 dnslib = pytest.importorskip("dnslib")
 from dns_harness import LoopbackDNS, ZoneResolver  # noqa: E402
+from moat_harness import smtp_session  # noqa: E402
 
 ZONE = """
 good.test.          300 IN MX 10 mail.good.test.
@@ -63,13 +63,7 @@ def body(sender):
 
 def send(port, sender, ip=PUBLIC_CLIENT):
     """(code, text) of RCPT when it refused, else of DATA."""
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
-        c.ehlo("client.example")
-        if ip is not None:
-            code, text = c.docmd("XCLIENT", "ADDR=%s" % ip)
-            assert code == 220, text
-            c.ehlo_resp = None
-            c.ehlo("client.example")
+    with smtp_session(port, ip) as c:
         c.mail(sender)
         code, text = c.rcpt("demo@example.test")
         if code >= 400:

@@ -9,13 +9,13 @@ off instead of presenting another address."""
 
 import email
 import email.policy
-import smtplib
 import time
 
 import pytest
 
 dnslib = pytest.importorskip("dnslib")
 from dns_harness import LoopbackDNS  # noqa: E402
+from moat_harness import smtp_session  # noqa: E402
 
 ZONE = """
 1.0.0.127.bl.test.              300 IN A 127.0.0.2
@@ -47,13 +47,7 @@ def send(port, body, sender="sender@remote.example", ip=None,
     """RCPT's reply when it refused (greylisting with min_score 0 defers
     each recipient at RCPT), else DATA's; ip presents another client
     address (XCLIENT)."""
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
-        c.ehlo(helo)
-        if ip is not None:
-            code, text = c.docmd("XCLIENT", "ADDR=%s" % ip)
-            assert code == 220, text
-            c.ehlo_resp = None
-            c.ehlo("client.example")
+    with smtp_session(port, ip, helo) as c:
         c.mail(sender)
         code, text = c.rcpt("demo@example.test")
         if code >= 400:
