@@ -24,6 +24,24 @@ attach_ole_has_entry(const unsigned char *data, size_t len, const char *utf16le,
 	       memmem(data, len, utf16le, n) != NULL;
 }
 
+bool
+attach_ole_encrypted_package(const unsigned char *data, size_t len)
+{
+	static const char name[] =
+	    "E\0n\0c\0r\0y\0p\0t\0e\0d\0P\0a\0c\0k\0a\0g\0e\0";
+	GsfInfile *root;
+	GsfInput *package;
+
+	if (!attach_ole_has_entry(data, len, name, sizeof(name) - 1) ||
+	    (root = attach_ole_open(data, len)) == NULL)
+		return false;
+	package = gsf_infile_child_by_name(root, "EncryptedPackage");
+	if (package != NULL)
+		g_object_unref(package);
+	g_object_unref(root);
+	return package != NULL;
+}
+
 GsfInfile *
 attach_ole_open(const unsigned char *data, size_t len)
 {

@@ -20,6 +20,11 @@ bool attach_ole_magic(const unsigned char *data, size_t len);
 bool attach_ole_has_entry(const unsigned char *data, size_t len,
 			  const char *utf16le, size_t n);
 
+/* An Office document encrypted with a password (OOXML agile or standard
+ * encryption, what "Encrypt with Password" writes): an OLE2 file with an
+ * EncryptedPackage stream at its root. */
+bool attach_ole_encrypted_package(const unsigned char *data, size_t len);
+
 /* The root storage of data (which must outlive it; g_object_unref() it),
  * or NULL when libgsf cannot read it as OLE2. */
 GsfInfile *attach_ole_open(const unsigned char *data, size_t len);

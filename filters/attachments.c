@@ -1061,6 +1061,12 @@ attach_check_data(struct attach_run *run, const char *name,
 	if (p->config.check_archives) {
 		bool archive = is_archive(data, len);
 
+		if (attach_ole_encrypted_package(data, len))
+			attach_add(run->report, ATTACH_SYM_ENCRYPTED, false,
+				   name,
+				   "Office document encrypted with a "
+				   "password");
+
 		if (archive)
 			attach_check_archive(run, name, data, len, depth + 1);
 		if (!archive || starts(data, len, "PK\x03\x04", 4))

@@ -13,8 +13,11 @@
  *   ATTACH_DETECTED_TYPE   content type detected by libmagic on the list
  *   ATTACH_MACRO           Office macros: OLE2 with a VBA project, OOXML
  *                          with vbaProject.bin, ODF with Basic scripts
- *   ATTACH_ENCRYPTED       an encrypted archive member (not inspectable)
- *   ATTACH_ENCRYPTED_PASSWORD  an encrypted archive whose password the
+ *   ATTACH_ENCRYPTED       an encrypted archive member or an Office
+ *                          document encrypted with a password (not
+ *                          inspectable)
+ *   ATTACH_ENCRYPTED_PASSWORD  an encrypted archive or document whose
+ *                          password the
  *                          message itself gives ("password: 1234"), the
  *                          way malware passes scanners
  *   ATTACH_ARCHIVE_LIMIT   an archive beyond the entry/depth/size limits

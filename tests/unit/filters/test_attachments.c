@@ -1147,6 +1147,47 @@ test_xls_macro_sheets(void **state)
 	free(xls);
 }
 
+/* An OOXML document encrypted with a password: an OLE2 file with
+ * EncryptionInfo and EncryptedPackage streams (with_package false: only
+ * the first, which is no encrypted document). */
+static unsigned char *
+make_encrypted_docx(bool with_package, size_t *len_r)
+{
+	GsfOutput *mem = gsf_output_memory_new();
+	GsfOutfile *ole = gsf_outfile_msole_new(mem);
+	GsfOutput *s = gsf_outfile_new_child(ole, "EncryptionInfo", FALSE);
+
+	gsf_output_write(s, 8, (const guint8 *)"\x04\0\x04\0\x40\0\0\0");
+	gsf_output_close(s);
+	g_object_unref(s);
+	if (with_package) {
+		s = gsf_outfile_new_child(ole, "EncryptedPackage", FALSE);
+		gsf_output_write(s, 16,
+				 (const guint8 *)"\x10\0\0\0\0\0\0\0"
+						 "ciphertx");
+		gsf_output_close(s);
+		g_object_unref(s);
+	}
+	return ole_bytes(mem, ole, len_r);
+}
+
+/* Office documents encrypted with a password cannot be inspected. */
+static void
+test_encrypted_documents(void **state)
+{
+	unsigned char *doc;
+	size_t len;
+
+	(void)state;
+	doc = make_encrypted_docx(true, &len);
+	check("invoice.docx", NULL, doc, len, W(ATTACH_SYM_ENCRYPTED), 1,
+	      false);
+	free(doc);
+	doc = make_encrypted_docx(false, &len);
+	check("invoice.doc", NULL, doc, len, NULL, 0, false);
+	free(doc);
+}
+
 /* Outlook items: their attachments, and those of items attached to them. */
 static void
 test_outlook_items(void **state)
@@ -1192,6 +1233,7 @@ main(void)
 	    cmocka_unit_test(test_outlook_items),
 	    cmocka_unit_test(test_xls_macro_sheets),
 	    cmocka_unit_test(test_ole_packages),
+	    cmocka_unit_test(test_encrypted_documents),
 	};
 
 	mime_init();
