@@ -9,11 +9,13 @@
  */
 #include "filters/spam_view.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "filters/homograph.h"
+#include "filters/html_tags.h"
 #include "filters/text_deobfuscate.h"
 #include "filters/url_host.h"
 #include "lib/xalloc.h"
@@ -115,22 +117,42 @@ spam_view_content_fields(struct spam_view *view,
 	return count;
 }
 
-/* <img> tags in HTML source: "<img" then a blank, '>' or '/'. */
-static unsigned int
-spam_view_count_images(const unsigned char *html, size_t len)
-{
-	unsigned int n = 0;
+/* What the tags of one HTML part say (html_tag_walk()). */
+struct spam_view_walk {
+	struct spam_view *view;
+	unsigned int images; /* <img> tags */
+};
 
-	for (size_t i = 0; i + 4 < len; i++) {
-		if (html[i] != '<' || (html[i + 1] | 0x20) != 'i' ||
-		    (html[i + 2] | 0x20) != 'm' || (html[i + 3] | 0x20) != 'g')
-			continue;
-		if (html[i + 4] == ' ' || html[i + 4] == '\t' ||
-		    html[i + 4] == '\r' || html[i + 4] == '\n' ||
-		    html[i + 4] == '>' || html[i + 4] == '/')
-			n++;
-	}
-	return n;
+static void
+spam_view_tag(void *ctx, const char *name, size_t n, const char *tag,
+	      size_t tag_len)
+{
+	struct spam_view_walk *w = ctx;
+	struct spam_view *v = w->view;
+	bool start = tag_len < 2 || tag[1] != '/';
+	char lower[32];
+	size_t action;
+
+	if (n >= sizeof(lower))
+		return;
+	for (size_t i = 0; i < n; i++)
+		lower[i] = (char)tolower((unsigned char)name[i]);
+	lower[n] = '\0';
+	if (start && strcmp(lower, "img") == 0)
+		w->images++;
+	if (start &&
+	    (strcmp(lower, "object") == 0 || strcmp(lower, "embed") == 0))
+		v->msg.html_embeds = true;
+	if (start && strcmp(lower, "form") == 0 &&
+	    (action = html_find_ci(tag, tag_len, "action")) < tag_len &&
+	    html_find_ci(tag + action, tag_len - action, "mailto:") <
+		tag_len - action)
+		v->msg.html_form_mailto = true;
+	for (size_t k = 0; k < v->html_tag_count; k++)
+		if (strcmp(v->html_tags[k], lower) == 0)
+			return;
+	if (v->html_tag_count < SPAM_HTML_TAGS_MAX)
+		v->html_tags[v->html_tag_count++] = xstrdup(lower);
 }
 
 /* The text parts' MIME structure for the MIME and HTML built-ins. */
@@ -156,13 +178,23 @@ spam_view_parts(struct spam_view *view, const struct mime_message *mime)
 		}
 		view->html_parts[view->msg.html_part_count].text_len =
 		    p->text != NULL ? p->text_len : 0;
-		view->html_parts[view->msg.html_part_count].images =
-		    p->content != NULL
-			? spam_view_count_images(p->content, p->content_len)
-			: 0;
+		if (p->content != NULL) {
+			struct spam_view_walk w = {view, 0};
+
+			if (view->html_tags == NULL)
+				view->html_tags =
+				    xcalloc(SPAM_HTML_TAGS_MAX,
+					    sizeof(*view->html_tags));
+			html_tag_walk((const char *)p->content, p->content_len,
+				      spam_view_tag, &w);
+			view->html_parts[view->msg.html_part_count].images =
+			    w.images;
+		}
 		view->msg.html_part_count++;
 	}
 	view->msg.html_parts = view->html_parts;
+	view->msg.html_tags = (const char *const *)view->html_tags;
+	view->msg.html_tag_count = view->html_tag_count;
 }
 
 /* Look-alike host names in the From address and the URLs (at most
@@ -333,6 +365,9 @@ spam_view_free(struct spam_view *view)
 	free(view->headers);
 	free(view->html_parts);
 	free(view->shown_links);
+	for (size_t i = 0; i < view->html_tag_count; i++)
+		free(view->html_tags[i]);
+	free(view->html_tags);
 	buf_free(&view->body);
 	buf_free(&view->rawbody);
 	buf_free(&view->content_fields);

@@ -26,6 +26,8 @@ struct spam_view {
 	struct buf content_fields;
 	struct spam_html_part *html_parts;
 	struct spam_shown_link *shown_links;
+	char **html_tags; /* SPAM_HTML_TAGS_MAX, html_tag_count in use */
+	size_t html_tag_count;
 };
 
 /* The click trackers filter.spam.link_trackers names by default: mailing

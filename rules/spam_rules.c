@@ -402,6 +402,8 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 	    {"check_from_homograph", SPAM_EVAL_FROM_HOMOGRAPH},
 	    {"check_uri_homograph", SPAM_EVAL_URI_HOMOGRAPH},
 	    {"check_uri_text_mismatch", SPAM_EVAL_URI_TEXT_MISMATCH},
+	    {"html_tag_exists", SPAM_EVAL_HTML_TAG_EXISTS},
+	    {"html_test", SPAM_EVAL_HTML_TEST},
 	    {"check_text_obfuscation", SPAM_EVAL_TEXT_OBFUSCATION},
 	    {"check_sender_learned_ham", SPAM_EVAL_SENDER_HAM},
 	    {"check_from_in_welcomelist", SPAM_EVAL_WL_FROM},
@@ -451,7 +453,9 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 				arg[l - 2] = '\0';
 		}
 		if (n == 0 && (rule->eval == SPAM_EVAL_MISSING_HEADER ||
-			       rule->eval == SPAM_EVAL_ILLEGAL_CHARS)) {
+			       rule->eval == SPAM_EVAL_ILLEGAL_CHARS ||
+			       rule->eval == SPAM_EVAL_HTML_TAG_EXISTS ||
+			       rule->eval == SPAM_EVAL_HTML_TEST)) {
 			rule->eval_str = xstrdup(arg);
 		} else if (rule->eval == SPAM_EVAL_ILLEGAL_CHARS) {
 			if (n < 3)
@@ -462,6 +466,17 @@ spam_parse_eval(struct spam_rule *rule, const char *s)
 			    strcmp(arg, "undef") == 0 ? NAN : strtod(arg, NULL);
 		}
 		n++;
+	}
+	if (rule->eval == SPAM_EVAL_HTML_TEST &&
+	    !spam_html_test_known(rule->eval_str)) {
+		/* one of the parser's results Moat does not record */
+		char *what =
+		    xasprintf("html_test('%.40s')",
+			      rule->eval_str != NULL ? rule->eval_str : "");
+
+		free(rule->eval_str);
+		rule->eval_str = what;
+		rule->eval = SPAM_EVAL_UNSUPPORTED;
 	}
 }
 

@@ -32,6 +32,8 @@ struct spam_header {
 };
 
 /* One text/html part, for the HTML built-ins (html_image_only). */
+#define SPAM_HTML_TAGS_MAX 256
+
 struct spam_html_part {
 	size_t text_len;     /* bytes of its rendered text */
 	unsigned int images; /* <img> tags */
@@ -68,6 +70,13 @@ struct spam_msg {
 	const struct spam_html_part *html_parts;
 	size_t html_part_count;
 	size_t text_part_count;
+	/* What SpamAssassin's HTML parser records, for html_tag_exists()
+	 * and html_test(): the tag names of the HTML parts (start or end
+	 * tags, lower case, each once, at most SPAM_HTML_TAGS_MAX), whether
+	 * one has <object> or <embed>, and a <form> posting to mailto:. */
+	const char *const *html_tags;
+	size_t html_tag_count;
+	bool html_embeds, html_form_mailto;
 	/* Sender authentication, for the welcomelist checks (spam_wlbl.c):
 	 * the envelope sender (NULL: unknown, "" for <>), whether SPF said
 	 * pass for it, and the d= domains of valid DKIM signatures. */

@@ -331,6 +331,10 @@ spam_eval_builtin(const struct spam_rules *rules, const struct spam_rule *rule,
 			   : 0;
 	case SPAM_EVAL_GTUBE:
 		return gtube ? 1 : 0;
+	case SPAM_EVAL_HTML_TAG_EXISTS:
+		return spam_eval_html_tag_exists(msg, rule->eval_str) ? 1 : 0;
+	case SPAM_EVAL_HTML_TEST:
+		return spam_eval_html_test(msg, rule->eval_str) ? 1 : 0;
 	case SPAM_EVAL_OUTLOOK_MSGID:
 		return spam_eval_outlook_msgid(msg) ? 1 : 0;
 	case SPAM_EVAL_SHIFTED_DATE:

@@ -63,6 +63,8 @@ enum spam_eval_fn {
 	SPAM_EVAL_FROM_HOMOGRAPH,    /* check_from_homograph() */
 	SPAM_EVAL_URI_HOMOGRAPH,     /* check_uri_homograph() */
 	SPAM_EVAL_URI_TEXT_MISMATCH, /* check_uri_text_mismatch() */
+	SPAM_EVAL_HTML_TAG_EXISTS,   /* html_tag_exists(tag) */
+	SPAM_EVAL_HTML_TEST,	     /* html_test(name) */
 	SPAM_EVAL_TEXT_OBFUSCATION,  /* check_text_obfuscation(min) */
 	SPAM_EVAL_SENDER_HAM,	     /* check_sender_learned_ham(min) */
 	/* spam_wlbl.c */
@@ -236,6 +238,10 @@ const struct spam_header *spam_from_domain(const struct spam_msg *msg,
 /* Whether host is name or one of its subdomains (any case). */
 bool spam_host_within(const char *host, const char *name);
 bool spam_eval_uri_text_mismatch(const struct spam_msg *msg);
+/* spam_html.c: SpamAssassin's HTMLEval built-ins Moat has. */
+bool spam_html_test_known(const char *name);
+bool spam_eval_html_test(const struct spam_msg *msg, const char *name);
+bool spam_eval_html_tag_exists(const struct spam_msg *msg, const char *tag);
 
 int spam_rules_find(const struct spam_rules *rules, const char *name,
 		    size_t len);

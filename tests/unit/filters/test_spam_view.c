@@ -127,12 +127,40 @@ test_parts(void **state)
 	mime_message_free(&m);
 }
 
+/* The tags SpamAssassin's HTML parser records: start and end tags, not
+ * those in comments or script; <object>/<embed>; a form to mailto:. */
+static void
+test_html_tags(void **state)
+{
+	static const char msg[] =
+	    "From: a@b.example\nContent-Type: text/html\n\n"
+	    "<HTML><!-- <bgsound> --><script>x='<embed>'</script>"
+	    "<center>hi</CENTER></font><form method=post "
+	    "ACTION=\"MailTo:x@y.example\"></form></html>\n";
+	static const char *const want[] = {"html", "script", "center", "font",
+					   "form"};
+	struct mime_message *m;
+	struct spam_view view;
+
+	(void)state;
+	m = mime_parse_buffer(msg, sizeof(msg) - 1, NULL);
+	spam_view_init(&view, m, msg, sizeof(msg) - 1, 0);
+	assert_int_equal(view.msg.html_tag_count, 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(view.msg.html_tags[i], want[i]);
+	assert_false(view.msg.html_embeds);
+	assert_true(view.msg.html_form_mailto);
+	spam_view_free(&view);
+	mime_message_free(&m);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_content_fields),
 	    cmocka_unit_test(test_parts),
+	    cmocka_unit_test(test_html_tags),
 	};
 
 	mime_init();

@@ -279,6 +279,47 @@ test_parts_table(void **state)
 	}
 }
 
+/* SpamAssassin's HTMLEval built-ins on what the HTML parts recorded;
+ * an html_test() result Moat does not record disables its rule. */
+static void
+test_html_evals(void **state)
+{
+	static const char *const tags[] = {"html", "body", "center"};
+	static const struct {
+		const char *rule;
+		bool embeds, mailto;
+		int hits; /* -1: the rule is disabled (unsupported) */
+	} cases[] = {
+	    {"body R eval:html_tag_exists('center')\n", false, false, 1},
+	    {"body R eval:html_tag_exists('bgsound')\n", false, false, 0},
+	    {"body R eval:html_test('html')\n", false, false, 1},
+	    {"body R eval:html_test('embeds')\n", true, false, 1},
+	    {"body R eval:html_test('embeds')\n", false, false, 0},
+	    {"body R eval:html_test('form_action_mailto')\n", false, true, 1},
+	    {"body R eval:html_test('font_face_bad')\n", false, false, -1},
+	};
+	struct spam_html_part part = {100, 0};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct spam_msg msg;
+		int hits;
+
+		memset(&msg, 0, sizeof(msg));
+		msg.bayes = -1;
+		msg.html_parts = &part;
+		msg.html_part_count = 1;
+		msg.html_tags = tags;
+		msg.html_tag_count = 3;
+		msg.html_embeds = cases[i].embeds;
+		msg.html_form_mailto = cases[i].mailto;
+		hits = spam_test_hits(cases[i].rule, &msg);
+		if (hits != cases[i].hits)
+			fail_msg("html case %zu (%s): %d hits", i,
+				 cases[i].rule, hits);
+	}
+}
+
 int
 main(void)
 {
@@ -286,6 +327,7 @@ main(void)
 	    cmocka_unit_test(test_parse_date),
 	    cmocka_unit_test(test_eval_table),
 	    cmocka_unit_test(test_parts_table),
+	    cmocka_unit_test(test_html_evals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
