@@ -2,7 +2,8 @@
  * libFuzzer target for the HTML reader of filters/mime.c
  * (mime_html_to_text) and the readers it calls: style sheets
  * (html_sheet.c), inline styles (html_hidden.c), colours (html_colors.c),
- * entities, links and the hosts link texts show (shown_link.c). Arbitrary bytes
+ * entities, links and the hosts link texts show (shown_link.c); and the
+ * tag walk of SpamAssassin's HTML built-ins (html_tag_walk()). Arbitrary bytes
  * are read as an HTML body; every link handed out must end where its length
  * says.
  */
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "filters/html_tags.h"
 #include "filters/mime.h"
 #include "filters/shown_link.h"
 #include "lib/buf.h"
@@ -43,6 +45,23 @@ take_anchor(void *ctx, const char *href, size_t href_len, const char *text,
 	(void)ctx;
 }
 
+/* Each tag html_tag_walk() hands out lies inside the input, its name
+ * inside the tag. */
+struct walk {
+	const char *data;
+	size_t size;
+};
+
+static void
+take_tag(void *ctx, const char *name, size_t n, const char *tag, size_t tag_len)
+{
+	const struct walk *w = ctx;
+
+	if (tag < w->data || tag + tag_len > w->data + w->size || name <= tag ||
+	    name + n > tag + tag_len + 1 || n == 0)
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -58,5 +77,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	buf_free(&seen);
 	buf_free(&hidden);
+	struct walk w = {(const char *)data, size};
+	html_tag_walk((const char *)data, size, take_tag, &w);
 	return 0;
 }
