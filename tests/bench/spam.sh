@@ -21,7 +21,8 @@
 #     moatd receiving the test half over SMTP with
 #     `filters = mime clamav attachments spam`, every moatd process counted,
 #     minus the same run with no filters (what SMTP, the queue and the
-#     mailstore cost): the content chain alone. Both figures are printed.
+#     mailstore cost): the content chain alone. Both figures are printed,
+#     and the peak resident memory of every moatd process (VmHWM) summed.
 #     ClamAV loads /var/lib/clamav when an official database is there, else
 #     a one-signature EICAR test database (then ClamAV's share is a lower
 #     bound: the official database makes each scan dearer). A second row,
@@ -264,6 +265,11 @@ smtp_run() { # FILTERS RESULT
 	done
 	after=$(tree_ticks "$moat_pid")
 	cpu_json "$((after - before))" "$n_test" >"$res/$2.json"
+	# peak resident memory of every moatd process, summed
+	for p in $moat_pid $(pgrep -P "$moat_pid"); do
+		awk '/^VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null
+	done | awk '{ kb += $1 } END { printf "{\"peak_rss_kb\": %d}\n", kb }' \
+		>"$res/$2.mem.json"
 	kill "$moat_pid"; wait "$moat_pid" 2>/dev/null || true; moat_pid=
 }
 command -v sqlite3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null

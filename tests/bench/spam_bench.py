@@ -268,6 +268,13 @@ def report(args):
               "(SMTP, queue, mailstore); the chain alone %.2f" % (
                   full["ms_per_msg"], base["ms_per_msg"],
                   full["ms_per_msg"] - base["ms_per_msg"]))
+    mem_full = load("moat_smtp_full_cpu.mem")
+    mem_base = load("moat_smtp_base_cpu.mem")
+    if mem_full and mem_base:
+        print("moatd peak RSS, every process summed: %.0f MB with the chain "
+              "(ClamAV engine, rules, Bayes table), %.0f MB without" % (
+                  mem_full["peak_rss_kb"] / 1024.0,
+                  mem_base["peak_rss_kb"] / 1024.0))
 
 
 # The corpus owner's own mail hosts, which received every message and
