@@ -179,14 +179,17 @@ html_color_attr(struct html_color_attrs *a, const char *name, size_t n,
 			a->bg = HTML_COLOR_UNKNOWN; /* an image */
 	}
 	if (name_is(name, n, "style")) {
-		long fg = a->fg, bg = a->bg;
+		struct html_color_attrs style = HTML_COLOR_ATTRS_NONE;
 
-		a->fg = a->bg = HTML_COLOR_NONE;
-		html_style_colors(a, value, vlen);
-		a->fg_style = a->fg != HTML_COLOR_NONE;
-		a->bg_style = a->bg != HTML_COLOR_NONE;
-		a->fg = a->fg_style ? a->fg : fg;
-		a->bg = a->bg_style ? a->bg : bg;
+		html_style_colors(&style, value, vlen);
+		if (style.fg != HTML_COLOR_NONE) {
+			a->fg = style.fg;
+			a->fg_style = true;
+		}
+		if (style.bg != HTML_COLOR_NONE) {
+			a->bg = style.bg;
+			a->bg_style = true;
+		}
 	}
 }
 

@@ -681,6 +681,8 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 			i++;
 		size_t name_len = i - name_start;
 		const char *name = html + name_start;
+		bool is_anchor = html_tag_in(name, name_len,
+					     (const char *const[]){"a", NULL});
 		if (name_len == 0 && !closing && i < len && html[i] != '!' &&
 		    html[i] != '?') {
 			/* A lone '<' is text. */
@@ -789,8 +791,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 			}
 			if (html_link_worth(val.data ? val.data : "", val.len))
 				sink->link(sink->ctx, buf_cstr(&val), val.len);
-			if (html_tag_in(name, name_len,
-					(const char *const[]){"a", NULL}) &&
+			if (is_anchor &&
 			    html_tag_in(html + an_start, an_len,
 					(const char *const[]){"href", NULL})) {
 				buf_reset(&anchor.href);
@@ -803,8 +804,7 @@ mime_html_to_text(const char *html, size_t len, struct buf *seen,
 			i++; /* '>' */
 		if (name_len == 0)
 			continue;
-		if (html_tag_in(name, name_len,
-				(const char *const[]){"a", NULL}))
+		if (is_anchor)
 			html_anchor_end(&anchor, seen, sink);
 		hides |= !closing &&
 			 html_sheet_hides(sheet, name, name_len, classes,

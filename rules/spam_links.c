@@ -27,41 +27,43 @@ spam_link_tracked(const struct spam_msg *msg, const char *host)
 	return false;
 }
 
-/* Whether the link goes to the sender's own organisation (the From
- * address's or the envelope sender's): a newsletter's own tracker. */
-static bool
-spam_link_own(const struct spam_msg *msg, const char *host)
+/* The envelope sender's domain, lower case, into out ("" when there is
+ * none or it does not fit). */
+static void
+spam_envelope_domain(const struct spam_msg *msg, char *out, size_t outsz)
 {
-	char from[256];
-	const char *env = msg->envelope_from != NULL
-			      ? strrchr(msg->envelope_from, '@')
-			      : NULL;
+	const char *at = msg->envelope_from != NULL
+			     ? strrchr(msg->envelope_from, '@')
+			     : NULL;
+	size_t n = at != NULL ? strlen(at + 1) : 0;
 
-	if (spam_from_domain(msg, from, sizeof(from)) != NULL &&
-	    spam_same_owner(msg, host, from))
-		return true;
-	if (env != NULL && env[1] != '\0') {
-		char lower[256];
-		size_t n = strlen(env + 1);
-
-		if (n >= sizeof(lower))
-			return false;
-		for (size_t i = 0; i <= n; i++)
-			lower[i] = (char)tolower((unsigned char)env[1 + i]);
-		return spam_same_owner(msg, host, lower);
-	}
-	return false;
+	out[0] = '\0';
+	if (n == 0 || n >= outsz)
+		return;
+	for (size_t i = 0; i <= n; i++)
+		out[i] = (char)tolower((unsigned char)at[1 + i]);
 }
 
 bool
 spam_eval_uri_text_mismatch(const struct spam_msg *msg)
 {
+	char from[256], env[256];
+
+	if (msg->shown_link_count == 0)
+		return false;
+	/* the sender's own organisation (the From address's or the
+	 * envelope sender's): a newsletter's own tracker */
+	if (spam_from_domain(msg, from, sizeof(from)) == NULL)
+		from[0] = '\0';
+	spam_envelope_domain(msg, env, sizeof(env));
 	for (size_t i = 0; i < msg->shown_link_count; i++) {
 		const struct spam_shown_link *l = &msg->shown_links[i];
 
 		if (!spam_same_owner(msg, l->shown, l->target) &&
 		    !spam_link_tracked(msg, l->target) &&
-		    !spam_link_own(msg, l->target))
+		    (from[0] == '\0' ||
+		     !spam_same_owner(msg, l->target, from)) &&
+		    (env[0] == '\0' || !spam_same_owner(msg, l->target, env)))
 			return true;
 	}
 	return false;
